@@ -1,0 +1,10 @@
+//! Roblox Open Cloud's Luau Execution API: wire types, the HTTP client, its retry policy and
+//! its errors.
+
+pub mod client;
+pub mod error;
+pub mod model;
+pub mod retry;
+
+pub use client::{OpenCloud, Progress};
+pub use error::{ApiError, Operation};

@@ -1,0 +1,210 @@
+//! The retry policy, as pure functions: which answers are worth another try, how long to wait
+//! before it, and when to give up.
+//!
+//! Idempotent requests (GETs, place uploads, which Roblox dedupes by content, presigned
+//! transfers) retry 408, 429, 5xx, transport errors and 2xx bodies that do not parse. Creating a
+//! task is not idempotent: it retries only 429 and connection errors that prove nothing was
+//! sent; anything else ends the run rather than risk starting a second task.
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+
+use crate::config::Timing;
+
+/// How a request may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Safe to send again.
+    Idempotent,
+    /// Creates something: send again only when the server provably did not act on it.
+    Create,
+}
+
+/// What the client does with one attempt's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Retry,
+    /// Fatal 4xx.
+    Reject,
+    /// A create that may have happened: stop, do not retry.
+    Ambiguous,
+}
+
+/// The retry budget: a run of consecutive failures is given up after `budget` (about a minute)
+/// or `max_attempts`, whichever comes first. Delays grow exponentially from `base` to `cap`
+/// with jitter, so parallel CI jobs sharing a key do not retry in lockstep.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub base: Duration,
+    pub cap: Duration,
+    pub budget: Duration,
+    pub max_attempts: u32,
+    /// The longest `retry-after` we honour; longer asks are clamped to it.
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    pub fn new(timing: Timing) -> Self {
+        Self {
+            base: timing.scaled(Duration::from_millis(500)),
+            cap: timing.scaled(Duration::from_secs(8)),
+            budget: timing.scaled(Duration::from_secs(60)),
+            max_attempts: 15,
+            max_retry_after: Duration::from_secs(60),
+        }
+    }
+
+    /// The wait before retry number `retry` (0 for the first retry). `jitter` is uniform in
+    /// [0, 1): the delay is half fixed, half random ("equal jitter").
+    pub fn backoff(&self, retry: u32, jitter: f64) -> Duration {
+        let exponential = self.base.saturating_mul(1u32 << retry.min(16));
+        let capped = exponential.min(self.cap);
+        capped / 2 + (capped / 2).mul_f64(jitter.clamp(0.0, 1.0))
+    }
+
+    /// The wait before the next attempt: the server's `retry-after` wins when present.
+    pub fn delay(&self, retry: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+        match retry_after {
+            Some(asked) => asked.min(self.max_retry_after),
+            None => self.backoff(retry, jitter),
+        }
+    }
+
+    /// Whether a streak of failures that began `elapsed` ago, after `attempts` attempts, may
+    /// try again after waiting `next_delay`.
+    pub fn may_retry(&self, attempts: u32, elapsed: Duration, next_delay: Duration) -> bool {
+        attempts < self.max_attempts && elapsed + next_delay <= self.budget.max(next_delay)
+    }
+}
+
+/// Classifies an HTTP status that is not a success.
+pub fn status_verdict(status: u16, idempotency: Idempotency) -> Verdict {
+    let transient = status == 408 || status == 429 || (500..=599).contains(&status);
+    match idempotency {
+        Idempotency::Idempotent if transient => Verdict::Retry,
+        // A 429 means the request was refused before it was acted on.
+        Idempotency::Create if status == 429 => Verdict::Retry,
+        Idempotency::Create if transient => Verdict::Ambiguous,
+        _ => Verdict::Reject,
+    }
+}
+
+/// Classifies a transport error. Only a failed connect proves a create was never sent.
+pub fn transport_verdict(is_connect: bool, idempotency: Idempotency) -> Verdict {
+    match idempotency {
+        Idempotency::Idempotent => Verdict::Retry,
+        Idempotency::Create if is_connect => Verdict::Retry,
+        Idempotency::Create => Verdict::Ambiguous,
+    }
+}
+
+/// `retry-after` as delta-seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    if let Ok(seconds) = value.parse::<f64>()
+        && seconds.is_finite()
+        && seconds >= 0.0
+    {
+        return Duration::try_from_secs_f64(seconds).ok();
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A uniform random number in [0, 1) from the OS. Falls back to 0.5 if the OS has none.
+pub fn jitter() -> f64 {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64,
+        Err(_) => 0.5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy::new(Timing::default())
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let p = policy();
+        assert_eq!(p.backoff(0, 0.0), Duration::from_millis(250));
+        assert_eq!(p.backoff(0, 0.999_999), Duration::from_millis(500) - Duration::from_nanos(250));
+        assert_eq!(p.backoff(1, 0.0), Duration::from_millis(500));
+        assert_eq!(p.backoff(3, 0.0), Duration::from_secs(2));
+        assert_eq!(p.backoff(10, 0.0), Duration::from_secs(4));
+        assert_eq!(p.backoff(40, 1.0), Duration::from_secs(8));
+    }
+
+    #[test]
+    fn retry_after_wins_and_is_clamped() {
+        let p = policy();
+        assert_eq!(p.delay(5, Some(Duration::from_secs(2)), 0.9), Duration::from_secs(2));
+        assert_eq!(p.delay(0, Some(Duration::from_secs(3600)), 0.0), Duration::from_secs(60));
+        assert_eq!(p.delay(0, None, 0.0), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn budget_bounds_a_streak() {
+        let p = policy();
+        assert!(p.may_retry(1, Duration::ZERO, Duration::from_secs(1)));
+        assert!(!p.may_retry(1, Duration::from_secs(59), Duration::from_secs(2)));
+        assert!(!p.may_retry(15, Duration::ZERO, Duration::ZERO));
+        // A single long retry-after is still honoured once.
+        assert!(p.may_retry(1, Duration::ZERO, Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn retried_statuses() {
+        let retried: Vec<u16> = (400..600)
+            .filter(|s| status_verdict(*s, Idempotency::Idempotent) == Verdict::Retry)
+            .collect();
+        let mut expected = vec![408, 429];
+        expected.extend(500..600);
+        assert_eq!(retried, expected);
+        assert_eq!(status_verdict(429, Idempotency::Create), Verdict::Retry);
+        assert_eq!(status_verdict(500, Idempotency::Create), Verdict::Ambiguous);
+        assert_eq!(status_verdict(503, Idempotency::Create), Verdict::Ambiguous);
+        for s in [400, 401, 403, 404, 409] {
+            assert_eq!(status_verdict(s, Idempotency::Create), Verdict::Reject);
+            assert_eq!(status_verdict(s, Idempotency::Idempotent), Verdict::Reject);
+        }
+        assert_eq!(transport_verdict(true, Idempotency::Create), Verdict::Retry);
+        assert_eq!(transport_verdict(false, Idempotency::Create), Verdict::Ambiguous);
+        assert_eq!(transport_verdict(false, Idempotency::Idempotent), Verdict::Retry);
+    }
+
+    #[test]
+    fn parses_retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers, now), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("1.5"));
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_millis(1500)));
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&date).unwrap());
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers, now), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("-3"));
+        assert_eq!(retry_after(&headers, now), None);
+    }
+
+    #[test]
+    fn jitter_is_in_range() {
+        for _ in 0..100 {
+            let j = jitter();
+            assert!((0.0..1.0).contains(&j));
+        }
+    }
+}

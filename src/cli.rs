@@ -1,0 +1,46 @@
+//! Command-line flags. Every run input is also an `INPUT_*` environment variable (see
+//! [`crate::config`]); flags win. The API key has no flag: flags show in process listings.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::RunArgs;
+
+const AFTER_HELP: &str = "\
+Inputs are read from INPUT_<NAME> environment variables (INPUT_API-KEY or INPUT_API_KEY, …), as
+a GitHub Docker action passes them; flags override them. The API key comes only from the
+environment (INPUT_API_KEY).
+
+Exit codes:
+  0    COMPLETE (or skipped: no API key and on-missing-key=skip)
+  1    FAILED with SCRIPT_ERROR
+  2    bad input; nothing was sent
+  3    FAILED with DEADLINE_EXCEEDED
+  4    FAILED with OUTPUT_SIZE_LIMIT_EXCEEDED
+  5    FAILED with INTERNAL_ERROR, ERROR_CODE_UNSPECIFIED or an unknown code; unknown terminal state
+  6    CANCELLED
+  7    Open Cloud rejected a request (400, 401, 403, 404, 409)
+  8    Open Cloud unreachable or failing past the retry budget; a create of unknown fate
+  9    wait-timeout passed with the task still running
+  130  interrupted by SIGINT
+  143  interrupted by SIGTERM";
+
+#[derive(Debug, Parser)]
+#[command(name = "luau-exec", version, about = "Run a Luau script in a real Roblox server through Open Cloud, from CI.", after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the embedded Open Cloud emulator as a standalone server. Its first line of output is
+    /// the URL it listens on. Requests need an `x-api-key` header: any non-empty value, or the
+    /// value of LUAU_EXEC_SERVE_API_KEY when that is set.
+    Serve {
+        /// The address to listen on; port 0 picks a free one.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+}

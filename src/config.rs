@@ -1,0 +1,774 @@
+//! Every input, read once and checked before anything is sent.
+//!
+//! Inputs come from the environment the way a GitHub Docker action passes them (`INPUT_<NAME>`,
+//! upper-cased, hyphens kept; `INPUT_API_KEY` with underscores is accepted too, for `docker run
+//! -e`), or from CLI flags, which win. An empty value means "not given", because GitHub exports
+//! every declared input, empty when the workflow did not set it. No other module reads the
+//! environment: what the run needs is in [`Config`].
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::duration::{self, DurationError};
+use crate::secret::ApiKey;
+
+/// Open Cloud refuses scripts over 4 MB.
+pub const MAX_SCRIPT_BYTES: u64 = 4 * 1024 * 1024;
+/// The task time limit Open Cloud allows (and its default).
+pub const MAX_TASK_TIMEOUT: Duration = Duration::from_secs(300);
+/// The place-publishing endpoint's `x-roblox-size-limit`.
+pub const MAX_PLACE_FILE_BYTES: u64 = 10 * 1024 * 1024;
+/// The binary-input resource's documented maximum.
+pub const MAX_BINARY_INPUT_BYTES: u64 = 100 * 1024 * 1024;
+/// How long to wait beyond the task's own limit before giving up on it. The task clock starts
+/// after the place boots: peers measured warm boots of 4–7 s and cold boots (a version nobody
+/// has booted, such as one just uploaded) of up to ~45 s, and the place may first queue behind
+/// other tasks (10 per place). 90 s covers a cold boot twice over, so Roblox's own
+/// `DEADLINE_EXCEEDED` normally arrives before we give up.
+pub const WAIT_GRACE: Duration = Duration::from_secs(90);
+pub const DEFAULT_BASE_URL: &str = "https://apis.roblox.com";
+
+/// Where the task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Roblox Open Cloud (or whatever `base-url` points at).
+    OpenCloud,
+    /// The embedded emulator, started in-process on a loopback port.
+    Local,
+}
+
+/// How the run's output is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Workflow commands, annotations, step outputs and a job summary.
+    Github,
+    /// Readable lines with level prefixes.
+    Plain,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+/// What to do when no API key is given (a fork pull request has no secrets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingKeyPolicy {
+    Fail,
+    Skip,
+}
+
+/// The place file to upload as a new Saved version before the run.
+#[derive(Debug, Clone)]
+pub struct PlaceFile {
+    pub path: PathBuf,
+    /// `application/octet-stream` for `.rbxl`, `application/xml` for `.rbxlx`.
+    pub content_type: &'static str,
+    pub size: u64,
+}
+
+/// Files the GitHub runner gives us, when running as an action.
+#[derive(Debug, Clone, Default)]
+pub struct GithubFiles {
+    pub output: Option<PathBuf>,
+    pub step_summary: Option<PathBuf>,
+}
+
+/// Everything the run needs, typed and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: Backend,
+    /// `None` only when the key is missing and the policy is to skip, or on the local backend.
+    pub api_key: Option<ApiKey>,
+    pub missing_key: MissingKeyPolicy,
+    pub universe_id: u64,
+    pub place_id: u64,
+    pub place_version: Option<u64>,
+    pub script: String,
+    pub task_timeout: Option<Duration>,
+    pub wait_timeout: Duration,
+    pub base_url: Url,
+    pub output_format: OutputFormat,
+    pub place_file: Option<PlaceFile>,
+    pub binary_input: Option<PathBuf>,
+    pub binary_output: Option<PathBuf>,
+    pub github: GithubFiles,
+    pub debug: bool,
+    pub color: bool,
+    pub timing: Timing,
+}
+
+/// The clocks of the run. Production uses [`Timing::default`]; the test suite scales them down
+/// through the undocumented `LUAU_EXEC_TEST_TIME_SCALE` so retry budgets run in milliseconds.
+/// `retry-after` values from the server are never scaled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    pub scale: f64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self { scale: 1.0 }
+    }
+}
+
+impl Timing {
+    pub fn scaled(&self, duration: Duration) -> Duration {
+        duration.mul_f64(self.scale)
+    }
+}
+
+/// A refused input: which one, and what is wrong with it. Nothing has been sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("input `{input}`: {problem}")]
+pub struct ConfigError {
+    pub input: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(input: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            input,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Values given as CLI flags, which win over the environment. The API key has no flag: flags
+/// show in process listings.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArgs {
+    /// Open Cloud (`open-cloud`, default) or the embedded emulator (`local`).
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// The universe (experience) ID.
+    #[arg(long)]
+    pub universe_id: Option<String>,
+    /// The place ID.
+    #[arg(long)]
+    pub place_id: Option<String>,
+    /// Run against this place version instead of the latest.
+    #[arg(long)]
+    pub place_version: Option<String>,
+    /// Inline Luau source.
+    #[arg(long)]
+    pub script: Option<String>,
+    /// Path to a Luau file (relative to the working directory).
+    #[arg(long)]
+    pub script_path: Option<String>,
+    /// The task's own time limit: `90`, `90s`, `1m30s`, `5m` (1 s to 5 min).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// How long to wait for the task in all before giving up.
+    #[arg(long)]
+    pub wait_timeout: Option<String>,
+    /// Open Cloud's base URL (plain http only to loopback hosts).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// `github`, `plain` or `json` (default: `github` on GitHub Actions, else `plain`).
+    #[arg(long)]
+    pub output_format: Option<String>,
+    /// A .rbxl or .rbxlx file to upload as a new Saved version and run against.
+    #[arg(long)]
+    pub place_file: Option<String>,
+    /// A file passed to the script as `({...})[1].BinaryInput` (at most 100 MiB).
+    #[arg(long)]
+    pub binary_input: Option<String>,
+    /// Where to write the script's `BinaryOutput` buffer.
+    #[arg(long)]
+    pub binary_output: Option<String>,
+    /// With no API key: `fail` (default) or `skip` with a notice.
+    #[arg(long)]
+    pub on_missing_key: Option<String>,
+}
+
+/// Where values come from: CLI flags first, then `INPUT_*` variables, then the rest of the
+/// environment (`GITHUB_ACTIONS`, `NO_COLOR`, …). The environment is a function so tests can
+/// hand in a map.
+pub struct Inputs<'a> {
+    args: &'a RunArgs,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl<'a> Inputs<'a> {
+    pub fn new(args: &'a RunArgs, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self { args, env }
+    }
+
+    /// A non-empty environment variable.
+    fn var(&self, name: &str) -> Option<String> {
+        (self.env)(name).filter(|v| !v.is_empty())
+    }
+
+    /// An input from the environment: `INPUT_API-KEY` (GitHub) or `INPUT_API_KEY` (docker -e).
+    fn env_input(&self, name: &str) -> Option<String> {
+        let upper = name.to_ascii_uppercase();
+        self.var(&format!("INPUT_{upper}"))
+            .or_else(|| self.var(&format!("INPUT_{}", upper.replace('-', "_"))))
+    }
+
+    /// A trimmed input, flag first; empty means not given.
+    fn input(&self, name: &str, flag: &Option<String>) -> Option<String> {
+        flag.clone()
+            .or_else(|| self.env_input(name))
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Reads and checks every input. Reads the script file and stats the other files, so a run
+/// that passes this will not fail later for a missing file.
+pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
+    let args = inputs.args;
+    let backend = match inputs.input("backend", &args.backend).as_deref() {
+        None | Some("open-cloud") => Backend::OpenCloud,
+        Some("local") => Backend::Local,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "backend",
+                format!("`{other}` is not a backend: use `open-cloud` or `local`"),
+            ));
+        }
+    };
+    let missing_key = match inputs.input("on-missing-key", &args.on_missing_key).as_deref() {
+        None | Some("fail") => MissingKeyPolicy::Fail,
+        Some("skip") => MissingKeyPolicy::Skip,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "on-missing-key",
+                format!("`{other}` is not a policy: use `fail` or `skip`"),
+            ));
+        }
+    };
+    let github_actions = inputs.var("GITHUB_ACTIONS").as_deref() == Some("true");
+    let output_format = match inputs.input("output-format", &args.output_format).as_deref() {
+        None if github_actions => OutputFormat::Github,
+        None => OutputFormat::Plain,
+        Some("github") => OutputFormat::Github,
+        Some("plain") => OutputFormat::Plain,
+        Some("json") => OutputFormat::Json,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "output-format",
+                format!("`{other}` is not a format: use `github`, `plain` or `json`"),
+            ));
+        }
+    };
+
+    // The key is never trimmed into an error message, and has no flag.
+    let api_key = inputs
+        .env_input("api-key")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .map(ApiKey::new);
+    if let Some(key) = &api_key
+        && !key.expose().bytes().all(|b| b.is_ascii_graphic())
+    {
+        // Never echo the key; say only what kind of problem it has.
+        return Err(ConfigError::new(
+            "api-key",
+            "contains spaces or characters that cannot go in an HTTP header: check the secret holds only the key",
+        ));
+    }
+    if backend == Backend::OpenCloud && api_key.is_none() && missing_key == MissingKeyPolicy::Fail
+    {
+        return Err(ConfigError::new(
+            "api-key",
+            "is required (pass an Open Cloud API key from `secrets.*`; a pull request from a fork gets no secrets: set `on-missing-key: skip` to skip such runs, or use `backend: local`)",
+        ));
+    }
+
+    let required_id = |name: &'static str, flag: &Option<String>| -> Result<u64, ConfigError> {
+        match inputs.input(name, flag) {
+            Some(text) => parse_id(name, &text),
+            None if backend == Backend::Local => Ok(1),
+            None => Err(ConfigError::new(name, "is required")),
+        }
+    };
+    let universe_id = required_id("universe-id", &args.universe_id)?;
+    let place_id = required_id("place-id", &args.place_id)?;
+    let place_version = inputs
+        .input("place-version", &args.place_version)
+        .map(|text| parse_id("place-version", &text))
+        .transpose()?;
+
+    let script = load_script(inputs)?;
+
+    let task_timeout = inputs
+        .input("timeout", &args.timeout)
+        .map(|text| parse_task_timeout(&text))
+        .transpose()?;
+    let wait_timeout = match inputs.input("wait-timeout", &args.wait_timeout) {
+        Some(text) => {
+            let wait = duration::parse_duration(&text)
+                .map_err(|e| duration_error("wait-timeout", e))?;
+            if wait.is_zero() {
+                return Err(ConfigError::new("wait-timeout", "must be more than 0 seconds"));
+            }
+            wait
+        }
+        None => task_timeout.unwrap_or(MAX_TASK_TIMEOUT) + WAIT_GRACE,
+    };
+
+    let base_url = parse_base_url(
+        inputs
+            .input("base-url", &args.base_url)
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL),
+    )?;
+
+    let place_file = inputs
+        .input("place-file", &args.place_file)
+        .map(|p| load_place_file(Path::new(&p)))
+        .transpose()?;
+    if place_file.is_some() && place_version.is_some() {
+        return Err(ConfigError::new(
+            "place-file",
+            "conflicts with `place-version`: the run uses the version the upload creates; give one or the other",
+        ));
+    }
+    let binary_input = inputs
+        .input("binary-input", &args.binary_input)
+        .map(|p| check_binary_input(PathBuf::from(p)))
+        .transpose()?;
+    let binary_output = inputs
+        .input("binary-output", &args.binary_output)
+        .map(PathBuf::from);
+    if let Some(path) = &binary_output
+        && path.is_dir()
+    {
+        return Err(ConfigError::new(
+            "binary-output",
+            format!("`{}` is a directory: give a file path", path.display()),
+        ));
+    }
+
+    let github = if output_format == OutputFormat::Github {
+        GithubFiles {
+            output: inputs.var("GITHUB_OUTPUT").map(PathBuf::from),
+            step_summary: inputs.var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+        }
+    } else {
+        GithubFiles::default()
+    };
+    let debug = inputs.var("RUNNER_DEBUG").as_deref() == Some("1");
+    // no-color.org: present and not empty disables colour. Colour is for terminals only; the
+    // caller checks for a terminal.
+    let color = output_format == OutputFormat::Plain && inputs.var("NO_COLOR").is_none();
+    let timing = Timing {
+        scale: inputs
+            .var("LUAU_EXEC_TEST_TIME_SCALE")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1.0)
+            .unwrap_or(1.0),
+    };
+
+    Ok(Config {
+        backend,
+        api_key,
+        missing_key,
+        universe_id,
+        place_id,
+        place_version,
+        script,
+        task_timeout,
+        wait_timeout,
+        base_url,
+        output_format,
+        place_file,
+        binary_input,
+        binary_output,
+        github,
+        debug,
+        color,
+        timing,
+    })
+}
+
+/// The key `luau-exec serve` requires, if any (`LUAU_EXEC_SERVE_API_KEY`).
+pub fn serve_api_key(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    env("LUAU_EXEC_SERVE_API_KEY").filter(|v| !v.is_empty())
+}
+
+fn parse_id(input: &'static str, text: &str) -> Result<u64, ConfigError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ConfigError::new(
+            input,
+            format!("must be decimal digits, got `{}`", shorten(text)),
+        ));
+    }
+    text.parse::<u64>()
+        .map_err(|_| ConfigError::new(input, format!("`{}` is too large", shorten(text))))
+}
+
+fn load_script(inputs: &Inputs<'_>) -> Result<String, ConfigError> {
+    let args = inputs.args;
+    // The inline script is sent verbatim: it is not trimmed.
+    let inline = args
+        .script
+        .clone()
+        .or_else(|| inputs.env_input("script"))
+        .filter(|s| !s.trim().is_empty());
+    let path = inputs.input("script-path", &args.script_path);
+    match (inline, path) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "script",
+            "give either `script` or `script-path`, not both",
+        )),
+        (None, None) => Err(ConfigError::new(
+            "script",
+            "is required: give `script` (inline Luau) or `script-path` (a file)",
+        )),
+        (Some(source), None) => {
+            if source.len() as u64 > MAX_SCRIPT_BYTES {
+                return Err(ConfigError::new(
+                    "script",
+                    format!(
+                        "is {} bytes, over Open Cloud's {MAX_SCRIPT_BYTES}-byte limit",
+                        source.len()
+                    ),
+                ));
+            }
+            Ok(source)
+        }
+        (None, Some(path)) => {
+            let size = check_file("script-path", Path::new(&path), MAX_SCRIPT_BYTES)?;
+            let bytes = std::fs::read(&path).map_err(|e| {
+                ConfigError::new("script-path", format!("cannot read `{path}`: {e}"))
+            })?;
+            debug_assert_eq!(bytes.len() as u64, size);
+            String::from_utf8(bytes).map_err(|_| {
+                ConfigError::new("script-path", format!("`{path}` is not UTF-8 text"))
+            })
+        }
+    }
+}
+
+/// Checks that a file exists, is a regular file, is not empty and is at most `max` bytes.
+fn check_file(input: &'static str, path: &Path, max: u64) -> Result<u64, ConfigError> {
+    let shown = path.display();
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| ConfigError::new(input, format!("cannot read `{shown}`: {e}")))?;
+    if !metadata.is_file() {
+        return Err(ConfigError::new(input, format!("`{shown}` is not a file")));
+    }
+    let size = metadata.len();
+    if size == 0 {
+        return Err(ConfigError::new(input, format!("`{shown}` is empty")));
+    }
+    if size > max {
+        return Err(ConfigError::new(
+            input,
+            format!("`{shown}` is {size} bytes, over the {max}-byte limit"),
+        ));
+    }
+    Ok(size)
+}
+
+fn load_place_file(path: &Path) -> Result<PlaceFile, ConfigError> {
+    let content_type = match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) if ext.eq_ignore_ascii_case("rbxl") => "application/octet-stream",
+        Some(ext) if ext.eq_ignore_ascii_case("rbxlx") => "application/xml",
+        _ => {
+            return Err(ConfigError::new(
+                "place-file",
+                format!(
+                    "`{}` must end in .rbxl (binary) or .rbxlx (XML)",
+                    path.display()
+                ),
+            ));
+        }
+    };
+    let size = check_file("place-file", path, MAX_PLACE_FILE_BYTES)?;
+    Ok(PlaceFile {
+        path: path.to_owned(),
+        content_type,
+        size,
+    })
+}
+
+fn check_binary_input(path: PathBuf) -> Result<PathBuf, ConfigError> {
+    check_file("binary-input", &path, MAX_BINARY_INPUT_BYTES)?;
+    Ok(path)
+}
+
+fn parse_task_timeout(text: &str) -> Result<Duration, ConfigError> {
+    let timeout = duration::parse_duration(text).map_err(|e| duration_error("timeout", e))?;
+    if timeout < Duration::from_secs(1) || timeout > MAX_TASK_TIMEOUT {
+        return Err(ConfigError::new(
+            "timeout",
+            format!(
+                "`{}` is out of range: Open Cloud allows 1s to 300s (5m)",
+                shorten(text)
+            ),
+        ));
+    }
+    Ok(timeout)
+}
+
+fn duration_error(input: &'static str, error: DurationError) -> ConfigError {
+    ConfigError::new(input, error.to_string())
+}
+
+/// Only https anywhere; plain http only to this machine (tests, the emulator), so a typo can
+/// never send the key in clear text across a network.
+fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|e| {
+        ConfigError::new("base-url", format!("`{}` is not a URL: {e}", shorten(text)))
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            "base-url",
+            "must not carry credentials; the API key is its own input",
+        ));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(ConfigError::new(
+                "base-url",
+                format!(
+                    "plain http is allowed only to loopback hosts (the emulator, tests); use https for `{}`",
+                    url.host_str().unwrap_or_default()
+                ),
+            ));
+        }
+        other => {
+            return Err(ConfigError::new(
+                "base-url",
+                format!("scheme `{other}` is not supported: use https"),
+            ));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(
+            "base-url",
+            "must not have a query or fragment",
+        ));
+    }
+    Ok(url)
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// Echoes of bad values are cut short: an input can be a whole script.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 40;
+    if text.chars().count() <= MAX {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(MAX).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let env = move |name: &str| map.get(name).cloned();
+        let args = RunArgs::default();
+        load(&Inputs::new(&args, &env))
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("INPUT_API-KEY", "k"),
+        ("INPUT_UNIVERSE-ID", "1"),
+        ("INPUT_PLACE-ID", "2"),
+        ("INPUT_SCRIPT", "return 1"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut all: Vec<_> = BASE
+            .iter()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .copied()
+            .collect();
+        all.extend_from_slice(extra);
+        all
+    }
+
+    #[test]
+    fn reads_hyphenated_and_underscored_names() {
+        let config = load_with(BASE).unwrap();
+        assert_eq!(config.universe_id, 1);
+        assert_eq!(config.place_id, 2);
+        let config = load_with(&[
+            ("INPUT_API_KEY", "k"),
+            ("INPUT_UNIVERSE_ID", "10"),
+            ("INPUT_PLACE_ID", "20"),
+            ("INPUT_SCRIPT", "return 1"),
+        ])
+        .unwrap();
+        assert_eq!((config.universe_id, config.place_id), (10, 20));
+    }
+
+    #[test]
+    fn empty_means_not_given() {
+        let err = load_with(&with(&[("INPUT_PLACE-ID", "")])).unwrap_err();
+        assert_eq!(err.input, "place-id");
+        let config = load_with(&with(&[("INPUT_TIMEOUT", ""), ("INPUT_PLACE-VERSION", "")])).unwrap();
+        assert_eq!(config.task_timeout, None);
+        assert_eq!(config.place_version, None);
+        assert_eq!(config.wait_timeout, MAX_TASK_TIMEOUT + WAIT_GRACE);
+    }
+
+    #[test]
+    fn flags_win_over_environment() {
+        let map: HashMap<&str, &str> = BASE.iter().copied().collect();
+        let env = move |name: &str| map.get(name).map(|v| (*v).to_owned());
+        let args = RunArgs {
+            place_id: Some("99".into()),
+            ..RunArgs::default()
+        };
+        let config = load(&Inputs::new(&args, &env)).unwrap();
+        assert_eq!(config.place_id, 99);
+    }
+
+    #[test]
+    fn refuses_bad_ids() {
+        for bad in ["abc", "-1", "1.5", "12 3", "0x10", "99999999999999999999999"] {
+            let err = load_with(&with(&[("INPUT_UNIVERSE-ID", bad)])).unwrap_err();
+            assert_eq!(err.input, "universe-id", "{bad}");
+        }
+    }
+
+    #[test]
+    fn missing_key_is_named_and_never_echoed() {
+        let err = load_with(&with(&[("INPUT_API-KEY", "")])).unwrap_err();
+        assert_eq!(err.input, "api-key");
+        let config = load_with(&with(&[("INPUT_API-KEY", ""), ("INPUT_ON-MISSING-KEY", "skip")]))
+            .unwrap();
+        assert!(config.api_key.is_none());
+        let config = load_with(&with(&[("INPUT_API-KEY", "  secret-key\n")])).unwrap();
+        assert_eq!(config.api_key.unwrap().expose(), "secret-key");
+    }
+
+    #[test]
+    fn script_rules() {
+        let err = load_with(&with(&[("INPUT_SCRIPT-PATH", "x.luau")])).unwrap_err();
+        assert!(err.problem.contains("not both"), "{err}");
+        let err = load_with(&with(&[("INPUT_SCRIPT", "")])).unwrap_err();
+        assert_eq!(err.input, "script");
+        let err = load_with(&with(&[("INPUT_SCRIPT", ""), ("INPUT_SCRIPT-PATH", "/nonexistent/x.luau")]))
+            .unwrap_err();
+        assert_eq!(err.input, "script-path");
+        // Inline scripts are sent verbatim, leading and trailing whitespace included.
+        let config = load_with(&with(&[("INPUT_SCRIPT", "  print(1)\n")])).unwrap();
+        assert_eq!(config.script, "  print(1)\n");
+    }
+
+    #[test]
+    fn script_file_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.luau");
+        std::fs::write(&empty, "").unwrap();
+        let big = dir.path().join("big.luau");
+        std::fs::write(&big, vec![b'-'; MAX_SCRIPT_BYTES as usize + 1]).unwrap();
+        let good = dir.path().join("good.luau");
+        std::fs::write(&good, "return 42\n").unwrap();
+        for (path, expected) in [(&empty, "empty"), (&big, "limit"), (&dir.path().to_path_buf(), "not a file")] {
+            let path = path.to_str().unwrap().to_owned();
+            let map: HashMap<String, String> = [
+                ("INPUT_API-KEY", "k"),
+                ("INPUT_UNIVERSE-ID", "1"),
+                ("INPUT_PLACE-ID", "2"),
+            ]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .chain([("INPUT_SCRIPT-PATH".to_owned(), path)])
+            .collect();
+            let env = move |name: &str| map.get(name).cloned();
+            let err = load(&Inputs::new(&RunArgs::default(), &env)).unwrap_err();
+            assert_eq!(err.input, "script-path");
+            assert!(err.problem.contains(expected), "{err}");
+        }
+        let args = RunArgs {
+            script_path: Some(good.to_str().unwrap().to_owned()),
+            ..RunArgs::default()
+        };
+        let env = |name: &str| match name {
+            "INPUT_API-KEY" => Some("k".to_owned()),
+            "INPUT_UNIVERSE-ID" | "INPUT_PLACE-ID" => Some("3".to_owned()),
+            _ => None,
+        };
+        assert_eq!(load(&Inputs::new(&args, &env)).unwrap().script, "return 42\n");
+    }
+
+    #[test]
+    fn timeouts() {
+        let config = load_with(&with(&[("INPUT_TIMEOUT", "1m30s")])).unwrap();
+        assert_eq!(config.task_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(config.wait_timeout, Duration::from_secs(90) + WAIT_GRACE);
+        for bad in ["0", "301", "6m", "abc", "1.5s"] {
+            let err = load_with(&with(&[("INPUT_TIMEOUT", bad)])).unwrap_err();
+            assert_eq!(err.input, "timeout", "{bad}");
+        }
+        let config = load_with(&with(&[("INPUT_WAIT-TIMEOUT", "2h")])).unwrap();
+        assert_eq!(config.wait_timeout, Duration::from_secs(7200));
+        let err = load_with(&with(&[("INPUT_WAIT-TIMEOUT", "0s")])).unwrap_err();
+        assert_eq!(err.input, "wait-timeout");
+    }
+
+    #[test]
+    fn base_url_rules() {
+        for good in ["https://apis.roblox.com", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"] {
+            assert!(load_with(&with(&[("INPUT_BASE-URL", good)])).is_ok(), "{good}");
+        }
+        for bad in ["http://example.com", "http://10.0.0.1", "ftp://x", "not a url", "https://u:p@h.com", "https://h.com/?a=1"] {
+            let err = load_with(&with(&[("INPUT_BASE-URL", bad)])).unwrap_err();
+            assert_eq!(err.input, "base-url", "{bad}");
+        }
+    }
+
+    #[test]
+    fn local_backend_needs_no_key_or_ids() {
+        let config = load_with(&[("INPUT_BACKEND", "local"), ("INPUT_SCRIPT", "return 1")]).unwrap();
+        assert_eq!(config.backend, Backend::Local);
+        assert!(config.api_key.is_none());
+        let err = load_with(&with(&[("INPUT_BACKEND", "cloud")])).unwrap_err();
+        assert_eq!(err.input, "backend");
+    }
+
+    #[test]
+    fn output_format_detection() {
+        assert_eq!(load_with(BASE).unwrap().output_format, OutputFormat::Plain);
+        let gh = with(&[("GITHUB_ACTIONS", "true")]);
+        assert_eq!(load_with(&gh).unwrap().output_format, OutputFormat::Github);
+        let forced = with(&[("GITHUB_ACTIONS", "true"), ("INPUT_OUTPUT-FORMAT", "json")]);
+        assert_eq!(load_with(&forced).unwrap().output_format, OutputFormat::Json);
+        assert!(!load_with(&with(&[("NO_COLOR", "1")])).unwrap().color);
+    }
+
+    #[test]
+    fn place_file_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let rbxl = dir.path().join("game.rbxl");
+        std::fs::write(&rbxl, b"<roblox!").unwrap();
+        let txt = dir.path().join("game.txt");
+        std::fs::write(&txt, b"x").unwrap();
+        let rbxl_str: &'static str = Box::leak(rbxl.to_str().unwrap().to_owned().into_boxed_str());
+        let txt_str: &'static str = Box::leak(txt.to_str().unwrap().to_owned().into_boxed_str());
+        let config = load_with(&with(&[("INPUT_PLACE-FILE", rbxl_str)])).unwrap();
+        assert_eq!(config.place_file.unwrap().content_type, "application/octet-stream");
+        let err = load_with(&with(&[("INPUT_PLACE-FILE", txt_str)])).unwrap_err();
+        assert_eq!(err.input, "place-file");
+        let err = load_with(&with(&[("INPUT_PLACE-FILE", rbxl_str), ("INPUT_PLACE-VERSION", "3")]))
+            .unwrap_err();
+        assert!(err.problem.contains("conflicts"), "{err}");
+    }
+}

@@ -1,0 +1,247 @@
+//! luau-exec: run a Luau script in a real Roblox server through Open Cloud's Luau Execution
+//! API, from CI, and exit with a code that says what happened.
+//!
+//! The flow: [`config`] reads and checks every input once; [`runner`] drives the API through
+//! [`api::OpenCloud`] and produces a [`report::RunReport`]; [`render`] turns events and the
+//! report into text for one sink; [`outcome`] owns the exit codes. [`emulator`] is an
+//! in-process stand-in for Open Cloud that runs real Luau, reached through the same client.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod duration;
+#[cfg(feature = "emulator")]
+pub mod emulator;
+pub mod outcome;
+pub mod poller;
+pub mod render;
+pub mod report;
+pub mod runner;
+pub mod secret;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use crate::api::OpenCloud;
+use crate::cli::{Cli, Command};
+use crate::config::{Backend, Config, Inputs, MissingKeyPolicy, OutputFormat};
+use crate::outcome::{Outcome, Signal};
+use crate::render::{Console, Event, Renderer};
+use crate::report::RunReport;
+use crate::secret::ApiKey;
+
+/// Runs the command line; returns the exit code.
+pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
+    match cli.command {
+        Some(Command::Serve { listen }) => serve(&listen, env).await,
+        None => run_job(&cli.run, env).await,
+    }
+}
+
+/// One line on stderr, defanged: it may quote an input.
+fn error_line(text: &str) {
+    let line = render::split_lines(text)
+        .into_iter()
+        .map(render::defang)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let _ = writeln!(std::io::stderr(), "luau-exec: error: {line}");
+}
+
+async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -> u8 {
+    let mut config = match config::load(&Inputs::new(args, env)) {
+        Ok(config) => config,
+        Err(error) => {
+            error_line(&error.to_string());
+            return Outcome::BadInput.exit_code();
+        }
+    };
+    init_tracing(config.debug);
+
+    let mut console = Console::new(renderer_for(&config));
+    console.emit(Event::Begin);
+
+    if config.backend == Backend::OpenCloud && config.api_key.is_none() {
+        // Only reachable with `on-missing-key: skip`; `fail` is refused as bad input.
+        debug_assert_eq!(config.missing_key, MissingKeyPolicy::Skip);
+        let mut report = RunReport::new(Outcome::Skipped);
+        report.problem = Some(
+            "no API key was given (a pull request from a fork gets no secrets), so the Luau run was skipped".into(),
+        );
+        return finish(&config, &mut console, &report);
+    }
+
+    #[cfg(feature = "emulator")]
+    let _emulator = if config.backend == Backend::Local {
+        match start_local_backend(&mut config, &mut console).await {
+            Ok(running) => Some(running),
+            Err(report) => return finish(&config, &mut console, &report),
+        }
+    } else {
+        None
+    };
+    #[cfg(not(feature = "emulator"))]
+    if config.backend == Backend::Local {
+        let mut report = RunReport::new(Outcome::BadInput);
+        report.problem = Some("input `backend`: this build has no embedded emulator (built without the `emulator` feature)".into());
+        return finish(&config, &mut console, &report);
+    }
+
+    let Some(key) = config.api_key.clone() else {
+        let report = RunReport::new(Outcome::BadInput);
+        return finish(&config, &mut console, &report);
+    };
+    let api = match OpenCloud::new(&config.base_url, key, config.timing) {
+        Ok(api) => api,
+        Err(problem) => {
+            let mut report = RunReport::new(Outcome::Unavailable);
+            report.problem = Some(problem);
+            return finish(&config, &mut console, &report);
+        }
+    };
+
+    let last_seen: runner::LastSeen = Arc::new(Mutex::new(None));
+    let report = tokio::select! {
+        report = runner::run(&config, &api, &mut console, &last_seen) => report,
+        signal = wait_for_signal() => interrupted(signal, &last_seen),
+    };
+    finish(&config, &mut console, &report)
+}
+
+/// Prints the end of the run, writes the step outputs and summary, returns the exit code.
+fn finish(config: &Config, console: &mut Console, report: &RunReport) -> u8 {
+    console.emit(Event::Finished(report));
+    if let Some(path) = &config.github.output {
+        let text = render::outputs::render_outputs(
+            &render::outputs::outputs(report),
+            render::outputs::random_delimiter,
+        );
+        append(path, &text, "GITHUB_OUTPUT");
+    }
+    if let Some(path) = &config.github.step_summary {
+        append(path, &render::summary::render_summary(report), "GITHUB_STEP_SUMMARY");
+    }
+    report.outcome.exit_code()
+}
+
+fn append(path: &Path, text: &str, what: &str) {
+    let result = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    if let Err(error) = result {
+        error_line(&format!("cannot write {what} ({}): {error}", path.display()));
+    }
+}
+
+fn renderer_for(config: &Config) -> Box<dyn Renderer + Send> {
+    use std::io::IsTerminal;
+    match config.output_format {
+        OutputFormat::Github => Box::new(render::github::GithubRenderer::new(config.api_key.clone())),
+        OutputFormat::Plain => Box::new(render::plain::PlainRenderer::new(
+            config.color && std::io::stdout().is_terminal(),
+        )),
+        OutputFormat::Json => Box::new(render::json::JsonRenderer),
+    }
+}
+
+/// The report of a run stopped by a signal: where the task is, since no API can cancel it.
+fn interrupted(signal: Signal, last_seen: &runner::LastSeen) -> RunReport {
+    let mut report = RunReport::new(Outcome::Interrupted(signal));
+    let task = last_seen.lock().ok().and_then(|seen| seen.clone());
+    report.problem = Some(match &task {
+        Some(task) => format!(
+            "interrupted by {}; the task keeps running on Roblox (Open Cloud has no cancel): {}",
+            signal.name(),
+            task.path
+        ),
+        None => format!("interrupted by {} before a task was created", signal.name()),
+    });
+    report.task = task;
+    report
+}
+
+/// Resolves on SIGINT or SIGTERM. As PID 1 in a container the process gets no default
+/// handling, so both are handled here (GitHub sends SIGINT, then SIGTERM 7.5 s later).
+async fn wait_for_signal() -> Signal {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without handlers the default action applies; never resolve.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => Signal::Interrupt,
+        _ = terminate.recv() => Signal::Terminate,
+    }
+}
+
+fn init_tracing(debug: bool) {
+    // Only this crate's events: dependencies' debug output could include request details.
+    let filter = if debug { "luau_exec=debug" } else { "luau_exec=warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(false)
+        .try_init();
+}
+
+/// `backend: local`: starts the emulator on a loopback port and points the run at it with a
+/// one-off key. Universe and place IDs default to 1.
+#[cfg(feature = "emulator")]
+async fn start_local_backend(
+    config: &mut Config,
+    console: &mut Console,
+) -> Result<emulator::RunningEmulator, RunReport> {
+    let key = render::random_token("local-");
+    let options = emulator::EmulatorOptions {
+        api_key: Some(key.clone()),
+        ..emulator::EmulatorOptions::default()
+    };
+    match emulator::start("127.0.0.1:0", options).await {
+        Ok(running) => {
+            console.emit(Event::Note(&format!(
+                "backend local: the embedded emulator runs the script with real Luau, without the Roblox engine ({})",
+                running.url
+            )));
+            config.base_url = running.url.clone();
+            config.api_key = Some(ApiKey::new(key));
+            Ok(running)
+        }
+        Err(error) => {
+            let mut report = RunReport::new(Outcome::Unavailable);
+            report.problem = Some(format!("cannot start the local emulator: {error}"));
+            Err(report)
+        }
+    }
+}
+
+#[cfg(feature = "emulator")]
+async fn serve(listen: &str, env: &dyn Fn(&str) -> Option<String>) -> u8 {
+    let options = emulator::EmulatorOptions {
+        api_key: config::serve_api_key(env),
+        ..emulator::EmulatorOptions::default()
+    };
+    match emulator::start(listen, options).await {
+        Ok(running) => {
+            let _ = writeln!(std::io::stdout(), "{}", running.url.as_str().trim_end_matches('/'));
+            let _ = std::io::stdout().flush();
+            wait_for_signal().await;
+            0
+        }
+        Err(error) => {
+            error_line(&format!("input `listen`: cannot listen on {listen}: {error}"));
+            Outcome::BadInput.exit_code()
+        }
+    }
+}
+
+#[cfg(not(feature = "emulator"))]
+async fn serve(_listen: &str, _env: &dyn Fn(&str) -> Option<String>) -> u8 {
+    error_line("this build has no embedded emulator (built without the `emulator` feature)");
+    Outcome::BadInput.exit_code()
+}

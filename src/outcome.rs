@@ -1,0 +1,169 @@
+//! How a run ended, and the one place that turns it into an exit code.
+//!
+//! | exit | outcome |
+//! |---|---|
+//! | 0 | `COMPLETE` (or skipped for want of a key, when asked to) |
+//! | 1 | `FAILED` with `SCRIPT_ERROR` |
+//! | 2 | bad input: nothing was sent |
+//! | 3 | `FAILED` with `DEADLINE_EXCEEDED` |
+//! | 4 | `FAILED` with `OUTPUT_SIZE_LIMIT_EXCEEDED` |
+//! | 5 | `FAILED` with another or unknown code; a terminal state we do not know |
+//! | 6 | `CANCELLED` |
+//! | 7 | Open Cloud rejected a request (4xx) |
+//! | 8 | Open Cloud unreachable or failing past the retry budget; a create of unknown fate |
+//! | 9 | `wait-timeout` passed with the task still running |
+//! | 130 / 143 | interrupted by SIGINT / SIGTERM |
+
+use crate::api::ApiError;
+use crate::api::model::{Task, TaskErrorCode, TaskState};
+
+/// A signal that stopped the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Interrupt => "SIGINT",
+            Self::Terminate => "SIGTERM",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The task completed.
+    Complete,
+    /// No API key and `on-missing-key: skip`: nothing ran.
+    Skipped,
+    /// The script raised an unhandled error.
+    ScriptError,
+    DeadlineExceeded,
+    OutputSizeLimitExceeded,
+    /// `INTERNAL_ERROR`, `ERROR_CODE_UNSPECIFIED`, a code we do not know, or a terminal state we
+    /// do not know.
+    TaskFailed,
+    Cancelled,
+    /// An input was refused; nothing was sent.
+    BadInput,
+    /// Open Cloud answered 4xx.
+    Rejected,
+    /// Open Cloud could not be reached or kept failing.
+    Unavailable,
+    /// `wait-timeout` passed while the task was still running.
+    WaitTimeout,
+    Interrupted(Signal),
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Self::Complete | Self::Skipped => 0,
+            Self::ScriptError => 1,
+            Self::BadInput => 2,
+            Self::DeadlineExceeded => 3,
+            Self::OutputSizeLimitExceeded => 4,
+            Self::TaskFailed => 5,
+            Self::Cancelled => 6,
+            Self::Rejected => 7,
+            Self::Unavailable => 8,
+            Self::WaitTimeout => 9,
+            Self::Interrupted(Signal::Interrupt) => 130,
+            Self::Interrupted(Signal::Terminate) => 143,
+        }
+    }
+
+    /// The outcome of a task in a terminal state.
+    pub fn of_task(task: &Task) -> Self {
+        match &task.state {
+            TaskState::Complete => Self::Complete,
+            TaskState::Cancelled => Self::Cancelled,
+            TaskState::Failed => match task.error.as_ref().map(|e| &e.code) {
+                Some(TaskErrorCode::ScriptError) => Self::ScriptError,
+                Some(TaskErrorCode::DeadlineExceeded) => Self::DeadlineExceeded,
+                Some(TaskErrorCode::OutputSizeLimitExceeded) => Self::OutputSizeLimitExceeded,
+                _ => Self::TaskFailed,
+            },
+            _ => Self::TaskFailed,
+        }
+    }
+
+    pub fn of_api_error(error: &ApiError) -> Self {
+        match error {
+            ApiError::Rejected { .. } => Self::Rejected,
+            ApiError::Unavailable { .. }
+            | ApiError::AmbiguousCreate { .. }
+            | ApiError::BadResponse { .. } => Self::Unavailable,
+        }
+    }
+
+    /// Whether the run succeeded.
+    pub fn is_success(self) -> bool {
+        self.exit_code() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::TaskError;
+
+    fn failed(code: &str) -> Task {
+        Task {
+            state: TaskState::Failed,
+            error: Some(TaskError {
+                code: TaskErrorCode::parse(code),
+                message: String::new(),
+            }),
+            ..Task::default()
+        }
+    }
+
+    #[test]
+    fn task_outcomes_map_to_documented_codes() {
+        let complete = Task {
+            state: TaskState::Complete,
+            ..Task::default()
+        };
+        assert_eq!(Outcome::of_task(&complete).exit_code(), 0);
+        assert_eq!(Outcome::of_task(&failed("SCRIPT_ERROR")).exit_code(), 1);
+        assert_eq!(Outcome::of_task(&failed("DEADLINE_EXCEEDED")).exit_code(), 3);
+        assert_eq!(Outcome::of_task(&failed("OUTPUT_SIZE_LIMIT_EXCEEDED")).exit_code(), 4);
+        assert_eq!(Outcome::of_task(&failed("INTERNAL_ERROR")).exit_code(), 5);
+        assert_eq!(Outcome::of_task(&failed("ERROR_CODE_UNSPECIFIED")).exit_code(), 5);
+        assert_eq!(Outcome::of_task(&failed("SOMETHING_NEW")).exit_code(), 5);
+        let no_error = Task {
+            state: TaskState::Failed,
+            ..Task::default()
+        };
+        assert_eq!(Outcome::of_task(&no_error).exit_code(), 5);
+        let cancelled = Task {
+            state: TaskState::Cancelled,
+            ..Task::default()
+        };
+        assert_eq!(Outcome::of_task(&cancelled).exit_code(), 6);
+    }
+
+    #[test]
+    fn every_code_is_distinct() {
+        let all = [
+            Outcome::Complete,
+            Outcome::ScriptError,
+            Outcome::BadInput,
+            Outcome::DeadlineExceeded,
+            Outcome::OutputSizeLimitExceeded,
+            Outcome::TaskFailed,
+            Outcome::Cancelled,
+            Outcome::Rejected,
+            Outcome::Unavailable,
+            Outcome::WaitTimeout,
+            Outcome::Interrupted(Signal::Interrupt),
+            Outcome::Interrupted(Signal::Terminate),
+        ];
+        let codes: Vec<u8> = all.iter().map(|o| o.exit_code()).collect();
+        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 130, 143]);
+    }
+}

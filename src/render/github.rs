@@ -1,0 +1,178 @@
+//! The GitHub Actions presenter: masks the key, keeps every untrusted line inside a
+//! `::stop-commands::` bracket, and reopens it only to emit its own commands.
+//!
+//! Annotation order matters: GitHub keeps 10 error annotations per step. The task's own failure
+//! is emitted first; log ERRORs fill what is left of the budget, the rest stay plain log lines,
+//! and a notice says how many were not annotated.
+
+use super::plain::{log_message, result_lines};
+use super::workflow::{Level, annotation, escape_data};
+use super::{Event, Renderer, level_tag, random_token};
+use crate::api::model::MessageType;
+use crate::report::RunReport;
+use crate::secret::ApiKey;
+
+/// GitHub turns at most this many annotations of each kind into annotations, per step.
+pub const ANNOTATIONS_PER_KIND: usize = 10;
+
+pub struct GithubRenderer {
+    mask: Option<ApiKey>,
+    tokens: Box<dyn FnMut() -> String + Send>,
+    /// The token commands are stopped with, while they are.
+    stopped: Option<String>,
+}
+
+impl GithubRenderer {
+    pub fn new(mask: Option<ApiKey>) -> Self {
+        Self::with_tokens(mask, Box::new(|| random_token("luau-exec-")))
+    }
+
+    /// With a token source of the caller's (deterministic tokens for golden tests).
+    pub fn with_tokens(mask: Option<ApiKey>, tokens: Box<dyn FnMut() -> String + Send>) -> Self {
+        Self {
+            mask,
+            tokens,
+            stopped: None,
+        }
+    }
+
+    /// Emits our own command lines: resumes commands if stopped, writes them, stops again with
+    /// a fresh token.
+    fn commands(&mut self, out: &mut String, lines: &[String]) {
+        if lines.is_empty() {
+            return;
+        }
+        if let Some(token) = self.stopped.take() {
+            out.push_str(&format!("::{token}::\n"));
+        }
+        for line in lines {
+            out.push_str(line);
+            out.push('\n');
+        }
+        self.stop(out);
+    }
+
+    fn stop(&mut self, out: &mut String) {
+        let token = (self.tokens)();
+        out.push_str(&format!("::stop-commands::{token}\n"));
+        self.stopped = Some(token);
+    }
+
+    fn finished(&mut self, out: &mut String, report: &RunReport) {
+        let mut errors_left = ANNOTATIONS_PER_KIND;
+        let mut warnings_left = ANNOTATIONS_PER_KIND;
+
+        // The failure first, so no number of logged errors can push it out of sight.
+        if let Some(failure) = failure_annotation(report) {
+            errors_left -= 1;
+            self.commands(out, &[failure]);
+        }
+
+        let failure_message = report.error_message();
+        let mut unannotated_errors = 0;
+        let mut unannotated_warnings = 0;
+        if !report.logs.is_empty() {
+            self.commands(
+                out,
+                &[format!("::group::Task logs ({} messages)", report.logs.len())],
+            );
+            for message in &report.logs {
+                let level = match message.message_type {
+                    MessageType::Error => Some(Level::Error),
+                    MessageType::Warning => Some(Level::Warning),
+                    _ => None,
+                };
+                // Roblox logs the unhandled error too; it is annotated already.
+                let duplicate = level == Some(Level::Error)
+                    && failure_message == Some(message.message.as_str());
+                let budget = match level {
+                    Some(Level::Error) => &mut errors_left,
+                    Some(Level::Warning) => &mut warnings_left,
+                    _ => &mut 0,
+                };
+                if level.is_some() && !duplicate && *budget > 0 {
+                    *budget -= 1;
+                    let title = match level {
+                        Some(Level::Error) => "Luau error",
+                        _ => "Luau warning",
+                    };
+                    let line = annotation(level.unwrap_or(Level::Notice), Some(title), &message.message);
+                    self.commands(out, &[line]);
+                } else {
+                    match level {
+                        Some(Level::Error) if !duplicate => unannotated_errors += 1,
+                        Some(Level::Warning) => unannotated_warnings += 1,
+                        _ => {}
+                    }
+                    log_message(out, message, level_tag(&message.message_type));
+                }
+            }
+            self.commands(out, &["::endgroup::".to_owned()]);
+        }
+        if unannotated_errors + unannotated_warnings > 0 {
+            let text = format!(
+                "{unannotated_errors} more ERROR and {unannotated_warnings} more WARNING messages are in the step log, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} annotations of each kind per step"
+            );
+            self.commands(out, &[annotation(Level::Notice, Some("More log messages"), &text)]);
+        }
+        if let Some(problem) = &report.logs_problem {
+            self.commands(
+                out,
+                &[annotation(Level::Warning, Some("Logs unavailable"), problem)],
+            );
+        }
+        result_lines(out, report, &report.headline());
+        // Leave the step with commands working again.
+        if let Some(token) = self.stopped.take() {
+            out.push_str(&format!("::{token}::\n"));
+        }
+    }
+}
+
+/// The error annotation for a run that did not succeed, titled with what happened.
+fn failure_annotation(report: &RunReport) -> Option<String> {
+    use crate::outcome::Outcome;
+    let outcome = report.outcome;
+    if outcome.is_success() {
+        return match (outcome, &report.problem) {
+            (Outcome::Skipped, Some(problem)) => {
+                Some(annotation(Level::Notice, Some("Luau run skipped"), problem))
+            }
+            _ => None,
+        };
+    }
+    let title = match report.error_code() {
+        Some(code) => format!("Luau task failed: {code}"),
+        None => format!("Luau task: {}", report.headline()),
+    };
+    let mut message = report
+        .error_message()
+        .or(report.problem.as_deref())
+        .unwrap_or("the task ended without a result")
+        .to_owned();
+    if let (Some(path), false) = (report.task_path(), report.error_message().is_some()) {
+        message.push_str(&format!("\nTask: {path}"));
+    }
+    Some(annotation(Level::Error, Some(&title), &message))
+}
+
+impl Renderer for GithubRenderer {
+    fn render(&mut self, event: &Event<'_>) -> String {
+        let mut out = String::new();
+        match event {
+            Event::Begin => {
+                // The very first line: from here on the runner masks the key everywhere.
+                if let Some(key) = &self.mask {
+                    out.push_str(&format!("::add-mask::{}\n", escape_data(key.expose())));
+                }
+                self.stop(&mut out);
+            }
+            Event::Finished(report) => self.finished(&mut out, report),
+            other => {
+                // Progress lines are plain text, already inside the bracket.
+                out.push_str(&super::plain::PlainRenderer::new(false).render(other));
+            }
+        }
+        out
+    }
+}

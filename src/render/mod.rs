@@ -1,0 +1,145 @@
+//! Presentation: turns the run's events into text. Renderers are pure (`Event` in, `String`
+//! out); [`Console`] is the one sink that writes to stdout, so ordering is deterministic and
+//! workflow commands never race with other output.
+//!
+//! Security model: text from the user's script (log messages, error messages, results) and
+//! from servers is untrusted. On GitHub it is printed only inside a `::stop-commands::` bracket
+//! with a fresh random token, and only our own commands are emitted between brackets, with
+//! untrusted parts escaped as command data. Every presenter also "defangs" untrusted lines: each
+//! line starts with our own non-blank prefix (so `::` can never start it) and `##[` is broken
+//! with a word joiner (the runner's legacy grammar matches it anywhere in a line).
+
+pub mod github;
+pub mod json;
+pub mod outputs;
+pub mod plain;
+pub mod summary;
+pub mod workflow;
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::api::model::{MessageType, TaskState};
+use crate::report::RunReport;
+
+/// Something worth telling the person reading the CI log.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// The first thing printed (GitHub: mask the key, bracket everything after).
+    Begin,
+    /// Progress in our own words: "uploading…", "created task …".
+    Note(&'a str),
+    StateChanged { state: &'a TaskState, elapsed: Duration },
+    Heartbeat { state: &'a TaskState, elapsed: Duration },
+    Finished(&'a RunReport),
+}
+
+pub trait Renderer {
+    /// The text for one event: whole lines, each ending in `\n`.
+    fn render(&mut self, event: &Event<'_>) -> String;
+}
+
+/// The word joiner (U+2060): invisible, and breaks the legacy `##[` command prefix.
+const WORD_JOINER: char = '\u{2060}';
+
+/// Makes one line of untrusted text inert as a workflow command: `##[` is broken; line breaks
+/// are the caller's to handle (see [`split_lines`]).
+pub fn defang(line: &str) -> String {
+    line.replace("##[", &format!("##{WORD_JOINER}["))
+}
+
+/// Splits untrusted text into lines: LF, CRLF and a lone CR (which a terminal would treat as a
+/// line start) all break lines.
+pub fn split_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        lines.extend(line.split('\r'));
+    }
+    lines
+}
+
+/// Prefixes every line of untrusted text: `first` on the first line, `rest` on the others.
+/// Both prefixes must start with a non-blank character other than `:`.
+pub fn prefixed_lines(out: &mut String, first: &str, rest: &str, text: &str) {
+    for (i, line) in split_lines(text).into_iter().enumerate() {
+        out.push_str(if i == 0 { first } else { rest });
+        out.push_str(&defang(line));
+        out.push('\n');
+    }
+}
+
+/// The level tag of a log line.
+pub fn level_tag(level: &MessageType) -> &'static str {
+    match level {
+        MessageType::Output => "[OUTPUT] ",
+        MessageType::Info => "[INFO]   ",
+        MessageType::Warning => "[WARNING]",
+        MessageType::Error => "[ERROR]  ",
+        MessageType::Unspecified | MessageType::Other(_) => "[LOG]    ",
+    }
+}
+
+/// A fresh random token of 128 bits, hex-encoded, with a prefix.
+pub fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 16];
+    // The OS generator cannot fail on the platforms we ship; if it did, mixing in the clock
+    // still gives a token no script can predict before it runs.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        bytes = nanos.to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}{hex}")
+}
+
+/// The one writer of stdout. A failed write (a closed pipe) is not worth dying for: the exit
+/// code still tells the story.
+pub struct Console {
+    renderer: Box<dyn Renderer + Send>,
+}
+
+impl Console {
+    pub fn new(renderer: Box<dyn Renderer + Send>) -> Self {
+        Self { renderer }
+    }
+
+    pub fn emit(&mut self, event: Event<'_>) {
+        let text = self.renderer.render(&event);
+        if text.is_empty() {
+            return;
+        }
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        let _ = lock.write_all(text.as_bytes());
+        let _ = lock.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defang_breaks_the_legacy_prefix() {
+        assert_eq!(defang("a ##[error]b"), "a ##\u{2060}[error]b");
+        assert_eq!(defang("plain"), "plain");
+    }
+
+    #[test]
+    fn splits_every_kind_of_line_break() {
+        assert_eq!(split_lines("a\nb\r\nc\rd"), vec!["a", "b", "c", "d"]);
+        assert_eq!(split_lines(""), vec![""]);
+    }
+
+    #[test]
+    fn tokens_are_fresh() {
+        let a = random_token("t");
+        let b = random_token("t");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 33);
+    }
+}

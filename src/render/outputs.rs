@@ -1,0 +1,71 @@
+//! Step outputs for `GITHUB_OUTPUT`, in the heredoc form with a random delimiter that is checked
+//! not to occur in the value, so no value can end early and forge another output.
+
+use super::random_token;
+use crate::report::RunReport;
+
+/// GitHub allows 1 MB of outputs per job; `results` can be 4 MB. Larger results are left out
+/// of the output (with a note) rather than break the step.
+pub const MAX_RESULTS_OUTPUT_BYTES: usize = 512 * 1024;
+
+/// The outputs, as (name, value) pairs. Every name is always written, empty when not known, so
+/// later steps can test them without `|| ''`.
+pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
+    let results = report.results_json().unwrap_or_default();
+    let (results, results_truncated) = if results.len() > MAX_RESULTS_OUTPUT_BYTES {
+        (String::new(), "true")
+    } else {
+        (results, "false")
+    };
+    vec![
+        ("exit-code", report.outcome.exit_code().to_string()),
+        ("outcome", report.headline()),
+        ("state", report.state().map(|s| s.to_string()).unwrap_or_default()),
+        ("error-code", report.error_code().map(|c| c.to_string()).unwrap_or_default()),
+        (
+            "error-message",
+            report
+                .error_message()
+                .map(str::to_owned)
+                .or_else(|| report.problem.clone())
+                .unwrap_or_default(),
+        ),
+        ("results", results),
+        ("results-too-large", results_truncated.to_owned()),
+        ("task-path", report.task_path().unwrap_or_default().to_owned()),
+        ("duration", format!("{:.3}", report.duration.as_secs_f64())),
+        ("log-count", report.logs.len().to_string()),
+        (
+            "place-version",
+            report.place_version.map(|v| v.to_string()).unwrap_or_default(),
+        ),
+        (
+            "binary-output-path",
+            report
+                .binary_output_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+    ]
+}
+
+/// The file text for all outputs, each as `name<<DELIM\nvalue\nDELIM\n`.
+pub fn render_outputs(pairs: &[(&str, String)], mut delimiter: impl FnMut() -> String) -> String {
+    let mut out = String::new();
+    for (name, value) in pairs {
+        // A delimiter that appears anywhere in the value is re-rolled (stricter than the
+        // runner's whole-line match).
+        let mut delim = delimiter();
+        while value.contains(&delim) || delim.is_empty() {
+            delim = delimiter();
+        }
+        out.push_str(&format!("{name}<<{delim}\n{value}\n{delim}\n"));
+    }
+    out
+}
+
+/// The production delimiter: the toolkit's shape, with 128 random bits.
+pub fn random_delimiter() -> String {
+    random_token("ghadelimiter_")
+}

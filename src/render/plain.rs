@@ -1,0 +1,105 @@
+//! Readable lines for any CI or a terminal: level prefixes, colour only when asked (a terminal
+//! without `NO_COLOR`), no workflow commands. The GitHub presenter reuses these lines inside its
+//! stop-commands bracket.
+
+use super::{Event, Renderer, level_tag, prefixed_lines};
+use crate::api::model::{LogMessage, MessageType};
+use crate::duration::human;
+use crate::report::RunReport;
+
+pub struct PlainRenderer {
+    color: bool,
+}
+
+impl PlainRenderer {
+    pub fn new(color: bool) -> Self {
+        Self { color }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+/// Continuation lines of a multi-line message.
+const CONTINUATION: &str = "          | ";
+
+/// One log message as lines: `[LEVEL]  text`, continuation lines marked with `|`.
+pub fn log_message(out: &mut String, message: &LogMessage, tag: &str) {
+    prefixed_lines(out, &format!("{tag} "), CONTINUATION, &message.message);
+}
+
+/// The lines after the logs: outcome, error, results, where the task lives.
+pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
+    let duration = if report.task.is_some() {
+        format!(" after {}", human(report.duration))
+    } else {
+        String::new()
+    };
+    let summary = format!("{headline}{duration} (exit {})", report.outcome.exit_code());
+    prefixed_lines(out, "Result: ", CONTINUATION, &summary);
+    if let Some(message) = report.error_message() {
+        prefixed_lines(out, "Error: ", CONTINUATION, message);
+    }
+    if let Some(problem) = &report.problem {
+        prefixed_lines(out, "Problem: ", CONTINUATION, problem);
+    }
+    if let Some(problem) = &report.logs_problem {
+        prefixed_lines(out, "Logs: ", CONTINUATION, problem);
+    }
+    if let Some(results) = report.results_json() {
+        prefixed_lines(out, "Results: ", CONTINUATION, &results);
+    }
+    if let Some(version) = report.place_version {
+        out.push_str(&format!("Place version: {version}\n"));
+    }
+    if let Some(path) = &report.binary_output_path {
+        prefixed_lines(out, "Binary output: ", CONTINUATION, &path.display().to_string());
+    }
+    if let Some(path) = report.task_path() {
+        prefixed_lines(out, "Task: ", CONTINUATION, path);
+    }
+}
+
+impl Renderer for PlainRenderer {
+    fn render(&mut self, event: &Event<'_>) -> String {
+        let mut out = String::new();
+        match event {
+            Event::Begin => {}
+            Event::Note(text) => prefixed_lines(&mut out, "luau-exec: ", CONTINUATION, text),
+            Event::StateChanged { state, elapsed } => {
+                prefixed_lines(&mut out, &format!("[{:>6}] state: ", human(*elapsed)), CONTINUATION, state.as_str());
+            }
+            Event::Heartbeat { state, elapsed } => {
+                prefixed_lines(&mut out, &format!("[{:>6}] still ", human(*elapsed)), CONTINUATION, state.as_str());
+            }
+            Event::Finished(report) => {
+                if !report.logs.is_empty() {
+                    out.push_str(&format!("--- logs ({} messages) ---\n", report.logs.len()));
+                    for message in &report.logs {
+                        let tag = level_tag(&message.message_type);
+                        let tag = match message.message_type {
+                            MessageType::Error => self.paint("31", tag),
+                            MessageType::Warning => self.paint("33", tag),
+                            _ => tag.to_owned(),
+                        };
+                        log_message(&mut out, message, &tag);
+                    }
+                    out.push_str("--- end of logs ---\n");
+                }
+                let headline = report.headline();
+                let headline = if report.outcome.is_success() {
+                    self.paint("32", &headline)
+                } else {
+                    self.paint("31", &headline)
+                };
+                result_lines(&mut out, report, &headline);
+            }
+        }
+        out
+    }
+}

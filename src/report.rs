@@ -1,0 +1,104 @@
+//! What a run produced, as data: the presenters, step outputs and job summary all render from
+//! a [`RunReport`], and none of them does I/O.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::api::model::{LogMessage, MessageType, Task, TaskErrorCode, TaskState};
+use crate::outcome::Outcome;
+
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    /// The task as last seen (terminal unless the run ended early).
+    pub task: Option<Task>,
+    /// Why the run ended without a task result, or what went wrong after it (our words, which
+    /// may quote a server's error body).
+    pub problem: Option<String>,
+    /// Every log message, in order.
+    pub logs: Vec<LogMessage>,
+    /// Set when the logs could not be read; the outcome still follows the task.
+    pub logs_problem: Option<String>,
+    /// From task creation to the terminal state (or to the end of the run).
+    pub duration: Duration,
+    /// The Saved version the run uploaded, or the version it was pinned to.
+    pub place_version: Option<u64>,
+    pub binary_output_path: Option<PathBuf>,
+}
+
+impl RunReport {
+    pub fn new(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            task: None,
+            problem: None,
+            logs: Vec::new(),
+            logs_problem: None,
+            duration: Duration::ZERO,
+            place_version: None,
+            binary_output_path: None,
+        }
+    }
+
+    pub fn task_path(&self) -> Option<&str> {
+        self.task
+            .as_ref()
+            .map(|t| t.path.as_str())
+            .filter(|p| !p.is_empty())
+    }
+
+    pub fn state(&self) -> Option<&TaskState> {
+        self.task.as_ref().map(|t| &t.state)
+    }
+
+    pub fn error_code(&self) -> Option<&TaskErrorCode> {
+        self.task.as_ref().and_then(|t| t.error.as_ref()).map(|e| &e.code)
+    }
+
+    pub fn error_message(&self) -> Option<&str> {
+        self.task
+            .as_ref()
+            .and_then(|t| t.error.as_ref())
+            .map(|e| e.message.as_str())
+            .filter(|m| !m.is_empty())
+    }
+
+    /// The returned values, when the task completed.
+    pub fn results(&self) -> Option<&[serde_json::Value]> {
+        self.task
+            .as_ref()
+            .filter(|t| t.state == TaskState::Complete)
+            .map(|t| t.output.as_ref().map(|o| o.results.as_slice()).unwrap_or(&[]))
+    }
+
+    /// The results as compact JSON (`[]` when the script returned nothing).
+    pub fn results_json(&self) -> Option<String> {
+        self.results()
+            .map(|r| serde_json::to_string(r).unwrap_or_else(|_| "[]".to_owned()))
+    }
+
+    pub fn count(&self, level: &MessageType) -> usize {
+        self.logs.iter().filter(|m| &m.message_type == level).count()
+    }
+
+    /// A one-line headline: `COMPLETE`, `FAILED (SCRIPT_ERROR)`, or what stopped the run.
+    pub fn headline(&self) -> String {
+        match (&self.outcome, self.state()) {
+            (Outcome::Skipped, _) => "SKIPPED (no API key)".to_owned(),
+            (Outcome::WaitTimeout, Some(state)) => format!("WAIT TIMEOUT (task still {state})"),
+            (Outcome::WaitTimeout, None) => "WAIT TIMEOUT".to_owned(),
+            (Outcome::Interrupted(signal), _) => format!("INTERRUPTED ({})", signal.name()),
+            (Outcome::Rejected, _) => "REJECTED BY OPEN CLOUD".to_owned(),
+            (Outcome::Unavailable, Some(state)) if state.is_terminal() => {
+                format!("{state}, then OPEN CLOUD UNAVAILABLE")
+            }
+            (Outcome::Unavailable, _) => "OPEN CLOUD UNAVAILABLE".to_owned(),
+            (Outcome::BadInput, _) => "BAD INPUT".to_owned(),
+            (_, Some(state)) => match self.error_code() {
+                Some(code) if *state == TaskState::Failed => format!("{state} ({code})"),
+                _ => state.to_string(),
+            },
+            (_, None) => "NOT RUN".to_owned(),
+        }
+    }
+}
