@@ -231,7 +231,10 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
             ));
         }
     };
-    let missing_key = match inputs.input("on-missing-key", &args.on_missing_key).as_deref() {
+    let missing_key = match inputs
+        .input("on-missing-key", &args.on_missing_key)
+        .as_deref()
+    {
         None | Some("fail") => MissingKeyPolicy::Fail,
         Some("skip") => MissingKeyPolicy::Skip,
         Some(other) => {
@@ -242,7 +245,10 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         }
     };
     let github_actions = inputs.var("GITHUB_ACTIONS").as_deref() == Some("true");
-    let output_format = match inputs.input("output-format", &args.output_format).as_deref() {
+    let output_format = match inputs
+        .input("output-format", &args.output_format)
+        .as_deref()
+    {
         None if github_actions => OutputFormat::Github,
         None => OutputFormat::Plain,
         Some("github") => OutputFormat::Github,
@@ -271,8 +277,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
             "contains spaces or characters that cannot go in an HTTP header: check the secret holds only the key",
         ));
     }
-    if backend == Backend::OpenCloud && api_key.is_none() && missing_key == MissingKeyPolicy::Fail
-    {
+    if backend == Backend::OpenCloud && api_key.is_none() && missing_key == MissingKeyPolicy::Fail {
         return Err(ConfigError::new(
             "api-key",
             "is required (pass an Open Cloud API key from `secrets.*`; a pull request from a fork gets no secrets: set `on-missing-key: skip` to skip such runs, or use `backend: local`)",
@@ -301,10 +306,13 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         .transpose()?;
     let wait_timeout = match inputs.input("wait-timeout", &args.wait_timeout) {
         Some(text) => {
-            let wait = duration::parse_duration(&text)
-                .map_err(|e| duration_error("wait-timeout", e))?;
+            let wait =
+                duration::parse_duration(&text).map_err(|e| duration_error("wait-timeout", e))?;
             if wait.is_zero() {
-                return Err(ConfigError::new("wait-timeout", "must be more than 0 seconds"));
+                return Err(ConfigError::new(
+                    "wait-timeout",
+                    "must be more than 0 seconds",
+                ));
             }
             wait
         }
@@ -438,9 +446,8 @@ fn load_script(inputs: &Inputs<'_>) -> Result<String, ConfigError> {
                 ConfigError::new("script-path", format!("cannot read `{path}`: {e}"))
             })?;
             debug_assert_eq!(bytes.len() as u64, size);
-            String::from_utf8(bytes).map_err(|_| {
-                ConfigError::new("script-path", format!("`{path}` is not UTF-8 text"))
-            })
+            String::from_utf8(bytes)
+                .map_err(|_| ConfigError::new("script-path", format!("`{path}` is not UTF-8 text")))
         }
     }
 }
@@ -621,7 +628,8 @@ mod tests {
     fn empty_means_not_given() {
         let err = load_with(&with(&[("INPUT_PLACE-ID", "")])).unwrap_err();
         assert_eq!(err.input, "place-id");
-        let config = load_with(&with(&[("INPUT_TIMEOUT", ""), ("INPUT_PLACE-VERSION", "")])).unwrap();
+        let config =
+            load_with(&with(&[("INPUT_TIMEOUT", ""), ("INPUT_PLACE-VERSION", "")])).unwrap();
         assert_eq!(config.task_timeout, None);
         assert_eq!(config.place_version, None);
         assert_eq!(config.wait_timeout, MAX_TASK_TIMEOUT + WAIT_GRACE);
@@ -641,7 +649,14 @@ mod tests {
 
     #[test]
     fn refuses_bad_ids() {
-        for bad in ["abc", "-1", "1.5", "12 3", "0x10", "99999999999999999999999"] {
+        for bad in [
+            "abc",
+            "-1",
+            "1.5",
+            "12 3",
+            "0x10",
+            "99999999999999999999999",
+        ] {
             let err = load_with(&with(&[("INPUT_UNIVERSE-ID", bad)])).unwrap_err();
             assert_eq!(err.input, "universe-id", "{bad}");
         }
@@ -651,8 +666,11 @@ mod tests {
     fn missing_key_is_named_and_never_echoed() {
         let err = load_with(&with(&[("INPUT_API-KEY", "")])).unwrap_err();
         assert_eq!(err.input, "api-key");
-        let config = load_with(&with(&[("INPUT_API-KEY", ""), ("INPUT_ON-MISSING-KEY", "skip")]))
-            .unwrap();
+        let config = load_with(&with(&[
+            ("INPUT_API-KEY", ""),
+            ("INPUT_ON-MISSING-KEY", "skip"),
+        ]))
+        .unwrap();
         assert!(config.api_key.is_none());
         let config = load_with(&with(&[("INPUT_API-KEY", "  secret-key\n")])).unwrap();
         assert_eq!(config.api_key.unwrap().expose(), "secret-key");
@@ -664,8 +682,11 @@ mod tests {
         assert!(err.problem.contains("not both"), "{err}");
         let err = load_with(&with(&[("INPUT_SCRIPT", "")])).unwrap_err();
         assert_eq!(err.input, "script");
-        let err = load_with(&with(&[("INPUT_SCRIPT", ""), ("INPUT_SCRIPT-PATH", "/nonexistent/x.luau")]))
-            .unwrap_err();
+        let err = load_with(&with(&[
+            ("INPUT_SCRIPT", ""),
+            ("INPUT_SCRIPT-PATH", "/nonexistent/x.luau"),
+        ]))
+        .unwrap_err();
         assert_eq!(err.input, "script-path");
         // Inline scripts are sent verbatim, leading and trailing whitespace included.
         let config = load_with(&with(&[("INPUT_SCRIPT", "  print(1)\n")])).unwrap();
@@ -681,7 +702,11 @@ mod tests {
         std::fs::write(&big, vec![b'-'; MAX_SCRIPT_BYTES as usize + 1]).unwrap();
         let good = dir.path().join("good.luau");
         std::fs::write(&good, "return 42\n").unwrap();
-        for (path, expected) in [(&empty, "empty"), (&big, "limit"), (&dir.path().to_path_buf(), "not a file")] {
+        for (path, expected) in [
+            (&empty, "empty"),
+            (&big, "limit"),
+            (&dir.path().to_path_buf(), "not a file"),
+        ] {
             let path = path.to_str().unwrap().to_owned();
             let map: HashMap<String, String> = [
                 ("INPUT_API-KEY", "k"),
@@ -706,7 +731,10 @@ mod tests {
             "INPUT_UNIVERSE-ID" | "INPUT_PLACE-ID" => Some("3".to_owned()),
             _ => None,
         };
-        assert_eq!(load(&Inputs::new(&args, &env)).unwrap().script, "return 42\n");
+        assert_eq!(
+            load(&Inputs::new(&args, &env)).unwrap().script,
+            "return 42\n"
+        );
     }
 
     #[test]
@@ -726,10 +754,25 @@ mod tests {
 
     #[test]
     fn base_url_rules() {
-        for good in ["https://apis.roblox.com", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:9"] {
-            assert!(load_with(&with(&[("INPUT_BASE-URL", good)])).is_ok(), "{good}");
+        for good in [
+            "https://apis.roblox.com",
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+        ] {
+            assert!(
+                load_with(&with(&[("INPUT_BASE-URL", good)])).is_ok(),
+                "{good}"
+            );
         }
-        for bad in ["http://example.com", "http://10.0.0.1", "ftp://x", "not a url", "https://u:p@h.com", "https://h.com/?a=1"] {
+        for bad in [
+            "http://example.com",
+            "http://10.0.0.1",
+            "ftp://x",
+            "not a url",
+            "https://u:p@h.com",
+            "https://h.com/?a=1",
+        ] {
             let err = load_with(&with(&[("INPUT_BASE-URL", bad)])).unwrap_err();
             assert_eq!(err.input, "base-url", "{bad}");
         }
@@ -737,7 +780,8 @@ mod tests {
 
     #[test]
     fn local_backend_needs_no_key_or_ids() {
-        let config = load_with(&[("INPUT_BACKEND", "local"), ("INPUT_SCRIPT", "return 1")]).unwrap();
+        let config =
+            load_with(&[("INPUT_BACKEND", "local"), ("INPUT_SCRIPT", "return 1")]).unwrap();
         assert_eq!(config.backend, Backend::Local);
         assert!(config.api_key.is_none());
         let err = load_with(&with(&[("INPUT_BACKEND", "cloud")])).unwrap_err();
@@ -750,7 +794,10 @@ mod tests {
         let gh = with(&[("GITHUB_ACTIONS", "true")]);
         assert_eq!(load_with(&gh).unwrap().output_format, OutputFormat::Github);
         let forced = with(&[("GITHUB_ACTIONS", "true"), ("INPUT_OUTPUT-FORMAT", "json")]);
-        assert_eq!(load_with(&forced).unwrap().output_format, OutputFormat::Json);
+        assert_eq!(
+            load_with(&forced).unwrap().output_format,
+            OutputFormat::Json
+        );
         assert!(!load_with(&with(&[("NO_COLOR", "1")])).unwrap().color);
     }
 
@@ -764,11 +811,17 @@ mod tests {
         let rbxl_str: &'static str = Box::leak(rbxl.to_str().unwrap().to_owned().into_boxed_str());
         let txt_str: &'static str = Box::leak(txt.to_str().unwrap().to_owned().into_boxed_str());
         let config = load_with(&with(&[("INPUT_PLACE-FILE", rbxl_str)])).unwrap();
-        assert_eq!(config.place_file.unwrap().content_type, "application/octet-stream");
+        assert_eq!(
+            config.place_file.unwrap().content_type,
+            "application/octet-stream"
+        );
         let err = load_with(&with(&[("INPUT_PLACE-FILE", txt_str)])).unwrap_err();
         assert_eq!(err.input, "place-file");
-        let err = load_with(&with(&[("INPUT_PLACE-FILE", rbxl_str), ("INPUT_PLACE-VERSION", "3")]))
-            .unwrap_err();
+        let err = load_with(&with(&[
+            ("INPUT_PLACE-FILE", rbxl_str),
+            ("INPUT_PLACE-VERSION", "3"),
+        ]))
+        .unwrap_err();
         assert!(err.problem.contains("conflicts"), "{err}");
     }
 }

@@ -114,7 +114,9 @@ mod tests {
 
     #[test]
     fn refuses_malformed_forms() {
-        for bad in ["", "  ", "s", "1x", "1.5s", "-5", "30s1m", "1m1m", "5 m", "m5", "1ms", "abc"] {
+        for bad in [
+            "", "  ", "s", "1x", "1.5s", "-5", "30s1m", "1m1m", "5 m", "m5", "1ms", "abc",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
         assert_eq!(parse_duration(""), Err(DurationError::Empty));
@@ -136,8 +138,14 @@ mod tests {
     fn protobuf_form_round_trips() {
         assert_eq!(to_protobuf_duration(Duration::from_secs(90)), "90s");
         assert_eq!(to_protobuf_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(parse_protobuf_duration("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_protobuf_duration("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            parse_protobuf_duration("90s"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_protobuf_duration("1.5s"),
+            Some(Duration::from_millis(1500))
+        );
         assert_eq!(parse_protobuf_duration("90"), None);
         assert_eq!(parse_protobuf_duration("-1s"), None);
         assert_eq!(parse_protobuf_duration("s"), None);

@@ -120,7 +120,11 @@ fn finish(config: &Config, console: &mut Console, report: &RunReport) -> u8 {
         append(path, &text, "GITHUB_OUTPUT");
     }
     if let Some(path) = &config.github.step_summary {
-        append(path, &render::summary::render_summary(report), "GITHUB_STEP_SUMMARY");
+        append(
+            path,
+            &render::summary::render_summary(report),
+            "GITHUB_STEP_SUMMARY",
+        );
     }
     report.outcome.exit_code()
 }
@@ -132,14 +136,19 @@ fn append(path: &Path, text: &str, what: &str) {
         .open(path)
         .and_then(|mut file| file.write_all(text.as_bytes()));
     if let Err(error) = result {
-        error_line(&format!("cannot write {what} ({}): {error}", path.display()));
+        error_line(&format!(
+            "cannot write {what} ({}): {error}",
+            path.display()
+        ));
     }
 }
 
 fn renderer_for(config: &Config) -> Box<dyn Renderer + Send> {
     use std::io::IsTerminal;
     match config.output_format {
-        OutputFormat::Github => Box::new(render::github::GithubRenderer::new(config.api_key.clone())),
+        OutputFormat::Github => {
+            Box::new(render::github::GithubRenderer::new(config.api_key.clone()))
+        }
         OutputFormat::Plain => Box::new(render::plain::PlainRenderer::new(
             config.color && std::io::stdout().is_terminal(),
         )),
@@ -182,7 +191,11 @@ async fn wait_for_signal() -> Signal {
 
 fn init_tracing(debug: bool) {
     // Only this crate's events: dependencies' debug output could include request details.
-    let filter = if debug { "luau_exec=debug" } else { "luau_exec=warn" };
+    let filter = if debug {
+        "luau_exec=debug"
+    } else {
+        "luau_exec=warn"
+    };
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
@@ -228,13 +241,19 @@ async fn serve(listen: &str, env: &dyn Fn(&str) -> Option<String>) -> u8 {
     };
     match emulator::start(listen, options).await {
         Ok(running) => {
-            let _ = writeln!(std::io::stdout(), "{}", running.url.as_str().trim_end_matches('/'));
+            let _ = writeln!(
+                std::io::stdout(),
+                "{}",
+                running.url.as_str().trim_end_matches('/')
+            );
             let _ = std::io::stdout().flush();
             wait_for_signal().await;
             0
         }
         Err(error) => {
-            error_line(&format!("input `listen`: cannot listen on {listen}: {error}"));
+            error_line(&format!(
+                "input `listen`: cannot listen on {listen}: {error}"
+            ));
             Outcome::BadInput.exit_code()
         }
     }

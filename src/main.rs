@@ -14,7 +14,9 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             // No runtime, no run: this is an environment failure, not bad input.
-            eprintln_once(&format!("luau-exec: error: cannot start the async runtime: {error}"));
+            eprintln_once(&format!(
+                "luau-exec: error: cannot start the async runtime: {error}"
+            ));
             return ExitCode::from(luau_exec::outcome::Outcome::Unavailable.exit_code());
         }
     };

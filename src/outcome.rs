@@ -130,10 +130,19 @@ mod tests {
         };
         assert_eq!(Outcome::of_task(&complete).exit_code(), 0);
         assert_eq!(Outcome::of_task(&failed("SCRIPT_ERROR")).exit_code(), 1);
-        assert_eq!(Outcome::of_task(&failed("DEADLINE_EXCEEDED")).exit_code(), 3);
-        assert_eq!(Outcome::of_task(&failed("OUTPUT_SIZE_LIMIT_EXCEEDED")).exit_code(), 4);
+        assert_eq!(
+            Outcome::of_task(&failed("DEADLINE_EXCEEDED")).exit_code(),
+            3
+        );
+        assert_eq!(
+            Outcome::of_task(&failed("OUTPUT_SIZE_LIMIT_EXCEEDED")).exit_code(),
+            4
+        );
         assert_eq!(Outcome::of_task(&failed("INTERNAL_ERROR")).exit_code(), 5);
-        assert_eq!(Outcome::of_task(&failed("ERROR_CODE_UNSPECIFIED")).exit_code(), 5);
+        assert_eq!(
+            Outcome::of_task(&failed("ERROR_CODE_UNSPECIFIED")).exit_code(),
+            5
+        );
         assert_eq!(Outcome::of_task(&failed("SOMETHING_NEW")).exit_code(), 5);
         let no_error = Task {
             state: TaskState::Failed,

@@ -38,7 +38,9 @@ pub enum PollEvent {
 pub enum PollError {
     Api(ApiError),
     /// The wait deadline passed; the last state seen is kept for the message.
-    WaitTimeout { last: Task },
+    WaitTimeout {
+        last: Task,
+    },
 }
 
 /// The interval before the next poll, given how long the task has run.
@@ -152,7 +154,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn queued_is_not_terminal() {
-        let source = scripted(&[TaskState::Queued, TaskState::Processing, TaskState::Processing, TaskState::Complete]);
+        let source = scripted(&[
+            TaskState::Queued,
+            TaskState::Processing,
+            TaskState::Processing,
+            TaskState::Complete,
+        ]);
         let started = Instant::now();
         let mut events = Vec::new();
         let task = wait_for_terminal(
@@ -220,11 +227,23 @@ mod tests {
             let from = started + Duration::from_secs(window_start);
             let to = from + Duration::from_secs(60);
             let in_window = polls.iter().filter(|t| **t >= from && **t < to).count();
-            assert!(in_window <= 120, "{in_window} polls in the minute from {window_start}s");
+            assert!(
+                in_window <= 120,
+                "{in_window} polls in the minute from {window_start}s"
+            );
         }
-        let first_minute = polls.iter().filter(|t| **t < started + Duration::from_secs(60)).count();
-        let last_minute = polls.iter().filter(|t| **t >= started + Duration::from_secs(240)).count();
-        assert!(last_minute < first_minute / 4, "{first_minute} then {last_minute}");
+        let first_minute = polls
+            .iter()
+            .filter(|t| **t < started + Duration::from_secs(60))
+            .count();
+        let last_minute = polls
+            .iter()
+            .filter(|t| **t >= started + Duration::from_secs(240))
+            .count();
+        assert!(
+            last_minute < first_minute / 4,
+            "{first_minute} then {last_minute}"
+        );
         // A heartbeat about every 15 s over five minutes.
         assert!((17..=21).contains(&heartbeats), "{heartbeats} heartbeats");
     }
@@ -232,8 +251,17 @@ mod tests {
     #[test]
     fn interval_schedule() {
         assert_eq!(poll_interval(Duration::ZERO), Duration::from_millis(500));
-        assert_eq!(poll_interval(Duration::from_secs(45)), Duration::from_secs(1));
-        assert_eq!(poll_interval(Duration::from_secs(100)), Duration::from_secs(2));
-        assert_eq!(poll_interval(Duration::from_secs(1000)), Duration::from_secs(5));
+        assert_eq!(
+            poll_interval(Duration::from_secs(45)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            poll_interval(Duration::from_secs(100)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            poll_interval(Duration::from_secs(1000)),
+            Duration::from_secs(5)
+        );
     }
 }

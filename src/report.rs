@@ -52,7 +52,10 @@ impl RunReport {
     }
 
     pub fn error_code(&self) -> Option<&TaskErrorCode> {
-        self.task.as_ref().and_then(|t| t.error.as_ref()).map(|e| &e.code)
+        self.task
+            .as_ref()
+            .and_then(|t| t.error.as_ref())
+            .map(|e| &e.code)
     }
 
     pub fn error_message(&self) -> Option<&str> {
@@ -68,7 +71,12 @@ impl RunReport {
         self.task
             .as_ref()
             .filter(|t| t.state == TaskState::Complete)
-            .map(|t| t.output.as_ref().map(|o| o.results.as_slice()).unwrap_or(&[]))
+            .map(|t| {
+                t.output
+                    .as_ref()
+                    .map(|o| o.results.as_slice())
+                    .unwrap_or(&[])
+            })
     }
 
     /// The results as compact JSON (`[]` when the script returned nothing).
@@ -78,7 +86,10 @@ impl RunReport {
     }
 
     pub fn count(&self, level: &MessageType) -> usize {
-        self.logs.iter().filter(|m| &m.message_type == level).count()
+        self.logs
+            .iter()
+            .filter(|m| &m.message_type == level)
+            .count()
     }
 
     /// A one-line headline: `COMPLETE`, `FAILED (SCRIPT_ERROR)`, or what stopped the run.

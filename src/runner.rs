@@ -27,7 +27,12 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 /// What the signal handler needs to say where the task is: the task as last seen.
 pub type LastSeen = Arc<Mutex<Option<Task>>>;
 
-pub async fn run(config: &Config, api: &OpenCloud, console: &mut Console, last_seen: &LastSeen) -> RunReport {
+pub async fn run(
+    config: &Config,
+    api: &OpenCloud,
+    console: &mut Console,
+    last_seen: &LastSeen,
+) -> RunReport {
     let mut report = RunReport::new(Outcome::Complete);
 
     // 1. The place file, as a new Saved version the task is pinned to.
@@ -44,7 +49,13 @@ pub async fn run(config: &Config, api: &OpenCloud, console: &mut Console, last_s
             config.place_id
         )));
         let (counter, progress) = progress_counter();
-        let upload = api.upload_place(config.universe_id, config.place_id, place.content_type, bytes, progress);
+        let upload = api.upload_place(
+            config.universe_id,
+            config.place_id,
+            place.content_type,
+            bytes,
+            progress,
+        );
         match with_progress(console, "place upload", place.size, &counter, upload).await {
             Ok(version) => {
                 console.emit(Event::Note(&format!("uploaded place version {version}")));
@@ -67,12 +78,22 @@ pub async fn run(config: &Config, api: &OpenCloud, console: &mut Console, last_s
             Err(error) => return api_failure(report, &error),
         };
         let Some(uri) = input.upload_uri.as_deref() else {
-            return failed(report, Outcome::Unavailable, "the binary input was created without an upload URI".into());
+            return failed(
+                report,
+                Outcome::Unavailable,
+                "the binary input was created without an upload URI".into(),
+            );
         };
-        console.emit(Event::Note(&format!("uploading binary input {} ({})", path.display(), size_text(size))));
+        console.emit(Event::Note(&format!(
+            "uploading binary input {} ({})",
+            path.display(),
+            size_text(size)
+        )));
         let (counter, progress) = progress_counter();
         let upload = api.upload_binary_input(uri, bytes, progress);
-        if let Err(error) = with_progress(console, "binary input upload", size, &counter, upload).await {
+        if let Err(error) =
+            with_progress(console, "binary input upload", size, &counter, upload).await
+        {
             return api_failure(report, &error);
         }
         binary_input_path = Some(input.path);
@@ -87,7 +108,12 @@ pub async fn run(config: &Config, api: &OpenCloud, console: &mut Console, last_s
     };
     let created_at = Instant::now();
     let task = match api
-        .create_task(config.universe_id, config.place_id, report.place_version, &request)
+        .create_task(
+            config.universe_id,
+            config.place_id,
+            report.place_version,
+            &request,
+        )
         .await
     {
         Ok(task) => task,
@@ -106,11 +132,25 @@ pub async fn run(config: &Config, api: &OpenCloud, console: &mut Console, last_s
                 {
                     task.state = state.clone();
                 }
-                console.emit(Event::StateChanged { state: &state, elapsed });
+                console.emit(Event::StateChanged {
+                    state: &state,
+                    elapsed,
+                });
             }
-            PollEvent::Heartbeat { state, elapsed } => console.emit(Event::Heartbeat { state: &state, elapsed }),
+            PollEvent::Heartbeat { state, elapsed } => console.emit(Event::Heartbeat {
+                state: &state,
+                elapsed,
+            }),
         };
-        poller::wait_for_terminal(api, task, created_at, deadline, config.timing, &mut on_event).await
+        poller::wait_for_terminal(
+            api,
+            task,
+            created_at,
+            deadline,
+            config.timing,
+            &mut on_event,
+        )
+        .await
     };
     report.duration = created_at.elapsed();
     let task = match polled {
@@ -133,13 +173,18 @@ pub async fn run(config: &Config, api: &OpenCloud, console: &mut Console, last_s
     remember(last_seen, &task);
     report.outcome = Outcome::of_task(&task);
     if matches!(task.state, TaskState::Other(_) | TaskState::Unspecified) {
-        report.problem = Some(format!("the task ended in a state this tool does not know: {}", task.state));
+        report.problem = Some(format!(
+            "the task ended in a state this tool does not know: {}",
+            task.state
+        ));
     }
 
     // 5. The logs: the API serves them only once the task has ended.
     match fetch_logs(api, &task.path).await {
         Ok(logs) => report.logs = logs,
-        Err(error) => report.logs_problem = Some(format!("the task's logs could not be read: {error}")),
+        Err(error) => {
+            report.logs_problem = Some(format!("the task's logs could not be read: {error}"))
+        }
     }
 
     // 6. The binary output.
@@ -246,7 +291,10 @@ fn size_text(bytes: u64) -> String {
 fn progress_counter() -> (Arc<AtomicU64>, Progress) {
     let counter = Arc::new(AtomicU64::new(0));
     let writer = counter.clone();
-    (counter, Arc::new(move |sent, _total| writer.store(sent, Ordering::Relaxed)))
+    (
+        counter,
+        Arc::new(move |sent, _total| writer.store(sent, Ordering::Relaxed)),
+    )
 }
 
 /// Runs a transfer, printing bytes sent and the rate every couple of seconds.

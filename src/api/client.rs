@@ -47,8 +47,10 @@ impl OpenCloud {
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
-        let resource_path = Regex::new(r"^universes/[A-Za-z0-9_~-][A-Za-z0-9._~-]*(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*$")
-            .map_err(|e| e.to_string())?;
+        let resource_path = Regex::new(
+            r"^universes/[A-Za-z0-9_~-][A-Za-z0-9._~-]*(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*$",
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Self {
             http,
             base: base_url.as_str().trim_end_matches('/').to_owned(),
@@ -111,7 +113,11 @@ impl OpenCloud {
     }
 
     /// Reads one page of the task's logs (STRUCTURED view).
-    pub async fn list_logs(&self, path: &str, page_token: Option<&str>) -> Result<LogsPage, ApiError> {
+    pub async fn list_logs(
+        &self,
+        path: &str,
+        page_token: Option<&str>,
+    ) -> Result<LogsPage, ApiError> {
         self.check_resource_path(Operation::ListLogs, path)?;
         let url = format!("{}/cloud/v2/{path}/logs", self.base);
         let mut query = vec![("view", "STRUCTURED"), ("maxPageSize", LOG_PAGE_SIZE)];
@@ -165,7 +171,11 @@ impl OpenCloud {
     }
 
     /// Creates a binary input of `size` bytes; the answer holds the presigned upload URI.
-    pub async fn create_binary_input(&self, universe: u64, size: u64) -> Result<BinaryInput, ApiError> {
+    pub async fn create_binary_input(
+        &self,
+        universe: u64,
+        size: u64,
+    ) -> Result<BinaryInput, ApiError> {
         let url = format!(
             "{}/cloud/v2/universes/{universe}/luau-execution-session-task-binary-inputs",
             self.base
@@ -193,7 +203,12 @@ impl OpenCloud {
     }
 
     /// PUTs the bytes to a presigned URI, without the API key.
-    pub async fn upload_binary_input(&self, uri: &str, bytes: Bytes, progress: Progress) -> Result<(), ApiError> {
+    pub async fn upload_binary_input(
+        &self,
+        uri: &str,
+        bytes: Bytes,
+        progress: Progress,
+    ) -> Result<(), ApiError> {
         let url = presigned_url(Operation::UploadBinaryInput, uri)?;
         self.execute(
             Operation::UploadBinaryInput,
@@ -277,10 +292,18 @@ impl OpenCloud {
                             Ok(value) => return Ok(value),
                             Err(problem) if idempotency == Idempotency::Create => {
                                 return Err(ApiError::AmbiguousCreate {
-                                    reason: format!("HTTP {status} with a body that could not be read: {problem}"),
+                                    reason: format!(
+                                        "HTTP {status} with a body that could not be read: {problem}"
+                                    ),
                                 });
                             }
-                            Err(problem) => (None, format!("HTTP {} with an unreadable body: {problem}", status.as_u16())),
+                            Err(problem) => (
+                                None,
+                                format!(
+                                    "HTTP {} with an unreadable body: {problem}",
+                                    status.as_u16()
+                                ),
+                            ),
                         },
                         Ok(body) => {
                             let detail = describe_error_body(&body);
@@ -300,7 +323,8 @@ impl OpenCloud {
                                 }
                                 Verdict::Retry => {
                                     let mut reason = format!("HTTP {}: {detail}", status.as_u16());
-                                    if status.as_u16() == 429 && operation == Operation::CreateTask {
+                                    if status.as_u16() == 429 && operation == Operation::CreateTask
+                                    {
                                         reason.push_str(" (rate limited, or the place already has 10 unfinished tasks)");
                                     }
                                     (retry::retry_after(&headers, SystemTime::now()), reason)
@@ -308,10 +332,19 @@ impl OpenCloud {
                             }
                         }
                         Err(error) => match retry::transport_verdict(false, idempotency) {
-                            Verdict::Retry => (None, format!("reading the answer failed: {}", describe_transport(&error))),
+                            Verdict::Retry => (
+                                None,
+                                format!(
+                                    "reading the answer failed: {}",
+                                    describe_transport(&error)
+                                ),
+                            ),
                             _ => {
                                 return Err(ApiError::AmbiguousCreate {
-                                    reason: format!("reading the answer failed: {}", describe_transport(&error)),
+                                    reason: format!(
+                                        "reading the answer failed: {}",
+                                        describe_transport(&error)
+                                    ),
                                 });
                             }
                         },
@@ -326,7 +359,9 @@ impl OpenCloud {
                     }
                 },
             };
-            let delay = self.policy.delay(attempts - 1, retry_after, retry::jitter());
+            let delay = self
+                .policy
+                .delay(attempts - 1, retry_after, retry::jitter());
             if !self.policy.may_retry(attempts, started.elapsed(), delay) {
                 return Err(ApiError::Unavailable {
                     operation,

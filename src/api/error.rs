@@ -53,7 +53,9 @@ pub enum ApiError {
     },
     /// A create failed in a way that may have created the task anyway; retrying could start a
     /// second one, so the run stops.
-    #[error("could not tell whether the task was created ({reason}); not retrying, so one run never starts two tasks")]
+    #[error(
+        "could not tell whether the task was created ({reason}); not retrying, so one run never starts two tasks"
+    )]
     AmbiguousCreate { reason: String },
     /// A 2xx answer that cannot be used (missing fields, a URL we will not follow).
     #[error("Open Cloud's answer to {operation} could not be used: {detail}")]
@@ -124,7 +126,10 @@ pub fn describe_error_body(body: &[u8]) -> String {
             .collect();
         (!parts.is_empty()).then(|| parts.join("; "))
     } else if let Ok(v2) = serde_json::from_slice::<V2>(body) {
-        join(v2.code.or(v2.error.map(serde_json::Value::String)), v2.message)
+        join(
+            v2.code.or(v2.error.map(serde_json::Value::String)),
+            v2.message,
+        )
     } else {
         None
     };
@@ -153,7 +158,9 @@ mod tests {
     #[test]
     fn reads_every_documented_shape() {
         assert_eq!(
-            describe_error_body(br#"{"code":"INVALID_ARGUMENT","message":"Invalid User ID in the request."}"#),
+            describe_error_body(
+                br#"{"code":"INVALID_ARGUMENT","message":"Invalid User ID in the request."}"#
+            ),
             "INVALID_ARGUMENT: Invalid User ID in the request."
         );
         assert_eq!(

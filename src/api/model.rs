@@ -260,7 +260,10 @@ mod tests {
         let body = r#"{"path":"universes/5795192361/places/16866553538/versions/26/luau-execution-sessions/67823af7-1f99-4fc5-b3bb-da7ab3456b5d/tasks/67823af7-1f99-4fc5-b3bb-da7ab3456b5d","user":"45348281","state":"PROCESSING","script":"local x, y = 3, 4; return x + y"}"#;
         let task: Task = serde_json::from_str(body).unwrap();
         assert_eq!(task.state, TaskState::Processing);
-        assert!(task.path.ends_with("/tasks/67823af7-1f99-4fc5-b3bb-da7ab3456b5d"));
+        assert!(
+            task.path
+                .ends_with("/tasks/67823af7-1f99-4fc5-b3bb-da7ab3456b5d")
+        );
     }
 
     #[test]
@@ -303,7 +306,10 @@ mod tests {
         })
         .unwrap();
         assert_eq!(body["enableBinaryOutput"], true);
-        assert_eq!(body["binaryInput"], "universes/1/luau-execution-session-task-binary-inputs/a");
+        assert_eq!(
+            body["binaryInput"],
+            "universes/1/luau-execution-session-task-binary-inputs/a"
+        );
         assert_eq!(body["timeout"], "90s");
     }
 }

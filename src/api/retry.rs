@@ -137,7 +137,10 @@ mod tests {
     fn backoff_grows_and_is_capped() {
         let p = policy();
         assert_eq!(p.backoff(0, 0.0), Duration::from_millis(250));
-        assert_eq!(p.backoff(0, 0.999_999), Duration::from_millis(500) - Duration::from_nanos(250));
+        assert_eq!(
+            p.backoff(0, 0.999_999),
+            Duration::from_millis(500) - Duration::from_nanos(250)
+        );
         assert_eq!(p.backoff(1, 0.0), Duration::from_millis(500));
         assert_eq!(p.backoff(3, 0.0), Duration::from_secs(2));
         assert_eq!(p.backoff(10, 0.0), Duration::from_secs(4));
@@ -147,8 +150,14 @@ mod tests {
     #[test]
     fn retry_after_wins_and_is_clamped() {
         let p = policy();
-        assert_eq!(p.delay(5, Some(Duration::from_secs(2)), 0.9), Duration::from_secs(2));
-        assert_eq!(p.delay(0, Some(Duration::from_secs(3600)), 0.0), Duration::from_secs(60));
+        assert_eq!(
+            p.delay(5, Some(Duration::from_secs(2)), 0.9),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            p.delay(0, Some(Duration::from_secs(3600)), 0.0),
+            Duration::from_secs(60)
+        );
         assert_eq!(p.delay(0, None, 0.0), Duration::from_millis(250));
     }
 
@@ -178,8 +187,14 @@ mod tests {
             assert_eq!(status_verdict(s, Idempotency::Idempotent), Verdict::Reject);
         }
         assert_eq!(transport_verdict(true, Idempotency::Create), Verdict::Retry);
-        assert_eq!(transport_verdict(false, Idempotency::Create), Verdict::Ambiguous);
-        assert_eq!(transport_verdict(false, Idempotency::Idempotent), Verdict::Retry);
+        assert_eq!(
+            transport_verdict(false, Idempotency::Create),
+            Verdict::Ambiguous
+        );
+        assert_eq!(
+            transport_verdict(false, Idempotency::Idempotent),
+            Verdict::Retry
+        );
     }
 
     #[test]
@@ -190,7 +205,10 @@ mod tests {
         headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
         assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("1.5"));
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_millis(1500)));
+        assert_eq!(
+            retry_after(&headers, now),
+            Some(Duration::from_millis(1500))
+        );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(30));
         headers.insert(RETRY_AFTER, HeaderValue::from_str(&date).unwrap());
         assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));

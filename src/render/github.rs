@@ -74,7 +74,10 @@ impl GithubRenderer {
         if !report.logs.is_empty() {
             self.commands(
                 out,
-                &[format!("::group::Task logs ({} messages)", report.logs.len())],
+                &[format!(
+                    "::group::Task logs ({} messages)",
+                    report.logs.len()
+                )],
             );
             for message in &report.logs {
                 let level = match message.message_type {
@@ -96,7 +99,11 @@ impl GithubRenderer {
                         Some(Level::Error) => "Luau error",
                         _ => "Luau warning",
                     };
-                    let line = annotation(level.unwrap_or(Level::Notice), Some(title), &message.message);
+                    let line = annotation(
+                        level.unwrap_or(Level::Notice),
+                        Some(title),
+                        &message.message,
+                    );
                     self.commands(out, &[line]);
                 } else {
                     match level {
@@ -113,12 +120,19 @@ impl GithubRenderer {
             let text = format!(
                 "{unannotated_errors} more ERROR and {unannotated_warnings} more WARNING messages are in the step log, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} annotations of each kind per step"
             );
-            self.commands(out, &[annotation(Level::Notice, Some("More log messages"), &text)]);
+            self.commands(
+                out,
+                &[annotation(Level::Notice, Some("More log messages"), &text)],
+            );
         }
         if let Some(problem) = &report.logs_problem {
             self.commands(
                 out,
-                &[annotation(Level::Warning, Some("Logs unavailable"), problem)],
+                &[annotation(
+                    Level::Warning,
+                    Some("Logs unavailable"),
+                    problem,
+                )],
             );
         }
         result_lines(out, report, &report.headline());

@@ -29,8 +29,14 @@ pub enum Event<'a> {
     Begin,
     /// Progress in our own words: "uploading…", "created task …".
     Note(&'a str),
-    StateChanged { state: &'a TaskState, elapsed: Duration },
-    Heartbeat { state: &'a TaskState, elapsed: Duration },
+    StateChanged {
+        state: &'a TaskState,
+        elapsed: Duration,
+    },
+    Heartbeat {
+        state: &'a TaskState,
+        elapsed: Duration,
+    },
     Finished(&'a RunReport),
 }
 

@@ -20,8 +20,17 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
     vec![
         ("exit-code", report.outcome.exit_code().to_string()),
         ("outcome", report.headline()),
-        ("state", report.state().map(|s| s.to_string()).unwrap_or_default()),
-        ("error-code", report.error_code().map(|c| c.to_string()).unwrap_or_default()),
+        (
+            "state",
+            report.state().map(|s| s.to_string()).unwrap_or_default(),
+        ),
+        (
+            "error-code",
+            report
+                .error_code()
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+        ),
         (
             "error-message",
             report
@@ -32,12 +41,18 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
         ),
         ("results", results),
         ("results-too-large", results_truncated.to_owned()),
-        ("task-path", report.task_path().unwrap_or_default().to_owned()),
+        (
+            "task-path",
+            report.task_path().unwrap_or_default().to_owned(),
+        ),
         ("duration", format!("{:.3}", report.duration.as_secs_f64())),
         ("log-count", report.logs.len().to_string()),
         (
             "place-version",
-            report.place_version.map(|v| v.to_string()).unwrap_or_default(),
+            report
+                .place_version
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
         ),
         (
             "binary-output-path",

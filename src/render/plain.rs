@@ -58,7 +58,12 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
         out.push_str(&format!("Place version: {version}\n"));
     }
     if let Some(path) = &report.binary_output_path {
-        prefixed_lines(out, "Binary output: ", CONTINUATION, &path.display().to_string());
+        prefixed_lines(
+            out,
+            "Binary output: ",
+            CONTINUATION,
+            &path.display().to_string(),
+        );
     }
     if let Some(path) = report.task_path() {
         prefixed_lines(out, "Task: ", CONTINUATION, path);
@@ -72,10 +77,20 @@ impl Renderer for PlainRenderer {
             Event::Begin => {}
             Event::Note(text) => prefixed_lines(&mut out, "luau-exec: ", CONTINUATION, text),
             Event::StateChanged { state, elapsed } => {
-                prefixed_lines(&mut out, &format!("[{:>6}] state: ", human(*elapsed)), CONTINUATION, state.as_str());
+                prefixed_lines(
+                    &mut out,
+                    &format!("[{:>6}] state: ", human(*elapsed)),
+                    CONTINUATION,
+                    state.as_str(),
+                );
             }
             Event::Heartbeat { state, elapsed } => {
-                prefixed_lines(&mut out, &format!("[{:>6}] still ", human(*elapsed)), CONTINUATION, state.as_str());
+                prefixed_lines(
+                    &mut out,
+                    &format!("[{:>6}] still ", human(*elapsed)),
+                    CONTINUATION,
+                    state.as_str(),
+                );
             }
             Event::Finished(report) => {
                 if !report.logs.is_empty() {

@@ -32,7 +32,8 @@ pub fn escape_inline(text: &str) -> String {
             '\'' => out.push_str("&#39;"),
             '|' => out.push_str("&#124;"),
             '\n' | '\r' => out.push(' '),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '~' | '{' | '}' | '+' | '-' | '.' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '~' | '{' | '}' | '+'
+            | '-' | '.' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -45,11 +46,7 @@ pub fn escape_inline(text: &str) -> String {
 /// A fenced code block that no content can close early.
 pub fn fenced(text: &str, info: &str) -> String {
     let text = cut_bytes(text, MAX_BLOCK_BYTES);
-    let longest_run = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat((longest_run + 1).max(3));
     format!("{fence}{info}\n{text}\n{fence}\n")
 }
@@ -67,8 +64,16 @@ fn cut_bytes(text: &str, max: usize) -> &str {
 
 pub fn render_summary(report: &RunReport) -> String {
     let mut out = String::new();
-    let icon = if report.outcome.is_success() { "✅" } else { "❌" };
-    let _ = writeln!(out, "### {icon} Luau: {}\n", escape_inline(&report.headline()));
+    let icon = if report.outcome.is_success() {
+        "✅"
+    } else {
+        "❌"
+    };
+    let _ = writeln!(
+        out,
+        "### {icon} Luau: {}\n",
+        escape_inline(&report.headline())
+    );
     out.push_str("| | |\n|---|---|\n");
     let _ = writeln!(out, "| Exit code | {} |", report.outcome.exit_code());
     if let Some(state) = report.state() {
@@ -128,7 +133,10 @@ pub fn render_summary(report: &RunReport) -> String {
     }
     if out.len() > MAX_SUMMARY_BYTES {
         // Unreachable with the caps above; kept so the bound holds if they change.
-        out = format!("{}\n\n(summary cut)\n", cut_bytes(&out, MAX_SUMMARY_BYTES - 64));
+        out = format!(
+            "{}\n\n(summary cut)\n",
+            cut_bytes(&out, MAX_SUMMARY_BYTES - 64)
+        );
     }
     out
 }

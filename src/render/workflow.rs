@@ -84,8 +84,15 @@ mod tests {
 
     #[test]
     fn annotations_are_one_line() {
-        let line = annotation(Level::Error, Some("SCRIPT_ERROR: x,y"), "line1\nline2\n::error::forged");
-        assert_eq!(line, "::error title=SCRIPT_ERROR%3A x%2Cy::line1%0Aline2%0A::error::forged");
+        let line = annotation(
+            Level::Error,
+            Some("SCRIPT_ERROR: x,y"),
+            "line1\nline2\n::error::forged",
+        );
+        assert_eq!(
+            line,
+            "::error title=SCRIPT_ERROR%3A x%2Cy::line1%0Aline2%0A::error::forged"
+        );
         assert!(!line.contains('\n'));
     }
 

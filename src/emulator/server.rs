@@ -1,0 +1,723 @@
+//! The emulator's HTTP routes. Handlers check the key, apply injected faults, then act on the
+//! shared state; each task runs on its own thread.
+
+use std::sync::{Arc, MutexGuard};
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as AxumState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::vm::{self, ExecutionRequest, VmOutcome};
+use super::{
+    BinaryInputRecord, Faults, MAX_UNFINISHED_PER_PLACE, MESSAGES_PER_CHUNK, Shared, State,
+    TaskRecord,
+};
+use crate::api::model::{
+    CreateTaskRequest, LogChunk, LogMessage, LogsPage, Task, TaskError, TaskOutput, TaskState,
+};
+use crate::config::{
+    MAX_BINARY_INPUT_BYTES, MAX_PLACE_FILE_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_TIMEOUT,
+};
+use crate::duration::{parse_protobuf_duration, to_protobuf_duration};
+
+type SharedState = AxumState<Arc<Shared>>;
+
+pub(super) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(
+            "/cloud/v2/universes/{universe}/places/{place}/luau-execution-session-tasks",
+            post(create_latest),
+        )
+        .route(
+            "/cloud/v2/universes/{universe}/places/{place}/versions/{version}/luau-execution-session-tasks",
+            post(create_versioned),
+        )
+        .route(
+            "/cloud/v2/universes/{universe}/places/{place}/versions/{version}/luau-execution-sessions/{session}/tasks/{task}",
+            get(get_task),
+        )
+        .route(
+            "/cloud/v2/universes/{universe}/places/{place}/versions/{version}/luau-execution-sessions/{session}/tasks/{task}/logs",
+            get(list_logs),
+        )
+        .route(
+            "/cloud/v2/universes/{universe}/luau-execution-session-task-binary-inputs",
+            post(create_binary_input),
+        )
+        .route("/universes/v1/{universe}/places/{place}/versions", post(upload_place))
+        .route("/emulator/binary-inputs/{id}", put(put_binary_input))
+        .route("/emulator/binary-outputs/{id}", get(get_binary_output))
+        .route("/emulator/faults", post(set_faults))
+        .route("/emulator/stats", get(stats))
+        .fallback(|| async { v2_error(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route.") })
+        .with_state(shared)
+}
+
+fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({ "code": code, "message": message })),
+    )
+        .into_response()
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    // A panicked task thread must not take the emulator down with it.
+    shared
+        .state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Every Open Cloud route needs `x-api-key`: the gateway answers 401 in its own shape.
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let given = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
+    let accepted = match (given, &shared.options.api_key) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(given), Some(expected)) => given == expected,
+    };
+    if accepted {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({ "errors": [{ "code": 0, "message": "Invalid API Key" }] })),
+        )
+            .into_response())
+    }
+}
+
+/// Takes one from a fault counter; true when this request is to be spoiled.
+fn take(counter: &mut u32) -> bool {
+    if *counter > 0 {
+        *counter -= 1;
+        true
+    } else {
+        false
+    }
+}
+
+fn faulted(status: StatusCode, faults: &Faults) -> Response {
+    let code = if status == StatusCode::TOO_MANY_REQUESTS {
+        "RESOURCE_EXHAUSTED"
+    } else if status == StatusCode::SERVICE_UNAVAILABLE {
+        "UNAVAILABLE"
+    } else {
+        "INTERNAL"
+    };
+    let mut response = v2_error(status, code, "Injected fault.");
+    if let Some(seconds) = faults.retry_after_seconds
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn parse_id(text: &str, what: &str) -> Result<u64, Response> {
+    text.parse::<u64>().map_err(|_| {
+        v2_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            &format!("Invalid {what}."),
+        )
+    })
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn new_id() -> String {
+    let token = crate::render::random_token("");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &token[0..8],
+        &token[8..12],
+        &token[12..16],
+        &token[16..20],
+        &token[20..32]
+    )
+}
+
+async fn create_latest(
+    AxumState(shared): SharedState,
+    Path((universe, place)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    create(shared, &universe, &place, None, &headers, &body)
+}
+
+async fn create_versioned(
+    AxumState(shared): SharedState,
+    Path((universe, place, version)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    create(shared, &universe, &place, Some(&version), &headers, &body)
+}
+
+fn create(
+    shared: Arc<Shared>,
+    universe: &str,
+    place: &str,
+    version: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if let Err(response) = authorize(&shared, headers) {
+        return response;
+    }
+    let (universe, place) = match (
+        parse_id(universe, "universe_id"),
+        parse_id(place, "place_id"),
+    ) {
+        (Ok(u), Ok(p)) => (u, p),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let version = match version.map(|v| parse_id(v, "version_id")).transpose() {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let request: CreateTaskRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(_) => {
+            return v2_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "The request body is not a LuauExecutionSessionTask.",
+            );
+        }
+    };
+    if request.script.is_empty() {
+        return v2_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "script is required.",
+        );
+    }
+    if request.script.len() as u64 > MAX_SCRIPT_BYTES {
+        return v2_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "script is larger than 4 MB.",
+        );
+    }
+    let timeout = match request.timeout.as_deref() {
+        None => MAX_TASK_TIMEOUT,
+        Some(text) => match parse_protobuf_duration(text) {
+            Some(t) if !t.is_zero() && t <= MAX_TASK_TIMEOUT => t,
+            _ => {
+                return v2_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_ARGUMENT",
+                    "timeout must be a duration between 0s and 300s.",
+                );
+            }
+        },
+    };
+
+    let mut state = lock(&shared);
+    let faults = state.faults.clone();
+    state.stats.creates += 1;
+    if take(&mut state.faults.create_429) {
+        return faulted(StatusCode::TOO_MANY_REQUESTS, &faults);
+    }
+    if take(&mut state.faults.create_500) {
+        return faulted(StatusCode::INTERNAL_SERVER_ERROR, &faults);
+    }
+    let binary_input = match &request.binary_input {
+        None => None,
+        Some(path) => {
+            let id = path.rsplit('/').next().unwrap_or_default();
+            match state.binary_inputs.get(id) {
+                Some(record)
+                    if record.universe == universe
+                        && path
+                            == &format!(
+                                "universes/{universe}/luau-execution-session-task-binary-inputs/{id}"
+                            ) =>
+                {
+                    match &record.data {
+                        Some(data) => Some(data.clone()),
+                        None => {
+                            return v2_error(
+                                StatusCode::BAD_REQUEST,
+                                "INVALID_ARGUMENT",
+                                "The binary input has not been uploaded.",
+                            );
+                        }
+                    }
+                }
+                _ => {
+                    return v2_error(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_ARGUMENT",
+                        "binaryInput does not name a binary input of this universe.",
+                    );
+                }
+            }
+        }
+    };
+    let unfinished = state
+        .tasks
+        .values()
+        .filter(|r| r.place == (universe, place) && !r.task.state.is_terminal())
+        .count();
+    if unfinished >= MAX_UNFINISHED_PER_PLACE {
+        return v2_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            "At most ten incomplete tasks are allowed per place.",
+        );
+    }
+    let version =
+        version.unwrap_or_else(|| *state.place_versions.get(&(universe, place)).unwrap_or(&1));
+    let id = new_id();
+    let created = now();
+    let task = Task {
+        path: format!(
+            "universes/{universe}/places/{place}/versions/{version}/luau-execution-sessions/{id}/tasks/{id}"
+        ),
+        create_time: Some(created.clone()),
+        update_time: Some(created),
+        user: Some("1".into()),
+        state: TaskState::Queued,
+        script: None,
+        timeout: Some(to_protobuf_duration(timeout)),
+        binary_input: request.binary_input.clone(),
+        enable_binary_output: request.enable_binary_output,
+        ..Task::default()
+    };
+    state.tasks.insert(
+        id.clone(),
+        TaskRecord {
+            task: task.clone(),
+            script: request.script.clone(),
+            place: (universe, place),
+            logs: Default::default(),
+            log_bytes: 0,
+        },
+    );
+    drop(state);
+
+    let execution = ExecutionRequest {
+        script: request.script,
+        timeout,
+        binary_input,
+        enable_binary_output: request.enable_binary_output.unwrap_or(false),
+    };
+    let runner = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("task-{id}"))
+        .spawn(move || run_task(&runner, &id, &execution));
+    if spawned.is_err() {
+        return v2_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Could not start the task.",
+        );
+    }
+    (StatusCode::OK, axum::Json(task)).into_response()
+}
+
+/// The life of a task: QUEUED, PROCESSING, then what the VM says.
+fn run_task(shared: &Shared, id: &str, request: &ExecutionRequest) {
+    std::thread::sleep(shared.options.queue_delay);
+    if let Some(record) = lock(shared).tasks.get_mut(id) {
+        record.task.state = TaskState::Processing;
+        record.task.update_time = Some(now());
+    }
+    let execution = vm::execute(request);
+    let mut state = lock(shared);
+    let State {
+        tasks,
+        binary_outputs,
+        ..
+    } = &mut *state;
+    let Some(record) = tasks.get_mut(id) else {
+        return;
+    };
+    for (level, message) in execution.logs {
+        record.push_log(LogMessage {
+            message,
+            create_time: Some(now()),
+            message_type: level,
+        });
+    }
+    match execution.outcome {
+        VmOutcome::Complete {
+            results,
+            binary_output,
+        } => {
+            record.task.output = Some(TaskOutput { results });
+            if let Some(bytes) = binary_output {
+                record.task.binary_output_uri =
+                    Some(format!("{}/emulator/binary-outputs/{id}", shared.base_url));
+                binary_outputs.insert(id.to_owned(), bytes);
+            }
+            record.task.state = TaskState::Complete;
+        }
+        VmOutcome::Failed { code, message } => {
+            record.task.error = Some(TaskError { code, message });
+            record.task.state = TaskState::Failed;
+        }
+    }
+    record.task.update_time = Some(now());
+}
+
+#[derive(Deserialize)]
+struct TaskPath {
+    universe: String,
+    place: String,
+    version: String,
+    session: String,
+    task: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ViewQuery {
+    view: Option<String>,
+    max_page_size: Option<String>,
+    page_token: Option<String>,
+}
+
+/// Finds the task a path names, checking every segment against it.
+fn find<'a>(state: &'a mut State, path: &TaskPath) -> Option<&'a mut TaskRecord> {
+    if path.session != path.task {
+        return None;
+    }
+    let record = state.tasks.get_mut(&path.task)?;
+    let expected = format!(
+        "universes/{}/places/{}/versions/{}/luau-execution-sessions/{}/tasks/{}",
+        path.universe, path.place, path.version, path.session, path.task
+    );
+    (record.task.path == expected).then_some(record)
+}
+
+async fn get_task(
+    AxumState(shared): SharedState,
+    Path(path): Path<TaskPath>,
+    Query(query): Query<ViewQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = authorize(&shared, &headers) {
+        return response;
+    }
+    let mut state = lock(&shared);
+    state.stats.gets += 1;
+    let faults = state.faults.clone();
+    if take(&mut state.faults.get_503) {
+        return faulted(StatusCode::SERVICE_UNAVAILABLE, &faults);
+    }
+    let truncate = take(&mut state.faults.get_truncated);
+    let Some(record) = find(&mut state, &path) else {
+        return v2_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The task was not found.",
+        );
+    };
+    let mut task = record.task.clone();
+    // BASIC (the default) leaves the script out; FULL includes it.
+    task.script = match query.view.as_deref() {
+        Some("FULL") => Some(record.script.clone()),
+        _ => Some(String::new()),
+    };
+    if truncate {
+        let body = serde_json::to_string(&task).unwrap_or_default();
+        let cut = &body[..body.len() / 2];
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            cut.to_owned(),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, axum::Json(task)).into_response()
+}
+
+async fn list_logs(
+    AxumState(shared): SharedState,
+    Path(path): Path<TaskPath>,
+    Query(query): Query<ViewQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(response) = authorize(&shared, &headers) {
+        return response;
+    }
+    let view = match query.view.as_deref() {
+        None | Some("VIEW_UNSPECIFIED") | Some("FLAT") => "FLAT",
+        Some("STRUCTURED") => "STRUCTURED",
+        Some(_) => return v2_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "Invalid view."),
+    };
+    let page_size = match query.max_page_size.as_deref().map(str::parse::<i64>) {
+        None => 10_000,
+        Some(Ok(n)) if n >= 0 => {
+            if n == 0 {
+                10_000
+            } else {
+                n.min(10_000) as usize
+            }
+        }
+        _ => {
+            return v2_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_ARGUMENT",
+                "Invalid maxPageSize.",
+            );
+        }
+    };
+    let start = match query.page_token.as_deref().filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(token) => match token.split_once(':') {
+            Some((token_view, index)) if token_view == view => match index.parse::<usize>() {
+                Ok(i) => i,
+                Err(_) => {
+                    return v2_error(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_ARGUMENT",
+                        "Invalid pageToken.",
+                    );
+                }
+            },
+            _ => {
+                return v2_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_ARGUMENT",
+                    "pageToken does not match the other parameters.",
+                );
+            }
+        },
+    };
+
+    let mut state = lock(&shared);
+    state.stats.log_gets += 1;
+    let faults = state.faults.clone();
+    if take(&mut state.faults.logs_503) {
+        return faulted(StatusCode::SERVICE_UNAVAILABLE, &faults);
+    }
+    let Some(record) = find(&mut state, &path) else {
+        return v2_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The task was not found.",
+        );
+    };
+    // Logs are served only once the task has ended, as on Roblox.
+    if !record.task.state.is_terminal() {
+        return axum::Json(LogsPage {
+            luau_execution_session_task_logs: Vec::new(),
+            next_page_token: Some(String::new()),
+        })
+        .into_response();
+    }
+    let messages: Vec<&LogMessage> = record.logs.iter().collect();
+    let chunk_count = messages.len().div_ceil(MESSAGES_PER_CHUNK).max(1);
+    let end = (start + page_size).min(chunk_count);
+    let chunks = (start..end)
+        .map(|index| {
+            let slice = messages
+                .iter()
+                .skip(index * MESSAGES_PER_CHUNK)
+                .take(MESSAGES_PER_CHUNK);
+            let path = format!("{}/logs/{}", record.task.path, index + 1);
+            if view == "STRUCTURED" {
+                LogChunk {
+                    path,
+                    messages: None,
+                    structured_messages: Some(slice.map(|m| (*m).clone()).collect()),
+                }
+            } else {
+                LogChunk {
+                    path,
+                    messages: Some(slice.map(|m| m.message.clone()).collect()),
+                    structured_messages: None,
+                }
+            }
+        })
+        .collect();
+    let next = if end < chunk_count {
+        format!("{view}:{end}")
+    } else {
+        String::new()
+    };
+    axum::Json(LogsPage {
+        luau_execution_session_task_logs: chunks,
+        next_page_token: Some(next),
+    })
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct BinaryInputBody {
+    size: Value,
+}
+
+async fn create_binary_input(
+    AxumState(shared): SharedState,
+    Path(universe): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = authorize(&shared, &headers) {
+        return response;
+    }
+    let universe = match parse_id(&universe, "universe_id") {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let size = match serde_json::from_slice::<BinaryInputBody>(&body).map(|b| b.size) {
+        Ok(Value::Number(n)) => n.as_u64(),
+        Ok(Value::String(s)) => s.parse::<u64>().ok(),
+        _ => None,
+    };
+    let Some(size) = size.filter(|s| *s > 0 && *s <= MAX_BINARY_INPUT_BYTES) else {
+        return v2_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "size must be between 1 byte and 100 MiB.",
+        );
+    };
+    let id = new_id();
+    let mut state = lock(&shared);
+    state.stats.binary_input_creates += 1;
+    state.binary_inputs.insert(
+        id.clone(),
+        BinaryInputRecord {
+            universe,
+            data: None,
+        },
+    );
+    axum::Json(json!({
+        "path": format!("universes/{universe}/luau-execution-session-task-binary-inputs/{id}"),
+        "size": size,
+        "uploadUri": format!("{}/emulator/binary-inputs/{id}", shared.base_url),
+    }))
+    .into_response()
+}
+
+fn count_presigned(state: &mut State, headers: &HeaderMap) {
+    state.stats.presigned_requests += 1;
+    if headers.contains_key("x-api-key") {
+        state.stats.presigned_requests_with_key += 1;
+    }
+}
+
+async fn put_binary_input(
+    AxumState(shared): SharedState,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut state = lock(&shared);
+    count_presigned(&mut state, &headers);
+    match state.binary_inputs.get_mut(&id) {
+        Some(record) => {
+            record.data = Some(body.to_vec());
+            StatusCode::OK.into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such upload").into_response(),
+    }
+}
+
+async fn get_binary_output(
+    AxumState(shared): SharedState,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut state = lock(&shared);
+    count_presigned(&mut state, &headers);
+    match state.binary_outputs.get(&id) {
+        Some(bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            bytes.clone(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such output").into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionTypeQuery {
+    version_type: Option<String>,
+}
+
+async fn upload_place(
+    AxumState(shared): SharedState,
+    Path((universe, place)): Path<(String, String)>,
+    Query(query): Query<VersionTypeQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(response) = authorize(&shared, &headers) {
+        return response;
+    }
+    let v1_error = |status: StatusCode, message: &str| {
+        (
+            status,
+            axum::Json(json!({ "errors": [{ "code": status.as_u16(), "message": message }] })),
+        )
+            .into_response()
+    };
+    let (Ok(universe), Ok(place)) = (universe.parse::<u64>(), place.parse::<u64>()) else {
+        return v1_error(StatusCode::NOT_FOUND, "Place or universe does not exist.");
+    };
+    if !matches!(
+        query.version_type.as_deref(),
+        Some("Saved") | Some("Published")
+    ) {
+        return v1_error(
+            StatusCode::BAD_REQUEST,
+            "versionType must be Saved or Published.",
+        );
+    }
+    if body.is_empty() || body.len() as u64 > MAX_PLACE_FILE_BYTES {
+        return v1_error(
+            StatusCode::BAD_REQUEST,
+            "Invalid request / Invalid file content.",
+        );
+    }
+    let mut state = lock(&shared);
+    state.stats.place_uploads += 1;
+    let faults = state.faults.clone();
+    if take(&mut state.faults.upload_503) {
+        return faulted(StatusCode::SERVICE_UNAVAILABLE, &faults);
+    }
+    let version = state.place_versions.entry((universe, place)).or_insert(1);
+    *version += 1;
+    let number = *version;
+    // Documented as text/plain holding JSON.
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain")],
+        json!({ "versionNumber": number }).to_string(),
+    )
+        .into_response()
+}
+
+async fn set_faults(
+    AxumState(shared): SharedState,
+    axum::Json(faults): axum::Json<Faults>,
+) -> Response {
+    lock(&shared).faults = faults;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn stats(AxumState(shared): SharedState) -> Response {
+    axum::Json(lock(&shared).stats.clone()).into_response()
+}

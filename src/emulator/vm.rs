@@ -1,0 +1,551 @@
+//! Runs one task's script in a fresh Luau VM: the standard library in a sandbox, `print` and
+//! `warn` captured as log messages, a deadline enforced by the VM's interrupt hook (so an
+//! infinite loop ends as `DEADLINE_EXCEEDED`), and return values turned into JSON by Roblox's
+//! rules. Roblox engine APIs do not exist here: touching one fails the script with a message
+//! that says so.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mlua::{Error as LuaError, Lua, MultiValue, Table, Value, VmState};
+use serde_json::{Map, Number, Value as Json};
+
+use crate::api::model::{MessageType, TaskErrorCode};
+
+/// Return values over this size as JSON fail the task, as on Roblox.
+pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+/// The `BinaryOutput` buffer's documented maximum.
+pub const MAX_BINARY_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
+/// A script may not take the emulator down by allocating without bound.
+const MEMORY_LIMIT: usize = 1024 * 1024 * 1024;
+/// Deeper tables than this (or cycles) become `null` in the results.
+const MAX_DEPTH: usize = 64;
+
+/// The engine globals a Roblox script may reach for. Touching one fails with a clear message.
+const ENGINE_GLOBALS: &[&str] = &[
+    "game",
+    "workspace",
+    "Workspace",
+    "Instance",
+    "Enum",
+    "script",
+    "plugin",
+    "Vector3",
+    "Vector2",
+    "CFrame",
+    "Color3",
+    "UDim",
+    "UDim2",
+    "BrickColor",
+    "Ray",
+    "Region3",
+    "TweenInfo",
+    "Rect",
+    "NumberRange",
+    "NumberSequence",
+    "ColorSequence",
+    "PhysicalProperties",
+    "Random",
+    "DateTime",
+    "RaycastParams",
+    "OverlapParams",
+    "Axes",
+    "Faces",
+    "Font",
+    "settings",
+    "UserSettings",
+    "tick",
+    "time",
+    "wait",
+    "delay",
+    "spawn",
+    "elapsedTime",
+    "version",
+    "stats",
+    "shared",
+    "require",
+];
+
+/// What the task did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VmOutcome {
+    Complete {
+        results: Vec<Json>,
+        binary_output: Option<Vec<u8>>,
+    },
+    Failed {
+        code: TaskErrorCode,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub outcome: VmOutcome,
+    pub logs: Vec<(MessageType, String)>,
+}
+
+/// What the script gets and must give back.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionRequest {
+    pub script: String,
+    pub timeout: Duration,
+    pub binary_input: Option<Vec<u8>>,
+    pub enable_binary_output: bool,
+}
+
+pub fn execute(request: &ExecutionRequest) -> Execution {
+    let logs = Rc::new(RefCell::new(Vec::new()));
+    let deadline = Instant::now() + request.timeout;
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let outcome = match run(request, deadline, &logs, &timed_out) {
+        Ok(outcome) => outcome,
+        Err(error) if timed_out.load(Ordering::SeqCst) => {
+            drop(error);
+            VmOutcome::Failed {
+                code: TaskErrorCode::DeadlineExceeded,
+                message: format!(
+                    "The task exceeded its timeout of {}",
+                    crate::duration::to_protobuf_duration(request.timeout)
+                ),
+            }
+        }
+        Err(error) => {
+            let message = error_message(&error);
+            logs.borrow_mut()
+                .push((MessageType::Error, message.clone()));
+            VmOutcome::Failed {
+                code: TaskErrorCode::ScriptError,
+                message,
+            }
+        }
+    };
+    let logs = logs.borrow().clone();
+    Execution { outcome, logs }
+}
+
+fn run(
+    request: &ExecutionRequest,
+    deadline: Instant,
+    logs: &Rc<RefCell<Vec<(MessageType, String)>>>,
+    timed_out: &Arc<AtomicBool>,
+) -> mlua::Result<VmOutcome> {
+    let lua = Lua::new();
+    lua.set_memory_limit(MEMORY_LIMIT)?;
+    let flag = timed_out.clone();
+    lua.set_interrupt(move |_| {
+        if Instant::now() >= deadline {
+            flag.store(true, Ordering::SeqCst);
+            return Err(LuaError::runtime("the task exceeded its timeout"));
+        }
+        Ok(VmState::Continue)
+    });
+    install_environment(&lua, deadline, logs, timed_out)?;
+    lua.sandbox(true)?;
+
+    let function = lua
+        .load(request.script.as_str())
+        .set_name("=TaskScript")
+        .into_function()?;
+    let input = lua.create_table()?;
+    if let Some(bytes) = &request.binary_input {
+        input.set("BinaryInput", lua.create_buffer(bytes)?)?;
+    }
+    let returned: MultiValue = function.call(input)?;
+    let values: Vec<Value> = returned.into_iter().collect();
+
+    if request.enable_binary_output {
+        return binary_output(values);
+    }
+    Ok(complete(
+        values.iter().map(|v| to_json(v, 0)).collect(),
+        None,
+    ))
+}
+
+/// The result of a task run with `enableBinaryOutput`: exactly one table with a
+/// `BinaryOutput` buffer and an optional `ReturnValues` array.
+fn binary_output(values: Vec<Value>) -> mlua::Result<VmOutcome> {
+    let usage = "with enableBinaryOutput the script must return one table { BinaryOutput = buffer, ReturnValues = { ... } }";
+    let [Value::Table(table)] = values.as_slice() else {
+        return Err(LuaError::runtime(format!("TaskScript: {usage}")));
+    };
+    let Value::Buffer(buffer) = table.get::<Value>("BinaryOutput")? else {
+        return Err(LuaError::runtime(format!(
+            "TaskScript: BinaryOutput is not a buffer; {usage}"
+        )));
+    };
+    let bytes = buffer.to_vec();
+    if bytes.len() > MAX_BINARY_OUTPUT_BYTES {
+        return Ok(VmOutcome::Failed {
+            code: TaskErrorCode::OutputSizeLimitExceeded,
+            message: format!(
+                "The BinaryOutput buffer is {} bytes, over the 256 MiB limit",
+                bytes.len()
+            ),
+        });
+    }
+    let results = match table.get::<Value>("ReturnValues")? {
+        Value::Nil => Vec::new(),
+        Value::Table(values) => match to_json(&Value::Table(values), 0) {
+            Json::Array(items) => items,
+            other => vec![other],
+        },
+        other => vec![to_json(&other, 0)],
+    };
+    Ok(complete(results, Some(bytes)))
+}
+
+fn complete(results: Vec<Json>, binary_output: Option<Vec<u8>>) -> VmOutcome {
+    let size = serde_json::to_string(&results)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_OUTPUT_BYTES {
+        return VmOutcome::Failed {
+            code: TaskErrorCode::OutputSizeLimitExceeded,
+            message: format!(
+                "The task's return values are {size} bytes as JSON, over the 4 MiB limit"
+            ),
+        };
+    }
+    VmOutcome::Complete {
+        results,
+        binary_output,
+    }
+}
+
+fn install_environment(
+    lua: &Lua,
+    deadline: Instant,
+    logs: &Rc<RefCell<Vec<(MessageType, String)>>>,
+    timed_out: &Arc<AtomicBool>,
+) -> mlua::Result<()> {
+    let globals = lua.globals();
+    for (name, level) in [
+        ("print", MessageType::Output),
+        ("warn", MessageType::Warning),
+    ] {
+        let sink = logs.clone();
+        let function = lua.create_function(move |lua, args: MultiValue| {
+            let tostring: mlua::Function = lua.globals().get("tostring")?;
+            let mut parts = Vec::with_capacity(args.len());
+            for arg in args {
+                parts.push(tostring.call::<mlua::LuaString>(arg)?.to_string_lossy());
+            }
+            sink.borrow_mut().push((level.clone(), parts.join(" ")));
+            Ok(())
+        })?;
+        globals.set(name, function)?;
+    }
+
+    // `task.wait`: sleeps (never past the deadline) and returns the time waited.
+    let task = lua.create_table()?;
+    let flag = timed_out.clone();
+    task.set(
+        "wait",
+        lua.create_function(move |_, seconds: Option<f64>| {
+            let asked = Duration::try_from_secs_f64(seconds.unwrap_or(0.0).max(0.0))
+                .unwrap_or(Duration::MAX);
+            let started = Instant::now();
+            let until = started
+                .checked_add(asked)
+                .map_or(deadline, |t| t.min(deadline));
+            std::thread::sleep(until.saturating_duration_since(started));
+            if Instant::now() >= deadline {
+                flag.store(true, Ordering::SeqCst);
+                return Err(LuaError::runtime("the task exceeded its timeout"));
+            }
+            Ok(started.elapsed().as_secs_f64())
+        })?,
+    )?;
+    globals.set("task", task)?;
+
+    // Engine stubs, written in Luau so the error points at the script's line (level 2).
+    let stub_factory: mlua::Function = lua
+        .load(
+            r#"
+            local name = ...
+            local function fail()
+                error(name .. " is not available: the local backend runs plain Luau without the Roblox engine (use backend open-cloud for engine APIs)", 3)
+            end
+            return setmetatable({}, {
+                __index = function() fail() end,
+                __newindex = function() fail() end,
+                __call = function() fail() end,
+                __tostring = function() return name end,
+            })
+            "#,
+        )
+        .set_name("=luau-exec")
+        .into_function()?;
+    for name in ENGINE_GLOBALS {
+        let stub: Table = stub_factory.call(*name)?;
+        globals.set(*name, stub)?;
+    }
+    Ok(())
+}
+
+/// The message of an unhandled error, as Roblox reports it (`TaskScript:<line>: <message>`).
+fn error_message(error: &LuaError) -> String {
+    match error {
+        // mlua appends a traceback; Roblox's message is the first part only.
+        LuaError::RuntimeError(message) | LuaError::MemoryError(message) => message
+            .split("\nstack traceback:")
+            .next()
+            .unwrap_or(message)
+            .to_owned(),
+        LuaError::SyntaxError { message, .. } => message.clone(),
+        LuaError::CallbackError { cause, .. } => error_message(cause),
+        LuaError::WithContext { cause, .. } => error_message(cause),
+        other => other.to_string(),
+    }
+}
+
+/// Luau values as JSON, by Roblox's rules: array-like tables become arrays, string-keyed
+/// tables objects (number keys written as strings), and what JSON cannot hold (functions,
+/// userdata, buffers, vectors, NaN, cycles) `null`.
+pub fn to_json(value: &Value, depth: usize) -> Json {
+    if depth > MAX_DEPTH {
+        return Json::Null;
+    }
+    match value {
+        Value::Nil => Json::Null,
+        Value::Boolean(b) => Json::Bool(*b),
+        Value::Integer(i) => Json::Number((*i).into()),
+        Value::Number(n) => number(*n),
+        Value::String(s) => Json::String(s.to_string_lossy()),
+        Value::Table(table) => table_to_json(table, depth),
+        _ => Json::Null,
+    }
+}
+
+fn number(n: f64) -> Json {
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        Json::Number((n as i64).into())
+    } else {
+        Number::from_f64(n).map_or(Json::Null, Json::Number)
+    }
+}
+
+fn table_to_json(table: &Table, depth: usize) -> Json {
+    let length = table.raw_len();
+    let pairs: Vec<(Value, Value)> = table
+        .pairs::<Value, Value>()
+        .filter_map(Result::ok)
+        .collect();
+    if pairs.is_empty() {
+        return Json::Array(Vec::new());
+    }
+    if pairs.len() == length {
+        let items = (1..=length)
+            .map(|i| to_json(&table.raw_get::<Value>(i).unwrap_or(Value::Nil), depth + 1))
+            .collect();
+        return Json::Array(items);
+    }
+    let mut object = Map::new();
+    for (key, value) in pairs {
+        let key = match key {
+            Value::String(s) => s.to_string_lossy(),
+            Value::Integer(i) => i.to_string(),
+            Value::Number(n) => match number(n) {
+                Json::Number(n) => n.to_string(),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        object.insert(key, to_json(&value, depth + 1));
+    }
+    Json::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run_script(script: &str) -> Execution {
+        execute(&ExecutionRequest {
+            script: script.into(),
+            timeout: Duration::from_secs(5),
+            ..ExecutionRequest::default()
+        })
+    }
+
+    fn results(script: &str) -> Vec<Json> {
+        match run_script(script).outcome {
+            VmOutcome::Complete { results, .. } => results,
+            other => panic!("{script}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn returns_become_results() {
+        assert_eq!(results("local x, y = 3, 4; return x + y"), vec![json!(7)]);
+        assert_eq!(
+            results("return 1.5, 'a', true, nil"),
+            vec![json!(1.5), json!("a"), json!(true), json!(null)]
+        );
+        assert_eq!(results("return"), Vec::<Json>::new());
+        assert_eq!(results("return {1, 2, {3}}"), vec![json!([1, 2, [3]])]);
+        assert_eq!(
+            results("return {a = 1, b = {c = 'd'}}"),
+            vec![json!({"a": 1, "b": {"c": "d"}})]
+        );
+        assert_eq!(results("return {}"), vec![json!([])]);
+        assert_eq!(
+            results("return print, buffer.create(1), 0/0"),
+            vec![json!(null), json!(null), json!(null)]
+        );
+        assert_eq!(
+            results("local t = {}; t.self = t; return t")[0]["self"]["self"]["self"].is_object(),
+            true
+        );
+    }
+
+    #[test]
+    fn print_and_warn_are_logs() {
+        let run = run_script("print('hello', 1, nil) warn('careful') return 1");
+        assert_eq!(
+            run.logs,
+            vec![
+                (MessageType::Output, "hello 1 nil".into()),
+                (MessageType::Warning, "careful".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_have_robloxs_shape() {
+        let run = run_script("print('a')\nerror('boom')");
+        assert_eq!(
+            run.outcome,
+            VmOutcome::Failed {
+                code: TaskErrorCode::ScriptError,
+                message: "TaskScript:2: boom".into()
+            }
+        );
+        assert_eq!(
+            run.logs.last(),
+            Some(&(MessageType::Error, "TaskScript:2: boom".into()))
+        );
+        let run = run_script("local x = nil\nreturn x.Foo");
+        match run.outcome {
+            VmOutcome::Failed { message, .. } => assert!(
+                message.starts_with("TaskScript:2: attempt to index nil"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_script_errors() {
+        match run_script("return (").outcome {
+            VmOutcome::Failed { code, message } => {
+                assert_eq!(code, TaskErrorCode::ScriptError);
+                assert!(message.starts_with("TaskScript:1:"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn engine_apis_fail_clearly() {
+        match run_script("local a = 1\nlocal p = game:GetService('Players')").outcome {
+            VmOutcome::Failed { code, message } => {
+                assert_eq!(code, TaskErrorCode::ScriptError);
+                assert!(
+                    message.starts_with("TaskScript:2: game is not available"),
+                    "{message}"
+                );
+                assert!(message.contains("without the Roblox engine"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn infinite_loops_hit_the_deadline() {
+        let run = execute(&ExecutionRequest {
+            script: "while true do end".into(),
+            timeout: Duration::from_millis(200),
+            ..ExecutionRequest::default()
+        });
+        match run.outcome {
+            VmOutcome::Failed { code, .. } => assert_eq!(code, TaskErrorCode::DeadlineExceeded),
+            other => panic!("{other:?}"),
+        }
+        let run = execute(&ExecutionRequest {
+            script: "task.wait(10)".into(),
+            timeout: Duration::from_millis(100),
+            ..ExecutionRequest::default()
+        });
+        assert!(matches!(
+            run.outcome,
+            VmOutcome::Failed {
+                code: TaskErrorCode::DeadlineExceeded,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn large_outputs_fail() {
+        let run = run_script("return string.rep('x', 5 * 1024 * 1024)");
+        assert!(matches!(
+            run.outcome,
+            VmOutcome::Failed {
+                code: TaskErrorCode::OutputSizeLimitExceeded,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn binary_input_and_output() {
+        let run = execute(&ExecutionRequest {
+            script: "local input = ({...})[1].BinaryInput\nlocal out = buffer.create(buffer.len(input))\nfor i = 0, buffer.len(input) - 1 do buffer.writeu8(out, i, 255 - buffer.readu8(input, i)) end\nreturn { BinaryOutput = out, ReturnValues = { buffer.len(input) } }".into(),
+            timeout: Duration::from_secs(5),
+            binary_input: Some(vec![0, 1, 2]),
+            enable_binary_output: true,
+        });
+        assert_eq!(
+            run.outcome,
+            VmOutcome::Complete {
+                results: vec![json!(3)],
+                binary_output: Some(vec![255, 254, 253])
+            }
+        );
+        let run = execute(&ExecutionRequest {
+            script: "return 1".into(),
+            timeout: Duration::from_secs(5),
+            binary_input: None,
+            enable_binary_output: true,
+        });
+        assert!(matches!(
+            run.outcome,
+            VmOutcome::Failed {
+                code: TaskErrorCode::ScriptError,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn the_sandbox_has_no_io() {
+        assert_eq!(
+            results("return io == nil, os.execute == nil, getfenv == nil or true"),
+            vec![json!(true), json!(true), json!(true)]
+        );
+        assert!(matches!(
+            run_script("require('x')").outcome,
+            VmOutcome::Failed {
+                code: TaskErrorCode::ScriptError,
+                ..
+            }
+        ));
+    }
+}
