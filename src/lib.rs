@@ -29,7 +29,6 @@ use crate::config::{Backend, Config, Inputs, MissingKeyPolicy, OutputFormat};
 use crate::outcome::{Outcome, Signal};
 use crate::render::{Console, Event, Renderer};
 use crate::report::RunReport;
-use crate::secret::ApiKey;
 
 /// Runs the command line; returns the exit code.
 pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
@@ -50,6 +49,8 @@ fn error_line(text: &str) {
 }
 
 async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -> u8 {
+    // Mutable for the local backend, which points the run at the emulator it starts.
+    #[cfg_attr(not(feature = "emulator"), allow(unused_mut))]
     let mut config = match config::load(&Inputs::new(args, env)) {
         Ok(config) => config,
         Err(error) => {
@@ -222,7 +223,7 @@ async fn start_local_backend(
                 running.url
             )));
             config.base_url = running.url.clone();
-            config.api_key = Some(ApiKey::new(key));
+            config.api_key = Some(secret::ApiKey::new(key));
             Ok(running)
         }
         Err(error) => {

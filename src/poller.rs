@@ -39,7 +39,7 @@ pub enum PollError {
     Api(ApiError),
     /// The wait deadline passed; the last state seen is kept for the message.
     WaitTimeout {
-        last: Task,
+        last: Box<Task>,
     },
 }
 
@@ -78,12 +78,18 @@ pub async fn wait_for_terminal<S: TaskSource>(
         let next = Instant::now() + timing.scaled(poll_interval(elapsed));
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
-            return Err(PollError::WaitTimeout { last: task });
+            return Err(PollError::WaitTimeout {
+                last: Box::new(task),
+            });
         }
         tokio::time::sleep_until(next).await;
         let polled = match tokio::time::timeout_at(deadline, source.get_task(&task.path)).await {
             Ok(result) => result.map_err(PollError::Api)?,
-            Err(_) => return Err(PollError::WaitTimeout { last: task }),
+            Err(_) => {
+                return Err(PollError::WaitTimeout {
+                    last: Box::new(task),
+                });
+            }
         };
         // Some answers omit the path; keep the one create gave.
         let path = std::mem::take(&mut task.path);

@@ -166,7 +166,7 @@ pub async fn run(
             if last.state == TaskState::Processing {
                 problem.push_str(". A task that never leaves PROCESSING often means a place version Roblox could not load.");
             }
-            report.task = Some(last);
+            report.task = Some(*last);
             return failed(report, Outcome::WaitTimeout, problem);
         }
     };

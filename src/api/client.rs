@@ -362,7 +362,7 @@ impl OpenCloud {
             let delay = self
                 .policy
                 .delay(attempts - 1, retry_after, retry::jitter());
-            if !self.policy.may_retry(attempts, started.elapsed(), delay) {
+            if !self.policy.may_retry(attempts, started.elapsed()) {
                 return Err(ApiError::Unavailable {
                     operation,
                     attempts,

@@ -12,7 +12,7 @@ use serde_json::Value;
 macro_rules! open_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
         pub enum $name {
             $($(#[$vmeta])* $variant,)*
             /// A value this build does not know.
@@ -59,6 +59,7 @@ macro_rules! open_enum {
 open_enum! {
     /// `LuauExecutionSessionTask.state`.
     TaskState {
+        #[default]
         Unspecified => "STATE_UNSPECIFIED",
         /// Waiting to be processed.
         Queued => "QUEUED",
@@ -81,15 +82,10 @@ impl TaskState {
     }
 }
 
-impl Default for TaskState {
-    fn default() -> Self {
-        Self::Unspecified
-    }
-}
-
 open_enum! {
     /// `LuauExecutionSessionTask_Error.code`.
     TaskErrorCode {
+        #[default]
         Unspecified => "ERROR_CODE_UNSPECIFIED",
         /// The script raised an unhandled error.
         ScriptError => "SCRIPT_ERROR",
@@ -105,6 +101,7 @@ open_enum! {
 open_enum! {
     /// `LuauExecutionSessionTaskLog_LogMessage.messageType`.
     MessageType {
+        #[default]
         Unspecified => "MESSAGE_TYPE_UNSPECIFIED",
         /// `print`.
         Output => "OUTPUT",
@@ -113,12 +110,6 @@ open_enum! {
         Warning => "WARNING",
         /// Errors, including the unhandled one that failed the task.
         Error => "ERROR",
-    }
-}
-
-impl Default for MessageType {
-    fn default() -> Self {
-        Self::Unspecified
     }
 }
 
@@ -169,14 +160,10 @@ pub struct Task {
 /// `LuauExecutionSessionTask_Error`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskError {
-    #[serde(default = "unspecified_code")]
+    #[serde(default)]
     pub code: TaskErrorCode,
     #[serde(default)]
     pub message: String,
-}
-
-fn unspecified_code() -> TaskErrorCode {
-    TaskErrorCode::Unspecified
 }
 
 /// `LuauExecutionSessionTask_Output`.

@@ -72,9 +72,10 @@ impl RetryPolicy {
     }
 
     /// Whether a streak of failures that began `elapsed` ago, after `attempts` attempts, may
-    /// try again after waiting `next_delay`.
-    pub fn may_retry(&self, attempts: u32, elapsed: Duration, next_delay: Duration) -> bool {
-        attempts < self.max_attempts && elapsed + next_delay <= self.budget.max(next_delay)
+    /// try again. A wait that starts inside the budget is taken even if it ends past it, so a
+    /// server's `retry-after` is honoured at least once.
+    pub fn may_retry(&self, attempts: u32, elapsed: Duration) -> bool {
+        attempts < self.max_attempts && elapsed < self.budget
     }
 }
 
@@ -164,11 +165,10 @@ mod tests {
     #[test]
     fn budget_bounds_a_streak() {
         let p = policy();
-        assert!(p.may_retry(1, Duration::ZERO, Duration::from_secs(1)));
-        assert!(!p.may_retry(1, Duration::from_secs(59), Duration::from_secs(2)));
-        assert!(!p.may_retry(15, Duration::ZERO, Duration::ZERO));
-        // A single long retry-after is still honoured once.
-        assert!(p.may_retry(1, Duration::ZERO, Duration::from_secs(60)));
+        assert!(p.may_retry(1, Duration::ZERO));
+        assert!(p.may_retry(3, Duration::from_secs(59)));
+        assert!(!p.may_retry(3, Duration::from_secs(60)));
+        assert!(!p.may_retry(15, Duration::ZERO));
     }
 
     #[test]

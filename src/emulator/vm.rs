@@ -399,9 +399,8 @@ mod tests {
             results("return print, buffer.create(1), 0/0"),
             vec![json!(null), json!(null), json!(null)]
         );
-        assert_eq!(
-            results("local t = {}; t.self = t; return t")[0]["self"]["self"]["self"].is_object(),
-            true
+        assert!(
+            results("local t = {}; t.self = t; return t")[0]["self"]["self"]["self"].is_object()
         );
     }
 

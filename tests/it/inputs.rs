@@ -1,0 +1,221 @@
+//! Bad input: exit 2, one line on stderr naming the input, and nothing sent.
+
+use wiremock::MockServer;
+
+use crate::support::{Run, temp_file};
+
+/// Runs with one change to a valid environment and checks the refusal.
+async fn refused(change: impl FnOnce(&mut Run), input: &str) {
+    let server = MockServer::start().await;
+    let mut run = Run::new(&server.uri());
+    change(&mut run);
+    let output = run.output().await;
+    assert_eq!(
+        output.code, 2,
+        "stdout: {}\nstderr: {}",
+        output.stdout, output.stderr
+    );
+    assert_eq!(
+        output.stderr.lines().count(),
+        1,
+        "one line: {}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains(&format!("input `{input}`")),
+        "names `{input}`: {}",
+        output.stderr
+    );
+    let received = server.received_requests().await.unwrap_or_default();
+    assert!(
+        received.is_empty(),
+        "nothing may be sent, got {} request(s)",
+        received.len()
+    );
+}
+
+#[tokio::test]
+async fn missing_required_inputs() {
+    refused(
+        |r| {
+            r.remove("INPUT_API_KEY");
+        },
+        "api-key",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_API_KEY", "");
+        },
+        "api-key",
+    )
+    .await;
+    refused(
+        |r| {
+            r.remove("INPUT_UNIVERSE_ID");
+        },
+        "universe-id",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_PLACE_ID", "");
+        },
+        "place-id",
+    )
+    .await;
+    refused(
+        |r| {
+            r.remove("INPUT_SCRIPT");
+        },
+        "script",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_values() {
+    refused(
+        |r| {
+            r.env("INPUT_UNIVERSE_ID", "12a");
+        },
+        "universe-id",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_PLACE-ID", "-5");
+        },
+        "place-id",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_PLACE_VERSION", "v3");
+        },
+        "place-version",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_TIMEOUT", "10 minutes");
+        },
+        "timeout",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_TIMEOUT", "301s");
+        },
+        "timeout",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_TIMEOUT", "0");
+        },
+        "timeout",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_WAIT_TIMEOUT", "soon");
+        },
+        "wait-timeout",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_BASE_URL", "http://example.com");
+        },
+        "base-url",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_BASE_URL", "ftp://127.0.0.1");
+        },
+        "base-url",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_BACKEND", "studio");
+        },
+        "backend",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_OUTPUT_FORMAT", "xml");
+        },
+        "output-format",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_API_KEY", "two words");
+        },
+        "api-key",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn script_sources() {
+    refused(
+        |r| {
+            r.env("INPUT_SCRIPT_PATH", "x.luau");
+        },
+        "script",
+    )
+    .await;
+    refused(
+        |r| {
+            r.remove("INPUT_SCRIPT")
+                .env("INPUT_SCRIPT_PATH", "/nonexistent/x.luau");
+        },
+        "script-path",
+    )
+    .await;
+    let (_dir, empty) = temp_file("empty.luau", b"");
+    refused(
+        |r| {
+            r.remove("INPUT_SCRIPT")
+                .env("INPUT_SCRIPT_PATH", empty.to_str().unwrap());
+        },
+        "script-path",
+    )
+    .await;
+    let (_dir, big) = temp_file("big.luau", &vec![b'-'; 4 * 1024 * 1024 + 1]);
+    refused(
+        |r| {
+            r.remove("INPUT_SCRIPT")
+                .env("INPUT_SCRIPT_PATH", big.to_str().unwrap());
+        },
+        "script-path",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn flags_are_checked_too() {
+    refused(
+        |r| {
+            r.arg("--universe-id").arg("abc");
+        },
+        "universe-id",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_bad_key_is_never_echoed() {
+    let server = MockServer::start().await;
+    let output = Run::new(&server.uri())
+        .env("INPUT_API_KEY", "sec ret-value")
+        .output()
+        .await;
+    assert_eq!(output.code, 2);
+    assert!(!output.stderr.contains("sec ret"), "{}", output.stderr);
+}
