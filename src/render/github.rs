@@ -190,3 +190,110 @@ impl Renderer for GithubRenderer {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::api::model::{LogMessage, Task, TaskError, TaskErrorCode, TaskState};
+    use crate::outcome::Outcome;
+
+    fn renderer() -> GithubRenderer {
+        let mut n = 0;
+        GithubRenderer::with_tokens(
+            Some(ApiKey::new("k%ey".into())),
+            Box::new(move || {
+                n += 1;
+                format!("tok{n}")
+            }),
+        )
+    }
+
+    fn message(level: MessageType, text: &str) -> LogMessage {
+        LogMessage {
+            message: text.into(),
+            create_time: None,
+            message_type: level,
+        }
+    }
+
+    #[test]
+    fn golden_failed_run() {
+        let mut renderer = renderer();
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.task = Some(Task {
+            path: "universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s".into(),
+            state: TaskState::Failed,
+            error: Some(TaskError {
+                code: TaskErrorCode::ScriptError,
+                message: "TaskScript:2: boom".into(),
+            }),
+            ..Task::default()
+        });
+        report.duration = Duration::from_millis(3200);
+        report.logs = vec![
+            message(MessageType::Output, "hello\n::error::not a command"),
+            message(MessageType::Info, "info ##[warning]x"),
+            message(MessageType::Warning, "careful: 50%"),
+            message(MessageType::Error, "TaskScript:2: boom"),
+        ];
+        let mut out = renderer.render(&Event::Begin);
+        out.push_str(&renderer.render(&Event::StateChanged {
+            state: &TaskState::Processing,
+            elapsed: Duration::from_millis(500),
+        }));
+        out.push_str(&renderer.render(&Event::Finished(&report)));
+        let expected = "\
+::add-mask::k%25ey
+::stop-commands::tok1
+[ 500ms] state: PROCESSING
+::tok1::
+::error title=Luau task failed%3A SCRIPT_ERROR::TaskScript:2: boom
+::stop-commands::tok2
+::tok2::
+::group::Task logs (4 messages)
+::stop-commands::tok3
+[OUTPUT]  hello
+          | ::error::not a command
+[INFO]    info ##\u{2060}[warning]x
+::tok3::
+::warning title=Luau warning::careful: 50%25
+::stop-commands::tok4
+[ERROR]   TaskScript:2: boom
+::tok4::
+::endgroup::
+::stop-commands::tok5
+Result: FAILED (SCRIPT_ERROR) after 3.2s (exit 1)
+Error: TaskScript:2: boom
+Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
+::tok5::
+";
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn golden_complete_run_without_logs() {
+        let mut renderer = renderer();
+        let mut report = RunReport::new(Outcome::Complete);
+        report.task = Some(Task {
+            path: "universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s".into(),
+            state: TaskState::Complete,
+            output: Some(crate::api::model::TaskOutput {
+                results: vec![serde_json::json!(7)],
+            }),
+            ..Task::default()
+        });
+        let mut out = renderer.render(&Event::Begin);
+        out.push_str(&renderer.render(&Event::Finished(&report)));
+        let expected = "\
+::add-mask::k%25ey
+::stop-commands::tok1
+Result: COMPLETE after 0ms (exit 0)
+Results: [7]
+Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
+::tok1::
+";
+        assert_eq!(out, expected);
+    }
+}

@@ -572,3 +572,33 @@ async fn json_output_is_one_object_per_line() {
     assert_eq!(result["exitCode"], 0);
     assert_eq!(result["results"], json!([1, "two"]));
 }
+
+#[tokio::test]
+async fn debug_logging_never_shows_the_key() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CREATE_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(task("PROCESSING")))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(get_path()))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(get_path()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([]))))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(logs_path()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(logs_page(&[], "")))
+        .mount(&server)
+        .await;
+    // `output()` checks stdout and stderr for the key.
+    let output = Run::new(&server.uri()).env("RUNNER_DEBUG", "1").output().await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    assert!(output.stderr.contains("retrying"), "debug lines are on: {}", output.stderr);
+}

@@ -1,0 +1,137 @@
+//! Measures the runner end to end, the release binary against the embedded emulator on
+//! loopback, and prints the figures the README quotes:
+//!
+//! - the delay from a task reaching its terminal state to the process exiting, for tasks of
+//!   3–30 s (median and worst);
+//! - GET requests per minute of a task's life (the poll cadence);
+//! - peak memory while printing 8,000 log lines (the API's ~450 KB window);
+//! - start-up to first request.
+//!
+//! Run with `cargo bench --bench runner`. Takes about a minute; prints figures, asserts nothing
+//! (timings on shared machines are noisy).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use luau_exec::emulator::{self, EmulatorOptions};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_luau-exec");
+
+fn command(base_url: &str, script: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .env_clear()
+        .env("INPUT_API_KEY", "bench")
+        .env("INPUT_UNIVERSE_ID", "1")
+        .env("INPUT_BASE_URL", base_url)
+        .env("INPUT_SCRIPT", script)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+async fn stats(base: &str) -> Value {
+    reqwest::get(format!("{base}/emulator/stats")).await.unwrap().json().await.unwrap()
+}
+
+async fn task_update_time(base: &str, path: &str) -> SystemTime {
+    let task: Value = reqwest::Client::new()
+        .get(format!("{base}/cloud/v2/{path}"))
+        .header("x-api-key", "bench")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    humantime::parse_rfc3339(task["updateTime"].as_str().unwrap()).unwrap()
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+#[tokio::main]
+async fn main() {
+    let running = emulator::start("127.0.0.1:0", EmulatorOptions::default()).await.unwrap();
+    let base = running.url.as_str().trim_end_matches('/').to_owned();
+
+    // Peak memory first: getrusage(RUSAGE_CHILDREN) reports the largest child so far.
+    let script = "for i = 1, 8000 do print(string.format('log line %04d: %s', i, string.rep('.', 30))) end";
+    let status = command(&base, script).env("INPUT_PLACE_ID", "100").status().await.unwrap();
+    assert!(status.success());
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    let peak_mib = usage.max_rss() as f64 / 1024.0;
+
+    // Start-up to first request: a listener that only records when the connection arrives.
+    let mut startups = Vec::new();
+    for _ in 0..20 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let started = Instant::now();
+        let mut child = command(&url, "return 1").env("INPUT_PLACE_ID", "1").spawn().unwrap();
+        let _ = listener.accept().await.unwrap();
+        startups.push(started.elapsed().as_secs_f64() * 1000.0);
+        let _ = child.kill().await;
+    }
+
+    // Terminal-to-exit delay, tasks of 3–30 s run side by side (one place each). The
+    // emulator records the moment each task ended as its `updateTime`.
+    let lengths = [3.0, 5.0, 8.0, 12.0, 17.0, 23.0, 30.0];
+    let mut handles = Vec::new();
+    for (i, seconds) in lengths.iter().enumerate() {
+        let base = base.clone();
+        let script = format!("print('working') task.wait({seconds}) return 'done'");
+        let place = (200 + i).to_string();
+        handles.push(tokio::spawn(async move {
+            let output = command(&base, &script)
+                .env("INPUT_PLACE_ID", &place)
+                .env("INPUT_OUTPUT_FORMAT", "json")
+                .stdout(std::process::Stdio::piped())
+                .output()
+                .await
+                .unwrap();
+            let exited = SystemTime::now();
+            assert!(output.status.success());
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+            let path = result["taskPath"].as_str().unwrap().to_owned();
+            let terminal = task_update_time(&base, &path).await;
+            exited.duration_since(terminal).unwrap_or(Duration::ZERO).as_secs_f64() * 1000.0
+        }));
+    }
+    let mut delay_ms = Vec::new();
+    for handle in handles {
+        delay_ms.push(handle.await.unwrap());
+    }
+
+    // Poll cadence: GETs over a task's life, at a tenth of real time (the cadence scales
+    // linearly with LUAU_EXEC_TEST_TIME_SCALE): 300 simulated seconds in 30 real ones.
+    let before = stats(&base).await["gets"].as_u64().unwrap();
+    let mut minute_marks = Vec::new();
+    let mut child = command(&base, "task.wait(30)")
+        .env("INPUT_PLACE_ID", "400")
+        .env("LUAU_EXEC_TEST_TIME_SCALE", "0.1")
+        .spawn()
+        .unwrap();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        minute_marks.push(stats(&base).await["gets"].as_u64().unwrap());
+    }
+    let _ = child.wait().await;
+    let mut per_minute = Vec::new();
+    let mut previous = before;
+    for mark in minute_marks {
+        per_minute.push(mark - previous);
+        previous = mark;
+    }
+
+    let worst = delay_ms.iter().cloned().fold(0.0, f64::max);
+    println!("luau-exec benchmark (release binary, embedded emulator on loopback)");
+    println!("  terminal state -> exit: median {:.0} ms, worst {:.0} ms over {} tasks of 3-30 s", median(&mut delay_ms.clone()), worst, delay_ms.len());
+    println!("  GET polls per minute of a 5-minute task: {per_minute:?} (limit 120)");
+    println!("  peak memory printing 8,000 log lines: {peak_mib:.1} MiB");
+    println!("  start-up to first request: median {:.1} ms over {} runs", median(&mut startups), startups.len());
+}
