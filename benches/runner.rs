@@ -31,7 +31,12 @@ fn command(base_url: &str, script: &str) -> tokio::process::Command {
 }
 
 async fn stats(base: &str) -> Value {
-    reqwest::get(format!("{base}/emulator/stats")).await.unwrap().json().await.unwrap()
+    reqwest::get(format!("{base}/emulator/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn task_update_time(base: &str, path: &str) -> SystemTime {
@@ -50,19 +55,31 @@ async fn task_update_time(base: &str, path: &str) -> SystemTime {
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
 }
 
 #[tokio::main]
 async fn main() {
-    let running = emulator::start("127.0.0.1:0", EmulatorOptions::default()).await.unwrap();
+    let running = emulator::start("127.0.0.1:0", EmulatorOptions::default())
+        .await
+        .unwrap();
     let base = running.url.as_str().trim_end_matches('/').to_owned();
 
     // Peak memory first: getrusage(RUSAGE_CHILDREN) reports the largest child so far.
-    let script = "for i = 1, 8000 do print(string.format('log line %04d: %s', i, string.rep('.', 30))) end";
-    let status = command(&base, script).env("INPUT_PLACE_ID", "100").status().await.unwrap();
+    let script =
+        "for i = 1, 8000 do print(string.format('log line %04d: %s', i, string.rep('.', 30))) end";
+    let status = command(&base, script)
+        .env("INPUT_PLACE_ID", "100")
+        .status()
+        .await
+        .unwrap();
     assert!(status.success());
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
     let peak_mib = usage.max_rss() as f64 / 1024.0;
 
     // Start-up to first request: a listener that only records when the connection arrives.
@@ -71,7 +88,10 @@ async fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let started = Instant::now();
-        let mut child = command(&url, "return 1").env("INPUT_PLACE_ID", "1").spawn().unwrap();
+        let mut child = command(&url, "return 1")
+            .env("INPUT_PLACE_ID", "1")
+            .spawn()
+            .unwrap();
         let _ = listener.accept().await.unwrap();
         startups.push(started.elapsed().as_secs_f64() * 1000.0);
         let _ = child.kill().await;
@@ -79,7 +99,10 @@ async fn main() {
 
     // Terminal-to-exit delay, tasks of 3–30 s run side by side (one place each). The
     // emulator records the moment each task ended as its `updateTime`.
-    let lengths = [3.0, 5.0, 8.0, 12.0, 17.0, 23.0, 30.0];
+    // Lengths with fractions: real tasks end at any moment, not on the poll grid.
+    let lengths = [
+        3.1, 4.37, 5.62, 7.9, 10.25, 12.71, 15.48, 18.05, 21.33, 24.86, 27.4, 29.93,
+    ];
     let mut handles = Vec::new();
     for (i, seconds) in lengths.iter().enumerate() {
         let base = base.clone();
@@ -99,7 +122,11 @@ async fn main() {
             let result: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
             let path = result["taskPath"].as_str().unwrap().to_owned();
             let terminal = task_update_time(&base, &path).await;
-            exited.duration_since(terminal).unwrap_or(Duration::ZERO).as_secs_f64() * 1000.0
+            exited
+                .duration_since(terminal)
+                .unwrap_or(Duration::ZERO)
+                .as_secs_f64()
+                * 1000.0
         }));
     }
     let mut delay_ms = Vec::new();
@@ -130,8 +157,17 @@ async fn main() {
 
     let worst = delay_ms.iter().cloned().fold(0.0, f64::max);
     println!("luau-exec benchmark (release binary, embedded emulator on loopback)");
-    println!("  terminal state -> exit: median {:.0} ms, worst {:.0} ms over {} tasks of 3-30 s", median(&mut delay_ms.clone()), worst, delay_ms.len());
+    println!(
+        "  terminal state -> exit: median {:.0} ms, worst {:.0} ms over {} tasks of 3-30 s",
+        median(&mut delay_ms.clone()),
+        worst,
+        delay_ms.len()
+    );
     println!("  GET polls per minute of a 5-minute task: {per_minute:?} (limit 120)");
     println!("  peak memory printing 8,000 log lines: {peak_mib:.1} MiB");
-    println!("  start-up to first request: median {:.1} ms over {} runs", median(&mut startups), startups.len());
+    println!(
+        "  start-up to first request: median {:.1} ms over {} runs",
+        median(&mut startups),
+        startups.len()
+    );
 }

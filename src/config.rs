@@ -113,8 +113,14 @@ impl Default for Timing {
 }
 
 impl Timing {
+    /// A production duration on this clock.
     pub fn scaled(&self, duration: Duration) -> Duration {
         duration.mul_f64(self.scale)
+    }
+
+    /// A duration measured on this clock, in production terms.
+    pub fn unscaled(&self, duration: Duration) -> Duration {
+        duration.div_f64(self.scale)
     }
 }
 

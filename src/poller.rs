@@ -74,7 +74,8 @@ pub async fn wait_for_terminal<S: TaskSource>(
         elapsed: Duration::ZERO,
     });
     while !task.state.is_terminal() {
-        let elapsed = started.elapsed();
+        // The schedule is read in production terms, so a scaled clock keeps its shape.
+        let elapsed = timing.unscaled(started.elapsed());
         let next = Instant::now() + timing.scaled(poll_interval(elapsed));
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
@@ -252,6 +253,34 @@ mod tests {
         );
         // A heartbeat about every 15 s over five minutes.
         assert!((17..=21).contains(&heartbeats), "{heartbeats} heartbeats");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_scaled_clock_keeps_the_schedule_shape() {
+        let source = scripted(&[TaskState::Processing]);
+        let started = Instant::now();
+        let timing = Timing { scale: 0.1 };
+        let _ = wait_for_terminal(
+            &source,
+            queued(),
+            started,
+            started + Duration::from_secs(30),
+            timing,
+            &mut |_| {},
+        )
+        .await;
+        let polls = source.polls.borrow();
+        let per_scaled_minute: Vec<usize> = (0..5)
+            .map(|m| {
+                let from = started + Duration::from_secs(6 * m);
+                let to = from + Duration::from_secs(6);
+                polls.iter().filter(|t| **t >= from && **t < to).count()
+            })
+            .collect();
+        // 0.5 s for 30 s and 1 s to a minute, then 2 s, then 5 s (±1 at the tier edges).
+        for (got, want) in per_scaled_minute.iter().zip([90, 30, 30, 12, 12]) {
+            assert!(got.abs_diff(want) <= 1, "{per_scaled_minute:?}");
+        }
     }
 
     #[test]

@@ -598,7 +598,14 @@ async fn debug_logging_never_shows_the_key() {
         .mount(&server)
         .await;
     // `output()` checks stdout and stderr for the key.
-    let output = Run::new(&server.uri()).env("RUNNER_DEBUG", "1").output().await;
+    let output = Run::new(&server.uri())
+        .env("RUNNER_DEBUG", "1")
+        .output()
+        .await;
     assert_eq!(output.code, 0, "{}", output.stdout);
-    assert!(output.stderr.contains("retrying"), "debug lines are on: {}", output.stderr);
+    assert!(
+        output.stderr.contains("retrying"),
+        "debug lines are on: {}",
+        output.stderr
+    );
 }

@@ -1,0 +1,29 @@
+# luau-exec as a container: a static musl binary on an empty image.
+#
+# The release workflow publishes this image prebuilt (multi-arch, to GHCR) and pins the
+# action to it by digest; building from this file is the path for forks and for `uses: ./`.
+
+# The builder: Rust on Alpine links musl statically by default. g++ builds the embedded
+# emulator's Luau VM (mlua, vendored); make and perl serve the TLS crate's build script.
+FROM rust:1.88-alpine AS build
+# Exact apk versions vanish from Alpine's mirrors when the release moves on; the base image tag
+# pins the Alpine release, which is what keeps this reproducible enough.
+# hadolint ignore=DL3018
+RUN apk add --no-cache musl-dev g++ make perl
+WORKDIR /src
+# Set to "" to leave the embedded emulator (backend: local, serve) out of the image.
+ARG CARGO_FEATURES=emulator
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY benches ./benches
+COPY tests ./tests
+RUN cargo build --release --locked --no-default-features --features "${CARGO_FEATURES}" \
+    && cp target/release/luau-exec /luau-exec \
+    && /luau-exec --version
+
+# The image: the binary and nothing else. TLS roots are compiled in (webpki roots), so no CA
+# bundle is needed. No USER (GitHub runs container actions as root and mounts its command
+# files for root) and no WORKDIR (GitHub mounts the workspace and sets it).
+FROM scratch
+COPY --from=build /luau-exec /luau-exec
+ENTRYPOINT ["/luau-exec"]
