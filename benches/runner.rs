@@ -10,6 +10,9 @@
 //! Run with `cargo bench --bench runner`. Takes about a minute; prints figures, asserts nothing
 //! (timings on shared machines are noisy).
 
+// Printing the figures is this program's whole job.
+#![allow(clippy::print_stdout)]
+
 use std::time::{Duration, Instant, SystemTime};
 
 use luau_exec::emulator::{self, EmulatorOptions};

@@ -134,11 +134,15 @@ pub fn describe_error_body(body: &[u8]) -> String {
         None
     };
     let text = described.unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_owned());
-    let text = if text.is_empty() {
-        "(empty body)".to_owned()
-    } else {
-        text
-    };
+    // One line, no control characters: this text goes into log lines and traces.
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = crate::render::defang(text.trim());
+    if text.is_empty() {
+        return "(empty body)".to_owned();
+    }
     cut(&text, 300)
 }
 
@@ -174,6 +178,11 @@ mod tests {
         assert_eq!(describe_error_body(b"Bad Gateway\n"), "Bad Gateway");
         assert_eq!(describe_error_body(b""), "(empty body)");
         assert_eq!(describe_error_body(b"[1,2]"), "[1,2]");
+        // A body cannot start a new line or carry a legacy command.
+        assert_eq!(
+            describe_error_body(b"oops\n::error::x ##[warning]y"),
+            "oops ::error::x ##\u{2060}[warning]y"
+        );
     }
 
     #[test]
