@@ -56,7 +56,16 @@ pub async fn run(
             bytes,
             progress,
         );
-        match with_progress(console, "place upload", place.size, &counter, upload).await {
+        match with_progress(
+            console,
+            "place upload",
+            place.size,
+            &counter,
+            config.timing,
+            upload,
+        )
+        .await
+        {
             Ok(version) => {
                 console.emit(Event::Note(&format!("uploaded place version {version}")));
                 report.place_version = Some(version);
@@ -91,8 +100,15 @@ pub async fn run(
         )));
         let (counter, progress) = progress_counter();
         let upload = api.upload_binary_input(uri, bytes, progress);
-        if let Err(error) =
-            with_progress(console, "binary input upload", size, &counter, upload).await
+        if let Err(error) = with_progress(
+            console,
+            "binary input upload",
+            size,
+            &counter,
+            config.timing,
+            upload,
+        )
+        .await
         {
             return api_failure(report, &error);
         }
@@ -303,10 +319,12 @@ async fn with_progress<T>(
     label: &str,
     total: u64,
     counter: &AtomicU64,
+    timing: crate::config::Timing,
     transfer: impl std::future::Future<Output = T>,
 ) -> T {
     let started = Instant::now();
-    let mut ticker = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+    let every = timing.scaled(PROGRESS_EVERY);
+    let mut ticker = tokio::time::interval_at(started + every, every);
     tokio::pin!(transfer);
     loop {
         tokio::select! {

@@ -271,3 +271,44 @@ async fn a_completed_task_without_binary_output_fails_the_download() {
         output.stdout
     );
 }
+
+#[tokio::test]
+async fn large_uploads_show_progress() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/universes/v1/1/places/2/versions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(std::time::Duration::from_millis(300))
+                .set_body_string("{\"versionNumber\":5}"),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/cloud/v2/universes/1/places/2/versions/5/luau-execution-session-tasks",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([]))))
+        .mount(&server)
+        .await;
+    mount_logs(&server).await;
+    let (_dir, place) = temp_file("big.rbxl", &vec![7u8; 3 * 1024 * 1024]);
+    let output = Run::new(&server.uri())
+        .env("INPUT_PLACE_FILE", place.to_str().unwrap())
+        .output()
+        .await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    assert!(output.stdout.contains("uploading "), "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains("place upload: 3.0 MiB of 3.0 MiB (100%, "),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("uploaded place version 5"),
+        "{}",
+        output.stdout
+    );
+}
