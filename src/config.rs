@@ -564,7 +564,8 @@ fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Whether a URL points at this machine (`localhost`, 127.0.0.0/8, `::1`).
+pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

@@ -392,15 +392,9 @@ fn presigned_url(operation: Operation, uri: &str) -> Result<Url, ApiError> {
         operation,
         detail: format!("the presigned URI is not a URL: {e}"),
     })?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
     match url.scheme() {
         "https" => Ok(url),
-        "http" if loopback => Ok(url),
+        "http" if crate::config::is_loopback(&url) => Ok(url),
         _ => Err(ApiError::BadResponse {
             operation,
             detail: "the presigned URI is not https; refusing to send data in clear text".into(),

@@ -71,6 +71,11 @@ fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// The v2 answer to a bad request.
+fn invalid_argument(message: &str) -> Response {
+    v2_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message)
+}
+
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     // A panicked task thread must not take the emulator down with it.
     shared
@@ -129,13 +134,8 @@ fn faulted(status: StatusCode, faults: &Faults) -> Response {
 }
 
 fn parse_id(text: &str, what: &str) -> Result<u64, Response> {
-    text.parse::<u64>().map_err(|_| {
-        v2_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            &format!("Invalid {what}."),
-        )
-    })
+    text.parse::<u64>()
+        .map_err(|_| invalid_argument(&format!("Invalid {what}.")))
 }
 
 fn now() -> String {
@@ -197,37 +197,21 @@ fn create(
     let request: CreateTaskRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(_) => {
-            return v2_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
-                "The request body is not a LuauExecutionSessionTask.",
-            );
+            return invalid_argument("The request body is not a LuauExecutionSessionTask.");
         }
     };
     if request.script.is_empty() {
-        return v2_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "script is required.",
-        );
+        return invalid_argument("script is required.");
     }
     if request.script.len() as u64 > MAX_SCRIPT_BYTES {
-        return v2_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "script is larger than 4 MB.",
-        );
+        return invalid_argument("script is larger than 4 MB.");
     }
     let timeout = match request.timeout.as_deref() {
         None => MAX_TASK_TIMEOUT,
         Some(text) => match parse_protobuf_duration(text) {
             Some(t) if !t.is_zero() && t <= MAX_TASK_TIMEOUT => t,
             _ => {
-                return v2_error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_ARGUMENT",
-                    "timeout must be a duration between 0s and 300s.",
-                );
+                return invalid_argument("timeout must be a duration between 0s and 300s.");
             }
         },
     };
@@ -256,18 +240,12 @@ fn create(
                     match &record.data {
                         Some(data) => Some(data.clone()),
                         None => {
-                            return v2_error(
-                                StatusCode::BAD_REQUEST,
-                                "INVALID_ARGUMENT",
-                                "The binary input has not been uploaded.",
-                            );
+                            return invalid_argument("The binary input has not been uploaded.");
                         }
                     }
                 }
                 _ => {
-                    return v2_error(
-                        StatusCode::BAD_REQUEST,
-                        "INVALID_ARGUMENT",
+                    return invalid_argument(
                         "binaryInput does not name a binary input of this universe.",
                     );
                 }
@@ -465,7 +443,7 @@ async fn list_logs(
     let view = match query.view.as_deref() {
         None | Some("VIEW_UNSPECIFIED") | Some("FLAT") => "FLAT",
         Some("STRUCTURED") => "STRUCTURED",
-        Some(_) => return v2_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "Invalid view."),
+        Some(_) => return invalid_argument("Invalid view."),
     };
     let page_size = match query.max_page_size.as_deref().map(str::parse::<i64>) {
         None => 10_000,
@@ -477,11 +455,7 @@ async fn list_logs(
             }
         }
         _ => {
-            return v2_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_ARGUMENT",
-                "Invalid maxPageSize.",
-            );
+            return invalid_argument("Invalid maxPageSize.");
         }
     };
     let start = match query.page_token.as_deref().filter(|t| !t.is_empty()) {
@@ -490,19 +464,11 @@ async fn list_logs(
             Some((token_view, index)) if token_view == view => match index.parse::<usize>() {
                 Ok(i) => i,
                 Err(_) => {
-                    return v2_error(
-                        StatusCode::BAD_REQUEST,
-                        "INVALID_ARGUMENT",
-                        "Invalid pageToken.",
-                    );
+                    return invalid_argument("Invalid pageToken.");
                 }
             },
             _ => {
-                return v2_error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_ARGUMENT",
-                    "pageToken does not match the other parameters.",
-                );
+                return invalid_argument("pageToken does not match the other parameters.");
             }
         },
     };
@@ -589,11 +555,7 @@ async fn create_binary_input(
         _ => None,
     };
     let Some(size) = size.filter(|s| *s > 0 && *s <= MAX_BINARY_INPUT_BYTES) else {
-        return v2_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            "size must be between 1 byte and 100 MiB.",
-        );
+        return invalid_argument("size must be between 1 byte and 100 MiB.");
     };
     let id = new_id();
     let mut state = lock(&shared);

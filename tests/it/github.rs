@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
 use crate::support::{
-    CREATE_PATH, KEY, Run, RunnerParser, TASK_PATH, complete, failed, logs_page, parse_output_file,
+    KEY, Run, RunnerParser, TASK_PATH, complete, failed, logs_page, ok_json, on_create, on_logs,
+    parse_output_file,
 };
 
 /// Every form of command injection a script's output could try.
@@ -42,14 +42,12 @@ const HOSTILE: &[&str] = &[
 /// The fake server: a task that ends as `terminal`, logging `logs`.
 async fn server_with(terminal: Value, logs: &[(&str, &str)]) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(terminal))
+    on_create()
+        .respond_with(ok_json(terminal))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/cloud/v2/{TASK_PATH}/logs")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(logs_page(logs, "")))
+    on_logs()
+        .respond_with(ok_json(logs_page(logs, "")))
         .mount(&server)
         .await;
     server

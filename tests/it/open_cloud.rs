@@ -7,33 +7,24 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{CREATE_PATH, Run, TASK_PATH, complete, failed, logs_page, task};
-
-fn get_path() -> String {
-    format!("/cloud/v2/{TASK_PATH}")
-}
-
-fn logs_path() -> String {
-    format!("/cloud/v2/{TASK_PATH}/logs")
-}
+use crate::support::{
+    Run, TASK_PATH, complete, failed, logs_page, ok_json, on_create, on_get, on_logs, task,
+};
 
 /// A server whose task is created QUEUED and then answers `terminal` on every poll.
 async fn server_ending_with(terminal: Value) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("QUEUED")))
+    on_create()
+        .respond_with(ok_json(task("QUEUED")))
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(terminal))
+    on_get()
+        .respond_with(ok_json(terminal))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(logs_page(&[], "")))
+    on_logs()
+        .respond_with(ok_json(logs_page(&[], "")))
         .mount(&server)
         .await;
     server
@@ -42,36 +33,31 @@ async fn server_ending_with(terminal: Value) -> MockServer {
 #[tokio::test]
 async fn queued_then_processing_then_complete_with_paged_logs() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
+    on_create()
         .and(header("x-api-key", crate::support::KEY))
         .and(body_partial_json(
             json!({ "script": "print('hi') return 7" }),
         ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("QUEUED")))
+        .respond_with(ok_json(task("QUEUED")))
         .expect(1)
         .mount(&server)
         .await;
     // Mounted first, matched first: QUEUED once, PROCESSING twice, then COMPLETE.
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("QUEUED")))
+    on_get()
+        .respond_with(ok_json(task("QUEUED")))
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("PROCESSING")))
+    on_get()
+        .respond_with(ok_json(task("PROCESSING")))
         .up_to_n_times(2)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([7]))))
+    on_get()
+        .respond_with(ok_json(complete(json!([7]))))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
+    on_logs()
         .and(query_param("view", "STRUCTURED"))
         .and(query_param("pageToken", "page-2"))
         .respond_with(
@@ -81,10 +67,9 @@ async fn queued_then_processing_then_complete_with_paged_logs() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
+    on_logs()
         .and(query_param("view", "STRUCTURED"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(logs_page(
+        .respond_with(ok_json(logs_page(
             &[("OUTPUT", "first"), ("INFO", "second")],
             "page-2",
         )))
@@ -160,25 +145,21 @@ async fn each_task_outcome_has_its_exit_code() {
 #[tokio::test]
 async fn unknown_states_are_polled_not_trusted() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("STATE_UNSPECIFIED")))
+    on_create()
+        .respond_with(ok_json(task("STATE_UNSPECIFIED")))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("PAUSED_FOR_TEA")))
+    on_get()
+        .respond_with(ok_json(task("PAUSED_FOR_TEA")))
         .up_to_n_times(3)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([1]))))
+    on_get()
+        .respond_with(ok_json(complete(json!([1]))))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+    on_logs()
+        .respond_with(ok_json(json!({})))
         .mount(&server)
         .await;
     let output = Run::new(&server.uri()).output().await;
@@ -217,8 +198,7 @@ async fn rejections_say_what_they_mean() {
     ];
     for (status, body, expected) in cases {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path(CREATE_PATH))
+        on_create()
             .respond_with(ResponseTemplate::new(status).set_body_json(body))
             .expect(1)
             .mount(&server)
@@ -236,8 +216,7 @@ async fn rejections_say_what_they_mean() {
 #[tokio::test]
 async fn a_create_answered_500_is_sent_once() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
+    on_create()
         .respond_with(ResponseTemplate::new(500).set_body_string("upstream exploded"))
         .expect(1)
         .mount(&server)
@@ -254,8 +233,7 @@ async fn a_create_answered_500_is_sent_once() {
 #[tokio::test]
 async fn a_create_with_an_unreadable_answer_is_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
+    on_create()
         .respond_with(ResponseTemplate::new(200).set_body_string("{\"path\":\"univ"))
         .expect(1)
         .mount(&server)
@@ -267,8 +245,7 @@ async fn a_create_with_an_unreadable_answer_is_not_retried() {
 #[tokio::test]
 async fn a_429_with_retry_after_is_waited_out() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
+    on_create()
         .respond_with(
             ResponseTemplate::new(429)
                 .insert_header("retry-after", "1")
@@ -279,20 +256,17 @@ async fn a_429_with_retry_after_is_waited_out() {
         .mount(&server)
         .await;
     // Then the create goes through.
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("QUEUED")))
+    on_create()
+        .respond_with(ok_json(task("QUEUED")))
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([]))))
+    on_get()
+        .respond_with(ok_json(complete(json!([]))))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(logs_page(&[], "")))
+    on_logs()
+        .respond_with(ok_json(logs_page(&[], "")))
         .mount(&server)
         .await;
     let output = Run::new(&server.uri()).output().await;
@@ -308,41 +282,33 @@ async fn a_429_with_retry_after_is_waited_out() {
 #[tokio::test]
 async fn polls_retry_5xx_and_truncated_bodies() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("PROCESSING")))
+    on_create()
+        .respond_with(ok_json(task("PROCESSING")))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
+    on_get()
         .respond_with(ResponseTemplate::new(503).set_body_string("busy"))
         .up_to_n_times(2)
         .expect(2)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
+    on_get()
         .respond_with(ResponseTemplate::new(200).set_body_string("{\"path\":\"universes/1/pl"))
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!(["ok"]))))
+    on_get()
+        .respond_with(ok_json(complete(json!(["ok"]))))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
+    on_logs()
         .respond_with(ResponseTemplate::new(502))
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(logs_page(&[("OUTPUT", "done")], "")),
-        )
+    on_logs()
+        .respond_with(ok_json(logs_page(&[("OUTPUT", "done")], "")))
         .mount(&server)
         .await;
     let output = Run::new(&server.uri()).output().await;
@@ -353,13 +319,11 @@ async fn polls_retry_5xx_and_truncated_bodies() {
 #[tokio::test]
 async fn polls_give_up_after_the_retry_budget() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("PROCESSING")))
+    on_create()
+        .respond_with(ok_json(task("PROCESSING")))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
+    on_get()
         .respond_with(
             ResponseTemplate::new(503)
                 .set_body_json(json!({"code": "UNAVAILABLE", "message": "down"})),
@@ -379,13 +343,11 @@ async fn polls_give_up_after_the_retry_budget() {
 #[tokio::test]
 async fn other_4xx_on_poll_are_not_retried() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("PROCESSING")))
+    on_create()
+        .respond_with(ok_json(task("PROCESSING")))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
+    on_get()
         .respond_with(
             ResponseTemplate::new(403)
                 .set_body_json(json!({"code": "PERMISSION_DENIED", "message": "no read"})),
@@ -412,14 +374,12 @@ async fn an_unreachable_server_is_exit_8() {
 #[tokio::test]
 async fn the_wait_timeout_names_the_task() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("QUEUED")))
+    on_create()
+        .respond_with(ok_json(task("QUEUED")))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("PROCESSING")))
+    on_get()
+        .respond_with(ok_json(task("PROCESSING")))
         .mount(&server)
         .await;
     let output = Run::new(&server.uri())
@@ -439,13 +399,12 @@ async fn the_version_and_timeout_are_sent() {
             "/cloud/v2/universes/1/places/2/versions/42/luau-execution-session-tasks",
         ))
         .and(body_partial_json(json!({ "timeout": "90s" })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([]))))
+        .respond_with(ok_json(complete(json!([]))))
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(logs_page(&[], "")))
+    on_logs()
+        .respond_with(ok_json(logs_page(&[], "")))
         .mount(&server)
         .await;
     let output = Run::new(&server.uri())
@@ -459,15 +418,11 @@ async fn the_version_and_timeout_are_sent() {
 #[tokio::test]
 async fn unreadable_logs_do_not_hide_the_outcome() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(failed("SCRIPT_ERROR", "TaskScript:3: nope")),
-        )
+    on_create()
+        .respond_with(ok_json(failed("SCRIPT_ERROR", "TaskScript:3: nope")))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
+    on_logs()
         .respond_with(
             ResponseTemplate::new(404)
                 .set_body_json(json!({"code": "NOT_FOUND", "message": "gone"})),
@@ -485,14 +440,12 @@ async fn unreadable_logs_do_not_hide_the_outcome() {
 
 async fn interrupted_by(signal: &str, expected: i32) {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("QUEUED")))
+    on_create()
+        .respond_with(ok_json(task("QUEUED")))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("PROCESSING")))
+    on_get()
+        .respond_with(ok_json(task("PROCESSING")))
         .mount(&server)
         .await;
     let child = Run::new(&server.uri()).command().spawn().expect("spawn");
@@ -539,16 +492,12 @@ async fn sigint_stops_at_once_and_names_the_task() {
 #[tokio::test]
 async fn json_output_is_one_object_per_line() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([1, "two"]))))
+    on_create()
+        .respond_with(ok_json(complete(json!([1, "two"]))))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(logs_page(&[("OUTPUT", "a ##[error] b")], "")),
-        )
+    on_logs()
+        .respond_with(ok_json(logs_page(&[("OUTPUT", "a ##[error] b")], "")))
         .mount(&server)
         .await;
     let output = Run::new(&server.uri())
@@ -576,25 +525,21 @@ async fn json_output_is_one_object_per_line() {
 #[tokio::test]
 async fn debug_logging_never_shows_the_key() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CREATE_PATH))
-        .respond_with(ResponseTemplate::new(200).set_body_json(task("PROCESSING")))
+    on_create()
+        .respond_with(ok_json(task("PROCESSING")))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
+    on_get()
         .respond_with(ResponseTemplate::new(502))
         .up_to_n_times(2)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(get_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([]))))
+    on_get()
+        .respond_with(ok_json(complete(json!([]))))
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path(logs_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(logs_page(&[], "")))
+    on_logs()
+        .respond_with(ok_json(logs_page(&[], "")))
         .mount(&server)
         .await;
     // `output()` checks stdout and stderr for the key.

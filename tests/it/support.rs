@@ -7,6 +7,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockBuilder, ResponseTemplate};
 
 pub const KEY: &str = "test-key-Zq8vN3xR-do-not-print";
 pub const TASK_PATH: &str =
@@ -116,6 +118,24 @@ pub fn assert_key_hidden(output: &Output) {
         "the key leaked on stderr: {}",
         output.stderr
     );
+}
+
+/// Mocks of the routes a run uses, to finish with `.respond_with(…)`.
+pub fn on_create() -> MockBuilder {
+    Mock::given(method("POST")).and(path(CREATE_PATH))
+}
+
+pub fn on_get() -> MockBuilder {
+    Mock::given(method("GET")).and(path(format!("/cloud/v2/{TASK_PATH}")))
+}
+
+pub fn on_logs() -> MockBuilder {
+    Mock::given(method("GET")).and(path(format!("/cloud/v2/{TASK_PATH}/logs")))
+}
+
+/// A 200 answer with a JSON body.
+pub fn ok_json(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
 }
 
 pub fn task(state: &str) -> Value {

@@ -7,12 +7,13 @@ use serde_json::json;
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{KEY, Run, TASK_PATH, complete, logs_page, parse_output_file, temp_file};
+use crate::support::{
+    KEY, Run, complete, logs_page, ok_json, on_logs, parse_output_file, temp_file,
+};
 
 async fn mount_logs(server: &MockServer) {
-    Mock::given(method("GET"))
-        .and(path(format!("/cloud/v2/{TASK_PATH}/logs")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(logs_page(&[], "")))
+    on_logs()
+        .respond_with(ok_json(logs_page(&[], "")))
         .mount(server)
         .await;
 }
@@ -41,7 +42,7 @@ async fn a_place_file_becomes_a_saved_version_the_task_runs_on() {
             .and(path(
                 "/cloud/v2/universes/1/places/2/versions/17/luau-execution-session-tasks",
             ))
-            .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([]))))
+            .respond_with(ok_json(complete(json!([]))))
             .expect(1)
             .mount(&server)
             .await;
@@ -116,7 +117,7 @@ async fn place_upload_rejections_and_retries() {
         .and(path(
             "/cloud/v2/universes/1/places/2/versions/3/luau-execution-session-tasks",
         ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([]))))
+        .respond_with(ok_json(complete(json!([]))))
         .mount(&server)
         .await;
     mount_logs(&server).await;
@@ -170,7 +171,7 @@ async fn binary_input_and_output_never_carry_the_key_elsewhere() {
             "/cloud/v2/universes/1/luau-execution-session-task-binary-inputs",
         ))
         .and(body_partial_json(json!({ "size": 5 })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+        .respond_with(ok_json(json!({
             "path": "universes/1/luau-execution-session-task-binary-inputs/in-1",
             "size": "5",
             "uploadUri": format!("{}/upload/in-1?sig=abc", storage.uri()),
@@ -195,7 +196,7 @@ async fn binary_input_and_output_never_carry_the_key_elsewhere() {
             "binaryInput": "universes/1/luau-execution-session-task-binary-inputs/in-1",
             "enableBinaryOutput": true,
         })))
-        .respond_with(ResponseTemplate::new(200).set_body_json(done))
+        .respond_with(ok_json(done))
         .expect(1)
         .mount(&open_cloud)
         .await;
@@ -252,7 +253,7 @@ async fn a_completed_task_without_binary_output_fails_the_download() {
         .and(path(
             "/cloud/v2/universes/1/places/2/luau-execution-session-tasks",
         ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([]))))
+        .respond_with(ok_json(complete(json!([]))))
         .mount(&server)
         .await;
     mount_logs(&server).await;
@@ -288,7 +289,7 @@ async fn large_uploads_show_progress() {
         .and(path(
             "/cloud/v2/universes/1/places/2/versions/5/luau-execution-session-tasks",
         ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(complete(json!([]))))
+        .respond_with(ok_json(complete(json!([]))))
         .mount(&server)
         .await;
     mount_logs(&server).await;
