@@ -90,7 +90,9 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
     }
 
     let Some(key) = config.api_key.clone() else {
-        let report = RunReport::new(Outcome::BadInput);
+        // Unreachable: the config refuses a missing key, skip returned above, local set one.
+        let mut report = RunReport::new(Outcome::BadInput);
+        report.problem = Some("input `api-key`: is required".into());
         return finish(&config, &mut console, &report);
     };
     let api = match OpenCloud::new(&config.base_url, key, config.timing) {
