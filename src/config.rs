@@ -400,6 +400,11 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
     })
 }
 
+/// Whether GitHub Actions runs us: used to annotate a refused input, when no config exists.
+pub fn is_github_actions(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    env("GITHUB_ACTIONS").as_deref() == Some("true")
+}
+
 /// The key `luau-exec serve` requires, if any (`LUAU_EXEC_SERVE_API_KEY`).
 pub fn serve_api_key(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     env("LUAU_EXEC_SERVE_API_KEY").filter(|v| !v.is_empty())

@@ -55,6 +55,15 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
         Ok(config) => config,
         Err(error) => {
             error_line(&error.to_string());
+            if config::is_github_actions(env) {
+                // Also as an annotation, so the reason shows on the run's page.
+                let line = render::workflow::annotation(
+                    render::workflow::Level::Error,
+                    Some("luau-exec: bad input"),
+                    &error.to_string(),
+                );
+                let _ = writeln!(std::io::stdout(), "{line}");
+            }
             return Outcome::BadInput.exit_code();
         }
     };
