@@ -80,38 +80,27 @@ impl GithubRenderer {
                 )],
             );
             for message in &report.logs {
-                let level = match message.message_type {
-                    MessageType::Error => Some(Level::Error),
-                    MessageType::Warning => Some(Level::Warning),
-                    _ => None,
-                };
+                let is_error = message.message_type == MessageType::Error;
+                let is_warning = message.message_type == MessageType::Warning;
                 // Roblox logs the unhandled error too; it is annotated already.
-                let duplicate = level == Some(Level::Error)
-                    && failure_message == Some(message.message.as_str());
-                let budget = match level {
-                    Some(Level::Error) => &mut errors_left,
-                    Some(Level::Warning) => &mut warnings_left,
-                    _ => &mut 0,
-                };
-                if level.is_some() && !duplicate && *budget > 0 {
-                    *budget -= 1;
-                    let title = match level {
-                        Some(Level::Error) => "Luau error",
-                        _ => "Luau warning",
-                    };
-                    let line = annotation(
-                        level.unwrap_or(Level::Notice),
-                        Some(title),
-                        &message.message,
-                    );
-                    self.commands(out, &[line]);
+                let duplicate = is_error && failure_message == Some(message.message.as_str());
+                let annotated = if is_error && !duplicate {
+                    take_one(&mut errors_left).then_some((Level::Error, "Luau error"))
+                } else if is_warning {
+                    take_one(&mut warnings_left).then_some((Level::Warning, "Luau warning"))
                 } else {
-                    match level {
-                        Some(Level::Error) if !duplicate => unannotated_errors += 1,
-                        Some(Level::Warning) => unannotated_warnings += 1,
-                        _ => {}
+                    None
+                };
+                match annotated {
+                    Some((level, title)) => {
+                        let line = annotation(level, Some(title), &message.message);
+                        self.commands(out, &[line]);
                     }
-                    log_message(out, message, level_tag(&message.message_type));
+                    None => {
+                        unannotated_errors += usize::from(is_error && !duplicate);
+                        unannotated_warnings += usize::from(is_warning);
+                        log_message(out, message, level_tag(&message.message_type));
+                    }
                 }
             }
             self.commands(out, &["::endgroup::".to_owned()]);
@@ -141,6 +130,15 @@ impl GithubRenderer {
             out.push_str(&format!("::{token}::\n"));
         }
     }
+}
+
+/// Spends one annotation of a kind, if any are left.
+fn take_one(left: &mut usize) -> bool {
+    let available = *left > 0;
+    if available {
+        *left -= 1;
+    }
+    available
 }
 
 /// The error annotation for a run that did not succeed, titled with what happened.
