@@ -420,7 +420,11 @@ async fn get_task(
     };
     if truncate {
         let body = serde_json::to_string(&task).unwrap_or_default();
-        let cut = &body[..body.len() / 2];
+        let mut half = body.len() / 2;
+        while !body.is_char_boundary(half) {
+            half -= 1;
+        }
+        let cut = &body[..half];
         return (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
