@@ -17,9 +17,13 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
+# The musl target links statically by default (setting crt-static in RUSTFLAGS would break
+# proc-macro builds on a musl host). The binary must run on its own before it is shipped:
+# --version, and a whole run on the emulator when present.
 RUN cargo build --release --locked --no-default-features --features "${CARGO_FEATURES}" \
     && cp target/release/luau-exec /luau-exec \
-    && /luau-exec --version
+    && /luau-exec --version \
+    && if [ -n "${CARGO_FEATURES}" ]; then /luau-exec --backend local --script "return 1"; fi
 
 # The image: the binary and nothing else. TLS roots are compiled in (webpki roots), so no CA
 # bundle is needed. No USER (GitHub runs container actions as root and mounts its command
