@@ -71,6 +71,16 @@ fn hint_suffix(hint: &Option<String>) -> String {
 
 /// What a rejection means, per operation and status, for the user reading a CI log.
 pub fn rejection_hint(operation: Operation, status: u16, target: &str) -> Option<String> {
+    // Presigned URLs carry their own authorisation, not the API key.
+    if matches!(
+        operation,
+        Operation::UploadBinaryInput | Operation::DownloadBinaryOutput
+    ) {
+        return Some(
+            "the presigned storage URL refused the transfer; such URLs expire after 15 minutes"
+                .to_owned(),
+        );
+    }
     let place_scope = matches!(operation, Operation::UploadPlace);
     let scope = if place_scope {
         "`universe-places:write`"
@@ -199,5 +209,7 @@ mod tests {
         assert!(hint.contains("universe.place.luau-execution-session:write"));
         let hint = rejection_hint(Operation::UploadPlace, 403, "universe 1").unwrap();
         assert!(hint.contains("universe-places:write"));
+        let hint = rejection_hint(Operation::UploadBinaryInput, 403, "x").unwrap();
+        assert!(hint.contains("presigned") && !hint.contains("scope"));
     }
 }

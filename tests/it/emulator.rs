@@ -15,7 +15,15 @@ struct Served {
 }
 
 async fn serve() -> Served {
-    let mut command = Run::bare().command();
+    serve_with(&[]).await
+}
+
+async fn serve_with(env: &[(&str, &str)]) -> Served {
+    let mut run = Run::bare();
+    for (name, value) in env {
+        run.env(name, value);
+    }
+    let mut command = run.command();
     command.arg("serve").arg("--listen").arg("127.0.0.1:0");
     let mut child = command.spawn().expect("serve starts");
     let stdout = child.stdout.take().expect("stdout");
@@ -210,6 +218,25 @@ async fn the_key_is_required() {
     assert_eq!(response.status().as_u16(), 401);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["message"], "Invalid API Key");
+}
+
+#[tokio::test]
+async fn a_configured_key_must_match() {
+    let served = serve_with(&[("LUAU_EXEC_SERVE_API_KEY", "right-key")]).await;
+    let url = format!(
+        "{}/cloud/v2/universes/1/places/1/luau-execution-session-tasks",
+        served.url
+    );
+    let (status, _) = post(&url, json!({ "script": "return 1" })).await;
+    assert_eq!(status, 401, "the helper sends `any`");
+    let response = client()
+        .post(&url)
+        .header("x-api-key", "right-key")
+        .json(&json!({ "script": "return 1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
 }
 
 #[tokio::test]

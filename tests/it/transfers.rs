@@ -313,3 +313,44 @@ async fn large_uploads_show_progress() {
         output.stdout
     );
 }
+
+#[tokio::test]
+async fn an_expired_upload_url_is_a_rejection_that_says_so() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(
+            "/cloud/v2/universes/1/luau-execution-session-task-binary-inputs",
+        ))
+        .respond_with(ok_json(json!({
+            "path": "universes/1/luau-execution-session-task-binary-inputs/in-2",
+            "uploadUri": format!("{}/upload/in-2", server.uri()),
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/upload/in-2"))
+        .respond_with(ResponseTemplate::new(403).set_body_string("<Error>AccessDenied</Error>"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (_dir, input) = temp_file("in.bin", b"data");
+    let output = Run::new(&server.uri())
+        .env("INPUT_BINARY_INPUT", input.to_str().unwrap())
+        .output()
+        .await;
+    assert_eq!(output.code, 7, "{}", output.stdout);
+    assert!(
+        output.stdout.contains("presigned storage URL refused"),
+        "{}",
+        output.stdout
+    );
+    // The task was never created.
+    let creates = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().ends_with("luau-execution-session-tasks"))
+        .count();
+    assert_eq!(creates, 0);
+}
