@@ -581,12 +581,7 @@ pub fn is_loopback(url: &Url) -> bool {
 
 /// Echoes of bad values are cut short: an input can be a whole script.
 fn shorten(text: &str) -> String {
-    const MAX: usize = 40;
-    if text.chars().count() <= MAX {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(MAX).collect::<String>())
-    }
+    crate::text::cut(text, 40)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod render;
 pub mod report;
 pub mod runner;
 pub mod secret;
+pub mod text;
 
 use std::io::Write;
 use std::path::Path;

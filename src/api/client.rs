@@ -259,7 +259,7 @@ impl OpenCloud {
                 operation,
                 detail: format!(
                     "the task path `{}` is not a resource name",
-                    super::error::cut(path, 120)
+                    crate::text::cut(path, 120)
                 ),
             })
         }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::text::cut;
+
 /// The request that failed, named for the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
@@ -154,15 +156,6 @@ pub fn describe_error_body(body: &[u8]) -> String {
         return "(empty body)".to_owned();
     }
     cut(&text, 300)
-}
-
-/// Cuts text to `max` characters with a marker, on a character boundary.
-pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        format!("{}… (cut)", text.chars().take(max).collect::<String>())
-    }
 }
 
 #[cfg(test)]

@@ -420,11 +420,7 @@ async fn get_task(
     };
     if truncate {
         let body = serde_json::to_string(&task).unwrap_or_default();
-        let mut half = body.len() / 2;
-        while !body.is_char_boundary(half) {
-            half -= 1;
-        }
-        let cut = &body[..half];
+        let cut = crate::text::prefix_bytes(&body, body.len() / 2);
         return (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],

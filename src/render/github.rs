@@ -20,6 +20,8 @@ pub struct GithubRenderer {
     tokens: Box<dyn FnMut() -> String + Send>,
     /// The token commands are stopped with, while they are.
     stopped: Option<String>,
+    /// Progress lines are plain lines, printed inside the bracket.
+    plain: super::plain::PlainRenderer,
 }
 
 impl GithubRenderer {
@@ -33,6 +35,7 @@ impl GithubRenderer {
             mask,
             tokens,
             stopped: None,
+            plain: super::plain::PlainRenderer::new(false),
         }
     }
 
@@ -180,10 +183,7 @@ impl Renderer for GithubRenderer {
                 self.stop(&mut out);
             }
             Event::Finished(report) => self.finished(&mut out, report),
-            other => {
-                // Progress lines are plain text, already inside the bracket.
-                out.push_str(&super::plain::PlainRenderer::new(false).render(other));
-            }
+            other => out.push_str(&self.plain.render(other)),
         }
         out
     }

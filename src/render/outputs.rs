@@ -84,3 +84,54 @@ pub fn render_outputs(pairs: &[(&str, String)], mut delimiter: impl FnMut() -> S
 pub fn random_delimiter() -> String {
     random_token("ghadelimiter_")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::{Task, TaskOutput, TaskState};
+    use crate::outcome::Outcome;
+
+    #[test]
+    fn a_delimiter_found_in_the_value_is_rerolled() {
+        let mut candidates = vec!["D2".to_owned(), "D1".to_owned()];
+        let pairs = [("error-message", "line\nD1\nstate=COMPLETE".to_owned())];
+        let text = render_outputs(&pairs, || candidates.pop().unwrap_or_default());
+        assert_eq!(text, "error-message<<D2\nline\nD1\nstate=COMPLETE\nD2\n");
+    }
+
+    #[test]
+    fn oversized_results_are_left_out_and_flagged() {
+        let mut report = RunReport::new(Outcome::Complete);
+        report.task = Some(Task {
+            state: TaskState::Complete,
+            output: Some(TaskOutput {
+                results: vec![serde_json::Value::String(
+                    "x".repeat(MAX_RESULTS_OUTPUT_BYTES),
+                )],
+            }),
+            ..Task::default()
+        });
+        let pairs = outputs(&report);
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("results"), Some(""));
+        assert_eq!(get("results-too-large"), Some("true"));
+
+        report.task.as_mut().unwrap().output = Some(TaskOutput {
+            results: vec![serde_json::json!(1)],
+        });
+        let pairs = outputs(&report);
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("results"), Some("[1]"));
+        assert_eq!(get("results-too-large"), Some("false"));
+    }
+}

@@ -118,3 +118,37 @@ impl Renderer for PlainRenderer {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::{Task, TaskState};
+    use crate::outcome::Outcome;
+
+    fn failed_report() -> RunReport {
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.task = Some(Task {
+            state: TaskState::Failed,
+            ..Task::default()
+        });
+        report.logs = vec![LogMessage {
+            message: "boom".into(),
+            create_time: None,
+            message_type: MessageType::Error,
+        }];
+        report
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let report = failed_report();
+        let coloured = PlainRenderer::new(true).render(&Event::Finished(&report));
+        assert!(
+            coloured.contains("\x1b[31m[ERROR]  \x1b[0m boom"),
+            "{coloured:?}"
+        );
+        let plain = PlainRenderer::new(false).render(&Event::Finished(&report));
+        assert!(!plain.contains('\x1b'), "{plain:?}");
+        assert!(plain.contains("[ERROR]   boom"), "{plain:?}");
+    }
+}

@@ -10,6 +10,7 @@ use std::fmt::Write;
 
 use crate::duration::human;
 use crate::report::RunReport;
+use crate::text::prefix_bytes;
 
 /// GitHub's limit is 1 MiB per step; we stay well under it.
 pub const MAX_SUMMARY_BYTES: usize = 1024 * 1024;
@@ -45,21 +46,10 @@ pub fn escape_inline(text: &str) -> String {
 
 /// A fenced code block that no content can close early.
 pub fn fenced(text: &str, info: &str) -> String {
-    let text = cut_bytes(text, MAX_BLOCK_BYTES);
+    let text = prefix_bytes(text, MAX_BLOCK_BYTES);
     let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat((longest_run + 1).max(3));
     format!("{fence}{info}\n{text}\n{fence}\n")
-}
-
-fn cut_bytes(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 pub fn render_summary(report: &RunReport) -> String {
@@ -135,7 +125,7 @@ pub fn render_summary(report: &RunReport) -> String {
         // Unreachable with the caps above; kept so the bound holds if they change.
         out = format!(
             "{}\n\n(summary cut)\n",
-            cut_bytes(&out, MAX_SUMMARY_BYTES - 64)
+            prefix_bytes(&out, MAX_SUMMARY_BYTES - 64)
         );
     }
     out
