@@ -99,6 +99,13 @@ mod tests {
         assert_eq!(text, "error-message<<D2\nline\nD1\nstate=COMPLETE\nD2\n");
     }
 
+    fn value<'a>(pairs: &'a [(&str, String)], name: &str) -> &'a str {
+        pairs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("(missing)", |(_, v)| v.as_str())
+    }
+
     #[test]
     fn oversized_results_are_left_out_and_flagged() {
         let mut report = RunReport::new(Outcome::Complete);
@@ -112,26 +119,14 @@ mod tests {
             ..Task::default()
         });
         let pairs = outputs(&report);
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.as_str())
-        };
-        assert_eq!(get("results"), Some(""));
-        assert_eq!(get("results-too-large"), Some("true"));
+        assert_eq!(value(&pairs, "results"), "");
+        assert_eq!(value(&pairs, "results-too-large"), "true");
 
         report.task.as_mut().unwrap().output = Some(TaskOutput {
             results: vec![serde_json::json!(1)],
         });
         let pairs = outputs(&report);
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.as_str())
-        };
-        assert_eq!(get("results"), Some("[1]"));
-        assert_eq!(get("results-too-large"), Some("false"));
+        assert_eq!(value(&pairs, "results"), "[1]");
+        assert_eq!(value(&pairs, "results-too-large"), "false");
     }
 }
