@@ -20,7 +20,8 @@ Exit codes:
   6    CANCELLED
   7    Open Cloud rejected a request (400, 401, 403, 404, 409)
   8    Open Cloud unreachable or failing past the retry budget; a create of unknown fate
-  9    wait-timeout passed with the task still running
+  9    wait-timeout passed with the task still running (or its binary output downloading)
+  11   a file could not be written on this machine (binary-output)
   130  interrupted by SIGINT
   143  interrupted by SIGTERM";
 

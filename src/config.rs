@@ -142,50 +142,51 @@ impl ConfigError {
 }
 
 /// Values given as CLI flags, which win over the environment. The API key has no flag: flags
-/// show in process listings.
+/// show in process listings. Every flag takes values that start with `-` (`--timeout -1`), so
+/// a bad value gets this tool's own error naming the input, not clap's usage text.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunArgs {
     /// Open Cloud (`open-cloud`, default) or the embedded emulator (`local`).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub backend: Option<String>,
     /// The universe (experience) ID.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub universe_id: Option<String>,
     /// The place ID.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub place_id: Option<String>,
     /// Run against this place version instead of the latest.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub place_version: Option<String>,
     /// Inline Luau source.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub script: Option<String>,
     /// Path to a Luau file (relative to the working directory).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub script_path: Option<String>,
     /// The task's own time limit: `90`, `90s`, `1m30s`, `5m` (1 s to 5 min).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub timeout: Option<String>,
     /// How long to wait for the task in all before giving up.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub wait_timeout: Option<String>,
     /// Open Cloud's base URL (plain http only to loopback hosts).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub base_url: Option<String>,
     /// `github`, `plain` or `json` (default: `github` on GitHub Actions, else `plain`).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub output_format: Option<String>,
     /// A .rbxl or .rbxlx file to upload as a new Saved version and run against.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub place_file: Option<String>,
     /// A file passed to the script as `({...})[1].BinaryInput` (at most 100 MiB).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub binary_input: Option<String>,
     /// Where to write the script's `BinaryOutput` buffer.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub binary_output: Option<String>,
     /// With no API key: `fail` (default) or `skip` with a notice.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub on_missing_key: Option<String>,
 }
 
@@ -348,15 +349,8 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         .transpose()?;
     let binary_output = inputs
         .input("binary-output", &args.binary_output)
-        .map(PathBuf::from);
-    if let Some(path) = &binary_output
-        && path.is_dir()
-    {
-        return Err(ConfigError::new(
-            "binary-output",
-            format!("`{}` is a directory: give a file path", path.display()),
-        ));
-    }
+        .map(|p| check_writable("binary-output", PathBuf::from(p)))
+        .transpose()?;
 
     let github = if output_format == OutputFormat::Github {
         GithubFiles {
@@ -457,8 +451,14 @@ fn load_script(inputs: &Inputs<'_>) -> Result<String, ConfigError> {
                 ConfigError::new("script-path", format!("cannot read `{path}`: {e}"))
             })?;
             debug_assert_eq!(bytes.len() as u64, size);
-            String::from_utf8(bytes)
-                .map_err(|_| ConfigError::new("script-path", format!("`{path}` is not UTF-8 text")))
+            let text = String::from_utf8(bytes).map_err(|_| {
+                ConfigError::new("script-path", format!("`{path}` is not UTF-8 text"))
+            })?;
+            // Editors on Windows start files with a byte-order mark; Luau would choke on it.
+            Ok(match text.strip_prefix('\u{feff}') {
+                Some(rest) => rest.to_owned(),
+                None => text,
+            })
         }
     }
 }
@@ -504,6 +504,37 @@ fn load_place_file(path: &Path) -> Result<PlaceFile, ConfigError> {
         content_type,
         size,
     })
+}
+
+/// Checks, before anything is sent, that a file can be written at `path`: its folder exists or
+/// can be made, and the file can be opened for writing. A file this creates to check is
+/// removed again, so a failed run leaves nothing behind.
+fn check_writable(input: &'static str, path: PathBuf) -> Result<PathBuf, ConfigError> {
+    let shown = path.display().to_string();
+    if path.is_dir() {
+        return Err(ConfigError::new(
+            input,
+            format!("`{shown}` is a directory: give a file path"),
+        ));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            ConfigError::new(
+                input,
+                format!("cannot create the folder `{}`: {e}", parent.display()),
+            )
+        })?;
+    }
+    let existed = path.exists();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|e| ConfigError::new(input, format!("cannot write `{shown}`: {e}")))?;
+    if !existed {
+        let _ = std::fs::remove_file(&path);
+    }
+    Ok(path)
 }
 
 fn check_binary_input(path: PathBuf) -> Result<PathBuf, ConfigError> {
@@ -742,6 +773,52 @@ mod tests {
             load(&Inputs::new(&args, &env)).unwrap().script,
             "return 42\n"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_stripped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bom.luau");
+        std::fs::write(&file, "\u{feff}return 1\n").unwrap();
+        let args = RunArgs {
+            script_path: Some(file.to_str().unwrap().to_owned()),
+            ..RunArgs::default()
+        };
+        let env = |name: &str| match name {
+            "INPUT_BACKEND" => Some("local".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            load(&Inputs::new(&args, &env)).unwrap().script,
+            "return 1\n"
+        );
+    }
+
+    #[test]
+    fn binary_output_must_be_writable_before_anything_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let fine = dir.path().join("new/dir/out.bin");
+        let args = RunArgs {
+            binary_output: Some(fine.to_str().unwrap().to_owned()),
+            ..RunArgs::default()
+        };
+        let env = |name: &str| match name {
+            "INPUT_BACKEND" => Some("local".to_owned()),
+            "INPUT_SCRIPT" => Some("return 1".to_owned()),
+            _ => None,
+        };
+        let config = load(&Inputs::new(&args, &env)).unwrap();
+        assert_eq!(config.binary_output.as_deref(), Some(fine.as_path()));
+        assert!(!fine.exists(), "the check leaves no file behind");
+        // Under a regular file, no folder can be made.
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "x").unwrap();
+        let args = RunArgs {
+            binary_output: Some(blocker.join("out.bin").to_str().unwrap().to_owned()),
+            ..RunArgs::default()
+        };
+        let err = load(&Inputs::new(&args, &env)).unwrap_err();
+        assert_eq!(err.input, "binary-output");
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod config;
 pub mod duration;
 #[cfg(feature = "emulator")]
 pub mod emulator;
+pub mod interrupt;
 pub mod outcome;
 pub mod poller;
 pub mod render;
@@ -22,14 +23,15 @@ pub mod text;
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
-use crate::api::OpenCloud;
+use crate::api::{OpenCloud, Service};
 use crate::cli::{Cli, Command};
 use crate::config::{Backend, Config, Inputs, MissingKeyPolicy, OutputFormat};
-use crate::outcome::{Outcome, Signal};
+use crate::interrupt::Interrupt;
+use crate::outcome::Outcome;
 use crate::render::{Console, Event, Renderer};
 use crate::report::RunReport;
+use crate::secret::Redactor;
 
 /// Runs the command line; returns the exit code.
 pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
@@ -50,6 +52,8 @@ fn error_line(text: &str) {
 }
 
 async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -> u8 {
+    // Listen first: a signal at any point from here on is the run's to report.
+    let mut interrupt = Interrupt::listen();
     // Mutable for the local backend, which points the run at the emulator it starts.
     #[cfg_attr(not(feature = "emulator"), allow(unused_mut))]
     let mut config = match config::load(&Inputs::new(args, env)) {
@@ -68,9 +72,15 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
             return Outcome::BadInput.exit_code();
         }
     };
-    init_tracing(config.debug);
+    // The user's key: removed from everything printed or written, whatever a server sends.
+    let redactor = config
+        .api_key
+        .as_ref()
+        .map(secret::ApiKey::redactor)
+        .unwrap_or_default();
+    init_tracing(config.debug, redactor.clone());
 
-    let mut console = Console::new(renderer_for(&config));
+    let mut console = Console::new(renderer_for(&config), redactor.clone());
     console.emit(Event::Begin);
 
     if config.backend == Backend::OpenCloud && config.api_key.is_none() {
@@ -80,14 +90,14 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
         report.problem = Some(
             "no API key was given (a pull request from a fork gets no secrets), so the Luau run was skipped".into(),
         );
-        return finish(&config, &mut console, &report);
+        return finish(&config, &mut console, &report, &redactor);
     }
 
     #[cfg(feature = "emulator")]
     let _emulator = if config.backend == Backend::Local {
         match start_local_backend(&mut config, &mut console).await {
             Ok(running) => Some(running),
-            Err(report) => return finish(&config, &mut console, &report),
+            Err(report) => return finish(&config, &mut console, &report, &redactor),
         }
     } else {
         None
@@ -96,48 +106,45 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
     if config.backend == Backend::Local {
         let mut report = RunReport::new(Outcome::BadInput);
         report.problem = Some("input `backend`: this build has no embedded emulator (built without the `emulator` feature)".into());
-        return finish(&config, &mut console, &report);
+        return finish(&config, &mut console, &report, &redactor);
     }
 
     let Some(key) = config.api_key.clone() else {
         // Unreachable: the config refuses a missing key, skip returned above, local set one.
         let mut report = RunReport::new(Outcome::BadInput);
         report.problem = Some("input `api-key`: is required".into());
-        return finish(&config, &mut console, &report);
+        return finish(&config, &mut console, &report, &redactor);
     };
-    let api = match OpenCloud::new(&config.base_url, key, config.timing) {
+    let service = match config.backend {
+        Backend::OpenCloud => Service::OpenCloud,
+        Backend::Local => Service::LocalEmulator,
+    };
+    let api = match OpenCloud::new(&config.base_url, key, config.timing, service) {
         Ok(api) => api,
-        Err(problem) => {
+        Err(error) => {
             let mut report = RunReport::new(Outcome::Unavailable);
-            report.problem = Some(problem);
-            return finish(&config, &mut console, &report);
+            report.problem = Some(error.to_string());
+            return finish(&config, &mut console, &report, &redactor);
         }
     };
 
-    let last_seen: runner::LastSeen = Arc::new(Mutex::new(None));
-    let report = tokio::select! {
-        report = runner::run(&config, &api, &mut console, &last_seen) => report,
-        signal = wait_for_signal() => interrupted(signal, &last_seen),
-    };
-    finish(&config, &mut console, &report)
+    let report = runner::run(&config, &api, &mut console, &mut interrupt).await;
+    finish(&config, &mut console, &report, &redactor)
 }
 
 /// Prints the end of the run, writes the step outputs and summary, returns the exit code.
-fn finish(config: &Config, console: &mut Console, report: &RunReport) -> u8 {
+fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: &Redactor) -> u8 {
     console.emit(Event::Finished(report));
     if let Some(path) = &config.github.output {
         let text = render::outputs::render_outputs(
             &render::outputs::outputs(report),
             render::outputs::random_delimiter,
         );
-        append(path, &text, "GITHUB_OUTPUT");
+        append(path, &redactor.redact(&text), "GITHUB_OUTPUT");
     }
     if let Some(path) = &config.github.step_summary {
-        append(
-            path,
-            &render::summary::render_summary(report),
-            "GITHUB_STEP_SUMMARY",
-        );
+        let text = render::summary::render_summary(report);
+        append(path, &redactor.redact(&text), "GITHUB_STEP_SUMMARY");
     }
     report.outcome.exit_code()
 }
@@ -169,40 +176,7 @@ fn renderer_for(config: &Config) -> Box<dyn Renderer + Send> {
     }
 }
 
-/// The report of a run stopped by a signal: where the task is, since no API can cancel it.
-fn interrupted(signal: Signal, last_seen: &runner::LastSeen) -> RunReport {
-    let mut report = RunReport::new(Outcome::Interrupted(signal));
-    let task = last_seen.lock().ok().and_then(|seen| seen.clone());
-    report.problem = Some(match &task {
-        Some(task) => format!(
-            "interrupted by {}; the task keeps running on Roblox (Open Cloud has no cancel): {}",
-            signal.name(),
-            task.path
-        ),
-        None => format!("interrupted by {} before a task was created", signal.name()),
-    });
-    report.task = task;
-    report
-}
-
-/// Resolves on SIGINT or SIGTERM. As PID 1 in a container the process gets no default
-/// handling, so both are handled here (GitHub sends SIGINT, then SIGTERM 7.5 s later).
-async fn wait_for_signal() -> Signal {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without handlers the default action applies; never resolve.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => Signal::Interrupt,
-        _ = terminate.recv() => Signal::Terminate,
-    }
-}
-
-fn init_tracing(debug: bool) {
+fn init_tracing(debug: bool, redactor: Redactor) {
     // Only this crate's events: dependencies' debug output could include request details.
     let filter = if debug {
         "luau_exec=debug"
@@ -210,7 +184,7 @@ fn init_tracing(debug: bool) {
         "luau_exec=warn"
     };
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(move || render::RedactingWriter::stderr(redactor.clone()))
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_ansi(false)
         .try_init();
@@ -260,8 +234,8 @@ async fn serve(listen: &str, env: &dyn Fn(&str) -> Option<String>) -> u8 {
                 running.url.as_str().trim_end_matches('/')
             );
             let _ = std::io::stdout().flush();
-            wait_for_signal().await;
-            0
+            interrupt::wait_for_signal().await;
+            Outcome::Complete.exit_code()
         }
         Err(error) => {
             error_line(&format!(

@@ -11,7 +11,8 @@
 //! | 6 | `CANCELLED` |
 //! | 7 | Open Cloud rejected a request (4xx) |
 //! | 8 | Open Cloud unreachable or failing past the retry budget; a create of unknown fate |
-//! | 9 | `wait-timeout` passed with the task still running |
+//! | 9 | `wait-timeout` passed with the task still running (or its output still downloading) |
+//! | 11 | a file could not be written on this machine (`binary-output`) |
 //! | 130 / 143 | interrupted by SIGINT / SIGTERM |
 
 use crate::api::ApiError;
@@ -55,6 +56,9 @@ pub enum Outcome {
     Unavailable,
     /// `wait-timeout` passed while the task was still running.
     WaitTimeout,
+    /// A file could not be written on this machine (disk full, permissions): not the task's
+    /// fault, nor the server's.
+    LocalWriteFailed,
     Interrupted(Signal),
 }
 
@@ -71,6 +75,7 @@ impl Outcome {
             Self::Rejected => 7,
             Self::Unavailable => 8,
             Self::WaitTimeout => 9,
+            Self::LocalWriteFailed => 11,
             Self::Interrupted(Signal::Interrupt) => 130,
             Self::Interrupted(Signal::Terminate) => 143,
         }
@@ -96,7 +101,9 @@ impl Outcome {
             ApiError::Rejected { .. } => Self::Rejected,
             ApiError::Unavailable { .. }
             | ApiError::AmbiguousCreate { .. }
-            | ApiError::BadResponse { .. } => Self::Unavailable,
+            | ApiError::BadResponse { .. }
+            | ApiError::Client(_) => Self::Unavailable,
+            ApiError::LocalWrite { .. } => Self::LocalWriteFailed,
         }
     }
 
@@ -169,10 +176,11 @@ mod tests {
             Outcome::Rejected,
             Outcome::Unavailable,
             Outcome::WaitTimeout,
+            Outcome::LocalWriteFailed,
             Outcome::Interrupted(Signal::Interrupt),
             Outcome::Interrupted(Signal::Terminate),
         ];
         let codes: Vec<u8> = all.iter().map(|o| o.exit_code()).collect();
-        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 130, 143]);
+        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 130, 143]);
     }
 }

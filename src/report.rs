@@ -4,9 +4,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::api::model::{LogMessage, MessageType, Task, TaskErrorCode, TaskState};
+use serde_json::value::RawValue;
+
+use crate::api::model::{LogMessage, Task, TaskErrorCode, TaskState};
 use crate::outcome::Outcome;
 
+/// Everything a run learned: how it ended, the task as last seen, its logs, and what went
+/// wrong around it.
 #[derive(Debug, Clone)]
 pub struct RunReport {
     pub outcome: Outcome,
@@ -19,6 +23,8 @@ pub struct RunReport {
     pub logs: Vec<LogMessage>,
     /// Set when the logs could not be read; the outcome still follows the task.
     pub logs_problem: Option<String>,
+    /// Set when only part of the logs was read (a misbehaving server), and why.
+    pub logs_cut: Option<String>,
     /// From task creation to the terminal state (or to the end of the run).
     pub duration: Duration,
     /// The Saved version the run uploaded, or the version it was pinned to.
@@ -34,6 +40,7 @@ impl RunReport {
             problem: None,
             logs: Vec::new(),
             logs_problem: None,
+            logs_cut: None,
             duration: Duration::ZERO,
             place_version: None,
             binary_output_path: None,
@@ -67,7 +74,7 @@ impl RunReport {
     }
 
     /// The returned values, when the task completed.
-    pub fn results(&self) -> Option<&[serde_json::Value]> {
+    pub fn results(&self) -> Option<&[Box<RawValue>]> {
         self.task
             .as_ref()
             .filter(|t| t.state == TaskState::Complete)
@@ -85,13 +92,6 @@ impl RunReport {
             .map(|r| serde_json::to_string(r).unwrap_or_else(|_| "[]".to_owned()))
     }
 
-    pub fn count(&self, level: &MessageType) -> usize {
-        self.logs
-            .iter()
-            .filter(|m| &m.message_type == level)
-            .count()
-    }
-
     /// A one-line headline: `COMPLETE`, `FAILED (SCRIPT_ERROR)`, or what stopped the run.
     pub fn headline(&self) -> String {
         match (&self.outcome, self.state()) {
@@ -105,6 +105,10 @@ impl RunReport {
             }
             (Outcome::Unavailable, _) => "OPEN CLOUD UNAVAILABLE".to_owned(),
             (Outcome::BadInput, _) => "BAD INPUT".to_owned(),
+            (Outcome::LocalWriteFailed, Some(state)) => {
+                format!("{state}, then A LOCAL WRITE FAILED")
+            }
+            (Outcome::LocalWriteFailed, None) => "LOCAL WRITE FAILED".to_owned(),
             (_, Some(state)) => match self.error_code() {
                 Some(code) if *state == TaskState::Failed => format!("{state} ({code})"),
                 _ => state.to_string(),

@@ -1,307 +1,486 @@
 //! The job: upload the place (optional), upload the binary input (optional), create the task,
 //! wait for it, read its logs, download its binary output (optional), and say what happened.
 //! Every failure becomes a [`RunReport`] with an [`Outcome`]; nothing here exits the process.
+//!
+//! Each step runs beside the process's [`Interrupt`]: a signal ends the step where it is, and
+//! the report says what that means at that point. `wait-timeout` bounds every step from the
+//! task's creation on, the log reading and the binary download included.
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::api::model::{CreateTaskRequest, LogMessage, MessageType, Task, TaskState};
-use crate::api::{ApiError, OpenCloud, Progress};
+use crate::api::{ApiError, OpenCloud, Progress, Service};
 use crate::config::Config;
 use crate::duration::{human, to_protobuf_duration};
-use crate::outcome::Outcome;
+use crate::interrupt::Interrupt;
+use crate::outcome::{Outcome, Signal};
 use crate::poller::{self, PollError, PollEvent};
 use crate::render::{Console, Event};
 use crate::report::RunReport;
+use crate::text::size;
 
-/// A log listing that keeps answering with new page tokens is cut off here.
-const MAX_LOG_PAGES: usize = 1000;
+/// A log listing that keeps answering with new page tokens is cut off here. Roblox answers
+/// with one page; this only bounds a server that misbehaves.
+pub const MAX_LOG_PAGES: usize = 1000;
+/// At most this much log text is kept (counted as Roblox counts its 450 KB window, with a
+/// 47-byte overhead per message): four times Roblox's window, so a real task never reaches it.
+pub const MAX_LOG_BYTES: usize = 4 * 450_000;
+/// Roblox's per-message overhead in its log window.
+const LOG_MESSAGE_OVERHEAD: usize = 47;
 /// How often upload progress is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
-/// What the signal handler needs to say where the task is: the task as last seen.
-pub type LastSeen = Arc<Mutex<Option<Task>>>;
+/// Where the job is: what an interruption leaves behind depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Uploads; no task exists.
+    Preparing,
+    /// The create request is in flight: a task may or may not exist.
+    Creating,
+    /// The task exists; waiting for it, then reading its logs and output.
+    Following,
+}
 
+/// Why the steps stopped early.
+enum Stop {
+    Failed(Outcome, String),
+    Interrupted(Signal),
+}
+
+impl Stop {
+    fn api(error: ApiError) -> Self {
+        Self::Failed(Outcome::of_api_error(&error), error.to_string())
+    }
+}
+
+type Step<T> = Result<T, Stop>;
+
+/// Runs the job to its end, or until `interrupt` fires.
 pub async fn run(
     config: &Config,
     api: &OpenCloud,
     console: &mut Console,
-    last_seen: &LastSeen,
+    interrupt: &mut Interrupt,
 ) -> RunReport {
-    let mut report = RunReport::new(Outcome::Complete);
-
-    // 1. The place file, as a new Saved version the task is pinned to.
-    report.place_version = config.place_version;
-    if let Some(place) = &config.place_file {
-        let bytes = match read_file(&place.path).await {
-            Ok(bytes) => bytes,
-            Err(problem) => return failed(report, Outcome::BadInput, problem),
-        };
-        console.emit(Event::Note(&format!(
-            "uploading {} ({}) as a new Saved version of place {}",
-            place.path.display(),
-            size_text(place.size),
-            config.place_id
-        )));
-        let (counter, progress) = progress_counter();
-        let upload = api.upload_place(
-            config.universe_id,
-            config.place_id,
-            place.content_type,
-            bytes,
-            progress,
-        );
-        match with_progress(
-            console,
-            "place upload",
-            place.size,
-            &counter,
-            config.timing,
-            upload,
-        )
-        .await
-        {
-            Ok(version) => {
-                console.emit(Event::Note(&format!("uploaded place version {version}")));
-                report.place_version = Some(version);
-            }
-            Err(error) => return api_failure(report, &error),
+    let mut job = Job {
+        config,
+        api,
+        report: RunReport::new(Outcome::Complete),
+        phase: Phase::Preparing,
+        started: Instant::now(),
+        created_at: None,
+    };
+    let result = job.steps(console, interrupt).await;
+    job.report.duration = job.created_at.unwrap_or(job.started).elapsed();
+    match result {
+        Ok(()) => {}
+        Err(Stop::Failed(outcome, problem)) => {
+            job.report.outcome = outcome;
+            job.report.problem = Some(problem);
+        }
+        Err(Stop::Interrupted(signal)) => {
+            job.report.outcome = Outcome::Interrupted(signal);
+            job.report.problem = Some(job.interruption(signal));
         }
     }
+    job.report
+}
 
-    // 2. The binary input, uploaded to its presigned URI.
-    let mut binary_input_path = None;
-    if let Some(path) = &config.binary_input {
-        let bytes = match read_file(path).await {
-            Ok(bytes) => bytes,
-            Err(problem) => return failed(report, Outcome::BadInput, problem),
+struct Job<'a> {
+    config: &'a Config,
+    api: &'a OpenCloud,
+    report: RunReport,
+    phase: Phase,
+    started: Instant,
+    created_at: Option<Instant>,
+}
+
+/// Runs a step unless a signal comes first.
+async fn unless_interrupted<T>(
+    interrupt: &mut Interrupt,
+    step: impl Future<Output = T>,
+) -> Step<T> {
+    tokio::select! {
+        value = step => Ok(value),
+        signal = interrupt.signalled() => Err(Stop::Interrupted(signal)),
+    }
+}
+
+impl Job<'_> {
+    async fn steps(&mut self, console: &mut Console, interrupt: &mut Interrupt) -> Step<()> {
+        let config = self.config;
+        self.report.place_version = config.place_version;
+        if let Some(place) = &config.place_file {
+            let bytes = read_file(&place.path).await?;
+            console.emit(Event::Note(&format!(
+                "uploading {} ({}) as a new Saved version of place {}",
+                place.path.display(),
+                size(place.size),
+                config.place_id
+            )));
+            let (counter, progress) = progress_counter();
+            let upload = self.api.upload_place(
+                config.universe_id,
+                config.place_id,
+                place.content_type,
+                bytes,
+                progress,
+            );
+            let transfer = with_progress(
+                console,
+                "place upload",
+                place.size,
+                &counter,
+                config,
+                upload,
+            );
+            let version = unless_interrupted(interrupt, transfer)
+                .await?
+                .map_err(Stop::api)?;
+            console.emit(Event::Note(&format!("uploaded place version {version}")));
+            self.report.place_version = Some(version);
+        }
+
+        let binary_input = match &config.binary_input {
+            Some(path) => Some(self.upload_binary_input(path, console, interrupt).await?),
+            None => None,
         };
-        let size = bytes.len() as u64;
-        let input = match api.create_binary_input(config.universe_id, size).await {
-            Ok(input) => input,
-            Err(error) => return api_failure(report, &error),
+
+        let request = CreateTaskRequest {
+            script: config.script.clone(),
+            timeout: config.task_timeout.map(to_protobuf_duration),
+            binary_input,
+            enable_binary_output: config.binary_output.is_some().then_some(true),
         };
+        self.phase = Phase::Creating;
+        let created_at = Instant::now();
+        let create = self.api.create_task(
+            config.universe_id,
+            config.place_id,
+            self.report.place_version,
+            &request,
+        );
+        let task = unless_interrupted(interrupt, create)
+            .await?
+            .map_err(Stop::api)?;
+        self.phase = Phase::Following;
+        self.created_at = Some(created_at);
+        console.emit(Event::Note(&format!("created task {}", task.path)));
+        self.report.task = Some(task.clone());
+
+        let deadline = created_at + config.wait_timeout;
+        let task = self.wait(task, deadline, console, interrupt).await?;
+        self.report.duration = created_at.elapsed();
+        self.report.outcome = Outcome::of_task(&task);
+        if matches!(task.state, TaskState::Other(_) | TaskState::Unspecified) {
+            self.report.problem = Some(format!(
+                "the task ended in a state this tool does not know: {}",
+                task.state
+            ));
+        }
+        let completed = task.state == TaskState::Complete;
+        let output_uri = task.binary_output_uri.clone();
+        let path = task.path.clone();
+        self.report.task = Some(task);
+
+        // The logs: the API serves them only once the task has ended.
+        let logs = tokio::time::timeout_at(deadline, fetch_logs(self.api, &path));
+        match unless_interrupted(interrupt, logs).await? {
+            Ok(Ok(logs)) => {
+                self.report.logs = logs.messages;
+                self.report.logs_cut = logs.cut;
+            }
+            Ok(Err(error)) => {
+                self.report.logs_problem =
+                    Some(format!("the task's logs could not be read: {error}"));
+            }
+            Err(_) => {
+                self.report.logs_problem = Some(format!(
+                    "the task's logs were not read: wait-timeout ({}) passed first",
+                    human(config.wait_timeout)
+                ));
+            }
+        }
+
+        if let (Some(path), true) = (&config.binary_output, completed) {
+            let Some(uri) = output_uri.filter(|u| !u.is_empty()) else {
+                return Err(Stop::Failed(
+                    Outcome::Unavailable,
+                    format!(
+                        "{} completed the task without a binary output URI (did the script return {{ BinaryOutput = buffer }}?)",
+                        self.api.service()
+                    ),
+                ));
+            };
+            self.download_binary_output(&uri, path, deadline, console, interrupt)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn upload_binary_input(
+        &mut self,
+        path: &Path,
+        console: &mut Console,
+        interrupt: &mut Interrupt,
+    ) -> Step<String> {
+        let config = self.config;
+        let bytes = read_file(path).await?;
+        let total = bytes.len() as u64;
+        let create = self.api.create_binary_input(config.universe_id, total);
+        let input = unless_interrupted(interrupt, create)
+            .await?
+            .map_err(Stop::api)?;
         let Some(uri) = input.upload_uri.as_deref() else {
-            return failed(
-                report,
+            return Err(Stop::Failed(
                 Outcome::Unavailable,
                 "the binary input was created without an upload URI".into(),
-            );
+            ));
         };
         console.emit(Event::Note(&format!(
             "uploading binary input {} ({})",
             path.display(),
-            size_text(size)
+            size(total)
         )));
         let (counter, progress) = progress_counter();
-        let upload = api.upload_binary_input(uri, bytes, progress);
-        if let Err(error) = with_progress(
+        let upload = self.api.upload_binary_input(uri, bytes, progress);
+        let transfer = with_progress(
             console,
             "binary input upload",
-            size,
+            total,
             &counter,
-            config.timing,
+            config,
             upload,
-        )
-        .await
-        {
-            return api_failure(report, &error);
-        }
-        binary_input_path = Some(input.path);
+        );
+        unless_interrupted(interrupt, transfer)
+            .await?
+            .map_err(Stop::api)?;
+        Ok(input.path)
     }
 
-    // 3. The task.
-    let request = CreateTaskRequest {
-        script: config.script.clone(),
-        timeout: config.task_timeout.map(to_protobuf_duration),
-        binary_input: binary_input_path,
-        enable_binary_output: config.binary_output.is_some().then_some(true),
-    };
-    let created_at = Instant::now();
-    let task = match api
-        .create_task(
-            config.universe_id,
-            config.place_id,
-            report.place_version,
-            &request,
-        )
-        .await
-    {
-        Ok(task) => task,
-        Err(error) => return api_failure(report, &error),
-    };
-    remember(last_seen, &task);
-    console.emit(Event::Note(&format!("created task {}", task.path)));
-
-    // 4. Wait for it.
-    let deadline = created_at + config.wait_timeout;
-    let polled = {
-        let mut on_event = |event: PollEvent| match event {
-            PollEvent::StateChanged { state, elapsed } => {
-                if let Ok(mut seen) = last_seen.lock()
-                    && let Some(task) = seen.as_mut()
-                {
-                    task.state = state.clone();
+    /// Polls until the task ends, reporting state changes; `wait-timeout` ends the wait.
+    async fn wait(
+        &mut self,
+        task: Task,
+        deadline: Instant,
+        console: &mut Console,
+        interrupt: &mut Interrupt,
+    ) -> Step<Task> {
+        let created_at = self.created_at.unwrap_or(self.started);
+        let mut last_state = task.state.clone();
+        let mut last_task = task.clone();
+        let polled = {
+            let mut on_event = |event: PollEvent| match event {
+                PollEvent::StateChanged { state, elapsed } => {
+                    console.emit(Event::StateChanged {
+                        state: &state,
+                        elapsed,
+                    });
+                    last_state = state;
                 }
-                console.emit(Event::StateChanged {
+                PollEvent::Heartbeat { state, elapsed } => console.emit(Event::Heartbeat {
                     state: &state,
                     elapsed,
-                });
-            }
-            PollEvent::Heartbeat { state, elapsed } => console.emit(Event::Heartbeat {
-                state: &state,
-                elapsed,
-            }),
-        };
-        poller::wait_for_terminal(
-            api,
-            task,
-            created_at,
-            deadline,
-            config.timing,
-            &mut on_event,
-        )
-        .await
-    };
-    report.duration = created_at.elapsed();
-    let task = match polled {
-        Ok(task) => task,
-        Err(PollError::Api(error)) => return api_failure(report, &error),
-        Err(PollError::WaitTimeout { last }) => {
-            let mut problem = format!(
-                "gave up waiting after {} (wait-timeout) with the task still {}; it may still run on Roblox: GET /cloud/v2/{}",
-                human(config.wait_timeout),
-                last.state,
-                last.path
+                }),
+            };
+            let poll = poller::wait_for_terminal(
+                self.api,
+                task,
+                created_at,
+                deadline,
+                self.config.timing,
+                &mut on_event,
             );
-            if last.state == TaskState::Processing {
-                problem.push_str(". A task that never leaves PROCESSING often means a place version Roblox could not load.");
-            }
-            report.task = Some(*last);
-            return failed(report, Outcome::WaitTimeout, problem);
-        }
-    };
-    remember(last_seen, &task);
-    report.outcome = Outcome::of_task(&task);
-    if matches!(task.state, TaskState::Other(_) | TaskState::Unspecified) {
-        report.problem = Some(format!(
-            "the task ended in a state this tool does not know: {}",
-            task.state
-        ));
-    }
-
-    // 5. The logs: the API serves them only once the task has ended.
-    match fetch_logs(api, &task.path).await {
-        Ok(logs) => report.logs = logs,
-        Err(error) => {
-            report.logs_problem = Some(format!("the task's logs could not be read: {error}"))
-        }
-    }
-
-    // 6. The binary output.
-    let completed = task.state == TaskState::Complete;
-    let output_uri = task.binary_output_uri.clone();
-    report.task = Some(task);
-    if let (Some(path), true) = (&config.binary_output, completed) {
-        match output_uri.as_deref().filter(|u| !u.is_empty()) {
-            None => {
-                return failed(
-                    report,
-                    Outcome::Unavailable,
-                    "the task completed without a binary output URI (did the script return { BinaryOutput = buffer }?)".into(),
+            unless_interrupted(interrupt, poll).await
+        };
+        // An interrupted poll leaves the task as last seen in the report.
+        last_task.state = last_state;
+        self.report.task = Some(last_task);
+        match polled? {
+            Ok(task) => Ok(task),
+            Err(PollError::Api(error)) => Err(Stop::api(error)),
+            Err(PollError::WaitTimeout { last }) => {
+                let mut problem = format!(
+                    "gave up waiting after {} (wait-timeout) with the task still {}; {}",
+                    human(self.config.wait_timeout),
+                    last.state,
+                    self.still_running(&last.path)
                 );
+                if last.state == TaskState::Processing && self.api.service() == Service::OpenCloud {
+                    problem.push_str(". A task that never leaves PROCESSING often means a place version Roblox could not load.");
+                }
+                self.report.task = Some(*last);
+                Err(Stop::Failed(Outcome::WaitTimeout, problem))
             }
-            Some(uri) => match api.download_binary_output(uri).await {
-                Ok(bytes) => match write_file(path, &bytes).await {
-                    Ok(()) => {
-                        console.emit(Event::Note(&format!(
-                            "wrote binary output to {} ({})",
-                            path.display(),
-                            size_text(bytes.len() as u64)
-                        )));
-                        report.binary_output_path = Some(path.clone());
-                    }
-                    Err(problem) => return failed(report, Outcome::Unavailable, problem),
-                },
-                Err(error) => return api_failure(report, &error),
-            },
         }
     }
-    report
+
+    async fn download_binary_output(
+        &mut self,
+        uri: &str,
+        path: &Path,
+        deadline: Instant,
+        console: &mut Console,
+        interrupt: &mut Interrupt,
+    ) -> Step<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| {
+                Stop::Failed(
+                    Outcome::LocalWriteFailed,
+                    format!("cannot create `{}` on this machine: {e}", parent.display()),
+                )
+            })?;
+        }
+        let download =
+            tokio::time::timeout_at(deadline, self.api.download_binary_output(uri, path));
+        match unless_interrupted(interrupt, download).await {
+            Ok(Ok(Ok(bytes))) => {
+                console.emit(Event::Note(&format!(
+                    "wrote binary output to {} ({})",
+                    path.display(),
+                    size(bytes)
+                )));
+                self.report.binary_output_path = Some(path.to_owned());
+                Ok(())
+            }
+            Ok(Ok(Err(error))) => Err(Stop::api(error)),
+            Ok(Err(_)) => {
+                let _ = tokio::fs::remove_file(path).await;
+                Err(Stop::Failed(
+                    Outcome::WaitTimeout,
+                    format!(
+                        "the task completed, but its binary output was still downloading when wait-timeout ({}) passed; `{}` was not written",
+                        human(self.config.wait_timeout),
+                        path.display()
+                    ),
+                ))
+            }
+            Err(stop) => {
+                let _ = tokio::fs::remove_file(path).await;
+                Err(stop)
+            }
+        }
+    }
+
+    /// What an interruption at this point leaves behind.
+    fn interruption(&self, signal: Signal) -> String {
+        let name = signal.name();
+        let task = self.report.task_path();
+        match (self.phase, task) {
+            (Phase::Preparing, _) => {
+                format!("interrupted by {name} before a task was created; nothing was started")
+            }
+            (Phase::Creating, _) => match self.api.service() {
+                Service::OpenCloud => format!(
+                    "interrupted by {name} while the task was being created: it may exist and run on Roblox, which has no way to list or cancel tasks"
+                ),
+                Service::LocalEmulator => format!(
+                    "interrupted by {name} while the task was being created; the local emulator stops with luau-exec"
+                ),
+            },
+            (Phase::Following, Some(path)) => {
+                let ended = self
+                    .report
+                    .state()
+                    .filter(|state| state.is_terminal())
+                    .map(|state| format!(" after the task ended ({state})"))
+                    .unwrap_or_default();
+                format!("interrupted by {name}{ended}; {}", self.still_running(path))
+            }
+            (Phase::Following, None) => format!("interrupted by {name}"),
+        }
+    }
+
+    /// Where a task that may still be running lives, in this backend's terms.
+    fn still_running(&self, path: &str) -> String {
+        match self.api.service() {
+            Service::OpenCloud => format!(
+                "it may still run on Roblox (Open Cloud has no cancel): GET /cloud/v2/{path}"
+            ),
+            Service::LocalEmulator => {
+                format!("the local emulator stops with luau-exec, and the task with it: {path}")
+            }
+        }
+    }
 }
 
-/// Reads every page of the task's logs, in order.
-pub async fn fetch_logs(api: &OpenCloud, path: &str) -> Result<Vec<LogMessage>, ApiError> {
-    let mut logs = Vec::new();
+/// The logs as read, and why reading stopped early, if it did.
+#[derive(Debug, Default)]
+pub struct Logs {
+    pub messages: Vec<LogMessage>,
+    /// Set when some logs were left unread (a server that kept paging, a token cycle, more
+    /// text than any task can log).
+    pub cut: Option<String>,
+}
+
+/// Reads every page of the task's logs, in order, within [`MAX_LOG_PAGES`] pages and
+/// [`MAX_LOG_BYTES`] of text, stopping at a page token seen before.
+pub async fn fetch_logs(api: &OpenCloud, path: &str) -> Result<Logs, ApiError> {
+    let mut logs = Logs::default();
+    let mut kept_bytes = 0usize;
+    let mut seen_tokens = HashSet::new();
     let mut token: Option<String> = None;
     for _ in 0..MAX_LOG_PAGES {
         let page = api.list_logs(path, token.as_deref()).await?;
         for chunk in page.luau_execution_session_task_logs {
-            match (chunk.structured_messages, chunk.messages) {
-                (Some(structured), _) if !structured.is_empty() => logs.extend(structured),
+            let messages = match (chunk.structured_messages, chunk.messages) {
+                (Some(structured), _) if !structured.is_empty() => structured,
                 // A server that ignores `view` answers FLAT: keep the text, level unknown.
-                (_, Some(flat)) => logs.extend(flat.into_iter().map(|message| LogMessage {
-                    message,
-                    create_time: None,
-                    message_type: MessageType::Unspecified,
-                })),
-                _ => {}
+                (_, Some(flat)) => flat
+                    .into_iter()
+                    .map(|message| LogMessage {
+                        message,
+                        create_time: None,
+                        message_type: MessageType::Unspecified,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for message in messages {
+                kept_bytes += message.message.len() + LOG_MESSAGE_OVERHEAD;
+                if kept_bytes > MAX_LOG_BYTES {
+                    logs.cut = Some(format!(
+                        "the logs were cut after {} of text: more than any task can log, so the server misbehaved",
+                        size(MAX_LOG_BYTES as u64)
+                    ));
+                    return Ok(logs);
+                }
+                logs.messages.push(message);
             }
         }
         match page.next_page_token.filter(|t| !t.is_empty()) {
-            // A token that repeats would loop forever.
-            Some(next) if token.as_deref() != Some(next.as_str()) => token = Some(next),
-            _ => return Ok(logs),
+            None => return Ok(logs),
+            Some(next) if !seen_tokens.insert(next.clone()) => {
+                logs.cut = Some(
+                    "the log listing repeated a page token (a cycle), so reading stopped there"
+                        .into(),
+                );
+                return Ok(logs);
+            }
+            Some(next) => token = Some(next),
         }
     }
+    logs.cut = Some(format!(
+        "the logs were cut after {MAX_LOG_PAGES} pages: the server kept answering with more"
+    ));
     Ok(logs)
 }
 
-fn remember(last_seen: &LastSeen, task: &Task) {
-    if let Ok(mut seen) = last_seen.lock() {
-        *seen = Some(task.clone());
-    }
-}
-
-fn failed(mut report: RunReport, outcome: Outcome, problem: String) -> RunReport {
-    report.outcome = outcome;
-    report.problem = Some(problem);
-    report
-}
-
-fn api_failure(report: RunReport, error: &ApiError) -> RunReport {
-    failed(report, Outcome::of_api_error(error), error.to_string())
-}
-
-async fn read_file(path: &Path) -> Result<Bytes, String> {
-    tokio::fs::read(path)
-        .await
-        .map(Bytes::from)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-}
-
-async fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
-    }
-    tokio::fs::write(path, bytes)
-        .await
-        .map_err(|e| format!("cannot write `{}`: {e}", path.display()))
-}
-
-fn size_text(bytes: u64) -> String {
-    if bytes < 1024 * 1024 {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
-    }
+async fn read_file(path: &Path) -> Step<Bytes> {
+    tokio::fs::read(path).await.map(Bytes::from).map_err(|e| {
+        Stop::Failed(
+            Outcome::BadInput,
+            format!("cannot read `{}`: {e}", path.display()),
+        )
+    })
 }
 
 fn progress_counter() -> (Arc<AtomicU64>, Progress) {
@@ -319,11 +498,11 @@ async fn with_progress<T>(
     label: &str,
     total: u64,
     counter: &AtomicU64,
-    timing: crate::config::Timing,
-    transfer: impl std::future::Future<Output = T>,
+    config: &Config,
+    transfer: impl Future<Output = T>,
 ) -> T {
     let started = Instant::now();
-    let every = timing.scaled(PROGRESS_EVERY);
+    let every = config.timing.scaled(PROGRESS_EVERY);
     let mut ticker = tokio::time::interval_at(started + every, every);
     tokio::pin!(transfer);
     loop {
@@ -334,10 +513,10 @@ async fn with_progress<T>(
                 let rate = sent as f64 / started.elapsed().as_secs_f64().max(0.001);
                 console.emit(Event::Note(&format!(
                     "{label}: {} of {} ({:.0}%, {}/s)",
-                    size_text(sent),
-                    size_text(total),
+                    size(sent),
+                    size(total),
                     100.0 * sent as f64 / total.max(1) as f64,
-                    size_text(rate as u64)
+                    size(rate as u64)
                 )));
             }
         }

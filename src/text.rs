@@ -1,5 +1,6 @@
-//! Cutting text short without splitting a character: error bodies, echoed inputs, summary
-//! blocks. (GitHub's own limits count UTF-16 units; see `render::workflow::cut_chars`.)
+//! Cutting text short without splitting a character (error bodies, echoed inputs, summary
+//! blocks), and sizes and counts in words. (GitHub's own limits count UTF-16 units; see
+//! `render::workflow::cut_chars`.)
 
 /// At most `max` characters, with a marker when cut.
 pub fn cut(text: &str, max: usize) -> String {
@@ -22,6 +23,26 @@ pub fn prefix_bytes(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// A byte count for people: `512 B`, `3.5 KiB`, `12.0 MiB`.
+pub fn size(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1024 * 1024 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+    }
+}
+
+/// `1 message`, `2 messages`.
+pub fn count(n: usize, singular: &str, plural: &str) -> String {
+    if n == 1 {
+        format!("1 {singular}")
+    } else {
+        format!("{n} {plural}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +54,14 @@ mod tests {
         assert_eq!(prefix_bytes("héllo", 2), "h");
         assert_eq!(prefix_bytes("héllo", 3), "hé");
         assert_eq!(prefix_bytes("abc", 10), "abc");
+    }
+
+    #[test]
+    fn sizes_and_counts_read_well() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(3 * 1024 + 512), "3.5 KiB");
+        assert_eq!(size(12 * 1024 * 1024), "12.0 MiB");
+        assert_eq!(count(1, "message", "messages"), "1 message");
+        assert_eq!(count(0, "message", "messages"), "0 messages");
     }
 }

@@ -1,24 +1,31 @@
-//! The Open Cloud HTTP client: one `reqwest::Client` per run, an injected base URL, a
-//! per-request timeout, a `User-Agent` naming the tool, and the retry policy of
-//! [`super::retry`] applied to every request.
+//! The Open Cloud HTTP client: an injected base URL, a per-request timeout, a `User-Agent`
+//! naming the tool, and the retry policy of [`super::retry`] applied to every request.
 //!
-//! The API key goes only to the base URL, in the `x-api-key` header. Presigned URLs (binary
-//! input upload, binary output download) live on other hosts and never see it.
+//! The API key goes only to the base URL, in the `x-api-key` header, and a request that carries
+//! it never follows a redirect (Open Cloud does not redirect these calls; following one would
+//! hand the key to another origin). Presigned URLs (binary input upload, binary output
+//! download) live on other hosts, never see the key, and may follow https redirects.
+//!
+//! Nothing a server sends is trusted: every body is read under a cap (see [`super::body`]),
+//! decoded leniently, and scrubbed of the key before any of it reaches the rest of the program.
 
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use regex::Regex;
+use reqwest::redirect::Policy;
 use reqwest::{RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 
-use super::error::{ApiError, Operation, describe_error_body, rejection_hint};
-use super::model::{BinaryInput, CreateTaskRequest, LogsPage, PlaceVersion, Task};
-use super::retry::{self, Idempotency, RetryPolicy, Verdict};
+use super::body::{self, BodyError};
+use super::error::{ApiError, Operation, Service, describe_error_body, rejection_hint};
+use super::model::{BinaryInput, CreateTaskRequest, LogsPage, PlaceVersion, Redact, Task};
+use super::retry::{self, Idempotency, RetryPolicy, RetryState, Verdict};
 use crate::config::Timing;
-use crate::secret::ApiKey;
+use crate::secret::{ApiKey, Redactor};
 
 /// Ordinary requests: long enough for a slow edge, short enough that a hung connection is
 /// retried well within the retry budget.
@@ -26,38 +33,110 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Uploads and downloads of up to 256 MiB.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Logs are read in the STRUCTURED view (levels), as many chunks per page as the API allows.
+/// Logs are read in the STRUCTURED view (levels), as many chunks per page as the API allows
+/// (its documented maximum, which is also its default).
 const LOG_PAGE_SIZE: &str = "10000";
+/// Redirects a presigned transfer may follow, each to https (or to this machine).
+const MAX_PRESIGNED_REDIRECTS: usize = 5;
+/// The largest binary output Open Cloud produces.
+pub const MAX_BINARY_OUTPUT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Reports bytes sent of a total, for upload progress lines.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
+/// A client of one Open Cloud (or emulator) base URL, holding the key.
 pub struct OpenCloud {
-    http: reqwest::Client,
+    /// For requests that carry the key: never follows redirects.
+    keyed_http: reqwest::Client,
+    /// For presigned URLs: no key, https-only redirects.
+    presigned_http: reqwest::Client,
     base: String,
     key: ApiKey,
+    redactor: Redactor,
+    service: Service,
     policy: RetryPolicy,
     resource_path: Regex,
 }
 
+/// How the body of a successful answer is read.
+enum Read<'a> {
+    /// Into memory, at most this many bytes.
+    Capped(usize),
+    /// Streamed into a file, at most this many bytes.
+    ToFile(&'a Path, u64),
+}
+
+/// A successful answer's body, as [`Read`] asked for it.
+enum Body {
+    Bytes(Bytes),
+    /// Bytes written to the file.
+    Written(u64),
+}
+
+/// What one request is, for the retry loop.
+struct Call<'a> {
+    operation: Operation,
+    idempotency: Idempotency,
+    /// What the request is about, in the user's words ("universe 1, place 2").
+    target: String,
+    timeout: Duration,
+    read: Read<'a>,
+}
+
+/// How one attempt failed.
+enum AttemptError {
+    /// Worth another try, after `retry_after` if the server said so.
+    Retry {
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+    /// Final.
+    Fatal(ApiError),
+}
+
 impl OpenCloud {
-    pub fn new(base_url: &Url, key: ApiKey, timing: Timing) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("luau-exec/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .build()
-            .map_err(|e| format!("cannot start the HTTP client: {e}"))?;
+    pub fn new(
+        base_url: &Url,
+        key: ApiKey,
+        timing: Timing,
+        service: Service,
+    ) -> Result<Self, ApiError> {
+        let build = |policy: Policy| {
+            reqwest::Client::builder()
+                .user_agent(concat!("luau-exec/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .redirect(policy)
+                .build()
+                .map_err(|e| ApiError::Client(e.to_string()))
+        };
+        let presigned_policy = Policy::custom(|attempt| {
+            if attempt.previous().len() >= MAX_PRESIGNED_REDIRECTS {
+                attempt.error("too many redirects")
+            } else if is_allowed_transfer_url(attempt.url()) {
+                attempt.follow()
+            } else {
+                attempt.error("a redirect to a URL that is not https")
+            }
+        });
         let resource_path = Regex::new(
             r"^universes/[A-Za-z0-9_~-][A-Za-z0-9._~-]*(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*$",
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ApiError::Client(e.to_string()))?;
         Ok(Self {
-            http,
+            keyed_http: build(Policy::none())?,
+            presigned_http: build(presigned_policy)?,
             base: base_url.as_str().trim_end_matches('/').to_owned(),
+            redactor: key.redactor(),
             key,
+            service,
             policy: RetryPolicy::new(timing),
             resource_path,
         })
+    }
+
+    /// Whom this client talks to, for messages.
+    pub fn service(&self) -> Service {
+        self.service
     }
 
     /// Creates the task, pinned to `version` when given. Retried only on 429 and failed
@@ -67,29 +146,35 @@ impl OpenCloud {
         universe: u64,
         place: u64,
         version: Option<u64>,
-        body: &CreateTaskRequest,
+        request: &CreateTaskRequest,
     ) -> Result<Task, ApiError> {
-        let url = match version {
-            Some(v) => format!(
-                "{}/cloud/v2/universes/{universe}/places/{place}/versions/{v}/luau-execution-session-tasks",
-                self.base
+        let (url, target) = match version {
+            Some(v) => (
+                format!(
+                    "{}/cloud/v2/universes/{universe}/places/{place}/versions/{v}/luau-execution-session-tasks",
+                    self.base
+                ),
+                format!("universe {universe}, place {place}, version {v}"),
             ),
-            None => format!(
-                "{}/cloud/v2/universes/{universe}/places/{place}/luau-execution-session-tasks",
-                self.base
+            None => (
+                format!(
+                    "{}/cloud/v2/universes/{universe}/places/{place}/luau-execution-session-tasks",
+                    self.base
+                ),
+                format!("universe {universe}, place {place}"),
             ),
         };
-        let target = match version {
-            Some(v) => format!("universe {universe}, place {place}, version {v}"),
-            None => format!("universe {universe}, place {place}"),
+        let call = Call {
+            operation: Operation::CreateTask,
+            idempotency: Idempotency::Create,
+            target,
+            timeout: REQUEST_TIMEOUT,
+            read: Read::Capped(body::TASK_BODY_CAP),
         };
         let task: Task = self
             .execute(
-                Operation::CreateTask,
-                Idempotency::Create,
-                &target,
-                TimeoutKind::Request,
-                || self.keyed(self.http.post(&url)).json(body),
+                call,
+                || self.keyed(self.keyed_http.post(&url)).json(request),
                 parse_json,
             )
             .await?;
@@ -101,15 +186,15 @@ impl OpenCloud {
     pub async fn get_task(&self, path: &str) -> Result<Task, ApiError> {
         self.check_resource_path(Operation::GetTask, path)?;
         let url = format!("{}/cloud/v2/{path}", self.base);
-        self.execute(
-            Operation::GetTask,
-            Idempotency::Idempotent,
-            path,
-            TimeoutKind::Request,
-            || self.keyed(self.http.get(&url)),
-            parse_json,
-        )
-        .await
+        let call = Call {
+            operation: Operation::GetTask,
+            idempotency: Idempotency::Idempotent,
+            target: path.to_owned(),
+            timeout: REQUEST_TIMEOUT,
+            read: Read::Capped(body::TASK_BODY_CAP),
+        };
+        self.execute(call, || self.keyed(self.keyed_http.get(&url)), parse_json)
+            .await
     }
 
     /// Reads one page of the task's logs (STRUCTURED view).
@@ -124,12 +209,16 @@ impl OpenCloud {
         if let Some(token) = page_token {
             query.push(("pageToken", token));
         }
+        let call = Call {
+            operation: Operation::ListLogs,
+            idempotency: Idempotency::Idempotent,
+            target: path.to_owned(),
+            timeout: REQUEST_TIMEOUT,
+            read: Read::Capped(body::LOGS_BODY_CAP),
+        };
         self.execute(
-            Operation::ListLogs,
-            Idempotency::Idempotent,
-            path,
-            TimeoutKind::Request,
-            || self.keyed(self.http.get(&url)).query(&query),
+            call,
+            || self.keyed(self.keyed_http.get(&url)).query(&query),
             parse_json,
         )
         .await
@@ -149,15 +238,18 @@ impl OpenCloud {
             "{}/universes/v1/{universe}/places/{place}/versions?versionType=Saved",
             self.base
         );
-        let target = format!("place {place} in universe {universe}");
+        let call = Call {
+            operation: Operation::UploadPlace,
+            idempotency: Idempotency::Idempotent,
+            target: format!("place {place} in universe {universe}"),
+            timeout: TRANSFER_TIMEOUT,
+            read: Read::Capped(body::SMALL_BODY_CAP),
+        };
         let version: PlaceVersion = self
             .execute(
-                Operation::UploadPlace,
-                Idempotency::Idempotent,
-                &target,
-                TimeoutKind::Transfer,
+                call,
                 || {
-                    self.keyed(self.http.post(&url))
+                    self.keyed(self.keyed_http.post(&url))
                         .header(reqwest::header::CONTENT_TYPE, content_type)
                         .header(reqwest::header::ACCEPT, "application/json")
                         .header(reqwest::header::CONTENT_LENGTH, bytes.len())
@@ -180,24 +272,28 @@ impl OpenCloud {
             "{}/cloud/v2/universes/{universe}/luau-execution-session-task-binary-inputs",
             self.base
         );
-        let body = serde_json::json!({ "size": size });
+        let request = serde_json::json!({ "size": size });
+        let call = Call {
+            operation: Operation::CreateBinaryInput,
+            // A retried create leaves at most an unused input behind, which expires in
+            // 15 minutes; it starts nothing. Still, only 429 and failed connects are retried.
+            idempotency: Idempotency::Create,
+            target: format!("universe {universe}"),
+            timeout: REQUEST_TIMEOUT,
+            read: Read::Capped(body::SMALL_BODY_CAP),
+        };
         let input: BinaryInput = self
             .execute(
-                Operation::CreateBinaryInput,
-                // A retried create leaves at most an unused input behind, which expires in
-                // 15 minutes; it starts nothing. Still, only 429 and failed connects are retried.
-                Idempotency::Create,
-                &format!("universe {universe}"),
-                TimeoutKind::Request,
-                || self.keyed(self.http.post(&url)).json(&body),
+                call,
+                || self.keyed(self.keyed_http.post(&url)).json(&request),
                 parse_json,
             )
             .await?;
         if !self.resource_path.is_match(&input.path) {
-            return Err(ApiError::BadResponse {
-                operation: Operation::CreateBinaryInput,
-                detail: "the answer has no usable `path`".into(),
-            });
+            return Err(self.bad_response(
+                Operation::CreateBinaryInput,
+                "the answer has no usable `path`".into(),
+            ));
         }
         Ok(input)
     }
@@ -209,14 +305,18 @@ impl OpenCloud {
         bytes: Bytes,
         progress: Progress,
     ) -> Result<(), ApiError> {
-        let url = presigned_url(Operation::UploadBinaryInput, uri)?;
+        let url = self.presigned_url(Operation::UploadBinaryInput, uri)?;
+        let call = Call {
+            operation: Operation::UploadBinaryInput,
+            idempotency: Idempotency::Idempotent,
+            target: "the presigned upload URI".into(),
+            timeout: TRANSFER_TIMEOUT,
+            read: Read::Capped(body::SMALL_BODY_CAP),
+        };
         self.execute(
-            Operation::UploadBinaryInput,
-            Idempotency::Idempotent,
-            "the presigned upload URI",
-            TimeoutKind::Transfer,
+            call,
             || {
-                self.http
+                self.presigned_http
                     .put(url.clone())
                     .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                     .header(reqwest::header::CONTENT_LENGTH, bytes.len())
@@ -227,16 +327,24 @@ impl OpenCloud {
         .await
     }
 
-    /// GETs a presigned URI, without the API key.
-    pub async fn download_binary_output(&self, uri: &str) -> Result<Bytes, ApiError> {
-        let url = presigned_url(Operation::DownloadBinaryOutput, uri)?;
+    /// Streams a presigned URI's bytes into `path` (at most 256 MiB), without the API key.
+    /// Returns the number of bytes written.
+    pub async fn download_binary_output(&self, uri: &str, path: &Path) -> Result<u64, ApiError> {
+        let url = self.presigned_url(Operation::DownloadBinaryOutput, uri)?;
+        let call = Call {
+            operation: Operation::DownloadBinaryOutput,
+            idempotency: Idempotency::Idempotent,
+            target: "the binary output URI".into(),
+            timeout: TRANSFER_TIMEOUT,
+            read: Read::ToFile(path, MAX_BINARY_OUTPUT_BYTES),
+        };
         self.execute(
-            Operation::DownloadBinaryOutput,
-            Idempotency::Idempotent,
-            "the binary output URI",
-            TimeoutKind::Transfer,
-            || self.http.get(url.clone()),
-            |body| Ok(Bytes::copy_from_slice(body)),
+            call,
+            || self.presigned_http.get(url.clone()),
+            |body| match body {
+                Body::Written(bytes) => Ok(bytes),
+                Body::Bytes(bytes) => Ok(bytes.len() as u64),
+            },
         )
         .await
     }
@@ -249,162 +357,212 @@ impl OpenCloud {
         request.header("x-api-key", value)
     }
 
+    fn bad_response(&self, operation: Operation, detail: String) -> ApiError {
+        ApiError::BadResponse {
+            service: self.service,
+            operation,
+            detail: self.redactor.redact(&detail).into_owned(),
+        }
+    }
+
     /// The task path is used verbatim, but only if it is a plain resource name: no query, no
     /// `..`, nothing that could point the key somewhere else.
     fn check_resource_path(&self, operation: Operation, path: &str) -> Result<(), ApiError> {
         if self.resource_path.is_match(path) && !path.split('/').any(|s| s == "." || s == "..") {
             Ok(())
         } else {
-            Err(ApiError::BadResponse {
+            Err(self.bad_response(
                 operation,
-                detail: format!(
+                format!(
                     "the task path `{}` is not a resource name",
                     crate::text::cut(path, 120)
                 ),
-            })
+            ))
         }
     }
 
-    /// Sends a request until it succeeds, is rejected, or the retry budget runs out.
-    async fn execute<T>(
+    /// A presigned URL must be https (or http to this machine, for the emulator and tests).
+    fn presigned_url(&self, operation: Operation, uri: &str) -> Result<Url, ApiError> {
+        let url = Url::parse(uri).map_err(|e| {
+            self.bad_response(operation, format!("the presigned URI is not a URL: {e}"))
+        })?;
+        if is_allowed_transfer_url(&url) {
+            Ok(url)
+        } else {
+            Err(self.bad_response(
+                operation,
+                "the presigned URI is not https; refusing to send data in clear text".into(),
+            ))
+        }
+    }
+
+    /// Sends a request until it succeeds, is rejected, or the retry budget runs out. Whatever
+    /// comes back is scrubbed of the key here, before anyone sees it.
+    async fn execute<T: Redact>(
         &self,
-        operation: Operation,
-        idempotency: Idempotency,
-        target: &str,
-        timeout: TimeoutKind,
+        call: Call<'_>,
         build: impl Fn() -> RequestBuilder,
-        parse: impl Fn(&[u8]) -> Result<T, String>,
+        parse: impl Fn(Body) -> Result<T, String>,
     ) -> Result<T, ApiError> {
-        let started = Instant::now();
-        let mut attempts: u32 = 0;
+        let mut streak = RetryState::new(self.policy);
         loop {
-            attempts += 1;
-            let request = build().timeout(match timeout {
-                TimeoutKind::Request => REQUEST_TIMEOUT,
-                TimeoutKind::Transfer => TRANSFER_TIMEOUT,
-            });
-            let (retry_after, reason) = match request.send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    match response.bytes().await {
-                        Ok(body) if status.is_success() => match parse(&body) {
-                            Ok(value) => return Ok(value),
-                            Err(problem) if idempotency == Idempotency::Create => {
-                                return Err(ApiError::AmbiguousCreate {
-                                    reason: format!(
-                                        "HTTP {status} with a body that could not be read: {problem}"
-                                    ),
-                                });
-                            }
-                            Err(problem) => (
-                                None,
-                                format!(
-                                    "HTTP {} with an unreadable body: {problem}",
-                                    status.as_u16()
-                                ),
-                            ),
-                        },
-                        Ok(body) => {
-                            let detail = describe_error_body(&body);
-                            match retry::status_verdict(status.as_u16(), idempotency) {
-                                Verdict::Reject => {
-                                    return Err(ApiError::Rejected {
-                                        operation,
-                                        status: status.as_u16(),
-                                        detail,
-                                        hint: rejection_hint(operation, status.as_u16(), target),
-                                    });
-                                }
-                                Verdict::Ambiguous => {
-                                    return Err(ApiError::AmbiguousCreate {
-                                        reason: format!("HTTP {}: {detail}", status.as_u16()),
-                                    });
-                                }
-                                Verdict::Retry => {
-                                    let mut reason = format!("HTTP {}: {detail}", status.as_u16());
-                                    if status.as_u16() == 429 && operation == Operation::CreateTask
-                                    {
-                                        reason.push_str(" (rate limited, or the place already has 10 unfinished tasks)");
-                                    }
-                                    (retry::retry_after(&headers, SystemTime::now()), reason)
-                                }
-                            }
-                        }
-                        Err(error) => match retry::transport_verdict(false, idempotency) {
-                            Verdict::Retry => (
-                                None,
-                                format!(
-                                    "reading the answer failed: {}",
-                                    describe_transport(&error)
-                                ),
-                            ),
-                            _ => {
-                                return Err(ApiError::AmbiguousCreate {
-                                    reason: format!(
-                                        "reading the answer failed: {}",
-                                        describe_transport(&error)
-                                    ),
-                                });
-                            }
-                        },
-                    }
+            let (retry_after, reason) = match self.attempt(&call, build(), &parse).await {
+                Ok(mut value) => {
+                    value.redact_with(&self.redactor);
+                    return Ok(value);
                 }
-                Err(error) => match retry::transport_verdict(error.is_connect(), idempotency) {
-                    Verdict::Retry => (None, describe_transport(&error)),
-                    _ => {
-                        return Err(ApiError::AmbiguousCreate {
-                            reason: describe_transport(&error),
-                        });
-                    }
-                },
+                Err(AttemptError::Fatal(error)) => return Err(error),
+                Err(AttemptError::Retry {
+                    retry_after,
+                    reason,
+                }) => (retry_after, self.redactor.redact(&reason).into_owned()),
             };
-            let delay = self
-                .policy
-                .delay(attempts - 1, retry_after, retry::jitter());
-            if !self.policy.may_retry(attempts, started.elapsed()) {
-                return Err(ApiError::Unavailable {
-                    operation,
-                    attempts,
-                    elapsed: started.elapsed(),
-                    last: reason,
-                });
+            match streak.next_delay(retry_after, retry::jitter()) {
+                Some(delay) => {
+                    tracing::debug!(operation = %call.operation, attempts = streak.attempts(), ?delay, %reason, "retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                None => {
+                    return Err(ApiError::Unavailable {
+                        service: self.service,
+                        operation: call.operation,
+                        attempts: streak.attempts(),
+                        elapsed: streak.elapsed(),
+                        last: reason,
+                    });
+                }
             }
-            tracing::debug!(%operation, attempts, ?delay, %reason, "retrying");
-            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One request and the reading of its answer.
+    async fn attempt<T>(
+        &self,
+        call: &Call<'_>,
+        request: RequestBuilder,
+        parse: &impl Fn(Body) -> Result<T, String>,
+    ) -> Result<T, AttemptError> {
+        let transport = |error: &reqwest::Error, connect: bool| {
+            let reason = describe_transport(error);
+            match retry::transport_verdict(connect, call.idempotency) {
+                Verdict::Retry => AttemptError::Retry {
+                    retry_after: None,
+                    reason,
+                },
+                _ => AttemptError::Fatal(ApiError::AmbiguousCreate {
+                    reason: self.redactor.redact(&reason).into_owned(),
+                }),
+            }
+        };
+        let response = request
+            .timeout(call.timeout)
+            .send()
+            .await
+            .map_err(|e| transport(&e, e.is_connect()))?;
+        let status = response.status().as_u16();
+        if !response.status().is_success() {
+            return Err(self.refusal(call, response).await);
+        }
+        let body = match call.read {
+            Read::Capped(cap) => body::read_capped(response, cap).await.map(Body::Bytes),
+            Read::ToFile(path, cap) => body::stream_to_file(response, path, cap)
+                .await
+                .map(Body::Written),
+        };
+        let unreadable = |problem: String| {
+            if call.idempotency == Idempotency::Create {
+                AttemptError::Fatal(ApiError::AmbiguousCreate {
+                    reason: self
+                        .redactor
+                        .redact(&format!(
+                            "HTTP {status} with a body that could not be read: {problem}"
+                        ))
+                        .into_owned(),
+                })
+            } else {
+                AttemptError::Retry {
+                    retry_after: None,
+                    reason: format!("HTTP {status} with an unreadable body: {problem}"),
+                }
+            }
+        };
+        match body {
+            Ok(body) => parse(body).map_err(unreadable),
+            Err(BodyError::Write { path, source }) => {
+                Err(AttemptError::Fatal(ApiError::LocalWrite {
+                    path,
+                    detail: source.to_string(),
+                }))
+            }
+            Err(error) => Err(unreadable(error.to_string())),
+        }
+    }
+
+    /// The verdict on a non-2xx answer, with what its (capped) body says.
+    async fn refusal(&self, call: &Call<'_>, response: reqwest::Response) -> AttemptError {
+        let status = response.status().as_u16();
+        let retry_after = retry::retry_after(response.headers(), SystemTime::now());
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| crate::text::cut(v, 120));
+        let prefix = body::read_prefix(response, body::ERROR_BODY_CAP).await;
+        let mut detail = self
+            .redactor
+            .redact(&describe_error_body(&prefix))
+            .into_owned();
+        if let Some(location) = location.filter(|_| (300..400).contains(&status)) {
+            detail = format!(
+                "a redirect to `{}`",
+                self.redactor.redact(&crate::render::defang(&location))
+            );
+        }
+        match retry::status_verdict(status, call.idempotency) {
+            Verdict::Reject => AttemptError::Fatal(ApiError::Rejected {
+                service: self.service,
+                operation: call.operation,
+                status,
+                detail,
+                hint: rejection_hint(self.service, call.operation, status, &call.target),
+            }),
+            Verdict::Ambiguous => AttemptError::Fatal(ApiError::AmbiguousCreate {
+                reason: format!("HTTP {status}: {detail}"),
+            }),
+            Verdict::Retry => {
+                let mut reason = format!("HTTP {status}: {detail}");
+                if status == 429 && call.operation == Operation::CreateTask {
+                    reason
+                        .push_str(" (rate limited, or the place already has 10 unfinished tasks)");
+                }
+                AttemptError::Retry {
+                    retry_after,
+                    reason,
+                }
+            }
         }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum TimeoutKind {
-    Request,
-    Transfer,
+fn parse_json<T: DeserializeOwned>(body: Body) -> Result<T, String> {
+    match body {
+        Body::Bytes(bytes) => body::parse_json_lenient(&bytes),
+        Body::Written(_) => Err("the answer was written to a file".into()),
+    }
 }
 
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| e.to_string())
-}
-
-/// A presigned URL must be https (or http to this machine, for the emulator and tests).
-fn presigned_url(operation: Operation, uri: &str) -> Result<Url, ApiError> {
-    let url = Url::parse(uri).map_err(|e| ApiError::BadResponse {
-        operation,
-        detail: format!("the presigned URI is not a URL: {e}"),
-    })?;
+/// https anywhere; plain http only to this machine (the emulator, tests).
+fn is_allowed_transfer_url(url: &Url) -> bool {
     match url.scheme() {
-        "https" => Ok(url),
-        "http" if crate::config::is_loopback(&url) => Ok(url),
-        _ => Err(ApiError::BadResponse {
-            operation,
-            detail: "the presigned URI is not https; refusing to send data in clear text".into(),
-        }),
+        "https" => true,
+        "http" => crate::config::is_loopback(url),
+        _ => false,
     }
 }
 
 /// A transport error with its causes, e.g. "error sending request for url (…): connection
 /// refused". URLs never carry the key.
-fn describe_transport(error: &reqwest::Error) -> String {
+pub(super) fn describe_transport(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() {
         "timed out".to_owned()
     } else {
@@ -419,7 +577,7 @@ fn describe_transport(error: &reqwest::Error) -> String {
         }
         source = cause.source();
     }
-    text
+    crate::text::cut(&text, 400)
 }
 
 /// A request body that reports progress as chunks are handed to the connection.

@@ -35,19 +35,39 @@ impl fmt::Display for Operation {
     }
 }
 
+/// Whom the client talks to: Roblox's Open Cloud, or the embedded emulator of the local
+/// backend. Messages name it, so a refusal by the emulator is never blamed on Roblox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    OpenCloud,
+    LocalEmulator,
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::OpenCloud => "Open Cloud",
+            Self::LocalEmulator => "the local emulator",
+        })
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
-    /// A 4xx answer that retrying cannot fix. `hint` says what it means for the user.
-    #[error("Open Cloud rejected the request to {operation} (HTTP {status}): {detail}{}", hint_suffix(.hint))]
+    /// A 4xx (or 3xx: a redirect is never followed with the key) answer that retrying cannot
+    /// fix. `hint` says what it means for the user.
+    #[error("{service} rejected the request to {operation} (HTTP {status}): {detail}{}", hint_suffix(.hint))]
     Rejected {
+        service: Service,
         operation: Operation,
         status: u16,
         detail: String,
         hint: Option<String>,
     },
-    /// Retried until the budget ran out: 5xx, 429, network errors, unparseable bodies.
-    #[error("could not {operation}: gave up after {attempts} attempt(s) over {}: {last}", crate::duration::human(*.elapsed))]
+    /// Retried until the budget ran out: 5xx, 429, network errors, unreadable bodies.
+    #[error("could not {operation} ({service}): gave up after {attempts} attempt(s) over {}: {last}", crate::duration::human(*.elapsed))]
     Unavailable {
+        service: Service,
         operation: Operation,
         attempts: u32,
         elapsed: Duration,
@@ -60,11 +80,18 @@ pub enum ApiError {
     )]
     AmbiguousCreate { reason: String },
     /// A 2xx answer that cannot be used (missing fields, a URL we will not follow).
-    #[error("Open Cloud's answer to {operation} could not be used: {detail}")]
+    #[error("{service}'s answer to {operation} could not be used: {detail}")]
     BadResponse {
+        service: Service,
         operation: Operation,
         detail: String,
     },
+    /// A downloaded file could not be written here: a local problem, not the server's.
+    #[error("cannot write `{path}` on this machine: {detail}")]
+    LocalWrite { path: String, detail: String },
+    /// The HTTP client could not be set up (no TLS roots, no sockets).
+    #[error("cannot start the HTTP client: {0}")]
+    Client(String),
 }
 
 fn hint_suffix(hint: &Option<String>) -> String {
@@ -72,12 +99,25 @@ fn hint_suffix(hint: &Option<String>) -> String {
 }
 
 /// What a rejection means, per operation and status, for the user reading a CI log.
-pub fn rejection_hint(operation: Operation, status: u16, target: &str) -> Option<String> {
+pub fn rejection_hint(
+    service: Service,
+    operation: Operation,
+    status: u16,
+    target: &str,
+) -> Option<String> {
+    if (300..400).contains(&status) && !is_presigned(operation) {
+        return Some(format!(
+            "{service} does not redirect these calls, and a request that carries the API key never follows a redirect: check `base-url`"
+        ));
+    }
+    if service == Service::LocalEmulator {
+        return Some(
+            "the local emulator refused it (not Roblox): see the emulator's limits in the README"
+                .to_owned(),
+        );
+    }
     // Presigned URLs carry their own authorisation, not the API key.
-    if matches!(
-        operation,
-        Operation::UploadBinaryInput | Operation::DownloadBinaryOutput
-    ) {
+    if is_presigned(operation) {
         return Some(
             "the presigned storage URL refused the transfer; such URLs expire after 15 minutes"
                 .to_owned(),
@@ -100,6 +140,14 @@ pub fn rejection_hint(operation: Operation, status: u16, target: &str) -> Option
         429 => "rate limited".to_owned(),
         _ => return None,
     })
+}
+
+/// Transfers to presigned storage URLs, which carry their own authorisation.
+fn is_presigned(operation: Operation) -> bool {
+    matches!(
+        operation,
+        Operation::UploadBinaryInput | Operation::DownloadBinaryOutput
+    )
 }
 
 /// Reads an error body leniently: the v2 shape `{"code","message"}`, the gateway shape
@@ -198,11 +246,16 @@ mod tests {
 
     #[test]
     fn forbidden_names_the_scope() {
-        let hint = rejection_hint(Operation::CreateTask, 403, "universe 1").unwrap();
+        let cloud = Service::OpenCloud;
+        let hint = rejection_hint(cloud, Operation::CreateTask, 403, "universe 1").unwrap();
         assert!(hint.contains("universe.place.luau-execution-session:write"));
-        let hint = rejection_hint(Operation::UploadPlace, 403, "universe 1").unwrap();
+        let hint = rejection_hint(cloud, Operation::UploadPlace, 403, "universe 1").unwrap();
         assert!(hint.contains("universe-places:write"));
-        let hint = rejection_hint(Operation::UploadBinaryInput, 403, "x").unwrap();
+        let hint = rejection_hint(cloud, Operation::UploadBinaryInput, 403, "x").unwrap();
         assert!(hint.contains("presigned") && !hint.contains("scope"));
+        let hint = rejection_hint(cloud, Operation::GetTask, 307, "x").unwrap();
+        assert!(hint.contains("never follows a redirect"), "{hint}");
+        let hint = rejection_hint(Service::LocalEmulator, Operation::CreateTask, 400, "x").unwrap();
+        assert!(hint.contains("local emulator"), "{hint}");
     }
 }

@@ -1,10 +1,11 @@
 //! Roblox Open Cloud's Luau Execution API: wire types, the HTTP client, its retry policy and
 //! its errors.
 
+pub mod body;
 pub mod client;
 pub mod error;
 pub mod model;
 pub mod retry;
 
 pub use client::{OpenCloud, Progress};
-pub use error::{ApiError, Operation};
+pub use error::{ApiError, Operation, Service};

@@ -6,7 +6,29 @@
 //! values we do not know as text, so a new state or error code is reported, not lost.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::value::RawValue;
+
+use crate::secret::Redactor;
+
+/// Remote text with the API key scrubbed out: every wire type implements it, and the client
+/// applies it to every answer before returning it.
+pub trait Redact {
+    fn redact_with(&mut self, redactor: &Redactor);
+}
+
+impl Redact for () {
+    fn redact_with(&mut self, _: &Redactor) {}
+}
+
+impl Redact for u64 {
+    fn redact_with(&mut self, _: &Redactor) {}
+}
+
+fn scrub_option(text: &mut Option<String>, redactor: &Redactor) {
+    if let Some(text) = text {
+        redactor.scrub(text);
+    }
+}
 
 /// Declares a string enum whose unknown values are kept as `Other(text)`.
 macro_rules! open_enum {
@@ -169,9 +191,77 @@ pub struct TaskError {
 /// `LuauExecutionSessionTask_Output`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TaskOutput {
-    /// One value per returned Luau value; `null` for values JSON cannot hold.
+    /// One value per returned Luau value; `null` for values JSON cannot hold. Kept as the JSON
+    /// text the server sent: 4 MB of results parsed into a tree of values can take ten times
+    /// that in memory, and most runs only print them.
     #[serde(default)]
-    pub results: Vec<Value>,
+    pub results: Vec<Box<RawValue>>,
+}
+
+impl TaskOutput {
+    /// An output from values (the emulator, tests).
+    pub fn from_values(values: &[serde_json::Value]) -> Self {
+        Self {
+            results: values
+                .iter()
+                .filter_map(|v| serde_json::value::to_raw_value(v).ok())
+                .collect(),
+        }
+    }
+}
+
+impl Redact for Task {
+    fn redact_with(&mut self, redactor: &Redactor) {
+        redactor.scrub(&mut self.path);
+        scrub_option(&mut self.user, redactor);
+        scrub_option(&mut self.script, redactor);
+        scrub_option(&mut self.binary_input, redactor);
+        scrub_option(&mut self.binary_output_uri, redactor);
+        if let Some(error) = &mut self.error {
+            redactor.scrub(&mut error.message);
+            if let TaskErrorCode::Other(code) = &mut error.code {
+                redactor.scrub(code);
+            }
+        }
+        if let TaskState::Other(state) = &mut self.state {
+            redactor.scrub(state);
+        }
+        if let Some(output) = &mut self.output {
+            output
+                .results
+                .iter_mut()
+                .for_each(|raw| redactor.scrub_raw_json(raw));
+        }
+    }
+}
+
+impl Redact for LogsPage {
+    fn redact_with(&mut self, redactor: &Redactor) {
+        scrub_option(&mut self.next_page_token, redactor);
+        for chunk in &mut self.luau_execution_session_task_logs {
+            redactor.scrub(&mut chunk.path);
+            chunk
+                .messages
+                .iter_mut()
+                .flatten()
+                .for_each(|m| redactor.scrub(m));
+            for message in chunk.structured_messages.iter_mut().flatten() {
+                redactor.scrub(&mut message.message);
+                scrub_option(&mut message.create_time, redactor);
+            }
+        }
+    }
+}
+
+impl Redact for BinaryInput {
+    fn redact_with(&mut self, redactor: &Redactor) {
+        redactor.scrub(&mut self.path);
+        scrub_option(&mut self.upload_uri, redactor);
+    }
+}
+
+impl Redact for PlaceVersion {
+    fn redact_with(&mut self, _: &Redactor) {}
 }
 
 /// `ListLuauExecutionSessionTaskLogsResponse`.

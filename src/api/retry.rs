@@ -6,7 +6,7 @@
 //! task is not idempotent: it retries only 429 and connection errors that prove nothing was
 //! sent; anything else ends the run rather than risk starting a second task.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
@@ -31,9 +31,11 @@ pub enum Verdict {
     Ambiguous,
 }
 
-/// The retry budget: a run of consecutive failures is given up after `budget` (about a minute)
-/// or `max_attempts`, whichever comes first. Delays grow exponentially from `base` to `cap`
-/// with jitter, so parallel CI jobs sharing a key do not retry in lockstep.
+/// The retry budget: a run of consecutive failures is given up after `budget` (about a minute);
+/// `max_attempts` only guards against a clock that does not move. Delays grow exponentially
+/// from `base` to `cap` with jitter, so parallel CI jobs sharing a key do not retry in lockstep.
+/// A server's `retry-after` is honoured, but never below the backoff's fixed half: a server
+/// answering `retry-after: 0` must not burn the whole budget in milliseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     pub base: Duration,
@@ -50,7 +52,7 @@ impl RetryPolicy {
             base: timing.scaled(Duration::from_millis(500)),
             cap: timing.scaled(Duration::from_secs(8)),
             budget: timing.scaled(Duration::from_secs(60)),
-            max_attempts: 15,
+            max_attempts: 30,
             max_retry_after: Duration::from_secs(60),
         }
     }
@@ -63,10 +65,13 @@ impl RetryPolicy {
         capped / 2 + (capped / 2).mul_f64(jitter.clamp(0.0, 1.0))
     }
 
-    /// The wait before the next attempt: the server's `retry-after` wins when present.
+    /// The wait before the next attempt: the server's `retry-after` wins when present, but is
+    /// never shorter than the fixed half of the backoff (the floor).
     pub fn delay(&self, retry: u32, retry_after: Option<Duration>, jitter: f64) -> Duration {
         match retry_after {
-            Some(asked) => asked.min(self.max_retry_after),
+            Some(asked) => asked
+                .min(self.max_retry_after)
+                .max(self.backoff(retry, 0.0)),
             None => self.backoff(retry, jitter),
         }
     }
@@ -76,6 +81,43 @@ impl RetryPolicy {
     /// server's `retry-after` is honoured at least once.
     pub fn may_retry(&self, attempts: u32, elapsed: Duration) -> bool {
         attempts < self.max_attempts && elapsed < self.budget
+    }
+}
+
+/// One streak of consecutive failures of one request: counts attempts and says how long to
+/// wait before the next, or that the budget is spent.
+#[derive(Debug)]
+pub struct RetryState {
+    policy: RetryPolicy,
+    started: Instant,
+    attempts: u32,
+}
+
+impl RetryState {
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self {
+            policy,
+            started: Instant::now(),
+            attempts: 0,
+        }
+    }
+
+    /// Records a failed attempt; the wait before the next one, or `None` to give up.
+    pub fn next_delay(&mut self, retry_after: Option<Duration>, jitter: f64) -> Option<Duration> {
+        self.attempts += 1;
+        self.policy
+            .may_retry(self.attempts, self.started.elapsed())
+            .then(|| self.policy.delay(self.attempts - 1, retry_after, jitter))
+    }
+
+    /// Failed attempts so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Time since the streak began.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 }
 
@@ -152,8 +194,13 @@ mod tests {
     fn retry_after_wins_and_is_clamped() {
         let p = policy();
         assert_eq!(
-            p.delay(5, Some(Duration::from_secs(2)), 0.9),
+            p.delay(1, Some(Duration::from_secs(2)), 0.9),
             Duration::from_secs(2)
+        );
+        // Late in a streak the floor is the longer wait.
+        assert_eq!(
+            p.delay(5, Some(Duration::from_secs(2)), 0.9),
+            Duration::from_secs(4)
         );
         assert_eq!(
             p.delay(0, Some(Duration::from_secs(3600)), 0.0),
@@ -163,12 +210,49 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_zero_has_a_floor() {
+        let p = policy();
+        assert_eq!(
+            p.delay(0, Some(Duration::ZERO), 0.9),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            p.delay(4, Some(Duration::ZERO), 0.9),
+            Duration::from_secs(4)
+        );
+        // Over a whole streak of `retry-after: 0`, the waits add up to the budget.
+        let total: Duration = (0..p.max_attempts)
+            .map(|retry| p.delay(retry, Some(Duration::ZERO), 0.0))
+            .sum();
+        assert!(total >= p.budget, "{total:?}");
+    }
+
+    #[test]
+    fn a_streak_ends_when_the_budget_is_spent() {
+        let mut state = RetryState::new(RetryPolicy {
+            budget: Duration::ZERO,
+            ..policy()
+        });
+        assert_eq!(state.next_delay(None, 0.0), None);
+        assert_eq!(state.attempts(), 1);
+        let mut state = RetryState::new(policy());
+        assert_eq!(
+            state.next_delay(None, 0.0),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            state.next_delay(None, 0.0),
+            Some(Duration::from_millis(500))
+        );
+    }
+
+    #[test]
     fn budget_bounds_a_streak() {
         let p = policy();
         assert!(p.may_retry(1, Duration::ZERO));
         assert!(p.may_retry(3, Duration::from_secs(59)));
         assert!(!p.may_retry(3, Duration::from_secs(60)));
-        assert!(!p.may_retry(15, Duration::ZERO));
+        assert!(!p.may_retry(30, Duration::ZERO));
     }
 
     #[test]

@@ -2,26 +2,31 @@
 //! (`backend: local`, `luau-exec serve`) and for honest end-to-end tests of the client.
 //!
 //! Same routes, bodies and error shapes as the schema in
-//! `shared/spec/opencloud-luau-execution.openapi.json`: create (both forms), get, logs (FLAT and
-//! STRUCTURED, page tokens), binary inputs with a presigned-style upload URI, a binary output
-//! URI, and place version upload. Tasks go QUEUED → PROCESSING → a terminal state, each in its
-//! own thread and VM. At most 10 unfinished tasks per place; logs only once a task has ended, in
-//! a 450 KB window that drops the oldest messages.
+//! `shared/spec/opencloud-luau-execution.openapi.json`, and the shapes Roblox was observed to
+//! answer with: create answers `PROCESSING`; the logs listing always holds one chunk,
+//! `…/logs/1`, with the whole 450 KB window in one page (empty while the task runs). Roblox's
+//! own sample clients rely on both. `QUEUED` appears only as an injected fault.
 //!
-//! Routes under `/emulator/` are the emulator's own: the presigned transfers, and fault
-//! injection for tests (`POST /emulator/faults`).
+//! Tasks run on a fixed pool of worker threads, each task in a fresh VM; tasks beyond the pool
+//! wait their turn. At most 10 unfinished tasks per place (and [`MAX_UNFINISHED_TOTAL`] in
+//! all); finished tasks, binary inputs and outputs are evicted oldest first past fixed bounds,
+//! so a long-running `serve` holds bounded memory.
+//!
+//! Routes under `/emulator/` are the emulator's own: the presigned transfers, fault injection
+//! and request counts for tests (`POST /emulator/faults`, `GET /emulator/stats`, which need the
+//! key like every other route).
 
 mod server;
 pub mod vm;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::model::{LogMessage, Task};
+use crate::api::model::{LogMessage, MessageType, Task};
 
 /// Logs kept per task, as on Roblox (about 450 KB, oldest dropped).
 pub const LOG_WINDOW_BYTES: usize = 450_000;
@@ -29,22 +34,32 @@ pub const LOG_WINDOW_BYTES: usize = 450_000;
 pub const LOG_MESSAGE_OVERHEAD: usize = 47;
 /// Unfinished tasks allowed per place.
 pub const MAX_UNFINISHED_PER_PLACE: usize = 10;
-/// Messages per log chunk (`LuauExecutionSessionTaskLog`); a page holds `maxPageSize` chunks.
-pub const MESSAGES_PER_CHUNK: usize = 1000;
+/// Unfinished tasks allowed across all places: the queue in front of the workers is bounded.
+pub const MAX_UNFINISHED_TOTAL: usize = 200;
+/// Finished tasks kept for reading; older ones are evicted (Roblox keeps them 24 hours).
+pub const MAX_FINISHED_TASKS: usize = 1000;
+/// Binary data held at once, inputs and outputs each; the oldest is evicted past it.
+pub const MAX_HELD_BINARY_BYTES: usize = 1024 * 1024 * 1024;
+/// Binary inputs and outputs expire after this long, as on Roblox.
+pub const BINARY_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, Clone)]
 pub struct EmulatorOptions {
     /// The key requests must carry; `None` accepts any non-empty `x-api-key`.
     pub api_key: Option<String>,
-    /// How long a task stays QUEUED before it runs.
+    /// How long a task injected as QUEUED (`queued` fault) stays so before it runs.
     pub queue_delay: Duration,
+    /// Tasks that run at once; the rest wait. Each runs a VM of up to [`vm::MEMORY_LIMIT`].
+    pub workers: usize,
 }
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             api_key: None,
-            queue_delay: Duration::from_millis(50),
+            queue_delay: Duration::from_millis(200),
+            workers: cores.clamp(2, 4),
         }
     }
 }
@@ -57,6 +72,8 @@ pub struct Faults {
     pub create_429: u32,
     /// Creates answered 500.
     pub create_500: u32,
+    /// Tasks created QUEUED, staying so for the emulator's queue delay before they run.
+    pub queued: u32,
     /// Task GETs answered 503.
     pub get_503: u32,
     /// Task GETs answered 200 with a body cut in half.
@@ -81,35 +98,94 @@ pub struct Stats {
     /// (which must be none).
     pub presigned_requests: u32,
     pub presigned_requests_with_key: u32,
+    /// Tasks evicted to bound memory.
+    pub evicted_tasks: u32,
+}
+
+/// A task's log messages, as Roblox keeps them: the newest ~450 KB, oldest dropped. The VM
+/// writes into one as the script runs, so a script printing in a loop holds bounded memory.
+#[derive(Debug, Default)]
+pub struct LogWindow {
+    messages: VecDeque<LogMessage>,
+    bytes: usize,
+}
+
+impl LogWindow {
+    /// Appends a message, dropping the oldest past the window. A message larger than the
+    /// whole window keeps its start.
+    pub fn push(&mut self, level: MessageType, text: &str) {
+        let room = LOG_WINDOW_BYTES - LOG_MESSAGE_OVERHEAD;
+        let text = crate::text::prefix_bytes(text, room).to_owned();
+        self.bytes += text.len() + LOG_MESSAGE_OVERHEAD;
+        self.messages.push_back(LogMessage {
+            message: text,
+            create_time: Some(server::now()),
+            message_type: level,
+        });
+        while self.bytes > LOG_WINDOW_BYTES {
+            match self.messages.pop_front() {
+                Some(old) => self.bytes -= old.message.len() + LOG_MESSAGE_OVERHEAD,
+                None => break,
+            }
+        }
+    }
+
+    pub fn messages(&self) -> impl Iterator<Item = &LogMessage> {
+        self.messages.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
 }
 
 struct TaskRecord {
     task: Task,
     script: String,
     place: (u64, u64),
-    logs: VecDeque<LogMessage>,
-    log_bytes: usize,
+    logs: LogWindow,
 }
 
 struct BinaryInputRecord {
     universe: u64,
-    data: Option<Vec<u8>>,
+    data: Option<Arc<Vec<u8>>>,
+    created: Instant,
+}
+
+struct BinaryOutputRecord {
+    data: Vec<u8>,
+    created: Instant,
 }
 
 #[derive(Default)]
 struct State {
     tasks: HashMap<String, TaskRecord>,
+    /// Finished task ids, oldest first, for eviction.
+    finished: VecDeque<String>,
     binary_inputs: HashMap<String, BinaryInputRecord>,
-    binary_outputs: HashMap<String, Vec<u8>>,
+    binary_outputs: HashMap<String, BinaryOutputRecord>,
     place_versions: HashMap<(u64, u64), u64>,
     faults: Faults,
     stats: Stats,
+}
+
+/// A task waiting for a worker.
+struct QueuedTask {
+    id: String,
+    request: vm::ExecutionRequest,
+    /// Injected QUEUED: the task stays QUEUED for the queue delay before it runs.
+    queued: bool,
 }
 
 struct Shared {
     options: EmulatorOptions,
     base_url: String,
     state: Mutex<State>,
+    queue: Mutex<mpsc::Sender<QueuedTask>>,
 }
 
 /// A running emulator; it stops when the process does.
@@ -118,17 +194,30 @@ pub struct RunningEmulator {
     pub addr: SocketAddr,
 }
 
-/// Binds `listen` and serves in the background.
+/// Binds `listen`, starts the workers and serves in the background.
 pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<RunningEmulator> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     let base_url = format!("http://{addr}");
     let url = reqwest::Url::parse(&base_url).map_err(std::io::Error::other)?;
+    let (sender, receiver) = mpsc::channel::<QueuedTask>();
+    let workers = options.workers.max(1);
     let shared = Arc::new(Shared {
         options,
         base_url,
         state: Mutex::new(State::default()),
+        queue: Mutex::new(sender),
     });
+    let receiver = Arc::new(Mutex::new(receiver));
+    for index in 0..workers {
+        let shared = shared.clone();
+        let receiver = receiver.clone();
+        std::thread::Builder::new()
+            .name(format!("emulator-worker-{index}"))
+            // Deep (but legal) Luau recursion runs on this thread's stack.
+            .stack_size(16 * 1024 * 1024)
+            .spawn(move || server::work(&shared, &receiver))?;
+    }
     let app = server::router(shared);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {
@@ -138,16 +227,75 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
     Ok(RunningEmulator { url, addr })
 }
 
-impl TaskRecord {
-    /// Appends a message, dropping the oldest past the window.
-    fn push_log(&mut self, message: LogMessage) {
-        self.log_bytes += message.message.len() + LOG_MESSAGE_OVERHEAD;
-        self.logs.push_back(message);
-        while self.log_bytes > LOG_WINDOW_BYTES {
-            match self.logs.pop_front() {
-                Some(old) => self.log_bytes -= old.message.len() + LOG_MESSAGE_OVERHEAD,
-                None => break,
+impl State {
+    /// Records a task as finished and evicts the oldest finished ones past the bound.
+    fn finish(&mut self, id: &str) {
+        self.finished.push_back(id.to_owned());
+        while self.finished.len() > MAX_FINISHED_TASKS {
+            if let Some(old) = self.finished.pop_front() {
+                self.tasks.remove(&old);
+                self.binary_outputs.remove(&old);
+                self.stats.evicted_tasks += 1;
             }
         }
+    }
+
+    /// Drops expired binary data, then the oldest until what is held fits the bound.
+    fn evict_binaries(&mut self, now: Instant) {
+        self.binary_inputs
+            .retain(|_, record| now.duration_since(record.created) < BINARY_LIFETIME);
+        self.binary_outputs
+            .retain(|_, record| now.duration_since(record.created) < BINARY_LIFETIME);
+        while self
+            .binary_outputs
+            .values()
+            .map(|r| r.data.len())
+            .sum::<usize>()
+            > MAX_HELD_BINARY_BYTES
+        {
+            let Some(oldest) = oldest_key(&self.binary_outputs, |r| r.created) else {
+                break;
+            };
+            self.binary_outputs.remove(&oldest);
+        }
+        while self
+            .binary_inputs
+            .values()
+            .filter_map(|r| r.data.as_ref().map(|d| d.len()))
+            .sum::<usize>()
+            > MAX_HELD_BINARY_BYTES
+        {
+            let Some(oldest) = oldest_key(&self.binary_inputs, |r| r.created) else {
+                break;
+            };
+            self.binary_inputs.remove(&oldest);
+        }
+    }
+}
+
+fn oldest_key<T>(map: &HashMap<String, T>, created: impl Fn(&T) -> Instant) -> Option<String> {
+    map.iter()
+        .min_by_key(|(_, record)| created(record))
+        .map(|(key, _)| key.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_window_drops_the_oldest() {
+        let mut window = LogWindow::default();
+        for i in 0..20_000 {
+            window.push(MessageType::Output, &format!("line {i:05}"));
+        }
+        let kept: Vec<&str> = window.messages().map(|m| m.message.as_str()).collect();
+        assert_eq!(kept.last(), Some(&"line 19999"));
+        assert!(kept.len() * (10 + LOG_MESSAGE_OVERHEAD) <= LOG_WINDOW_BYTES);
+        assert!(kept.len() > 7800, "{}", kept.len());
+        let mut window = LogWindow::default();
+        window.push(MessageType::Output, &"x".repeat(LOG_WINDOW_BYTES * 3));
+        assert_eq!(window.len(), 1);
+        assert!(window.bytes <= LOG_WINDOW_BYTES);
     }
 }

@@ -1,15 +1,16 @@
-//! The emulator's HTTP routes. Handlers check the key, apply injected faults, then act on the
-//! shared state; each task runs on its own thread.
+//! The emulator's HTTP routes and its workers. Handlers check the key, apply injected faults,
+//! then act on the shared state; tasks wait in a queue for one of a fixed number of workers.
 
 // Helpers return the error response itself (`Result<_, Response>`), the usual axum shape; the
 // size of `Response` does not matter at this rate.
 #![allow(clippy::result_large_err)]
 
-use std::sync::{Arc, MutexGuard};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, Query, State as AxumState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,11 +20,11 @@ use serde_json::{Value, json};
 
 use super::vm::{self, ExecutionRequest, VmOutcome};
 use super::{
-    BinaryInputRecord, Faults, MAX_UNFINISHED_PER_PLACE, MESSAGES_PER_CHUNK, Shared, State,
-    TaskRecord,
+    BinaryInputRecord, BinaryOutputRecord, Faults, LogWindow, MAX_UNFINISHED_PER_PLACE,
+    MAX_UNFINISHED_TOTAL, QueuedTask, Shared, State, TaskRecord,
 };
 use crate::api::model::{
-    CreateTaskRequest, LogChunk, LogMessage, LogsPage, Task, TaskError, TaskOutput, TaskState,
+    CreateTaskRequest, LogChunk, LogsPage, Task, TaskError, TaskOutput, TaskState,
 };
 use crate::config::{
     MAX_BINARY_INPUT_BYTES, MAX_PLACE_FILE_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_TIMEOUT,
@@ -32,15 +33,22 @@ use crate::duration::{parse_protobuf_duration, to_protobuf_duration};
 
 type SharedState = AxumState<Arc<Shared>>;
 
+/// Request bodies are refused past these sizes: the documented limits (a 4 MB script, which
+/// JSON escaping can grow up to six times; a 10 MiB place; a 100 MiB binary input) with room
+/// for the request's own framing. The handlers then check the documented limits exactly.
+const CREATE_BODY_LIMIT: usize = 6 * MAX_SCRIPT_BYTES as usize + 64 * 1024;
+const PLACE_BODY_LIMIT: usize = MAX_PLACE_FILE_BYTES as usize + 64 * 1024;
+const BINARY_INPUT_BODY_LIMIT: usize = MAX_BINARY_INPUT_BYTES as usize + 64 * 1024;
+
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route(
             "/cloud/v2/universes/{universe}/places/{place}/luau-execution-session-tasks",
-            post(create_latest),
+            post(create_latest).layer(DefaultBodyLimit::max(CREATE_BODY_LIMIT)),
         )
         .route(
             "/cloud/v2/universes/{universe}/places/{place}/versions/{version}/luau-execution-session-tasks",
-            post(create_versioned),
+            post(create_versioned).layer(DefaultBodyLimit::max(CREATE_BODY_LIMIT)),
         )
         .route(
             "/cloud/v2/universes/{universe}/places/{place}/versions/{version}/luau-execution-sessions/{session}/tasks/{task}",
@@ -54,8 +62,14 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/cloud/v2/universes/{universe}/luau-execution-session-task-binary-inputs",
             post(create_binary_input),
         )
-        .route("/universes/v1/{universe}/places/{place}/versions", post(upload_place))
-        .route("/emulator/binary-inputs/{id}", put(put_binary_input))
+        .route(
+            "/universes/v1/{universe}/places/{place}/versions",
+            post(upload_place).layer(DefaultBodyLimit::max(PLACE_BODY_LIMIT)),
+        )
+        .route(
+            "/emulator/binary-inputs/{id}",
+            put(put_binary_input).layer(DefaultBodyLimit::max(BINARY_INPUT_BODY_LIMIT)),
+        )
         .route("/emulator/binary-outputs/{id}", get(get_binary_output))
         .route("/emulator/faults", post(set_faults))
         .route("/emulator/stats", get(stats))
@@ -108,12 +122,9 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
 
 /// Takes one from a fault counter; true when this request is to be spoiled.
 fn take(counter: &mut u32) -> bool {
-    if *counter > 0 {
-        *counter -= 1;
-        true
-    } else {
-        false
-    }
+    let spoil = *counter > 0;
+    *counter = counter.saturating_sub(1);
+    spoil
 }
 
 fn faulted(status: StatusCode, faults: &Faults) -> Response {
@@ -138,7 +149,7 @@ fn parse_id(text: &str, what: &str) -> Result<u64, Response> {
         .map_err(|_| invalid_argument(&format!("Invalid {what}.")))
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
@@ -238,7 +249,7 @@ fn create(
                             ) =>
                 {
                     match &record.data {
-                        Some(data) => Some(data.clone()),
+                        Some(data) => Some(data.to_vec()),
                         None => {
                             return invalid_argument("The binary input has not been uploaded.");
                         }
@@ -252,18 +263,31 @@ fn create(
             }
         }
     };
-    let unfinished = state
+    let unfinished_here = state
         .tasks
         .values()
         .filter(|r| r.place == (universe, place) && !r.task.state.is_terminal())
         .count();
-    if unfinished >= MAX_UNFINISHED_PER_PLACE {
+    if unfinished_here >= MAX_UNFINISHED_PER_PLACE {
         return v2_error(
             StatusCode::TOO_MANY_REQUESTS,
             "RESOURCE_EXHAUSTED",
             "At most ten incomplete tasks are allowed per place.",
         );
     }
+    let unfinished = state
+        .tasks
+        .values()
+        .filter(|r| !r.task.state.is_terminal())
+        .count();
+    if unfinished >= MAX_UNFINISHED_TOTAL {
+        return v2_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            "The local emulator has too many incomplete tasks; try again when some finish.",
+        );
+    }
+    let queued = take(&mut state.faults.queued);
     let version =
         version.unwrap_or_else(|| *state.place_versions.get(&(universe, place)).unwrap_or(&1));
     let id = new_id();
@@ -275,7 +299,12 @@ fn create(
         create_time: Some(created.clone()),
         update_time: Some(created),
         user: Some("1".into()),
-        state: TaskState::Queued,
+        // Roblox's create answers PROCESSING (its server boots while the task waits).
+        state: if queued {
+            TaskState::Queued
+        } else {
+            TaskState::Processing
+        },
         script: None,
         timeout: Some(to_protobuf_duration(timeout)),
         binary_input: request.binary_input.clone(),
@@ -288,66 +317,90 @@ fn create(
             task: task.clone(),
             script: request.script.clone(),
             place: (universe, place),
-            logs: Default::default(),
-            log_bytes: 0,
+            logs: LogWindow::default(),
         },
     );
-    drop(state);
-
     let execution = ExecutionRequest {
         script: request.script,
         timeout,
         binary_input,
         enable_binary_output: request.enable_binary_output.unwrap_or(false),
     };
-    let runner = shared.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("task-{id}"))
-        .spawn(move || run_task(&runner, &id, &execution));
-    if spawned.is_err() {
+    let sent = shared
+        .queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .send(QueuedTask {
+            id: id.clone(),
+            request: execution,
+            queued,
+        });
+    if sent.is_err() {
+        state.tasks.remove(&id);
         return v2_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INTERNAL",
-            "Could not start the task.",
+            "The local emulator's workers have stopped.",
         );
     }
     (StatusCode::OK, axum::Json(task)).into_response()
 }
 
-/// The life of a task: QUEUED, PROCESSING, then what the VM says.
-fn run_task(shared: &Shared, id: &str, request: &ExecutionRequest) {
-    std::thread::sleep(shared.options.queue_delay);
-    if let Some(record) = lock(shared).tasks.get_mut(id) {
-        record.task.state = TaskState::Processing;
-        record.task.update_time = Some(now());
+/// A worker: takes queued tasks one at a time until the emulator goes away.
+pub(super) fn work(shared: &Shared, queue: &Mutex<mpsc::Receiver<QueuedTask>>) {
+    loop {
+        let next = queue
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .recv();
+        let Ok(queued) = next else {
+            return;
+        };
+        run_task(shared, queued);
     }
-    let execution = vm::execute(request);
+}
+
+/// The life of a task: (QUEUED, when injected), PROCESSING, then what the VM says.
+fn run_task(shared: &Shared, queued: QueuedTask) {
+    let QueuedTask {
+        id,
+        request,
+        queued,
+    } = queued;
+    if queued {
+        std::thread::sleep(shared.options.queue_delay);
+        if let Some(record) = lock(shared).tasks.get_mut(&id) {
+            record.task.state = TaskState::Processing;
+            record.task.update_time = Some(now());
+        }
+    }
+    let execution = vm::execute(&request);
     let mut state = lock(shared);
     let State {
         tasks,
         binary_outputs,
         ..
     } = &mut *state;
-    let Some(record) = tasks.get_mut(id) else {
+    let Some(record) = tasks.get_mut(&id) else {
         return;
     };
-    for (level, message) in execution.logs {
-        record.push_log(LogMessage {
-            message,
-            create_time: Some(now()),
-            message_type: level,
-        });
-    }
+    record.logs = execution.logs;
     match execution.outcome {
         VmOutcome::Complete {
             results,
             binary_output,
         } => {
-            record.task.output = Some(TaskOutput { results });
+            record.task.output = Some(TaskOutput::from_values(&results));
             if let Some(bytes) = binary_output {
                 record.task.binary_output_uri =
                     Some(format!("{}/emulator/binary-outputs/{id}", shared.base_url));
-                binary_outputs.insert(id.to_owned(), bytes);
+                binary_outputs.insert(
+                    id.clone(),
+                    BinaryOutputRecord {
+                        data: bytes,
+                        created: Instant::now(),
+                    },
+                );
             }
             record.task.state = TaskState::Complete;
         }
@@ -357,6 +410,8 @@ fn run_task(shared: &Shared, id: &str, request: &ExecutionRequest) {
         }
     }
     record.task.update_time = Some(now());
+    state.finish(&id);
+    state.evict_binaries(Instant::now());
 }
 
 #[derive(Deserialize)]
@@ -445,33 +500,16 @@ async fn list_logs(
         Some("STRUCTURED") => "STRUCTURED",
         Some(_) => return invalid_argument("Invalid view."),
     };
-    let page_size = match query.max_page_size.as_deref().map(str::parse::<i64>) {
-        None => 10_000,
-        Some(Ok(n)) if n >= 0 => {
-            if n == 0 {
-                10_000
-            } else {
-                n.min(10_000) as usize
-            }
-        }
-        _ => {
-            return invalid_argument("Invalid maxPageSize.");
-        }
-    };
-    let start = match query.page_token.as_deref().filter(|t| !t.is_empty()) {
-        None => 0,
-        Some(token) => match token.split_once(':') {
-            Some((token_view, index)) if token_view == view => match index.parse::<usize>() {
-                Ok(i) => i,
-                Err(_) => {
-                    return invalid_argument("Invalid pageToken.");
-                }
-            },
-            _ => {
-                return invalid_argument("pageToken does not match the other parameters.");
-            }
-        },
-    };
+    // Any size of at least one chunk holds the one chunk there is; 0 means the default.
+    if let Some(size) = query.max_page_size.as_deref()
+        && size.parse::<u32>().is_err()
+    {
+        return invalid_argument("Invalid maxPageSize.");
+    }
+    // Roblox answers with one page; a token can only come from a client that invents it.
+    if query.page_token.as_deref().is_some_and(|t| !t.is_empty()) {
+        return invalid_argument("Invalid pageToken.");
+    }
 
     let mut state = lock(&shared);
     state.stats.log_gets += 1;
@@ -486,47 +524,27 @@ async fn list_logs(
             "The task was not found.",
         );
     };
-    // Logs are served only once the task has ended, as on Roblox.
-    if !record.task.state.is_terminal() {
-        return axum::Json(LogsPage {
-            luau_execution_session_task_logs: Vec::new(),
-            next_page_token: Some(String::new()),
-        })
-        .into_response();
-    }
-    let messages: Vec<&LogMessage> = record.logs.iter().collect();
-    let chunk_count = messages.len().div_ceil(MESSAGES_PER_CHUNK).max(1);
-    let end = (start + page_size).min(chunk_count);
-    let chunks = (start..end)
-        .map(|index| {
-            let slice = messages
-                .iter()
-                .skip(index * MESSAGES_PER_CHUNK)
-                .take(MESSAGES_PER_CHUNK);
-            let path = format!("{}/logs/{}", record.task.path, index + 1);
-            if view == "STRUCTURED" {
-                LogChunk {
-                    path,
-                    messages: None,
-                    structured_messages: Some(slice.map(|m| (*m).clone()).collect()),
-                }
-            } else {
-                LogChunk {
-                    path,
-                    messages: Some(slice.map(|m| m.message.clone()).collect()),
-                    structured_messages: None,
-                }
-            }
-        })
-        .collect();
-    let next = if end < chunk_count {
-        format!("{view}:{end}")
+    // As observed on Roblox: one chunk, `…/logs/1`, present even when empty; the messages
+    // only once the task has ended.
+    let ended = record.task.state.is_terminal();
+    let messages = record.logs.messages().filter(|_| ended);
+    let path = format!("{}/logs/1", record.task.path);
+    let chunk = if view == "STRUCTURED" {
+        LogChunk {
+            path,
+            messages: None,
+            structured_messages: Some(messages.cloned().collect()),
+        }
     } else {
-        String::new()
+        LogChunk {
+            path,
+            messages: Some(messages.map(|m| m.message.clone()).collect()),
+            structured_messages: None,
+        }
     };
     axum::Json(LogsPage {
-        luau_execution_session_task_logs: chunks,
-        next_page_token: Some(next),
+        luau_execution_session_task_logs: vec![chunk],
+        next_page_token: Some(String::new()),
     })
     .into_response()
 }
@@ -560,11 +578,13 @@ async fn create_binary_input(
     let id = new_id();
     let mut state = lock(&shared);
     state.stats.binary_input_creates += 1;
+    state.evict_binaries(Instant::now());
     state.binary_inputs.insert(
         id.clone(),
         BinaryInputRecord {
             universe,
             data: None,
+            created: Instant::now(),
         },
     );
     axum::Json(json!({
@@ -590,9 +610,12 @@ async fn put_binary_input(
 ) -> Response {
     let mut state = lock(&shared);
     count_presigned(&mut state, &headers);
+    if body.len() as u64 > MAX_BINARY_INPUT_BYTES {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "over 100 MiB").into_response();
+    }
     match state.binary_inputs.get_mut(&id) {
         Some(record) => {
-            record.data = Some(body.to_vec());
+            record.data = Some(Arc::new(body.to_vec()));
             StatusCode::OK.into_response()
         }
         None => (StatusCode::NOT_FOUND, "no such upload").into_response(),
@@ -607,10 +630,10 @@ async fn get_binary_output(
     let mut state = lock(&shared);
     count_presigned(&mut state, &headers);
     match state.binary_outputs.get(&id) {
-        Some(bytes) => (
+        Some(record) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/octet-stream")],
-            bytes.clone(),
+            record.data.clone(),
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no such output").into_response(),
@@ -676,14 +699,20 @@ async fn upload_place(
         .into_response()
 }
 
-async fn set_faults(
-    AxumState(shared): SharedState,
-    axum::Json(faults): axum::Json<Faults>,
-) -> Response {
+async fn set_faults(AxumState(shared): SharedState, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(response) = authorize(&shared, &headers) {
+        return response;
+    }
+    let Ok(faults) = serde_json::from_slice::<Faults>(&body) else {
+        return invalid_argument("The body is not a set of faults.");
+    };
     lock(&shared).faults = faults;
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn stats(AxumState(shared): SharedState) -> Response {
+async fn stats(AxumState(shared): SharedState, headers: HeaderMap) -> Response {
+    if let Err(response) = authorize(&shared, &headers) {
+        return response;
+    }
     axum::Json(lock(&shared).stats.clone()).into_response()
 }

@@ -13,14 +13,16 @@ use std::time::{Duration, Instant};
 use mlua::{Error as LuaError, Lua, MultiValue, Table, Value, VmState};
 use serde_json::{Map, Number, Value as Json};
 
+use super::LogWindow;
 use crate::api::model::{MessageType, TaskErrorCode};
 
 /// Return values over this size as JSON fail the task, as on Roblox.
 pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 /// The `BinaryOutput` buffer's documented maximum.
 pub const MAX_BINARY_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
-/// A script may not take the emulator down by allocating without bound.
-const MEMORY_LIMIT: usize = 1024 * 1024 * 1024;
+/// A script may not take the emulator down by allocating without bound: past this, the script
+/// fails with an out-of-memory error. Room for a 256 MiB binary output and its copy.
+pub const MEMORY_LIMIT: usize = 768 * 1024 * 1024;
 /// Deeper tables than this (or cycles) become `null` in the results.
 const MAX_DEPTH: usize = 64;
 
@@ -82,11 +84,14 @@ pub enum VmOutcome {
     },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Execution {
     pub outcome: VmOutcome,
-    pub logs: Vec<(MessageType, String)>,
+    /// The log window as the task left it.
+    pub logs: LogWindow,
 }
+
+type Logs = Rc<RefCell<LogWindow>>;
 
 /// What the script gets and must give back.
 #[derive(Debug, Clone, Default)]
@@ -98,7 +103,7 @@ pub struct ExecutionRequest {
 }
 
 pub fn execute(request: &ExecutionRequest) -> Execution {
-    let logs = Rc::new(RefCell::new(Vec::new()));
+    let logs: Logs = Rc::new(RefCell::new(LogWindow::default()));
     let deadline = Instant::now() + request.timeout;
     let timed_out = Arc::new(AtomicBool::new(false));
     let outcome = match run(request, deadline, &logs, &timed_out) {
@@ -115,22 +120,21 @@ pub fn execute(request: &ExecutionRequest) -> Execution {
         }
         Err(error) => {
             let message = error_message(&error);
-            logs.borrow_mut()
-                .push((MessageType::Error, message.clone()));
+            logs.borrow_mut().push(MessageType::Error, &message);
             VmOutcome::Failed {
                 code: TaskErrorCode::ScriptError,
                 message,
             }
         }
     };
-    let logs = logs.borrow().clone();
+    let logs = logs.take();
     Execution { outcome, logs }
 }
 
 fn run(
     request: &ExecutionRequest,
     deadline: Instant,
-    logs: &Rc<RefCell<Vec<(MessageType, String)>>>,
+    logs: &Logs,
     timed_out: &Arc<AtomicBool>,
 ) -> mlua::Result<VmOutcome> {
     let lua = Lua::new();
@@ -220,7 +224,7 @@ fn complete(results: Vec<Json>, binary_output: Option<Vec<u8>>) -> VmOutcome {
 fn install_environment(
     lua: &Lua,
     deadline: Instant,
-    logs: &Rc<RefCell<Vec<(MessageType, String)>>>,
+    logs: &Logs,
     timed_out: &Arc<AtomicBool>,
 ) -> mlua::Result<()> {
     let globals = lua.globals();
@@ -235,7 +239,7 @@ fn install_environment(
             for arg in args {
                 parts.push(tostring.call::<mlua::LuaString>(arg)?.to_string_lossy());
             }
-            sink.borrow_mut().push((level.clone(), parts.join(" ")));
+            sink.borrow_mut().push(level.clone(), &parts.join(" "));
             Ok(())
         })?;
         globals.set(name, function)?;
@@ -246,9 +250,40 @@ fn install_environment(
     let flag = timed_out.clone();
     task.set(
         "wait",
-        lua.create_function(move |_, seconds: Option<f64>| {
-            let asked = Duration::try_from_secs_f64(seconds.unwrap_or(0.0).max(0.0))
-                .unwrap_or(Duration::MAX);
+        lua.create_function(move |lua, seconds: Value| {
+            let seconds = match seconds {
+                Value::Nil => 0.0,
+                Value::Integer(n) => n as f64,
+                Value::Number(n) => n,
+                Value::String(ref text) => match text
+                    .to_str()
+                    .ok()
+                    .and_then(|t| t.trim().parse::<f64>().ok())
+                {
+                    Some(n) => n,
+                    None => {
+                        return Err(script_error(
+                            lua,
+                            "invalid argument #1 to 'wait' (number expected, got string)",
+                        ));
+                    }
+                },
+                other => {
+                    return Err(script_error(
+                        lua,
+                        &format!(
+                            "invalid argument #1 to 'wait' (number expected, got {})",
+                            other.type_name()
+                        ),
+                    ));
+                }
+            };
+            let asked = Duration::try_from_secs_f64(if seconds.is_nan() {
+                0.0
+            } else {
+                seconds.max(0.0)
+            })
+            .unwrap_or(Duration::MAX);
             let started = Instant::now();
             let until = started
                 .checked_add(asked)
@@ -288,11 +323,30 @@ fn install_environment(
     Ok(())
 }
 
+/// An error raised by a Rust function on behalf of the Luau code that called it, located as
+/// Luau locates its own (`TaskScript:3: message`).
+fn script_error(lua: &Lua, message: &str) -> LuaError {
+    let location = lua
+        .inspect_stack(1, |debug| {
+            let source = debug.source();
+            let line = debug.current_line()?;
+            let name = source.short_src?;
+            Some(format!("{name}:{line}: "))
+        })
+        .flatten()
+        .unwrap_or_default();
+    LuaError::runtime(format!("{location}{message}"))
+}
+
 /// The message of an unhandled error, as Roblox reports it (`TaskScript:<line>: <message>`).
 fn error_message(error: &LuaError) -> String {
     match error {
+        LuaError::MemoryError(_) => format!(
+            "not enough memory: the local emulator gives a task {} MiB",
+            MEMORY_LIMIT / (1024 * 1024)
+        ),
         // mlua appends a traceback; Roblox's message is the first part only.
-        LuaError::RuntimeError(message) | LuaError::MemoryError(message) => message
+        LuaError::RuntimeError(message) => message
             .split("\nstack traceback:")
             .next()
             .unwrap_or(message)
@@ -404,16 +458,88 @@ mod tests {
         );
     }
 
+    fn logs(run: &Execution) -> Vec<(MessageType, String)> {
+        run.logs
+            .messages()
+            .map(|m| (m.message_type.clone(), m.message.clone()))
+            .collect()
+    }
+
     #[test]
     fn print_and_warn_are_logs() {
         let run = run_script("print('hello', 1, nil) warn('careful') return 1");
         assert_eq!(
-            run.logs,
+            logs(&run),
             vec![
                 (MessageType::Output, "hello 1 nil".into()),
                 (MessageType::Warning, "careful".into())
             ]
         );
+    }
+
+    #[test]
+    fn printing_in_a_loop_keeps_only_the_window() {
+        let run = run_script("for i = 1, 200000 do print(string.rep('x', 100) .. i) end return 1");
+        let kept: usize = run.logs.messages().map(|m| m.message.len() + 47).sum();
+        assert!(kept <= super::super::LOG_WINDOW_BYTES, "{kept}");
+        assert!(
+            run.logs
+                .messages()
+                .last()
+                .unwrap()
+                .message
+                .ends_with("200000"),
+            "the newest are kept"
+        );
+    }
+
+    #[test]
+    fn callback_errors_are_located_script_errors() {
+        for (script, expected) in [
+            (
+                "task.wait('abc')",
+                "TaskScript:1: invalid argument #1 to 'wait' (number expected, got string)",
+            ),
+            (
+                "\ntask.wait({})",
+                "TaskScript:2: invalid argument #1 to 'wait' (number expected, got table)",
+            ),
+            (
+                "print(setmetatable({}, {__tostring = function() error('x') end}))",
+                "TaskScript:1: x",
+            ),
+            (
+                "collectgarbage('bogus')",
+                "TaskScript:1: collectgarbage called with invalid option",
+            ),
+        ] {
+            match run_script(script).outcome {
+                VmOutcome::Failed { code, message } => {
+                    assert_eq!(code, TaskErrorCode::ScriptError, "{script}");
+                    assert!(message.starts_with(expected), "{script}: {message}");
+                }
+                other => panic!("{script}: {other:?}"),
+            }
+        }
+        assert_eq!(results("return pcall(task.wait, {})")[0], json!(false));
+    }
+
+    #[test]
+    fn unbounded_allocation_is_a_clear_script_error() {
+        let run = execute(&ExecutionRequest {
+            script:
+                "local t = {} local i = 0 while true do i += 1 t[i] = string.rep('x', 1e6) .. i end"
+                    .into(),
+            timeout: Duration::from_secs(60),
+            ..ExecutionRequest::default()
+        });
+        match run.outcome {
+            VmOutcome::Failed { code, message } => {
+                assert_eq!(code, TaskErrorCode::ScriptError);
+                assert!(message.starts_with("not enough memory"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -427,7 +553,7 @@ mod tests {
             }
         );
         assert_eq!(
-            run.logs.last(),
+            logs(&run).last(),
             Some(&(MessageType::Error, "TaskScript:2: boom".into()))
         );
         let run = run_script("local x = nil\nreturn x.Foo");

@@ -78,8 +78,8 @@ impl GithubRenderer {
             self.commands(
                 out,
                 &[format!(
-                    "::group::Task logs ({} messages)",
-                    report.logs.len()
+                    "::group::Task logs ({})",
+                    crate::text::count(report.logs.len(), "message", "messages")
                 )],
             );
             for message in &report.logs {
@@ -126,6 +126,9 @@ impl GithubRenderer {
                     problem,
                 )],
             );
+        }
+        if let Some(cut) = &report.logs_cut {
+            self.commands(out, &[annotation(Level::Warning, Some("Logs cut"), cut)]);
         }
         result_lines(out, report, &report.headline());
         // Leave the step with commands working again.
@@ -277,9 +280,9 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
         report.task = Some(Task {
             path: "universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s".into(),
             state: TaskState::Complete,
-            output: Some(crate::api::model::TaskOutput {
-                results: vec![serde_json::json!(7)],
-            }),
+            output: Some(crate::api::model::TaskOutput::from_values(&[
+                serde_json::json!(7),
+            ])),
             ..Task::default()
         });
         let mut out = renderer.render(&Event::Begin);

@@ -28,6 +28,7 @@ pub fn result_value(report: &RunReport) -> Value {
         "errorMessage": report.error_message(),
         "problem": report.problem,
         "logsProblem": report.logs_problem,
+        "logsCut": report.logs_cut,
         "results": report.results(),
         "taskPath": report.task_path(),
         "durationSeconds": report.duration.as_secs_f64(),

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use crate::api::model::{MessageType, TaskState};
 use crate::report::RunReport;
+use crate::secret::Redactor;
 
 /// Something worth telling the person reading the CI log.
 #[derive(Debug, Clone, Copy)]
@@ -103,14 +104,16 @@ pub fn random_token(prefix: &str) -> String {
 }
 
 /// The one writer of stdout. A failed write (a closed pipe) is not worth dying for: the exit
-/// code still tells the story.
+/// code still tells the story. Everything it writes passes the redactor, the last line of
+/// defence for the key (the API client scrubs remote text where it enters).
 pub struct Console {
     renderer: Box<dyn Renderer + Send>,
+    redactor: Redactor,
 }
 
 impl Console {
-    pub fn new(renderer: Box<dyn Renderer + Send>) -> Self {
-        Self { renderer }
+    pub fn new(renderer: Box<dyn Renderer + Send>, redactor: Redactor) -> Self {
+        Self { renderer, redactor }
     }
 
     pub fn emit(&mut self, event: Event<'_>) {
@@ -118,10 +121,38 @@ impl Console {
         if text.is_empty() {
             return;
         }
+        // `Begin` is ours alone, and on GitHub it is the `::add-mask::` of the key itself.
+        let text = match event {
+            Event::Begin => std::borrow::Cow::Borrowed(text.as_str()),
+            _ => self.redactor.redact(&text),
+        };
         let stdout = std::io::stdout();
         let mut lock = stdout.lock();
         let _ = lock.write_all(text.as_bytes());
         let _ = lock.flush();
+    }
+}
+
+/// A stderr writer that removes the key, for diagnostics (each event is written whole).
+pub struct RedactingWriter {
+    redactor: Redactor,
+}
+
+impl RedactingWriter {
+    pub fn stderr(redactor: Redactor) -> Self {
+        Self { redactor }
+    }
+}
+
+impl Write for RedactingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr().write_all(self.redactor.redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

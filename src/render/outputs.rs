@@ -3,10 +3,13 @@
 
 use super::random_token;
 use crate::report::RunReport;
+use crate::text::prefix_bytes;
 
 /// GitHub allows 1 MB of outputs per job; `results` can be 4 MB. Larger results are left out
 /// of the output (with a note) rather than break the step.
 pub const MAX_RESULTS_OUTPUT_BYTES: usize = 512 * 1024;
+/// An error message can be as large as a script makes it; the output keeps its start.
+pub const MAX_ERROR_MESSAGE_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// The outputs, as (name, value) pairs. Every name is always written, empty when not known, so
 /// later steps can test them without `|| ''`.
@@ -33,11 +36,13 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
         ),
         (
             "error-message",
-            report
-                .error_message()
-                .map(str::to_owned)
-                .or_else(|| report.problem.clone())
-                .unwrap_or_default(),
+            capped(
+                report
+                    .error_message()
+                    .or(report.problem.as_deref())
+                    .unwrap_or_default(),
+                MAX_ERROR_MESSAGE_OUTPUT_BYTES,
+            ),
         ),
         ("results", results),
         ("results-too-large", results_truncated.to_owned()),
@@ -47,6 +52,7 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
         ),
         ("duration", format!("{:.3}", report.duration.as_secs_f64())),
         ("log-count", report.logs.len().to_string()),
+        ("logs-truncated", report.logs_cut.is_some().to_string()),
         (
             "place-version",
             report
@@ -63,6 +69,19 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
                 .unwrap_or_default(),
         ),
     ]
+}
+
+/// The text, or its first `max` bytes with a marker saying it was cut.
+fn capped(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        text.to_owned()
+    } else {
+        format!(
+            "{}… (cut at {}; the whole text is in the step log)",
+            prefix_bytes(text, max),
+            crate::text::size(max as u64)
+        )
+    }
 }
 
 /// The file text for all outputs, each as `name<<DELIM\nvalue\nDELIM\n`.
@@ -111,22 +130,41 @@ mod tests {
         let mut report = RunReport::new(Outcome::Complete);
         report.task = Some(Task {
             state: TaskState::Complete,
-            output: Some(TaskOutput {
-                results: vec![serde_json::Value::String(
-                    "x".repeat(MAX_RESULTS_OUTPUT_BYTES),
-                )],
-            }),
+            output: Some(TaskOutput::from_values(&[serde_json::Value::String(
+                "x".repeat(MAX_RESULTS_OUTPUT_BYTES),
+            )])),
             ..Task::default()
         });
         let pairs = outputs(&report);
         assert_eq!(value(&pairs, "results"), "");
         assert_eq!(value(&pairs, "results-too-large"), "true");
 
-        report.task.as_mut().unwrap().output = Some(TaskOutput {
-            results: vec![serde_json::json!(1)],
-        });
+        report.task.as_mut().unwrap().output =
+            Some(TaskOutput::from_values(&[serde_json::json!(1)]));
         let pairs = outputs(&report);
         assert_eq!(value(&pairs, "results"), "[1]");
         assert_eq!(value(&pairs, "results-too-large"), "false");
+    }
+
+    #[test]
+    fn a_huge_error_message_is_capped() {
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.task = Some(Task {
+            state: TaskState::Failed,
+            error: Some(crate::api::model::TaskError {
+                code: crate::api::model::TaskErrorCode::ScriptError,
+                message: "é".repeat(MAX_ERROR_MESSAGE_OUTPUT_BYTES),
+            }),
+            ..Task::default()
+        });
+        let pairs = outputs(&report);
+        let message = value(&pairs, "error-message");
+        assert!(
+            message.len() < MAX_ERROR_MESSAGE_OUTPUT_BYTES + 100,
+            "{}",
+            message.len()
+        );
+        assert!(message.ends_with("the whole text is in the step log)"));
+        assert_eq!(value(&pairs, "logs-truncated"), "false");
     }
 }

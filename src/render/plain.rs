@@ -51,6 +51,9 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
     if let Some(problem) = &report.logs_problem {
         prefixed_lines(out, "Logs: ", CONTINUATION, problem);
     }
+    if let Some(cut) = &report.logs_cut {
+        prefixed_lines(out, "Logs: ", CONTINUATION, cut);
+    }
     if let Some(results) = report.results_json() {
         prefixed_lines(out, "Results: ", CONTINUATION, &results);
     }
@@ -94,7 +97,10 @@ impl Renderer for PlainRenderer {
             }
             Event::Finished(report) => {
                 if !report.logs.is_empty() {
-                    out.push_str(&format!("--- logs ({} messages) ---\n", report.logs.len()));
+                    out.push_str(&format!(
+                        "--- logs ({}) ---\n",
+                        crate::text::count(report.logs.len(), "message", "messages")
+                    ));
                     for message in &report.logs {
                         let tag = level_tag(&message.message_type);
                         let tag = match message.message_type {

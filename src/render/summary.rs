@@ -82,6 +82,9 @@ pub fn render_summary(report: &RunReport) -> String {
         let _ = writeln!(out, "| Task | {} |", escape_inline(path));
     }
     let _ = writeln!(out, "| Log messages | {} |", report.logs.len());
+    if let Some(cut) = &report.logs_cut {
+        let _ = writeln!(out, "| Logs cut | {} |", escape_inline(cut));
+    }
     out.push('\n');
 
     if let Some(message) = report.error_message() {
@@ -94,9 +97,14 @@ pub fn render_summary(report: &RunReport) -> String {
         out.push_str(&fenced(problem, ""));
         out.push('\n');
     }
-    if let Some(results) = report.results() {
+    if let Some(results) = report.results_json() {
         out.push_str("**Results**\n\n");
-        let pretty = serde_json::to_string_pretty(results).unwrap_or_default();
+        // Pretty-printing means parsing: only for results small enough to read anyway.
+        let pretty = (results.len() <= MAX_BLOCK_BYTES)
+            .then(|| serde_json::from_str::<serde_json::Value>(&results).ok())
+            .flatten()
+            .and_then(|value| serde_json::to_string_pretty(&value).ok())
+            .unwrap_or(results);
         out.push_str(&fenced(&pretty, "json"));
         out.push('\n');
     }

@@ -11,6 +11,7 @@ use crate::support::{Run, temp_file};
 /// A `luau-exec serve` process on a free port; killed on drop.
 struct Served {
     url: String,
+    pid: u32,
     _child: tokio::process::Child,
 }
 
@@ -26,6 +27,7 @@ async fn serve_with(env: &[(&str, &str)]) -> Served {
     let mut command = run.command();
     command.arg("serve").arg("--listen").arg("127.0.0.1:0");
     let mut child = command.spawn().expect("serve starts");
+    let pid = child.id().expect("pid");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let url = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
@@ -35,11 +37,27 @@ async fn serve_with(env: &[(&str, &str)]) -> Served {
         .expect("a first line");
     let pattern = regex::Regex::new(r"^http://127\.0\.0\.1:[1-9][0-9]*$").unwrap();
     assert!(pattern.is_match(&url), "first line is the URL: {url}");
-    Served { url, _child: child }
+    Served {
+        url,
+        pid,
+        _child: child,
+    }
 }
 
 fn client() -> reqwest::Client {
     reqwest::Client::new()
+}
+
+/// Sets the emulator's faults (the route needs a key, like every other).
+async fn set_faults(base: &str, faults: Value) {
+    let response = client()
+        .post(format!("{base}/emulator/faults"))
+        .header("x-api-key", "any")
+        .json(&faults)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
 }
 
 async fn post(url: &str, body: Value) -> (u16, Value) {
@@ -159,14 +177,11 @@ async fn local_outcomes_match_open_clouds_codes() {
 #[tokio::test]
 async fn injected_faults_drive_the_clients_retries() {
     let served = serve().await;
-    let faults = json!({ "get503": 2, "getTruncated": 1, "logs503": 1 });
-    let response = client()
-        .post(format!("{}/emulator/faults", served.url))
-        .json(&faults)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 204);
+    set_faults(
+        &served.url,
+        json!({ "get503": 2, "getTruncated": 1, "logs503": 1 }),
+    )
+    .await;
     let output = Run::new(&served.url)
         .env("INPUT_SCRIPT", "print('survived')")
         .output()
@@ -179,24 +194,14 @@ async fn injected_faults_drive_the_clients_retries() {
     assert!(stats["logGets"].as_u64().unwrap() >= 2, "{stats}");
 
     // A create answered 500 is sent once.
-    client()
-        .post(format!("{}/emulator/faults", served.url))
-        .json(&json!({ "create500": 1 }))
-        .send()
-        .await
-        .unwrap();
+    set_faults(&served.url, json!({ "create500": 1 })).await;
     let output = Run::new(&served.url).output().await;
     assert_eq!(output.code, 8, "{}", output.stdout);
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
     assert_eq!(stats["creates"], 2);
 
     // Creates answered 429 are retried.
-    client()
-        .post(format!("{}/emulator/faults", served.url))
-        .json(&json!({ "create429": 2 }))
-        .send()
-        .await
-        .unwrap();
+    set_faults(&served.url, json!({ "create429": 2 })).await;
     let output = Run::new(&served.url).output().await;
     assert_eq!(output.code, 0, "{}", output.stdout);
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
@@ -266,7 +271,7 @@ async fn eleven_unfinished_tasks_on_a_place_get_429() {
 }
 
 #[tokio::test]
-async fn logs_appear_only_once_the_task_ends() {
+async fn logs_are_one_chunk_that_fills_once_the_task_ends() {
     let served = serve().await;
     let (_, task) = post(
         &format!(
@@ -276,14 +281,22 @@ async fn logs_appear_only_once_the_task_ends() {
         json!({ "script": "print('early') task.wait(1)" }),
     )
     .await;
+    // Roblox's create already says PROCESSING.
+    assert_eq!(task["state"], "PROCESSING", "{task}");
     let path = task["path"].as_str().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, page) = get(&format!("{}/cloud/v2/{path}/logs", served.url)).await;
-    assert_eq!(page["luauExecutionSessionTaskLogs"], json!([]), "{page}");
+    assert_eq!(
+        page,
+        json!({
+            "luauExecutionSessionTaskLogs": [{ "path": format!("{path}/logs/1"), "messages": [] }],
+            "nextPageToken": "",
+        })
+    );
 }
 
 #[tokio::test]
-async fn logs_keep_a_450kb_window_and_page_by_chunks() {
+async fn logs_keep_a_450kb_window_in_one_page() {
     let served = serve().await;
     let task = run_to_end(
         &served.url,
@@ -293,36 +306,19 @@ async fn logs_keep_a_450kb_window_and_page_by_chunks() {
     assert_eq!(task["state"], "COMPLETE");
     let path = task["path"].as_str().unwrap();
 
-    // FLAT, one chunk per page: follow the tokens.
-    let mut messages: Vec<String> = Vec::new();
-    let mut token = String::new();
-    let mut pages = 0;
-    loop {
-        let (status, page) = get(&format!(
-            "{}/cloud/v2/{path}/logs?maxPageSize=1&pageToken={token}",
-            served.url
-        ))
-        .await;
-        assert_eq!(status, 200, "{page}");
-        pages += 1;
-        for chunk in page["luauExecutionSessionTaskLogs"].as_array().unwrap() {
-            assert!(chunk["structuredMessages"].is_null());
-            messages.extend(
-                chunk["messages"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|m| m.as_str().unwrap().to_owned()),
-            );
-        }
-        token = page["nextPageToken"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        if token.is_empty() {
-            break;
-        }
-    }
+    // FLAT, as Roblox's sample clients read it: one call, `[0].messages`.
+    let (status, page) = get(&format!("{}/cloud/v2/{path}/logs", served.url)).await;
+    assert_eq!(status, 200, "{page}");
+    let chunks = page["luauExecutionSessionTaskLogs"].as_array().unwrap();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(chunks[0]["path"], format!("{path}/logs/1"));
+    assert_eq!(page["nextPageToken"], "");
+    let messages: Vec<String> = chunks[0]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect();
     let bytes: usize = messages.iter().map(|m| m.len() + 47).sum();
     assert!(bytes <= 450_000, "{bytes} bytes kept");
     // 51-byte lines plus Roblox's 47-byte overhead: about 4,590 fit in 450 KB.
@@ -339,26 +335,22 @@ async fn logs_keep_a_450kb_window_and_page_by_chunks() {
         !messages[0].starts_with("line 00001"),
         "the oldest are dropped"
     );
-    assert!(pages > 1);
 
-    // STRUCTURED, whole: the same messages with levels.
+    // STRUCTURED: the same messages with levels.
     let (_, page) = get(&format!(
-        "{}/cloud/v2/{path}/logs?view=STRUCTURED",
+        "{}/cloud/v2/{path}/logs?view=STRUCTURED&maxPageSize=1",
         served.url
     ))
     .await;
-    let structured: Vec<&Value> = page["luauExecutionSessionTaskLogs"]
+    let structured = page["luauExecutionSessionTaskLogs"][0]["structuredMessages"]
         .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|c| c["structuredMessages"].as_array().unwrap())
-        .collect();
+        .unwrap();
     assert_eq!(structured.len(), messages.len());
     assert_eq!(structured[0]["messageType"], "OUTPUT");
 
-    // A token from another view is refused.
+    // There is never a next page, so an invented token is refused.
     let (status, _) = get(&format!(
-        "{}/cloud/v2/{path}/logs?view=STRUCTURED&pageToken=FLAT:1",
+        "{}/cloud/v2/{path}/logs?view=STRUCTURED&pageToken=x",
         served.url
     ))
     .await;
@@ -596,4 +588,248 @@ async fn the_local_backend_uploads_places_and_moves_binary_data() {
     );
     assert_eq!(std::fs::read(&out).unwrap(), vec![250, 3, 2, 1]);
     assert!(output.stdout.contains("Results: [4]"), "{}", output.stdout);
+}
+
+/// A client written the way Roblox's own samples are (place-ci-cd-demo's
+/// `luau_execution_task.py`, and its Luau sibling): create with `{"script"}`, poll while the
+/// state is exactly `PROCESSING`, then one FLAT logs call read as
+/// `luauExecutionSessionTaskLogs[0].messages`. Returns the final task and the messages.
+async fn sample_client(base: &str, script: &str) -> (Value, Vec<String>) {
+    let (status, mut task) = post(
+        &format!("{base}/cloud/v2/universes/3/places/4/luau-execution-session-tasks"),
+        json!({ "script": script }),
+    )
+    .await;
+    assert_eq!(status, 200, "{task}");
+    let path = task["path"].as_str().unwrap().to_owned();
+    while task["state"] == "PROCESSING" {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        task = get(&format!("{base}/cloud/v2/{path}")).await.1;
+    }
+    let (_, logs) = get(&format!("{base}/cloud/v2/{path}/logs")).await;
+    let messages = logs["luauExecutionSessionTaskLogs"][0]["messages"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the sample reads [0].messages: {logs}"))
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect();
+    (task, messages)
+}
+
+#[tokio::test]
+async fn robloxs_sample_client_works_against_serve() {
+    let served = serve().await;
+    let cases = [
+        ("print('hi') return 1 + 2", "COMPLETE", "hi"),
+        (
+            "print('about to fail')\nerror('boom')",
+            "FAILED",
+            "about to fail",
+        ),
+        (
+            "task.wait(1.5) print('slept') return true",
+            "COMPLETE",
+            "slept",
+        ),
+        (
+            "for i = 1, 20000 do print('chatty line ' .. i) end",
+            "COMPLETE",
+            "chatty line 20000",
+        ),
+        ("print('quiet')", "COMPLETE", "quiet"),
+    ];
+    for (script, state, logged) in cases {
+        let (task, messages) = sample_client(&served.url, script).await;
+        assert_eq!(task["state"], state, "{script}: {task}");
+        assert!(
+            messages.iter().any(|m| m == logged),
+            "{script}: {:?}",
+            &messages[messages.len().saturating_sub(3)..]
+        );
+        if state == "COMPLETE" && script.contains("return 1 + 2") {
+            assert_eq!(task["output"]["results"], json!([3]));
+        }
+        if state == "FAILED" {
+            assert_eq!(task["error"]["code"], "SCRIPT_ERROR");
+            assert_eq!(task["error"]["message"], "TaskScript:2: boom");
+        }
+    }
+    // A script that prints nothing still has its one chunk.
+    let (_, messages) = sample_client(&served.url, "return 1").await;
+    assert!(messages.is_empty());
+}
+
+#[tokio::test]
+async fn queued_is_only_an_injected_fault_and_the_client_waits_it_out() {
+    let served = serve().await;
+    set_faults(&served.url, json!({ "queued": 1 })).await;
+    let (_, created) = post(
+        &format!(
+            "{}/cloud/v2/universes/1/places/1/luau-execution-session-tasks",
+            served.url
+        ),
+        json!({ "script": "return 1" }),
+    )
+    .await;
+    assert_eq!(created["state"], "QUEUED");
+    // The real client treats QUEUED as running, not as an ending.
+    set_faults(&served.url, json!({ "queued": 1 })).await;
+    let output = Run::new(&served.url).output().await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    assert!(output.stdout.contains("state: QUEUED"), "{}", output.stdout);
+    assert!(
+        output.stdout.contains("state: COMPLETE"),
+        "{}",
+        output.stdout
+    );
+}
+
+#[tokio::test]
+async fn the_emulators_own_routes_need_the_key_too() {
+    let served = serve_with(&[("LUAU_EXEC_SERVE_API_KEY", "right-key")]).await;
+    for (verb, route) in [("POST", "/emulator/faults"), ("GET", "/emulator/stats")] {
+        let request = match verb {
+            "POST" => client()
+                .post(format!("{}{route}", served.url))
+                .json(&json!({})),
+            _ => client().get(format!("{}{route}", served.url)),
+        };
+        assert_eq!(
+            request.send().await.unwrap().status().as_u16(),
+            401,
+            "{route}"
+        );
+    }
+    let response = client()
+        .get(format!("{}/emulator/stats", served.url))
+        .header("x-api-key", "right-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// The OS threads of a process.
+fn thread_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn many_tasks_share_a_bounded_pool_and_old_ones_are_evicted() {
+    let served = serve().await;
+    let pid = served.pid;
+    // 30 sleeping tasks over three places: they queue for the workers, not a thread each.
+    let mut paths = Vec::new();
+    for place in 0..3 {
+        for _ in 0..10 {
+            let (status, task) = post(
+                &format!(
+                    "{}/cloud/v2/universes/1/places/{}/luau-execution-session-tasks",
+                    served.url,
+                    100 + place
+                ),
+                json!({ "script": "task.wait(0.3) return 1", "timeout": "60s" }),
+            )
+            .await;
+            assert_eq!(status, 200, "{task}");
+            paths.push(task["path"].as_str().unwrap().to_owned());
+        }
+    }
+    let threads = thread_count(pid);
+    assert!(
+        threads > 0 && threads < 20,
+        "{threads} threads for 30 tasks"
+    );
+    for path in &paths {
+        let mut state = Value::Null;
+        for _ in 0..200 {
+            state = get(&format!("{}/cloud/v2/{path}", served.url)).await.1["state"].clone();
+            if state == "COMPLETE" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(state, "COMPLETE", "{path}");
+    }
+    // Past 1,000 finished tasks, the oldest are evicted.
+    for _ in 0..975 {
+        let (status, _) = post(
+            &format!(
+                "{}/cloud/v2/universes/1/places/7/luau-execution-session-tasks",
+                served.url
+            ),
+            json!({ "script": "return 1" }),
+        )
+        .await;
+        if status == 429 {
+            // Ten unfinished on the place: let the workers catch up.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut evicted = 0;
+    for _ in 0..100 {
+        let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
+        evicted = stats["evictedTasks"].as_u64().unwrap_or(0);
+        if evicted > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(evicted > 0, "nothing was evicted");
+    let (status, _) = get(&format!("{}/cloud/v2/{}", served.url, paths[0])).await;
+    assert_eq!(status, 404, "the oldest task is gone");
+}
+
+#[tokio::test]
+async fn the_local_backend_takes_what_the_readme_promises() {
+    // A 3.5 MiB script (axum's default limit was 2 MB), a 9 MiB place and a 20 MiB input.
+    let script = format!(
+        "local s = [[{}]] return #s",
+        "x".repeat(3 * 1024 * 1024 + 512 * 1024)
+    );
+    let (_script_dir, script_path) = temp_file("big.luau", script.as_bytes());
+    let (_place_dir, place) = temp_file("game.rbxl", &vec![b'p'; 9 * 1024 * 1024]);
+    let (_input_dir, input) = temp_file("input.bin", &vec![7u8; 20 * 1024 * 1024]);
+    let output = Run::bare()
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_SCRIPT_PATH", script_path.to_str().unwrap())
+        .env("INPUT_PLACE_FILE", place.to_str().unwrap())
+        .env("INPUT_BINARY_INPUT", input.to_str().unwrap())
+        .output()
+        .await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains(&format!("Results: [{}]", 3 * 1024 * 1024 + 512 * 1024)),
+        "{}",
+        output.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_local_interrupt_says_the_emulator_stops_too() {
+    let mut run = Run::bare();
+    run.env("INPUT_BACKEND", "local")
+        .env("INPUT_SCRIPT", "task.wait(30)");
+    let child = run.command().spawn().expect("spawn");
+    let pid = child.id().expect("pid").to_string();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let output = tokio::time::timeout(Duration::from_secs(5), child.wait_with_output())
+        .await
+        .expect("stops at once")
+        .expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(143), "{stdout}");
+    assert!(
+        stdout.contains("the local emulator stops with luau-exec"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("on Roblox"), "{stdout}");
 }

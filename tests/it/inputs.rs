@@ -207,6 +207,14 @@ async fn flags_are_checked_too() {
         "universe-id",
     )
     .await;
+    // A value that looks like a flag still reaches our own check, not clap's usage text.
+    refused(
+        |r| {
+            r.arg("--timeout").arg("-1");
+        },
+        "timeout",
+    )
+    .await;
 }
 
 #[tokio::test]

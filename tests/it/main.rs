@@ -4,7 +4,10 @@
 #[cfg(feature = "emulator")]
 mod emulator;
 mod github;
+mod hostile;
 mod inputs;
 mod open_cloud;
+#[cfg(feature = "emulator")]
+mod shipped;
 mod support;
 mod transfers;

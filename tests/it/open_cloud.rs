@@ -438,32 +438,22 @@ async fn unreadable_logs_do_not_hide_the_outcome() {
     );
 }
 
-async fn interrupted_by(signal: &str, expected: i32) {
-    let server = MockServer::start().await;
-    on_create()
-        .respond_with(ok_json(task("QUEUED")))
-        .mount(&server)
-        .await;
-    on_get()
-        .respond_with(ok_json(task("PROCESSING")))
-        .mount(&server)
-        .await;
-    let child = Run::new(&server.uri()).command().spawn().expect("spawn");
+/// Sends `signal` to a running child once `ready` says so; returns its exit code and stdout.
+async fn interrupt_when(
+    run: &Run,
+    signal: &str,
+    mut ready: impl AsyncFnMut() -> bool,
+) -> (i32, String) {
+    let child = run.command().spawn().expect("spawn");
     let pid = child.id().expect("pid").to_string();
-    // Let it create the task and start polling.
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let gets = server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter(|r| r.method.as_str() == "GET")
-            .count();
-        if gets > 0 {
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        if ready().await {
             break;
         }
     }
+    // Let the run settle into the step.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let status = std::process::Command::new("kill")
         .args([signal, &pid])
         .status()
@@ -473,10 +463,42 @@ async fn interrupted_by(signal: &str, expected: i32) {
         .await
         .expect("stops at once")
         .expect("output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(expected), "{stdout}");
+    let checked = crate::support::Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: Duration::ZERO,
+    };
+    crate::support::assert_key_hidden(&checked);
+    (checked.code, checked.stdout)
+}
+
+async fn requests(server: &MockServer, verb: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == verb)
+        .count()
+}
+
+async fn interrupted_by(signal: &str, expected: i32) {
+    let server = MockServer::start().await;
+    on_create()
+        .respond_with(ok_json(task("PROCESSING")))
+        .mount(&server)
+        .await;
+    on_get()
+        .respond_with(ok_json(task("PROCESSING")))
+        .mount(&server)
+        .await;
+    let run = Run::new(&server.uri());
+    let (code, stdout) =
+        interrupt_when(&run, signal, async || requests(&server, "GET").await > 0).await;
+    assert_eq!(code, expected, "{stdout}");
     assert!(stdout.contains(TASK_PATH), "{stdout}");
-    assert!(stdout.contains("keeps running on Roblox"), "{stdout}");
+    assert!(stdout.contains("it may still run on Roblox"), "{stdout}");
 }
 
 #[tokio::test]
@@ -487,6 +509,79 @@ async fn sigterm_stops_at_once_and_names_the_task() {
 #[tokio::test]
 async fn sigint_stops_at_once_and_names_the_task() {
     interrupted_by("-INT", 130).await;
+}
+
+#[tokio::test]
+async fn an_interrupted_run_reports_how_long_it_ran() {
+    let server = MockServer::start().await;
+    on_create()
+        .respond_with(ok_json(task("PROCESSING")))
+        .mount(&server)
+        .await;
+    on_get()
+        .respond_with(ok_json(task("PROCESSING")))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    let mut run = Run::new(&server.uri());
+    run.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", outputs.to_str().unwrap());
+    let (code, stdout) =
+        interrupt_when(&run, "-TERM", async || requests(&server, "GET").await > 2).await;
+    assert_eq!(code, 143, "{stdout}");
+    assert!(!stdout.contains("after 0ms"), "{stdout}");
+    let pairs = crate::support::parse_output_file(&std::fs::read_to_string(outputs).unwrap());
+    let duration: f64 = pairs
+        .iter()
+        .find(|(name, _)| name == "duration")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap();
+    assert!(duration > 0.0, "{pairs:?}");
+    assert!(
+        pairs.contains(&("state".to_owned(), "PROCESSING".to_owned())),
+        "{pairs:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_signal_during_the_create_says_the_task_may_exist() {
+    let server = MockServer::start().await;
+    on_create()
+        .respond_with(ok_json(task("PROCESSING")).set_delay(Duration::from_secs(20)))
+        .mount(&server)
+        .await;
+    let (code, stdout) = interrupt_when(&Run::new(&server.uri()), "-INT", async || {
+        requests(&server, "POST").await > 0
+    })
+    .await;
+    assert_eq!(code, 130, "{stdout}");
+    assert!(
+        stdout.contains("while the task was being created"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("before a task was created"), "{stdout}");
+}
+
+#[tokio::test]
+async fn one_log_message_is_one_message() {
+    let server = server_ending_with(complete(json!([]))).await;
+    server.reset().await;
+    on_create()
+        .respond_with(ok_json(complete(json!([]))))
+        .mount(&server)
+        .await;
+    on_logs()
+        .respond_with(ok_json(logs_page(&[("OUTPUT", "only")], "")))
+        .mount(&server)
+        .await;
+    let output = Run::new(&server.uri()).output().await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    assert!(
+        output.stdout.contains("--- logs (1 message) ---"),
+        "{}",
+        output.stdout
+    );
 }
 
 #[tokio::test]
