@@ -19,11 +19,15 @@ COPY benches ./benches
 COPY tests ./tests
 # The musl target links statically by default (setting crt-static in RUSTFLAGS would break
 # proc-macro builds on a musl host). The binary must run on its own before it is shipped:
-# --version, and a whole run on the emulator when present.
+# --version, a whole run on the emulator when present, and a run that hits its deadline (a
+# Luau error raised through the VM's Rust callbacks must end as exit 3, not abort the process).
 RUN cargo build --release --locked --no-default-features --features "${CARGO_FEATURES}" \
     && cp target/release/luau-exec /luau-exec \
     && /luau-exec --version \
-    && if [ -n "${CARGO_FEATURES}" ]; then /luau-exec --backend local --script "return 1"; fi
+    && if [ -n "${CARGO_FEATURES}" ]; then \
+         /luau-exec --backend local --script "return 1" \
+         && { /luau-exec --backend local --timeout 1 --script "while true do end"; test $? -eq 3; }; \
+       fi
 
 # The image: the binary and nothing else. TLS roots are compiled in (webpki roots), so no CA
 # bundle is needed. No USER (GitHub runs container actions as root and mounts its command

@@ -5,10 +5,12 @@
 //!   3–30 s (median and worst);
 //! - GET requests per minute of a task's life (the poll cadence);
 //! - peak memory while printing 8,000 log lines (the API's ~450 KB window);
-//! - start-up to first request.
+//! - start-up to first request;
+//! - peak memory against hostile servers answering 2 GiB bodies (create, poll, an error, logs,
+//!   binary output): every read is capped, so none of them may push the process far.
 //!
-//! Run with `cargo bench --bench runner`. Takes about a minute; prints figures, asserts nothing
-//! (timings on shared machines are noisy).
+//! Run with `cargo bench --bench runner`. Takes about two minutes; prints figures, asserts
+//! nothing (timings on shared machines are noisy).
 
 // Printing the figures is this program's whole job.
 #![allow(clippy::print_stdout)]
@@ -17,8 +19,99 @@ use std::time::{Duration, Instant, SystemTime};
 
 use luau_exec::emulator::{self, EmulatorOptions};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIN: &str = env!("CARGO_BIN_EXE_luau-exec");
+/// This program, re-run as `--peak-rss-of <binary>`, runs that one child and prints its peak
+/// RSS: getrusage(RUSAGE_CHILDREN) reports the largest child a process ever had, so each
+/// measurement needs a process of its own.
+const PEAK_RSS_FLAG: &str = "--peak-rss-of";
+const HOSTILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Runs the child given after the flag with this process's environment; prints its peak RSS
+/// in MiB.
+fn measure_child() {
+    let binary = std::env::args().nth(2).unwrap();
+    let _ = std::process::Command::new(binary)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    println!("{}", usage.max_rss() as f64 / 1024.0);
+}
+
+/// Peak RSS in MiB of one luau-exec run with these variables.
+async fn peak_rss(vars: &[(&str, String)]) -> f64 {
+    let output = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .arg(PEAK_RSS_FLAG)
+        .arg(BIN)
+        .env_clear()
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A server that answers every request for a path starting with `hostile` with `status` and
+/// 2 GiB of `pattern` (no content-length), and everything else with a small task JSON that
+/// points its binary output back at itself.
+async fn hostile_server(hostile: &'static str, status: u16, pattern: &'static [u8]) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task_base = base.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let base = task_base.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let target = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                if target.starts_with(hostile) {
+                    let line = format!("HTTP/1.1 {status} X\r\nconnection: close\r\n\r\n");
+                    if stream.write_all(line.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let block: Vec<u8> = pattern.iter().copied().cycle().take(1 << 16).collect();
+                    let mut sent = 0;
+                    while sent < HOSTILE_BYTES {
+                        if stream.write_all(&block).await.is_err() {
+                            return;
+                        }
+                        sent += block.len() as u64;
+                    }
+                } else {
+                    let path = "universes/1/places/1/versions/1/luau-execution-sessions/a/tasks/a";
+                    let body = if target.contains("/logs") {
+                        r#"{"luauExecutionSessionTaskLogs":[],"nextPageToken":""}"#.to_owned()
+                    } else {
+                        format!(
+                            r#"{{"path":"{path}","state":"COMPLETE","output":{{"results":[]}},"binaryOutputUri":"{base}/output"}}"#
+                        )
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                }
+            });
+        }
+    });
+    base
+}
 
 fn command(base_url: &str, script: &str) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(BIN);
@@ -34,7 +127,10 @@ fn command(base_url: &str, script: &str) -> tokio::process::Command {
 }
 
 async fn stats(base: &str) -> Value {
-    reqwest::get(format!("{base}/emulator/stats"))
+    reqwest::Client::new()
+        .get(format!("{base}/emulator/stats"))
+        .header("x-api-key", "bench")
+        .send()
         .await
         .unwrap()
         .json()
@@ -67,6 +163,9 @@ fn median(values: &mut [f64]) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some(PEAK_RSS_FLAG) {
+        return measure_child();
+    }
     let running = emulator::start("127.0.0.1:0", EmulatorOptions::default())
         .await
         .unwrap();
@@ -158,6 +257,57 @@ async fn main() {
         previous = mark;
     }
 
+    // Hostile servers: 2 GiB answers where Open Cloud sends kilobytes.
+    let scratch = std::env::temp_dir().join(format!("luau-exec-bench-{}", std::process::id()));
+    let cases: [(&str, &str, u16, &[u8]); 5] = [
+        (
+            "create answered 200 + 2 GiB",
+            "/cloud/v2/universes/1/places/1/luau",
+            200,
+            b"[0,",
+        ),
+        (
+            "poll answered 200 + 2 GiB",
+            "/cloud/v2/universes/1/places/1/versions/1/luau-execution-sessions/a/tasks/a",
+            200,
+            b"{\"a\":",
+        ),
+        (
+            "create answered 503 + 2 GiB",
+            "/cloud/v2/universes/1/places/1/luau",
+            503,
+            b"error ",
+        ),
+        (
+            "logs answered 200 + 2 GiB",
+            "/cloud/v2/universes/1/places/1/versions/1/luau-execution-sessions/a/tasks/a/logs",
+            200,
+            b"[\"x\",",
+        ),
+        ("binary output of 2 GiB", "/output", 200, b"\x00\x01"),
+    ];
+    let mut hostile = Vec::new();
+    for (label, route, status, pattern) in cases {
+        let base = hostile_server(route, status, pattern).await;
+        let started = Instant::now();
+        let peak = peak_rss(&[
+            ("INPUT_API_KEY", "bench".into()),
+            ("INPUT_UNIVERSE_ID", "1".into()),
+            ("INPUT_PLACE_ID", "1".into()),
+            ("INPUT_BASE_URL", base),
+            ("INPUT_SCRIPT", "return 1".into()),
+            (
+                "INPUT_BINARY_OUTPUT",
+                scratch.join("out.bin").display().to_string(),
+            ),
+            // A 503 is retried: a tenth of the one-minute budget keeps this short.
+            ("LUAU_EXEC_TEST_TIME_SCALE", "0.1".into()),
+        ])
+        .await;
+        hostile.push((label, peak, started.elapsed()));
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+
     let worst = delay_ms.iter().cloned().fold(0.0, f64::max);
     println!("luau-exec benchmark (release binary, embedded emulator on loopback)");
     println!(
@@ -173,4 +323,11 @@ async fn main() {
         median(&mut startups),
         startups.len()
     );
+    println!("  peak memory against hostile servers (2 GiB answers):");
+    for (label, peak, took) in hostile {
+        println!(
+            "    {label}: {peak:.1} MiB, ended after {:.1} s",
+            took.as_secs_f64()
+        );
+    }
 }

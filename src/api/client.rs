@@ -494,6 +494,15 @@ impl OpenCloud {
                     detail: source.to_string(),
                 }))
             }
+            // No answer Open Cloud sends is that large: asking again only downloads it again.
+            Err(too_large @ BodyError::TooLarge { .. })
+                if call.idempotency == Idempotency::Idempotent =>
+            {
+                Err(AttemptError::Fatal(self.bad_response(
+                    call.operation,
+                    format!("HTTP {status}: {too_large}"),
+                )))
+            }
             Err(error) => Err(unreadable(error.to_string())),
         }
     }
