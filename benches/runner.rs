@@ -58,9 +58,9 @@ async fn peak_rss(vars: &[(&str, String)]) -> f64 {
         .unwrap()
 }
 
-/// A server that answers every request for a path starting with `hostile` with `status` and
-/// 2 GiB of `pattern` (no content-length), and everything else with a small task JSON that
-/// points its binary output back at itself.
+/// A server that answers every request for the path `hostile` with `status` and 2 GiB of
+/// `pattern` (no content-length); otherwise creates answer PROCESSING, polls COMPLETE with a
+/// binary output URI back at this server, and logs an empty page.
 async fn hostile_server(hostile: &'static str, status: u16, pattern: &'static [u8]) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -78,8 +78,11 @@ async fn hostile_server(hostile: &'static str, status: u16, pattern: &'static [u
                     head.push(byte[0]);
                 }
                 let head = String::from_utf8_lossy(&head).into_owned();
-                let target = head.split(' ').nth(1).unwrap_or("/").to_owned();
-                if target.starts_with(hostile) {
+                let mut words = head.split(' ');
+                let verb = words.next().unwrap_or("GET").to_owned();
+                let target = words.next().unwrap_or("/").to_owned();
+                let route = target.split('?').next().unwrap_or_default();
+                if route == hostile {
                     let line = format!("HTTP/1.1 {status} X\r\nconnection: close\r\n\r\n");
                     if stream.write_all(line.as_bytes()).await.is_err() {
                         return;
@@ -94,8 +97,10 @@ async fn hostile_server(hostile: &'static str, status: u16, pattern: &'static [u
                     }
                 } else {
                     let path = "universes/1/places/1/versions/1/luau-execution-sessions/a/tasks/a";
-                    let body = if target.contains("/logs") {
+                    let body = if route.ends_with("/logs") {
                         r#"{"luauExecutionSessionTaskLogs":[],"nextPageToken":""}"#.to_owned()
+                    } else if verb == "POST" {
+                        format!(r#"{{"path":"{path}","state":"PROCESSING"}}"#)
                     } else {
                         format!(
                             r#"{{"path":"{path}","state":"COMPLETE","output":{{"results":[]}},"binaryOutputUri":"{base}/output"}}"#
@@ -262,7 +267,7 @@ async fn main() {
     let cases: [(&str, &str, u16, &[u8]); 5] = [
         (
             "create answered 200 + 2 GiB",
-            "/cloud/v2/universes/1/places/1/luau",
+            "/cloud/v2/universes/1/places/1/luau-execution-session-tasks",
             200,
             b"[0,",
         ),
@@ -273,8 +278,8 @@ async fn main() {
             b"{\"a\":",
         ),
         (
-            "create answered 503 + 2 GiB",
-            "/cloud/v2/universes/1/places/1/luau",
+            "poll answered 503 + 2 GiB",
+            "/cloud/v2/universes/1/places/1/versions/1/luau-execution-sessions/a/tasks/a",
             503,
             b"error ",
         ),

@@ -21,7 +21,8 @@ Exit codes:
   7    Open Cloud rejected a request (400, 401, 403, 404, 409)
   8    Open Cloud unreachable or failing past the retry budget; a create of unknown fate
   9    wait-timeout passed with the task still running (or its binary output downloading)
-  11   a file could not be written on this machine (binary-output)
+  10   COMPLETE, but tests failed, none were found, or their results could not be read
+  11   a file could not be written on this machine (binary-output, junit-path)
   130  interrupted by SIGINT
   143  interrupted by SIGTERM";
 
@@ -43,5 +44,8 @@ pub enum Command {
         /// The address to listen on; port 0 picks a free one.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// How many tasks run at once; the rest wait their turn.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: u16,
     },
 }

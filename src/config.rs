@@ -13,6 +13,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use crate::duration::{self, DurationError};
+use crate::results::bootstrap::{Framework, Suite};
+use crate::results::{Locator, Sourcemap};
 use crate::secret::ApiKey;
 
 /// Open Cloud refuses scripts over 4 MB.
@@ -72,6 +74,8 @@ pub struct PlaceFile {
 pub struct GithubFiles {
     pub output: Option<PathBuf>,
     pub step_summary: Option<PathBuf>,
+    /// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/blob/$GITHUB_SHA`, for links to failing lines.
+    pub blob_base: Option<String>,
 }
 
 /// Everything the run needs, typed and checked.
@@ -85,6 +89,14 @@ pub struct Config {
     pub place_id: u64,
     pub place_version: Option<u64>,
     pub script: String,
+    /// The file the script came from (`script-path`), where `TaskScript:N` errors point.
+    pub script_path: Option<PathBuf>,
+    /// With a `test-framework`: the suite the written bootstrap runs.
+    pub suite: Option<Suite>,
+    /// Maps engine locations (`ReplicatedStorage.Tests.math.spec:7`, `TaskScript:3`) to files.
+    pub locator: Locator,
+    /// Where to write a JUnit XML report of the tests.
+    pub junit_path: Option<PathBuf>,
     pub task_timeout: Option<Duration>,
     pub wait_timeout: Duration,
     pub base_url: Url,
@@ -188,6 +200,24 @@ pub struct RunArgs {
     /// With no API key: `fail` (default) or `skip` with a notice.
     #[arg(long, allow_hyphen_values = true)]
     pub on_missing_key: Option<String>,
+    /// Run a test suite with a bootstrap luau-exec writes: `testez` or `jest`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub test_framework: Option<String>,
+    /// Comma-separated instance paths of the test roots: `ReplicatedStorage.Tests`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub test_roots: Option<String>,
+    /// Only run tests whose names match (TestEZ: a Lua pattern; Jest: a regular expression).
+    #[arg(long, allow_hyphen_values = true)]
+    pub test_name_pattern: Option<String>,
+    /// Where the framework module is (default `ReplicatedStorage.Packages.TestEZ` / `…Jest`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub framework_path: Option<String>,
+    /// Rojo's sourcemap.json, to map failures to files and lines.
+    #[arg(long, allow_hyphen_values = true)]
+    pub sourcemap: Option<String>,
+    /// Where to write a JUnit XML report of the tests.
+    #[arg(long, allow_hyphen_values = true)]
+    pub junit_path: Option<String>,
 }
 
 /// Where values come from: CLI flags first, then `INPUT_*` variables, then the rest of the
@@ -305,7 +335,39 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         .map(|text| parse_id("place-version", &text))
         .transpose()?;
 
-    let script = load_script(inputs)?;
+    let suite = load_suite(inputs)?;
+    let (script, script_path) = match &suite {
+        Some(suite) => {
+            if inputs.input("script-path", &args.script_path).is_some()
+                || args
+                    .script
+                    .clone()
+                    .or_else(|| inputs.env_input("script"))
+                    .is_some_and(|s| !s.trim().is_empty())
+            {
+                return Err(ConfigError::new(
+                    "test-framework",
+                    "writes the task script itself: give `test-framework` or `script`/`script-path`, not both (a script of your own can return the results envelope without `test-framework`)",
+                ));
+            }
+            (crate::results::bootstrap::script(suite), None)
+        }
+        None => load_script(inputs)?,
+    };
+    let sourcemap = inputs
+        .input("sourcemap", &args.sourcemap)
+        .map(|p| load_sourcemap(Path::new(&p)))
+        .transpose()?;
+    let locator = Locator::new(
+        sourcemap,
+        script_path
+            .as_ref()
+            .map(|p| p.display().to_string().replace('\\', "/")),
+    );
+    let junit_path = inputs
+        .input("junit-path", &args.junit_path)
+        .map(|p| check_writable("junit-path", PathBuf::from(p)))
+        .transpose()?;
 
     let task_timeout = inputs
         .input("timeout", &args.timeout)
@@ -356,6 +418,17 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         GithubFiles {
             output: inputs.var("GITHUB_OUTPUT").map(PathBuf::from),
             step_summary: inputs.var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+            blob_base: match (
+                inputs.var("GITHUB_SERVER_URL"),
+                inputs.var("GITHUB_REPOSITORY"),
+                inputs.var("GITHUB_SHA"),
+            ) {
+                (Some(server), Some(repository), Some(sha)) => Some(format!(
+                    "{}/{repository}/blob/{sha}",
+                    server.trim_end_matches('/')
+                )),
+                _ => None,
+            },
         }
     } else {
         GithubFiles::default()
@@ -380,6 +453,10 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         place_id,
         place_version,
         script,
+        script_path,
+        suite,
+        locator,
+        junit_path,
         task_timeout,
         wait_timeout,
         base_url,
@@ -415,7 +492,96 @@ fn parse_id(input: &'static str, text: &str) -> Result<u64, ConfigError> {
         .map_err(|_| ConfigError::new(input, format!("`{}` is too large", shorten(text))))
 }
 
-fn load_script(inputs: &Inputs<'_>) -> Result<String, ConfigError> {
+/// The test suite, when `test-framework` is given.
+fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
+    let args = inputs.args;
+    let Some(name) = inputs.input("test-framework", &args.test_framework) else {
+        for (input, flag) in [
+            ("test-roots", &args.test_roots),
+            ("test-name-pattern", &args.test_name_pattern),
+            ("framework-path", &args.framework_path),
+        ] {
+            if inputs.input(input, flag).is_some() {
+                return Err(ConfigError::new(
+                    input,
+                    "is used only with `test-framework` (`testez` or `jest`)",
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let framework = Framework::parse(&name).ok_or_else(|| {
+        ConfigError::new(
+            "test-framework",
+            format!("`{}` is not a framework luau-exec runs: use `testez` or `jest` (or leave it empty and return the results envelope from your own script)", shorten(&name)),
+        )
+    })?;
+    let roots: Vec<String> = inputs
+        .input("test-roots", &args.test_roots)
+        .map(|text| {
+            text.split(',')
+                .map(|root| root.trim().to_owned())
+                .filter(|root| !root.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if roots.is_empty() {
+        return Err(ConfigError::new(
+            "test-roots",
+            "is required with `test-framework`: the instance paths of the folders that hold the specs, comma-separated (`ReplicatedStorage.Tests`)",
+        ));
+    }
+    let framework_path = inputs
+        .input("framework-path", &args.framework_path)
+        .unwrap_or_else(|| framework.default_path().to_owned());
+    for (input, path) in roots
+        .iter()
+        .map(|root| ("test-roots", root))
+        .chain([("framework-path", &framework_path)])
+    {
+        if !is_instance_path(path) {
+            return Err(ConfigError::new(
+                input,
+                format!(
+                    "`{}` is not an instance path like `ReplicatedStorage.Tests`",
+                    shorten(path)
+                ),
+            ));
+        }
+    }
+    Ok(Some(Suite {
+        framework,
+        roots,
+        name_pattern: inputs.input("test-name-pattern", &args.test_name_pattern),
+        framework_path,
+    }))
+}
+
+/// `Service.Child.Grandchild`: dot-separated, non-empty names, no line breaks.
+fn is_instance_path(path: &str) -> bool {
+    !path.is_empty()
+        && !path.contains(['\n', '\r'])
+        && path.split('.').all(|name| !name.trim().is_empty())
+}
+
+/// Reads Rojo's sourcemap; its paths are relative to its own folder.
+fn load_sourcemap(path: &Path) -> Result<Sourcemap, ConfigError> {
+    const MAX_SOURCEMAP_BYTES: u64 = 64 * 1024 * 1024;
+    check_file("sourcemap", path, MAX_SOURCEMAP_BYTES)?;
+    let text = std::fs::read(path).map_err(|e| {
+        ConfigError::new(
+            "sourcemap",
+            format!("cannot read `{}`: {e}", path.display()),
+        )
+    })?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let base = path.parent().unwrap_or(Path::new(""));
+    Sourcemap::parse(&text, base, &cwd)
+        .map_err(|e| ConfigError::new("sourcemap", format!("`{}` {e}", path.display())))
+}
+
+/// The script's text, and the file it came from (for `TaskScript:N` locations).
+fn load_script(inputs: &Inputs<'_>) -> Result<(String, Option<PathBuf>), ConfigError> {
     let args = inputs.args;
     // The inline script is sent verbatim: it is not trimmed.
     let inline = args
@@ -431,7 +597,7 @@ fn load_script(inputs: &Inputs<'_>) -> Result<String, ConfigError> {
         )),
         (None, None) => Err(ConfigError::new(
             "script",
-            "is required: give `script` (inline Luau) or `script-path` (a file)",
+            "is required: give `script` (inline Luau) or `script-path` (a file), or `test-framework` to run a test suite",
         )),
         (Some(source), None) => {
             if source.len() as u64 > MAX_SCRIPT_BYTES {
@@ -443,7 +609,7 @@ fn load_script(inputs: &Inputs<'_>) -> Result<String, ConfigError> {
                     ),
                 ));
             }
-            Ok(source)
+            Ok((source, None))
         }
         (None, Some(path)) => {
             let size = check_file("script-path", Path::new(&path), MAX_SCRIPT_BYTES)?;
@@ -455,10 +621,11 @@ fn load_script(inputs: &Inputs<'_>) -> Result<String, ConfigError> {
                 ConfigError::new("script-path", format!("`{path}` is not UTF-8 text"))
             })?;
             // Editors on Windows start files with a byte-order mark; Luau would choke on it.
-            Ok(match text.strip_prefix('\u{feff}') {
+            let text = match text.strip_prefix('\u{feff}') {
                 Some(rest) => rest.to_owned(),
                 None => text,
-            })
+            };
+            Ok((text, Some(PathBuf::from(path))))
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod poller;
 pub mod render;
 pub mod report;
+pub mod results;
 pub mod runner;
 pub mod secret;
 pub mod text;
@@ -36,7 +37,7 @@ use crate::secret::Redactor;
 /// Runs the command line; returns the exit code.
 pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
     match cli.command {
-        Some(Command::Serve { listen }) => serve(&listen, env).await,
+        Some(Command::Serve { listen, workers }) => serve(&listen, usize::from(workers), env).await,
         None => run_job(&cli.run, env).await,
     }
 }
@@ -132,8 +133,32 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
     finish(&config, &mut console, &report, &redactor)
 }
 
-/// Prints the end of the run, writes the step outputs and summary, returns the exit code.
+/// Writes the JUnit report, prints the end of the run, writes the step outputs and summary,
+/// returns the exit code.
 fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: &Redactor) -> u8 {
+    let mut written = None;
+    if let Some(path) = &config.junit_path {
+        let xml = render::junit::render_junit(report);
+        if let Err(error) = std::fs::write(path, redactor.redact(&xml).as_bytes()) {
+            // The run's own verdict stands in the text; the exit code says the file is missing.
+            let mut failed = report.clone();
+            failed.outcome = Outcome::LocalWriteFailed;
+            let problem = format!(
+                "cannot write the JUnit report `{}` on this machine: {error}",
+                path.display()
+            );
+            failed.problem = Some(match &report.problem {
+                Some(before) => format!("{before}; then {problem}"),
+                None => format!(
+                    "{} ({}); then {problem}",
+                    report.headline(),
+                    report.outcome.exit_code()
+                ),
+            });
+            written = Some(failed);
+        }
+    }
+    let report = written.as_ref().unwrap_or(report);
     console.emit(Event::Finished(report));
     if let Some(path) = &config.github.output {
         let text = render::outputs::render_outputs(
@@ -143,7 +168,7 @@ fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: 
         append(path, &redactor.redact(&text), "GITHUB_OUTPUT");
     }
     if let Some(path) = &config.github.step_summary {
-        let text = render::summary::render_summary(report);
+        let text = render::summary::render_summary(report, config.github.blob_base.as_deref());
         append(path, &redactor.redact(&text), "GITHUB_STEP_SUMMARY");
     }
     report.outcome.exit_code()
@@ -221,9 +246,10 @@ async fn start_local_backend(
 }
 
 #[cfg(feature = "emulator")]
-async fn serve(listen: &str, env: &dyn Fn(&str) -> Option<String>) -> u8 {
+async fn serve(listen: &str, workers: usize, env: &dyn Fn(&str) -> Option<String>) -> u8 {
     let options = emulator::EmulatorOptions {
         api_key: config::serve_api_key(env),
+        workers,
         ..emulator::EmulatorOptions::default()
     };
     match emulator::start(listen, options).await {
@@ -247,7 +273,7 @@ async fn serve(listen: &str, env: &dyn Fn(&str) -> Option<String>) -> u8 {
 }
 
 #[cfg(not(feature = "emulator"))]
-async fn serve(_listen: &str, _env: &dyn Fn(&str) -> Option<String>) -> u8 {
+async fn serve(_listen: &str, _workers: usize, _env: &dyn Fn(&str) -> Option<String>) -> u8 {
     error_line("this build has no embedded emulator (built without the `emulator` feature)");
     Outcome::BadInput.exit_code()
 }

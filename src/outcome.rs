@@ -12,7 +12,8 @@
 //! | 7 | Open Cloud rejected a request (4xx) |
 //! | 8 | Open Cloud unreachable or failing past the retry budget; a create of unknown fate |
 //! | 9 | `wait-timeout` passed with the task still running (or its output still downloading) |
-//! | 11 | a file could not be written on this machine (`binary-output`) |
+//! | 10 | `COMPLETE`, but tests failed, none were found, or their results could not be read |
+//! | 11 | a file could not be written on this machine (`binary-output`, `junit-path`) |
 //! | 130 / 143 | interrupted by SIGINT / SIGTERM |
 
 use crate::api::ApiError;
@@ -56,6 +57,9 @@ pub enum Outcome {
     Unavailable,
     /// `wait-timeout` passed while the task was still running.
     WaitTimeout,
+    /// The task completed and reported failing tests, no tests at all, or results that could
+    /// not be read: distinct from a script that crashed (exit 1).
+    TestsFailed,
     /// A file could not be written on this machine (disk full, permissions): not the task's
     /// fault, nor the server's.
     LocalWriteFailed,
@@ -75,6 +79,7 @@ impl Outcome {
             Self::Rejected => 7,
             Self::Unavailable => 8,
             Self::WaitTimeout => 9,
+            Self::TestsFailed => 10,
             Self::LocalWriteFailed => 11,
             Self::Interrupted(Signal::Interrupt) => 130,
             Self::Interrupted(Signal::Terminate) => 143,
@@ -176,11 +181,12 @@ mod tests {
             Outcome::Rejected,
             Outcome::Unavailable,
             Outcome::WaitTimeout,
+            Outcome::TestsFailed,
             Outcome::LocalWriteFailed,
             Outcome::Interrupted(Signal::Interrupt),
             Outcome::Interrupted(Signal::Terminate),
         ];
         let codes: Vec<u8> = all.iter().map(|o| o.exit_code()).collect();
-        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 130, 143]);
+        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130, 143]);
     }
 }

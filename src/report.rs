@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::api::model::{LogMessage, Task, TaskErrorCode, TaskState};
 use crate::outcome::Outcome;
+use crate::results::{FileLine, TestRun};
 
 /// Everything a run learned: how it ended, the task as last seen, its logs, and what went
 /// wrong around it.
@@ -30,6 +31,11 @@ pub struct RunReport {
     /// The Saved version the run uploaded, or the version it was pinned to.
     pub place_version: Option<u64>,
     pub binary_output_path: Option<PathBuf>,
+    /// The tests the task reported (its first return value was the results envelope).
+    pub tests: Option<TestRun>,
+    /// Where the task's own error points in the repository (`TaskScript:3` → `script-path`,
+    /// or an instance path through the sourcemap).
+    pub error_location: Option<FileLine>,
 }
 
 impl RunReport {
@@ -44,6 +50,8 @@ impl RunReport {
             duration: Duration::ZERO,
             place_version: None,
             binary_output_path: None,
+            tests: None,
+            error_location: None,
         }
     }
 
@@ -109,6 +117,11 @@ impl RunReport {
                 format!("{state}, then A LOCAL WRITE FAILED")
             }
             (Outcome::LocalWriteFailed, None) => "LOCAL WRITE FAILED".to_owned(),
+            (Outcome::TestsFailed, _) => match &self.tests {
+                Some(run) if run.counts().total == 0 => "NO TESTS FOUND".to_owned(),
+                Some(run) => format!("TESTS FAILED ({})", run.counts()),
+                None => "TEST RESULTS UNREADABLE".to_owned(),
+            },
             (_, Some(state)) => match self.error_code() {
                 Some(code) if *state == TaskState::Failed => format!("{state} ({code})"),
                 _ => state.to_string(),

@@ -25,6 +25,7 @@ use crate::outcome::{Outcome, Signal};
 use crate::poller::{self, PollError, PollEvent};
 use crate::render::{Console, Event};
 use crate::report::RunReport;
+use crate::results;
 use crate::text::size;
 
 /// A log listing that keeps answering with new page tokens is cut off here. Roblox answers
@@ -190,6 +191,7 @@ impl Job<'_> {
         let output_uri = task.binary_output_uri.clone();
         let path = task.path.clone();
         self.report.task = Some(task);
+        self.read_test_results();
 
         // The logs: the API serves them only once the task has ended.
         let logs = tokio::time::timeout_at(deadline, fetch_logs(self.api, &path));
@@ -367,6 +369,54 @@ impl Job<'_> {
                 let _ = tokio::fs::remove_file(path).await;
                 Err(stop)
             }
+        }
+    }
+
+    /// Reads the tests the task reported (its first return value, when that is the results
+    /// envelope), maps failures to files, and locates the task's own error. A completed task
+    /// with failing tests, no tests, or unreadable results is [`Outcome::TestsFailed`].
+    fn read_test_results(&mut self) {
+        let config = self.config;
+        self.report.error_location = self
+            .report
+            .error_message()
+            .and_then(|message| config.locator.find_in(message));
+        let completed = self.report.outcome == Outcome::Complete;
+        let first = self.report.results().and_then(|results| results.first());
+        let parsed = first.map(|raw| results::parse_envelope(raw.get()));
+        let problem = match parsed {
+            Some(Ok(Some(mut run))) => {
+                run.locate(&config.locator);
+                let counts = run.counts();
+                let problem = if counts.total == 0 {
+                    Some(match &config.suite {
+                        Some(suite) => format!(
+                            "no tests were found under {} ({} looks for ModuleScripts named `*.spec`)",
+                            suite.roots.join(", "),
+                            suite.framework.name()
+                        ),
+                        None => "the results envelope lists no tests".to_owned(),
+                    })
+                } else {
+                    (counts.failed > 0)
+                        .then(|| format!("{} of {} tests failed", counts.failed, counts.total))
+                };
+                self.report.tests = Some(run);
+                problem
+            }
+            Some(Err(error)) => Some(format!(
+                "the test results could not be read: the first return value is a malformed `{}` envelope: {error}",
+                results::ENVELOPE_KIND
+            )),
+            _ if config.suite.is_some() => Some(format!(
+                "the test bootstrap did not return a `{}` envelope",
+                results::ENVELOPE_KIND
+            )),
+            _ => None,
+        };
+        if let (true, Some(problem)) = (completed, problem) {
+            self.report.outcome = Outcome::TestsFailed;
+            self.report.problem = Some(problem);
         }
     }
 

@@ -53,13 +53,17 @@ pub struct EmulatorOptions {
     pub workers: usize,
 }
 
+/// Tasks that run at once by default. Test tasks mostly wait (`task.wait`, yields), so more
+/// workers than cores keep concurrent tasks as concurrent as on Roblox, where each has its own
+/// server; the bound keeps a flood of creates from becoming a flood of threads.
+pub const DEFAULT_WORKERS: usize = 16;
+
 impl Default for EmulatorOptions {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             api_key: None,
             queue_delay: Duration::from_millis(200),
-            workers: cores.clamp(2, 4),
+            workers: DEFAULT_WORKERS,
         }
     }
 }

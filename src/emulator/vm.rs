@@ -21,8 +21,9 @@ pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 /// The `BinaryOutput` buffer's documented maximum.
 pub const MAX_BINARY_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
 /// A script may not take the emulator down by allocating without bound: past this, the script
-/// fails with an out-of-memory error. Room for a 256 MiB binary output and its copy.
-pub const MEMORY_LIMIT: usize = 768 * 1024 * 1024;
+/// fails with an out-of-memory error. Room for a 256 MiB binary output and the string it was
+/// made from.
+pub const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
 /// Deeper tables than this (or cycles) become `null` in the results.
 const MAX_DEPTH: usize = 64;
 

@@ -5,8 +5,10 @@
 //! is emitted first; log ERRORs fill what is left of the budget, the rest stay plain log lines,
 //! and a notice says how many were not annotated.
 
+use std::collections::HashSet;
+
 use super::plain::{log_message, result_lines};
-use super::workflow::{Level, annotation, escape_data};
+use super::workflow::{Level, annotation, annotation_at, escape_data};
 use super::{Event, Renderer, level_tag, random_token};
 use crate::api::model::MessageType;
 use crate::report::RunReport;
@@ -65,10 +67,43 @@ impl GithubRenderer {
         let mut errors_left = ANNOTATIONS_PER_KIND;
         let mut warnings_left = ANNOTATIONS_PER_KIND;
 
-        // The failure first, so no number of logged errors can push it out of sight.
-        if let Some(failure) = failure_annotation(report) {
-            errors_left -= 1;
+        // Failures first, so no number of logged errors can push them out of sight: each
+        // failed test on its file and line, or else the run's own failure.
+        let mut unannotated_tests = 0;
+        let mut failure_texts: HashSet<&str> = HashSet::new();
+        if let Some(run) = &report.tests {
+            for test in run.failures() {
+                let message = test.message.as_deref().unwrap_or("the test failed");
+                failure_texts.insert(message);
+                if take_one(&mut errors_left) {
+                    let line = annotation_at(
+                        Level::Error,
+                        Some(&test.title()),
+                        test.file.as_ref(),
+                        message,
+                    );
+                    self.commands(out, &[line]);
+                } else {
+                    unannotated_tests += 1;
+                }
+            }
+        }
+        let tests_say_it = report
+            .tests
+            .as_ref()
+            .is_some_and(|run| run.counts().failed > 0);
+        if !tests_say_it && let Some(failure) = failure_annotation(report) {
+            errors_left = errors_left.saturating_sub(1);
             self.commands(out, &[failure]);
+        }
+        if unannotated_tests > 0 {
+            let text = format!(
+                "{unannotated_tests} more failed tests are listed in the step log and the job summary, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} error annotations per step"
+            );
+            self.commands(
+                out,
+                &[annotation(Level::Notice, Some("More failed tests"), &text)],
+            );
         }
 
         let failure_message = report.error_message();
@@ -85,8 +120,11 @@ impl GithubRenderer {
             for message in &report.logs {
                 let is_error = message.message_type == MessageType::Error;
                 let is_warning = message.message_type == MessageType::Warning;
-                // Roblox logs the unhandled error too; it is annotated already.
-                let duplicate = is_error && failure_message == Some(message.message.as_str());
+                // Roblox logs the unhandled error too, and frameworks log each test failure
+                // (TestEZ's `TestService:Error`): those are annotated already.
+                let duplicate = is_error
+                    && (failure_message == Some(message.message.as_str())
+                        || failure_texts.contains(message.message.as_str()));
                 let annotated = if is_error && !duplicate {
                     take_one(&mut errors_left).then_some((Level::Error, "Luau error"))
                 } else if is_warning {
@@ -171,7 +209,12 @@ fn failure_annotation(report: &RunReport) -> Option<String> {
     if let (Some(path), false) = (report.task_path(), report.error_message().is_some()) {
         message.push_str(&format!("\nTask: {path}"));
     }
-    Some(annotation(Level::Error, Some(&title), &message))
+    Some(annotation_at(
+        Level::Error,
+        Some(&title),
+        report.error_location.as_ref(),
+        &message,
+    ))
 }
 
 impl Renderer for GithubRenderer {

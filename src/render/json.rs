@@ -34,6 +34,13 @@ pub fn result_value(report: &RunReport) -> Value {
         "durationSeconds": report.duration.as_secs_f64(),
         "placeVersion": report.place_version,
         "binaryOutputPath": report.binary_output_path.as_ref().map(|p| p.display().to_string()),
+        "errorLocation": report.error_location,
+        "tests": report.tests.as_ref().map(|run| json!({
+            "framework": run.framework,
+            "counts": run.counts(),
+            "notes": run.notes,
+            "tests": run.tests,
+        })),
     })
 }
 

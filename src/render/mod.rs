@@ -11,6 +11,7 @@
 
 pub mod github;
 pub mod json;
+pub mod junit;
 pub mod outputs;
 pub mod plain;
 pub mod summary;

@@ -52,6 +52,10 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
         ),
         ("duration", format!("{:.3}", report.duration.as_secs_f64())),
         ("log-count", report.logs.len().to_string()),
+        ("tests-total", test_count(report, |c| c.total)),
+        ("tests-passed", test_count(report, |c| c.passed)),
+        ("tests-failed", test_count(report, |c| c.failed)),
+        ("tests-skipped", test_count(report, |c| c.skipped)),
         ("logs-truncated", report.logs_cut.is_some().to_string()),
         (
             "place-version",
@@ -69,6 +73,15 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
                 .unwrap_or_default(),
         ),
     ]
+}
+
+/// One of the test counts, empty when the task reported no tests.
+fn test_count(report: &RunReport, pick: impl Fn(crate::results::Counts) -> usize) -> String {
+    report
+        .tests
+        .as_ref()
+        .map(|run| pick(run.counts()).to_string())
+        .unwrap_or_default()
 }
 
 /// The text, or its first `max` bytes with a marker saying it was cut.

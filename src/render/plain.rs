@@ -33,8 +33,54 @@ pub fn log_message(out: &mut String, message: &LogMessage, tag: &str) {
     prefixed_lines(out, &format!("{tag} "), CONTINUATION, &message.message);
 }
 
-/// The lines after the logs: outcome, error, results, where the task lives.
+/// How many failed tests the log lists, each with its place and the start of its message.
+const LISTED_FAILURES: usize = 50;
+/// Lines of each failure's message in that list.
+const MESSAGE_LINES: usize = 3;
+
+/// The test counts and a compact list of failures with file:line.
+pub fn test_lines(out: &mut String, report: &RunReport) {
+    let Some(run) = &report.tests else {
+        return;
+    };
+    out.push_str(&format!(
+        "Tests: {} ({})\n",
+        run.counts(),
+        run.framework.replace(['\n', '\r'], " ")
+    ));
+    for test in run.failures().take(LISTED_FAILURES) {
+        let place = test
+            .file
+            .as_ref()
+            .map(|f| format!("{}:{}", f.path, f.line))
+            .or_else(|| test.location.clone())
+            .unwrap_or_else(|| "(no location)".to_owned());
+        prefixed_lines(
+            out,
+            "  FAIL ",
+            CONTINUATION,
+            &format!("{} — {place}", test.title()),
+        );
+        if let Some(message) = &test.message {
+            let start: Vec<&str> = super::split_lines(message)
+                .into_iter()
+                .take(MESSAGE_LINES)
+                .collect();
+            prefixed_lines(out, CONTINUATION, CONTINUATION, &start.join("\n"));
+        }
+    }
+    let more = run.counts().failed.saturating_sub(LISTED_FAILURES);
+    if more > 0 {
+        out.push_str(&format!("  … and {more} more failed tests\n"));
+    }
+    if let Some(notes) = &run.notes {
+        prefixed_lines(out, "Tests: ", CONTINUATION, notes);
+    }
+}
+
+/// The lines after the logs: tests, outcome, error, results, where the task lives.
 pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
+    test_lines(out, report);
     let duration = if report.task.is_some() {
         format!(" after {}", human(report.duration))
     } else {
@@ -44,6 +90,14 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
     prefixed_lines(out, "Result: ", CONTINUATION, &summary);
     if let Some(message) = report.error_message() {
         prefixed_lines(out, "Error: ", CONTINUATION, message);
+    }
+    if let Some(place) = &report.error_location {
+        prefixed_lines(
+            out,
+            "At: ",
+            CONTINUATION,
+            &format!("{}:{}", place.path, place.line),
+        );
     }
     if let Some(problem) = &report.problem {
         prefixed_lines(out, "Problem: ", CONTINUATION, problem);

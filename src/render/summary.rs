@@ -52,7 +52,88 @@ pub fn fenced(text: &str, info: &str) -> String {
     format!("{fence}{info}\n{text}\n{fence}\n")
 }
 
-pub fn render_summary(report: &RunReport) -> String {
+/// Failed tests listed in the summary's table.
+const LISTED_FAILURES: usize = 100;
+
+/// The tests: counts, then a table of failures, each linked to its line on GitHub when the
+/// file is known (`blob_base` is `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/blob/$GITHUB_SHA`).
+fn tests_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
+    let Some(run) = &report.tests else {
+        return;
+    };
+    let counts = run.counts();
+    let _ = writeln!(
+        out,
+        "**Tests** ({}): {} passed, {} failed, {} skipped, {} in all\n",
+        escape_inline(&run.framework),
+        counts.passed,
+        counts.failed,
+        counts.skipped,
+        counts.total
+    );
+    if let Some(notes) = &run.notes {
+        let _ = writeln!(out, "_{}_\n", escape_inline(notes));
+    }
+    if counts.failed == 0 {
+        return;
+    }
+    out.push_str("| Failed test | Where | Message |\n|---|---|---|\n");
+    for test in run.failures().take(LISTED_FAILURES) {
+        let place = match (&test.file, blob_base) {
+            (Some(file), Some(base)) => format!(
+                "[{}]({base}/{}#L{})",
+                escape_inline(&format!("{}:{}", file.path, file.line)),
+                file.path
+                    .split('/')
+                    .map(url_path_segment)
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                file.line
+            ),
+            (Some(file), None) => escape_inline(&format!("{}:{}", file.path, file.line)),
+            (None, _) => test
+                .location
+                .as_deref()
+                .map(escape_inline)
+                .unwrap_or_default(),
+        };
+        let message = test
+            .message
+            .as_deref()
+            .and_then(|m| m.lines().next())
+            .map(|line| escape_inline(&crate::text::cut(line, 200)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {place} | {message} |",
+            escape_inline(&test.title())
+        );
+    }
+    if counts.failed > LISTED_FAILURES {
+        let _ = writeln!(
+            out,
+            "\n…and {} more failed tests (see the step log or the JUnit report).",
+            counts.failed - LISTED_FAILURES
+        );
+    }
+    out.push('\n');
+}
+
+/// A path segment as it may stand in a URL: unreserved characters kept, the rest escaped.
+fn url_path_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
     let mut out = String::new();
     let icon = if report.outcome.is_success() {
         "✅"
@@ -82,10 +163,18 @@ pub fn render_summary(report: &RunReport) -> String {
         let _ = writeln!(out, "| Task | {} |", escape_inline(path));
     }
     let _ = writeln!(out, "| Log messages | {} |", report.logs.len());
+    if let Some(place) = &report.error_location {
+        let _ = writeln!(
+            out,
+            "| Error at | {} |",
+            escape_inline(&format!("{}:{}", place.path, place.line))
+        );
+    }
     if let Some(cut) = &report.logs_cut {
         let _ = writeln!(out, "| Logs cut | {} |", escape_inline(cut));
     }
     out.push('\n');
+    tests_section(&mut out, report, blob_base);
 
     if let Some(message) = report.error_message() {
         out.push_str("**Error**\n\n");

@@ -1,6 +1,8 @@
 //! GitHub workflow-command syntax and escaping, exactly as the runner unescapes it
 //! (`actions/runner` `ActionCommand.cs`; writer side `actions/toolkit` `command.ts`).
 
+use crate::results::FileLine;
+
 /// The runner cuts annotation messages at 4096 characters; we cut first, with a marker, so the
 /// reader knows.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
@@ -59,14 +61,32 @@ impl Level {
 
 /// `::error title=…::message` on one line, with both parts escaped and cut to GitHub's limits.
 pub fn annotation(level: Level, title: Option<&str>, message: &str) -> String {
+    annotation_at(level, title, None, message)
+}
+
+/// An annotation on a file and line: `::error file=src/a.luau,line=7,title=…::message`.
+pub fn annotation_at(
+    level: Level,
+    title: Option<&str>,
+    place: Option<&FileLine>,
+    message: &str,
+) -> String {
     let message = escape_data(&cut_chars(message, MAX_MESSAGE_CHARS));
-    match title {
-        Some(title) => format!(
-            "::{} title={}::{message}",
-            level.command(),
+    let mut properties = Vec::new();
+    if let Some(place) = place {
+        properties.push(format!("file={}", escape_property(&place.path)));
+        properties.push(format!("line={}", place.line));
+    }
+    if let Some(title) = title {
+        properties.push(format!(
+            "title={}",
             escape_property(&cut_chars(title, MAX_TITLE_CHARS))
-        ),
-        None => format!("::{}::{message}", level.command()),
+        ));
+    }
+    if properties.is_empty() {
+        format!("::{}::{message}", level.command())
+    } else {
+        format!("::{} {}::{message}", level.command(), properties.join(","))
     }
 }
 
@@ -94,6 +114,18 @@ mod tests {
             "::error title=SCRIPT_ERROR%3A x%2Cy::line1%0Aline2%0A::error::forged"
         );
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn annotations_can_point_at_a_line() {
+        let place = FileLine {
+            path: "src/a,b.luau".into(),
+            line: 7,
+        };
+        assert_eq!(
+            annotation_at(Level::Error, Some("Tests › x"), Some(&place), "boom"),
+            "::error file=src/a%2Cb.luau,line=7,title=Tests › x::boom"
+        );
     }
 
     #[test]

@@ -20,12 +20,20 @@ async fn serve() -> Served {
 }
 
 async fn serve_with(env: &[(&str, &str)]) -> Served {
+    serve_with_args(env, &[]).await
+}
+
+async fn serve_with_args(env: &[(&str, &str)], args: &[&str]) -> Served {
     let mut run = Run::bare();
     for (name, value) in env {
         run.env(name, value);
     }
     let mut command = run.command();
-    command.arg("serve").arg("--listen").arg("127.0.0.1:0");
+    command
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .args(args);
     let mut child = command.spawn().expect("serve starts");
     let pid = child.id().expect("pid");
     let stdout = child.stdout.take().expect("stdout");
@@ -718,9 +726,9 @@ fn thread_count(pid: u32) -> usize {
 
 #[tokio::test]
 async fn many_tasks_share_a_bounded_pool_and_old_ones_are_evicted() {
-    let served = serve().await;
+    let served = serve_with_args(&[], &["--workers", "4"]).await;
     let pid = served.pid;
-    // 30 sleeping tasks over three places: they queue for the workers, not a thread each.
+    // 30 sleeping tasks over three places: they queue for 4 workers, not a thread each.
     let mut paths = Vec::new();
     for place in 0..3 {
         for _ in 0..10 {

@@ -1,0 +1,136 @@
+//! The JUnit XML report (`junit-path`), written with `quick-junit` (nextest's writer) in the
+//! shape every GitHub reporter reads with file and line: one suite per spec, every test case
+//! with `classname`, `time`, and `file`/`line` attributes when known (mikepenz/action-junit-
+//! report, EnricoMi/publish-unit-test-result-action), and a `(path:line:1)` frame at the end of
+//! each failure's text (dorny/test-reporter's `jest-junit` reads only that).
+//!
+//! A run that reported no tests (the task failed, no tests were found, the results were
+//! unreadable) still yields a report: one test case with an `<error>`, so every consumer shows
+//! it red.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::report::RunReport;
+use crate::results::{TestCase as Test, TestStatus};
+
+/// The `message` attribute holds the first line of a failure, this long at most.
+const MESSAGE_ATTRIBUTE_CHARS: usize = 300;
+
+/// The report as XML text.
+pub fn render_junit(report: &RunReport) -> String {
+    let mut junit = Report::new("luau-exec");
+    match &report.tests {
+        Some(run) if !run.tests.is_empty() => {
+            // Suites in the order their first test ran.
+            let mut suites: Vec<(String, Vec<&Test>)> = Vec::new();
+            for test in &run.tests {
+                let name = test.suite();
+                match suites.iter_mut().find(|(suite, _)| *suite == name) {
+                    Some((_, tests)) => tests.push(test),
+                    None => suites.push((name, vec![test])),
+                }
+            }
+            for (name, tests) in suites {
+                let mut suite = TestSuite::new(name.as_str());
+                let total: f64 = tests.iter().filter_map(|t| t.duration).sum();
+                suite.set_time(seconds(total));
+                suite.add_test_cases(tests.into_iter().map(|test| test_case(&name, test)));
+                junit.add_test_suite(suite);
+            }
+        }
+        _ => {
+            junit.add_test_suite(run_as_suite(report));
+        }
+    }
+    junit.set_time(report.duration);
+    junit
+        .to_string()
+        .unwrap_or_else(|error| format!("<!-- luau-exec could not write the report: {error} -->\n"))
+}
+
+fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value).unwrap_or_default()
+}
+
+fn test_case(suite: &str, test: &Test) -> TestCase {
+    let name = test.path.last().cloned().unwrap_or_default();
+    let status = match test.status {
+        TestStatus::Passed => TestCaseStatus::success(),
+        TestStatus::Skipped => TestCaseStatus::skipped(),
+        TestStatus::Failed => {
+            let message = test.message.as_deref().unwrap_or("the test failed");
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(first_line(message));
+            status.set_type("failure");
+            let mut description = message.to_owned();
+            if let Some(file) = &test.file {
+                description.push_str(&format!(
+                    "\n    at {} ({}:{}:1)",
+                    test.title(),
+                    file.path,
+                    file.line
+                ));
+            }
+            status.set_description(description);
+            status
+        }
+    };
+    let mut case = TestCase::new(name, status);
+    case.set_classname(suite);
+    // Always set: dorny/test-reporter reads `time` as a number.
+    case.set_time(seconds(test.duration.unwrap_or(0.0)));
+    if let Some(file) = &test.file {
+        case.extra.insert("file".into(), file.path.as_str().into());
+        case.extra
+            .insert("line".into(), file.line.to_string().into());
+    }
+    case
+}
+
+/// A run without tests as one test case: passed, or an error saying what happened.
+fn run_as_suite(report: &RunReport) -> TestSuite {
+    let status = if report.outcome.is_success() {
+        TestCaseStatus::success()
+    } else {
+        let message = report
+            .problem
+            .as_deref()
+            .or(report.error_message())
+            .unwrap_or("the task ended without a result");
+        let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+        status.set_message(first_line(message));
+        status.set_type(report.headline());
+        let mut description = [report.error_message(), report.problem.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Some(place) = &report.error_location {
+            description.push_str(&format!("\n    at task ({}:{}:1)", place.path, place.line));
+        }
+        status.set_description(description);
+        status
+    };
+    let mut case = TestCase::new("task", status);
+    case.set_classname("luau-exec");
+    case.set_time(report.duration);
+    if let Some(place) = &report.error_location {
+        case.extra.insert("file".into(), place.path.as_str().into());
+        case.extra
+            .insert("line".into(), place.line.to_string().into());
+    }
+    let mut suite = TestSuite::new("luau-exec");
+    suite.set_time(report.duration);
+    suite.add_test_case(case);
+    suite
+}
+
+fn first_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    crate::text::cut(line, MESSAGE_ATTRIBUTE_CHARS)
+}

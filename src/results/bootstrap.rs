@@ -1,0 +1,142 @@
+//! The task scripts luau-exec writes for a test framework: a config table literal, the shared
+//! Luau part (instance lookup, the envelope and its trimming) and the framework's own part
+//! (run the suite, flatten its results). The Luau sources ship inside the binary.
+
+/// Instance lookup, location of failures, and the envelope with its 4 MB trimming.
+pub const COMMON: &str = include_str!("bootstrap/common.luau");
+/// `runSuite` and `flattenTestEZ`.
+pub const TESTEZ: &str = include_str!("bootstrap/testez.luau");
+/// `runSuite` and `flattenJest`.
+pub const JEST: &str = include_str!("bootstrap/jest.luau");
+
+/// A test framework luau-exec can run without a bootstrap of the user's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framework {
+    TestEz,
+    Jest,
+}
+
+impl Framework {
+    /// The input's spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "testez" => Some(Self::TestEz),
+            "jest" | "jest-lua" => Some(Self::Jest),
+            _ => None,
+        }
+    }
+
+    /// Where the framework usually lives in a Wally-managed place.
+    pub fn default_path(self) -> &'static str {
+        match self {
+            Self::TestEz => "ReplicatedStorage.Packages.TestEZ",
+            Self::Jest => "ReplicatedStorage.Packages.Jest",
+        }
+    }
+
+    fn source(self) -> &'static str {
+        match self {
+            Self::TestEz => TESTEZ,
+            Self::Jest => JEST,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TestEz => "testez",
+            Self::Jest => "jest",
+        }
+    }
+}
+
+/// What the bootstrap runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suite {
+    pub framework: Framework,
+    /// Instance paths of the roots: `ReplicatedStorage.Tests`.
+    pub roots: Vec<String>,
+    /// Only tests whose names match (TestEZ: a Lua pattern; Jest: a regular expression).
+    pub name_pattern: Option<String>,
+    /// Where the framework's module is: `ReplicatedStorage.Packages.TestEZ`.
+    pub framework_path: String,
+}
+
+/// The task script for a suite: it returns the results envelope.
+pub fn script(suite: &Suite) -> String {
+    let roots = suite
+        .roots
+        .iter()
+        .map(|root| lua_string(root))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let pattern = suite
+        .name_pattern
+        .as_deref()
+        .map_or("nil".to_owned(), lua_string);
+    format!(
+        "-- Written by luau-exec: runs the {name} suite and returns its results envelope.\n\
+         local CONFIG = {{\n\
+         \tframeworkPath = {path},\n\
+         \troots = {{ {roots} }},\n\
+         \ttestNamePattern = {pattern},\n\
+         }}\n\n{COMMON}\n{framework}\nreturn runSuite(CONFIG)\n",
+        name = suite.framework.name(),
+        path = lua_string(&suite.framework_path),
+        framework = suite.framework.source(),
+    )
+}
+
+/// A Luau string literal holding `text` exactly.
+pub fn lua_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for byte in text.bytes() {
+        match byte {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            0x20..=0x7e => out.push(byte as char),
+            // Control characters and UTF-8 bytes as decimal escapes: the literal stays ASCII.
+            other => out.push_str(&format!("\\{other:03}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frameworks_have_their_spellings_and_homes() {
+        assert_eq!(Framework::parse("TestEZ"), Some(Framework::TestEz));
+        assert_eq!(Framework::parse("jest"), Some(Framework::Jest));
+        assert_eq!(Framework::parse("busted"), None);
+        assert_eq!(
+            Framework::TestEz.default_path(),
+            "ReplicatedStorage.Packages.TestEZ"
+        );
+    }
+
+    #[test]
+    fn the_script_carries_its_config_as_literals() {
+        let text = script(&Suite {
+            framework: Framework::TestEz,
+            roots: vec![
+                "ReplicatedStorage.Tests".into(),
+                "ServerScriptService.\"x\"".into(),
+            ],
+            name_pattern: Some("adds".into()),
+            framework_path: "ReplicatedStorage.TestEZ".into(),
+        });
+        assert!(
+            text.contains(r#"roots = { "ReplicatedStorage.Tests", "ServerScriptService.\"x\"" }"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"testNamePattern = "adds""#));
+        assert!(text.contains(r#"frameworkPath = "ReplicatedStorage.TestEZ""#));
+        assert!(text.ends_with("return runSuite(CONFIG)\n"));
+        assert_eq!(lua_string("é\n\\"), r#""\195\169\n\\""#);
+    }
+}

@@ -1,0 +1,362 @@
+//! Test results as a first-class product: the versioned envelope any task script may return
+//! as its first value (`luau-exec/test-results@1`), the bootstraps that run TestEZ or Jest-Lua
+//! and return exactly that envelope, and the mapping of instance paths (`ReplicatedStorage.
+//! Tests.math.spec:7`) back to repository files and lines through Rojo's sourcemap.
+//!
+//! Results travel as the task's return value, never scraped from logs: Open Cloud keeps only the
+//! last 450 KB of logs and may reorder them.
+
+pub mod bootstrap;
+pub mod sourcemap;
+
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+pub use sourcemap::{FileLine, Locator, Sourcemap};
+
+/// The envelope's `kind`, with its version.
+pub const ENVELOPE_KIND: &str = "luau-exec/test-results@1";
+/// What every version of the envelope's `kind` starts with.
+const ENVELOPE_FAMILY: &str = "luau-exec/test-results";
+
+/// A test's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestStatus {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+impl TestStatus {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "passed" => Some(Self::Passed),
+            "failed" => Some(Self::Failed),
+            "skipped" => Some(Self::Skipped),
+            _ => None,
+        }
+    }
+}
+
+/// One test, as the envelope reports it, plus where it lives in the repository once resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestCase {
+    /// From the root down: `["Tests", "math", "adds"]`.
+    pub path: Vec<String>,
+    pub status: TestStatus,
+    /// Seconds, when the framework measured it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Where it failed, as the engine names it: `ReplicatedStorage.Tests.math.spec:7`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The repository file and line of `location` (or of the first frame of `message` that
+    /// maps to one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileLine>,
+}
+
+impl TestCase {
+    /// The test's name as one line: `Tests › math › adds`.
+    pub fn title(&self) -> String {
+        self.path.join(" › ")
+    }
+
+    /// The suite a test belongs to: every path element but the last.
+    pub fn suite(&self) -> String {
+        match self.path.split_last() {
+            Some((_, suite)) if !suite.is_empty() => suite.join("."),
+            _ => "tests".to_owned(),
+        }
+    }
+}
+
+/// Every test of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestRun {
+    pub framework: String,
+    pub tests: Vec<TestCase>,
+    /// What the script says it had to leave out (messages trimmed to fit Roblox's 4 MB limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+/// Counts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl TestRun {
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts {
+            total: self.tests.len(),
+            ..Counts::default()
+        };
+        for test in &self.tests {
+            match test.status {
+                TestStatus::Passed => counts.passed += 1,
+                TestStatus::Failed => counts.failed += 1,
+                TestStatus::Skipped => counts.skipped += 1,
+            }
+        }
+        counts
+    }
+
+    /// The failed tests, in the order they ran.
+    pub fn failures(&self) -> impl Iterator<Item = &TestCase> {
+        self.tests.iter().filter(|t| t.status == TestStatus::Failed)
+    }
+
+    /// Resolves every test's location to a repository file and line.
+    pub fn locate(&mut self, locator: &Locator) {
+        for test in &mut self.tests {
+            test.file = test
+                .location
+                .as_deref()
+                .and_then(|l| locator.resolve(l))
+                .or_else(|| test.message.as_deref().and_then(|m| locator.find_in(m)));
+        }
+    }
+}
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} passed, {} failed, {} skipped",
+            self.passed, self.failed, self.skipped
+        )
+    }
+}
+
+/// Why a first return value that claims to be the envelope cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error(
+        "`kind` is `{0}`, a version of the test-results envelope this luau-exec does not read (it reads `{ENVELOPE_KIND}`)"
+    )]
+    UnknownVersion(String),
+    #[error("`{field}` {problem}")]
+    Field { field: String, problem: String },
+}
+
+impl EnvelopeError {
+    fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Field {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Reads the envelope from a task's first return value: `Ok(None)` when the value is not an
+/// envelope at all (a plain script run), an error when it claims to be one and is malformed.
+pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
+    // Cheap test first: most results are not envelopes, and may be megabytes.
+    if !first.contains(ENVELOPE_FAMILY) {
+        return Ok(None);
+    }
+    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(first) else {
+        return Ok(None);
+    };
+    let Some(kind) = object.get("kind").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    if !kind.starts_with(ENVELOPE_FAMILY) {
+        return Ok(None);
+    }
+    if kind != ENVELOPE_KIND {
+        return Err(EnvelopeError::UnknownVersion(crate::text::cut(kind, 80)));
+    }
+    let framework = match object.get("framework") {
+        None | Some(Value::Null) => "unknown".to_owned(),
+        Some(Value::String(name)) => name.clone(),
+        Some(_) => return Err(EnvelopeError::field("framework", "is not a string")),
+    };
+    let notes = match object.get("notes") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(_) => return Err(EnvelopeError::field("notes", "is not a string")),
+    };
+    let tests = match object.get("tests") {
+        Some(Value::Array(tests)) => tests,
+        // Luau encodes an empty table as `[]`, but a script may build `{}` by hand.
+        Some(Value::Object(map)) if map.is_empty() => &Vec::new(),
+        Some(_) => return Err(EnvelopeError::field("tests", "is not an array")),
+        None => return Err(EnvelopeError::field("tests", "is missing")),
+    };
+    let tests = tests
+        .iter()
+        .enumerate()
+        .map(|(i, test)| parse_test(i, test))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(TestRun {
+        framework,
+        tests,
+        notes,
+    }))
+}
+
+fn parse_test(index: usize, value: &Value) -> Result<TestCase, EnvelopeError> {
+    let at = |field: &str| format!("tests[{}].{field}", index + 1);
+    let Value::Object(test) = value else {
+        return Err(EnvelopeError::field(
+            format!("tests[{}]", index + 1),
+            "is not a table",
+        ));
+    };
+    let path = match test.get("path") {
+        Some(Value::Array(parts)) if !parts.is_empty() => parts
+            .iter()
+            .map(|part| match part {
+                Value::String(text) => Ok(text.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(EnvelopeError::field(
+                    at("path"),
+                    "holds something that is not a string",
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(Value::String(name)) if !name.is_empty() => vec![name.clone()],
+        Some(_) => {
+            return Err(EnvelopeError::field(
+                at("path"),
+                "is not a non-empty list of names",
+            ));
+        }
+        None => return Err(EnvelopeError::field(at("path"), "is missing")),
+    };
+    let status = match test.get("status") {
+        Some(Value::String(text)) => TestStatus::parse(text).ok_or_else(|| {
+            EnvelopeError::field(
+                at("status"),
+                format!(
+                    "is `{}`: use `passed`, `failed` or `skipped`",
+                    crate::text::cut(text, 40)
+                ),
+            )
+        })?,
+        Some(_) => return Err(EnvelopeError::field(at("status"), "is not a string")),
+        None => return Err(EnvelopeError::field(at("status"), "is missing")),
+    };
+    let duration = match test.get("duration") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64().filter(|d| d.is_finite() && *d >= 0.0),
+        Some(_) => {
+            return Err(EnvelopeError::field(
+                at("duration"),
+                "is not a number of seconds",
+            ));
+        }
+    };
+    let text = |field: &str| match test.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if text.is_empty() => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(_) => Err(EnvelopeError::field(at(field), "is not a string")),
+    };
+    Ok(TestCase {
+        path,
+        status,
+        duration,
+        message: text("message")?,
+        location: text("location")?,
+        file: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_envelope() {
+        let run = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","framework":"testez","tests":[
+                {"path":["Tests","math","adds"],"status":"passed","duration":0.002},
+                {"path":["Tests","math","fails"],"status":"failed","message":"boom","location":"ReplicatedStorage.Tests.math.spec:7"},
+                {"path":["Tests","later"],"status":"skipped"}]}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(run.framework, "testez");
+        assert_eq!(
+            run.counts(),
+            Counts {
+                total: 3,
+                passed: 1,
+                failed: 1,
+                skipped: 1
+            }
+        );
+        let failed = run.failures().next().unwrap();
+        assert_eq!(failed.title(), "Tests › math › fails");
+        assert_eq!(failed.suite(), "Tests.math");
+        assert_eq!(
+            failed.location.as_deref(),
+            Some("ReplicatedStorage.Tests.math.spec:7")
+        );
+        assert_eq!(run.tests[0].duration, Some(0.002));
+    }
+
+    #[test]
+    fn other_values_are_not_envelopes() {
+        for value in [
+            "7",
+            r#""text""#,
+            r#"{"kind":"other"}"#,
+            r#"[1,2]"#,
+            r#"{"passed":3}"#,
+        ] {
+            assert_eq!(parse_envelope(value), Ok(None), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_envelope_says_what_is_wrong() {
+        let cases = [
+            (r#"{"kind":"luau-exec/test-results@9","tests":[]}"#, "@9"),
+            (
+                r#"{"kind":"luau-exec/test-results@1"}"#,
+                "`tests` is missing",
+            ),
+            (
+                r#"{"kind":"luau-exec/test-results@1","tests":3}"#,
+                "`tests` is not an array",
+            ),
+            (
+                r#"{"kind":"luau-exec/test-results@1","tests":[{"path":["a"],"status":"passd"}]}"#,
+                "`tests[1].status` is `passd`",
+            ),
+            (
+                r#"{"kind":"luau-exec/test-results@1","tests":[{"status":"passed"}]}"#,
+                "`tests[1].path` is missing",
+            ),
+            (
+                r#"{"kind":"luau-exec/test-results@1","tests":[{"path":["a"],"status":"failed","message":{}}]}"#,
+                "`tests[1].message` is not a string",
+            ),
+        ];
+        for (value, expected) in cases {
+            let error = parse_envelope(value).unwrap_err().to_string();
+            assert!(error.contains(expected), "{value}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_empty_tests_table_is_an_empty_run() {
+        let run = parse_envelope(r#"{"kind":"luau-exec/test-results@1","tests":{}}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(run.counts().total, 0);
+    }
+}

@@ -1,0 +1,284 @@
+//! From where the engine says a thing failed (`ReplicatedStorage.Tests.math.spec:7`, also inside
+//! traceback frames and `[string "…"]:7`) to the repository file and line, through Rojo's
+//! `sourcemap.json` (`rojo sourcemap`). Full instance names are indexed whole, so names that
+//! contain dots (`math.spec`) need no guessing. Without a sourcemap, `TaskScript:N` (the task's
+//! own chunk) still maps to `script-path`, line N.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// A place in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileLine {
+    /// Relative to the working directory (the repository on CI), with `/` separators.
+    pub path: String,
+    pub line: u32,
+}
+
+/// Why a sourcemap could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourcemapError {
+    #[error("is not a Rojo sourcemap: {0}")]
+    Malformed(String),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Node {
+    name: String,
+    #[serde(default)]
+    class_name: Option<String>,
+    #[serde(default)]
+    file_paths: Vec<String>,
+    #[serde(default)]
+    children: Vec<Node>,
+}
+
+/// Instance full names to the script file that holds each.
+#[derive(Debug, Clone, Default)]
+pub struct Sourcemap {
+    files: HashMap<String, String>,
+}
+
+impl Sourcemap {
+    /// Reads `sourcemap.json`. Its file paths are relative to the project's folder, which is
+    /// where the sourcemap is written (`base`); they are made relative to `cwd`.
+    pub fn parse(text: &[u8], base: &Path, cwd: &Path) -> Result<Self, SourcemapError> {
+        let root: Node =
+            serde_json::from_slice(text).map_err(|e| SourcemapError::Malformed(e.to_string()))?;
+        let mut files = HashMap::new();
+        // A place's root is the DataModel, which full names leave out; a model project's root
+        // is the first name.
+        if root.class_name.as_deref() == Some("DataModel") {
+            for child in &root.children {
+                index(child, child.name.clone(), base, cwd, &mut files);
+            }
+        } else {
+            index(&root, root.name.clone(), base, cwd, &mut files);
+        }
+        Ok(Self { files })
+    }
+
+    /// How many scripts it knows.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    fn file_of(&self, full_name: &str) -> Option<&str> {
+        self.files.get(full_name).map(String::as_str)
+    }
+}
+
+fn index(
+    node: &Node,
+    full_name: String,
+    base: &Path,
+    cwd: &Path,
+    files: &mut HashMap<String, String>,
+) {
+    if let Some(script) = node
+        .file_paths
+        .iter()
+        .find(|p| p.ends_with(".luau") || p.ends_with(".lua"))
+    {
+        files.insert(full_name.clone(), relative_to(&base.join(script), cwd));
+    }
+    for child in &node.children {
+        index(
+            child,
+            format!("{full_name}.{}", child.name),
+            base,
+            cwd,
+            files,
+        );
+    }
+}
+
+/// `path` relative to `cwd` when it lies inside it, lexically normalised, with `/`.
+fn relative_to(path: &Path, cwd: &Path) -> String {
+    let absolute = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        cwd.join(path)
+    };
+    let mut normal = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    let shown = normal.strip_prefix(cwd).unwrap_or(&normal);
+    shown
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Maps engine locations to files: through the sourcemap, and `TaskScript` to `script-path`.
+#[derive(Debug, Clone)]
+pub struct Locator {
+    sourcemap: Option<Sourcemap>,
+    script_path: Option<String>,
+    frames: Regex,
+}
+
+impl Default for Locator {
+    fn default() -> Self {
+        Self::new(None, None)
+    }
+}
+
+impl Locator {
+    pub fn new(sourcemap: Option<Sourcemap>, script_path: Option<String>) -> Self {
+        Self {
+            sourcemap,
+            script_path,
+            // `[string "A.B"]:7`, or a name (dots allowed, no spaces) followed by `:7`.
+            frames: Regex::new(r#"\[string "([^"\n]+)"\]:(\d+)|([A-Za-z_@][^\s:"'\[\]()]*):(\d+)"#)
+                .unwrap_or_else(|_| Regex::new("$^").expect("an empty pattern compiles")),
+        }
+    }
+
+    /// The file and line of one location: `ReplicatedStorage.Tests.math.spec:7`,
+    /// `[string "…"]:7`, `TaskScript:3`.
+    pub fn resolve(&self, location: &str) -> Option<FileLine> {
+        let captures = self.frames.captures(location.trim())?;
+        let (name, line) = match (
+            captures.get(1),
+            captures.get(2),
+            captures.get(3),
+            captures.get(4),
+        ) {
+            (Some(name), Some(line), _, _) | (_, _, Some(name), Some(line)) => {
+                (name.as_str(), line.as_str())
+            }
+            _ => return None,
+        };
+        self.file_line(name, line)
+    }
+
+    /// The first frame in a message or traceback that maps to a file.
+    pub fn find_in(&self, text: &str) -> Option<FileLine> {
+        self.frames.captures_iter(text).find_map(|captures| {
+            let (name, line) = match (
+                captures.get(1),
+                captures.get(2),
+                captures.get(3),
+                captures.get(4),
+            ) {
+                (Some(name), Some(line), _, _) | (_, _, Some(name), Some(line)) => {
+                    (name.as_str(), line.as_str())
+                }
+                _ => return None,
+            };
+            self.file_line(name, line)
+        })
+    }
+
+    fn file_line(&self, name: &str, line: &str) -> Option<FileLine> {
+        let line: u32 = line.parse().ok().filter(|l| *l > 0)?;
+        let path = if name == "TaskScript" {
+            self.script_path.clone()?
+        } else {
+            self.sourcemap.as_ref()?.file_of(name)?.to_owned()
+        };
+        Some(FileLine { path, line })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLACE: &str = r#"{ "name": "game", "className": "DataModel", "filePaths": ["default.project.json"],
+      "children": [ { "name": "ReplicatedStorage", "className": "ReplicatedStorage",
+        "children": [ { "name": "Tests", "className": "Folder",
+          "children": [
+            { "name": "math.spec", "className": "ModuleScript", "filePaths": ["src/tests/math.spec.luau"] },
+            { "name": "Shared", "className": "ModuleScript", "filePaths": ["src/tests/Shared/init.meta.json", "src/tests/Shared/init.lua"] }
+          ] } ] } ] }"#;
+
+    fn locator() -> Locator {
+        let map = Sourcemap::parse(PLACE.as_bytes(), Path::new(""), Path::new("/repo")).unwrap();
+        assert_eq!(map.len(), 2);
+        Locator::new(Some(map), Some("tasks/run.luau".into()))
+    }
+
+    fn at(path: &str, line: u32) -> Option<FileLine> {
+        Some(FileLine {
+            path: path.into(),
+            line,
+        })
+    }
+
+    #[test]
+    fn full_names_with_dots_map_to_files() {
+        let locator = locator();
+        assert_eq!(
+            locator.resolve("ReplicatedStorage.Tests.math.spec:7"),
+            at("src/tests/math.spec.luau", 7)
+        );
+        assert_eq!(
+            locator.resolve("ReplicatedStorage.Tests.Shared:12"),
+            at("src/tests/Shared/init.lua", 12)
+        );
+        assert_eq!(
+            locator.resolve(r#"[string "ReplicatedStorage.Tests.math.spec"]:24"#),
+            at("src/tests/math.spec.luau", 24)
+        );
+        assert_eq!(locator.resolve("ReplicatedStorage.Tests.nothing:3"), None);
+        assert_eq!(locator.resolve("TaskScript:3"), at("tasks/run.luau", 3));
+    }
+
+    #[test]
+    fn the_first_frame_that_maps_wins() {
+        let message = "ReplicatedStorage.TestEZ.Expectation:47: Expected 1, got 2\nReplicatedStorage.TestEZ.Expectation:47 function assertLevel\nReplicatedStorage.Tests.math.spec:7\n";
+        assert_eq!(
+            locator().find_in(message),
+            at("src/tests/math.spec.luau", 7)
+        );
+        assert_eq!(locator().find_in("no frames here"), None);
+    }
+
+    #[test]
+    fn paths_are_made_relative_to_the_working_directory() {
+        let map = Sourcemap::parse(
+            PLACE.as_bytes(),
+            Path::new("/repo/game"),
+            Path::new("/repo"),
+        )
+        .unwrap();
+        let locator = Locator::new(Some(map), None);
+        assert_eq!(
+            locator.resolve("ReplicatedStorage.Tests.math.spec:1"),
+            at("game/src/tests/math.spec.luau", 1)
+        );
+        assert_eq!(
+            relative_to(Path::new("/repo/a/../b/./c.luau"), Path::new("/repo")),
+            "b/c.luau"
+        );
+        // Without a script path, TaskScript maps nowhere.
+        assert_eq!(Locator::default().resolve("TaskScript:3"), None);
+    }
+
+    #[test]
+    fn a_model_projects_root_is_part_of_the_name() {
+        let model = r#"{ "name": "Package", "className": "ModuleScript", "filePaths": ["src/init.luau"],
+            "children": [ { "name": "Util", "className": "ModuleScript", "filePaths": ["src/Util.luau"] } ] }"#;
+        let map = Sourcemap::parse(model.as_bytes(), Path::new(""), Path::new("/r")).unwrap();
+        let locator = Locator::new(Some(map), None);
+        assert_eq!(locator.resolve("Package.Util:4"), at("src/Util.luau", 4));
+    }
+}
