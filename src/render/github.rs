@@ -317,6 +317,42 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
     }
 
     #[test]
+    fn golden_failed_tests() {
+        let mut renderer = renderer();
+        let mut report = crate::render::junit::tests::report_with_tests();
+        report.logs = vec![message(
+            MessageType::Error,
+            "ReplicatedStorage.Tests.math.spec:7: Expected 2, got <3> & \u{1b}[31m\nstack",
+        )];
+        let mut out = renderer.render(&Event::Begin);
+        out.push_str(&renderer.render(&Event::Finished(&report)));
+        let expected = "\
+::add-mask::k%25ey
+::stop-commands::tok1
+::tok1::
+::error file=src/tests/math.spec.luau,line=7,title=Tests › math › divides::ReplicatedStorage.Tests.math.spec:7: Expected 2, got <3> & \u{1b}[31m%0Astack
+::stop-commands::tok2
+::tok2::
+::group::Task logs (1 message)
+::stop-commands::tok3
+[ERROR]   ReplicatedStorage.Tests.math.spec:7: Expected 2, got <3> & \u{1b}[31m
+          | stack
+::tok3::
+::endgroup::
+::stop-commands::tok4
+Tests: 1 passed, 1 failed, 1 skipped (testez)
+  FAIL Tests › math › divides — src/tests/math.spec.luau:7
+          | ReplicatedStorage.Tests.math.spec:7: Expected 2, got <3> & \u{1b}[31m
+          | stack
+Result: TESTS FAILED (1 passed, 1 failed, 1 skipped) after 1.5s (exit 10)
+Problem: 1 of 3 tests failed
+Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
+::tok4::
+";
+        assert_eq!(out, expected);
+    }
+
+    #[test]
     fn golden_complete_run_without_logs() {
         let mut renderer = renderer();
         let mut report = RunReport::new(Outcome::Complete);

@@ -134,3 +134,94 @@ fn first_line(text: &str) -> String {
         .unwrap_or_default();
     crate::text::cut(line, MESSAGE_ATTRIBUTE_CHARS)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::api::model::{Task, TaskOutput, TaskState};
+    use crate::outcome::Outcome;
+    use crate::results::{FileLine, TestRun};
+
+    /// A completed run with a passed, a failed (located) and a skipped test.
+    pub(crate) fn report_with_tests() -> RunReport {
+        let mut report = RunReport::new(Outcome::TestsFailed);
+        report.task = Some(Task {
+            path: "universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s".into(),
+            state: TaskState::Complete,
+            output: Some(TaskOutput::from_values(&[])),
+            ..Task::default()
+        });
+        report.duration = Duration::from_millis(1500);
+        report.problem = Some("1 of 3 tests failed".into());
+        let test =
+            |path: &[&str], status, duration, message: Option<&str>, file: Option<(&str, u32)>| {
+                Test {
+                    path: path.iter().map(|p| (*p).to_owned()).collect(),
+                    status,
+                    duration,
+                    message: message.map(str::to_owned),
+                    location: None,
+                    file: file.map(|(path, line)| FileLine {
+                        path: path.into(),
+                        line,
+                    }),
+                }
+            };
+        report.tests = Some(TestRun {
+            framework: "testez".into(),
+            tests: vec![
+                test(
+                    &["Tests", "math", "adds"],
+                    TestStatus::Passed,
+                    Some(0.25),
+                    None,
+                    None,
+                ),
+                test(
+                    &["Tests", "math", "divides"],
+                    TestStatus::Failed,
+                    None,
+                    Some(
+                        "ReplicatedStorage.Tests.math.spec:7: Expected 2, got <3> & \u{1b}[31m\nstack",
+                    ),
+                    Some(("src/tests/math.spec.luau", 7)),
+                ),
+                test(&["Tests", "later"], TestStatus::Skipped, None, None, None),
+            ],
+            notes: None,
+        });
+        report
+    }
+
+    #[test]
+    fn golden_junit() {
+        let xml = render_junit(&report_with_tests());
+        let expected = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="luau-exec" tests="3" skipped="1" failures="1" errors="0" time="1.500">
+    <testsuite name="Tests.math" tests="2" skipped="0" errors="0" failures="1" time="0.250">
+        <testcase name="adds" classname="Tests.math" time="0.250"/>
+        <testcase name="divides" classname="Tests.math" time="0.000" file="src/tests/math.spec.luau" line="7">
+            <failure message="ReplicatedStorage.Tests.math.spec:7: Expected 2, got &lt;3&gt; &amp; " type="failure">ReplicatedStorage.Tests.math.spec:7: Expected 2, got &lt;3&gt; &amp; 
+stack
+    at Tests › math › divides (src/tests/math.spec.luau:7:1)</failure>
+        </testcase>
+    </testsuite>
+    <testsuite name="Tests" tests="1" skipped="1" errors="0" failures="0" time="0.000">
+        <testcase name="later" classname="Tests" time="0.000">
+            <skipped/>
+        </testcase>
+    </testsuite>
+</testsuites>
+"#;
+        assert_eq!(xml, expected);
+    }
+
+    #[test]
+    fn a_run_without_tests_is_one_error() {
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.problem = Some("the task failed".into());
+        let xml = render_junit(&report);
+        let parsed = Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!((parsed.tests, parsed.errors), (1, 1));
+    }
+}

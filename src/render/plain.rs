@@ -108,7 +108,9 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
     if let Some(cut) = &report.logs_cut {
         prefixed_lines(out, "Logs: ", CONTINUATION, cut);
     }
-    if let Some(results) = report.results_json() {
+    // With tests, the results are the envelope the lines above already show (and it can be
+    // megabytes); the `results` output and the JSON format keep it whole.
+    if let (Some(results), None) = (report.results_json(), &report.tests) {
         prefixed_lines(out, "Results: ", CONTINUATION, &results);
     }
     if let Some(version) = report.place_version {

@@ -33,6 +33,8 @@ pub fn escape_inline(text: &str) -> String {
             '\'' => out.push_str("&#39;"),
             '|' => out.push_str("&#124;"),
             '\n' | '\r' => out.push(' '),
+            // Terminal escapes and other control characters mean nothing in Markdown.
+            c if c.is_control() => {}
             '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '!' | '~' | '{' | '}' | '+'
             | '-' | '.' => {
                 out.push('\\');
@@ -186,7 +188,7 @@ pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
         out.push_str(&fenced(problem, ""));
         out.push('\n');
     }
-    if let Some(results) = report.results_json() {
+    if let (Some(results), None) = (report.results_json(), &report.tests) {
         out.push_str("**Results**\n\n");
         // Pretty-printing means parsing: only for results small enough to read anyway.
         let pretty = (results.len() <= MAX_BLOCK_BYTES)
@@ -247,5 +249,30 @@ mod tests {
         assert!(!escaped.contains('|'));
         assert!(!escaped.contains("**"));
         assert!(escaped.contains("&lt;img"));
+    }
+}
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+
+    #[test]
+    fn golden_tests_section() {
+        let report = crate::render::junit::tests::report_with_tests();
+        let mut out = String::new();
+        tests_section(
+            &mut out,
+            &report,
+            Some("https://github.com/octo/game/blob/abc123"),
+        );
+        let expected = "\
+**Tests** (testez): 1 passed, 1 failed, 1 skipped, 3 in all
+
+| Failed test | Where | Message |
+|---|---|---|
+| Tests › math › divides | [src/tests/math\\.spec\\.luau:7](https://github.com/octo/game/blob/abc123/src/tests/math.spec.luau#L7) | ReplicatedStorage\\.Tests\\.math\\.spec:7: Expected 2, got &lt;3&gt; &amp; \\[31m |
+
+";
+        assert_eq!(out, expected);
     }
 }

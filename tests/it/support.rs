@@ -29,6 +29,7 @@ pub struct Output {
 pub struct Run {
     env: HashMap<String, String>,
     args: Vec<String>,
+    dir: Option<PathBuf>,
 }
 
 impl Run {
@@ -53,7 +54,15 @@ impl Run {
         Self {
             env,
             args: Vec::new(),
+            dir: None,
         }
+    }
+
+    /// Runs in this working directory (the repository, for file paths in annotations).
+    #[cfg_attr(not(feature = "emulator"), allow(dead_code))]
+    pub fn dir(&mut self, dir: &std::path::Path) -> &mut Self {
+        self.dir = Some(dir.to_owned());
+        self
     }
 
     pub fn env(&mut self, name: &str, value: &str) -> &mut Self {
@@ -81,6 +90,9 @@ impl Run {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
         command
     }
 
