@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::value::RawValue;
 
+use crate::api::Service;
 use crate::api::model::{LogMessage, Task, TaskErrorCode, TaskState};
 use crate::outcome::Outcome;
 use crate::results::{FileLine, TestRun};
@@ -33,6 +34,8 @@ pub struct RunReport {
     pub binary_output_path: Option<PathBuf>,
     /// The tests the task reported (its first return value was the results envelope).
     pub tests: Option<TestRun>,
+    /// Whom the run talked to, for the headline.
+    pub service: Service,
     /// Where the task's own error points in the repository (`TaskScript:3` → `script-path`,
     /// or an instance path through the sourcemap).
     pub error_location: Option<FileLine>,
@@ -52,6 +55,7 @@ impl RunReport {
             binary_output_path: None,
             tests: None,
             error_location: None,
+            service: Service::OpenCloud,
         }
     }
 
@@ -100,6 +104,10 @@ impl RunReport {
             .map(|r| serde_json::to_string(r).unwrap_or_else(|_| "[]".to_owned()))
     }
 
+    fn service_name(&self) -> String {
+        self.service.to_string().to_uppercase()
+    }
+
     /// A one-line headline: `COMPLETE`, `FAILED (SCRIPT_ERROR)`, or what stopped the run.
     pub fn headline(&self) -> String {
         match (&self.outcome, self.state()) {
@@ -107,11 +115,11 @@ impl RunReport {
             (Outcome::WaitTimeout, Some(state)) => format!("WAIT TIMEOUT (task still {state})"),
             (Outcome::WaitTimeout, None) => "WAIT TIMEOUT".to_owned(),
             (Outcome::Interrupted(signal), _) => format!("INTERRUPTED ({})", signal.name()),
-            (Outcome::Rejected, _) => "REJECTED BY OPEN CLOUD".to_owned(),
+            (Outcome::Rejected, _) => format!("REJECTED BY {}", self.service_name()),
             (Outcome::Unavailable, Some(state)) if state.is_terminal() => {
-                format!("{state}, then OPEN CLOUD UNAVAILABLE")
+                format!("{state}, then {} UNAVAILABLE", self.service_name())
             }
-            (Outcome::Unavailable, _) => "OPEN CLOUD UNAVAILABLE".to_owned(),
+            (Outcome::Unavailable, _) => format!("{} UNAVAILABLE", self.service_name()),
             (Outcome::BadInput, _) => "BAD INPUT".to_owned(),
             (Outcome::LocalWriteFailed, Some(state)) => {
                 format!("{state}, then A LOCAL WRITE FAILED")

@@ -71,10 +71,12 @@ pub async fn run(
     console: &mut Console,
     interrupt: &mut Interrupt,
 ) -> RunReport {
+    let mut report = RunReport::new(Outcome::Complete);
+    report.service = api.service();
     let mut job = Job {
         config,
         api,
-        report: RunReport::new(Outcome::Complete),
+        report,
         phase: Phase::Preparing,
         started: Instant::now(),
         created_at: None,

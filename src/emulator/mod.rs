@@ -16,6 +16,7 @@
 //! and request counts for tests (`POST /emulator/faults`, `GET /emulator/stats`, which need the
 //! key like every other route).
 
+pub mod dom;
 mod server;
 pub mod vm;
 
@@ -40,6 +41,8 @@ pub const MAX_UNFINISHED_TOTAL: usize = 200;
 pub const MAX_FINISHED_TASKS: usize = 1000;
 /// Binary data held at once, inputs and outputs each; the oldest is evicted past it.
 pub const MAX_HELD_BINARY_BYTES: usize = 1024 * 1024 * 1024;
+/// Uploaded place versions kept (each up to 10 MiB); older ones are forgotten.
+pub const MAX_KEPT_PLACE_VERSIONS: usize = 16;
 /// Binary inputs and outputs expire after this long, as on Roblox.
 pub const BINARY_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
@@ -173,6 +176,9 @@ struct State {
     binary_inputs: HashMap<String, BinaryInputRecord>,
     binary_outputs: HashMap<String, BinaryOutputRecord>,
     place_versions: HashMap<(u64, u64), u64>,
+    /// Uploaded place files by (universe, place, version), newest last in `place_order`.
+    places: HashMap<(u64, u64, u64), Arc<Vec<u8>>>,
+    place_order: VecDeque<(u64, u64, u64)>,
     faults: Faults,
     stats: Stats,
 }
@@ -232,6 +238,17 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
 }
 
 impl State {
+    /// Keeps an uploaded place version, forgetting the oldest past the bound.
+    fn keep_place(&mut self, key: (u64, u64, u64), bytes: Arc<Vec<u8>>) {
+        self.places.insert(key, bytes);
+        self.place_order.push_back(key);
+        while self.place_order.len() > MAX_KEPT_PLACE_VERSIONS {
+            if let Some(old) = self.place_order.pop_front() {
+                self.places.remove(&old);
+            }
+        }
+    }
+
     /// Records a task as finished and evicts the oldest finished ones past the bound.
     fn finish(&mut self, id: &str) {
         self.finished.push_back(id.to_owned());

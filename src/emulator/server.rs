@@ -325,6 +325,7 @@ fn create(
         timeout,
         binary_input,
         enable_binary_output: request.enable_binary_output.unwrap_or(false),
+        place: state.places.get(&(universe, place, version)).cloned(),
     };
     let sent = shared
         .queue
@@ -681,6 +682,13 @@ async fn upload_place(
             "Invalid request / Invalid file content.",
         );
     }
+    // Roblox refuses a file that is not a place; so does the emulator, which will run it.
+    if let Err(error) = super::dom::load_place(&body) {
+        return v1_error(
+            StatusCode::BAD_REQUEST,
+            &format!("Invalid request / Invalid file content: {error}"),
+        );
+    }
     let mut state = lock(&shared);
     state.stats.place_uploads += 1;
     let faults = state.faults.clone();
@@ -690,6 +698,7 @@ async fn upload_place(
     let version = state.place_versions.entry((universe, place)).or_insert(1);
     *version += 1;
     let number = *version;
+    state.keep_place((universe, place, number), Arc::new(body.to_vec()));
     // Documented as text/plain holding JSON.
     (
         StatusCode::OK,

@@ -1,8 +1,9 @@
-//! Runs one task's script in a fresh Luau VM: the standard library in a sandbox, `print` and
-//! `warn` captured as log messages, a deadline enforced by the VM's interrupt hook (so an
-//! infinite loop ends as `DEADLINE_EXCEEDED`), and return values turned into JSON by Roblox's
-//! rules. Roblox engine APIs do not exist here: touching one fails the script with a message
-//! that says so.
+//! Runs one task's script in a fresh Luau VM: the standard library in a sandbox, the place's
+//! instance tree and Roblox's globals (see [`super::dom`]), `print` and `warn` captured as log
+//! messages, the main script on the task scheduler, a deadline enforced by the VM's interrupt
+//! hook and the scheduler (so an infinite loop or a long wait ends as `DEADLINE_EXCEEDED`), and
+//! return values turned into JSON by Roblox's rules. What the emulator does not have fails the
+//! script with a message that says so.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,6 +15,8 @@ use mlua::{Error as LuaError, Lua, MultiValue, Table, Value, VmState};
 use serde_json::{Map, Number, Value as Json};
 
 use super::LogWindow;
+use super::dom::scheduler::{Scheduler, Stopped};
+use super::dom::{self, Dom};
 use crate::api::model::{MessageType, TaskErrorCode};
 
 /// Return values over this size as JSON fail the task, as on Roblox.
@@ -27,21 +30,9 @@ pub const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
 /// Deeper tables than this (or cycles) become `null` in the results.
 const MAX_DEPTH: usize = 64;
 
-/// The engine globals a Roblox script may reach for. Touching one fails with a clear message.
+/// Engine globals the emulator does not have. Touching one fails with a clear message.
 const ENGINE_GLOBALS: &[&str] = &[
-    "game",
-    "workspace",
-    "Workspace",
-    "Instance",
-    "Enum",
-    "script",
     "plugin",
-    "Vector3",
-    "Vector2",
-    "CFrame",
-    "Color3",
-    "UDim",
-    "UDim2",
     "BrickColor",
     "Ray",
     "Region3",
@@ -51,7 +42,6 @@ const ENGINE_GLOBALS: &[&str] = &[
     "NumberSequence",
     "ColorSequence",
     "PhysicalProperties",
-    "Random",
     "DateTime",
     "RaycastParams",
     "OverlapParams",
@@ -60,16 +50,7 @@ const ENGINE_GLOBALS: &[&str] = &[
     "Font",
     "settings",
     "UserSettings",
-    "tick",
-    "time",
-    "wait",
-    "delay",
-    "spawn",
-    "elapsedTime",
-    "version",
     "stats",
-    "shared",
-    "require",
 ];
 
 /// What the task did.
@@ -101,6 +82,8 @@ pub struct ExecutionRequest {
     pub timeout: Duration,
     pub binary_input: Option<Vec<u8>>,
     pub enable_binary_output: bool,
+    /// The place file the task runs in (its version's bytes); an empty place when `None`.
+    pub place: Option<Arc<Vec<u8>>>,
 }
 
 pub fn execute(request: &ExecutionRequest) -> Execution {
@@ -148,18 +131,49 @@ fn run(
         }
         Ok(VmState::Continue)
     });
-    install_environment(&lua, deadline, logs, timed_out)?;
+    install_output(&lua, logs)?;
+    install_stubs(&lua)?;
+    let tree = match &request.place {
+        Some(bytes) => dom::load_place(bytes).map_err(|e| LuaError::runtime(e.to_string()))?,
+        None => dom::empty_place(),
+    };
+    let sink = logs.clone();
+    let dom = Rc::new(Dom::new(
+        tree,
+        Box::new(move |level, text| sink.borrow_mut().push(level, text)),
+    ));
+    let scheduler = Rc::new(Scheduler::default());
+    let shared = dom::install(&lua, dom, scheduler.clone())?;
     lua.sandbox(true)?;
 
     let function = lua
         .load(request.script.as_str())
         .set_name("=TaskScript")
+        .set_environment(dom::script_env(&lua, &shared, None)?)
         .into_function()?;
     let input = lua.create_table()?;
     if let Some(bytes) = &request.binary_input {
         input.set("BinaryInput", lua.create_buffer(bytes)?)?;
     }
-    let returned: MultiValue = function.call(input)?;
+    let main = lua.create_thread(function)?;
+    let returned = match scheduler.run(
+        &main,
+        std::iter::once(Value::Table(input)).collect(),
+        deadline,
+    ) {
+        Ok(values) => values,
+        Err(Stopped::Error(error)) => return Err(error),
+        Err(Stopped::Deadline) => {
+            timed_out.store(true, Ordering::SeqCst);
+            return Err(LuaError::runtime("the task exceeded its timeout"));
+        }
+        Err(Stopped::Stuck) => {
+            return Ok(VmOutcome::Failed {
+                code: TaskErrorCode::DeadlineExceeded,
+                message: "The task's script yielded with nothing scheduled to resume it, so it could only run into its timeout; the local emulator ends it at once".into(),
+            });
+        }
+    };
     let values: Vec<Value> = returned.into_iter().collect();
 
     if request.enable_binary_output {
@@ -222,12 +236,8 @@ fn complete(results: Vec<Json>, binary_output: Option<Vec<u8>>) -> VmOutcome {
     }
 }
 
-fn install_environment(
-    lua: &Lua,
-    deadline: Instant,
-    logs: &Logs,
-    timed_out: &Arc<AtomicBool>,
-) -> mlua::Result<()> {
+/// `print` and `warn` write into the task's log window.
+fn install_output(lua: &Lua, logs: &Logs) -> mlua::Result<()> {
     let globals = lua.globals();
     for (name, level) in [
         ("print", MessageType::Output),
@@ -245,67 +255,19 @@ fn install_environment(
         })?;
         globals.set(name, function)?;
     }
+    Ok(())
+}
 
-    // `task.wait`: sleeps (never past the deadline) and returns the time waited.
-    let task = lua.create_table()?;
-    let flag = timed_out.clone();
-    task.set(
-        "wait",
-        lua.create_function(move |lua, seconds: Value| {
-            let seconds = match seconds {
-                Value::Nil => 0.0,
-                Value::Integer(n) => n as f64,
-                Value::Number(n) => n,
-                Value::String(ref text) => match text
-                    .to_str()
-                    .ok()
-                    .and_then(|t| t.trim().parse::<f64>().ok())
-                {
-                    Some(n) => n,
-                    None => {
-                        return Err(script_error(
-                            lua,
-                            "invalid argument #1 to 'wait' (number expected, got string)",
-                        ));
-                    }
-                },
-                other => {
-                    return Err(script_error(
-                        lua,
-                        &format!(
-                            "invalid argument #1 to 'wait' (number expected, got {})",
-                            other.type_name()
-                        ),
-                    ));
-                }
-            };
-            let asked = Duration::try_from_secs_f64(if seconds.is_nan() {
-                0.0
-            } else {
-                seconds.max(0.0)
-            })
-            .unwrap_or(Duration::MAX);
-            let started = Instant::now();
-            let until = started
-                .checked_add(asked)
-                .map_or(deadline, |t| t.min(deadline));
-            std::thread::sleep(until.saturating_duration_since(started));
-            if Instant::now() >= deadline {
-                flag.store(true, Ordering::SeqCst);
-                return Err(LuaError::runtime("the task exceeded its timeout"));
-            }
-            Ok(started.elapsed().as_secs_f64())
-        })?,
-    )?;
-    globals.set("task", task)?;
-
-    // Engine stubs, written in Luau so the error points at the script's line (level 2).
+/// Engine globals the emulator does not have: stubs that fail with a message naming them,
+/// written in Luau so the error points at the script's line (level 3).
+fn install_stubs(lua: &Lua) -> mlua::Result<()> {
+    let globals = lua.globals();
     let stub_factory: mlua::Function = lua
         .load(
             r#"
             local name = ...
             local function fail()
-                error(name .. " is not available: the local backend runs plain Luau without the Roblox engine (use backend open-cloud for engine APIs)", 3)
+                error(name .. " is not available in the local emulator, which has the instance tree but not the engine (use backend open-cloud for it)", 3)
             end
             return setmetatable({}, {
                 __index = function() fail() end,
@@ -322,21 +284,6 @@ fn install_environment(
         globals.set(*name, stub)?;
     }
     Ok(())
-}
-
-/// An error raised by a Rust function on behalf of the Luau code that called it, located as
-/// Luau locates its own (`TaskScript:3: message`).
-fn script_error(lua: &Lua, message: &str) -> LuaError {
-    let location = lua
-        .inspect_stack(1, |debug| {
-            let source = debug.source();
-            let line = debug.current_line()?;
-            let name = source.short_src?;
-            Some(format!("{name}:{line}: "))
-        })
-        .flatten()
-        .unwrap_or_default();
-    LuaError::runtime(format!("{location}{message}"))
 }
 
 /// The message of an unhandled error, as Roblox reports it (`TaskScript:<line>: <message>`).
@@ -579,17 +526,24 @@ mod tests {
     }
 
     #[test]
-    fn engine_apis_fail_clearly() {
-        match run_script("local a = 1\nlocal p = game:GetService('Players')").outcome {
-            VmOutcome::Failed { code, message } => {
-                assert_eq!(code, TaskErrorCode::ScriptError);
-                assert!(
-                    message.starts_with("TaskScript:2: game is not available"),
-                    "{message}"
-                );
-                assert!(message.contains("without the Roblox engine"), "{message}");
+    fn what_the_emulator_lacks_fails_clearly() {
+        for (script, expected) in [
+            (
+                "local a = 1\nlocal t = TweenInfo.new(1)",
+                "TaskScript:2: TweenInfo is not available in the local emulator",
+            ),
+            (
+                "game:GetService('HttpService'):GetAsync('https://example.com')",
+                "TaskScript:1: HttpService.GetAsync is not emulated",
+            ),
+        ] {
+            match run_script(script).outcome {
+                VmOutcome::Failed { code, message } => {
+                    assert_eq!(code, TaskErrorCode::ScriptError);
+                    assert!(message.starts_with(expected), "{script}: {message}");
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
     }
 
@@ -637,6 +591,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             binary_input: Some(vec![0, 1, 2]),
             enable_binary_output: true,
+            place: None,
         });
         assert_eq!(
             run.outcome,
@@ -650,6 +605,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             binary_input: None,
             enable_binary_output: true,
+            place: None,
         });
         assert!(matches!(
             run.outcome,

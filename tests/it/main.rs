@@ -8,6 +8,8 @@ mod hostile;
 mod inputs;
 mod open_cloud;
 #[cfg(feature = "emulator")]
+mod places;
+#[cfg(feature = "emulator")]
 mod results;
 #[cfg(feature = "emulator")]
 mod shipped;

@@ -1,0 +1,1205 @@
+//! Instances as Lua userdata with Roblox's semantics: members in Roblox's order (properties and
+//! methods, then children, else `X is not a valid member of Class "Full.Name"`), settable
+//! `Name`, `Parent` and properties, attributes and tags, `Clone`/`Destroy`, the DataModel's
+//! services, `Instance.new`, and `require`'s half in Rust (which module, compiled how).
+
+use std::rc::Rc;
+
+use mlua::{
+    AnyUserData, Error as LuaError, FromLuaMulti, Function, IntoLuaMulti, Lua, MetaMethod,
+    MultiValue, Table, UserData, UserDataFields, UserDataMethods, Value,
+};
+use rbx_dom_weak::InstanceBuilder;
+use rbx_dom_weak::types::{
+    Attributes, CFrame, Color3, Enum, Matrix3, Ref, Tags, UDim, UDim2, Variant, Vector2, Vector3,
+};
+
+use super::Dom;
+use crate::api::model::MessageType;
+
+/// A handle on one instance of the task's tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceRef(pub Ref);
+
+/// Signals every instance has (fired by the emulator's own changes).
+const SIGNALS: &[&str] = &[
+    "Changed",
+    "ChildAdded",
+    "ChildRemoved",
+    "DescendantAdded",
+    "DescendantRemoving",
+    "AncestryChanged",
+    "AttributeChanged",
+    "Destroying",
+];
+
+/// `WaitForChild`, in Luau because it yields: at once when the child is there; else it polls
+/// on the scheduler, warns as Roblox does after 5 s, and gives up after `timeout` if given.
+pub const WAIT_FOR_CHILD: &str = r#"
+local env = ...
+return function(self, name, timeout)
+	local child = self:FindFirstChild(name)
+	if child ~= nil then
+		return child
+	end
+	local started = os.clock()
+	local warned = false
+	while true do
+		env.task.wait(0.01)
+		child = self:FindFirstChild(name)
+		if child ~= nil then
+			return child
+		end
+		local waited = os.clock() - started
+		if timeout ~= nil and waited >= timeout then
+			return nil
+		end
+		if timeout == nil and not warned and waited >= 5 then
+			warned = true
+			warn(string.format('Infinite yield possible on \'%s:WaitForChild("%s")\'', self:GetFullName(), name))
+		end
+	end
+end
+"#;
+
+/// Turns a Rust function's result into values a Luau wrapper can raise as Roblox does:
+/// `true, ...` on success, `false, message` on failure.
+const RAISE: &str = r#"
+local rust = ...
+return function(...)
+	local results = table.pack(rust(...))
+	if results[1] then
+		return table.unpack(results, 2, results.n)
+	end
+	error(results[2], 2)
+end
+"#;
+
+/// Wraps a Rust function so its failures are Lua string errors located at the caller's line,
+/// as the engine's are (`TaskScript:8: Nope is not a valid member of …`).
+pub(crate) fn raising(
+    lua: &Lua,
+    rust: impl Fn(&Lua, MultiValue) -> mlua::Result<MultiValue> + 'static,
+) -> mlua::Result<Function> {
+    let inner = checked(lua, rust)?;
+    lua.load(RAISE).set_name("=luau-exec").call(inner)
+}
+
+/// A Rust function that answers `true, ...` or `false, message` instead of raising, for Luau
+/// code that raises at the level it chooses.
+pub(crate) fn checked(
+    lua: &Lua,
+    rust: impl Fn(&Lua, MultiValue) -> mlua::Result<MultiValue> + 'static,
+) -> mlua::Result<Function> {
+    lua.create_function(move |lua, args: MultiValue| {
+        let mut out = MultiValue::new();
+        match rust(lua, args) {
+            Ok(values) => {
+                out.push_back(Value::Boolean(true));
+                out.extend(values);
+            }
+            Err(error) => {
+                out.push_back(Value::Boolean(false));
+                out.push_back(Value::String(lua.create_string(message_of(&error))?));
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// The text of an error, without mlua's decorations.
+pub(crate) fn message_of(error: &LuaError) -> String {
+    match error {
+        LuaError::RuntimeError(message) => message.clone(),
+        LuaError::CallbackError { cause, .. } => message_of(cause),
+        LuaError::WithContext { cause, .. } => message_of(cause),
+        LuaError::FromLuaConversionError { from, to, .. } => {
+            format!("invalid argument ({to} expected, got {from})")
+        }
+        LuaError::BadArgument { pos, cause, .. } => {
+            format!("invalid argument #{pos} ({})", message_of(cause))
+        }
+        other => other.to_string(),
+    }
+}
+
+impl UserData for InstanceRef {
+    fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
+        fields.add_meta_field(MetaMethod::Type, "Instance");
+        fields.add_meta_field_with(MetaMethod::Index, |lua| {
+            raising(lua, |lua, args| {
+                let (this, key): (AnyUserData, Value) = FromLuaMulti::from_lua_multi(args, lua)?;
+                let r = this.borrow::<InstanceRef>()?.0;
+                match key {
+                    Value::String(key) => {
+                        index(lua, r, &key.to_str()?).map(|v| std::iter::once(v).collect())
+                    }
+                    other => Err(LuaError::runtime(format!(
+                        "{} is not a valid member of {}",
+                        other.to_string().unwrap_or_default(),
+                        describe(lua, r)
+                    ))),
+                }
+            })
+        });
+        fields.add_meta_field_with(MetaMethod::NewIndex, |lua| {
+            raising(lua, |lua, args| {
+                let (this, key, value): (AnyUserData, String, Value) =
+                    FromLuaMulti::from_lua_multi(args, lua)?;
+                let r = this.borrow::<InstanceRef>()?.0;
+                set(lua, r, &key, value).map(|()| MultiValue::new())
+            })
+        });
+    }
+
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_meta_method(MetaMethod::ToString, |lua, this, ()| {
+            let dom = dom(lua)?;
+            let tree = dom.tree.borrow();
+            Ok(tree
+                .get_by_ref(this.0)
+                .map(|i| i.name.clone())
+                .unwrap_or_default())
+        });
+        methods.add_meta_method(MetaMethod::Eq, |_, this, other: AnyUserData| {
+            Ok(other.borrow::<InstanceRef>().is_ok_and(|o| o.0 == this.0))
+        });
+    }
+}
+
+pub(crate) fn dom(lua: &Lua) -> mlua::Result<Rc<Dom>> {
+    lua.app_data_ref::<Rc<Dom>>()
+        .map(|d| d.clone())
+        .ok_or_else(|| LuaError::runtime("the local emulator has no instance tree"))
+}
+
+/// The one handle of an instance.
+pub(crate) fn handle(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<AnyUserData> {
+    if let Some(existing) = dom.handles.borrow().get(&r) {
+        return Ok(existing.clone());
+    }
+    let made = lua.create_userdata(InstanceRef(r))?;
+    dom.handles.borrow_mut().insert(r, made.clone());
+    Ok(made)
+}
+
+fn handle_or_nil(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<Value> {
+    if r.is_none() || dom.tree.borrow().get_by_ref(r).is_none() {
+        Ok(Value::Nil)
+    } else {
+        handle(lua, dom, r).map(Value::UserData)
+    }
+}
+
+/// `ClassName "Full.Name"`, as Roblox names an instance in errors.
+fn describe(lua: &Lua, r: Ref) -> String {
+    let Ok(dom) = dom(lua) else {
+        return "Instance".into();
+    };
+    let class = dom
+        .tree
+        .borrow()
+        .get_by_ref(r)
+        .map(|i| i.class.to_string())
+        .unwrap_or_else(|| "Instance".into());
+    format!("{class} \"{}\"", dom.full_name(r))
+}
+
+fn class_of(dom: &Dom, r: Ref) -> mlua::Result<String> {
+    dom.tree
+        .borrow()
+        .get_by_ref(r)
+        .map(|i| i.class.to_string())
+        .ok_or_else(|| LuaError::runtime("the instance no longer exists"))
+}
+
+/// A member read: `Name`, `ClassName`, `Parent`, a method, a signal, a property, a child.
+fn index(lua: &Lua, r: Ref, key: &str) -> mlua::Result<Value> {
+    let dom = dom(lua)?;
+    let (class, parent, property, child) = {
+        let tree = dom.tree.borrow();
+        let instance = tree
+            .get_by_ref(r)
+            .ok_or_else(|| LuaError::runtime("the instance no longer exists"))?;
+        match key {
+            "Name" => return lua.create_string(&instance.name).map(Value::String),
+            "ClassName" => {
+                return lua
+                    .create_string(instance.class.as_str())
+                    .map(Value::String);
+            }
+            _ => {}
+        }
+        let property = instance.properties.get(&key.into()).cloned();
+        let child = instance
+            .children()
+            .iter()
+            .copied()
+            .find(|c| tree.get_by_ref(*c).is_some_and(|c| c.name == key));
+        (
+            instance.class.to_string(),
+            instance.parent(),
+            property,
+            child,
+        )
+    };
+    if key == "Parent" {
+        return handle_or_nil(lua, &dom, parent);
+    }
+    let methods = dom.hooks.borrow().methods.clone();
+    if let Some(methods) = methods
+        && let Some(method) = methods.get::<Option<Function>>(key)?
+    {
+        return Ok(Value::Function(method));
+    }
+    if SIGNALS.contains(&key) {
+        return signal(lua, &dom, r, key);
+    }
+    let descriptor = dom.db.classes.get(class.as_str()).and_then(|c| {
+        dom.db
+            .superclasses_iter(c)
+            .find_map(|c| c.properties.get(key))
+    });
+    let scriptable =
+        descriptor.is_none_or(|d| !matches!(d.scriptability, rbx_reflection::Scriptability::None));
+    if scriptable {
+        if let Some(value) = property {
+            return to_lua(lua, &dom, &class, key, &value);
+        }
+        if let Some(default) = dom
+            .db
+            .classes
+            .get(class.as_str())
+            .and_then(|c| dom.db.find_default_property(c, key))
+        {
+            return to_lua(lua, &dom, &class, key, default);
+        }
+    }
+    if let Some(child) = child {
+        return handle(lua, &dom, child).map(Value::UserData);
+    }
+    if descriptor.is_some() || dom.is_service_class(&class) {
+        return Err(LuaError::runtime(format!(
+            "{class}.{key} is not emulated: the local emulator has the instance tree, not the engine (no physics, rendering or networking)"
+        )));
+    }
+    Err(LuaError::runtime(format!(
+        "{key} is not a valid member of {}",
+        describe(lua, r)
+    )))
+}
+
+fn signal(lua: &Lua, dom: &Dom, r: Ref, name: &str) -> mlua::Result<Value> {
+    let get = dom.hooks.borrow().get_signal.clone();
+    match get {
+        Some(get) => get.call((handle(lua, dom, r)?, name)),
+        None => Ok(Value::Nil),
+    }
+}
+
+/// Fires a signal of an instance if anyone asked for it.
+fn fire(
+    lua: &Lua,
+    dom: &Dom,
+    r: Ref,
+    name: &str,
+    args: impl mlua::IntoLuaMulti,
+) -> mlua::Result<()> {
+    let fire = dom.hooks.borrow().fire_signal.clone();
+    if let Some(fire) = fire {
+        let mut all = MultiValue::new();
+        all.push_back(Value::UserData(handle(lua, dom, r)?));
+        all.push_back(Value::String(lua.create_string(name)?));
+        all.extend(args.into_lua_multi(lua)?);
+        fire.call::<()>(all)?;
+    }
+    Ok(())
+}
+
+/// A member write: `Name`, `Parent`, or a property the class has.
+fn set(lua: &Lua, r: Ref, key: &str, value: Value) -> mlua::Result<()> {
+    let dom = dom(lua)?;
+    match key {
+        "Name" => {
+            let name = match value {
+                Value::String(s) => s.to_str()?.to_owned(),
+                Value::Integer(n) => n.to_string(),
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(LuaError::runtime(format!(
+                        "Unable to assign property Name. string expected, got {}",
+                        other.type_name()
+                    )));
+                }
+            };
+            if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
+                instance.name = name;
+            }
+            changed(lua, &dom, r, "Name")
+        }
+        "Parent" => {
+            let parent = match &value {
+                Value::Nil => Ref::none(),
+                Value::UserData(data) => {
+                    data.borrow::<InstanceRef>().map(|i| i.0).map_err(|_| {
+                        LuaError::runtime("Unable to assign property Parent. Object expected")
+                    })?
+                }
+                other => {
+                    return Err(LuaError::runtime(format!(
+                        "Unable to assign property Parent. Object expected, got {}",
+                        other.type_name()
+                    )));
+                }
+            };
+            set_parent(lua, &dom, r, parent)
+        }
+        _ => set_property(lua, &dom, r, key, value),
+    }
+}
+
+fn changed(lua: &Lua, dom: &Dom, r: Ref, property: &str) -> mlua::Result<()> {
+    fire(lua, dom, r, "Changed", property)?;
+    fire(lua, dom, r, &format!("Changed:{property}"), ())
+}
+
+pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Result<()> {
+    let (old, name) = {
+        let tree = dom.tree.borrow();
+        let instance = tree
+            .get_by_ref(r)
+            .ok_or_else(|| LuaError::runtime("the instance no longer exists"))?;
+        (instance.parent(), instance.name.clone())
+    };
+    if old == parent {
+        return Ok(());
+    }
+    let root = dom.data_model();
+    let locked = r == root
+        || dom.destroyed.borrow().contains(&r)
+        || (old == root && dom.is_service_class(&class_of(dom, r)?));
+    if locked {
+        let new = if parent.is_none() {
+            "NULL".to_owned()
+        } else {
+            dom.full_name(parent)
+        };
+        let current = if old.is_none() {
+            "NULL".to_owned()
+        } else {
+            dom.full_name(old)
+        };
+        return Err(LuaError::runtime(format!(
+            "The Parent property of {name} is locked, current parent: {current}, new parent {new}"
+        )));
+    }
+    if parent.is_some() {
+        let tree = dom.tree.borrow();
+        if tree.get_by_ref(parent).is_none() {
+            return Err(LuaError::runtime("the new parent no longer exists"));
+        }
+        // The new parent may not be the instance or one of its descendants.
+        let mut current = parent;
+        while current.is_some() {
+            if current == r {
+                return Err(LuaError::runtime(format!(
+                    "Attempt to set parent of {} to {} would result in circular reference",
+                    dom.full_name(r),
+                    dom.full_name(parent)
+                )));
+            }
+            current = tree.get_by_ref(current).map_or(Ref::none(), |i| i.parent());
+        }
+    }
+    dom.tree.borrow_mut().transfer_within(r, parent);
+    let this = handle(lua, dom, r)?;
+    if old.is_some() {
+        fire(lua, dom, old, "ChildRemoved", this.clone())?;
+    }
+    if parent.is_some() {
+        fire(lua, dom, parent, "ChildAdded", this.clone())?;
+        let ancestors: Vec<Ref> = {
+            let tree = dom.tree.borrow();
+            std::iter::successors(Some(parent), |a| {
+                tree.get_by_ref(*a)
+                    .map(|i| i.parent())
+                    .filter(|p| p.is_some())
+            })
+            .collect()
+        };
+        for ancestor in ancestors {
+            fire(lua, dom, ancestor, "DescendantAdded", this.clone())?;
+        }
+    }
+    let new_parent = handle_or_nil(lua, dom, parent)?;
+    fire(lua, dom, r, "AncestryChanged", (this, new_parent))?;
+    changed(lua, dom, r, "Parent")
+}
+
+fn set_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Value) -> mlua::Result<()> {
+    let class = class_of(dom, r)?;
+    let existing = dom
+        .tree
+        .borrow()
+        .get_by_ref(r)
+        .and_then(|i| i.properties.get(&key.into()).cloned());
+    let descriptor = dom.db.classes.get(class.as_str()).and_then(|c| {
+        dom.db
+            .superclasses_iter(c)
+            .find_map(|c| c.properties.get(key))
+    });
+    let ty = match (&existing, descriptor) {
+        (Some(existing), _) => existing.ty(),
+        (None, Some(descriptor)) => descriptor.data_type.ty(),
+        (None, None) => {
+            return Err(LuaError::runtime(format!(
+                "{key} is not a valid member of {}",
+                describe(lua, r)
+            )));
+        }
+    };
+    if descriptor.is_some_and(|d| {
+        matches!(
+            d.scriptability,
+            rbx_reflection::Scriptability::None | rbx_reflection::Scriptability::Read
+        )
+    }) {
+        return Err(LuaError::runtime(format!(
+            "Unable to assign property {key}. Property is read only"
+        )));
+    }
+    let variant = from_lua(&value, ty).ok_or_else(|| {
+        LuaError::runtime(format!(
+            "Unable to assign property {key}. {ty:?} expected, got {}",
+            value_type(&value)
+        ))
+    })?;
+    if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
+        instance.properties.insert(key.into(), variant);
+    }
+    changed(lua, dom, r, key)
+}
+
+/// `typeof` of a Lua value, for messages.
+fn value_type(value: &Value) -> String {
+    if let Value::Table(table) = value
+        && let Some(meta) = table.metatable()
+        && let Ok(name) = meta.raw_get::<String>("__type")
+    {
+        return name;
+    }
+    value.type_name().to_owned()
+}
+
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Integer(n) => Some(*n as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    }
+}
+
+fn field(table: &Table, name: &str) -> Option<f32> {
+    table.raw_get::<f64>(name).ok().map(|v| v as f32)
+}
+
+/// A Lua value as a property value of type `ty`, when it can be one.
+fn from_lua(value: &Value, ty: rbx_dom_weak::types::VariantType) -> Option<Variant> {
+    use rbx_dom_weak::types::VariantType as T;
+    let datatype = |name: &str| match value {
+        Value::Table(t) if value_type(value) == name => Some(t.clone()),
+        _ => None,
+    };
+    Some(match ty {
+        T::String => match value {
+            Value::String(s) => Variant::String(s.to_str().ok()?.to_owned()),
+            _ => return None,
+        },
+        T::Bool => Variant::Bool(value.as_boolean()?),
+        T::Float32 => Variant::Float32(number(value)? as f32),
+        T::Float64 => Variant::Float64(number(value)?),
+        T::Int32 => Variant::Int32(number(value)? as i32),
+        T::Int64 => Variant::Int64(number(value)? as i64),
+        T::Enum => match value {
+            Value::Table(t) => Variant::Enum(Enum::from_u32(t.raw_get::<u32>("Value").ok()?)),
+            other => Variant::Enum(Enum::from_u32(number(other)? as u32)),
+        },
+        T::Vector3 => {
+            let t = datatype("Vector3")?;
+            Variant::Vector3(Vector3::new(
+                field(&t, "X")?,
+                field(&t, "Y")?,
+                field(&t, "Z")?,
+            ))
+        }
+        T::Vector2 => {
+            let t = datatype("Vector2")?;
+            Variant::Vector2(Vector2::new(field(&t, "X")?, field(&t, "Y")?))
+        }
+        T::Color3 => {
+            let t = datatype("Color3")?;
+            Variant::Color3(Color3::new(
+                field(&t, "R")?,
+                field(&t, "G")?,
+                field(&t, "B")?,
+            ))
+        }
+        T::UDim => {
+            let t = datatype("UDim")?;
+            Variant::UDim(UDim::new(field(&t, "Scale")?, field(&t, "Offset")? as i32))
+        }
+        T::UDim2 => {
+            let t = datatype("UDim2")?;
+            let x: Table = t.raw_get("X").ok()?;
+            let y: Table = t.raw_get("Y").ok()?;
+            Variant::UDim2(UDim2::new(
+                UDim::new(field(&x, "Scale")?, field(&x, "Offset")? as i32),
+                UDim::new(field(&y, "Scale")?, field(&y, "Offset")? as i32),
+            ))
+        }
+        T::CFrame => {
+            let t = datatype("CFrame")?;
+            let r: Table = t.raw_get("_r").ok()?;
+            let m = |i: usize| r.raw_get::<f64>(i).ok().map(|v| v as f32);
+            Variant::CFrame(CFrame::new(
+                Vector3::new(field(&t, "X")?, field(&t, "Y")?, field(&t, "Z")?),
+                Matrix3::new(
+                    Vector3::new(m(1)?, m(2)?, m(3)?),
+                    Vector3::new(m(4)?, m(5)?, m(6)?),
+                    Vector3::new(m(7)?, m(8)?, m(9)?),
+                ),
+            ))
+        }
+        T::Ref => match value {
+            Value::Nil => Variant::Ref(Ref::none()),
+            Value::UserData(data) => Variant::Ref(data.borrow::<InstanceRef>().ok()?.0),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+/// A property value as Lua sees it.
+pub(crate) fn to_lua(
+    lua: &Lua,
+    dom: &Dom,
+    class: &str,
+    key: &str,
+    value: &Variant,
+) -> mlua::Result<Value> {
+    let hooks = dom.hooks.borrow();
+    let make = |f: Option<&Function>, args: &[f64]| -> mlua::Result<Value> {
+        match f {
+            Some(f) => f.call(MultiValue::from_iter(
+                args.iter().map(|a| Value::Number(*a)),
+            )),
+            None => Ok(Value::Nil),
+        }
+    };
+    let types = hooks.datatypes.as_ref();
+    Ok(match value {
+        Variant::String(s) => Value::String(lua.create_string(s)?),
+        Variant::BinaryString(b) => Value::String(lua.create_string(AsRef::<[u8]>::as_ref(b))?),
+        Variant::ContentId(c) => Value::String(lua.create_string(c.as_str())?),
+        Variant::Bool(b) => Value::Boolean(*b),
+        Variant::Int32(n) => Value::Integer(i64::from(*n)),
+        Variant::Int64(n) => Value::Number(*n as f64),
+        Variant::Float32(n) => Value::Number(f64::from(*n)),
+        Variant::Float64(n) => Value::Number(*n),
+        Variant::Vector3(v) => make(
+            types.map(|t| &t.vector3),
+            &[v.x.into(), v.y.into(), v.z.into()],
+        )?,
+        Variant::Vector2(v) => make(types.map(|t| &t.vector2), &[v.x.into(), v.y.into()])?,
+        Variant::Color3(c) => make(
+            types.map(|t| &t.color3),
+            &[c.r.into(), c.g.into(), c.b.into()],
+        )?,
+        Variant::Color3uint8(c) => make(
+            types.map(|t| &t.color3),
+            &[
+                f64::from(c.r) / 255.0,
+                f64::from(c.g) / 255.0,
+                f64::from(c.b) / 255.0,
+            ],
+        )?,
+        Variant::UDim(u) => make(types.map(|t| &t.udim), &[u.scale.into(), u.offset.into()])?,
+        Variant::UDim2(u) => make(
+            types.map(|t| &t.udim2),
+            &[
+                u.x.scale.into(),
+                u.x.offset.into(),
+                u.y.scale.into(),
+                u.y.offset.into(),
+            ],
+        )?,
+        Variant::CFrame(c) => {
+            let o = c.orientation;
+            make(
+                types.map(|t| &t.cframe),
+                &[
+                    c.position.x.into(),
+                    c.position.y.into(),
+                    c.position.z.into(),
+                    o.x.x.into(),
+                    o.x.y.into(),
+                    o.x.z.into(),
+                    o.y.x.into(),
+                    o.y.y.into(),
+                    o.y.z.into(),
+                    o.z.x.into(),
+                    o.z.y.into(),
+                    o.z.z.into(),
+                ],
+            )?
+        }
+        Variant::Enum(e) => {
+            let enum_name = dom.db.classes.get(class).and_then(|c| {
+                dom.db
+                    .superclasses_iter(c)
+                    .find_map(|c| match c.properties.get(key)?.data_type {
+                        rbx_reflection::DataType::Enum(name) => Some(name),
+                        _ => None,
+                    })
+            });
+            match (enum_name, &hooks.make_enum) {
+                (Some(name), Some(maker)) => maker.call((name, e.to_u32()))?,
+                _ => Value::Integer(i64::from(e.to_u32())),
+            }
+        }
+        Variant::Ref(r) => {
+            drop(hooks);
+            return handle_or_nil(lua, dom, *r);
+        }
+        Variant::Tags(tags) => {
+            let list = lua.create_table()?;
+            for tag in tags.iter() {
+                list.push(tag)?;
+            }
+            Value::Table(list)
+        }
+        other => {
+            return Err(LuaError::runtime(format!(
+                "{class}.{key} ({:?}) is not emulated: the local emulator does not read this type",
+                other.ty()
+            )));
+        }
+    })
+}
+
+/// Checks a method's `self`.
+fn this(value: &AnyUserData, method: &str) -> mlua::Result<Ref> {
+    value.borrow::<InstanceRef>().map(|i| i.0).map_err(|_| {
+        LuaError::runtime(format!(
+            "Expected ':' not '.' calling member function {method}"
+        ))
+    })
+}
+
+fn arg_instance(value: &Value) -> Option<Ref> {
+    match value {
+        Value::UserData(data) => data.borrow::<InstanceRef>().ok().map(|i| i.0),
+        _ => None,
+    }
+}
+
+fn children_of(dom: &Dom, r: Ref) -> Vec<Ref> {
+    dom.tree
+        .borrow()
+        .get_by_ref(r)
+        .map(|i| i.children().to_vec())
+        .unwrap_or_default()
+}
+
+/// Descendants in Roblox's order: depth first, each before its children.
+fn descendants_of(dom: &Dom, r: Ref) -> Vec<Ref> {
+    let tree = dom.tree.borrow();
+    let mut out = Vec::new();
+    let mut stack: Vec<Ref> = tree
+        .get_by_ref(r)
+        .map(|i| i.children().iter().rev().copied().collect())
+        .unwrap_or_default();
+    while let Some(next) = stack.pop() {
+        out.push(next);
+        if let Some(instance) = tree.get_by_ref(next) {
+            stack.extend(instance.children().iter().rev().copied());
+        }
+    }
+    out
+}
+
+fn name_of(dom: &Dom, r: Ref) -> String {
+    dom.tree
+        .borrow()
+        .get_by_ref(r)
+        .map(|i| i.name.clone())
+        .unwrap_or_default()
+}
+
+fn list(lua: &Lua, dom: &Dom, refs: Vec<Ref>) -> mlua::Result<Table> {
+    let table = lua.create_table_with_capacity(refs.len(), 0)?;
+    for r in refs {
+        table.push(handle(lua, dom, r)?)?;
+    }
+    Ok(table)
+}
+
+fn ancestors_of(dom: &Dom, r: Ref) -> Vec<Ref> {
+    let tree = dom.tree.borrow();
+    std::iter::successors(tree.get_by_ref(r).map(|i| i.parent()), |a| {
+        tree.get_by_ref(*a).map(|i| i.parent())
+    })
+    .take_while(|a| a.is_some())
+    .collect()
+}
+
+/// The DataModel's service, created on first use as Roblox does.
+pub(crate) fn get_service(lua: &Lua, dom: &Dom, name: &str) -> mlua::Result<AnyUserData> {
+    let root = dom.data_model();
+    let found = children_of(dom, root).into_iter().find(|c| {
+        dom.tree
+            .borrow()
+            .get_by_ref(*c)
+            .is_some_and(|i| i.class == name)
+    });
+    if let Some(service) = found {
+        return handle(lua, dom, service);
+    }
+    if !dom.is_service_class(name) {
+        return Err(LuaError::runtime(format!(
+            "'{name}' is not a valid Service name"
+        )));
+    }
+    let made = dom
+        .tree
+        .borrow_mut()
+        .insert(root, InstanceBuilder::new(name).with_name(name));
+    handle(lua, dom, made)
+}
+
+fn attributes(dom: &Dom, r: Ref) -> Attributes {
+    match dom
+        .tree
+        .borrow()
+        .get_by_ref(r)
+        .and_then(|i| i.properties.get(&"Attributes".into()))
+    {
+        Some(Variant::Attributes(a)) => a.clone(),
+        _ => Attributes::new(),
+    }
+}
+
+fn tags(dom: &Dom, r: Ref) -> Vec<String> {
+    match dom
+        .tree
+        .borrow()
+        .get_by_ref(r)
+        .and_then(|i| i.properties.get(&"Tags".into()))
+    {
+        Some(Variant::Tags(t)) => t.iter().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn set_tags(dom: &Dom, r: Ref, list: &[String]) {
+    let mut tags = Tags::new();
+    for tag in list {
+        tags.push(tag);
+    }
+    if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
+        instance
+            .properties
+            .insert("Tags".into(), Variant::Tags(tags));
+    }
+}
+
+/// An attribute value from Lua: the types Roblox attributes hold.
+fn attribute_from_lua(value: &Value) -> Option<Variant> {
+    use rbx_dom_weak::types::VariantType as T;
+    match value {
+        Value::String(s) => Some(Variant::String(s.to_str().ok()?.to_owned())),
+        Value::Boolean(b) => Some(Variant::Bool(*b)),
+        Value::Integer(_) | Value::Number(_) => Some(Variant::Float64(number(value)?)),
+        Value::Table(_) => match value_type(value).as_str() {
+            "Vector3" => from_lua(value, T::Vector3),
+            "Vector2" => from_lua(value, T::Vector2),
+            "Color3" => from_lua(value, T::Color3),
+            "UDim" => from_lua(value, T::UDim),
+            "UDim2" => from_lua(value, T::UDim2),
+            "CFrame" => from_lua(value, T::CFrame),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Destroys an instance: parent nil and locked, its descendants too, `Destroying` fired.
+fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
+    if r == dom.data_model() {
+        return Err(LuaError::runtime("The Parent property of Game is locked"));
+    }
+    fire(lua, dom, r, "Destroying", ())?;
+    for child in children_of(dom, r) {
+        destroy(lua, dom, child)?;
+    }
+    let old = dom.tree.borrow().get_by_ref(r).map(|i| i.parent());
+    if let Some(old) = old.filter(|o| o.is_some()) {
+        dom.tree.borrow_mut().transfer_within(r, Ref::none());
+        fire(lua, dom, old, "ChildRemoved", handle(lua, dom, r)?)?;
+    }
+    dom.destroyed.borrow_mut().insert(r);
+    Ok(())
+}
+
+/// Every method instances have, by name.
+pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
+    let methods = lua.create_table()?;
+    macro_rules! method {
+        ($name:literal, |$lua:ident, $dom:ident, $this:ident, $args:ident : $ty:ty| $body:block) => {
+            methods.set(
+                $name,
+                raising(lua, |$lua, args| {
+                    let mut args = args.into_iter();
+                    let self_value = match args.next() {
+                        Some(Value::UserData(data)) => data,
+                        _ => {
+                            return Err(LuaError::runtime(format!(
+                                "Expected ':' not '.' calling member function {}",
+                                $name
+                            )));
+                        }
+                    };
+                    let $args: $ty = FromLuaMulti::from_lua_multi(args.collect(), $lua)
+                        .map_err(|e| LuaError::runtime(format!("{}: {}", $name, message_of(&e))))?;
+                    let $this = this(&self_value, $name)?;
+                    let $dom = dom($lua)?;
+                    let result = $body;
+                    result.and_then(|value| value.into_lua_multi($lua))
+                })?,
+            )?;
+        };
+    }
+    method!("GetChildren", |lua, dom, r, _args: ()| {
+        list(lua, &dom, children_of(&dom, r))
+    });
+    method!("GetDescendants", |lua, dom, r, _args: ()| {
+        list(lua, &dom, descendants_of(&dom, r))
+    });
+    method!("GetFullName", |_lua, dom, r, _args: ()| {
+        Ok(dom.full_name(r))
+    });
+    method!("IsA", |_lua, dom, r, class: String| {
+        Ok(dom.is_a(&class_of(&dom, r)?, &class))
+    });
+    method!(
+        "FindFirstChild",
+        |lua, dom, r, args: (String, Option<bool>)| {
+            let (name, recursive) = args;
+            let pool = if recursive == Some(true) {
+                descendants_of(&dom, r)
+            } else {
+                children_of(&dom, r)
+            };
+            match pool.into_iter().find(|c| name_of(&dom, *c) == name) {
+                Some(found) => handle(lua, &dom, found).map(Value::UserData),
+                None => Ok(Value::Nil),
+            }
+        }
+    );
+    method!("FindFirstDescendant", |lua, dom, r, name: String| {
+        match descendants_of(&dom, r)
+            .into_iter()
+            .find(|c| name_of(&dom, *c) == name)
+        {
+            Some(found) => handle(lua, &dom, found).map(Value::UserData),
+            None => Ok(Value::Nil),
+        }
+    });
+    method!("FindFirstChildOfClass", |lua, dom, r, class: String| {
+        let found = children_of(&dom, r)
+            .into_iter()
+            .find(|c| class_of(&dom, *c).is_ok_and(|k| k == class));
+        match found {
+            Some(found) => handle(lua, &dom, found).map(Value::UserData),
+            None => Ok(Value::Nil),
+        }
+    });
+    method!(
+        "FindFirstChildWhichIsA",
+        |lua, dom, r, args: (String, Option<bool>)| {
+            let (class, recursive) = args;
+            let pool = if recursive == Some(true) {
+                descendants_of(&dom, r)
+            } else {
+                children_of(&dom, r)
+            };
+            let found = pool
+                .into_iter()
+                .find(|c| class_of(&dom, *c).is_ok_and(|k| dom.is_a(&k, &class)));
+            match found {
+                Some(found) => handle(lua, &dom, found).map(Value::UserData),
+                None => Ok(Value::Nil),
+            }
+        }
+    );
+    method!("FindFirstAncestor", |lua, dom, r, name: String| {
+        match ancestors_of(&dom, r)
+            .into_iter()
+            .find(|a| name_of(&dom, *a) == name)
+        {
+            Some(found) => handle(lua, &dom, found).map(Value::UserData),
+            None => Ok(Value::Nil),
+        }
+    });
+    method!("FindFirstAncestorOfClass", |lua, dom, r, class: String| {
+        let found = ancestors_of(&dom, r)
+            .into_iter()
+            .find(|a| class_of(&dom, *a).is_ok_and(|k| k == class));
+        match found {
+            Some(found) => handle(lua, &dom, found).map(Value::UserData),
+            None => Ok(Value::Nil),
+        }
+    });
+    method!("FindFirstAncestorWhichIsA", |lua, dom, r, class: String| {
+        let found = ancestors_of(&dom, r)
+            .into_iter()
+            .find(|a| class_of(&dom, *a).is_ok_and(|k| dom.is_a(&k, &class)));
+        match found {
+            Some(found) => handle(lua, &dom, found).map(Value::UserData),
+            None => Ok(Value::Nil),
+        }
+    });
+    method!("IsDescendantOf", |_lua, dom, r, other: Value| {
+        match arg_instance(&other) {
+            Some(other) => Ok(ancestors_of(&dom, r).contains(&other)),
+            None => Ok(matches!(other, Value::Nil) && ancestors_of(&dom, r).is_empty()),
+        }
+    });
+    method!("IsAncestorOf", |_lua, dom, r, other: Value| {
+        Ok(arg_instance(&other).is_some_and(|o| ancestors_of(&dom, o).contains(&r)))
+    });
+    method!("GetAttribute", |lua, dom, r, name: String| {
+        match attributes(&dom, r).get(name.as_str()) {
+            Some(value) => to_lua(lua, &dom, "Instance", &name, value),
+            None => Ok(Value::Nil),
+        }
+    });
+    method!("GetAttributes", |lua, dom, r, _args: ()| {
+        let table = lua.create_table()?;
+        for (name, value) in attributes(&dom, r).iter() {
+            table.set(name.as_str(), to_lua(lua, &dom, "Instance", name, value)?)?;
+        }
+        Ok(table)
+    });
+    method!("SetAttribute", |lua, dom, r, args: (String, Value)| {
+        let (name, value) = args;
+        let mut all = attributes(&dom, r);
+        if matches!(value, Value::Nil) {
+            all.remove(name.as_str());
+        } else {
+            let variant = attribute_from_lua(&value).ok_or_else(|| {
+                LuaError::runtime(format!(
+                    "{} is not a supported attribute type",
+                    value_type(&value)
+                ))
+            })?;
+            all.insert(name.clone(), variant);
+        }
+        if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
+            instance
+                .properties
+                .insert("Attributes".into(), Variant::Attributes(all));
+        }
+        fire(lua, &dom, r, "AttributeChanged", name.as_str())?;
+        fire(lua, &dom, r, &format!("AttributeChanged:{name}"), ())
+    });
+    method!(
+        "GetPropertyChangedSignal",
+        |lua, dom, r, property: String| { signal(lua, &dom, r, &format!("Changed:{property}")) }
+    );
+    method!("GetAttributeChangedSignal", |lua, dom, r, name: String| {
+        signal(lua, &dom, r, &format!("AttributeChanged:{name}"))
+    });
+    method!("Clone", |lua, dom, r, _args: ()| {
+        let copy = dom.tree.borrow_mut().clone_within(r);
+        handle(lua, &dom, copy)
+    });
+    method!("Destroy", |lua, dom, r, _args: ()| {
+        destroy(lua, &dom, r)
+    });
+    method!("ClearAllChildren", |lua, dom, r, _args: ()| {
+        for child in children_of(&dom, r) {
+            destroy(lua, &dom, child)?;
+        }
+        Ok(())
+    });
+    method!("HasTag", |_lua, dom, r, tag: String| {
+        Ok(tags(&dom, r).contains(&tag))
+    });
+    method!("GetTags", |_lua, dom, r, _args: ()| { Ok(tags(&dom, r)) });
+    method!("AddTag", |_lua, dom, r, tag: String| {
+        let mut all = tags(&dom, r);
+        if !all.contains(&tag) {
+            all.push(tag);
+            set_tags(&dom, r, &all);
+        }
+        Ok(())
+    });
+    method!("RemoveTag", |_lua, dom, r, tag: String| {
+        let mut all = tags(&dom, r);
+        all.retain(|t| *t != tag);
+        set_tags(&dom, r, &all);
+        Ok(())
+    });
+    // DataModel.
+    method!("GetService", |lua, dom, r, name: String| {
+        if r != dom.data_model() {
+            return Err(LuaError::runtime(format!(
+                "GetService is not a valid member of {}",
+                describe(lua, r)
+            )));
+        }
+        get_service(lua, &dom, &name)
+    });
+    method!("FindService", |lua, dom, r, name: String| {
+        let found = children_of(&dom, r)
+            .into_iter()
+            .find(|c| class_of(&dom, *c).is_ok_and(|k| k == name));
+        match found {
+            Some(found) => handle(lua, &dom, found).map(Value::UserData),
+            None => Ok(Value::Nil),
+        }
+    });
+    // CollectionService.
+    method!("GetTagged", |lua, dom, r, tag: String| {
+        if class_of(&dom, r)? != "CollectionService" {
+            return Err(LuaError::runtime(format!(
+                "GetTagged is not a valid member of {}",
+                describe(lua, r)
+            )));
+        }
+        let tagged = descendants_of(&dom, dom.data_model())
+            .into_iter()
+            .filter(|d| tags(&dom, *d).contains(&tag))
+            .collect();
+        list(lua, &dom, tagged)
+    });
+    // TestService: what TestEZ's reporter and test code write to the output.
+    method!("Error", |lua, dom, r, message: Value| {
+        test_service(lua, &dom, r, "Error")?;
+        (dom.log)(MessageType::Error, &message.to_string()?);
+        Ok(())
+    });
+    method!("Message", |lua, dom, r, message: Value| {
+        test_service(lua, &dom, r, "Message")?;
+        (dom.log)(MessageType::Output, &message.to_string()?);
+        Ok(())
+    });
+    method!("Warn", |lua, dom, r, args: (bool, Value)| {
+        test_service(lua, &dom, r, "Warn")?;
+        if !args.0 {
+            (dom.log)(MessageType::Warning, &args.1.to_string()?);
+        }
+        Ok(())
+    });
+    Ok(methods)
+}
+
+fn test_service(lua: &Lua, dom: &Dom, r: Ref, method: &str) -> mlua::Result<()> {
+    if class_of(dom, r)? == "TestService" {
+        Ok(())
+    } else {
+        Err(LuaError::runtime(format!(
+            "{method} is not a valid member of {}",
+            describe(lua, r)
+        )))
+    }
+}
+
+/// `Instance.new(className, parent?)`.
+pub(crate) fn instance_library(lua: &Lua) -> mlua::Result<Table> {
+    let library = lua.create_table()?;
+    library.set(
+        "new",
+        raising(lua, |lua, args| {
+            let (class, parent): (String, Option<AnyUserData>) =
+                FromLuaMulti::from_lua_multi(args, lua)?;
+            let dom = dom(lua)?;
+            if !dom.is_creatable(&class) {
+                return Err(LuaError::runtime(format!(
+                    "Unable to create an Instance of type \"{class}\""
+                )));
+            }
+            let made = dom.tree.borrow_mut().insert(
+                Ref::none(),
+                InstanceBuilder::new(class.as_str()).with_name(class.as_str()),
+            );
+            if let Some(parent) = parent {
+                set_parent(lua, &dom, made, this(&parent, "Instance.new")?)?;
+            }
+            handle(lua, &dom, made)?.into_lua_multi(lua)
+        })?,
+    )?;
+    Ok(library)
+}
+
+/// `require`'s check: the argument must be a ModuleScript (asset IDs and string paths are not
+/// something the emulator can load).
+pub(crate) fn module_key(lua: &Lua, value: Value) -> mlua::Result<AnyUserData> {
+    match &value {
+        Value::UserData(data) => {
+            let r = this(data, "require")?;
+            let dom = dom(lua)?;
+            if class_of(&dom, r)? == "ModuleScript" {
+                Ok(data.clone())
+            } else {
+                Err(LuaError::runtime(
+                    "Attempted to call require with invalid argument(s).",
+                ))
+            }
+        }
+        Value::Integer(_) | Value::Number(_) => Err(LuaError::runtime(
+            "require(assetId) loads a model from Roblox's catalog, which the local emulator cannot reach",
+        )),
+        Value::String(_) => Err(LuaError::runtime(
+            "require with a string path is not supported by the local emulator: require the ModuleScript instance",
+        )),
+        _ => Err(LuaError::runtime(
+            "Attempted to call require with invalid argument(s).",
+        )),
+    }
+}
+
+/// `require`'s compile step: the module's `Source` as a function named by its full name, with
+/// its own environment (`script` is the module).
+pub(crate) fn compile_module(lua: &Lua, module: AnyUserData) -> mlua::Result<Function> {
+    let r = this(&module, "require")?;
+    let dom = dom(lua)?;
+    let source = match dom
+        .tree
+        .borrow()
+        .get_by_ref(r)
+        .and_then(|i| i.properties.get(&"Source".into()).cloned())
+    {
+        Some(Variant::String(text)) => text,
+        Some(Variant::BinaryString(bytes)) => {
+            String::from_utf8_lossy(AsRef::<[u8]>::as_ref(&bytes)).into_owned()
+        }
+        _ => String::new(),
+    };
+    let shared = dom
+        .hooks
+        .borrow()
+        .shared_env
+        .clone()
+        .ok_or_else(|| LuaError::runtime("the local emulator's environment is not ready"))?;
+    let env = super::script_env(lua, &shared, Some(module))?;
+    lua.load(source)
+        .set_name(format!("={}", dom.full_name(r)))
+        .set_environment(env)
+        .into_function()
+        .map_err(|error| match error {
+            LuaError::SyntaxError { message, .. } => LuaError::runtime(message),
+            other => other,
+        })
+}

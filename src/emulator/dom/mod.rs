@@ -1,0 +1,364 @@
+//! The part of Roblox that test code touches, for the local emulator: the place's instance tree
+//! (loaded from `.rbxl`/`.rbxlx` with the Rojo ecosystem's `rbx_binary`/`rbx_xml` into an
+//! `rbx_dom_weak` tree), instances as userdata with Roblox's semantics, `require` of
+//! ModuleScripts (chunk names are full names, so errors and tracebacks read as on Roblox), the
+//! datatypes, `Enum`, signals and the `task` scheduler (the Luau half is `prelude.luau`).
+//!
+//! Each task gets its own tree, as each Roblox task gets its own server: changes never outlive
+//! the task. The engine itself (physics, rendering, networking, HttpService) is not here; a
+//! member Roblox has but the emulator does not fails with a message that says so.
+
+mod instance;
+pub mod scheduler;
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use mlua::{AnyUserData, Function, Lua, Table, Value};
+use rbx_dom_weak::types::Ref;
+use rbx_dom_weak::{InstanceBuilder, WeakDom};
+use rbx_reflection::{ClassTag, ReflectionDatabase};
+
+pub use instance::InstanceRef;
+
+/// The Luau half: datatypes, `typeof`, `task`, signals, `require`.
+const PRELUDE: &str = include_str!("prelude.luau");
+
+/// Services a fresh place has, as an empty Roblox place does.
+const DEFAULT_SERVICES: &[&str] = &[
+    "Workspace",
+    "Players",
+    "Lighting",
+    "ReplicatedFirst",
+    "ReplicatedStorage",
+    "ServerScriptService",
+    "ServerStorage",
+    "StarterGui",
+    "StarterPack",
+    "StarterPlayer",
+    "Teams",
+    "SoundService",
+    "TestService",
+];
+
+/// Why a place could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error("the place file could not be read as a binary place (.rbxl): {0}")]
+    Binary(String),
+    #[error("the place file could not be read as an XML place (.rbxlx): {0}")]
+    Xml(String),
+}
+
+/// Reads a place file, binary (`<roblox!`) or XML.
+pub fn load_place(bytes: &[u8]) -> Result<WeakDom, PlaceError> {
+    if bytes.starts_with(b"<roblox!") {
+        rbx_binary::from_reader(bytes).map_err(|e| PlaceError::Binary(e.to_string()))
+    } else {
+        rbx_xml::from_reader_default(bytes).map_err(|e| PlaceError::Xml(e.to_string()))
+    }
+}
+
+/// A DataModel with the services an empty place has.
+pub fn empty_place() -> WeakDom {
+    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel").with_name("Game"));
+    let root = dom.root_ref();
+    for service in DEFAULT_SERVICES {
+        dom.insert(root, InstanceBuilder::new(*service).with_name(*service));
+    }
+    dom
+}
+
+/// Constructors of the Luau datatypes, to turn property values into them.
+pub(crate) struct Datatypes {
+    pub vector3: Function,
+    pub vector2: Function,
+    pub color3: Function,
+    pub udim: Function,
+    pub udim2: Function,
+    pub cframe: Function,
+}
+
+/// What the Luau half hands back to the Rust half once it has run.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub make_enum: Option<Function>,
+    pub get_signal: Option<Function>,
+    pub fire_signal: Option<Function>,
+    pub datatypes: Option<Datatypes>,
+    /// Every script's globals (read through; writes stay in the script's own table).
+    pub shared_env: Option<Table>,
+    /// Methods of instances, by name (Rust and Luau ones).
+    pub methods: Option<Table>,
+}
+
+/// Where log messages of the task go (its log window).
+pub type LogSink = Box<dyn Fn(crate::api::model::MessageType, &str)>;
+
+/// One task's instance tree and what the Lua side needs to reach it.
+pub struct Dom {
+    pub(crate) tree: RefCell<WeakDom>,
+    /// Handles already made: one userdata per instance, so `==` and table keys work.
+    pub(crate) handles: RefCell<HashMap<Ref, AnyUserData>>,
+    /// Destroyed instances: their `Parent` is locked at nil.
+    pub(crate) destroyed: RefCell<HashSet<Ref>>,
+    pub(crate) db: &'static ReflectionDatabase<'static>,
+    pub(crate) hooks: RefCell<Hooks>,
+    /// Where `TestService:Error` and errors of spawned threads go.
+    pub(crate) log: LogSink,
+}
+
+impl Dom {
+    pub fn new(tree: WeakDom, log: LogSink) -> Self {
+        Self {
+            tree: RefCell::new(tree),
+            handles: RefCell::new(HashMap::new()),
+            destroyed: RefCell::new(HashSet::new()),
+            db: rbx_reflection_database::get_bundled(),
+            hooks: RefCell::new(Hooks::default()),
+            log,
+        }
+    }
+
+    pub(crate) fn data_model(&self) -> Ref {
+        self.tree.borrow().root_ref()
+    }
+
+    /// Whether `class` is `ancestor` or inherits from it.
+    pub(crate) fn is_a(&self, class: &str, ancestor: &str) -> bool {
+        if class == ancestor {
+            return true;
+        }
+        match (self.db.classes.get(class), self.db.classes.get(ancestor)) {
+            (Some(class), Some(ancestor)) => self.db.has_superclass(class, ancestor),
+            // Classes the database does not know are only themselves (and Instances).
+            _ => ancestor == "Instance",
+        }
+    }
+
+    pub(crate) fn is_service_class(&self, class: &str) -> bool {
+        self.db
+            .classes
+            .get(class)
+            .is_some_and(|c| c.tags.contains(&ClassTag::Service))
+    }
+
+    pub(crate) fn is_creatable(&self, class: &str) -> bool {
+        self.db.classes.get(class).is_some_and(|c| {
+            !c.tags.contains(&ClassTag::NotCreatable) && !c.tags.contains(&ClassTag::Service)
+        })
+    }
+
+    /// `A.B.C`, as `Instance:GetFullName()`: up to, not including, the DataModel.
+    pub(crate) fn full_name(&self, r: Ref) -> String {
+        let tree = self.tree.borrow();
+        let root = tree.root_ref();
+        if r == root {
+            return tree.root().name.clone();
+        }
+        let mut names = Vec::new();
+        let mut current = r;
+        while let Some(instance) = tree.get_by_ref(current) {
+            if current == root {
+                break;
+            }
+            names.push(instance.name.as_str());
+            current = instance.parent();
+        }
+        names.reverse();
+        names.join(".")
+    }
+}
+
+/// The Rust primitives the prelude builds on.
+fn host_table(
+    lua: &Lua,
+    dom: &Rc<Dom>,
+    scheduler: &Rc<scheduler::Scheduler>,
+) -> mlua::Result<Table> {
+    let host = lua.create_table()?;
+    host.set("WAIT", scheduler::wait_marker(lua)?)?;
+    let d = dom.clone();
+    host.set(
+        "enumItems",
+        lua.create_function(move |lua, name: String| {
+            let Some(descriptor) = d.db.enums.get(name.as_str()) else {
+                return Ok(Value::Nil);
+            };
+            let items = lua.create_table()?;
+            for (item, value) in &descriptor.items {
+                items.set(*item, *value)?;
+            }
+            Ok(Value::Table(items))
+        })?,
+    )?;
+    let d = dom.clone();
+    host.set(
+        "setEnumMaker",
+        lua.create_function(move |_, maker: Function| {
+            d.hooks.borrow_mut().make_enum = Some(maker);
+            Ok(())
+        })?,
+    )?;
+    let d = dom.clone();
+    host.set(
+        "setSignals",
+        lua.create_function(move |_, (get, fire): (Function, Function)| {
+            let mut hooks = d.hooks.borrow_mut();
+            hooks.get_signal = Some(get);
+            hooks.fire_signal = Some(fire);
+            Ok(())
+        })?,
+    )?;
+    let d = dom.clone();
+    host.set(
+        "log",
+        lua.create_function(move |_, (level, text): (String, String)| {
+            let level = match level.as_str() {
+                "ERROR" => crate::api::model::MessageType::Error,
+                "WARNING" => crate::api::model::MessageType::Warning,
+                _ => crate::api::model::MessageType::Output,
+            };
+            (d.log)(level, &text);
+            Ok(())
+        })?,
+    )?;
+    let s = scheduler.clone();
+    host.set(
+        "setResumer",
+        lua.create_function(move |_, resumer: Function| {
+            s.set_resumer(resumer);
+            Ok(())
+        })?,
+    )?;
+    let s = scheduler.clone();
+    host.set(
+        "schedule",
+        lua.create_function(move |lua, args: mlua::MultiValue| s.schedule(lua, args))?,
+    )?;
+    let s = scheduler.clone();
+    host.set(
+        "cancel",
+        lua.create_function(move |_, thread: mlua::Thread| {
+            s.cancel(&thread);
+            Ok(())
+        })?,
+    )?;
+    host.set(
+        "moduleKey",
+        instance::checked(lua, |lua, args| {
+            let value: Value = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
+            mlua::IntoLuaMulti::into_lua_multi(instance::module_key(lua, value)?, lua)
+        })?,
+    )?;
+    host.set(
+        "compileModule",
+        instance::checked(lua, |lua, args| {
+            let module: AnyUserData = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
+            mlua::IntoLuaMulti::into_lua_multi(instance::compile_module(lua, module)?, lua)
+        })?,
+    )?;
+    Ok(host)
+}
+
+/// Installs the DOM and the Roblox globals into `lua`; returns the table every script's
+/// environment reads through (the shared globals, `_G` and `shared` included).
+pub fn install(
+    lua: &Lua,
+    dom: Rc<Dom>,
+    scheduler: Rc<scheduler::Scheduler>,
+) -> mlua::Result<Table> {
+    lua.set_app_data(dom.clone());
+    let methods = instance::methods(lua)?;
+    dom.hooks.borrow_mut().methods = Some(methods.clone());
+
+    let host = host_table(lua, &dom, &scheduler)?;
+    let env: Table = lua
+        .load(PRELUDE)
+        .set_name("=luau-exec.prelude")
+        .call(host)?;
+
+    let datatype =
+        |name: &str| -> mlua::Result<Function> { env.get::<Table>(name)?.get::<Function>("new") };
+    let datatypes = Datatypes {
+        vector3: datatype("Vector3")?,
+        vector2: datatype("Vector2")?,
+        color3: datatype("Color3")?,
+        udim: datatype("UDim")?,
+        udim2: datatype("UDim2")?,
+        cframe: datatype("CFrame")?,
+    };
+    dom.hooks.borrow_mut().datatypes = Some(datatypes);
+
+    // Methods written in Luau: they yield, which Rust callbacks cannot.
+    let wait_for_child: Function = lua
+        .load(instance::WAIT_FOR_CHILD)
+        .set_name("=luau-exec.WaitForChild")
+        .call(env.clone())?;
+    methods.set("WaitForChild", wait_for_child)?;
+
+    let game = instance::handle(lua, &dom, dom.data_model())?;
+    env.set("game", game.clone())?;
+    env.set("Game", game)?;
+    let workspace = instance::get_service(lua, &dom, "Workspace")?;
+    env.set("workspace", workspace.clone())?;
+    env.set("Workspace", workspace)?;
+    env.set("Instance", instance::instance_library(lua)?)?;
+    env.set(
+        "Random",
+        lua.load(RANDOM)
+            .set_name("=luau-exec.Random")
+            .call::<Table>(())?,
+    )?;
+
+    // Reads fall through to the standard library.
+    let meta = lua.create_table()?;
+    meta.set("__index", lua.globals())?;
+    env.set_metatable(Some(meta))?;
+    dom.hooks.borrow_mut().shared_env = Some(env.clone());
+    Ok(env)
+}
+
+/// A script's own environment: its `script`, reading through to the shared one.
+pub fn script_env(lua: &Lua, shared: &Table, script: Option<AnyUserData>) -> mlua::Result<Table> {
+    let env = lua.create_table()?;
+    env.set("script", script)?;
+    let meta = lua.create_table()?;
+    meta.set("__index", shared.clone())?;
+    env.set_metatable(Some(meta))?;
+    Ok(env)
+}
+
+/// `Random.new(seed)`: a seeded generator (xorshift), enough for test code.
+const RANDOM: &str = r#"
+local Random = { __type = "Random" }
+Random.__index = Random
+local function step(state)
+	local x = state[1]
+	x = bit32.bxor(x, bit32.lshift(x, 13))
+	x = bit32.bxor(x, bit32.rshift(x, 17))
+	x = bit32.bxor(x, bit32.lshift(x, 5))
+	state[1] = x
+	return x / 4294967296
+end
+function Random.NextNumber(self, min, max)
+	min, max = min or 0, max or 1
+	return min + step(self._state) * (max - min)
+end
+function Random.NextInteger(self, min, max)
+	return min + math.floor(step(self._state) * (max - min + 1))
+end
+function Random.Clone(self)
+	return setmetatable({ _state = { self._state[1] } }, Random)
+end
+return {
+	new = function(seed)
+		seed = math.floor(seed or os.clock() * 1e6) % 4294967296
+		if seed == 0 then
+			seed = 2463534242
+		end
+		return setmetatable({ _state = { seed } }, Random)
+	end,
+}
+"#;

@@ -1,0 +1,211 @@
+//! The task's scheduler: the main script runs as a thread; `task.wait`, `task.delay` and
+//! `task.defer` park threads here, and the loop resumes them when they are due (deferred ones
+//! first, then the earliest due, in the order they were scheduled). The task ends when the
+//! main thread returns, as a Roblox task does; threads still waiting then are dropped. Sleeping
+//! never passes the task's deadline.
+
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+use std::ffi::c_void;
+use std::time::{Duration, Instant};
+
+use mlua::thread::ThreadStatus;
+use mlua::{Function, LightUserData, Lua, MultiValue, Thread, Value};
+
+/// Marks a `task.wait`: the thread is resumed with the time it waited.
+static WAIT_MARKER: u8 = 0;
+
+pub fn wait_marker(_lua: &Lua) -> mlua::Result<Value> {
+    Ok(Value::LightUserData(LightUserData(
+        (&raw const WAIT_MARKER).cast::<c_void>().cast_mut(),
+    )))
+}
+
+fn is_wait_marker(value: &Value) -> bool {
+    matches!(value, Value::LightUserData(LightUserData(ptr)) if ptr.cast_const() == (&raw const WAIT_MARKER).cast::<c_void>())
+}
+
+enum Resume {
+    /// A `task.wait` since then: resumed with the seconds waited.
+    Wait(Instant),
+    /// `task.delay`/`task.defer`: resumed with these arguments.
+    Values(Vec<Value>),
+}
+
+struct Entry {
+    due: Instant,
+    order: u64,
+    thread: Thread,
+    resume: Resume,
+}
+
+#[derive(Default)]
+struct Queues {
+    timed: Vec<Entry>,
+    deferred: VecDeque<Entry>,
+    order: u64,
+    cancelled: HashSet<usize>,
+}
+
+/// Why the scheduler stopped without the main thread returning.
+#[derive(Debug)]
+pub enum Stopped {
+    /// The deadline came first.
+    Deadline,
+    /// The main thread raised an error.
+    Error(mlua::Error),
+    /// The main thread waits for something nothing will ever do.
+    Stuck,
+}
+
+#[derive(Default)]
+pub struct Scheduler {
+    queues: RefCell<Queues>,
+    /// The Luau function that resumes a thread and logs its error (not the main thread's).
+    resumer: RefCell<Option<Function>>,
+}
+
+impl Scheduler {
+    pub fn set_resumer(&self, resumer: Function) {
+        *self.resumer.borrow_mut() = Some(resumer);
+    }
+
+    /// `host.schedule(thread, seconds, ...)`: negative seconds defer to the end of this cycle.
+    pub fn schedule(&self, _lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+        let mut args = args.into_iter();
+        let Some(Value::Thread(thread)) = args.next() else {
+            return Err(mlua::Error::runtime(
+                "invalid argument #1 (thread expected)",
+            ));
+        };
+        let seconds = match args.next() {
+            Some(Value::Number(n)) => n,
+            Some(Value::Integer(n)) => n as f64,
+            _ => 0.0,
+        };
+        let rest: Vec<Value> = args.collect();
+        let now = Instant::now();
+        let resume = if rest.first().is_some_and(is_wait_marker) {
+            Resume::Wait(now)
+        } else {
+            Resume::Values(rest)
+        };
+        let mut queues = self.queues.borrow_mut();
+        queues.cancelled.remove(&(thread.to_pointer() as usize));
+        queues.order += 1;
+        let order = queues.order;
+        if seconds < 0.0 {
+            queues.deferred.push_back(Entry {
+                due: now,
+                order,
+                thread,
+                resume,
+            });
+        } else {
+            let wait = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+            let due = now
+                .checked_add(wait)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365));
+            queues.timed.push(Entry {
+                due,
+                order,
+                thread,
+                resume,
+            });
+        }
+        Ok(())
+    }
+
+    /// `task.cancel`: the thread is not resumed again.
+    pub fn cancel(&self, thread: &Thread) {
+        let key = thread.to_pointer() as usize;
+        let mut queues = self.queues.borrow_mut();
+        queues
+            .timed
+            .retain(|e| e.thread.to_pointer() as usize != key);
+        queues
+            .deferred
+            .retain(|e| e.thread.to_pointer() as usize != key);
+        queues.cancelled.insert(key);
+    }
+
+    /// Runs `main` with `args` until it returns; its return values.
+    pub fn run(
+        &self,
+        main: &Thread,
+        args: MultiValue,
+        deadline: Instant,
+    ) -> Result<MultiValue, Stopped> {
+        let mut returned = main.resume::<MultiValue>(args).map_err(Stopped::Error)?;
+        loop {
+            if main.status() != ThreadStatus::Resumable {
+                return Ok(returned);
+            }
+            let next = self.next_entry(deadline)?;
+            let Some(entry) = next else {
+                continue;
+            };
+            let values: MultiValue = match entry.resume {
+                Resume::Wait(since) => {
+                    std::iter::once(Value::Number(since.elapsed().as_secs_f64())).collect()
+                }
+                Resume::Values(values) => values.into_iter().collect(),
+            };
+            if entry.thread == *main {
+                returned = main.resume::<MultiValue>(values).map_err(Stopped::Error)?;
+            } else if entry.thread.status() == ThreadStatus::Resumable {
+                let resumer = self.resumer.borrow().clone();
+                if let Some(resumer) = resumer {
+                    let mut all = MultiValue::new();
+                    all.push_back(Value::Thread(entry.thread));
+                    all.extend(values);
+                    resumer.call::<()>(all).map_err(Stopped::Error)?;
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Stopped::Deadline);
+            }
+        }
+    }
+
+    /// The next entry to resume, sleeping until it is due; `None` when a cancelled entry was
+    /// skipped.
+    fn next_entry(&self, deadline: Instant) -> Result<Option<Entry>, Stopped> {
+        let deferred = self.queues.borrow_mut().deferred.pop_front();
+        let entry = match deferred {
+            Some(entry) => entry,
+            None => {
+                let due = {
+                    let queues = self.queues.borrow();
+                    queues
+                        .timed
+                        .iter()
+                        .min_by_key(|e| (e.due, e.order))
+                        .map(|e| (e.due, e.order))
+                };
+                let Some((due, order)) = due else {
+                    return Err(Stopped::Stuck);
+                };
+                let now = Instant::now();
+                if due > now {
+                    if deadline <= due {
+                        std::thread::sleep(deadline.saturating_duration_since(now));
+                        return Err(Stopped::Deadline);
+                    }
+                    std::thread::sleep(due - now);
+                }
+                let mut queues = self.queues.borrow_mut();
+                let Some(index) = queues.timed.iter().position(|e| e.order == order) else {
+                    return Ok(None);
+                };
+                queues.timed.swap_remove(index)
+            }
+        };
+        let cancelled = self
+            .queues
+            .borrow()
+            .cancelled
+            .contains(&(entry.thread.to_pointer() as usize));
+        Ok((!cancelled).then_some(entry))
+    }
+}

@@ -1,0 +1,399 @@
+//! The emulator runs places: trees written by the tests with rbx_dom_weak and rbx_binary (no
+//! Rojo needed), and TestEZ itself, unmodified, from the npm registry (`@rbxts/testez`,
+//! fetched with `npm pack` at test time, never kept in the repository).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use rbx_dom_weak::types::{Ref, Variant};
+use rbx_dom_weak::{InstanceBuilder, WeakDom};
+use serde_json::{Value, json};
+
+use crate::support::Run;
+
+/// The TestEZ version the tests run (Apache-2.0, Roblox's TestEZ as published for roblox-ts).
+const TESTEZ_PACKAGE: &str = "@rbxts/testez@0.4.2-ts.0";
+
+/// TestEZ's `src` folder: `LUAU_EXEC_TESTEZ_DIR` when set (`.ci/run` fetches it once), else
+/// fetched here with `npm pack` into the target folder. A machine without npm fails the test
+/// with a message, rather than skip it.
+pub fn testez_source() -> PathBuf {
+    static SOURCE: OnceLock<PathBuf> = OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            if let Ok(dir) = std::env::var("LUAU_EXEC_TESTEZ_DIR")
+                && !dir.is_empty()
+            {
+                return PathBuf::from(dir);
+            }
+            let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("testez");
+            let src = cache.join("package/src");
+            if src.join("init.lua").exists() {
+                return src;
+            }
+            std::fs::create_dir_all(&cache).expect("a cache folder");
+            let packed = std::process::Command::new("npm")
+                .args(["pack", TESTEZ_PACKAGE, "--silent"])
+                .current_dir(&cache)
+                .output()
+                .expect("npm runs (TestEZ comes from the npm registry)");
+            assert!(
+                packed.status.success(),
+                "npm pack {TESTEZ_PACKAGE}: {}",
+                String::from_utf8_lossy(&packed.stderr)
+            );
+            let tarball = String::from_utf8_lossy(&packed.stdout)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .to_owned();
+            let unpacked = std::process::Command::new("tar")
+                .args(["xzf", &tarball])
+                .current_dir(&cache)
+                .status()
+                .expect("tar runs");
+            assert!(unpacked.success());
+            src
+        })
+        .clone()
+}
+
+pub fn module(name: &str, source: &str) -> InstanceBuilder {
+    InstanceBuilder::new("ModuleScript")
+        .with_name(name)
+        .with_property("Source", Variant::String(source.to_owned()))
+}
+
+pub fn folder(name: &str) -> InstanceBuilder {
+    InstanceBuilder::new("Folder").with_name(name)
+}
+
+/// A folder of Lua files as Rojo maps it: `init.lua` makes the folder a ModuleScript, every
+/// other `.lua` a ModuleScript, every folder a Folder.
+pub fn from_folder(name: &str, dir: &Path) -> InstanceBuilder {
+    let init = dir.join("init.lua");
+    let mut node = if init.exists() {
+        module(name, &std::fs::read_to_string(&init).unwrap())
+    } else {
+        folder(name)
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            node.add_child(from_folder(&file, &path));
+        } else if let Some(stem) = file.strip_suffix(".lua").filter(|s| *s != "init") {
+            node.add_child(module(stem, &std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    node
+}
+
+/// A place: a DataModel with these children under ReplicatedStorage, as `.rbxl` bytes.
+pub fn place(children: Vec<InstanceBuilder>) -> Vec<u8> {
+    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
+    let root = dom.root_ref();
+    let storage = dom.insert(
+        root,
+        InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
+    );
+    for child in children {
+        dom.insert(storage, child);
+    }
+    dom.insert(
+        root,
+        InstanceBuilder::new("Workspace").with_name("Workspace"),
+    );
+    let services: Vec<Ref> = dom.root().children().to_vec();
+    let mut bytes = Vec::new();
+    rbx_binary::to_writer(&mut bytes, &dom, &services).expect("a place");
+    bytes
+}
+
+/// The spec project: passing, failing, skipped and erroring specs in nested folders, with
+/// `require` between modules.
+fn spec_project() -> InstanceBuilder {
+    folder("Tests")
+        .with_child(folder("Shared").with_child(module(
+            "helper",
+            "local helper = {}\nfunction helper.add(a, b)\n\treturn a + b\nend\nfunction helper.boom()\n\terror(\"kaboom\")\nend\nreturn helper\n",
+        )))
+        .with_child(module(
+            "math.spec",
+            "local helper = require(script.Parent.Shared.helper)\n\nreturn function()\n\tdescribe(\"math\", function()\n\t\tit(\"adds\", function()\n\t\t\texpect(helper.add(1, 2)).to.equal(3)\n\t\tend)\n\t\tit(\"divides\", function()\n\t\t\texpect(helper.add(1, 1)).to.equal(3)\n\t\tend)\n\t\titSKIP(\"later\", function() end)\n\tend)\nend\n",
+        ))
+        .with_child(folder("nested").with_child(folder("deep").with_child(module(
+            "text.spec",
+            "return function()\n\tit(\"joins\", function()\n\t\texpect(table.concat({ \"a\", \"b\" })).to.equal(\"ab\")\n\tend)\n\tit(\"errors\", function()\n\t\trequire(script.Parent.Parent.Parent.Shared.helper).boom()\n\tend)\n\tit(\"waits\", function()\n\t\ttask.wait(0.05)\n\t\texpect(workspace:IsA(\"Workspace\")).to.equal(true)\n\tend)\nend\n",
+        ))))
+}
+
+/// The Rojo sourcemap of that project, as `rojo sourcemap` would write it.
+fn spec_sourcemap() -> Value {
+    json!({ "name": "game", "className": "DataModel", "children": [
+        { "name": "ReplicatedStorage", "className": "ReplicatedStorage", "children": [
+            { "name": "Tests", "className": "Folder", "children": [
+                { "name": "Shared", "className": "Folder", "children": [
+                    { "name": "helper", "className": "ModuleScript", "filePaths": ["src/Shared/helper.luau"] } ] },
+                { "name": "math.spec", "className": "ModuleScript", "filePaths": ["src/math.spec.luau"] },
+                { "name": "nested", "className": "Folder", "children": [
+                    { "name": "deep", "className": "Folder", "children": [
+                        { "name": "text.spec", "className": "ModuleScript", "filePaths": ["src/nested/deep/text.spec.luau"] } ] } ] } ] } ] } ] })
+}
+
+#[tokio::test]
+async fn testez_from_npm_runs_a_spec_project_offline() {
+    let testez = testez_source();
+    let bytes = place(vec![from_folder("TestEZ", &testez), spec_project()]);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
+    std::fs::write(
+        repo.path().join("sourcemap.json"),
+        spec_sourcemap().to_string(),
+    )
+    .unwrap();
+    let mut run = Run::bare();
+    run.dir(repo.path())
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_PLACE_FILE", "game.rbxl")
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+        .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+        .env("INPUT_SOURCEMAP", "sourcemap.json")
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        .env("INPUT_TIMEOUT", "30");
+    let output = run.output().await;
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
+    let tests = result["tests"]["tests"].as_array().unwrap();
+    let by_path = |path: &[&str]| {
+        tests
+            .iter()
+            .find(|t| t["path"] == json!(path))
+            .unwrap_or_else(|| panic!("no test {path:?} in {}", result["tests"]))
+    };
+    // As TestEZ reports them: the spec's instance path (root name, folders, spec name without
+    // `.spec`), then its describe and it phrases.
+    assert_eq!(
+        by_path(&["Tests", "math", "math", "adds"])["status"],
+        "passed"
+    );
+    let divides = by_path(&["Tests", "math", "math", "divides"]);
+    assert_eq!(divides["status"], "failed");
+    assert!(
+        divides["message"].as_str().unwrap().starts_with(
+            "ReplicatedStorage.Tests.math.spec:9: Expected value \"3\" (number), got \"2\" (number) instead"
+        ),
+        "{divides}"
+    );
+    assert_eq!(
+        divides["file"],
+        json!({ "path": "src/math.spec.luau", "line": 9 })
+    );
+    assert_eq!(
+        by_path(&["Tests", "math", "math", "later"])["status"],
+        "skipped"
+    );
+    assert_eq!(
+        by_path(&["Tests", "nested", "deep", "text", "joins"])["status"],
+        "passed"
+    );
+    assert_eq!(
+        by_path(&["Tests", "nested", "deep", "text", "waits"])["status"],
+        "passed"
+    );
+    let errors = by_path(&["Tests", "nested", "deep", "text", "errors"]);
+    assert_eq!(errors["status"], "failed");
+    let message = errors["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("ReplicatedStorage.Tests.Shared.helper:6: kaboom"),
+        "{message}"
+    );
+    // The first frame in the repository is the helper's line (the framework's are skipped).
+    assert_eq!(
+        errors["file"],
+        json!({ "path": "src/Shared/helper.luau", "line": 6 })
+    );
+    assert_eq!(
+        result["tests"]["counts"],
+        json!({ "total": 6, "passed": 3, "failed": 2, "skipped": 1 })
+    );
+}
+
+#[tokio::test]
+async fn the_emulated_dom_answers_as_roblox_does() {
+    let bytes = place(vec![
+        folder("Data")
+            .with_child(module(
+                "config",
+                "return { answer = 42, name = script.Name, parent = script.Parent.Name }",
+            ))
+            .with_child(
+                InstanceBuilder::new("StringValue")
+                    .with_name("greeting")
+                    .with_property("Value", Variant::String("hi".into())),
+            ),
+    ]);
+    let (_dir, path) = crate::support::temp_file("game.rbxl", &bytes);
+    let script = r#"
+local rs = game:GetService("ReplicatedStorage")
+local data = rs:WaitForChild("Data")
+local config = require(data.config)
+assert(require(data.config) == config, "require caches")
+local results = {}
+results.config = config
+results.greeting = data.greeting.Value
+results.fullName = data.config:GetFullName()
+results.children = #data:GetChildren()
+results.descendants = #rs:GetDescendants()
+results.isA = { data:IsA("Folder"), data:IsA("Instance"), data.greeting:IsA("ValueBase"), data:IsA("Part") }
+results.missing = data:FindFirstChild("nope") == nil
+results.recursive = rs:FindFirstChild("greeting", true) == data.greeting
+results.ofClass = data:FindFirstChildOfClass("StringValue").Name
+results.whichIsA = data:FindFirstChildWhichIsA("ValueBase").Name
+results.ancestor = data.greeting:FindFirstAncestorOfClass("ReplicatedStorage") == rs
+results.typeofs = { typeof(game), typeof(Vector3.new()), typeof(CFrame.new()), typeof(Color3.new()), typeof(UDim2.new()), typeof(Enum.Material.Plastic) }
+data:SetAttribute("level", 3)
+results.attribute = data:GetAttribute("level")
+local part = Instance.new("Part")
+part.Name = "Brick"
+part.Parent = workspace
+results.part = { part.Parent == workspace, part:GetFullName(), part.Anchored, part.Size.X, tostring(part.Material) }
+local copy = data:Clone()
+results.clone = { copy.Parent == nil, #copy:GetChildren(), copy.greeting ~= data.greeting }
+local added = {}
+data.ChildAdded:Connect(function(child) table.insert(added, child.Name) end)
+local extra = Instance.new("Folder")
+extra.Name = "extra"
+extra.Parent = data
+task.wait()
+results.signal = added
+part:Destroy()
+results.destroyed = { part.Parent == nil, pcall(function() part.Parent = workspace end) }
+results.timeout = data:WaitForChild("never", 0.05) == nil
+_G.shared_value = 7
+shared.other = 8
+results.globals = { _G.shared_value, shared.other }
+results.errors = {
+    select(2, pcall(function() return data.nothing end)),
+    select(2, pcall(function() game:GetService("NotAService") end)),
+    select(2, pcall(function() Instance.new("Workspace") end)),
+}
+return results
+"#;
+    let output = Run::bare()
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_PLACE_FILE", path.to_str().unwrap())
+        .env("INPUT_SCRIPT", script)
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        .output()
+        .await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    let r = &result["results"][0];
+    assert_eq!(
+        r["config"],
+        json!({ "answer": 42, "name": "config", "parent": "Data" })
+    );
+    assert_eq!(r["greeting"], "hi");
+    assert_eq!(r["fullName"], "ReplicatedStorage.Data.config");
+    assert_eq!(r["children"], 2);
+    assert_eq!(r["descendants"], 3);
+    assert_eq!(r["isA"], json!([true, true, true, false]));
+    assert_eq!(r["missing"], true);
+    assert_eq!(r["recursive"], true);
+    assert_eq!(r["ofClass"], "greeting");
+    assert_eq!(r["whichIsA"], "greeting");
+    assert_eq!(r["ancestor"], true);
+    assert_eq!(
+        r["typeofs"],
+        json!([
+            "Instance", "Vector3", "CFrame", "Color3", "UDim2", "EnumItem"
+        ])
+    );
+    assert_eq!(r["attribute"], 3);
+    assert_eq!(
+        r["part"],
+        json!([true, "Workspace.Brick", false, 4, "Enum.Material.Plastic"])
+    );
+    assert_eq!(r["clone"], json!([true, 2, true]));
+    assert_eq!(r["signal"], json!(["extra"]));
+    assert_eq!(r["destroyed"][0], true);
+    assert_eq!(
+        r["destroyed"][1], false,
+        "a destroyed instance's Parent is locked"
+    );
+    assert_eq!(r["timeout"], true);
+    assert_eq!(r["globals"], json!([7, 8]));
+    assert_eq!(
+        r["errors"],
+        json!([
+            "TaskScript:41: nothing is not a valid member of Folder \"ReplicatedStorage.Data\"",
+            "TaskScript:42: 'NotAService' is not a valid Service name",
+            "TaskScript:43: Unable to create an Instance of type \"Workspace\"",
+        ])
+    );
+}
+
+#[tokio::test]
+async fn require_reports_cycles_and_bad_arguments_as_roblox_does() {
+    let bytes = place(vec![
+        folder("Cycle")
+            .with_child(module("a", "return require(script.Parent.b)"))
+            .with_child(module("b", "return require(script.Parent.a)"))
+            .with_child(module("two", "return 1, 2"))
+            .with_child(module("syntax", "return (")),
+    ]);
+    let (_dir, path) = crate::support::temp_file("game.rbxl", &bytes);
+    let script = r#"
+local cycle = game.ReplicatedStorage.Cycle
+return {
+    select(2, pcall(require, cycle.a)),
+    select(2, pcall(function() return require(cycle.two) end)),
+    select(2, pcall(function() return require(cycle) end)),
+    select(2, pcall(function() return require(cycle.syntax) end)),
+    select(2, pcall(function() return require(12345) end)),
+}
+"#;
+    let output = Run::bare()
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_PLACE_FILE", path.to_str().unwrap())
+        .env("INPUT_SCRIPT", script)
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        .output()
+        .await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    let errors = result["results"][0].as_array().unwrap();
+    assert!(
+        errors[0]
+            .as_str()
+            .unwrap()
+            .contains("Requested module was required recursively"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        errors[1],
+        "TaskScript:5: Module code did not return exactly one value"
+    );
+    assert_eq!(
+        errors[2],
+        "TaskScript:6: Attempted to call require with invalid argument(s)."
+    );
+    assert!(
+        errors[3]
+            .as_str()
+            .unwrap()
+            .starts_with("TaskScript:7: ReplicatedStorage.Cycle.syntax:1:"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[4].as_str().unwrap().contains("catalog"),
+        "{errors:?}"
+    );
+}
