@@ -116,11 +116,16 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timing {
     pub scale: f64,
+    /// How often the task is polled.
+    pub cadence: crate::poller::Cadence,
 }
 
 impl Default for Timing {
     fn default() -> Self {
-        Self { scale: 1.0 }
+        Self {
+            scale: 1.0,
+            cadence: crate::poller::Cadence::OpenCloud,
+        }
     }
 }
 
@@ -443,6 +448,10 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
             .and_then(|v| v.parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1.0)
             .unwrap_or(1.0),
+        cadence: match backend {
+            Backend::OpenCloud => crate::poller::Cadence::OpenCloud,
+            Backend::Local => crate::poller::Cadence::Local,
+        },
     };
 
     Ok(Config {

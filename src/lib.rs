@@ -225,6 +225,8 @@ async fn start_local_backend(
     let key = render::random_token("local-");
     let options = emulator::EmulatorOptions {
         api_key: Some(key.clone()),
+        // One run creates one task: a second worker is room enough.
+        workers: 2,
         ..emulator::EmulatorOptions::default()
     };
     match emulator::start("127.0.0.1:0", options).await {

@@ -43,7 +43,31 @@ pub enum PollError {
     },
 }
 
-/// The interval before the next poll, given how long the task has run.
+/// Which schedule polls the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cadence {
+    /// Open Cloud's: within its GET budget (see the module header).
+    OpenCloud,
+    /// The embedded emulator's, on this machine: no budget to keep, so no fixed delay; 2 ms
+    /// polls for the first 100 ms (most local tasks end there), 10 ms to a second, 50 ms after.
+    Local,
+}
+
+impl Cadence {
+    /// The interval before the next poll, given how long the task has run.
+    pub fn interval(self, elapsed: Duration) -> Duration {
+        match self {
+            Self::OpenCloud => poll_interval(elapsed),
+            Self::Local => Duration::from_millis(match elapsed.as_millis() {
+                0..100 => 2,
+                100..1000 => 10,
+                _ => 50,
+            }),
+        }
+    }
+}
+
+/// The interval before the next poll on Open Cloud, given how long the task has run.
 pub fn poll_interval(elapsed: Duration) -> Duration {
     let secs = elapsed.as_secs();
     Duration::from_millis(match secs {
@@ -76,7 +100,7 @@ pub async fn wait_for_terminal<S: TaskSource>(
     while !task.state.is_terminal() {
         // The schedule is read in production terms, so a scaled clock keeps its shape.
         let elapsed = timing.unscaled(started.elapsed());
-        let next = Instant::now() + timing.scaled(poll_interval(elapsed));
+        let next = Instant::now() + timing.scaled(timing.cadence.interval(elapsed));
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
             return Err(PollError::WaitTimeout {
@@ -259,7 +283,10 @@ mod tests {
     async fn a_scaled_clock_keeps_the_schedule_shape() {
         let source = scripted(&[TaskState::Processing]);
         let started = Instant::now();
-        let timing = Timing { scale: 0.1 };
+        let timing = Timing {
+            scale: 0.1,
+            ..Timing::default()
+        };
         let _ = wait_for_terminal(
             &source,
             queued(),
@@ -281,6 +308,22 @@ mod tests {
         for (got, want) in per_scaled_minute.iter().zip([90, 30, 30, 12, 12]) {
             assert!(got.abs_diff(want) <= 1, "{per_scaled_minute:?}");
         }
+    }
+
+    #[test]
+    fn the_local_cadence_has_no_fixed_delay() {
+        assert_eq!(
+            Cadence::Local.interval(Duration::ZERO),
+            Duration::from_millis(2)
+        );
+        assert_eq!(
+            Cadence::Local.interval(Duration::from_secs(60)),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            Cadence::OpenCloud.interval(Duration::ZERO),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]

@@ -199,7 +199,22 @@ pub struct TaskOutput {
 }
 
 impl TaskOutput {
-    /// An output from values (the emulator, tests).
+    /// An output from values already written as JSON text (the emulator); text that is not
+    /// JSON becomes `null`.
+    pub fn from_json_texts(texts: Vec<String>) -> Self {
+        Self {
+            results: texts
+                .into_iter()
+                .map(|text| {
+                    RawValue::from_string(text).unwrap_or_else(|_| {
+                        RawValue::from_string("null".to_owned()).expect("null is JSON")
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// An output from values (tests).
     pub fn from_values(values: &[serde_json::Value]) -> Self {
         Self {
             results: values

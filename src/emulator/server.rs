@@ -391,7 +391,7 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
             results,
             binary_output,
         } => {
-            record.task.output = Some(TaskOutput::from_values(&results));
+            record.task.output = Some(TaskOutput::from_json_texts(results));
             if let Some(bytes) = binary_output {
                 record.task.binary_output_uri =
                     Some(format!("{}/emulator/binary-outputs/{id}", shared.base_url));

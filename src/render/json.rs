@@ -4,7 +4,8 @@
 //! A serialized line starts with `{`, so the runner's `::` grammar never matches; `##[` can
 //! only occur inside a string, where it is written as `##\u005b` (the same text once decoded).
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::{Event, Renderer};
 use crate::report::RunReport;
@@ -12,36 +13,72 @@ use crate::report::RunReport;
 #[derive(Default)]
 pub struct JsonRenderer;
 
-fn line(value: &Value) -> String {
-    let text = value.to_string().replace("##[", "##\\u005b");
+fn line(value: &impl Serialize) -> String {
+    let text = serde_json::to_string(value)
+        .unwrap_or_else(|_| "{}".to_owned())
+        .replace("##[", "##\\u005b");
     format!("{text}\n")
 }
 
-/// The result object; also what the JSON presenter prints last.
-pub fn result_value(report: &RunReport) -> Value {
-    json!({
-        "event": "result",
-        "outcome": report.headline(),
-        "exitCode": report.outcome.exit_code(),
-        "state": report.state().map(|s| s.as_str()),
-        "errorCode": report.error_code().map(|c| c.as_str()),
-        "errorMessage": report.error_message(),
-        "problem": report.problem,
-        "logsProblem": report.logs_problem,
-        "logsCut": report.logs_cut,
-        "results": report.results(),
-        "taskPath": report.task_path(),
-        "durationSeconds": report.duration.as_secs_f64(),
-        "placeVersion": report.place_version,
-        "binaryOutputPath": report.binary_output_path.as_ref().map(|p| p.display().to_string()),
-        "errorLocation": report.error_location,
-        "tests": report.tests.as_ref().map(|run| json!({
-            "framework": run.framework,
-            "counts": run.counts(),
-            "notes": run.notes,
-            "tests": run.tests,
-        })),
-    })
+/// The tests of the result line.
+#[derive(Serialize)]
+struct TestsValue<'a> {
+    framework: &'a str,
+    counts: crate::results::Counts,
+    notes: &'a Option<String>,
+    tests: &'a [crate::results::TestCase],
+}
+
+/// The result object; also what the JSON presenter prints last. Written straight from the
+/// report: a suite's thousands of tests never become a tree of values first.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultValue<'a> {
+    event: &'static str,
+    outcome: String,
+    exit_code: u8,
+    state: Option<&'a str>,
+    error_code: Option<&'a str>,
+    error_message: Option<&'a str>,
+    problem: &'a Option<String>,
+    logs_problem: &'a Option<String>,
+    logs_cut: &'a Option<String>,
+    results: Option<&'a [Box<serde_json::value::RawValue>]>,
+    task_path: Option<&'a str>,
+    duration_seconds: f64,
+    place_version: Option<u64>,
+    binary_output_path: Option<String>,
+    error_location: &'a Option<crate::results::FileLine>,
+    tests: Option<TestsValue<'a>>,
+}
+
+pub fn result_value(report: &RunReport) -> ResultValue<'_> {
+    ResultValue {
+        event: "result",
+        outcome: report.headline(),
+        exit_code: report.outcome.exit_code(),
+        state: report.state().map(|s| s.as_str()),
+        error_code: report.error_code().map(|c| c.as_str()),
+        error_message: report.error_message(),
+        problem: &report.problem,
+        logs_problem: &report.logs_problem,
+        logs_cut: &report.logs_cut,
+        results: report.results(),
+        task_path: report.task_path(),
+        duration_seconds: report.duration.as_secs_f64(),
+        place_version: report.place_version,
+        binary_output_path: report
+            .binary_output_path
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        error_location: &report.error_location,
+        tests: report.tests.as_ref().map(|run| TestsValue {
+            framework: &run.framework,
+            counts: run.counts(),
+            notes: &run.notes,
+            tests: &run.tests,
+        }),
+    }
 }
 
 impl Renderer for JsonRenderer {

@@ -11,8 +11,9 @@ pub mod sourcemap;
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub use sourcemap::{FileLine, Locator, Sourcemap};
 
@@ -158,6 +159,35 @@ impl EnvelopeError {
     }
 }
 
+/// The envelope as it arrives: the top level typed, the tests left as text to read one by one
+/// (a suite's envelope can hold thousands; none is turned into a tree of values at once).
+#[derive(Deserialize)]
+struct WireEnvelope<'a> {
+    #[serde(default)]
+    kind: Option<Value>,
+    #[serde(default)]
+    framework: Option<Value>,
+    #[serde(default)]
+    notes: Option<Value>,
+    #[serde(default, borrow)]
+    tests: Option<&'a RawValue>,
+}
+
+/// One test as it arrives; each field is checked by [`parse_test`].
+#[derive(Deserialize)]
+struct WireTest {
+    #[serde(default)]
+    path: Option<Value>,
+    #[serde(default)]
+    status: Option<Value>,
+    #[serde(default)]
+    duration: Option<Value>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    location: Option<Value>,
+}
+
 /// Reads the envelope from a task's first return value: `Ok(None)` when the value is not an
 /// envelope at all (a plain script run), an error when it claims to be one and is malformed.
 pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
@@ -165,39 +195,42 @@ pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
     if !first.contains(ENVELOPE_FAMILY) {
         return Ok(None);
     }
-    let Ok(Value::Object(object)) = serde_json::from_str::<Value>(first) else {
+    let Ok(envelope) = serde_json::from_str::<WireEnvelope<'_>>(first) else {
         return Ok(None);
     };
-    let Some(kind) = object.get("kind").and_then(Value::as_str) else {
+    let Some(Value::String(kind)) = envelope.kind else {
         return Ok(None);
     };
     if !kind.starts_with(ENVELOPE_FAMILY) {
         return Ok(None);
     }
     if kind != ENVELOPE_KIND {
-        return Err(EnvelopeError::UnknownVersion(crate::text::cut(kind, 80)));
+        return Err(EnvelopeError::UnknownVersion(crate::text::cut(&kind, 80)));
     }
-    let framework = match object.get("framework") {
+    let framework = match envelope.framework {
         None | Some(Value::Null) => "unknown".to_owned(),
-        Some(Value::String(name)) => name.clone(),
+        Some(Value::String(name)) => name,
         Some(_) => return Err(EnvelopeError::field("framework", "is not a string")),
     };
-    let notes = match object.get("notes") {
+    let notes = match envelope.notes {
         None | Some(Value::Null) => None,
-        Some(Value::String(text)) => Some(text.clone()),
+        Some(Value::String(text)) => Some(text),
         Some(_) => return Err(EnvelopeError::field("notes", "is not a string")),
     };
-    let tests = match object.get("tests") {
-        Some(Value::Array(tests)) => tests,
+    let raw_tests = envelope
+        .tests
+        .ok_or_else(|| EnvelopeError::field("tests", "is missing"))?;
+    let items: Vec<&RawValue> = match raw_tests.get().trim_start().as_bytes().first() {
+        Some(b'[') => serde_json::from_str(raw_tests.get())
+            .map_err(|_| EnvelopeError::field("tests", "is not an array"))?,
         // Luau encodes an empty table as `[]`, but a script may build `{}` by hand.
-        Some(Value::Object(map)) if map.is_empty() => &Vec::new(),
-        Some(_) => return Err(EnvelopeError::field("tests", "is not an array")),
-        None => return Err(EnvelopeError::field("tests", "is missing")),
+        Some(b'{') if raw_tests.get().trim() == "{}" => Vec::new(),
+        _ => return Err(EnvelopeError::field("tests", "is not an array")),
     };
-    let tests = tests
+    let tests = items
         .iter()
         .enumerate()
-        .map(|(i, test)| parse_test(i, test))
+        .map(|(i, raw)| parse_test(i, raw))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(TestRun {
         framework,
@@ -206,19 +239,15 @@ pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
     }))
 }
 
-fn parse_test(index: usize, value: &Value) -> Result<TestCase, EnvelopeError> {
+fn parse_test(index: usize, raw: &RawValue) -> Result<TestCase, EnvelopeError> {
     let at = |field: &str| format!("tests[{}].{field}", index + 1);
-    let Value::Object(test) = value else {
-        return Err(EnvelopeError::field(
-            format!("tests[{}]", index + 1),
-            "is not a table",
-        ));
-    };
-    let path = match test.get("path") {
+    let test: WireTest = serde_json::from_str(raw.get())
+        .map_err(|_| EnvelopeError::field(format!("tests[{}]", index + 1), "is not a table"))?;
+    let path = match test.path {
         Some(Value::Array(parts)) if !parts.is_empty() => parts
-            .iter()
+            .into_iter()
             .map(|part| match part {
-                Value::String(text) => Ok(text.clone()),
+                Value::String(text) => Ok(text),
                 Value::Number(n) => Ok(n.to_string()),
                 _ => Err(EnvelopeError::field(
                     at("path"),
@@ -226,7 +255,7 @@ fn parse_test(index: usize, value: &Value) -> Result<TestCase, EnvelopeError> {
                 )),
             })
             .collect::<Result<Vec<_>, _>>()?,
-        Some(Value::String(name)) if !name.is_empty() => vec![name.clone()],
+        Some(Value::String(name)) if !name.is_empty() => vec![name],
         Some(_) => {
             return Err(EnvelopeError::field(
                 at("path"),
@@ -235,20 +264,20 @@ fn parse_test(index: usize, value: &Value) -> Result<TestCase, EnvelopeError> {
         }
         None => return Err(EnvelopeError::field(at("path"), "is missing")),
     };
-    let status = match test.get("status") {
-        Some(Value::String(text)) => TestStatus::parse(text).ok_or_else(|| {
+    let status = match test.status {
+        Some(Value::String(text)) => TestStatus::parse(&text).ok_or_else(|| {
             EnvelopeError::field(
                 at("status"),
                 format!(
                     "is `{}`: use `passed`, `failed` or `skipped`",
-                    crate::text::cut(text, 40)
+                    crate::text::cut(&text, 40)
                 ),
             )
         })?,
         Some(_) => return Err(EnvelopeError::field(at("status"), "is not a string")),
         None => return Err(EnvelopeError::field(at("status"), "is missing")),
     };
-    let duration = match test.get("duration") {
+    let duration = match test.duration {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => n.as_f64().filter(|d| d.is_finite() && *d >= 0.0),
         Some(_) => {
@@ -258,18 +287,18 @@ fn parse_test(index: usize, value: &Value) -> Result<TestCase, EnvelopeError> {
             ));
         }
     };
-    let text = |field: &str| match test.get(field) {
+    let text = |field: &str, value: Option<Value>| match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) if text.is_empty() => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text.clone())),
+        Some(Value::String(text)) => Ok(Some(text)),
         Some(_) => Err(EnvelopeError::field(at(field), "is not a string")),
     };
     Ok(TestCase {
         path,
         status,
         duration,
-        message: text("message")?,
-        location: text("location")?,
+        message: text("message", test.message)?,
+        location: text("location", test.location)?,
         file: None,
     })
 }

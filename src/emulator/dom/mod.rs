@@ -312,23 +312,39 @@ pub fn install(
             .call::<Table>(())?,
     )?;
 
-    // Reads fall through to the standard library.
-    let meta = lua.create_table()?;
-    meta.set("__index", lua.globals())?;
-    env.set_metatable(Some(meta))?;
+    // The standard library is copied in, not reached through another `__index` hop: every
+    // global read of every script (a spec's callback environment reads through its module's
+    // and then this one) pays for each hop.
+    for pair in lua.globals().pairs::<Value, Value>() {
+        let (name, value) = pair?;
+        if env.raw_get::<Value>(name.clone())?.is_nil() {
+            env.raw_set(name, value)?;
+        }
+    }
     dom.hooks.borrow_mut().shared_env = Some(env.clone());
     Ok(env)
 }
 
-/// A script's own environment: its `script`, reading through to the shared one.
+/// A script's own environment: its `script`, reading through to the shared one (one
+/// metatable for all of them).
 pub fn script_env(lua: &Lua, shared: &Table, script: Option<AnyUserData>) -> mlua::Result<Table> {
     let env = lua.create_table()?;
     env.set("script", script)?;
-    let meta = lua.create_table()?;
-    meta.set("__index", shared.clone())?;
+    let meta = match lua.named_registry_value::<Option<Table>>(SCRIPT_ENV_META)? {
+        Some(meta) => meta,
+        None => {
+            let meta = lua.create_table()?;
+            meta.set("__index", shared.clone())?;
+            lua.set_named_registry_value(SCRIPT_ENV_META, meta.clone())?;
+            meta
+        }
+    };
     env.set_metatable(Some(meta))?;
     Ok(env)
 }
+
+/// Where the one metatable of script environments is kept.
+const SCRIPT_ENV_META: &str = "luau-exec.script-env";
 
 /// `Random.new(seed)`: a seeded generator (xorshift), enough for test code.
 const RANDOM: &str = r#"
