@@ -397,3 +397,162 @@ return {
         "{errors:?}"
     );
 }
+
+/// Runs a script on the local backend in a place; its first result.
+async fn run_in(place_bytes: &[u8], name: &str, script: &str) -> Value {
+    let (_dir, path) = crate::support::temp_file(name, place_bytes);
+    let output = Run::bare()
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_PLACE_FILE", path.to_str().unwrap())
+        .env("INPUT_SCRIPT", script)
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        .output()
+        .await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    result["results"][0].clone()
+}
+
+#[tokio::test]
+async fn signals_tasks_and_datatypes_behave_as_on_roblox() {
+    let script = r#"
+local r = {}
+local order = {}
+task.defer(function() table.insert(order, "deferred") end)
+task.spawn(function() table.insert(order, "spawned") end)
+task.delay(0.02, function(x) table.insert(order, "delayed " .. x) end, "arg")
+local cancelled = task.delay(0.01, function() table.insert(order, "cancelled ran") end)
+task.cancel(cancelled)
+spawn(function() table.insert(order, "legacy spawn") end)
+local waited, elapsed = wait(0.05)
+table.insert(order, "main")
+r.order = order
+r.waited = waited >= 0.05 and waited < 1
+r.clocks = { type(tick()), time() >= 0, os.clock() > 0 }
+
+local folder = Instance.new("Folder")
+folder.Name = "Box"
+folder.Parent = workspace
+local seen = {}
+local connection = folder.ChildAdded:Connect(function(child) table.insert(seen, "added " .. child.Name) end)
+folder.ChildRemoved:Once(function(child) table.insert(seen, "removed " .. child.Name) end)
+folder:GetPropertyChangedSignal("Name"):Connect(function() table.insert(seen, "renamed " .. folder.Name) end)
+folder:GetAttributeChangedSignal("level"):Connect(function() table.insert(seen, "level " .. folder:GetAttribute("level")) end)
+local a = Instance.new("Folder", folder) a.Name = "a"
+-- Deferred: the handler sees the name set after parenting, once the script yields.
+task.wait()
+connection:Disconnect()
+local b = Instance.new("Folder", folder)
+b.Name = "b"
+b.Parent = nil
+a.Parent = nil
+folder.Name = "Crate"
+folder:SetAttribute("level", 2)
+local destroying = false
+b.Destroying:Connect(function() destroying = true end)
+b:Destroy()
+task.wait()
+r.seen = seen
+r.destroying = destroying
+r.connected = connection.Connected
+
+task.delay(0.02, function() Instance.new("Folder", folder).Name = "late" end)
+r.waitedFor = folder:WaitForChild("late", 2).Name
+local inner = Instance.new("Folder", folder:FindFirstChild("late"))
+r.ancestors = {
+    inner:FindFirstAncestor("Crate") == folder,
+    inner:FindFirstAncestorWhichIsA("Workspace") == workspace,
+    folder:IsAncestorOf(inner),
+    inner:IsDescendantOf(workspace),
+}
+folder:SetAttribute("name", "x")
+r.attributes = folder:GetAttributes()
+folder:ClearAllChildren()
+r.cleared = #folder:GetChildren()
+folder:AddTag("crate")
+r.tagged = #game:GetService("CollectionService"):GetTagged("crate")
+
+local v = Vector3.new(1, 2, 3)
+r.vector = { (v + Vector3.new(1, 1, 1)).X, (v * 2).Z, v:Dot(Vector3.new(1, 0, 0)), Vector3.new(3, 4, 0).Magnitude, tostring(v) }
+r.cframe = { (CFrame.new(1, 2, 3) * CFrame.new(1, 0, 0)).X, (CFrame.new(0, 5, 0) + Vector3.new(1, 0, 0)).Position.Y }
+r.color = { Color3.fromRGB(255, 0, 0).R, Color3.new(0, 1, 0):ToHex() }
+r.udim = { UDim2.new(0.5, 10, 1, 0).X.Offset, UDim2.fromScale(0.25, 0.75).Y.Scale }
+r.enum = { #Enum.Material:GetEnumItems() > 10, Enum.Material:FromName("Plastic") == Enum.Material.Plastic, Enum.Material.Plastic.EnumType == Enum.Material }
+local random = Random.new(7)
+local x = random:NextInteger(1, 10)
+r.random = { x >= 1 and x <= 10, Random.new(7):NextInteger(1, 10) == x }
+r.typeofs = { typeof(connection), typeof(folder.Changed), typeof(Enum.Material), typeof(Random.new()) }
+return r
+"#;
+    let r = run_in(&place(Vec::new()), "game.rbxl", script).await;
+    assert_eq!(
+        r["order"],
+        // `spawn` resumes after the deferred threads, as Roblox's legacy spawn does.
+        json!(["spawned", "deferred", "legacy spawn", "delayed arg", "main"]),
+        "{r}"
+    );
+    assert_eq!(r["waited"], true);
+    assert_eq!(r["clocks"], json!(["number", true, true]));
+    assert_eq!(
+        r["seen"],
+        json!(["added a", "removed b", "renamed Crate", "level 2"]),
+        "{r}"
+    );
+    assert_eq!(r["destroying"], true);
+    assert_eq!(r["connected"], false);
+    assert_eq!(r["waitedFor"], "late");
+    assert_eq!(r["ancestors"], json!([true, true, true, true]));
+    assert_eq!(r["attributes"], json!({ "level": 2, "name": "x" }));
+    assert_eq!(r["cleared"], 0);
+    assert_eq!(r["tagged"], 1);
+    assert_eq!(r["vector"], json!([2, 6, 1, 5, "1, 2, 3"]));
+    assert_eq!(r["cframe"], json!([2, 5]));
+    assert_eq!(r["color"], json!([1, "00FF00"]));
+    assert_eq!(r["udim"], json!([10, 0.75]));
+    assert_eq!(r["enum"], json!([true, true, true]));
+    assert_eq!(r["random"], json!([true, true]));
+    assert_eq!(
+        r["typeofs"],
+        json!(["RBXScriptConnection", "RBXScriptSignal", "Enum", "Random"])
+    );
+}
+
+#[tokio::test]
+async fn xml_places_load_too() {
+    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
+    let root = dom.root_ref();
+    let storage = dom.insert(
+        root,
+        InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
+    );
+    dom.insert(storage, module("answer", "return 42"));
+    let mut xml = Vec::new();
+    rbx_xml::to_writer_default(&mut xml, &dom, &[storage]).unwrap();
+    let r = run_in(
+        &xml,
+        "game.rbxlx",
+        "return require(game.ReplicatedStorage.answer)",
+    )
+    .await;
+    assert_eq!(r, json!(42));
+}
+
+#[tokio::test]
+async fn a_local_run_without_a_place_has_an_empty_one() {
+    let output = Run::bare()
+        .env("INPUT_BACKEND", "local")
+        .env(
+            "INPUT_SCRIPT",
+            "return #workspace:GetChildren(), game:GetService('ReplicatedStorage').Name, game:GetService('TestService').ClassName",
+        )
+        .output()
+        .await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains(r#"Results: [0,"ReplicatedStorage","TestService"]"#),
+        "{}",
+        output.stdout
+    );
+}
