@@ -154,36 +154,16 @@ impl Locator {
     /// The file and line of one location: `ReplicatedStorage.Tests.math.spec:7`,
     /// `[string "…"]:7`, `TaskScript:3`.
     pub fn resolve(&self, location: &str) -> Option<FileLine> {
-        let captures = self.frames.captures(location.trim())?;
-        let (name, line) = match (
-            captures.get(1),
-            captures.get(2),
-            captures.get(3),
-            captures.get(4),
-        ) {
-            (Some(name), Some(line), _, _) | (_, _, Some(name), Some(line)) => {
-                (name.as_str(), line.as_str())
-            }
-            _ => return None,
-        };
-        self.file_line(name, line)
+        self.find_in(location.trim())
     }
 
     /// The first frame in a message or traceback that maps to a file.
     pub fn find_in(&self, text: &str) -> Option<FileLine> {
         self.frames.captures_iter(text).find_map(|captures| {
-            let (name, line) = match (
-                captures.get(1),
-                captures.get(2),
-                captures.get(3),
-                captures.get(4),
-            ) {
-                (Some(name), Some(line), _, _) | (_, _, Some(name), Some(line)) => {
-                    (name.as_str(), line.as_str())
-                }
-                _ => return None,
-            };
-            self.file_line(name, line)
+            // Either `[string "name"]:line` (groups 1, 2) or `name:line` (groups 3, 4).
+            let name = captures.get(1).or_else(|| captures.get(3))?;
+            let line = captures.get(2).or_else(|| captures.get(4))?;
+            self.file_line(name.as_str(), line.as_str())
         })
     }
 

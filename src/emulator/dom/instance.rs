@@ -736,6 +736,14 @@ fn name_of(dom: &Dom, r: Ref) -> String {
         .unwrap_or_default()
 }
 
+/// The instance found, or `nil`.
+fn found_or_nil(lua: &Lua, dom: &Dom, found: Option<Ref>) -> mlua::Result<Value> {
+    match found {
+        Some(r) => handle(lua, dom, r).map(Value::UserData),
+        None => Ok(Value::Nil),
+    }
+}
+
 fn list(lua: &Lua, dom: &Dom, refs: Vec<Ref>) -> mlua::Result<Table> {
     let table = lua.create_table_with_capacity(refs.len(), 0)?;
     for r in refs {
@@ -900,29 +908,24 @@ pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
             } else {
                 children_of(&dom, r)
             };
-            match pool.into_iter().find(|c| name_of(&dom, *c) == name) {
-                Some(found) => handle(lua, &dom, found).map(Value::UserData),
-                None => Ok(Value::Nil),
-            }
+            found_or_nil(
+                lua,
+                &dom,
+                pool.into_iter().find(|c| name_of(&dom, *c) == name),
+            )
         }
     );
     method!("FindFirstDescendant", |lua, dom, r, name: String| {
-        match descendants_of(&dom, r)
+        let found = descendants_of(&dom, r)
             .into_iter()
-            .find(|c| name_of(&dom, *c) == name)
-        {
-            Some(found) => handle(lua, &dom, found).map(Value::UserData),
-            None => Ok(Value::Nil),
-        }
+            .find(|c| name_of(&dom, *c) == name);
+        found_or_nil(lua, &dom, found)
     });
     method!("FindFirstChildOfClass", |lua, dom, r, class: String| {
         let found = children_of(&dom, r)
             .into_iter()
             .find(|c| class_of(&dom, *c).is_ok_and(|k| k == class));
-        match found {
-            Some(found) => handle(lua, &dom, found).map(Value::UserData),
-            None => Ok(Value::Nil),
-        }
+        found_or_nil(lua, &dom, found)
     });
     method!(
         "FindFirstChildWhichIsA",
@@ -936,38 +939,26 @@ pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
             let found = pool
                 .into_iter()
                 .find(|c| class_of(&dom, *c).is_ok_and(|k| dom.is_a(&k, &class)));
-            match found {
-                Some(found) => handle(lua, &dom, found).map(Value::UserData),
-                None => Ok(Value::Nil),
-            }
+            found_or_nil(lua, &dom, found)
         }
     );
     method!("FindFirstAncestor", |lua, dom, r, name: String| {
-        match ancestors_of(&dom, r)
+        let found = ancestors_of(&dom, r)
             .into_iter()
-            .find(|a| name_of(&dom, *a) == name)
-        {
-            Some(found) => handle(lua, &dom, found).map(Value::UserData),
-            None => Ok(Value::Nil),
-        }
+            .find(|a| name_of(&dom, *a) == name);
+        found_or_nil(lua, &dom, found)
     });
     method!("FindFirstAncestorOfClass", |lua, dom, r, class: String| {
         let found = ancestors_of(&dom, r)
             .into_iter()
             .find(|a| class_of(&dom, *a).is_ok_and(|k| k == class));
-        match found {
-            Some(found) => handle(lua, &dom, found).map(Value::UserData),
-            None => Ok(Value::Nil),
-        }
+        found_or_nil(lua, &dom, found)
     });
     method!("FindFirstAncestorWhichIsA", |lua, dom, r, class: String| {
         let found = ancestors_of(&dom, r)
             .into_iter()
             .find(|a| class_of(&dom, *a).is_ok_and(|k| dom.is_a(&k, &class)));
-        match found {
-            Some(found) => handle(lua, &dom, found).map(Value::UserData),
-            None => Ok(Value::Nil),
-        }
+        found_or_nil(lua, &dom, found)
     });
     method!("IsDescendantOf", |_lua, dom, r, other: Value| {
         match arg_instance(&other) {
@@ -1065,10 +1056,7 @@ pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
         let found = children_of(&dom, r)
             .into_iter()
             .find(|c| class_of(&dom, *c).is_ok_and(|k| k == name));
-        match found {
-            Some(found) => handle(lua, &dom, found).map(Value::UserData),
-            None => Ok(Value::Nil),
-        }
+        found_or_nil(lua, &dom, found)
     });
     // CollectionService.
     method!("GetTagged", |lua, dom, r, tag: String| {
