@@ -232,7 +232,7 @@ async fn start_local_backend(
     match emulator::start("127.0.0.1:0", options).await {
         Ok(running) => {
             console.emit(Event::Note(&format!(
-                "backend local: the embedded emulator runs the script with real Luau, without the Roblox engine ({})",
+                "backend local: the embedded emulator runs the script with real Luau in the place's instance tree, without the Roblox engine ({})",
                 running.url
             )));
             config.base_url = running.url.clone();

@@ -132,6 +132,11 @@ async fn the_local_backend_runs_the_examples() {
         ("hello.luau", 0, "Results: [55,"),
         ("failing.luau", 1, "TaskScript:"),
         ("results.luau", 0, "\"passed\":3"),
+        (
+            "test-results.luau",
+            10,
+            "FAIL examples › math › is wrong on purpose — ",
+        ),
     ];
     for (file, code, expected) in cases {
         let output = Run::bare()
