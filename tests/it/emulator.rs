@@ -868,3 +868,37 @@ async fn a_local_interrupt_says_the_emulator_stops_too() {
     );
     assert!(!stdout.contains("on Roblox"), "{stdout}");
 }
+
+#[tokio::test]
+async fn one_tasks_failure_never_takes_serve_down() {
+    let served = serve().await;
+    // Each of these once aborted the whole server (and every task in it).
+    for script in [
+        "while true do end",
+        "task.wait('abc')",
+        "print(setmetatable({}, {__tostring = function() error('x') end}))",
+        "collectgarbage('bogus')",
+    ] {
+        let (status, task) = post(
+            &format!(
+                "{}/cloud/v2/universes/1/places/3/luau-execution-session-tasks",
+                served.url
+            ),
+            json!({ "script": script, "timeout": "1s" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{task}");
+        let path = task["path"].as_str().unwrap().to_owned();
+        let mut state = Value::Null;
+        for _ in 0..100 {
+            state = get(&format!("{}/cloud/v2/{path}", served.url)).await.1["state"].clone();
+            if state == "FAILED" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(state, "FAILED", "{script}");
+    }
+    let task = run_to_end(&served.url, "return 'still serving'").await;
+    assert_eq!(task["output"]["results"], json!(["still serving"]));
+}
