@@ -47,5 +47,13 @@ pub enum Command {
         /// How many tasks run at once; the rest wait their turn.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
         workers: u16,
+        /// Apply Roblox's limits: per-key rate limits (429 with retry-after) and a 10 s lag
+        /// before a finished task's slot on its place is free again.
+        #[arg(long)]
+        roblox_limits: bool,
+        /// Hold each task in PROCESSING this long before its script runs, as a server boot
+        /// does (`2`, `2s`, `1m`).
+        #[arg(long, allow_hyphen_values = true)]
+        boot_delay: Option<String>,
     },
 }

@@ -37,7 +37,21 @@ use crate::secret::Redactor;
 /// Runs the command line; returns the exit code.
 pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
     match cli.command {
-        Some(Command::Serve { listen, workers }) => serve(&listen, usize::from(workers), env).await,
+        Some(Command::Serve {
+            listen,
+            workers,
+            roblox_limits,
+            boot_delay,
+        }) => {
+            serve(
+                &listen,
+                usize::from(workers),
+                roblox_limits,
+                boot_delay.as_deref(),
+                env,
+            )
+            .await
+        }
         None => run_job(&cli.run, env).await,
     }
 }
@@ -248,10 +262,32 @@ async fn start_local_backend(
 }
 
 #[cfg(feature = "emulator")]
-async fn serve(listen: &str, workers: usize, env: &dyn Fn(&str) -> Option<String>) -> u8 {
+async fn serve(
+    listen: &str,
+    workers: usize,
+    roblox_limits: bool,
+    boot_delay: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> u8 {
+    let boot_delay = match boot_delay.map(duration::parse_duration).transpose() {
+        Ok(delay) => delay.unwrap_or_default(),
+        Err(error) => {
+            error_line(&format!("input `boot-delay`: {error}"));
+            return Outcome::BadInput.exit_code();
+        }
+    };
+    let limits = if roblox_limits {
+        emulator::RobloxLimits::roblox(boot_delay)
+    } else {
+        emulator::RobloxLimits {
+            boot_delay,
+            ..emulator::RobloxLimits::default()
+        }
+    };
     let options = emulator::EmulatorOptions {
         api_key: config::serve_api_key(env),
         workers,
+        limits,
         ..emulator::EmulatorOptions::default()
     };
     match emulator::start(listen, options).await {
@@ -275,7 +311,13 @@ async fn serve(listen: &str, workers: usize, env: &dyn Fn(&str) -> Option<String
 }
 
 #[cfg(not(feature = "emulator"))]
-async fn serve(_listen: &str, _workers: usize, _env: &dyn Fn(&str) -> Option<String>) -> u8 {
+async fn serve(
+    _listen: &str,
+    _workers: usize,
+    _roblox_limits: bool,
+    _boot_delay: Option<&str>,
+    _env: &dyn Fn(&str) -> Option<String>,
+) -> u8 {
     error_line("this build has no embedded emulator (built without the `emulator` feature)");
     Outcome::BadInput.exit_code()
 }

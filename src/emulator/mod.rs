@@ -46,6 +46,55 @@ pub const MAX_KEPT_PLACE_VERSIONS: usize = 16;
 /// Binary inputs and outputs expire after this long, as on Roblox.
 pub const BINARY_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
+/// The endpoints Roblox rate-limits, each with its published per-key-owner limit
+/// (`x-roblox-rate-limits` in the schema; place publishing from the Universes API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    CreateTask,
+    CreateTaskAtVersion,
+    GetTask,
+    ListLogs,
+    CreateBinaryInput,
+    UploadPlace,
+}
+
+impl Endpoint {
+    /// Requests allowed per minute.
+    pub fn per_minute(self) -> usize {
+        match self {
+            Self::CreateTask => 40,
+            Self::CreateTaskAtVersion => 5,
+            Self::GetTask => 200,
+            Self::ListLogs => 45,
+            Self::CreateBinaryInput => 5,
+            Self::UploadPlace => 30,
+        }
+    }
+}
+
+/// Roblox's limits, which the emulator applies only when asked (`serve --roblox-limits`), so
+/// clients that run many tasks can be tested against them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RobloxLimits {
+    /// Per-key limits of each endpoint, over a sliding minute: past one, 429 with `retry-after`.
+    pub rate_limits: bool,
+    /// How long a finished task still holds one of its place's ten slots (Roblox: about 10 s).
+    pub slot_lag: Duration,
+    /// How long a task stays PROCESSING before its script starts (a server boot).
+    pub boot_delay: Duration,
+}
+
+impl RobloxLimits {
+    /// Roblox's limits as observed, with the given boot delay.
+    pub fn roblox(boot_delay: Duration) -> Self {
+        Self {
+            rate_limits: true,
+            slot_lag: Duration::from_secs(10),
+            boot_delay,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct EmulatorOptions {
     /// The key requests must carry; `None` accepts any non-empty `x-api-key`.
@@ -54,6 +103,8 @@ pub struct EmulatorOptions {
     pub queue_delay: Duration,
     /// Tasks that run at once; the rest wait. Each runs a VM of up to [`vm::MEMORY_LIMIT`].
     pub workers: usize,
+    /// Roblox's rate limits, slot lag and boot delay (all off by default).
+    pub limits: RobloxLimits,
 }
 
 /// Tasks that run at once by default. Test tasks mostly wait (`task.wait`, yields), so more
@@ -67,6 +118,7 @@ impl Default for EmulatorOptions {
             api_key: None,
             queue_delay: Duration::from_millis(200),
             workers: DEFAULT_WORKERS,
+            limits: RobloxLimits::default(),
         }
     }
 }
@@ -107,6 +159,10 @@ pub struct Stats {
     pub presigned_requests_with_key: u32,
     /// Tasks evicted to bound memory.
     pub evicted_tasks: u32,
+    /// Requests answered 429 for a rate limit (with `--roblox-limits`).
+    pub rate_limited: u32,
+    /// Creates answered 429 because the place had ten unfinished tasks.
+    pub place_full: u32,
 }
 
 /// A task's log messages, as Roblox keeps them: the newest ~450 KB, oldest dropped. The VM
@@ -155,6 +211,8 @@ struct TaskRecord {
     script: String,
     place: (u64, u64),
     logs: LogWindow,
+    /// When the task ended; its slot on the place is free again after the slot lag.
+    finished_at: Option<Instant>,
 }
 
 struct BinaryInputRecord {
@@ -181,6 +239,8 @@ struct State {
     place_order: VecDeque<(u64, u64, u64)>,
     faults: Faults,
     stats: Stats,
+    /// Recent requests per (key, endpoint), for the rate limits.
+    recent: HashMap<(String, Endpoint), VecDeque<Instant>>,
 }
 
 /// A task waiting for a worker.
@@ -238,6 +298,38 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
 }
 
 impl State {
+    /// Admits a request under the rate limits, or says how many seconds until it would be.
+    fn admit(&mut self, key: &str, endpoint: Endpoint, now: Instant) -> Result<(), u64> {
+        const WINDOW: Duration = Duration::from_secs(60);
+        let recent = self.recent.entry((key.to_owned(), endpoint)).or_default();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= endpoint.per_minute() {
+            let oldest = recent.front().copied().unwrap_or(now);
+            let wait = WINDOW.saturating_sub(now.duration_since(oldest));
+            self.stats.rate_limited += 1;
+            return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
+        }
+        recent.push_back(now);
+        Ok(())
+    }
+
+    /// Tasks holding a slot of the place: unfinished, or finished within the slot lag.
+    fn slots_taken(&self, place: (u64, u64), slot_lag: Duration, now: Instant) -> usize {
+        self.tasks
+            .values()
+            .filter(|r| r.place == place)
+            .filter(|r| match r.finished_at {
+                None => true,
+                Some(at) => now.duration_since(at) < slot_lag,
+            })
+            .count()
+    }
+
     /// Keeps an uploaded place version, forgetting the oldest past the bound.
     fn keep_place(&mut self, key: (u64, u64, u64), bytes: Arc<Vec<u8>>) {
         self.places.insert(key, bytes);

@@ -120,6 +120,35 @@ fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
+/// Applies Roblox's rate limit of `endpoint` to the request's key, when the limits are on.
+fn rate_limit(
+    shared: &Shared,
+    state: &mut State,
+    headers: &HeaderMap,
+    endpoint: super::Endpoint,
+) -> Result<(), Response> {
+    if !shared.options.limits.rate_limits {
+        return Ok(());
+    }
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    state
+        .admit(key, endpoint, std::time::Instant::now())
+        .map_err(|seconds| {
+            let mut response = v2_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RESOURCE_EXHAUSTED",
+                "Too many requests.",
+            );
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            response
+        })
+}
+
 /// Takes one from a fault counter; true when this request is to be spoiled.
 fn take(counter: &mut u32) -> bool {
     let spoil = *counter > 0;
@@ -230,6 +259,14 @@ fn create(
     let mut state = lock(&shared);
     let faults = state.faults.clone();
     state.stats.creates += 1;
+    let endpoint = if version.is_some() {
+        super::Endpoint::CreateTaskAtVersion
+    } else {
+        super::Endpoint::CreateTask
+    };
+    if let Err(response) = rate_limit(&shared, &mut state, headers, endpoint) {
+        return response;
+    }
     if take(&mut state.faults.create_429) {
         return faulted(StatusCode::TOO_MANY_REQUESTS, &faults);
     }
@@ -263,12 +300,9 @@ fn create(
             }
         }
     };
-    let unfinished_here = state
-        .tasks
-        .values()
-        .filter(|r| r.place == (universe, place) && !r.task.state.is_terminal())
-        .count();
-    if unfinished_here >= MAX_UNFINISHED_PER_PLACE {
+    let slot_lag = shared.options.limits.slot_lag;
+    if state.slots_taken((universe, place), slot_lag, Instant::now()) >= MAX_UNFINISHED_PER_PLACE {
+        state.stats.place_full += 1;
         return v2_error(
             StatusCode::TOO_MANY_REQUESTS,
             "RESOURCE_EXHAUSTED",
@@ -318,6 +352,7 @@ fn create(
             script: request.script.clone(),
             place: (universe, place),
             logs: LogWindow::default(),
+            finished_at: None,
         },
     );
     let execution = ExecutionRequest {
@@ -375,6 +410,8 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
             record.task.update_time = Some(now());
         }
     }
+    // A server boots before the script runs (only with Roblox's limits asked for).
+    std::thread::sleep(shared.options.limits.boot_delay);
     let execution = vm::execute(&request);
     let mut state = lock(shared);
     let State {
@@ -411,6 +448,7 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
         }
     }
     record.task.update_time = Some(now());
+    record.finished_at = Some(Instant::now());
     state.finish(&id);
     state.evict_binaries(Instant::now());
 }
@@ -456,6 +494,9 @@ async fn get_task(
     }
     let mut state = lock(&shared);
     state.stats.gets += 1;
+    if let Err(response) = rate_limit(&shared, &mut state, &headers, super::Endpoint::GetTask) {
+        return response;
+    }
     let faults = state.faults.clone();
     if take(&mut state.faults.get_503) {
         return faulted(StatusCode::SERVICE_UNAVAILABLE, &faults);
@@ -514,6 +555,9 @@ async fn list_logs(
 
     let mut state = lock(&shared);
     state.stats.log_gets += 1;
+    if let Err(response) = rate_limit(&shared, &mut state, &headers, super::Endpoint::ListLogs) {
+        return response;
+    }
     let faults = state.faults.clone();
     if take(&mut state.faults.logs_503) {
         return faulted(StatusCode::SERVICE_UNAVAILABLE, &faults);
@@ -579,6 +623,14 @@ async fn create_binary_input(
     let id = new_id();
     let mut state = lock(&shared);
     state.stats.binary_input_creates += 1;
+    if let Err(response) = rate_limit(
+        &shared,
+        &mut state,
+        &headers,
+        super::Endpoint::CreateBinaryInput,
+    ) {
+        return response;
+    }
     state.evict_binaries(Instant::now());
     state.binary_inputs.insert(
         id.clone(),
@@ -691,6 +743,9 @@ async fn upload_place(
     }
     let mut state = lock(&shared);
     state.stats.place_uploads += 1;
+    if let Err(response) = rate_limit(&shared, &mut state, &headers, super::Endpoint::UploadPlace) {
+        return response;
+    }
     let faults = state.faults.clone();
     if take(&mut state.faults.upload_503) {
         return faulted(StatusCode::SERVICE_UNAVAILABLE, &faults);

@@ -902,3 +902,86 @@ async fn one_tasks_failure_never_takes_serve_down() {
     let task = run_to_end(&served.url, "return 'still serving'").await;
     assert_eq!(task["output"]["results"], json!(["still serving"]));
 }
+
+#[tokio::test]
+async fn robloxs_limits_can_be_switched_on() {
+    let served = serve_with_args(&[], &["--roblox-limits"]).await;
+    let response = |status: u16, body: &Value| (status, body["code"].clone());
+
+    // Five creates a minute pinned to a version; the sixth is told when to come back.
+    let versioned = format!(
+        "{}/cloud/v2/universes/1/places/20/versions/1/luau-execution-session-tasks",
+        served.url
+    );
+    for _ in 0..5 {
+        let (status, body) = post(&versioned, json!({ "script": "return 1" })).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let answer = client()
+        .post(&versioned)
+        .header("x-api-key", "any")
+        .json(&json!({ "script": "return 1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 429);
+    let retry_after: u64 = answer.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+
+    // A place holds ten slots, and a finished task keeps its slot for a while.
+    let head = format!(
+        "{}/cloud/v2/universes/1/places/21/luau-execution-session-tasks",
+        served.url
+    );
+    let mut paths = Vec::new();
+    for _ in 0..10 {
+        let (status, body) = post(&head, json!({ "script": "return 1" })).await;
+        assert_eq!(status, 200, "{body}");
+        paths.push(body["path"].as_str().unwrap().to_owned());
+    }
+    for path in &paths {
+        for _ in 0..100 {
+            if get(&format!("{}/cloud/v2/{path}", served.url)).await.1["state"] == "COMPLETE" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (status, body) = post(&head, json!({ "script": "return 1" })).await;
+    assert_eq!(
+        response(status, &body),
+        (429, json!("RESOURCE_EXHAUSTED")),
+        "the slots lag"
+    );
+    let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
+    assert!(stats["rateLimited"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(stats["placeFull"].as_u64().unwrap() >= 1, "{stats}");
+}
+
+#[tokio::test]
+async fn a_boot_delay_holds_tasks_in_processing() {
+    let served = serve_with_args(&[], &["--boot-delay", "1"]).await;
+    let (_, task) = post(
+        &format!(
+            "{}/cloud/v2/universes/1/places/1/luau-execution-session-tasks",
+            served.url
+        ),
+        json!({ "script": "return 1" }),
+    )
+    .await;
+    let path = task["path"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, during) = get(&format!("{}/cloud/v2/{path}", served.url)).await;
+    assert_eq!(during["state"], "PROCESSING", "booting");
+    let done = run_to_end(&served.url, "return 2").await;
+    assert_eq!(done["state"], "COMPLETE");
+    let (_, after) = get(&format!("{}/cloud/v2/{path}", served.url)).await;
+    assert_eq!(after["state"], "COMPLETE");
+    // Without `--roblox-limits`, nothing is rate-limited.
+    let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
+    assert_eq!(stats["rateLimited"], 0);
+}
