@@ -412,7 +412,15 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
     }
     // A server boots before the script runs (only with Roblox's limits asked for).
     std::thread::sleep(shared.options.limits.boot_delay);
-    let execution = vm::execute(&request);
+    // A bug in the emulator must end this task, not the worker (and every task after it).
+    let execution = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| vm::execute(&request)))
+        .unwrap_or_else(|_| vm::Execution {
+            outcome: VmOutcome::Failed {
+                code: crate::api::model::TaskErrorCode::InternalError,
+                message: "The local emulator failed while running the task (a bug in luau-exec; the worker goes on)".into(),
+            },
+            logs: LogWindow::default(),
+        });
     let mut state = lock(shared);
     let State {
         tasks,
