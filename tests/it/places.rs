@@ -239,7 +239,6 @@ async fn the_emulated_dom_answers_as_roblox_does() {
                     .with_property("Value", Variant::String("hi".into())),
             ),
     ]);
-    let (_dir, path) = crate::support::temp_file("game.rbxl", &bytes);
     let script = r#"
 local rs = game:GetService("ReplicatedStorage")
 local data = rs:WaitForChild("Data")
@@ -286,16 +285,8 @@ results.errors = {
 }
 return results
 "#;
-    let output = Run::bare()
-        .env("INPUT_BACKEND", "local")
-        .env("INPUT_PLACE_FILE", path.to_str().unwrap())
-        .env("INPUT_SCRIPT", script)
-        .env("INPUT_OUTPUT_FORMAT", "json")
-        .output()
-        .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
-    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
-    let r = &result["results"][0];
+    let result = run_in(&bytes, "game.rbxl", script).await;
+    let r = &result;
     assert_eq!(
         r["config"],
         json!({ "answer": 42, "name": "config", "parent": "Data" })
@@ -349,7 +340,6 @@ async fn require_reports_cycles_and_bad_arguments_as_roblox_does() {
             .with_child(module("two", "return 1, 2"))
             .with_child(module("syntax", "return (")),
     ]);
-    let (_dir, path) = crate::support::temp_file("game.rbxl", &bytes);
     let script = r#"
 local cycle = game.ReplicatedStorage.Cycle
 return {
@@ -360,16 +350,8 @@ return {
     select(2, pcall(function() return require(12345) end)),
 }
 "#;
-    let output = Run::bare()
-        .env("INPUT_BACKEND", "local")
-        .env("INPUT_PLACE_FILE", path.to_str().unwrap())
-        .env("INPUT_SCRIPT", script)
-        .env("INPUT_OUTPUT_FORMAT", "json")
-        .output()
-        .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
-    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
-    let errors = result["results"][0].as_array().unwrap();
+    let result = run_in(&bytes, "game.rbxl", script).await;
+    let errors = result.as_array().unwrap();
     assert!(
         errors[0]
             .as_str()
