@@ -1,10 +1,13 @@
-//! luau-exec: run a Luau script in a real Roblox server through Open Cloud's Luau Execution
-//! API, from CI, and exit with a code that says what happened.
+//! luau-exec: run a Luau script — or a TestEZ/Jest-Lua suite — in a real Roblox server through
+//! Open Cloud's Luau Execution API, from CI, and exit with a code that says what happened.
 //!
-//! The flow: [`config`] reads and checks every input once; [`runner`] drives the API through
-//! [`api::OpenCloud`] and produces a [`report::RunReport`]; [`render`] turns events and the
-//! report into text for one sink; [`outcome`] owns the exit codes. [`emulator`] is an
-//! in-process stand-in for Open Cloud that runs real Luau, reached through the same client.
+//! The flow: [`config`] reads and checks every input once (writing the test bootstrap of
+//! [`results`] when a suite is asked for); [`runner`] drives the API through
+//! [`api::OpenCloud`], beside the process's [`interrupt::Interrupt`], and produces a
+//! [`report::RunReport`] with the tests the task reported; [`render`] turns events and the
+//! report into text for one sink (and into outputs, the summary and JUnit); [`outcome`] owns
+//! the exit codes. [`emulator`] is an in-process stand-in for Open Cloud that runs real Luau in
+//! the place's instance tree, reached through the same client.
 
 pub mod api;
 pub mod cli;
