@@ -18,7 +18,7 @@ Exit codes:
   4    FAILED with OUTPUT_SIZE_LIMIT_EXCEEDED
   5    FAILED with INTERNAL_ERROR, ERROR_CODE_UNSPECIFIED or an unknown code; unknown terminal state
   6    CANCELLED
-  7    Open Cloud rejected a request (400, 401, 403, 404, 409)
+  7    Open Cloud (or the local emulator) rejected a request (400, 401, 403, 404, 409, a redirect)
   8    Open Cloud unreachable or failing past the retry budget; a create of unknown fate
   9    wait-timeout passed with the task still running (or its binary output downloading)
   10   COMPLETE, but tests failed, none were found, or their results could not be read

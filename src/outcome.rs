@@ -9,7 +9,7 @@
 //! | 4 | `FAILED` with `OUTPUT_SIZE_LIMIT_EXCEEDED` |
 //! | 5 | `FAILED` with another or unknown code; a terminal state we do not know |
 //! | 6 | `CANCELLED` |
-//! | 7 | Open Cloud rejected a request (4xx) |
+//! | 7 | Open Cloud (or the local emulator) rejected a request (4xx, or a redirect) |
 //! | 8 | Open Cloud unreachable or failing past the retry budget; a create of unknown fate |
 //! | 9 | `wait-timeout` passed with the task still running (or its output still downloading) |
 //! | 10 | `COMPLETE`, but tests failed, none were found, or their results could not be read |
