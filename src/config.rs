@@ -69,6 +69,22 @@ pub struct PlaceFile {
     pub size: u64,
 }
 
+/// One task's worth of a step: its script, where the script came from, and the suite shard it
+/// runs, if any.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// How the step's output names it: the script's path, or `shard 2/4`.
+    pub label: String,
+    pub script: String,
+    pub script_path: Option<PathBuf>,
+    pub suite: Option<Suite>,
+}
+
+/// Roblox allows this many unfinished tasks on one place; the 11th create gets 429.
+pub const TASKS_PER_PLACE: usize = 10;
+/// More shards than this is a typo, not a plan (and would take minutes of creates to start).
+pub const MAX_SHARDS: usize = 100;
+
 /// Files the GitHub runner gives us, when running as an action.
 #[derive(Debug, Clone, Default)]
 pub struct GithubFiles {
@@ -87,7 +103,14 @@ pub struct Config {
     pub missing_key: MissingKeyPolicy,
     pub universe_id: u64,
     pub place_id: u64,
+    /// Every place the step's tasks may run on (`place-ids`, else `place-id` alone).
+    pub place_ids: Vec<u64>,
     pub place_version: Option<u64>,
+    /// The step's tasks, one unit of work each. One unit is an ordinary run of `script` below;
+    /// several (files from `script-path`, or a suite's `shards`) run as a batch.
+    pub units: Vec<Unit>,
+    /// How many of the units' tasks run at once.
+    pub parallel: usize,
     pub script: String,
     /// The file the script came from (`script-path`), where `TaskScript:N` errors point.
     pub script_path: Option<PathBuf>,
@@ -223,6 +246,15 @@ pub struct RunArgs {
     /// Where to write a JUnit XML report of the tests.
     #[arg(long, allow_hyphen_values = true)]
     pub junit_path: Option<String>,
+    /// With `test-framework`: split the suite across this many tasks (default 1).
+    #[arg(long, allow_hyphen_values = true)]
+    pub shards: Option<String>,
+    /// How many tasks run at once: `auto` (default: every unit, within 10 per place) or a number.
+    #[arg(long, allow_hyphen_values = true)]
+    pub parallel: Option<String>,
+    /// Comma-separated place IDs of the universe to spread the step's tasks over.
+    #[arg(long, allow_hyphen_values = true)]
+    pub place_ids: Option<String>,
 }
 
 /// Where values come from: CLI flags first, then `INPUT_*` variables, then the rest of the
@@ -334,11 +366,27 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         }
     };
     let universe_id = required_id("universe-id", &args.universe_id)?;
-    let place_id = required_id("place-id", &args.place_id)?;
+    let place_ids = match inputs.input("place-ids", &args.place_ids) {
+        Some(_) if inputs.input("place-id", &args.place_id).is_some() => {
+            return Err(ConfigError::new(
+                "place-ids",
+                "conflicts with `place-id`: give one place in `place-id`, or several in `place-ids`",
+            ));
+        }
+        Some(text) => parse_id_list("place-ids", &text)?,
+        None => vec![required_id("place-id", &args.place_id)?],
+    };
+    let place_id = place_ids[0];
     let place_version = inputs
         .input("place-version", &args.place_version)
         .map(|text| parse_id("place-version", &text))
         .transpose()?;
+    if place_version.is_some() && place_ids.len() > 1 {
+        return Err(ConfigError::new(
+            "place-version",
+            "names a version of one place, but `place-ids` lists several: a version number is each place's own",
+        ));
+    }
 
     let suite = load_suite(inputs)?;
     let (script, script_path) = match &suite {
@@ -359,6 +407,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         }
         None => load_script(inputs)?,
     };
+    let units = load_units(inputs, &suite, &script, &script_path)?;
     let sourcemap = inputs
         .input("sourcemap", &args.sourcemap)
         .map(|p| load_sourcemap(Path::new(&p)))
@@ -392,6 +441,16 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         }
         None => task_timeout.unwrap_or(MAX_TASK_TIMEOUT) + WAIT_GRACE,
     };
+    let parallel = load_parallel(inputs, units.len(), place_ids.len())?;
+    // Several units: the wait covers the whole step, by default every wave of tasks with its
+    // own boot grace.
+    let wait_timeout = match inputs.input("wait-timeout", &args.wait_timeout) {
+        None if units.len() > 1 => {
+            let waves = units.len().div_ceil(parallel) as u32;
+            (task_timeout.unwrap_or(MAX_TASK_TIMEOUT) + WAIT_GRACE) * waves
+        }
+        _ => wait_timeout,
+    };
 
     let base_url = parse_base_url(
         inputs
@@ -418,6 +477,22 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         .input("binary-output", &args.binary_output)
         .map(|p| check_writable("binary-output", PathBuf::from(p)))
         .transpose()?;
+    if units.len() > 1 {
+        for (input, given) in [
+            ("binary-input", binary_input.is_some()),
+            ("binary-output", binary_output.is_some()),
+        ] {
+            if given {
+                return Err(ConfigError::new(
+                    input,
+                    format!(
+                        "goes with one task, but this step runs {} (several scripts or shards)",
+                        units.len()
+                    ),
+                ));
+            }
+        }
+    }
 
     let github = if output_format == OutputFormat::Github {
         GithubFiles {
@@ -460,7 +535,10 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         missing_key,
         universe_id,
         place_id,
+        place_ids,
         place_version,
+        units,
+        parallel,
         script,
         script_path,
         suite,
@@ -499,6 +577,183 @@ fn parse_id(input: &'static str, text: &str) -> Result<u64, ConfigError> {
     }
     text.parse::<u64>()
         .map_err(|_| ConfigError::new(input, format!("`{}` is too large", shorten(text))))
+}
+
+/// Comma-separated IDs, each decimal digits, none twice.
+fn parse_id_list(input: &'static str, text: &str) -> Result<Vec<u64>, ConfigError> {
+    let mut ids = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id = parse_id(input, part)?;
+        if ids.contains(&id) {
+            return Err(ConfigError::new(input, format!("lists {id} twice")));
+        }
+        ids.push(id);
+    }
+    if ids.is_empty() {
+        return Err(ConfigError::new(input, "lists no place ID"));
+    }
+    Ok(ids)
+}
+
+/// The step's units of work: the suite's shards, the files of `script-path`, or the one script.
+fn load_units(
+    inputs: &Inputs<'_>,
+    suite: &Option<Suite>,
+    script: &str,
+    script_path: &Option<PathBuf>,
+) -> Result<Vec<Unit>, ConfigError> {
+    let args = inputs.args;
+    let shards = match inputs.input("shards", &args.shards) {
+        None => 1,
+        Some(_) if suite.is_none() => {
+            return Err(ConfigError::new(
+                "shards",
+                "is used only with `test-framework` (several scripts are given in `script-path`)",
+            ));
+        }
+        Some(text) => match text.parse::<usize>() {
+            Ok(n @ 1..=MAX_SHARDS) => n,
+            _ => {
+                return Err(ConfigError::new(
+                    "shards",
+                    format!(
+                        "must be a whole number from 1 to {MAX_SHARDS}, got `{}`",
+                        shorten(&text)
+                    ),
+                ));
+            }
+        },
+    };
+    if let Some(suite) = suite {
+        if suite.framework == Framework::Jest && shards > suite.roots.len() {
+            return Err(ConfigError::new(
+                "shards",
+                format!(
+                    "Jest-Lua is split by test root, and `test-roots` lists {}: give at most that many shards",
+                    suite.roots.len()
+                ),
+            ));
+        }
+        if shards == 1 {
+            return Ok(vec![Unit {
+                label: suite.roots.join(", "),
+                script: script.to_owned(),
+                script_path: None,
+                suite: Some(suite.clone()),
+            }]);
+        }
+        return Ok((1..=shards)
+            .map(|index| {
+                let shard = crate::results::bootstrap::Shard {
+                    index,
+                    count: shards,
+                };
+                let suite = Suite {
+                    shard: Some(shard),
+                    ..suite.clone()
+                };
+                Unit {
+                    label: shard.to_string(),
+                    script: crate::results::bootstrap::script(&suite),
+                    script_path: None,
+                    suite: Some(suite),
+                }
+            })
+            .collect());
+    }
+    let Some(first_path) = script_path else {
+        return Ok(vec![Unit {
+            label: "script".to_owned(),
+            script: script.to_owned(),
+            script_path: None,
+            suite: None,
+        }]);
+    };
+    let mut paths = vec![first_path.clone()];
+    paths.extend(script_paths(inputs)?.into_iter().skip(1));
+    let mut units = Vec::with_capacity(paths.len());
+    for (i, path) in paths.into_iter().enumerate() {
+        let text = if i == 0 {
+            script.to_owned()
+        } else {
+            read_script_file(&path.display().to_string())?
+        };
+        units.push(Unit {
+            label: path.display().to_string(),
+            script: text,
+            script_path: Some(path),
+            suite: None,
+        });
+    }
+    Ok(units)
+}
+
+/// The files `script-path` names: paths or globs (`tests/**/*.luau`), separated by commas or
+/// lines; each glob's matches in sorted order; none twice.
+fn script_paths(inputs: &Inputs<'_>) -> Result<Vec<PathBuf>, ConfigError> {
+    let Some(text) = inputs.input("script-path", &inputs.args.script_path) else {
+        return Ok(Vec::new());
+    };
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for entry in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let found: Vec<PathBuf> = if entry.contains(['*', '?', '[']) {
+            let matches = glob::glob(entry).map_err(|e| {
+                ConfigError::new(
+                    "script-path",
+                    format!("`{}` is not a valid glob: {e}", shorten(entry)),
+                )
+            })?;
+            let mut files: Vec<PathBuf> = matches
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(ConfigError::new(
+                    "script-path",
+                    format!("`{}` matches no file", shorten(entry)),
+                ));
+            }
+            files
+        } else {
+            vec![PathBuf::from(entry)]
+        };
+        for path in found {
+            if !paths.contains(&path) {
+                paths.push(path);
+            }
+        }
+    }
+    Ok(paths)
+}
+
+/// How many tasks run at once: `auto` is every unit, within Roblox's ten per place.
+fn load_parallel(inputs: &Inputs<'_>, units: usize, places: usize) -> Result<usize, ConfigError> {
+    let most = TASKS_PER_PLACE * places;
+    match inputs.input("parallel", &inputs.args.parallel).as_deref() {
+        None | Some("auto") => Ok(units.min(most).max(1)),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n >= 1 && n <= most => Ok(n.min(units)),
+            Ok(n) if n > most => Err(ConfigError::new(
+                "parallel",
+                format!(
+                    "{n} is more than the {TASKS_PER_PLACE} unfinished tasks Roblox allows on each place ({places} place{}): add places in `place-ids`, or run fewer at once",
+                    if places == 1 { "" } else { "s" }
+                ),
+            )),
+            _ => Err(ConfigError::new(
+                "parallel",
+                format!(
+                    "must be `auto` or a whole number from 1, got `{}`",
+                    shorten(text)
+                ),
+            )),
+        },
+    }
 }
 
 /// The test suite, when `test-framework` is given.
@@ -563,6 +818,7 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
         roots,
         name_pattern: inputs.input("test-name-pattern", &args.test_name_pattern),
         framework_path,
+        shard: None,
     }))
 }
 
@@ -620,23 +876,31 @@ fn load_script(inputs: &Inputs<'_>) -> Result<(String, Option<PathBuf>), ConfigE
             }
             Ok((source, None))
         }
-        (None, Some(path)) => {
-            let size = check_file("script-path", Path::new(&path), MAX_SCRIPT_BYTES)?;
-            let bytes = std::fs::read(&path).map_err(|e| {
-                ConfigError::new("script-path", format!("cannot read `{path}`: {e}"))
-            })?;
-            debug_assert_eq!(bytes.len() as u64, size);
-            let text = String::from_utf8(bytes).map_err(|_| {
-                ConfigError::new("script-path", format!("`{path}` is not UTF-8 text"))
-            })?;
-            // Editors on Windows start files with a byte-order mark; Luau would choke on it.
-            let text = match text.strip_prefix('\u{feff}') {
-                Some(rest) => rest.to_owned(),
-                None => text,
-            };
-            Ok((text, Some(PathBuf::from(path))))
+        (None, Some(_)) => {
+            // Several files or globs make a batch (see `load_units`); this is the first.
+            let first = script_paths(inputs)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| ConfigError::new("script-path", "names no file"))?;
+            let text = read_script_file(&first.display().to_string())?;
+            Ok((text, Some(first)))
         }
     }
+}
+
+/// A script file's text, checked for size and UTF-8, without a byte-order mark.
+fn read_script_file(path: &str) -> Result<String, ConfigError> {
+    let size = check_file("script-path", Path::new(path), MAX_SCRIPT_BYTES)?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::new("script-path", format!("cannot read `{path}`: {e}")))?;
+    debug_assert_eq!(bytes.len() as u64, size);
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ConfigError::new("script-path", format!("`{path}` is not UTF-8 text")))?;
+    // Editors on Windows start files with a byte-order mark; Luau would choke on it.
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    })
 }
 
 /// Checks that a file exists, is a regular file, is not empty and is at most `max` bytes.

@@ -10,6 +10,7 @@
 //! the place's instance tree, reached through the same client.
 
 pub mod api;
+pub mod batch;
 pub mod cli;
 pub mod config;
 pub mod duration;
@@ -146,7 +147,16 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
         }
     };
 
-    let report = runner::run(&config, &api, &mut console, &mut interrupt).await;
+    let api = match config.backend {
+        // Open Cloud's per-key-owner limits, shared by every request of the step.
+        Backend::OpenCloud => api.with_limiter(std::sync::Arc::new(api::Limiter::new())),
+        Backend::Local => api,
+    };
+    let report = if config.units.len() > 1 {
+        batch::run(&config, &api, &mut console, &mut interrupt).await
+    } else {
+        runner::run(&config, &api, &mut console, &mut interrupt).await
+    };
     finish(&config, &mut console, &report, &redactor)
 }
 

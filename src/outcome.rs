@@ -116,6 +116,36 @@ impl Outcome {
     pub fn is_success(self) -> bool {
         self.exit_code() == 0
     }
+
+    /// How serious an outcome is, when a step ran many tasks and exits with one code: the
+    /// step's own end (a signal, bad input) first, then what kept tasks from a result (the
+    /// service, the wait), then tasks that crashed, then failing tests, then success.
+    fn severity(self) -> u8 {
+        match self {
+            Self::Interrupted(_) => 13,
+            Self::BadInput => 12,
+            Self::Rejected => 11,
+            Self::Unavailable => 10,
+            Self::WaitTimeout => 9,
+            Self::LocalWriteFailed => 8,
+            Self::TaskFailed => 7,
+            Self::Cancelled => 6,
+            Self::DeadlineExceeded => 5,
+            Self::OutputSizeLimitExceeded => 4,
+            Self::ScriptError => 3,
+            Self::TestsFailed => 2,
+            Self::Complete => 1,
+            Self::Skipped => 0,
+        }
+    }
+
+    /// The most serious of many tasks' outcomes; `Complete` for none.
+    pub fn fold(outcomes: impl IntoIterator<Item = Outcome>) -> Outcome {
+        outcomes
+            .into_iter()
+            .max_by_key(|outcome| outcome.severity())
+            .unwrap_or(Self::Complete)
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +196,40 @@ mod tests {
             ..Task::default()
         };
         assert_eq!(Outcome::of_task(&cancelled).exit_code(), 6);
+    }
+
+    #[test]
+    fn a_step_of_many_tasks_exits_with_the_most_serious_outcome() {
+        use Outcome::*;
+        let table: &[(&[Outcome], Outcome)] = &[
+            (&[], Complete),
+            (&[Complete, Complete], Complete),
+            (&[Complete, TestsFailed, Complete], TestsFailed),
+            (&[TestsFailed, ScriptError], ScriptError),
+            (
+                &[ScriptError, DeadlineExceeded, TestsFailed],
+                DeadlineExceeded,
+            ),
+            (&[DeadlineExceeded, WaitTimeout], WaitTimeout),
+            (&[WaitTimeout, Unavailable, Complete], Unavailable),
+            (&[Unavailable, Rejected], Rejected),
+            (
+                &[Rejected, Interrupted(Signal::Terminate)],
+                Interrupted(Signal::Terminate),
+            ),
+            (&[Skipped, Complete], Complete),
+            (
+                &[OutputSizeLimitExceeded, Cancelled, TaskFailed],
+                TaskFailed,
+            ),
+        ];
+        for (outcomes, expected) in table {
+            assert_eq!(
+                Outcome::fold(outcomes.iter().copied()),
+                *expected,
+                "{outcomes:?}"
+            );
+        }
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! quarter of the interval), 1 s to one minute, 2 s to three minutes, 5 s after. The first
 //! minute costs 90 GETs, under the 120/min this tool allows itself, and a five-minute task about
 //! 180 in all, so parallel jobs sharing one key stay inside Open Cloud's 200 GET/min per owner.
+//! When one step polls many tasks at once, the schedule stretches to the source's
+//! [`TaskSource::poll_floor`], so that together they stay inside that budget too.
 
 use std::future::Future;
 use std::time::Duration;
@@ -19,11 +21,23 @@ use crate::config::Timing;
 /// The seam between the poller and the network, so its timing can be tested with paused time.
 pub trait TaskSource {
     fn get_task(&self, path: &str) -> impl Future<Output = Result<Task, ApiError>>;
+
+    /// The shortest interval between two polls of one task: when a step polls many tasks at
+    /// once, each is polled less often so that all of them stay inside the GET budget.
+    fn poll_floor(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 impl TaskSource for crate::api::OpenCloud {
     fn get_task(&self, path: &str) -> impl Future<Output = Result<Task, ApiError>> {
         crate::api::OpenCloud::get_task(self, path)
+    }
+
+    fn poll_floor(&self) -> Duration {
+        self.limiter()
+            .map(crate::api::Limiter::poll_floor)
+            .unwrap_or_default()
     }
 }
 
@@ -100,7 +114,8 @@ pub async fn wait_for_terminal<S: TaskSource>(
     while !task.state.is_terminal() {
         // The schedule is read in production terms, so a scaled clock keeps its shape.
         let elapsed = timing.unscaled(started.elapsed());
-        let next = Instant::now() + timing.scaled(timing.cadence.interval(elapsed));
+        let interval = timing.cadence.interval(elapsed).max(source.poll_floor());
+        let next = Instant::now() + timing.scaled(interval);
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
             return Err(PollError::WaitTimeout {

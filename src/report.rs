@@ -39,6 +39,28 @@ pub struct RunReport {
     /// Where the task's own error points in the repository (`TaskScript:3` → `script-path`,
     /// or an instance path through the sourcemap).
     pub error_location: Option<FileLine>,
+    /// When the step ran many tasks: each one's own report, in the order of the units. The
+    /// step's report then holds the merged tests and the most serious outcome, and no task of
+    /// its own.
+    pub units: Vec<UnitReport>,
+}
+
+/// One task of a step that ran many.
+#[derive(Debug, Clone)]
+pub struct UnitReport {
+    /// The script's path, or `shard 2/4`.
+    pub label: String,
+    pub place_id: u64,
+    pub report: RunReport,
+}
+
+/// One task's logs, as the presenters group them.
+#[derive(Debug, Clone, Copy)]
+pub struct LogGroup<'a> {
+    /// The task's label when the step ran many.
+    pub label: Option<&'a str>,
+    /// The task's own report: its logs, its error (annotated already), its log problems.
+    pub report: &'a RunReport,
 }
 
 impl RunReport {
@@ -56,7 +78,48 @@ impl RunReport {
             tests: None,
             error_location: None,
             service: Service::OpenCloud,
+            units: Vec::new(),
         }
+    }
+
+    /// Each task's logs with its label: one group without a label for a run of one task.
+    pub fn log_groups(&self) -> Vec<LogGroup<'_>> {
+        if self.units.is_empty() {
+            return vec![LogGroup {
+                label: None,
+                report: self,
+            }];
+        }
+        self.units
+            .iter()
+            .map(|unit| LogGroup {
+                label: Some(&unit.label),
+                report: &unit.report,
+            })
+            .collect()
+    }
+
+    /// Every task's path: this run's, or each of the step's tasks'.
+    pub fn task_paths(&self) -> Vec<&str> {
+        if self.units.is_empty() {
+            return self.task_path().into_iter().collect();
+        }
+        self.units
+            .iter()
+            .filter_map(|unit| unit.report.task_path())
+            .collect()
+    }
+
+    /// How many log messages every task of the run left.
+    pub fn log_count(&self) -> usize {
+        self.log_groups().iter().map(|g| g.report.logs.len()).sum()
+    }
+
+    /// Whether some task's logs were only partly read.
+    pub fn logs_truncated(&self) -> bool {
+        self.log_groups()
+            .iter()
+            .any(|g| g.report.logs_cut.is_some())
     }
 
     pub fn task_path(&self) -> Option<&str> {
@@ -104,12 +167,42 @@ impl RunReport {
             .map(|r| serde_json::to_string(r).unwrap_or_else(|_| "[]".to_owned()))
     }
 
+    /// The headline of a step that ran many tasks: `COMPLETE (4 tasks)`,
+    /// `TESTS FAILED (…) in 4 tasks`, or the most serious task's headline and how many failed.
+    fn step_headline(&self) -> String {
+        let total = self.units.len();
+        let failed = self
+            .units
+            .iter()
+            .filter(|u| !u.report.outcome.is_success())
+            .count();
+        if self.outcome.is_success() {
+            return format!("COMPLETE ({total} tasks)");
+        }
+        if let (Outcome::TestsFailed, Some(run)) = (self.outcome, &self.tests) {
+            if run.counts().total == 0 {
+                return format!("NO TESTS FOUND in {total} tasks");
+            }
+            return format!("TESTS FAILED ({}) in {total} tasks", run.counts());
+        }
+        let worst = self
+            .units
+            .iter()
+            .find(|u| u.report.outcome == self.outcome)
+            .map(|u| u.report.headline())
+            .unwrap_or_else(|| format!("EXIT {}", self.outcome.exit_code()));
+        format!("{worst}; {failed} of {total} tasks did not succeed")
+    }
+
     fn service_name(&self) -> String {
         self.service.to_string().to_uppercase()
     }
 
     /// A one-line headline: `COMPLETE`, `FAILED (SCRIPT_ERROR)`, or what stopped the run.
     pub fn headline(&self) -> String {
+        if !self.units.is_empty() {
+            return self.step_headline();
+        }
         match (&self.outcome, self.state()) {
             (Outcome::Skipped, _) => "SKIPPED (no API key)".to_owned(),
             (Outcome::WaitTimeout, Some(state)) => format!("WAIT TIMEOUT (task still {state})"),

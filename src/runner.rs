@@ -23,7 +23,7 @@ use crate::duration::{human, to_protobuf_duration};
 use crate::interrupt::Interrupt;
 use crate::outcome::{Outcome, Signal};
 use crate::poller::{self, PollError, PollEvent};
-use crate::render::{Console, Event};
+use crate::render::{Event, Sink};
 use crate::report::RunReport;
 use crate::results;
 use crate::text::size;
@@ -68,8 +68,20 @@ type Step<T> = Result<T, Stop>;
 pub async fn run(
     config: &Config,
     api: &OpenCloud,
-    console: &mut Console,
+    console: &mut dyn Sink,
     interrupt: &mut Interrupt,
+) -> RunReport {
+    run_until(config, api, console, interrupt, None).await
+}
+
+/// [`run`], with a deadline of the caller's in place of `wait-timeout` counted from the
+/// task's creation: a step that runs many tasks gives each the step's own deadline.
+pub async fn run_until(
+    config: &Config,
+    api: &OpenCloud,
+    console: &mut dyn Sink,
+    interrupt: &mut Interrupt,
+    deadline: Option<Instant>,
 ) -> RunReport {
     let mut report = RunReport::new(Outcome::Complete);
     report.service = api.service();
@@ -80,6 +92,7 @@ pub async fn run(
         phase: Phase::Preparing,
         started: Instant::now(),
         created_at: None,
+        deadline,
     };
     let result = job.steps(console, interrupt).await;
     job.report.duration = job.created_at.unwrap_or(job.started).elapsed();
@@ -104,6 +117,8 @@ struct Job<'a> {
     phase: Phase,
     started: Instant,
     created_at: Option<Instant>,
+    /// The caller's deadline, if it set one; else `wait-timeout` from the task's creation.
+    deadline: Option<Instant>,
 }
 
 /// Runs a step unless a signal comes first.
@@ -118,37 +133,12 @@ async fn unless_interrupted<T>(
 }
 
 impl Job<'_> {
-    async fn steps(&mut self, console: &mut Console, interrupt: &mut Interrupt) -> Step<()> {
+    async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
         self.report.place_version = config.place_version;
-        if let Some(place) = &config.place_file {
-            let bytes = read_file(&place.path).await?;
-            console.emit(Event::Note(&format!(
-                "uploading {} ({}) as a new Saved version of place {}",
-                place.path.display(),
-                size(place.size),
-                config.place_id
-            )));
-            let (counter, progress) = progress_counter();
-            let upload = self.api.upload_place(
-                config.universe_id,
-                config.place_id,
-                place.content_type,
-                bytes,
-                progress,
-            );
-            let transfer = with_progress(
-                console,
-                "place upload",
-                place.size,
-                &counter,
-                config,
-                upload,
-            );
-            let version = unless_interrupted(interrupt, transfer)
-                .await?
-                .map_err(Stop::api)?;
-            console.emit(Event::Note(&format!("uploaded place version {version}")));
+        if config.place_file.is_some() {
+            let version =
+                upload_place_file(config, self.api, config.place_id, console, interrupt).await?;
             self.report.place_version = Some(version);
         }
 
@@ -165,11 +155,14 @@ impl Job<'_> {
         };
         self.phase = Phase::Creating;
         let created_at = Instant::now();
+        // A create held off by 429s waits for its turn within the same wait.
+        let deadline = self.deadline.unwrap_or(created_at + config.wait_timeout);
         let create = self.api.create_task(
             config.universe_id,
             config.place_id,
             self.report.place_version,
             &request,
+            Some(deadline),
         );
         let task = unless_interrupted(interrupt, create)
             .await?
@@ -179,7 +172,6 @@ impl Job<'_> {
         console.emit(Event::Note(&format!("created task {}", task.path)));
         self.report.task = Some(task.clone());
 
-        let deadline = created_at + config.wait_timeout;
         let task = self.wait(task, deadline, console, interrupt).await?;
         self.report.duration = created_at.elapsed();
         self.report.outcome = Outcome::of_task(&task);
@@ -233,7 +225,7 @@ impl Job<'_> {
     async fn upload_binary_input(
         &mut self,
         path: &Path,
-        console: &mut Console,
+        console: &mut dyn Sink,
         interrupt: &mut Interrupt,
     ) -> Step<String> {
         let config = self.config;
@@ -275,7 +267,7 @@ impl Job<'_> {
         &mut self,
         task: Task,
         deadline: Instant,
-        console: &mut Console,
+        console: &mut dyn Sink,
         interrupt: &mut Interrupt,
     ) -> Step<Task> {
         let created_at = self.created_at.unwrap_or(self.started);
@@ -332,7 +324,7 @@ impl Job<'_> {
         uri: &str,
         path: &Path,
         deadline: Instant,
-        console: &mut Console,
+        console: &mut dyn Sink,
         interrupt: &mut Interrupt,
     ) -> Step<()> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -390,7 +382,9 @@ impl Job<'_> {
             Some(Ok(Some(mut run))) => {
                 run.locate(&config.locator);
                 let counts = run.counts();
-                let problem = if counts.total == 0 {
+                // One shard of a suite may hold no spec modules; the step counts the whole.
+                let sharded = config.suite.as_ref().is_some_and(|s| s.shard.is_some());
+                let problem = if counts.total == 0 && !sharded {
                     Some(match &config.suite {
                         Some(suite) => format!(
                             "no tests were found under {} ({} looks for ModuleScripts named `*.spec`)",
@@ -462,6 +456,81 @@ impl Job<'_> {
             }
         }
     }
+}
+
+/// Uploads `place-file` to `place_id` as a new Saved version, with progress lines; its number.
+async fn upload_place_file(
+    config: &Config,
+    api: &OpenCloud,
+    place_id: u64,
+    console: &mut dyn Sink,
+    interrupt: &mut Interrupt,
+) -> Step<u64> {
+    let Some(place) = &config.place_file else {
+        return Err(Stop::Failed(
+            Outcome::BadInput,
+            "input `place-file`: is required to upload a place".into(),
+        ));
+    };
+    let bytes = read_file(&place.path).await?;
+    console.emit(Event::Note(&format!(
+        "uploading {} ({}) as a new Saved version of place {place_id}",
+        place.path.display(),
+        size(place.size),
+    )));
+    let (counter, progress) = progress_counter();
+    let upload = api.upload_place(
+        config.universe_id,
+        place_id,
+        place.content_type,
+        bytes,
+        progress,
+    );
+    let transfer = with_progress(
+        console,
+        "place upload",
+        place.size,
+        &counter,
+        config,
+        upload,
+    );
+    let version = unless_interrupted(interrupt, transfer)
+        .await?
+        .map_err(Stop::api)?;
+    console.emit(Event::Note(&format!(
+        "uploaded place {place_id} version {version}"
+    )));
+    Ok(version)
+}
+
+/// [`upload_place_file`] for a step that uploads once per place before its tasks: a failure
+/// is the step's report, nothing having been started.
+pub async fn upload_place_version(
+    config: &Config,
+    api: &OpenCloud,
+    place_id: u64,
+    console: &mut dyn Sink,
+    interrupt: &mut Interrupt,
+) -> Result<u64, RunReport> {
+    upload_place_file(config, api, place_id, console, interrupt)
+        .await
+        .map_err(|stop| {
+            let mut report = RunReport::new(Outcome::Complete);
+            report.service = api.service();
+            let (outcome, problem) = match stop {
+                Stop::Failed(outcome, problem) => (outcome, problem),
+                Stop::Interrupted(signal) => (
+                    Outcome::Interrupted(signal),
+                    format!(
+                        "interrupted by {} while uploading the place; no task was started",
+                        signal.name()
+                    ),
+                ),
+            };
+            report.outcome = outcome;
+            report.problem = Some(problem);
+            report
+        })
 }
 
 /// The logs as read, and why reading stopped early, if it did.
@@ -546,7 +615,7 @@ fn progress_counter() -> (Arc<AtomicU64>, Progress) {
 
 /// Runs a transfer, printing bytes sent and the rate every couple of seconds.
 async fn with_progress<T>(
-    console: &mut Console,
+    console: &mut dyn Sink,
     label: &str,
     total: u64,
     counter: &AtomicU64,

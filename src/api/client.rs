@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 
 use super::body::{self, BodyError};
 use super::error::{ApiError, Operation, Service, describe_error_body, rejection_hint};
+use super::limiter::{Bucket, Limiter};
 use super::model::{BinaryInput, CreateTaskRequest, LogsPage, PlaceVersion, Redact, Task};
 use super::retry::{self, Idempotency, RetryPolicy, RetryState, Verdict};
 use crate::config::Timing;
@@ -56,6 +57,9 @@ pub struct OpenCloud {
     service: Service,
     policy: RetryPolicy,
     resource_path: Regex,
+    /// Roblox's per-key-owner rate limits, shared by every task of the step (Open Cloud only:
+    /// the local emulator has none).
+    limiter: Option<Arc<Limiter>>,
 }
 
 /// How the body of a successful answer is read.
@@ -81,6 +85,11 @@ struct Call<'a> {
     target: String,
     timeout: Duration,
     read: Read<'a>,
+    /// The rate limit the request counts against.
+    bucket: Option<Bucket>,
+    /// A create refused with 429 (rate limited, or the place's ten slots full) is asked again
+    /// until this instant, however long that takes: waiting for a slot is never a failure.
+    patience: Option<tokio::time::Instant>,
 }
 
 /// How one attempt failed.
@@ -89,6 +98,8 @@ enum AttemptError {
     Retry {
         retry_after: Option<Duration>,
         reason: String,
+        /// A 429: the rate limit (or the place's slots) said no.
+        throttled: bool,
     },
     /// Final.
     Fatal(ApiError),
@@ -131,7 +142,19 @@ impl OpenCloud {
             service,
             policy: RetryPolicy::new(timing),
             resource_path,
+            limiter: None,
         })
+    }
+
+    /// Counts every request against `limiter` (Roblox's per-key-owner rate limits).
+    pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// The step's rate limiter, if requests are limited.
+    pub fn limiter(&self) -> Option<&Limiter> {
+        self.limiter.as_deref()
     }
 
     /// Whom this client talks to, for messages.
@@ -140,13 +163,14 @@ impl OpenCloud {
     }
 
     /// Creates the task, pinned to `version` when given. Retried only on 429 and failed
-    /// connects: see [`retry`].
+    /// connects: see [`retry`]. 429s are asked again until `patience` when given.
     pub async fn create_task(
         &self,
         universe: u64,
         place: u64,
         version: Option<u64>,
         request: &CreateTaskRequest,
+        patience: Option<tokio::time::Instant>,
     ) -> Result<Task, ApiError> {
         let (url, target) = match version {
             Some(v) => (
@@ -170,6 +194,12 @@ impl OpenCloud {
             target,
             timeout: REQUEST_TIMEOUT,
             read: Read::Capped(body::TASK_BODY_CAP),
+            bucket: Some(if version.is_some() {
+                Bucket::CreateAtVersion
+            } else {
+                Bucket::CreateAtHead
+            }),
+            patience,
         };
         let task: Task = self
             .execute(
@@ -192,6 +222,8 @@ impl OpenCloud {
             target: path.to_owned(),
             timeout: REQUEST_TIMEOUT,
             read: Read::Capped(body::TASK_BODY_CAP),
+            bucket: Some(Bucket::GetTask),
+            patience: None,
         };
         self.execute(call, || self.keyed(self.keyed_http.get(&url)), parse_json)
             .await
@@ -215,6 +247,8 @@ impl OpenCloud {
             target: path.to_owned(),
             timeout: REQUEST_TIMEOUT,
             read: Read::Capped(body::LOGS_BODY_CAP),
+            bucket: Some(Bucket::ListLogs),
+            patience: None,
         };
         self.execute(
             call,
@@ -244,6 +278,8 @@ impl OpenCloud {
             target: format!("place {place} in universe {universe}"),
             timeout: TRANSFER_TIMEOUT,
             read: Read::Capped(body::SMALL_BODY_CAP),
+            bucket: Some(Bucket::UploadPlace),
+            patience: None,
         };
         let version: PlaceVersion = self
             .execute(
@@ -281,6 +317,8 @@ impl OpenCloud {
             target: format!("universe {universe}"),
             timeout: REQUEST_TIMEOUT,
             read: Read::Capped(body::SMALL_BODY_CAP),
+            bucket: Some(Bucket::CreateBinaryInput),
+            patience: None,
         };
         let input: BinaryInput = self
             .execute(
@@ -312,6 +350,8 @@ impl OpenCloud {
             target: "the presigned upload URI".into(),
             timeout: TRANSFER_TIMEOUT,
             read: Read::Capped(body::SMALL_BODY_CAP),
+            bucket: None,
+            patience: None,
         };
         self.execute(
             call,
@@ -337,6 +377,8 @@ impl OpenCloud {
             target: "the binary output URI".into(),
             timeout: TRANSFER_TIMEOUT,
             read: Read::ToFile(path, MAX_BINARY_OUTPUT_BYTES),
+            bucket: None,
+            patience: None,
         };
         self.execute(
             call,
@@ -406,7 +448,14 @@ impl OpenCloud {
     ) -> Result<T, ApiError> {
         let mut streak = RetryState::new(self.policy);
         loop {
-            let (retry_after, reason) = match self.attempt(&call, build(), &parse).await {
+            if let (Some(limiter), Some(bucket)) = (&self.limiter, call.bucket) {
+                let waited = limiter.acquire(bucket).await;
+                if !waited.is_zero() {
+                    tracing::debug!(operation = %call.operation, ?waited, "held back by the rate limit");
+                }
+            }
+            let (retry_after, reason, throttled) = match self.attempt(&call, build(), &parse).await
+            {
                 Ok(mut value) => {
                     value.redact_with(&self.redactor);
                     return Ok(value);
@@ -415,9 +464,34 @@ impl OpenCloud {
                 Err(AttemptError::Retry {
                     retry_after,
                     reason,
-                }) => (retry_after, self.redactor.redact(&reason).into_owned()),
+                    throttled,
+                }) => (
+                    retry_after,
+                    self.redactor.redact(&reason).into_owned(),
+                    throttled,
+                ),
             };
-            match streak.next_delay(retry_after, retry::jitter()) {
+            if let (true, Some(after), Some(limiter), Some(bucket)) =
+                (throttled, retry_after, &self.limiter, call.bucket)
+            {
+                // Every task of the step waits the server's word out, not just this one.
+                limiter.hold(bucket, tokio::time::Instant::now() + after);
+            }
+            let jitter = retry::jitter();
+            let delay = streak.next_delay(retry_after, jitter).or_else(|| {
+                // A create held off by 429s (a full place, a spent quota) waits for its turn
+                // until the step's deadline: it is never a failure, and never a second task.
+                let left = call
+                    .patience
+                    .filter(|_| throttled)?
+                    .checked_duration_since(tokio::time::Instant::now())?;
+                (!left.is_zero()).then(|| {
+                    self.policy
+                        .delay(streak.attempts(), retry_after, jitter)
+                        .min(left)
+                })
+            });
+            match delay {
                 Some(delay) => {
                     tracing::debug!(operation = %call.operation, attempts = streak.attempts(), ?delay, %reason, "retrying");
                     tokio::time::sleep(delay).await;
@@ -448,6 +522,7 @@ impl OpenCloud {
                 Verdict::Retry => AttemptError::Retry {
                     retry_after: None,
                     reason,
+                    throttled: false,
                 },
                 _ => AttemptError::Fatal(ApiError::AmbiguousCreate {
                     reason: self.redactor.redact(&reason).into_owned(),
@@ -483,6 +558,7 @@ impl OpenCloud {
                 AttemptError::Retry {
                     retry_after: None,
                     reason: format!("HTTP {status} with an unreadable body: {problem}"),
+                    throttled: false,
                 }
             }
         };
@@ -547,6 +623,7 @@ impl OpenCloud {
                 AttemptError::Retry {
                     retry_after,
                     reason,
+                    throttled: status == 429,
                 }
             }
         }

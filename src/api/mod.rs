@@ -4,8 +4,10 @@
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod limiter;
 pub mod model;
 pub mod retry;
 
 pub use client::{OpenCloud, Progress};
 pub use error::{ApiError, Operation, Service};
+pub use limiter::{Bucket, Limiter};

@@ -92,9 +92,23 @@ impl GithubRenderer {
             .tests
             .as_ref()
             .is_some_and(|run| run.counts().failed > 0);
-        if !tests_say_it && let Some(failure) = failure_annotation(report) {
-            errors_left = errors_left.saturating_sub(1);
-            self.commands(out, &[failure]);
+        if !tests_say_it {
+            // A step of many tasks without tests: each task that failed, under its label.
+            let failures: Vec<String> = if report.units.is_empty() {
+                failure_annotation(report, None).into_iter().collect()
+            } else {
+                report
+                    .units
+                    .iter()
+                    .filter_map(|unit| failure_annotation(&unit.report, Some(&unit.label)))
+                    .collect()
+            };
+            for failure in failures {
+                if failure.starts_with("::error") && !take_one(&mut errors_left) {
+                    continue;
+                }
+                self.commands(out, &[failure]);
+            }
         }
         if unannotated_tests > 0 {
             let text = format!(
@@ -106,18 +120,26 @@ impl GithubRenderer {
             );
         }
 
-        let failure_message = report.error_message();
         let mut unannotated_errors = 0;
         let mut unannotated_warnings = 0;
-        if !report.logs.is_empty() {
+        for group in report.log_groups() {
+            let logs = &group.report.logs;
+            if logs.is_empty() {
+                continue;
+            }
+            let failure_message = group.report.error_message();
+            let of = group
+                .label
+                .map(|label| format!(" of {}", escape_data(label)))
+                .unwrap_or_default();
             self.commands(
                 out,
                 &[format!(
-                    "::group::Task logs ({})",
-                    crate::text::count(report.logs.len(), "message", "messages")
+                    "::group::Task logs{of} ({})",
+                    crate::text::count(logs.len(), "message", "messages")
                 )],
             );
-            for message in &report.logs {
+            for message in logs {
                 let is_error = message.message_type == MessageType::Error;
                 let is_warning = message.message_type == MessageType::Warning;
                 // Roblox logs the unhandled error too, and frameworks log each test failure
@@ -185,8 +207,9 @@ fn take_one(left: &mut usize) -> bool {
     available
 }
 
-/// The error annotation for a run that did not succeed, titled with what happened.
-fn failure_annotation(report: &RunReport) -> Option<String> {
+/// The error annotation for a run that did not succeed, titled with what happened (and with
+/// the task's label, when the step ran many).
+fn failure_annotation(report: &RunReport, label: Option<&str>) -> Option<String> {
     use crate::outcome::Outcome;
     let outcome = report.outcome;
     if outcome.is_success() {
@@ -197,9 +220,10 @@ fn failure_annotation(report: &RunReport) -> Option<String> {
             _ => None,
         };
     }
+    let of = label.map(|label| format!(" ({label})")).unwrap_or_default();
     let title = match report.error_code() {
-        Some(code) => format!("Luau task failed: {code}"),
-        None => format!("Luau task: {}", report.headline()),
+        Some(code) => format!("Luau task failed{of}: {code}"),
+        None => format!("Luau task{of}: {}", report.headline()),
     };
     let mut message = report
         .error_message()

@@ -50,6 +50,49 @@ pub struct ResultValue<'a> {
     binary_output_path: Option<String>,
     error_location: &'a Option<crate::results::FileLine>,
     tests: Option<TestsValue<'a>>,
+    /// Each task of a step that ran many (empty for one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tasks: Vec<TaskValue<'a>>,
+}
+
+/// One task of a step that ran many.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskValue<'a> {
+    label: &'a str,
+    place_id: u64,
+    outcome: String,
+    exit_code: u8,
+    state: Option<&'a str>,
+    error_code: Option<&'a str>,
+    error_message: Option<&'a str>,
+    problem: &'a Option<String>,
+    task_path: Option<&'a str>,
+    duration_seconds: f64,
+    log_count: usize,
+    error_location: &'a Option<crate::results::FileLine>,
+}
+
+/// The tasks of a step that ran many, as the `json` format and the `tasks` output give them.
+pub fn task_values(report: &RunReport) -> Vec<TaskValue<'_>> {
+    report
+        .units
+        .iter()
+        .map(|unit| TaskValue {
+            label: &unit.label,
+            place_id: unit.place_id,
+            outcome: unit.report.headline(),
+            exit_code: unit.report.outcome.exit_code(),
+            state: unit.report.state().map(|s| s.as_str()),
+            error_code: unit.report.error_code().map(|c| c.as_str()),
+            error_message: unit.report.error_message(),
+            problem: &unit.report.problem,
+            task_path: unit.report.task_path(),
+            duration_seconds: unit.report.duration.as_secs_f64(),
+            log_count: unit.report.logs.len(),
+            error_location: &unit.report.error_location,
+        })
+        .collect()
 }
 
 pub fn result_value(report: &RunReport) -> ResultValue<'_> {
@@ -78,6 +121,7 @@ pub fn result_value(report: &RunReport) -> ResultValue<'_> {
             notes: &run.notes,
             tests: &run.tests,
         }),
+        tasks: task_values(report),
     }
 }
 
@@ -94,13 +138,19 @@ impl Renderer for JsonRenderer {
             })),
             Event::Finished(report) => {
                 let mut out = String::new();
-                for message in &report.logs {
-                    out.push_str(&line(&json!({
-                        "event": "log",
-                        "level": message.message_type.as_str(),
-                        "message": message.message,
-                        "createTime": message.create_time,
-                    })));
+                for group in report.log_groups() {
+                    for message in &group.report.logs {
+                        let mut value = json!({
+                            "event": "log",
+                            "level": message.message_type.as_str(),
+                            "message": message.message,
+                            "createTime": message.create_time,
+                        });
+                        if let Some(label) = group.label {
+                            value["task"] = json!(label);
+                        }
+                        out.push_str(&line(&value));
+                    }
                 }
                 out.push_str(&line(&result_value(report)));
                 out

@@ -42,6 +42,17 @@ pub enum Event<'a> {
     Finished(&'a RunReport),
 }
 
+/// Where a run's events go: the [`Console`], or a task's share of it when a step runs many.
+pub trait Sink {
+    fn emit(&mut self, event: Event<'_>);
+}
+
+impl Sink for Console {
+    fn emit(&mut self, event: Event<'_>) {
+        Console::emit(self, event);
+    }
+}
+
 pub trait Renderer {
     /// The text for one event: whole lines, each ending in `\n`.
     fn render(&mut self, event: &Event<'_>) -> String;

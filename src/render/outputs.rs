@@ -46,17 +46,23 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
         ),
         ("results", results),
         ("results-too-large", results_truncated.to_owned()),
-        (
-            "task-path",
-            report.task_path().unwrap_or_default().to_owned(),
-        ),
+        // One path a line when the step ran many tasks.
+        ("task-path", report.task_paths().join("\n")),
         ("duration", format!("{:.3}", report.duration.as_secs_f64())),
-        ("log-count", report.logs.len().to_string()),
+        ("log-count", report.log_count().to_string()),
         ("tests-total", test_count(report, |c| c.total)),
         ("tests-passed", test_count(report, |c| c.passed)),
         ("tests-failed", test_count(report, |c| c.failed)),
         ("tests-skipped", test_count(report, |c| c.skipped)),
-        ("logs-truncated", report.logs_cut.is_some().to_string()),
+        ("logs-truncated", report.logs_truncated().to_string()),
+        (
+            "tasks",
+            if report.units.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string(&super::json::task_values(report)).unwrap_or_default()
+            },
+        ),
         (
             "place-version",
             report

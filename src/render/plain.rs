@@ -81,7 +81,39 @@ pub fn test_lines(out: &mut String, report: &RunReport) {
 /// The lines after the logs: tests, outcome, error, results, where the task lives.
 pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
     test_lines(out, report);
-    let duration = if report.task.is_some() {
+    for unit in &report.units {
+        let task = unit
+            .report
+            .task_path()
+            .map(|path| format!(" — {path}"))
+            .unwrap_or_default();
+        let took = if unit.report.task.is_some() {
+            format!(" after {}", human(unit.report.duration))
+        } else {
+            String::new()
+        };
+        prefixed_lines(
+            out,
+            "Task: ",
+            CONTINUATION,
+            &format!(
+                "{}: {}{took} (exit {}){task}",
+                unit.label,
+                unit.report.headline(),
+                unit.report.outcome.exit_code()
+            ),
+        );
+        if let Some(message) = unit.report.error_message() {
+            prefixed_lines(out, "  Error: ", CONTINUATION, message);
+        }
+        for problem in [&unit.report.logs_problem, &unit.report.logs_cut]
+            .into_iter()
+            .flatten()
+        {
+            prefixed_lines(out, "  Logs: ", CONTINUATION, problem);
+        }
+    }
+    let duration = if report.task.is_some() || !report.units.is_empty() {
         format!(" after {}", human(report.duration))
     } else {
         String::new()
@@ -152,12 +184,22 @@ impl Renderer for PlainRenderer {
                 );
             }
             Event::Finished(report) => {
-                if !report.logs.is_empty() {
+                for group in report.log_groups() {
+                    let logs = &group.report.logs;
+                    if logs.is_empty() {
+                        continue;
+                    }
+                    let of = group
+                        .label
+                        .map(|label| {
+                            format!(" of {}", super::defang(&label.replace(['\n', '\r'], " ")))
+                        })
+                        .unwrap_or_default();
                     out.push_str(&format!(
-                        "--- logs ({}) ---\n",
-                        crate::text::count(report.logs.len(), "message", "messages")
+                        "--- logs{of} ({}) ---\n",
+                        crate::text::count(logs.len(), "message", "messages")
                     ));
-                    for message in &report.logs {
+                    for message in logs {
                         let tag = level_tag(&message.message_type);
                         let tag = match message.message_type {
                             MessageType::Error => self.paint("31", tag),

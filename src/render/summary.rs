@@ -135,6 +135,39 @@ fn url_path_segment(segment: &str) -> String {
         .collect()
 }
 
+/// A step of many tasks: one row per task (the first 100; the rest are counted).
+fn tasks_section(out: &mut String, report: &RunReport) {
+    const MAX_ROWS: usize = 100;
+    if report.units.is_empty() {
+        return;
+    }
+    out.push_str(
+        "| Task | Outcome | Exit | Duration | Path |
+|---|---|---|---|---|
+",
+    );
+    for unit in report.units.iter().take(MAX_ROWS) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            escape_inline(&unit.label),
+            escape_inline(&unit.report.headline()),
+            unit.report.outcome.exit_code(),
+            human(unit.report.duration),
+            escape_inline(unit.report.task_path().unwrap_or("")),
+        );
+    }
+    if report.units.len() > MAX_ROWS {
+        let _ = writeln!(
+            out,
+            "
+{} more tasks",
+            report.units.len() - MAX_ROWS
+        );
+    }
+    out.push('\n');
+}
+
 pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
     let mut out = String::new();
     let icon = if report.outcome.is_success() {
@@ -155,7 +188,7 @@ pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
     if let Some(code) = report.error_code() {
         let _ = writeln!(out, "| Error code | {} |", escape_inline(code.as_str()));
     }
-    if report.task.is_some() {
+    if report.task.is_some() || !report.units.is_empty() {
         let _ = writeln!(out, "| Duration | {} |", human(report.duration));
     }
     if let Some(version) = report.place_version {
@@ -164,7 +197,7 @@ pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
     if let Some(path) = report.task_path() {
         let _ = writeln!(out, "| Task | {} |", escape_inline(path));
     }
-    let _ = writeln!(out, "| Log messages | {} |", report.logs.len());
+    let _ = writeln!(out, "| Log messages | {} |", report.log_count());
     if let Some(place) = &report.error_location {
         let _ = writeln!(
             out,
@@ -176,6 +209,7 @@ pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
         let _ = writeln!(out, "| Logs cut | {} |", escape_inline(cut));
     }
     out.push('\n');
+    tasks_section(&mut out, report);
     tests_section(&mut out, report, blob_base);
 
     if let Some(message) = report.error_message() {

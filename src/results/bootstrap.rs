@@ -59,6 +59,24 @@ pub struct Suite {
     pub name_pattern: Option<String>,
     /// Where the framework's module is: `ReplicatedStorage.Packages.TestEZ`.
     pub framework_path: String,
+    /// When the suite is split across tasks: which part this task runs.
+    pub shard: Option<Shard>,
+}
+
+/// One part of a suite split across tasks. TestEZ's spec modules (Jest-Lua's roots) are sorted
+/// by full name and dealt out in turn, so every task computes the same split from the same
+/// place, and folders of many specs spread over every shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// From 1.
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "shard {}/{}", self.index, self.count)
+    }
 }
 
 /// The task script for a suite: it returns the results envelope.
@@ -73,12 +91,16 @@ pub fn script(suite: &Suite) -> String {
         .name_pattern
         .as_deref()
         .map_or("nil".to_owned(), lua_string);
+    let shard = suite.shard.map_or("nil".to_owned(), |shard| {
+        format!("{{ index = {}, count = {} }}", shard.index, shard.count)
+    });
     format!(
         "-- Written by luau-exec: runs the {name} suite and returns its results envelope.\n\
          local CONFIG = {{\n\
          \tframeworkPath = {path},\n\
          \troots = {{ {roots} }},\n\
          \ttestNamePattern = {pattern},\n\
+         \tshard = {shard},\n\
          }}\n\n{COMMON}\n{framework}\nreturn runSuite(CONFIG)\n",
         name = suite.framework.name(),
         path = lua_string(&suite.framework_path),
@@ -129,6 +151,7 @@ mod tests {
             ],
             name_pattern: Some("adds".into()),
             framework_path: "ReplicatedStorage.TestEZ".into(),
+            shard: Some(Shard { index: 2, count: 3 }),
         });
         assert!(
             text.contains(r#"roots = { "ReplicatedStorage.Tests", "ServerScriptService.\"x\"" }"#),
@@ -136,6 +159,7 @@ mod tests {
         );
         assert!(text.contains(r#"testNamePattern = "adds""#));
         assert!(text.contains(r#"frameworkPath = "ReplicatedStorage.TestEZ""#));
+        assert!(text.contains("shard = { index = 2, count = 3 },"), "{text}");
         assert!(text.ends_with("return runSuite(CONFIG)\n"));
         assert_eq!(lua_string("é\n\\"), r#""\195\169\n\\""#);
     }

@@ -151,6 +151,16 @@ impl Locator {
         }
     }
 
+    /// The same sourcemap, with `TaskScript` mapped to another script file (a step that runs
+    /// several scripts).
+    pub fn for_script(&self, script_path: Option<String>) -> Self {
+        Self {
+            sourcemap: self.sourcemap.clone(),
+            script_path,
+            frames: self.frames.clone(),
+        }
+    }
+
     /// The file and line of one location: `ReplicatedStorage.Tests.math.spec:7`,
     /// `[string "…"]:7`, `TaskScript:3`.
     pub fn resolve(&self, location: &str) -> Option<FileLine> {

@@ -1,0 +1,390 @@
+//! Many tasks, one step: the step's units of work (several scripts, or a suite's shards) run as
+//! tasks side by side, inside Roblox's limits, and their reports merge into one.
+//!
+//! - The place file is uploaded once per place, and every task is pinned to that version.
+//! - At most `parallel` tasks run at once, and at most ten unfinished on each place; a place's
+//!   slot is reused only after Roblox's ~10 s lag, so our own creates never meet a full place.
+//!   A 429 from someone else's tasks waits its turn until the step's deadline (the client's
+//!   patience): it is never a failure, and never a second task.
+//! - Every request goes through the one client and its rate limiter, and the poll schedule
+//!   stretches with the number of tasks polled (see [`crate::api::Limiter`]).
+//! - `wait-timeout` and signals cover the whole step: a unit not started by then is reported
+//!   as never started, and every task still running is named with its path.
+//! - Each task's progress is printed as it happens, labelled; the end of the step is one
+//!   report: every task's logs in its own group, the tests of every shard together (a shard
+//!   that died is a failed test that says which tests never ran), the most serious outcome.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::time::Instant;
+
+use crate::api::{OpenCloud, Service};
+use crate::config::{Config, TASKS_PER_PLACE, Unit};
+use crate::duration::human;
+use crate::interrupt::Interrupt;
+use crate::outcome::Outcome;
+use crate::poller::HEARTBEAT;
+use crate::render::{Event, Sink};
+use crate::report::{RunReport, UnitReport};
+use crate::results::{TestCase, TestRun, TestStatus};
+use crate::runner;
+
+/// How long Roblox takes to free a place's slot after a task ends.
+pub const SLOT_LAG: Duration = Duration::from_secs(10);
+
+/// One place's slots: tasks of ours running there, and slots that are freeing.
+struct Place {
+    id: u64,
+    version: Option<u64>,
+    running: usize,
+    /// When each recently freed slot is usable again.
+    freeing: Vec<Instant>,
+}
+
+impl Place {
+    fn taken(&mut self, now: Instant) -> usize {
+        self.freeing.retain(|free_at| *free_at > now);
+        self.running + self.freeing.len()
+    }
+}
+
+/// A unit's share of the console: its progress as labelled notes. Heartbeats are the step's
+/// (one line for every task), not each task's.
+struct UnitSink<'a, 'c> {
+    console: &'a RefCell<&'c mut dyn Sink>,
+    label: &'a str,
+}
+
+impl Sink for UnitSink<'_, '_> {
+    fn emit(&mut self, event: Event<'_>) {
+        let line = match event {
+            Event::Note(text) => format!("{}: {text}", self.label),
+            Event::StateChanged { state, elapsed } => {
+                format!("{}: {state} after {}", self.label, human(elapsed))
+            }
+            Event::Heartbeat { .. } | Event::Begin | Event::Finished(_) => return,
+        };
+        self.console.borrow_mut().emit(Event::Note(&line));
+    }
+}
+
+/// Runs every unit of `config` and merges their reports.
+pub async fn run(
+    config: &Config,
+    api: &OpenCloud,
+    console: &mut dyn Sink,
+    interrupt: &mut Interrupt,
+) -> RunReport {
+    let started = Instant::now();
+    let lag = match api.service() {
+        Service::OpenCloud => config.timing.scaled(SLOT_LAG),
+        // The embedded emulator frees a slot at once.
+        Service::LocalEmulator => Duration::ZERO,
+    };
+    console.emit(Event::Note(&format!(
+        "running {} tasks, {} at a time, on {} ({})",
+        config.units.len(),
+        config.parallel,
+        crate::text::count(config.place_ids.len(), "place", "places"),
+        config
+            .place_ids
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )));
+
+    // The place file once per place; every task is pinned to the version it made.
+    let mut places = Vec::with_capacity(config.place_ids.len());
+    for &id in &config.place_ids {
+        let version = if config.place_file.is_some() {
+            match runner::upload_place_version(config, api, id, console, interrupt).await {
+                Ok(version) => Some(version),
+                Err(report) => return report,
+            }
+        } else {
+            config.place_version
+        };
+        places.push(Place {
+            id,
+            version,
+            running: 0,
+            freeing: Vec::new(),
+        });
+    }
+
+    let deadline = Instant::now() + config.wait_timeout;
+    let console = RefCell::new(console);
+    let mut queue: VecDeque<usize> = (0..config.units.len()).collect();
+    let mut reports: Vec<Option<UnitReport>> = vec![None; config.units.len()];
+    let mut running = FuturesUnordered::new();
+    let mut stop: Option<Outcome> = None;
+    let mut heartbeat = tokio::time::interval_at(
+        started + config.timing.scaled(HEARTBEAT),
+        config.timing.scaled(HEARTBEAT),
+    );
+    let mut signals = interrupt.clone();
+
+    loop {
+        let now = Instant::now();
+        if stop.is_none() && now >= deadline && !queue.is_empty() {
+            stop = Some(Outcome::WaitTimeout);
+        }
+        // Start what the limits allow.
+        while stop.is_none() && running.len() < config.parallel && !queue.is_empty() {
+            let Some(place) = places
+                .iter_mut()
+                .filter_map(|p| {
+                    let taken = p.taken(now);
+                    (taken < TASKS_PER_PLACE).then_some((taken, p))
+                })
+                .min_by_key(|(taken, _)| *taken)
+                .map(|(_, p)| p)
+            else {
+                break;
+            };
+            let Some(index) = queue.pop_front() else {
+                break;
+            };
+            place.running += 1;
+            let unit = &config.units[index];
+            let unit_config = unit_config(config, unit, place.id, place.version);
+            let (place_id, label) = (place.id, unit.label.as_str());
+            let console = &console;
+            let mut unit_interrupt = interrupt.clone();
+            running.push(async move {
+                let mut sink = UnitSink { console, label };
+                let report = runner::run_until(
+                    &unit_config,
+                    api,
+                    &mut sink,
+                    &mut unit_interrupt,
+                    Some(deadline),
+                )
+                .await;
+                (index, place_id, report)
+            });
+        }
+        if let Some(limiter) = api.limiter() {
+            limiter.set_pollers(running.len());
+        }
+        if running.is_empty() && (queue.is_empty() || stop.is_some()) {
+            break;
+        }
+        // Wake for a finished task, a freed slot, the deadline, a signal or the heartbeat.
+        let next_free = places
+            .iter()
+            .filter(|p| p.running < TASKS_PER_PLACE)
+            .flat_map(|p| p.freeing.iter().copied())
+            .min();
+        let wake_at = match (next_free, queue.is_empty() || stop.is_some()) {
+            (Some(at), false) => at.min(deadline),
+            (None, false) => deadline,
+            _ => deadline.max(now) + Duration::from_secs(3600),
+        };
+        tokio::select! {
+            Some((index, place_id, report)) = running.next() => {
+                if let Some(place) = places.iter_mut().find(|p| p.id == place_id) {
+                    place.running -= 1;
+                    place.freeing.push(Instant::now() + lag);
+                }
+                let label = config.units[index].label.clone();
+                console.borrow_mut().emit(Event::Note(&format!(
+                    "{label}: {} (exit {})",
+                    report.headline(),
+                    report.outcome.exit_code()
+                )));
+                reports[index] = Some(UnitReport { label, place_id, report });
+            }
+            _ = tokio::time::sleep_until(wake_at) => {}
+            signal = signals.signalled(), if stop.is_none() => {
+                // Each running task reports the signal itself; nothing more is started.
+                stop = Some(Outcome::Interrupted(signal));
+            }
+            _ = heartbeat.tick() => {
+                let done = reports.iter().filter(|r| r.is_some()).count();
+                console.borrow_mut().emit(Event::Note(&format!(
+                    "{} running, {} waiting, {} of {} done after {}",
+                    running.len(),
+                    queue.len(),
+                    done,
+                    config.units.len(),
+                    human(started.elapsed())
+                )));
+            }
+        }
+    }
+
+    // Units never started: said so, in the step's words.
+    for index in queue {
+        let mut report = RunReport::new(stop.unwrap_or(Outcome::WaitTimeout));
+        report.service = api.service();
+        report.problem = Some(match stop {
+            Some(Outcome::Interrupted(signal)) => format!(
+                "never started: interrupted by {} first; nothing was created for it",
+                signal.name()
+            ),
+            _ => format!(
+                "never started: wait-timeout ({}) passed while it waited for a free task slot",
+                human(config.wait_timeout)
+            ),
+        });
+        reports[index] = Some(UnitReport {
+            label: config.units[index].label.clone(),
+            place_id: config.place_id,
+            report,
+        });
+    }
+    let units = reports.into_iter().flatten().collect();
+    merge(config, units, started.elapsed(), api.service())
+}
+
+/// The config one unit's task runs with: its script, its shard, its place and version.
+fn unit_config(config: &Config, unit: &Unit, place_id: u64, version: Option<u64>) -> Config {
+    let mut unit_config = config.clone();
+    unit_config.script = unit.script.clone();
+    unit_config.script_path = unit.script_path.clone();
+    unit_config.suite = unit.suite.clone();
+    unit_config.locator = config.locator.for_script(
+        unit.script_path
+            .as_ref()
+            .map(|p| p.display().to_string().replace('\\', "/")),
+    );
+    unit_config.place_id = place_id;
+    unit_config.place_version = version;
+    // Uploaded once for the step, above.
+    unit_config.place_file = None;
+    unit_config.units = Vec::new();
+    unit_config
+}
+
+/// The step's report: the most serious outcome, every shard's tests together, and each task's
+/// own report.
+pub fn merge(
+    config: &Config,
+    units: Vec<UnitReport>,
+    wall: Duration,
+    service: Service,
+) -> RunReport {
+    let mut merged = RunReport::new(Outcome::fold(units.iter().map(|u| u.report.outcome)));
+    merged.service = service;
+    merged.duration = wall;
+    let versions: Vec<Option<u64>> = units.iter().map(|u| u.report.place_version).collect();
+    if versions.windows(2).all(|pair| pair[0] == pair[1]) {
+        merged.place_version = versions.first().copied().flatten();
+    }
+
+    let reported_tests = units.iter().any(|u| u.report.tests.is_some());
+    if config.suite.is_some() || reported_tests {
+        let mut run = TestRun {
+            framework: String::new(),
+            tests: Vec::new(),
+            notes: None,
+        };
+        let mut notes = Vec::new();
+        for unit in &units {
+            match &unit.report.tests {
+                Some(tests) => {
+                    if run.framework.is_empty() {
+                        run.framework = tests.framework.clone();
+                    }
+                    run.tests.extend(tests.tests.iter().cloned());
+                    if let Some(note) = &tests.notes {
+                        notes.push(format!("{}: {note}", unit.label));
+                    }
+                }
+                // A shard, or a failed task, that did not report its tests: a failed test that
+                // says so, so no reader takes a missing shard for a passing one. A plain script
+                // that succeeded without an envelope has no tests to miss.
+                None if config.suite.is_some() || !unit.report.outcome.is_success() => {
+                    run.tests.push(unreported(unit));
+                }
+                None => {}
+            }
+        }
+        if run.framework.is_empty() {
+            run.framework = config
+                .suite
+                .as_ref()
+                .map_or("tests", |s| s.framework.name())
+                .to_owned();
+        }
+        run.notes = (!notes.is_empty()).then(|| notes.join("\n"));
+        let counts = run.counts();
+        let all_completed = units
+            .iter()
+            .all(|u| u.report.outcome.is_success() || u.report.outcome == Outcome::TestsFailed);
+        if all_completed && merged.outcome.is_success() && counts.total == 0 {
+            merged.outcome = Outcome::TestsFailed;
+        }
+        if all_completed && counts.total == 0 {
+            merged.problem = Some(match &config.suite {
+                Some(suite) => format!(
+                    "no tests were found under {} ({} looks for ModuleScripts named `*.spec`)",
+                    suite.roots.join(", "),
+                    suite.framework.name()
+                ),
+                None => "the tasks' results envelopes list no tests".to_owned(),
+            });
+        }
+        merged.tests = Some(run);
+    }
+
+    let failed: Vec<String> = units
+        .iter()
+        .filter(|u| !u.report.outcome.is_success())
+        .map(|u| format!("{} {}", u.label, u.report.headline()))
+        .collect();
+    if merged.problem.is_none() && !failed.is_empty() {
+        merged.problem = Some(format!(
+            "{} of {} tasks did not succeed: {}",
+            failed.len(),
+            units.len(),
+            failed.join("; ")
+        ));
+    }
+    let still_running: Vec<&str> = units
+        .iter()
+        .filter(|u| u.report.state().is_some_and(|s| !s.is_terminal()))
+        .filter_map(|u| u.report.task_path())
+        .collect();
+    if !still_running.is_empty() && service == Service::OpenCloud {
+        let problem = merged.problem.get_or_insert_with(String::new);
+        problem.push_str(&format!(
+            "{}tasks that may still run on Roblox (Open Cloud has no cancel): {}",
+            if problem.is_empty() { "" } else { ". " },
+            still_running.join(", ")
+        ));
+    }
+    merged.units = units;
+    merged
+}
+
+/// The failed test that stands for a task that did not report its tests.
+fn unreported(unit: &UnitReport) -> TestCase {
+    let report = &unit.report;
+    let why = report
+        .error_message()
+        .or(report.problem.as_deref())
+        .unwrap_or("it returned no results envelope");
+    let mut message = format!(
+        "{} ended {} and reported no tests, so the tests it holds did not run (or their results were lost): {why}",
+        unit.label,
+        report.headline()
+    );
+    if let Some(path) = report.task_path() {
+        message.push_str(&format!("\nTask: {path}"));
+    }
+    TestCase {
+        path: vec![unit.label.clone(), "(did not report)".to_owned()],
+        status: TestStatus::Failed,
+        duration: Some(report.duration.as_secs_f64()),
+        message: Some(message),
+        location: None,
+        file: report.error_location.clone(),
+    }
+}
