@@ -30,7 +30,8 @@ use crate::outcome::Outcome;
 use crate::poller::HEARTBEAT;
 use crate::render::{Event, Sink};
 use crate::report::{RunReport, UnitReport};
-use crate::results::{TestCase, TestRun, TestStatus};
+use crate::results::bootstrap::{Framework, Suite};
+use crate::results::{Locator, TestCase, TestRun, TestStatus};
 use crate::runner;
 
 /// How long Roblox takes to free a place's slot after a task ends.
@@ -301,7 +302,12 @@ pub fn merge(
                 // says so, so no reader takes a missing shard for a passing one. A plain script
                 // that succeeded without an envelope has no tests to miss.
                 None if config.suite.is_some() || !unit.report.outcome.is_success() => {
-                    run.tests.push(unreported(unit));
+                    let suite = config.units.iter().find(|u| u.label == unit.label);
+                    let never_ran = suite
+                        .and_then(|u| u.suite.as_ref())
+                        .map(|suite| spec_modules_of(suite, &config.locator))
+                        .unwrap_or_default();
+                    run.tests.push(unreported(unit, &never_ran));
                 }
                 None => {}
             }
@@ -364,8 +370,32 @@ pub fn merge(
     merged
 }
 
-/// The failed test that stands for a task that did not report its tests.
-fn unreported(unit: &UnitReport) -> TestCase {
+/// The spec modules a TestEZ shard holds, as the sourcemap lists them (each with its file):
+/// empty without a sourcemap, or for Jest-Lua, which is split by roots.
+fn spec_modules_of(suite: &Suite, locator: &Locator) -> Vec<String> {
+    let (Some(shard), Some(sourcemap), Framework::TestEz) =
+        (suite.shard, locator.sourcemap(), suite.framework)
+    else {
+        return Vec::new();
+    };
+    let names = suite
+        .roots
+        .iter()
+        .flat_map(|root| sourcemap.spec_modules_under(root))
+        .collect();
+    shard
+        .share_of(names)
+        .into_iter()
+        .map(|name| match sourcemap.file_of(&name) {
+            Some(file) => format!("{name} ({file})"),
+            None => name,
+        })
+        .collect()
+}
+
+/// The failed test that stands for a task that did not report its tests, naming the spec
+/// modules that did not run when they are known.
+fn unreported(unit: &UnitReport, never_ran: &[String]) -> TestCase {
     let report = &unit.report;
     let why = report
         .error_message()
@@ -376,6 +406,12 @@ fn unreported(unit: &UnitReport) -> TestCase {
         unit.label,
         report.headline()
     );
+    if !never_ran.is_empty() {
+        message.push_str(&format!(
+            "\nSpec modules that did not report: {}",
+            never_ran.join(", ")
+        ));
+    }
     if let Some(path) = report.task_path() {
         message.push_str(&format!("\nTask: {path}"));
     }

@@ -149,7 +149,9 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
 
     let api = match config.backend {
         // Open Cloud's per-key-owner limits, shared by every request of the step.
-        Backend::OpenCloud => api.with_limiter(std::sync::Arc::new(api::Limiter::new())),
+        Backend::OpenCloud => {
+            api.with_limiter(std::sync::Arc::new(api::Limiter::on_clock(config.timing)))
+        }
         Backend::Local => api,
     };
     let report = if config.units.len() > 1 {

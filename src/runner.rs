@@ -498,7 +498,7 @@ async fn upload_place_file(
         .await?
         .map_err(Stop::api)?;
     console.emit(Event::Note(&format!(
-        "uploaded place {place_id} version {version}"
+        "uploaded place version {version} of place {place_id}"
     )));
     Ok(version)
 }

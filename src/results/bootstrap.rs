@@ -73,6 +73,20 @@ pub struct Shard {
     pub count: usize,
 }
 
+impl Shard {
+    /// This shard's share of `names`, computed as the bootstrap computes it in the task
+    /// (`shardOf` in `common.luau`): sorted, then dealt out in turn.
+    pub fn share_of(self, mut names: Vec<String>) -> Vec<String> {
+        names.sort();
+        names
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % self.count == self.index - 1)
+            .map(|(_, name)| name)
+            .collect()
+    }
+}
+
 impl std::fmt::Display for Shard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "shard {}/{}", self.index, self.count)
@@ -139,6 +153,20 @@ mod tests {
             Framework::TestEz.default_path(),
             "ReplicatedStorage.Packages.TestEZ"
         );
+    }
+
+    #[test]
+    fn shards_deal_sorted_names_out_in_turn() {
+        let names: Vec<String> = ["c", "a", "e", "b", "d"].map(String::from).to_vec();
+        let share = |index| Shard { index, count: 2 }.share_of(names.clone());
+        assert_eq!(share(1), ["a", "c", "e"]);
+        assert_eq!(share(2), ["b", "d"]);
+        // Every name lands in exactly one shard.
+        let mut all: Vec<String> = (1..=3)
+            .flat_map(|index| Shard { index, count: 3 }.share_of(names.clone()))
+            .collect();
+        all.sort();
+        assert_eq!(all, ["a", "b", "c", "d", "e"]);
     }
 
     #[test]

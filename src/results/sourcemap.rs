@@ -41,6 +41,8 @@ struct Node {
 #[derive(Debug, Clone, Default)]
 pub struct Sourcemap {
     files: HashMap<String, String>,
+    /// The full names of every ModuleScript, in the sourcemap's order.
+    modules: Vec<String>,
 }
 
 impl Sourcemap {
@@ -50,16 +52,31 @@ impl Sourcemap {
         let root: Node =
             serde_json::from_slice(text).map_err(|e| SourcemapError::Malformed(e.to_string()))?;
         let mut files = HashMap::new();
+        let mut modules = Vec::new();
         // A place's root is the DataModel, which full names leave out; a model project's root
         // is the first name.
         if root.class_name.as_deref() == Some("DataModel") {
             for child in &root.children {
-                index(child, child.name.clone(), base, cwd, &mut files);
+                index(
+                    child,
+                    child.name.clone(),
+                    base,
+                    cwd,
+                    &mut files,
+                    &mut modules,
+                );
             }
         } else {
-            index(&root, root.name.clone(), base, cwd, &mut files);
+            index(
+                &root,
+                root.name.clone(),
+                base,
+                cwd,
+                &mut files,
+                &mut modules,
+            );
         }
-        Ok(Self { files })
+        Ok(Self { files, modules })
     }
 
     /// How many scripts it knows.
@@ -71,8 +88,25 @@ impl Sourcemap {
         self.files.is_empty()
     }
 
-    fn file_of(&self, full_name: &str) -> Option<&str> {
+    /// The repository file of an instance, by full name.
+    pub fn file_of(&self, full_name: &str) -> Option<&str> {
         self.files.get(full_name).map(String::as_str)
+    }
+
+    /// The spec modules TestEZ finds under `root` (the root itself included): ModuleScripts
+    /// whose names end in `.spec`, by full name.
+    pub fn spec_modules_under(&self, root: &str) -> Vec<String> {
+        self.modules
+            .iter()
+            .filter(|name| name.ends_with(".spec"))
+            .filter(|name| {
+                *name == root
+                    || name
+                        .strip_prefix(root)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+            .cloned()
+            .collect()
     }
 }
 
@@ -82,7 +116,11 @@ fn index(
     base: &Path,
     cwd: &Path,
     files: &mut HashMap<String, String>,
+    modules: &mut Vec<String>,
 ) {
+    if node.class_name.as_deref() == Some("ModuleScript") {
+        modules.push(full_name.clone());
+    }
     if let Some(script) = node
         .file_paths
         .iter()
@@ -97,6 +135,7 @@ fn index(
             base,
             cwd,
             files,
+            modules,
         );
     }
 }
@@ -149,6 +188,11 @@ impl Locator {
             frames: Regex::new(r#"\[string "([^"\n]+)"\]:(\d+)|([A-Za-z_@][^\s:"'\[\]()]*):(\d+)"#)
                 .unwrap_or_else(|_| Regex::new("$^").expect("an empty pattern compiles")),
         }
+    }
+
+    /// The sourcemap, when one was given.
+    pub fn sourcemap(&self) -> Option<&Sourcemap> {
+        self.sourcemap.as_ref()
     }
 
     /// The same sourcemap, with `TaskScript` mapped to another script file (a step that runs

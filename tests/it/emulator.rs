@@ -9,8 +9,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::support::{Run, temp_file};
 
 /// A `luau-exec serve` process on a free port; killed on drop.
-struct Served {
-    url: String,
+pub struct Served {
+    pub url: String,
     pid: u32,
     _child: tokio::process::Child,
 }
@@ -23,7 +23,7 @@ async fn serve_with(env: &[(&str, &str)]) -> Served {
     serve_with_args(env, &[]).await
 }
 
-async fn serve_with_args(env: &[(&str, &str)], args: &[&str]) -> Served {
+pub async fn serve_with_args(env: &[(&str, &str)], args: &[&str]) -> Served {
     let mut run = Run::bare();
     for (name, value) in env {
         run.env(name, value);
@@ -68,7 +68,7 @@ async fn set_faults(base: &str, faults: Value) {
     assert_eq!(response.status().as_u16(), 204);
 }
 
-async fn post(url: &str, body: Value) -> (u16, Value) {
+pub async fn post(url: &str, body: Value) -> (u16, Value) {
     let response = client()
         .post(url)
         .header("x-api-key", "any")
@@ -80,7 +80,7 @@ async fn post(url: &str, body: Value) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(url: &str) -> (u16, Value) {
+pub async fn get(url: &str) -> (u16, Value) {
     let response = client()
         .get(url)
         .header("x-api-key", "any")

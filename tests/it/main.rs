@@ -2,6 +2,8 @@
 //! embedded emulator, all on loopback.
 
 #[cfg(feature = "emulator")]
+mod batch;
+#[cfg(feature = "emulator")]
 mod emulator;
 mod github;
 mod hostile;

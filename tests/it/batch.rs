@@ -1,0 +1,314 @@
+//! Many tasks, one step: several scripts and suite shards as parallel tasks, merged into one
+//! report, inside Roblox's limits (the emulator's `--roblox-limits` keeps us honest).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::emulator::{get, post, serve_with_args};
+use crate::places::{folder, from_folder, module, place, testez_source};
+use crate::support::{Run, RunnerParser, parse_output_file};
+
+/// A suite of six spec modules in nested folders: passing, failing and skipped tests.
+fn six_specs() -> rbx_dom_weak::InstanceBuilder {
+    let passing = |name: &str| {
+        module(
+            name,
+            "return function()\n\tit(\"works\", function()\n\t\texpect(1 + 1).to.equal(2)\n\tend)\n\tit(\"works too\", function() end)\nend\n",
+        )
+    };
+    folder("Tests")
+        .with_child(passing("a.spec"))
+        .with_child(module(
+            "b.spec",
+            "return function()\n\tit(\"fails\", function()\n\t\texpect(1).to.equal(2)\n\tend)\nend\n",
+        ))
+        .with_child(
+            folder("sub")
+                .with_child(passing("c.spec"))
+                .with_child(module(
+                    "d.spec",
+                    "return function()\n\titSKIP(\"later\", function() end)\n\tit(\"now\", function() end)\nend\n",
+                ))
+                .with_child(folder("deep").with_child(passing("e.spec"))),
+        )
+        .with_child(passing("f.spec"))
+}
+
+/// Runs the suite in `bytes` on the local backend, JSON output; the exit code and result line.
+async fn run_suite(
+    bytes: &[u8],
+    extra: &[(&str, &str)],
+    files: &[(&str, String)],
+) -> (i32, Value, tempfile::TempDir, crate::support::Output) {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), bytes).unwrap();
+    for (name, contents) in files {
+        std::fs::write(repo.path().join(name), contents).unwrap();
+    }
+    let mut run = Run::bare();
+    run.dir(repo.path())
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_PLACE_FILE", "game.rbxl")
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+        .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        .env("INPUT_TIMEOUT", "30");
+    for (name, value) in extra {
+        run.env(name, value);
+    }
+    let output = run.output().await;
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap_or("null"))
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", output.stdout, output.stderr));
+    (output.code, result, repo, output)
+}
+
+fn tests_of(result: &Value) -> BTreeSet<(String, String)> {
+    result["tests"]["tests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tests in {result}"))
+        .iter()
+        .map(|t| {
+            (
+                t["path"].to_string(),
+                t["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sharded_suite_reports_exactly_what_one_task_reports() {
+    let bytes = place(vec![from_folder("TestEZ", &testez_source()), six_specs()]);
+    let (code, whole, _, _) = run_suite(&bytes, &[], &[]).await;
+    assert_eq!(code, 10, "{whole}");
+    assert_eq!(
+        whole["tests"]["counts"],
+        json!({ "total": 11, "passed": 9, "failed": 1, "skipped": 1 })
+    );
+
+    let (code, sharded, repo, _) = run_suite(
+        &bytes,
+        &[("INPUT_SHARDS", "3"), ("INPUT_JUNIT_PATH", "junit.xml")],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 10, "{sharded}");
+    // The same tests, with the same paths and verdicts, whichever task ran them.
+    assert_eq!(tests_of(&sharded), tests_of(&whole));
+    assert_eq!(sharded["tests"]["counts"], whole["tests"]["counts"]);
+    let tasks = sharded["tasks"].as_array().unwrap();
+    let labels: Vec<&str> = tasks.iter().map(|t| t["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["shard 1/3", "shard 2/3", "shard 3/3"]);
+    // Six spec modules dealt out in turn: two to each shard, so every shard ran tests.
+    for task in tasks {
+        assert!(
+            task["taskPath"].as_str().is_some_and(|p| !p.is_empty()),
+            "{task}"
+        );
+    }
+    assert_eq!(
+        sharded["outcome"],
+        "TESTS FAILED (9 passed, 1 failed, 1 skipped) in 3 tasks"
+    );
+    // One JUnit file for the whole step.
+    let junit = std::fs::read_to_string(repo.path().join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), 11, "{junit}");
+    assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
+}
+
+#[tokio::test]
+async fn a_shard_that_dies_is_reported_with_the_specs_it_never_ran() {
+    let tests = folder("Tests")
+        .with_child(module(
+            "a.spec",
+            "return function()\n\tit(\"passes\", function() end)\nend\n",
+        ))
+        .with_child(module(
+            "b.spec",
+            "return function()\n\tit(\"never ends\", function()\n\t\twhile true do end\n\tend)\nend\n",
+        ));
+    let bytes = place(vec![from_folder("TestEZ", &testez_source()), tests]);
+    let sourcemap = json!({ "name": "game", "className": "DataModel", "children": [
+        { "name": "ReplicatedStorage", "className": "ReplicatedStorage", "children": [
+            { "name": "Tests", "className": "Folder", "children": [
+                { "name": "a.spec", "className": "ModuleScript", "filePaths": ["src/a.spec.luau"] },
+                { "name": "b.spec", "className": "ModuleScript", "filePaths": ["src/b.spec.luau"] } ] } ] } ] });
+    let (code, result, _, output) = run_suite(
+        &bytes,
+        &[
+            ("INPUT_SHARDS", "2"),
+            ("INPUT_TIMEOUT", "1"),
+            ("INPUT_SOURCEMAP", "sourcemap.json"),
+        ],
+        &[("sourcemap.json", sourcemap.to_string())],
+    )
+    .await;
+    // The deadline is more serious than failing tests: the step exits 3.
+    assert_eq!(code, 3, "{}", output.stdout);
+    let tests = result["tests"]["tests"].as_array().unwrap();
+    let passed = tests.iter().find(|t| t["status"] == "passed").unwrap();
+    assert_eq!(passed["path"], json!(["Tests", "a", "passes"]));
+    let lost = tests
+        .iter()
+        .find(|t| t["path"] == json!(["shard 2/2", "(did not report)"]))
+        .unwrap_or_else(|| panic!("{result}"));
+    assert_eq!(lost["status"], "failed");
+    let message = lost["message"].as_str().unwrap();
+    assert!(message.contains("DEADLINE_EXCEEDED"), "{message}");
+    assert!(
+        message.contains(
+            "Spec modules that did not report: ReplicatedStorage.Tests.b.spec (src/b.spec.luau)"
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("a.spec"), "{message}");
+    let tasks = result["tasks"].as_array().unwrap();
+    assert_eq!(tasks[0]["exitCode"], 0, "{result}");
+    assert_eq!(tasks[1]["errorCode"], "DEADLINE_EXCEEDED", "{result}");
+}
+
+#[tokio::test]
+async fn several_scripts_run_side_by_side_and_exit_with_the_most_serious_outcome() {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path().join("tasks");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("1-ok.luau"), "print(\"fine\")\nreturn 1\n").unwrap();
+    std::fs::write(
+        dir.join("2-bad.luau"),
+        "warn(\"careful\")\nerror(\"nope\")\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("3-slow.luau"), "while true do end\n").unwrap();
+    let outputs = repo.path().join("outputs");
+    let mut run = Run::bare();
+    run.dir(repo.path())
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_SCRIPT_PATH", "tasks/*.luau")
+        .env("INPUT_TIMEOUT", "1")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", outputs.to_str().unwrap());
+    let output = run.output().await;
+    // A deadline (3) outranks a script error (1); both ran to their end beside the other.
+    assert_eq!(output.code, 3, "{}", output.stdout);
+
+    let commands = RunnerParser::default().parse(&output.stdout);
+    let errors: Vec<_> = commands.iter().filter(|c| c.name == "error").collect();
+    assert_eq!(errors.len(), 2, "{}", output.stdout);
+    assert_eq!(errors[0].properties["file"], "tasks/2-bad.luau");
+    assert_eq!(errors[0].properties["line"], "2");
+    assert!(errors[0].properties["title"].contains("(tasks/2-bad.luau)"));
+    assert!(errors[1].properties["title"].contains("DEADLINE_EXCEEDED"));
+    // The warning is annotated once; the logged error is the failure already annotated.
+    assert_eq!(commands.iter().filter(|c| c.name == "warning").count(), 1);
+    // Each task's logs in a group of its own.
+    let groups: Vec<&str> = commands
+        .iter()
+        .filter(|c| c.name == "group")
+        .map(|c| c.data.as_str())
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            "Task logs of tasks/1-ok.luau (1 message)",
+            "Task logs of tasks/2-bad.luau (2 messages)"
+        ],
+        "{}",
+        output.stdout
+    );
+
+    let pairs = parse_output_file(&std::fs::read_to_string(&outputs).unwrap());
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no output {name}"))
+    };
+    assert_eq!(value("exit-code"), "3");
+    assert_eq!(value("task-path").lines().count(), 3);
+    assert_eq!(value("log-count"), "3");
+    let tasks: Value = serde_json::from_str(&value("tasks")).unwrap();
+    let codes: Vec<&Value> = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["exitCode"])
+        .collect();
+    assert_eq!(codes, [&json!(0), &json!(1), &json!(3)]);
+}
+
+/// The emulator with Roblox's limits on, and a client as a user runs it.
+async fn limited_run(served_url: &str, scripts: usize) -> (tempfile::TempDir, Run) {
+    let repo = tempfile::tempdir().unwrap();
+    for i in 0..scripts {
+        std::fs::write(
+            repo.path().join(format!("task{i:02}.luau")),
+            format!("return {i}\n"),
+        )
+        .unwrap();
+    }
+    let mut run = Run::new(served_url);
+    run.dir(repo.path())
+        .remove("INPUT_SCRIPT")
+        .env("INPUT_SCRIPT_PATH", "task*.luau")
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        // Roblox's own clocks: the slot lag and rate limits are real seconds.
+        .remove("LUAU_EXEC_TEST_TIME_SCALE");
+    (repo, run)
+}
+
+#[tokio::test]
+async fn twelve_tasks_on_one_place_meet_no_429_of_our_making() {
+    let served = serve_with_args(&[], &["--roblox-limits"]).await;
+    let (_repo, run) = limited_run(&served.url, 12).await;
+    let output = run.output().await;
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(result["tasks"].as_array().unwrap().len(), 12);
+    // Ten slots, then the last two only after a slot's lag: no create was refused.
+    let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
+    assert_eq!(stats["placeFull"], 0, "{stats}");
+    assert_eq!(stats["rateLimited"], 0, "{stats}");
+    assert!(
+        output.elapsed >= Duration::from_secs(10),
+        "{:?}",
+        output.elapsed
+    );
+}
+
+#[tokio::test]
+async fn a_full_place_is_waited_for_not_failed() {
+    let served = serve_with_args(&[], &[]).await;
+    // Someone else's ten tasks hold every slot of place 2 for a second.
+    let url = format!(
+        "{}/cloud/v2/universes/1/places/2/luau-execution-session-tasks",
+        served.url
+    );
+    for _ in 0..10 {
+        let (status, body) = post(&url, json!({ "script": "task.wait(1)" })).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let mut run = Run::new(&served.url);
+    // The test clock shrinks the ordinary retry budget to a fraction of a second: only the
+    // patience of a create that meets a full place can carry it through.
+    run.env("INPUT_WAIT_TIMEOUT", "60");
+    let output = run.output().await;
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
+    assert!(stats["placeFull"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(
+        output.elapsed >= Duration::from_millis(900),
+        "{:?}",
+        output.elapsed
+    );
+    // Every create but the refused ones started a task: theirs and exactly one of ours.
+    let count = |name: &str| stats[name].as_u64().unwrap();
+    assert_eq!(
+        count("creates") - count("placeFull") - count("rateLimited"),
+        11,
+        "{stats}"
+    );
+}
