@@ -1,0 +1,235 @@
+//! Measures a suite split across tasks against the emulator with Roblox's limits on
+//! (`serve --roblox-limits`: per-key-owner rate limits, ten tasks per place, a slot lag) and a
+//! modelled boot delay: the same suite serially (one task) and in shards, through the release
+//! binary as a user runs it (`base-url` at the emulator, an API key, `test-framework: testez`).
+//!
+//! The suite: TestEZ (from npm) plus 48 spec modules in 8 folders, each spec's test waiting
+//! 0.25 s (the work a real spec does), so the serial run holds 12 s of tests.
+//!
+//! Prints, per run: wall time against the goal (serial / shards + one boot), the requests the
+//! emulator received per endpoint (each run stays under a minute, so these are also the most in
+//! any minute) against Roblox's per-minute limits, and the 429s it answered. Run with
+//! `cargo bench --bench shards` (needs npm for TestEZ). `LUAU_EXEC_BENCH_BOOT` sets the
+//! modelled boot (default 5s; a Roblox cold boot is 10-45 s). Asserts nothing about speed.
+
+#![allow(clippy::print_stdout)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use rbx_dom_weak::types::{Ref, Variant};
+use rbx_dom_weak::{InstanceBuilder, WeakDom};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_luau-exec");
+const FOLDERS: usize = 8;
+const SPECS_PER_FOLDER: usize = 6;
+const SPEC_SECONDS: f64 = 0.25;
+const KEY: &str = "bench-key";
+
+fn testez_source() -> PathBuf {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-testez");
+    let src = cache.join("package/src");
+    if !src.join("init.lua").exists() {
+        std::fs::create_dir_all(&cache).unwrap();
+        let packed = Command::new("npm")
+            .args(["pack", "@rbxts/testez@0.4.2-ts.0", "--silent"])
+            .current_dir(&cache)
+            .output()
+            .expect("npm");
+        assert!(packed.status.success());
+        let tarball = String::from_utf8_lossy(&packed.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned();
+        assert!(
+            Command::new("tar")
+                .args(["xzf", &tarball])
+                .current_dir(&cache)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    src
+}
+
+fn module(name: &str, source: String) -> InstanceBuilder {
+    InstanceBuilder::new("ModuleScript")
+        .with_name(name)
+        .with_property("Source", Variant::String(source))
+}
+
+fn from_folder(name: &str, dir: &Path) -> InstanceBuilder {
+    let init = dir.join("init.lua");
+    let mut node = if init.exists() {
+        module(name, std::fs::read_to_string(&init).unwrap())
+    } else {
+        InstanceBuilder::new("Folder").with_name(name)
+    };
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            node.add_child(from_folder(&file, &path));
+        } else if let Some(stem) = file.strip_suffix(".lua").filter(|s| *s != "init") {
+            node.add_child(module(stem, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+    node
+}
+
+fn generated_place() -> Vec<u8> {
+    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
+    let root = dom.root_ref();
+    let storage = dom.insert(
+        root,
+        InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
+    );
+    dom.insert(storage, from_folder("TestEZ", &testez_source()));
+    let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
+    for folder in 0..FOLDERS {
+        let mut node = InstanceBuilder::new("Folder").with_name(format!("group{folder}"));
+        for spec in 0..SPECS_PER_FOLDER {
+            node.add_child(module(
+                &format!("spec{spec}.spec"),
+                format!(
+                    "return function()\n\tit(\"works\", function()\n\t\ttask.wait({SPEC_SECONDS})\n\t\texpect({spec} + 1).to.equal({})\n\tend)\nend\n",
+                    spec + 1
+                ),
+            ));
+        }
+        tests.add_child(node);
+    }
+    dom.insert(storage, tests);
+    let services: Vec<Ref> = dom.root().children().to_vec();
+    let mut bytes = Vec::new();
+    rbx_binary::to_writer(&mut bytes, &dom, &services).unwrap();
+    bytes
+}
+
+/// `luau-exec serve --roblox-limits --boot-delay …` on a free port.
+fn serve(boot: &str) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--roblox-limits",
+            "--boot-delay",
+            boot,
+        ])
+        .env_clear()
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().to_owned())
+}
+
+fn client(url: &str) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env_clear()
+        .env("INPUT_API_KEY", KEY)
+        .env("INPUT_UNIVERSE_ID", "1")
+        .env("INPUT_PLACE_ID", "1")
+        .env("INPUT_BASE_URL", url);
+    command
+}
+
+fn stats(url: &str) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{url}/emulator/stats"))
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
+fn main() {
+    let boot = std::env::var("LUAU_EXEC_BENCH_BOOT").unwrap_or_else(|_| "5s".to_owned());
+    let boot_seconds = luau_exec::duration::parse_duration(&boot)
+        .unwrap()
+        .as_secs_f64();
+    let place = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shards.rbxl");
+    std::fs::write(&place, generated_place()).unwrap();
+    let tests = FOLDERS * SPECS_PER_FOLDER;
+    let serial_work = tests as f64 * SPEC_SECONDS;
+
+    println!(
+        "luau-exec sharded suite (release binary against `serve --roblox-limits --boot-delay {boot}`)"
+    );
+    println!(
+        "  suite: {tests} spec modules, {serial_work:.0} s of tests; Roblox's limits per minute: create 40, get 200, logs 45"
+    );
+    let mut serial_wall = f64::NAN;
+    for shards in [1usize, 4, 8] {
+        // A fresh emulator per run, so its counts and rate windows are this run's alone.
+        let (mut server, url) = serve(&boot);
+        // The place becomes the head version once, so the runs create at head (40/min) as
+        // a team that uploads in an earlier step would.
+        let upload = client(&url)
+            .env("INPUT_PLACE_FILE", &place)
+            .env("INPUT_SCRIPT", "return 1")
+            .output()
+            .unwrap();
+        assert!(upload.status.success(), "{upload:?}");
+        let before = stats(&url);
+
+        let started = Instant::now();
+        let output = client(&url)
+            .env("INPUT_TEST_FRAMEWORK", "testez")
+            .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+            .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+            .env("INPUT_SHARDS", shards.to_string())
+            .env("INPUT_OUTPUT_FORMAT", "json")
+            .output()
+            .unwrap();
+        let wall = started.elapsed().as_secs_f64();
+        let after = stats(&url);
+        let _ = server.kill();
+        let _ = server.wait();
+
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let result: Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or(Value::Null);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        let delta =
+            |name: &str| after[name].as_u64().unwrap_or(0) - before[name].as_u64().unwrap_or(0);
+        if shards == 1 {
+            serial_wall = wall;
+        }
+        let goal = serial_work / shards as f64 + boot_seconds;
+        println!(
+            "  {shards} shard{}: wall {wall:.1} s (goal: serial work / shards + one boot = {goal:.1} s; {:.1}x the serial run), counts {}",
+            if shards == 1 { " (serial)" } else { "s" },
+            serial_wall / wall,
+            result["tests"]["counts"]
+        );
+        println!(
+            "    requests: create {} (limit 40/min), get {} (200/min), logs {} (45/min); 429s answered: {} rate-limited, {} place full",
+            delta("creates"),
+            delta("gets"),
+            delta("logGets"),
+            delta("rateLimited"),
+            delta("placeFull"),
+        );
+    }
+}
