@@ -166,7 +166,17 @@ impl Job<'_> {
         );
         let task = unless_interrupted(interrupt, create)
             .await?
-            .map_err(Stop::api)?;
+            .map_err(|error| match error {
+                // Refused with 429s until the wait was over: the wait's end, not an outage.
+                ApiError::Unavailable { .. } if Instant::now() >= deadline => Stop::Failed(
+                    Outcome::WaitTimeout,
+                    format!(
+                        "wait-timeout ({}) passed before a task could be created: {error}",
+                        human(config.wait_timeout)
+                    ),
+                ),
+                error => Stop::api(error),
+            })?;
         self.phase = Phase::Following;
         self.created_at = Some(created_at);
         console.emit(Event::Note(&format!("created task {}", task.path)));

@@ -312,3 +312,34 @@ async fn a_full_place_is_waited_for_not_failed() {
         "{stats}"
     );
 }
+
+#[tokio::test]
+async fn a_place_that_stays_full_ends_as_a_wait_timeout_without_a_task() {
+    let served = serve_with_args(&[], &[]).await;
+    let url = format!(
+        "{}/cloud/v2/universes/1/places/2/luau-execution-session-tasks",
+        served.url
+    );
+    for _ in 0..10 {
+        let (status, body) = post(&url, json!({ "script": "task.wait(30)" })).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let mut run = Run::new(&served.url);
+    run.env("INPUT_WAIT_TIMEOUT", "1");
+    let output = run.output().await;
+    assert_eq!(output.code, 9, "{}\n{}", output.stdout, output.stderr);
+    assert!(
+        output
+            .stdout
+            .contains("wait-timeout (1.0s) passed before a task could be created"),
+        "{}",
+        output.stdout
+    );
+    let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
+    let count = |name: &str| stats[name].as_u64().unwrap();
+    assert_eq!(
+        count("creates") - count("placeFull"),
+        10,
+        "none of ours: {stats}"
+    );
+}

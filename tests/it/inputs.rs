@@ -227,3 +227,94 @@ async fn a_bad_key_is_never_echoed() {
     assert_eq!(output.code, 2);
     assert!(!output.stderr.contains("sec ret"), "{}", output.stderr);
 }
+
+#[tokio::test]
+async fn inputs_for_many_tasks_are_checked_before_anything_is_sent() {
+    let (dir, first) = temp_file("a.luau", b"return 1");
+    std::fs::write(dir.path().join("b.luau"), "return 2").unwrap();
+    let both = format!(
+        "{}, {}",
+        first.display(),
+        dir.path().join("b.luau").display()
+    );
+    let glob = format!("{}/*.luau", dir.path().display());
+    // Too many at once for one place; a count that is not one.
+    refused(
+        |r| {
+            r.env("INPUT_SCRIPT_PATH", &glob)
+                .remove("INPUT_SCRIPT")
+                .env("INPUT_PARALLEL", "11");
+        },
+        "parallel",
+    )
+    .await;
+    refused(
+        |r| {
+            r.env("INPUT_PARALLEL", "two");
+        },
+        "parallel",
+    )
+    .await;
+    // Shards belong to a suite.
+    refused(
+        |r| {
+            r.env("INPUT_SHARDS", "2");
+        },
+        "shards",
+    )
+    .await;
+    // Jest-Lua is split by roots: no more shards than roots.
+    refused(
+        |r| {
+            r.remove("INPUT_SCRIPT")
+                .env("INPUT_TEST_FRAMEWORK", "jest")
+                .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+                .env("INPUT_SHARDS", "2");
+        },
+        "shards",
+    )
+    .await;
+    // One place or several, not both; several places take no single version.
+    refused(
+        |r| {
+            r.env("INPUT_PLACE_IDS", "3,4");
+        },
+        "place-ids",
+    )
+    .await;
+    refused(
+        |r| {
+            r.remove("INPUT_PLACE_ID").env("INPUT_PLACE_IDS", "3,3");
+        },
+        "place-ids",
+    )
+    .await;
+    refused(
+        |r| {
+            r.remove("INPUT_PLACE_ID")
+                .env("INPUT_PLACE_IDS", "3,4")
+                .env("INPUT_PLACE_VERSION", "7");
+        },
+        "place-version",
+    )
+    .await;
+    // A glob that matches nothing, and binary transfers that go with one task.
+    refused(
+        |r| {
+            r.remove("INPUT_SCRIPT")
+                .env("INPUT_SCRIPT_PATH", "no-such-folder/*.luau");
+        },
+        "script-path",
+    )
+    .await;
+    let (_out, output_path) = temp_file("unused", b"");
+    refused(
+        |r| {
+            r.remove("INPUT_SCRIPT")
+                .env("INPUT_SCRIPT_PATH", &both)
+                .env("INPUT_BINARY_OUTPUT", output_path.to_str().unwrap());
+        },
+        "binary-output",
+    )
+    .await;
+}
