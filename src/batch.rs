@@ -132,6 +132,10 @@ pub async fn run(
 
     loop {
         let now = Instant::now();
+        // A signal ends the step: a task that just ended on it must not make room for another.
+        if let (None, Some(signal)) = (stop, interrupt.received()) {
+            stop = Some(Outcome::Interrupted(signal));
+        }
         if stop.is_none() && now >= deadline && !queue.is_empty() {
             stop = Some(Outcome::WaitTimeout);
         }

@@ -33,6 +33,11 @@ impl Interrupt {
         Self { received }
     }
 
+    /// The signal, if one has arrived; never waits.
+    pub fn received(&self) -> Option<Signal> {
+        *self.received.borrow()
+    }
+
     /// Resolves when a signal has arrived (at once if one already has).
     pub async fn signalled(&mut self) -> Signal {
         let signal = match self.received.wait_for(Option::is_some).await {

@@ -106,6 +106,9 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
         if let Some(message) = unit.report.error_message() {
             prefixed_lines(out, "  Error: ", CONTINUATION, message);
         }
+        if let Some(problem) = &unit.report.problem {
+            prefixed_lines(out, "  Problem: ", CONTINUATION, problem);
+        }
         for problem in [&unit.report.logs_problem, &unit.report.logs_cut]
             .into_iter()
             .flatten()

@@ -343,3 +343,37 @@ async fn a_place_that_stays_full_ends_as_a_wait_timeout_without_a_task() {
         "none of ours: {stats}"
     );
 }
+
+#[tokio::test]
+async fn a_signal_stops_the_whole_step_and_names_every_task_still_running() {
+    let served = serve_with_args(&[], &[]).await;
+    let (repo, mut run) = limited_run(&served.url, 0).await;
+    for name in ["one", "two", "three"] {
+        std::fs::write(
+            repo.path().join(format!("task-{name}.luau")),
+            "task.wait(30)\n",
+        )
+        .unwrap();
+    }
+    run.env("INPUT_PARALLEL", "2")
+        .env("INPUT_OUTPUT_FORMAT", "plain")
+        .env("LUAU_EXEC_TEST_TIME_SCALE", "0.01");
+    let stats_url = format!("{}/emulator/stats", served.url);
+    let (code, stdout) = crate::open_cloud::interrupt_when(&run, "-TERM", async || {
+        get(&stats_url).await.1["creates"].as_u64().unwrap_or(0) >= 2
+    })
+    .await;
+    assert_eq!(code, 143, "{stdout}");
+    // Both running tasks are named with their paths; the third was never created.
+    let may_still_run: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("it may still run on Roblox"))
+        .collect();
+    assert_eq!(may_still_run.len(), 2, "{stdout}");
+    assert!(
+        stdout.contains("never started: interrupted by SIGTERM first"),
+        "{stdout}"
+    );
+    let (_, stats) = get(&stats_url).await;
+    assert_eq!(stats["creates"], 2, "{stats}");
+}

@@ -439,7 +439,7 @@ async fn unreadable_logs_do_not_hide_the_outcome() {
 }
 
 /// Sends `signal` to a running child once `ready` says so; returns its exit code and stdout.
-async fn interrupt_when(
+pub async fn interrupt_when(
     run: &Run,
     signal: &str,
     mut ready: impl AsyncFnMut() -> bool,
