@@ -15,6 +15,8 @@
 // Printing the figures is this program's whole job.
 #![allow(clippy::print_stdout)]
 
+mod support;
+
 use std::time::{Duration, Instant, SystemTime};
 
 use luau_exec::emulator::{self, EmulatorOptions};
@@ -132,15 +134,7 @@ fn command(base_url: &str, script: &str) -> tokio::process::Command {
 }
 
 async fn stats(base: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{base}/emulator/stats"))
-        .header("x-api-key", "bench")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    support::stats(base, "bench").await
 }
 
 async fn task_update_time(base: &str, path: &str) -> SystemTime {

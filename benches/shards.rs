@@ -14,12 +14,14 @@
 
 #![allow(clippy::print_stdout)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use rbx_dom_weak::types::{Ref, Variant};
+use rbx_dom_weak::types::Ref;
 use rbx_dom_weak::{InstanceBuilder, WeakDom};
 use serde_json::Value;
 
@@ -29,60 +31,6 @@ const SPECS_PER_FOLDER: usize = 6;
 const SPEC_SECONDS: f64 = 0.25;
 const KEY: &str = "bench-key";
 
-fn testez_source() -> PathBuf {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-testez");
-    let src = cache.join("package/src");
-    if !src.join("init.lua").exists() {
-        std::fs::create_dir_all(&cache).unwrap();
-        let packed = Command::new("npm")
-            .args(["pack", "@rbxts/testez@0.4.2-ts.0", "--silent"])
-            .current_dir(&cache)
-            .output()
-            .expect("npm");
-        assert!(packed.status.success());
-        let tarball = String::from_utf8_lossy(&packed.stdout)
-            .trim()
-            .lines()
-            .last()
-            .unwrap()
-            .to_owned();
-        assert!(
-            Command::new("tar")
-                .args(["xzf", &tarball])
-                .current_dir(&cache)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    src
-}
-
-fn module(name: &str, source: String) -> InstanceBuilder {
-    InstanceBuilder::new("ModuleScript")
-        .with_name(name)
-        .with_property("Source", Variant::String(source))
-}
-
-fn from_folder(name: &str, dir: &Path) -> InstanceBuilder {
-    let init = dir.join("init.lua");
-    let mut node = if init.exists() {
-        module(name, std::fs::read_to_string(&init).unwrap())
-    } else {
-        InstanceBuilder::new("Folder").with_name(name)
-    };
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            node.add_child(from_folder(&file, &path));
-        } else if let Some(stem) = file.strip_suffix(".lua").filter(|s| *s != "init") {
-            node.add_child(module(stem, std::fs::read_to_string(&path).unwrap()));
-        }
-    }
-    node
-}
-
 fn generated_place() -> Vec<u8> {
     let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
     let root = dom.root_ref();
@@ -90,12 +38,15 @@ fn generated_place() -> Vec<u8> {
         root,
         InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
     );
-    dom.insert(storage, from_folder("TestEZ", &testez_source()));
+    dom.insert(
+        storage,
+        support::from_folder("TestEZ", &support::testez_source()),
+    );
     let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
     for folder in 0..FOLDERS {
         let mut node = InstanceBuilder::new("Folder").with_name(format!("group{folder}"));
         for spec in 0..SPECS_PER_FOLDER {
-            node.add_child(module(
+            node.add_child(support::module(
                 &format!("spec{spec}.spec"),
                 format!(
                     "return function()\n\tit(\"works\", function()\n\t\ttask.wait({SPEC_SECONDS})\n\t\texpect({spec} + 1).to.equal({})\n\tend)\nend\n",
@@ -150,17 +101,7 @@ fn stats(url: &str) -> Value {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        reqwest::Client::new()
-            .get(format!("{url}/emulator/stats"))
-            .header("x-api-key", KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    })
+    runtime.block_on(support::stats(url, KEY))
 }
 
 fn main() {

@@ -10,10 +10,12 @@
 
 #![allow(clippy::print_stdout)]
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::time::Instant;
 
-use rbx_dom_weak::types::{Ref, Variant};
+use rbx_dom_weak::types::Ref;
 use rbx_dom_weak::{InstanceBuilder, WeakDom};
 use serde_json::Value;
 
@@ -25,61 +27,6 @@ const TESTS_PER_SPEC: usize = 5;
 /// reports the largest child a process ever had, so each measure needs its own process).
 const PEAK_RSS_FLAG: &str = "--peak-rss-of";
 
-fn testez_source() -> PathBuf {
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-testez");
-    let src = cache.join("package/src");
-    if !src.join("init.lua").exists() {
-        std::fs::create_dir_all(&cache).unwrap();
-        let packed = std::process::Command::new("npm")
-            .args(["pack", "@rbxts/testez@0.4.2-ts.0", "--silent"])
-            .current_dir(&cache)
-            .output()
-            .expect("npm");
-        assert!(packed.status.success());
-        let tarball = String::from_utf8_lossy(&packed.stdout)
-            .trim()
-            .lines()
-            .last()
-            .unwrap()
-            .to_owned();
-        assert!(
-            std::process::Command::new("tar")
-                .args(["xzf", &tarball])
-                .current_dir(&cache)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-    src
-}
-
-fn module(name: &str, source: String) -> InstanceBuilder {
-    InstanceBuilder::new("ModuleScript")
-        .with_name(name)
-        .with_property("Source", Variant::String(source))
-}
-
-/// A folder of Lua files as Rojo maps it (`init.lua` makes the folder a ModuleScript).
-fn from_folder(name: &str, dir: &Path) -> InstanceBuilder {
-    let init = dir.join("init.lua");
-    let mut node = if init.exists() {
-        module(name, std::fs::read_to_string(&init).unwrap())
-    } else {
-        InstanceBuilder::new("Folder").with_name(name)
-    };
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            node.add_child(from_folder(&file, &path));
-        } else if let Some(stem) = file.strip_suffix(".lua").filter(|s| *s != "init") {
-            node.add_child(module(stem, std::fs::read_to_string(&path).unwrap()));
-        }
-    }
-    node
-}
-
 fn generated_place() -> Vec<u8> {
     let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
     let root = dom.root_ref();
@@ -87,9 +34,12 @@ fn generated_place() -> Vec<u8> {
         root,
         InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
     );
-    dom.insert(storage, from_folder("TestEZ", &testez_source()));
+    dom.insert(
+        storage,
+        support::from_folder("TestEZ", &support::testez_source()),
+    );
     let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
-    tests.add_child(module(
+    tests.add_child(support::module(
         "helper",
         "return { add = function(a, b) return a + b end, double = function(x) return x * 2 end }"
             .into(),
@@ -108,7 +58,7 @@ fn generated_place() -> Vec<u8> {
                 ));
             }
             source.push_str("\tend)\nend\n");
-            node.add_child(module(&format!("spec{spec}.spec"), source));
+            node.add_child(support::module(&format!("spec{spec}.spec"), source));
         }
         tests.add_child(node);
     }
