@@ -377,3 +377,92 @@ async fn a_signal_stops_the_whole_step_and_names_every_task_still_running() {
     let (_, stats) = get(&stats_url).await;
     assert_eq!(stats["creates"], 2, "{stats}");
 }
+
+#[tokio::test]
+async fn several_places_take_twice_the_tasks() {
+    let served = serve_with_args(&[], &["--roblox-limits"]).await;
+    let (_repo, mut run) = limited_run(&served.url, 12).await;
+    run.remove("INPUT_PLACE_ID").env("INPUT_PLACE_IDS", "2, 3");
+    let output = run.output().await;
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    let tasks = result["tasks"].as_array().unwrap();
+    // Twenty slots: all twelve start at once, six on each place, none waits out a slot's lag.
+    for place in [2, 3] {
+        let here = tasks.iter().filter(|t| t["placeId"] == place).count();
+        assert_eq!(here, 6, "{result}");
+    }
+    assert!(
+        output.elapsed < Duration::from_secs(8),
+        "{:?}",
+        output.elapsed
+    );
+    let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
+    assert_eq!(stats["placeFull"], 0, "{stats}");
+    assert_eq!(stats["rateLimited"], 0, "{stats}");
+}
+
+#[tokio::test]
+async fn the_place_file_is_uploaded_once_per_place_and_every_task_is_pinned_to_it() {
+    let served = serve_with_args(&[], &["--roblox-limits"]).await;
+    // Four tasks: creates pinned to a version are five a minute on Roblox.
+    let (repo, mut run) = limited_run(&served.url, 4).await;
+    std::fs::write(
+        repo.path().join("game.rbxl"),
+        place(vec![folder("Nothing")]),
+    )
+    .unwrap();
+    run.remove("INPUT_PLACE_ID")
+        .env("INPUT_PLACE_IDS", "2,3")
+        .env("INPUT_PLACE_FILE", "game.rbxl");
+    let output = run.output().await;
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    for task in result["tasks"].as_array().unwrap() {
+        let place = task["placeId"].as_u64().unwrap();
+        let path = task["taskPath"].as_str().unwrap();
+        assert!(
+            path.starts_with(&format!("universes/1/places/{place}/versions/2/")),
+            "pinned to the uploaded version: {path}"
+        );
+    }
+    let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
+    assert_eq!(stats["placeUploads"], 2, "{stats}");
+    assert_eq!(stats["rateLimited"], 0, "{stats}");
+}
+
+#[tokio::test]
+async fn wait_timeout_covers_the_whole_step() {
+    let repo = tempfile::tempdir().unwrap();
+    for name in ["a", "b", "c"] {
+        std::fs::write(repo.path().join(format!("{name}.luau")), "task.wait(30)\n").unwrap();
+    }
+    let mut run = Run::bare();
+    run.dir(repo.path())
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_SCRIPT_PATH", "*.luau")
+        .env("INPUT_PARALLEL", "1")
+        .env("INPUT_WAIT_TIMEOUT", "1")
+        .env("INPUT_OUTPUT_FORMAT", "json");
+    let output = run.output().await;
+    assert_eq!(output.code, 9, "{}", output.stdout);
+    assert!(
+        output.elapsed < Duration::from_secs(10),
+        "{:?}",
+        output.elapsed
+    );
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    let tasks = result["tasks"].as_array().unwrap();
+    assert_eq!(tasks[0]["exitCode"], 9, "{result}");
+    for task in &tasks[1..] {
+        assert_eq!(task["exitCode"], 9, "{result}");
+        assert!(task["taskPath"].is_null(), "{task}");
+        assert!(
+            task["problem"]
+                .as_str()
+                .unwrap()
+                .starts_with("never started: wait-timeout (1.0s) passed"),
+            "{task}"
+        );
+    }
+}
