@@ -234,8 +234,9 @@ pub async fn run(
                 signal.name()
             ),
             _ => format!(
-                "never started: wait-timeout ({}) passed while it waited for a free task slot",
-                human(config.wait_timeout)
+                "never started: wait-timeout ({}) passed while it waited its turn ({} tasks at a time, ten a place)",
+                human(config.wait_timeout),
+                config.parallel
             ),
         });
         reports[index] = Some(UnitReport {
@@ -263,7 +264,6 @@ fn unit_config(config: &Config, unit: &Unit, place_id: u64, version: Option<u64>
     unit_config.place_version = version;
     // Uploaded once for the step, above.
     unit_config.place_file = None;
-    unit_config.units = Vec::new();
     unit_config
 }
 

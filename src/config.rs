@@ -107,8 +107,9 @@ pub struct Config {
     pub place_ids: Vec<u64>,
     pub place_version: Option<u64>,
     /// The step's tasks, one unit of work each. One unit is an ordinary run of `script` below;
-    /// several (files from `script-path`, or a suite's `shards`) run as a batch.
-    pub units: Vec<Unit>,
+    /// several (files from `script-path`, or a suite's `shards`) run as a batch. Shared: each
+    /// unit's task gets a copy of the config.
+    pub units: std::sync::Arc<[Unit]>,
     /// How many of the units' tasks run at once.
     pub parallel: usize,
     pub script: String,
@@ -537,7 +538,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         place_id,
         place_ids,
         place_version,
-        units,
+        units: units.into(),
         parallel,
         script,
         script_path,

@@ -168,7 +168,8 @@ fn relative_to(path: &Path, cwd: &Path) -> String {
 /// Maps engine locations to files: through the sourcemap, and `TaskScript` to `script-path`.
 #[derive(Debug, Clone)]
 pub struct Locator {
-    sourcemap: Option<Sourcemap>,
+    /// Shared: a step of many tasks gives each its own locator over the one sourcemap.
+    sourcemap: Option<std::sync::Arc<Sourcemap>>,
     script_path: Option<String>,
     frames: Regex,
 }
@@ -182,7 +183,7 @@ impl Default for Locator {
 impl Locator {
     pub fn new(sourcemap: Option<Sourcemap>, script_path: Option<String>) -> Self {
         Self {
-            sourcemap,
+            sourcemap: sourcemap.map(std::sync::Arc::new),
             script_path,
             // `[string "A.B"]:7`, or a name (dots allowed, no spaces) followed by `:7`.
             frames: Regex::new(r#"\[string "([^"\n]+)"\]:(\d+)|([A-Za-z_@][^\s:"'\[\]()]*):(\d+)"#)
@@ -192,7 +193,7 @@ impl Locator {
 
     /// The sourcemap, when one was given.
     pub fn sourcemap(&self) -> Option<&Sourcemap> {
-        self.sourcemap.as_ref()
+        self.sourcemap.as_deref()
     }
 
     /// The same sourcemap, with `TaskScript` mapped to another script file (a step that runs
