@@ -103,11 +103,22 @@ impl GithubRenderer {
                     .filter_map(|unit| failure_annotation(&unit.report, Some(&unit.label)))
                     .collect()
             };
+            let mut unannotated_tasks = 0;
             for failure in failures {
                 if failure.starts_with("::error") && !take_one(&mut errors_left) {
+                    unannotated_tasks += 1;
                     continue;
                 }
                 self.commands(out, &[failure]);
+            }
+            if unannotated_tasks > 0 {
+                let text = format!(
+                    "{unannotated_tasks} more failed tasks are listed in the step log and the job summary, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} error annotations per step"
+                );
+                self.commands(
+                    out,
+                    &[annotation(Level::Notice, Some("More failed tasks"), &text)],
+                );
             }
         }
         if unannotated_tests > 0 {

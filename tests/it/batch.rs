@@ -466,3 +466,37 @@ async fn wait_timeout_covers_the_whole_step() {
         );
     }
 }
+
+#[tokio::test]
+async fn failed_tasks_share_one_annotation_budget() {
+    let repo = tempfile::tempdir().unwrap();
+    for i in 0..12 {
+        std::fs::write(
+            repo.path().join(format!("t{i:02}.luau")),
+            format!("error(\"task {i} broke\")\n"),
+        )
+        .unwrap();
+    }
+    let mut run = Run::bare();
+    run.dir(repo.path())
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_SCRIPT_PATH", "*.luau")
+        .env("GITHUB_ACTIONS", "true");
+    let output = run.output().await;
+    assert_eq!(output.code, 1, "{}", output.stdout);
+    let commands = RunnerParser::default().parse(&output.stdout);
+    let errors: Vec<_> = commands.iter().filter(|c| c.name == "error").collect();
+    // GitHub shows ten per step: the first ten tasks, in order, on their files.
+    assert_eq!(errors.len(), 10, "{}", output.stdout);
+    assert_eq!(errors[0].properties["file"], "t00.luau");
+    assert_eq!(errors[9].properties["file"], "t09.luau");
+    let notice = commands
+        .iter()
+        .find(|c| c.name == "notice")
+        .unwrap_or_else(|| panic!("{}", output.stdout));
+    assert!(
+        notice.data.starts_with("2 more failed tasks"),
+        "{}",
+        notice.data
+    );
+}
