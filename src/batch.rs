@@ -428,3 +428,137 @@ fn unreported(unit: &UnitReport, never_ran: &[String]) -> TestCase {
         file: report.error_location.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::{Task, TaskError, TaskErrorCode, TaskState};
+    use crate::config::{Inputs, RunArgs, load};
+
+    /// A TestEZ suite in `shards` shards on the local backend.
+    fn suite_config(shards: &str) -> Config {
+        let env = |name: &str| {
+            match name {
+                "INPUT_BACKEND" => Some("local"),
+                "INPUT_TEST_FRAMEWORK" => Some("testez"),
+                "INPUT_TEST_ROOTS" => Some("ReplicatedStorage.Tests"),
+                "INPUT_SHARDS" => Some(shards),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        load(&Inputs::new(&RunArgs::default(), &env)).expect("a valid config")
+    }
+
+    fn unit(label: &str, outcome: Outcome, tests: Option<Vec<TestCase>>) -> UnitReport {
+        let mut report = RunReport::new(outcome);
+        report.tests = tests.map(|tests| TestRun {
+            framework: "testez".into(),
+            tests,
+            notes: None,
+        });
+        if outcome == Outcome::ScriptError {
+            report.task = Some(Task {
+                path: "universes/1/places/1/tasks/x".into(),
+                state: TaskState::Failed,
+                error: Some(TaskError {
+                    code: TaskErrorCode::parse("SCRIPT_ERROR"),
+                    message: "TaskScript:3: broke".into(),
+                }),
+                ..Task::default()
+            });
+        }
+        UnitReport {
+            label: label.into(),
+            place_id: 1,
+            report,
+        }
+    }
+
+    fn test(name: &str, status: TestStatus) -> TestCase {
+        TestCase {
+            path: vec!["Tests".into(), name.into()],
+            status,
+            duration: None,
+            message: None,
+            location: None,
+            file: None,
+        }
+    }
+
+    #[test]
+    fn the_config_makes_one_unit_per_shard() {
+        let config = suite_config("3");
+        let labels: Vec<&str> = config.units.iter().map(|u| u.label.as_str()).collect();
+        assert_eq!(labels, ["shard 1/3", "shard 2/3", "shard 3/3"]);
+        assert!(
+            config.units[1]
+                .script
+                .contains("shard = { index = 2, count = 3 },")
+        );
+        assert_eq!(config.parallel, 3);
+    }
+
+    #[test]
+    fn shards_that_found_no_tests_are_a_suite_with_no_tests() {
+        let config = suite_config("2");
+        let merged = merge(
+            &config,
+            vec![
+                unit("shard 1/2", Outcome::Complete, Some(Vec::new())),
+                unit("shard 2/2", Outcome::Complete, Some(Vec::new())),
+            ],
+            Duration::from_secs(1),
+            Service::LocalEmulator,
+        );
+        assert_eq!(merged.outcome, Outcome::TestsFailed);
+        assert_eq!(merged.headline(), "NO TESTS FOUND in 2 tasks");
+        assert!(
+            merged
+                .problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with("no tests were found under ReplicatedStorage.Tests"))
+        );
+    }
+
+    #[test]
+    fn a_shard_that_crashed_is_a_failed_test_beside_the_others() {
+        let config = suite_config("2");
+        let merged = merge(
+            &config,
+            vec![
+                unit(
+                    "shard 1/2",
+                    Outcome::Complete,
+                    Some(vec![
+                        test("a", TestStatus::Passed),
+                        test("b", TestStatus::Skipped),
+                    ]),
+                ),
+                unit("shard 2/2", Outcome::ScriptError, None),
+            ],
+            Duration::from_secs(1),
+            Service::LocalEmulator,
+        );
+        assert_eq!(merged.outcome, Outcome::ScriptError);
+        let run = merged.tests.as_ref().expect("tests");
+        let counts = run.counts();
+        assert_eq!(
+            (counts.total, counts.passed, counts.failed, counts.skipped),
+            (3, 1, 1, 1)
+        );
+        let lost = run.failures().next().expect("a failure");
+        assert_eq!(lost.path, ["shard 2/2", "(did not report)"]);
+        let message = lost.message.as_deref().unwrap_or_default();
+        assert!(message.contains("TaskScript:3: broke"), "{message}");
+        assert!(
+            message.contains("Task: universes/1/places/1/tasks/x"),
+            "{message}"
+        );
+        assert_eq!(merged.units.len(), 2);
+        assert_eq!(
+            merged.headline(),
+            "FAILED (SCRIPT_ERROR); 1 of 2 tasks did not succeed"
+        );
+    }
+}
