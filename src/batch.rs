@@ -53,7 +53,7 @@ impl Place {
     }
 }
 
-/// A unit's share of the console: its progress as labelled notes. Heartbeats are the step's
+/// A unit's share of the console: its notes and state changes under its label. Heartbeats are the step's
 /// (one line for every task), not each task's.
 struct UnitSink<'a, 'c> {
     console: &'a RefCell<&'c mut dyn Sink>,
@@ -62,14 +62,12 @@ struct UnitSink<'a, 'c> {
 
 impl Sink for UnitSink<'_, '_> {
     fn emit(&mut self, event: Event<'_>) {
-        let line = match event {
-            Event::Note(text) => format!("{}: {text}", self.label),
-            Event::StateChanged { state, elapsed } => {
-                format!("{}: {state} after {}", self.label, human(elapsed))
-            }
-            Event::Heartbeat { .. } | Event::Begin | Event::Finished(_) => return,
-        };
-        self.console.borrow_mut().emit(Event::Note(&line));
+        if matches!(event, Event::Note(_) | Event::StateChanged { .. }) {
+            self.console.borrow_mut().emit(Event::ForTask {
+                label: self.label,
+                event: &event,
+            });
+        }
     }
 }
 
@@ -198,11 +196,14 @@ pub async fn run(
                     place.freeing.push(Instant::now() + lag);
                 }
                 let label = config.units[index].label.clone();
-                console.borrow_mut().emit(Event::Note(&format!(
-                    "{label}: {} (exit {})",
-                    report.headline(),
-                    report.outcome.exit_code()
-                )));
+                console.borrow_mut().emit(Event::ForTask {
+                    label: &label,
+                    event: &Event::Note(&format!(
+                        "{} (exit {})",
+                        report.headline(),
+                        report.outcome.exit_code()
+                    )),
+                });
                 reports[index] = Some(UnitReport { label, place_id, report });
             }
             _ = tokio::time::sleep_until(wake_at) => {}

@@ -129,6 +129,17 @@ impl Renderer for JsonRenderer {
     fn render(&mut self, event: &Event<'_>) -> String {
         match event {
             Event::Begin => String::new(),
+            Event::ForTask { label, event } => {
+                // The task's own event, tagged with its label.
+                let text = self.render(event);
+                match serde_json::from_str::<serde_json::Value>(text.trim_end()) {
+                    Ok(mut value) if value.is_object() => {
+                        value["task"] = json!(label);
+                        line(&value)
+                    }
+                    _ => text,
+                }
+            }
             Event::Note(text) => line(&json!({"event": "note", "message": text})),
             Event::StateChanged { state, elapsed } => line(&json!({
                 "event": "state", "state": state.as_str(), "elapsedSeconds": elapsed.as_secs_f64()

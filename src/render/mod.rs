@@ -40,6 +40,12 @@ pub enum Event<'a> {
         elapsed: Duration,
     },
     Finished(&'a RunReport),
+    /// Progress of one task of a step that runs many (a note or a state change), under its
+    /// label.
+    ForTask {
+        label: &'a str,
+        event: &'a Event<'a>,
+    },
 }
 
 /// Where a run's events go: the [`Console`], or a task's share of it when a step runs many.

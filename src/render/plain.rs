@@ -169,6 +169,26 @@ impl Renderer for PlainRenderer {
         let mut out = String::new();
         match event {
             Event::Begin => {}
+            Event::ForTask { label, event } => {
+                // The label is the user's own (a path, `shard 2/4`): one line, defanged.
+                let label = super::defang(&label.replace(['\n', '\r'], " "));
+                match event {
+                    Event::Note(text) => prefixed_lines(
+                        &mut out,
+                        &format!("luau-exec: {label}: "),
+                        CONTINUATION,
+                        text,
+                    ),
+                    Event::StateChanged { state, elapsed } => prefixed_lines(
+                        &mut out,
+                        &format!("[{:>6}] {label}: state: ", human(*elapsed)),
+                        CONTINUATION,
+                        state.as_str(),
+                    ),
+                    // A step's tasks have one heartbeat, the step's own.
+                    _ => {}
+                }
+            }
             Event::Note(text) => prefixed_lines(&mut out, "luau-exec: ", CONTINUATION, text),
             Event::StateChanged { state, elapsed } => {
                 prefixed_lines(

@@ -500,3 +500,27 @@ async fn failed_tasks_share_one_annotation_budget() {
         notice.data
     );
 }
+
+#[tokio::test]
+async fn a_file_name_cannot_act_as_a_workflow_command() {
+    // A pull request names its own files: they are as untrusted as the script's text.
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("##[warning]legacy.luau"), "print('a')\n").unwrap();
+    std::fs::write(repo.path().join("::warning::modern.luau"), "print('b')\n").unwrap();
+    for format in ["github", "plain"] {
+        let mut run = Run::bare();
+        run.dir(repo.path())
+            .env("INPUT_BACKEND", "local")
+            .env("INPUT_SCRIPT_PATH", "*.luau")
+            .env("INPUT_OUTPUT_FORMAT", format)
+            .env("GITHUB_ACTIONS", "true");
+        let output = run.output().await;
+        assert_eq!(output.code, 0, "{}", output.stdout);
+        let commands = RunnerParser::default().parse(&output.stdout);
+        assert!(
+            commands.iter().all(|c| c.name != "warning"),
+            "{format}: {commands:?}\n{}",
+            output.stdout
+        );
+    }
+}
