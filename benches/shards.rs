@@ -21,8 +21,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
-use rbx_dom_weak::types::Ref;
-use rbx_dom_weak::{InstanceBuilder, WeakDom};
+use rbx_dom_weak::InstanceBuilder;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_luau-exec");
@@ -32,16 +31,6 @@ const SPEC_SECONDS: f64 = 0.25;
 const KEY: &str = "bench-key";
 
 fn generated_place() -> Vec<u8> {
-    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
-    let root = dom.root_ref();
-    let storage = dom.insert(
-        root,
-        InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
-    );
-    dom.insert(
-        storage,
-        support::from_folder("TestEZ", &support::testez_source()),
-    );
     let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
     for folder in 0..FOLDERS {
         let mut node = InstanceBuilder::new("Folder").with_name(format!("group{folder}"));
@@ -56,11 +45,7 @@ fn generated_place() -> Vec<u8> {
         }
         tests.add_child(node);
     }
-    dom.insert(storage, tests);
-    let services: Vec<Ref> = dom.root().children().to_vec();
-    let mut bytes = Vec::new();
-    rbx_binary::to_writer(&mut bytes, &dom, &services).unwrap();
-    bytes
+    support::place_with_testez(tests)
 }
 
 /// `luau-exec serve --roblox-limits --boot-delay …` on a free port.

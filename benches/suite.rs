@@ -15,8 +15,7 @@ mod support;
 use std::path::Path;
 use std::time::Instant;
 
-use rbx_dom_weak::types::Ref;
-use rbx_dom_weak::{InstanceBuilder, WeakDom};
+use rbx_dom_weak::InstanceBuilder;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_luau-exec");
@@ -28,16 +27,6 @@ const TESTS_PER_SPEC: usize = 5;
 const PEAK_RSS_FLAG: &str = "--peak-rss-of";
 
 fn generated_place() -> Vec<u8> {
-    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
-    let root = dom.root_ref();
-    let storage = dom.insert(
-        root,
-        InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
-    );
-    dom.insert(
-        storage,
-        support::from_folder("TestEZ", &support::testez_source()),
-    );
     let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
     tests.add_child(support::module(
         "helper",
@@ -62,15 +51,7 @@ fn generated_place() -> Vec<u8> {
         }
         tests.add_child(node);
     }
-    dom.insert(storage, tests);
-    dom.insert(
-        root,
-        InstanceBuilder::new("Workspace").with_name("Workspace"),
-    );
-    let services: Vec<Ref> = dom.root().children().to_vec();
-    let mut bytes = Vec::new();
-    rbx_binary::to_writer(&mut bytes, &dom, &services).unwrap();
-    bytes
+    support::place_with_testez(tests)
 }
 
 fn command(place: &Path) -> std::process::Command {

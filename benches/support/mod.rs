@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use rbx_dom_weak::InstanceBuilder;
-use rbx_dom_weak::types::Variant;
+use rbx_dom_weak::types::{Ref, Variant};
+use rbx_dom_weak::{InstanceBuilder, WeakDom};
 use serde_json::Value;
 
 /// TestEZ's `src` folder, fetched once with `npm pack` into the target folder (never kept in
@@ -77,4 +77,24 @@ pub async fn stats(base: &str, key: &str) -> Value {
         .json()
         .await
         .unwrap()
+}
+
+/// A place as `.rbxl` bytes: TestEZ and `tests` under ReplicatedStorage, and a Workspace.
+pub fn place_with_testez(tests: InstanceBuilder) -> Vec<u8> {
+    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
+    let root = dom.root_ref();
+    let storage = dom.insert(
+        root,
+        InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
+    );
+    dom.insert(storage, from_folder("TestEZ", &testez_source()));
+    dom.insert(storage, tests);
+    dom.insert(
+        root,
+        InstanceBuilder::new("Workspace").with_name("Workspace"),
+    );
+    let services: Vec<Ref> = dom.root().children().to_vec();
+    let mut bytes = Vec::new();
+    rbx_binary::to_writer(&mut bytes, &dom, &services).unwrap();
+    bytes
 }
