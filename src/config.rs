@@ -390,7 +390,8 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
     }
 
     let suite = load_suite(inputs)?;
-    let (script, script_path) = match &suite {
+    // The first script's text, and every file of `script-path` (none for inline Luau).
+    let (script, script_files) = match &suite {
         Some(suite) => {
             if inputs.input("script-path", &args.script_path).is_some()
                 || args
@@ -404,11 +405,12 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
                     "writes the task script itself: give `test-framework` or `script`/`script-path`, not both (a script of your own can return the results envelope without `test-framework`)",
                 ));
             }
-            (crate::results::bootstrap::script(suite), None)
+            (crate::results::bootstrap::script(suite), Vec::new())
         }
         None => load_script(inputs)?,
     };
-    let units = load_units(inputs, &suite, &script, &script_path)?;
+    let script_path = script_files.first().cloned();
+    let units = load_units(inputs, &suite, &script, &script_files)?;
     let sourcemap = inputs
         .input("sourcemap", &args.sourcemap)
         .map(|p| load_sourcemap(Path::new(&p)))
@@ -428,6 +430,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         .input("timeout", &args.timeout)
         .map(|text| parse_task_timeout(&text))
         .transpose()?;
+    let parallel = load_parallel(inputs, units.len(), place_ids.len())?;
     let wait_timeout = match inputs.input("wait-timeout", &args.wait_timeout) {
         Some(text) => {
             let wait =
@@ -440,17 +443,12 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
             }
             wait
         }
-        None => task_timeout.unwrap_or(MAX_TASK_TIMEOUT) + WAIT_GRACE,
-    };
-    let parallel = load_parallel(inputs, units.len(), place_ids.len())?;
-    // Several units: the wait covers the whole step, by default every wave of tasks with its
-    // own boot grace.
-    let wait_timeout = match inputs.input("wait-timeout", &args.wait_timeout) {
-        None if units.len() > 1 => {
+        // Several units: the wait covers the whole step, each wave of `parallel` tasks with
+        // one task's wait (a single task is one wave).
+        None => {
             let waves = units.len().div_ceil(parallel) as u32;
             (task_timeout.unwrap_or(MAX_TASK_TIMEOUT) + WAIT_GRACE) * waves
         }
-        _ => wait_timeout,
     };
 
     let base_url = parse_base_url(
@@ -601,7 +599,7 @@ fn load_units(
     inputs: &Inputs<'_>,
     suite: &Option<Suite>,
     script: &str,
-    script_path: &Option<PathBuf>,
+    script_files: &[PathBuf],
 ) -> Result<Vec<Unit>, ConfigError> {
     let args = inputs.args;
     let shards = match inputs.input("shards", &args.shards) {
@@ -662,18 +660,17 @@ fn load_units(
             })
             .collect());
     }
-    let Some(first_path) = script_path else {
+    if script_files.is_empty() {
         return Ok(vec![Unit {
             label: "script".to_owned(),
             script: script.to_owned(),
             script_path: None,
             suite: None,
         }]);
-    };
-    let mut paths = vec![first_path.clone()];
-    paths.extend(script_paths(inputs)?.into_iter().skip(1));
-    let mut units = Vec::with_capacity(paths.len());
-    for (i, path) in paths.into_iter().enumerate() {
+    }
+    let mut units = Vec::with_capacity(script_files.len());
+    for (i, path) in script_files.iter().enumerate() {
+        // The first file was read already, for `script`.
         let text = if i == 0 {
             script.to_owned()
         } else {
@@ -682,7 +679,7 @@ fn load_units(
         units.push(Unit {
             label: path.display().to_string(),
             script: text,
-            script_path: Some(path),
+            script_path: Some(path.clone()),
             suite: None,
         });
     }
@@ -846,8 +843,9 @@ fn load_sourcemap(path: &Path) -> Result<Sourcemap, ConfigError> {
         .map_err(|e| ConfigError::new("sourcemap", format!("`{}` {e}", path.display())))
 }
 
-/// The script's text, and the file it came from (for `TaskScript:N` locations).
-fn load_script(inputs: &Inputs<'_>) -> Result<(String, Option<PathBuf>), ConfigError> {
+/// The script's text (the first file's, for several), and every file of `script-path` (where
+/// `TaskScript:N` locations point); no files for inline Luau.
+fn load_script(inputs: &Inputs<'_>) -> Result<(String, Vec<PathBuf>), ConfigError> {
     let args = inputs.args;
     // The inline script is sent verbatim: it is not trimmed.
     let inline = args
@@ -875,16 +873,16 @@ fn load_script(inputs: &Inputs<'_>) -> Result<(String, Option<PathBuf>), ConfigE
                     ),
                 ));
             }
-            Ok((source, None))
+            Ok((source, Vec::new()))
         }
         (None, Some(_)) => {
-            // Several files or globs make a batch (see `load_units`); this is the first.
-            let first = script_paths(inputs)?
-                .into_iter()
-                .next()
+            // Several files or globs make a batch (see `load_units`).
+            let files = script_paths(inputs)?;
+            let first = files
+                .first()
                 .ok_or_else(|| ConfigError::new("script-path", "names no file"))?;
             let text = read_script_file(&first.display().to_string())?;
-            Ok((text, Some(first)))
+            Ok((text, files))
         }
     }
 }
