@@ -20,11 +20,14 @@ Exit codes:
   6    CANCELLED
   7    Open Cloud (or the local emulator) rejected a request (400, 401, 403, 404, 409, a redirect)
   8    Open Cloud unreachable or failing past the retry budget; a create of unknown fate
-  9    wait-timeout passed with the task still running (or its binary output downloading)
+  9    wait-timeout passed with the task still running (or its binary output downloading, or
+       no task could be created: the place stayed full)
   10   COMPLETE, but tests failed, none were found, or their results could not be read
   11   a file could not be written on this machine (binary-output, junit-path)
   130  interrupted by SIGINT
-  143  interrupted by SIGTERM";
+  143  interrupted by SIGTERM
+A step that runs several tasks (several script-path files, or shards) exits with the most
+serious of their outcomes.";
 
 #[derive(Debug, Parser)]
 #[command(name = "luau-exec", version, about = "Run a Luau script in a real Roblox server through Open Cloud, from CI.", after_help = AFTER_HELP)]

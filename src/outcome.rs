@@ -11,10 +11,13 @@
 //! | 6 | `CANCELLED` |
 //! | 7 | Open Cloud (or the local emulator) rejected a request (4xx, or a redirect) |
 //! | 8 | Open Cloud unreachable or failing past the retry budget; a create of unknown fate |
-//! | 9 | `wait-timeout` passed with the task still running (or its output still downloading) |
+//! | 9 | `wait-timeout` passed with the task still running (or its output still downloading, or before a task could be created) |
 //! | 10 | `COMPLETE`, but tests failed, none were found, or their results could not be read |
 //! | 11 | a file could not be written on this machine (`binary-output`, `junit-path`) |
 //! | 130 / 143 | interrupted by SIGINT / SIGTERM |
+//!
+//! A step that ran several tasks exits with the most serious of their outcomes
+//! ([`Outcome::fold`]).
 
 use crate::api::ApiError;
 use crate::api::model::{Task, TaskErrorCode, TaskState};
