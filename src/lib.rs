@@ -254,8 +254,9 @@ async fn start_local_backend(
     let key = render::random_token("local-");
     let options = emulator::EmulatorOptions {
         api_key: Some(key.clone()),
-        // One run creates one task: a second worker is room enough.
-        workers: 2,
+        // A worker for each task the step runs at once (one, unless it runs several), and a
+        // spare.
+        workers: config.parallel.max(2),
         ..emulator::EmulatorOptions::default()
     };
     match emulator::start("127.0.0.1:0", options).await {
