@@ -65,6 +65,19 @@ async fn run_suite(
     (output.code, result, repo, output)
 }
 
+/// A folder holding these scripts, and a local-backend run of every `*.luau` in it.
+fn local_scripts(files: &[(String, &str)]) -> (tempfile::TempDir, Run) {
+    let repo = tempfile::tempdir().unwrap();
+    for (name, source) in files {
+        std::fs::write(repo.path().join(name), source).unwrap();
+    }
+    let mut run = Run::bare();
+    run.dir(repo.path())
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_SCRIPT_PATH", "*.luau");
+    (repo, run)
+}
+
 fn tests_of(result: &Value) -> BTreeSet<(String, String)> {
     result["tests"]["tests"]
         .as_array()
@@ -433,15 +446,9 @@ async fn the_place_file_is_uploaded_once_per_place_and_every_task_is_pinned_to_i
 
 #[tokio::test]
 async fn wait_timeout_covers_the_whole_step() {
-    let repo = tempfile::tempdir().unwrap();
-    for name in ["a", "b", "c"] {
-        std::fs::write(repo.path().join(format!("{name}.luau")), "task.wait(30)\n").unwrap();
-    }
-    let mut run = Run::bare();
-    run.dir(repo.path())
-        .env("INPUT_BACKEND", "local")
-        .env("INPUT_SCRIPT_PATH", "*.luau")
-        .env("INPUT_PARALLEL", "1")
+    let files = ["a", "b", "c"].map(|name| (format!("{name}.luau"), "task.wait(30)\n"));
+    let (_repo, mut run) = local_scripts(&files);
+    run.env("INPUT_PARALLEL", "1")
         .env("INPUT_WAIT_TIMEOUT", "1")
         .env("INPUT_OUTPUT_FORMAT", "json");
     let output = run.output().await;
@@ -469,19 +476,11 @@ async fn wait_timeout_covers_the_whole_step() {
 
 #[tokio::test]
 async fn failed_tasks_share_one_annotation_budget() {
-    let repo = tempfile::tempdir().unwrap();
-    for i in 0..12 {
-        std::fs::write(
-            repo.path().join(format!("t{i:02}.luau")),
-            format!("error(\"task {i} broke\")\n"),
-        )
-        .unwrap();
-    }
-    let mut run = Run::bare();
-    run.dir(repo.path())
-        .env("INPUT_BACKEND", "local")
-        .env("INPUT_SCRIPT_PATH", "*.luau")
-        .env("GITHUB_ACTIONS", "true");
+    let files: Vec<(String, &str)> = (0..12)
+        .map(|i| (format!("t{i:02}.luau"), "error(\"this task broke\")\n"))
+        .collect();
+    let (_repo, mut run) = local_scripts(&files);
+    run.env("GITHUB_ACTIONS", "true");
     let output = run.output().await;
     assert_eq!(output.code, 1, "{}", output.stdout);
     let commands = RunnerParser::default().parse(&output.stdout);
@@ -504,15 +503,13 @@ async fn failed_tasks_share_one_annotation_budget() {
 #[tokio::test]
 async fn a_file_name_cannot_act_as_a_workflow_command() {
     // A pull request names its own files: they are as untrusted as the script's text.
-    let repo = tempfile::tempdir().unwrap();
-    std::fs::write(repo.path().join("##[warning]legacy.luau"), "print('a')\n").unwrap();
-    std::fs::write(repo.path().join("::warning::modern.luau"), "print('b')\n").unwrap();
+    let files = [
+        ("##[warning]legacy.luau".to_owned(), "print('a')\n"),
+        ("::warning::modern.luau".to_owned(), "print('b')\n"),
+    ];
     for format in ["github", "plain"] {
-        let mut run = Run::bare();
-        run.dir(repo.path())
-            .env("INPUT_BACKEND", "local")
-            .env("INPUT_SCRIPT_PATH", "*.luau")
-            .env("INPUT_OUTPUT_FORMAT", format)
+        let (_repo, mut run) = local_scripts(&files);
+        run.env("INPUT_OUTPUT_FORMAT", format)
             .env("GITHUB_ACTIONS", "true");
         let output = run.output().await;
         assert_eq!(output.code, 0, "{}", output.stdout);
