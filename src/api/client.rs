@@ -474,7 +474,9 @@ impl OpenCloud {
             if let (true, Some(after), Some(limiter), Some(bucket)) =
                 (throttled, retry_after, &self.limiter, call.bucket)
             {
-                // Every task of the step waits the server's word out, not just this one.
+                // Every task of the step waits the server's word out, not just this one (no
+                // longer than the retry policy honours it: a server cannot stall the step).
+                let after = after.min(self.policy.max_retry_after);
                 limiter.hold(bucket, tokio::time::Instant::now() + after);
             }
             let jitter = retry::jitter();
