@@ -100,13 +100,15 @@ pub async fn run(
     // The place file once per place; every task is pinned to the version it made.
     let mut places = Vec::with_capacity(config.place_ids.len());
     for &id in &config.place_ids {
-        let version = if config.place_file.is_some() {
-            match runner::upload_place_version(config, api, id, console, interrupt).await {
-                Ok(version) => Some(version),
-                Err(report) => return report,
+        let version = match &config.place_file {
+            Some(place) => {
+                match runner::upload_place_version(config, api, place, id, console, interrupt).await
+                {
+                    Ok(version) => Some(version),
+                    Err(report) => return report,
+                }
             }
-        } else {
-            config.place_version
+            None => config.place_version,
         };
         places.push(Place {
             id,
@@ -269,7 +271,7 @@ fn unit_config(config: &Config, unit: &Unit, place_id: u64, version: Option<u64>
 }
 
 /// The step's report: the most serious outcome, every shard's tests together, and each task's
-/// own report.
+/// own report. `units` holds one report for each of `config.units`, in their order.
 pub fn merge(
     config: &Config,
     units: Vec<UnitReport>,
@@ -292,7 +294,8 @@ pub fn merge(
             notes: None,
         };
         let mut notes = Vec::new();
-        for unit in &units {
+        // `units` are in the order of `config.units`, one for each.
+        for (unit, spec) in units.iter().zip(config.units.iter()) {
             match &unit.report.tests {
                 Some(tests) => {
                     if run.framework.is_empty() {
@@ -307,9 +310,9 @@ pub fn merge(
                 // says so, so no reader takes a missing shard for a passing one. A plain script
                 // that succeeded without an envelope has no tests to miss.
                 None if config.suite.is_some() || !unit.report.outcome.is_success() => {
-                    let suite = config.units.iter().find(|u| u.label == unit.label);
-                    let never_ran = suite
-                        .and_then(|u| u.suite.as_ref())
+                    let never_ran = spec
+                        .suite
+                        .as_ref()
                         .map(|suite| spec_modules_of(suite, &config.locator))
                         .unwrap_or_default();
                     run.tests.push(unreported(unit, &never_ran));
@@ -334,11 +337,7 @@ pub fn merge(
         }
         if all_completed && counts.total == 0 {
             merged.problem = Some(match &config.suite {
-                Some(suite) => format!(
-                    "no tests were found under {} ({} looks for ModuleScripts named `*.spec`)",
-                    suite.roots.join(", "),
-                    suite.framework.name()
-                ),
+                Some(suite) => suite.nothing_found(),
                 None => "the tasks' results envelopes list no tests".to_owned(),
             });
         }

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::api::model::{CreateTaskRequest, LogMessage, MessageType, Task, TaskState};
 use crate::api::{ApiError, OpenCloud, Progress, Service};
-use crate::config::Config;
+use crate::config::{Config, PlaceFile};
 use crate::duration::{human, to_protobuf_duration};
 use crate::interrupt::Interrupt;
 use crate::outcome::{Outcome, Signal};
@@ -136,9 +136,10 @@ impl Job<'_> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
         self.report.place_version = config.place_version;
-        if config.place_file.is_some() {
+        if let Some(place) = &config.place_file {
             let version =
-                upload_place_file(config, self.api, config.place_id, console, interrupt).await?;
+                upload_place_file(config, self.api, place, config.place_id, console, interrupt)
+                    .await?;
             self.report.place_version = Some(version);
         }
 
@@ -396,11 +397,7 @@ impl Job<'_> {
                 let sharded = config.suite.as_ref().is_some_and(|s| s.shard.is_some());
                 let problem = if counts.total == 0 && !sharded {
                     Some(match &config.suite {
-                        Some(suite) => format!(
-                            "no tests were found under {} ({} looks for ModuleScripts named `*.spec`)",
-                            suite.roots.join(", "),
-                            suite.framework.name()
-                        ),
+                        Some(suite) => suite.nothing_found(),
                         None => "the results envelope lists no tests".to_owned(),
                     })
                 } else {
@@ -468,20 +465,16 @@ impl Job<'_> {
     }
 }
 
-/// Uploads `place-file` to `place_id` as a new Saved version, with progress lines; its number.
+/// Uploads the place file to `place_id` as a new Saved version, with progress lines; its
+/// number.
 async fn upload_place_file(
     config: &Config,
     api: &OpenCloud,
+    place: &PlaceFile,
     place_id: u64,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
 ) -> Step<u64> {
-    let Some(place) = &config.place_file else {
-        return Err(Stop::Failed(
-            Outcome::BadInput,
-            "input `place-file`: is required to upload a place".into(),
-        ));
-    };
     let bytes = read_file(&place.path).await?;
     console.emit(Event::Note(&format!(
         "uploading {} ({}) as a new Saved version of place {place_id}",
@@ -518,11 +511,12 @@ async fn upload_place_file(
 pub async fn upload_place_version(
     config: &Config,
     api: &OpenCloud,
+    place: &PlaceFile,
     place_id: u64,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
 ) -> Result<u64, RunReport> {
-    upload_place_file(config, api, place_id, console, interrupt)
+    upload_place_file(config, api, place, place_id, console, interrupt)
         .await
         .map_err(|stop| {
             let mut report = RunReport::new(Outcome::Complete);

@@ -63,6 +63,17 @@ pub struct Suite {
     pub shard: Option<Shard>,
 }
 
+impl Suite {
+    /// What a run that found no tests says, naming where it looked.
+    pub fn nothing_found(&self) -> String {
+        format!(
+            "no tests were found under {} ({} looks for ModuleScripts named `*.spec`)",
+            self.roots.join(", "),
+            self.framework.name()
+        )
+    }
+}
+
 /// One part of a suite split across tasks. TestEZ's spec modules (Jest-Lua's roots) are sorted
 /// by full name and dealt out in turn, so every task computes the same split from the same
 /// place, and folders of many specs spread over every shard.
