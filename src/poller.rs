@@ -164,6 +164,8 @@ mod tests {
     struct Scripted {
         states: RefCell<Vec<TaskState>>,
         polls: RefCell<Vec<Instant>>,
+        /// What it says the floor between polls is (many tasks polled at once).
+        floor: Duration,
     }
 
     impl TaskSource for Scripted {
@@ -181,12 +183,42 @@ mod tests {
                 ..Task::default()
             })
         }
+
+        fn poll_floor(&self) -> Duration {
+            self.floor
+        }
     }
 
     fn scripted(states: &[TaskState]) -> Scripted {
         Scripted {
             states: RefCell::new(states.to_vec()),
             polls: RefCell::new(Vec::new()),
+            floor: Duration::ZERO,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_floor_from_the_source_stretches_the_cadence() {
+        // Ten tasks polled at once: each at most every 3.3 s, even in the first half minute.
+        let source = Scripted {
+            floor: Duration::from_millis(3333),
+            ..scripted(&[TaskState::Processing])
+        };
+        let started = Instant::now();
+        let _ = wait_for_terminal(
+            &source,
+            queued(),
+            started,
+            started + Duration::from_secs(60),
+            Timing::default(),
+            &mut |_| {},
+        )
+        .await;
+        let polls = source.polls.borrow();
+        // 60 s at one poll every 3.3 s, where the cadence alone would poll 90 times.
+        assert_eq!(polls.len(), 18, "{polls:?}");
+        for pair in polls.windows(2) {
+            assert!(pair[1] - pair[0] >= Duration::from_millis(3333));
         }
     }
 

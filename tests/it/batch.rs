@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::emulator::{get, post, serve_with_args};
-use crate::places::{folder, from_folder, module, place, testez_source};
+use crate::places::{folder, from_folder, module, place, testez_run, testez_source};
 use crate::support::{Run, RunnerParser, parse_output_file};
 
 /// A suite of six spec modules in nested folders: passing, failing and skipped tests.
@@ -47,15 +47,7 @@ async fn run_suite(
     for (name, contents) in files {
         std::fs::write(repo.path().join(name), contents).unwrap();
     }
-    let mut run = Run::bare();
-    run.dir(repo.path())
-        .env("INPUT_BACKEND", "local")
-        .env("INPUT_PLACE_FILE", "game.rbxl")
-        .env("INPUT_TEST_FRAMEWORK", "testez")
-        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
-        .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
-        .env("INPUT_OUTPUT_FORMAT", "json")
-        .env("INPUT_TIMEOUT", "30");
+    let mut run = testez_run(repo.path());
     for (name, value) in extra {
         run.env(name, value);
     }
@@ -292,18 +284,20 @@ async fn twelve_tasks_on_one_place_meet_no_429_of_our_making() {
     );
 }
 
+/// Someone else's ten tasks, each running `script`, take every slot of place 2.
+async fn fill_place_two(base: &str, script: &str) {
+    let url = format!("{base}/cloud/v2/universes/1/places/2/luau-execution-session-tasks");
+    for _ in 0..10 {
+        let (status, body) = post(&url, json!({ "script": script })).await;
+        assert_eq!(status, 200, "{body}");
+    }
+}
+
 #[tokio::test]
 async fn a_full_place_is_waited_for_not_failed() {
     let served = serve_with_args(&[], &[]).await;
-    // Someone else's ten tasks hold every slot of place 2 for a second.
-    let url = format!(
-        "{}/cloud/v2/universes/1/places/2/luau-execution-session-tasks",
-        served.url
-    );
-    for _ in 0..10 {
-        let (status, body) = post(&url, json!({ "script": "task.wait(1)" })).await;
-        assert_eq!(status, 200, "{body}");
-    }
+    // Every slot held for a second.
+    fill_place_two(&served.url, "task.wait(1)").await;
     let mut run = Run::new(&served.url);
     // The test clock shrinks the ordinary retry budget to a fraction of a second: only the
     // patience of a create that meets a full place can carry it through.
@@ -329,14 +323,7 @@ async fn a_full_place_is_waited_for_not_failed() {
 #[tokio::test]
 async fn a_place_that_stays_full_ends_as_a_wait_timeout_without_a_task() {
     let served = serve_with_args(&[], &[]).await;
-    let url = format!(
-        "{}/cloud/v2/universes/1/places/2/luau-execution-session-tasks",
-        served.url
-    );
-    for _ in 0..10 {
-        let (status, body) = post(&url, json!({ "script": "task.wait(30)" })).await;
-        assert_eq!(status, 200, "{body}");
-    }
+    fill_place_two(&served.url, "task.wait(30)").await;
     let mut run = Run::new(&served.url);
     run.env("INPUT_WAIT_TIMEOUT", "1");
     let output = run.output().await;
@@ -520,4 +507,70 @@ async fn a_file_name_cannot_act_as_a_workflow_command() {
             output.stdout
         );
     }
+}
+
+/// Polls of one task path: the first answered 429 with `retry-after: 2`, then PROCESSING
+/// until 2.5 s after it, then COMPLETE; records when each arrived.
+struct RateLimitedOnce {
+    arrivals: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+}
+
+impl wiremock::Respond for RateLimitedOnce {
+    fn respond(&self, _: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let mut arrivals = self.arrivals.lock().unwrap();
+        arrivals.push(std::time::Instant::now());
+        if arrivals.len() == 1 {
+            return wiremock::ResponseTemplate::new(429)
+                .insert_header("retry-after", "2")
+                .set_body_json(json!({"code": "RESOURCE_EXHAUSTED", "message": "slow down"}));
+        }
+        if arrivals[0].elapsed() < Duration::from_millis(2500) {
+            crate::support::ok_json(crate::support::task("PROCESSING"))
+        } else {
+            crate::support::ok_json(crate::support::complete(json!([])))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_holds_every_task_of_the_step() {
+    use crate::support::{logs_page, ok_json, on_create, on_get, on_logs, task};
+    let server = wiremock::MockServer::start().await;
+    on_create()
+        .respond_with(ok_json(task("PROCESSING")))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    on_get()
+        .respond_with(RateLimitedOnce {
+            arrivals: arrivals.clone(),
+        })
+        .mount(&server)
+        .await;
+    on_logs()
+        .respond_with(ok_json(logs_page(&[], "")))
+        .mount(&server)
+        .await;
+    let repo = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        std::fs::write(repo.path().join(format!("{name}.luau")), "return 1\n").unwrap();
+    }
+    let mut run = Run::new(&server.uri());
+    run.dir(repo.path())
+        .remove("INPUT_SCRIPT")
+        .env("INPUT_SCRIPT_PATH", "*.luau");
+    let output = run.output().await;
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let arrivals = arrivals.lock().unwrap();
+    assert!(arrivals.len() >= 3, "{}", arrivals.len());
+    // On the test clock each task polls every few milliseconds; after the 429, neither polls
+    // again until its retry-after has passed (a request already on its way may still land).
+    let limited = arrivals[0];
+    let during: Vec<_> = arrivals[1..]
+        .iter()
+        .map(|at| at.duration_since(limited))
+        .filter(|after| *after > Duration::from_millis(50) && *after < Duration::from_millis(1900))
+        .collect();
+    assert!(during.is_empty(), "polls during the hold: {during:?}");
 }

@@ -115,6 +115,21 @@ pub fn place(children: Vec<InstanceBuilder>) -> Vec<u8> {
     bytes
 }
 
+/// A run of TestEZ over `ReplicatedStorage.Tests` in `game.rbxl` (in `repo`), on the local
+/// backend, with the JSON format (which carries every test).
+pub fn testez_run(repo: &Path) -> Run {
+    let mut run = Run::bare();
+    run.dir(repo)
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_PLACE_FILE", "game.rbxl")
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+        .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        .env("INPUT_TIMEOUT", "30");
+    run
+}
+
 /// The spec project: passing, failing, skipped and erroring specs in nested folders, with
 /// `require` between modules.
 fn spec_project() -> InstanceBuilder {
@@ -157,16 +172,8 @@ async fn testez_from_npm_runs_a_spec_project_offline() {
         spec_sourcemap().to_string(),
     )
     .unwrap();
-    let mut run = Run::bare();
-    run.dir(repo.path())
-        .env("INPUT_BACKEND", "local")
-        .env("INPUT_PLACE_FILE", "game.rbxl")
-        .env("INPUT_TEST_FRAMEWORK", "testez")
-        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
-        .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
-        .env("INPUT_SOURCEMAP", "sourcemap.json")
-        .env("INPUT_OUTPUT_FORMAT", "json")
-        .env("INPUT_TIMEOUT", "30");
+    let mut run = testez_run(repo.path());
+    run.env("INPUT_SOURCEMAP", "sourcemap.json");
     let output = run.output().await;
     let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
