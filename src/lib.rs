@@ -4,7 +4,9 @@
 //! The flow: [`config`] reads and checks every input once (writing the test bootstrap of
 //! [`results`] when a suite is asked for); [`runner`] drives the API through
 //! [`api::OpenCloud`], beside the process's [`interrupt::Interrupt`], and produces a
-//! [`report::RunReport`] with the tests the task reported; [`render`] turns events and the
+//! [`report::RunReport`] with the tests the task reported ([`batch`] runs a step's several units,
+//! scripts or suite shards, as tasks side by side through the one client and its rate limiter,
+//! and merges their reports into one); [`render`] turns events and the
 //! report into text for one sink (and into outputs, the summary and JUnit); [`outcome`] owns
 //! the exit codes. [`emulator`] is an in-process stand-in for Open Cloud that runs real Luau in
 //! the place's instance tree, reached through the same client.

@@ -506,7 +506,7 @@ async fn upload_place_file(
     Ok(version)
 }
 
-/// [`upload_place_file`] for a step that uploads once per place before its tasks: a failure
+/// Uploads the place file once for a step that uploads per place before its tasks: a failure
 /// is the step's report, nothing having been started.
 pub async fn upload_place_version(
     config: &Config,
