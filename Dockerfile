@@ -29,6 +29,20 @@ RUN cargo build --release --locked --no-default-features --features "${CARGO_FEA
          && { /luau-exec --backend local --timeout 1 --script "while true do end"; test $? -eq 3; }; \
        fi
 
+# The release binary alone, for `docker buildx build --target binary --output type=local,dest=…`:
+# the release workflow packs it as the Linux assets that rokit, aftman and foreman install.
+FROM scratch AS binary
+COPY --from=build /luau-exec /luau-exec
+
+# The job image: the same binary on Alpine, with a shell, for CIs that run a job *in* an image
+# (GitLab's `image:`, Buildkite, CircleCI) and have no Docker-in-Docker. Published as the `-job`
+# tags. It sits before the final stage, because `docker build .` (and the action's
+# `image: Dockerfile`) builds the last one.
+FROM alpine:3.20 AS job
+COPY --from=build /luau-exec /usr/local/bin/luau-exec
+ENTRYPOINT []
+CMD ["luau-exec", "--help"]
+
 # The image: the binary and nothing else. TLS roots are compiled in (webpki roots), so no CA
 # bundle is needed. No USER (GitHub runs container actions as root and mounts its command
 # files for root) and no WORKDIR (GitHub mounts the workspace and sets it).

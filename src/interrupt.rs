@@ -53,6 +53,7 @@ impl Interrupt {
 
 /// Resolves on SIGINT or SIGTERM; never, if handlers cannot be installed (the default action
 /// then applies).
+#[cfg(unix)]
 pub async fn wait_for_signal() -> Signal {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
@@ -64,5 +65,15 @@ pub async fn wait_for_signal() -> Signal {
     tokio::select! {
         _ = interrupt.recv() => Signal::Interrupt,
         _ = terminate.recv() => Signal::Terminate,
+    }
+}
+
+/// Resolves on Ctrl+C (Windows has no SIGTERM; a console close ends the process as before);
+/// never, if the handler cannot be installed.
+#[cfg(not(unix))]
+pub async fn wait_for_signal() -> Signal {
+    match tokio::signal::ctrl_c().await {
+        Ok(()) => Signal::Interrupt,
+        Err(_) => std::future::pending().await,
     }
 }

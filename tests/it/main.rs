@@ -5,10 +5,13 @@
 mod batch;
 #[cfg(feature = "emulator")]
 mod emulator;
+#[cfg(feature = "emulator")]
+mod examples;
 mod github;
 mod hostile;
 mod inputs;
 mod open_cloud;
+mod packaging;
 #[cfg(feature = "emulator")]
 mod places;
 #[cfg(feature = "emulator")]

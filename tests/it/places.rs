@@ -69,14 +69,16 @@ pub fn folder(name: &str) -> InstanceBuilder {
     InstanceBuilder::new("Folder").with_name(name)
 }
 
-/// A folder of Lua files as Rojo maps it: `init.lua` makes the folder a ModuleScript, every
-/// other `.lua` a ModuleScript, every folder a Folder.
+/// A folder of Lua files as Rojo maps it: `init.lua`/`init.luau` makes the folder a
+/// ModuleScript, every other `.lua`/`.luau` a ModuleScript, every folder a Folder.
 pub fn from_folder(name: &str, dir: &Path) -> InstanceBuilder {
-    let init = dir.join("init.lua");
-    let mut node = if init.exists() {
-        module(name, &std::fs::read_to_string(&init).unwrap())
-    } else {
-        folder(name)
+    let init = ["init.luau", "init.lua"]
+        .map(|file| dir.join(file))
+        .into_iter()
+        .find(|init| init.exists());
+    let mut node = match init {
+        Some(init) => module(name, &std::fs::read_to_string(&init).unwrap()),
+        None => folder(name),
     };
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -87,7 +89,10 @@ pub fn from_folder(name: &str, dir: &Path) -> InstanceBuilder {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         if path.is_dir() {
             node.add_child(from_folder(&file, &path));
-        } else if let Some(stem) = file.strip_suffix(".lua").filter(|s| *s != "init") {
+        } else if let Some(stem) = (file.strip_suffix(".luau"))
+            .or_else(|| file.strip_suffix(".lua"))
+            .filter(|s| *s != "init")
+        {
             node.add_child(module(stem, &std::fs::read_to_string(&path).unwrap()));
         }
     }
