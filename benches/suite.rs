@@ -1,45 +1,52 @@
-//! Measures a whole offline test run: the release binary on the local backend loading a
-//! generated place of TestEZ (from the npm registry) plus 1,000 spec modules (5,000 `it`
-//! blocks in 10 folders, each spec requiring a shared helper), running TestEZ over it and
-//! reporting. The anchor is Lune 0.11.1 doing the same with a require shim: 0.30 s wall and
-//! 35–75 MB on these machines; a Roblox cold boot alone is 10–45 s.
+//! Measures whole offline test runs: the release binary on the local backend loading a generated
+//! place of TestEZ (from the npm registry) plus spec modules, running TestEZ over it and
+//! reporting, beside Lune 0.11.1 running the same place with the approach Lune users take
+//! (`benches/lune/run-testez.luau`) when `LUNE` names a Lune binary
+//! (`cargo install lune --version 0.11.1 --locked`).
 //!
-//! Prints: place size and in-process load time, wall time of the whole process (median of 5),
-//! tests per second, peak RSS, and the counts (which must equal what the place holds).
-//! Run with `cargo bench --bench suite` (needs npm for TestEZ). Asserts nothing about speed.
+//! Places:
+//! - `light`: 1,000 spec modules of five `it` blocks doing two additions each, all passing
+//!   (the figures earlier versions published);
+//! - `real`: spec modules shaped like users' (`support::real_shaped_suite`: a `describe` with a
+//!   `beforeEach`, tables and strings built through a shared helper, skipped and failing tests),
+//!   at 1,000 and 5,000 spec modules (5,000 and 25,000 tests). `SUITE_SIZES=200,1000` overrides.
+//!
+//! Prints for each place: wall time of the whole process (median, best, worst; runs of the two
+//! tools interleaved), peak RSS, the counts each tool reported against what the place holds, the
+//! ratio, and the machine's load average before and after. Run with
+//! `cargo bench --bench suite` (needs npm for TestEZ). Asserts the counts, never a speed.
 
 #![allow(clippy::print_stdout)]
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
 use rbx_dom_weak::InstanceBuilder;
 use serde_json::Value;
+use support::Counts;
 
 const BIN: &str = env!("CARGO_BIN_EXE_luau-exec");
-const FOLDERS: usize = 10;
-const SPECS_PER_FOLDER: usize = 100;
-const TESTS_PER_SPEC: usize = 5;
-/// This program, re-run with this flag, runs one child and prints its peak RSS (getrusage
+/// This program, re-run with this flag, runs one command and prints its peak RSS (getrusage
 /// reports the largest child a process ever had, so each measure needs its own process).
 const PEAK_RSS_FLAG: &str = "--peak-rss-of";
 
-fn generated_place() -> Vec<u8> {
+fn light_place() -> (Vec<u8>, Counts) {
     let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
     tests.add_child(support::module(
         "helper",
         "return { add = function(a, b) return a + b end, double = function(x) return x * 2 end }"
             .into(),
     ));
-    for folder in 0..FOLDERS {
+    for folder in 0..10 {
         let mut node = InstanceBuilder::new("Folder").with_name(format!("group{folder}"));
-        for spec in 0..SPECS_PER_FOLDER {
+        for spec in 0..100 {
             let mut source = String::from(
                 "local helper = require(script.Parent.Parent.helper)\n\nreturn function()\n\tdescribe(\"cases\", function()\n",
             );
-            for test in 0..TESTS_PER_SPEC {
+            for test in 0..5 {
                 source.push_str(&format!(
                     "\t\tit(\"case {test}\", function()\n\t\t\texpect(helper.add({test}, {spec})).to.equal({})\n\t\t\texpect(helper.double({test})).to.equal({})\n\t\tend)\n",
                     test + spec,
@@ -51,98 +58,238 @@ fn generated_place() -> Vec<u8> {
         }
         tests.add_child(node);
     }
-    support::place_with_testez(tests)
+    let counts = Counts {
+        passed: 5_000,
+        failed: 0,
+        skipped: 0,
+    };
+    (support::place_with_testez(tests), counts)
 }
 
-fn command(place: &Path) -> std::process::Command {
-    let mut command = std::process::Command::new(BIN);
-    command
-        .env_clear()
-        .env("INPUT_BACKEND", "local")
-        .env("INPUT_PLACE_FILE", place)
-        .env("INPUT_TEST_FRAMEWORK", "testez")
-        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
-        .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
-        // The JSON format carries every test, so the counts can be checked; it is also the
-        // heaviest report to write.
-        .env("INPUT_OUTPUT_FORMAT", "json");
-    command
+/// The command line each tool runs the place with.
+#[derive(Clone, Copy)]
+enum Tool<'a> {
+    LuauExec,
+    Lune(&'a str),
+}
+
+impl Tool<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Tool::LuauExec => "luau-exec",
+            Tool::Lune(_) => "Lune 0.11.1",
+        }
+    }
+
+    fn command(&self, place: &Path) -> Command {
+        match self {
+            Tool::LuauExec => {
+                let mut command = Command::new(BIN);
+                command
+                    .env_clear()
+                    .env("INPUT_BACKEND", "local")
+                    .env("INPUT_PLACE_FILE", place)
+                    .env("INPUT_TEST_FRAMEWORK", "testez")
+                    .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+                    .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+                    .env("INPUT_TIMEOUT", "5m")
+                    // The JSON format carries every test, so the counts can be checked; it is
+                    // also the heaviest report to write.
+                    .env("INPUT_OUTPUT_FORMAT", "json");
+                command
+            }
+            Tool::Lune(lune) => {
+                let mut command = Command::new(lune);
+                command.arg("run").arg(lune_script()).arg(place);
+                command
+            }
+        }
+    }
+
+    /// The counts the tool reported on its last line of output.
+    fn counts(&self, stdout: &str) -> Option<Counts> {
+        let last: Value = serde_json::from_str(stdout.lines().last()?).ok()?;
+        let counts = match self {
+            Tool::LuauExec => &last["tests"]["counts"],
+            Tool::Lune(_) => &last,
+        };
+        let read = |name: &str| counts[name].as_u64().map(|n| n as usize);
+        Some(Counts {
+            passed: read("passed")?,
+            failed: read("failed")?,
+            skipped: read("skipped")?,
+        })
+    }
+}
+
+fn lune_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/lune/run-testez.luau")
+}
+
+struct Measured {
+    walls: Vec<f64>,
+    counts: Option<Counts>,
+    peak_mib: f64,
+}
+
+impl Measured {
+    fn median(&self) -> f64 {
+        let mut sorted = self.walls.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    }
+}
+
+fn run_once(tool: Tool, place: &Path, expected: Counts) -> (f64, Option<Counts>) {
+    let started = Instant::now();
+    let output = tool.command(place).output().expect("the tool runs");
+    let wall = started.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let counts = tool.counts(&stdout);
+    assert_eq!(
+        counts,
+        Some(expected),
+        "{} reported other counts (exit {:?}): {}{}",
+        tool.name(),
+        output.status.code(),
+        &stdout[stdout.len().saturating_sub(1500)..],
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (wall, counts)
+}
+
+fn peak_rss_mib(tool: Tool, place: &Path) -> f64 {
+    let mut command = Command::new(std::env::current_exe().expect("this bench"));
+    command.arg(PEAK_RSS_FLAG).arg(place);
+    if let Tool::Lune(lune) = tool {
+        command.arg(lune);
+    }
+    let measured = command.output().expect("the measure runs");
+    String::from_utf8_lossy(&measured.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(f64::NAN)
+}
+
+/// `--peak-rss-of PLACE [LUNE]`: runs one tool once and prints its peak RSS in MiB.
+fn print_peak_rss(args: &[String]) {
+    let place = Path::new(&args[2]);
+    let tool = match args.get(3) {
+        Some(lune) => Tool::Lune(lune),
+        None => Tool::LuauExec,
+    };
+    tool.command(place)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("the tool runs");
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    println!("{}", usage.max_rss() as f64 / 1024.0);
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn measure_place(label: &str, bytes: &[u8], expected: Counts, tools: &[Tool]) {
+    let place = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("suite-{label}.rbxl"));
+    std::fs::write(&place, bytes).expect("the place is written");
+    let rounds = if expected.total() > 10_000 { 3 } else { 5 };
+    let load_before = load_average();
+    let mut measured: Vec<Measured> = tools
+        .iter()
+        .map(|_| Measured {
+            walls: Vec::new(),
+            counts: None,
+            peak_mib: f64::NAN,
+        })
+        .collect();
+    // Interleaved, so a change in the machine's load falls on both tools alike.
+    for _ in 0..rounds {
+        for (tool, measure) in tools.iter().zip(&mut measured) {
+            let (wall, counts) = run_once(*tool, &place, expected);
+            measure.walls.push(wall);
+            measure.counts = counts;
+        }
+    }
+    for (tool, measure) in tools.iter().zip(&mut measured) {
+        measure.peak_mib = peak_rss_mib(*tool, &place);
+    }
+    println!(
+        "\n{label}: {} spec-module place, {} KiB, {} tests ({} passed, {} failed, {} skipped)",
+        expected.total() / 5,
+        bytes.len() / 1024,
+        expected.total(),
+        expected.passed,
+        expected.failed,
+        expected.skipped
+    );
+    println!(
+        "  load average before / after: {load_before} / {}",
+        load_average()
+    );
+    for (tool, measure) in tools.iter().zip(&measured) {
+        let mut sorted = measure.walls.clone();
+        sorted.sort_by(f64::total_cmp);
+        println!(
+            "  {:<12} median {:.3} s (best {:.3}, worst {:.3}, {} runs), {:.0} µs a test, peak RSS {:.1} MiB, counts exact: {}",
+            tool.name(),
+            measure.median(),
+            sorted[0],
+            sorted[sorted.len() - 1],
+            sorted.len(),
+            measure.median() * 1e6 / expected.total() as f64,
+            measure.peak_mib,
+            measure.counts == Some(expected),
+        );
+    }
+    if let [ours, lune] = &measured[..] {
+        println!(
+            "  luau-exec / Lune: {:.2}× the time, {:.2}× the peak RSS",
+            ours.median() / lune.median(),
+            ours.peak_mib / lune.peak_mib
+        );
+    }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(PEAK_RSS_FLAG) {
-        let status = command(Path::new(&args[2]))
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        let usage =
-            nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
-        println!(
-            "{} {}",
-            status.code().unwrap_or(-1),
-            usage.max_rss() as f64 / 1024.0
-        );
+        print_peak_rss(&args);
         return;
     }
-    let bytes = generated_place();
-    // Kept, to profile or run by hand.
-    let place = Path::new(env!("CARGO_TARGET_TMPDIR")).join("suite.rbxl");
-    std::fs::write(&place, &bytes).unwrap();
-
-    let started = Instant::now();
-    let dom = luau_exec::emulator::dom::load_place(&bytes).unwrap();
-    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let instances = dom.descendants().count();
-
-    let mut walls = Vec::new();
-    let mut counts = Value::Null;
-    for _ in 0..5 {
-        let started = Instant::now();
-        let output = command(&place).output().unwrap();
-        walls.push(started.elapsed().as_secs_f64());
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let result: Value =
-            serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or(Value::Null);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{}",
-            &stdout[stdout.len().saturating_sub(2000)..]
-        );
-        counts = result["tests"]["counts"].clone();
+    let lune = std::env::var("LUNE").ok().filter(|path| !path.is_empty());
+    let mut tools = vec![Tool::LuauExec];
+    if let Some(lune) = lune.as_deref() {
+        tools.push(Tool::Lune(lune));
     }
-    walls.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let median = walls[walls.len() / 2];
+    let sizes: Vec<usize> = std::env::var("SUITE_SIZES")
+        .unwrap_or_else(|_| "1000,5000".to_owned())
+        .split(',')
+        .filter_map(|size| size.trim().parse().ok())
+        .collect();
 
-    let measured = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg(PEAK_RSS_FLAG)
-        .arg(&place)
-        .output()
-        .unwrap();
-    let measured = String::from_utf8_lossy(&measured.stdout).into_owned();
-    let peak: f64 = measured
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(f64::NAN);
-
-    let expected = FOLDERS * SPECS_PER_FOLDER * TESTS_PER_SPEC;
     println!("luau-exec offline suite (release binary, local backend, TestEZ 0.4.2 from npm)");
-    println!("  the place: {}", place.display());
     println!(
-        "  place: {} KiB, {instances} instances, loaded in {load_ms:.1} ms (rbx_binary, in process)",
-        bytes.len() / 1024
+        "  machine: {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
     );
-    println!(
-        "  whole process (start, load, run, report): median {:.3} s, best {:.3} s, worst {:.3} s over {}",
-        median,
-        walls[0],
-        walls[walls.len() - 1],
-        walls.len()
-    );
-    println!("  tests per second: {:.0}", expected as f64 / median);
-    println!("  peak RSS: {peak:.1} MiB");
-    println!("  counts: {counts} (the place holds {expected} tests)");
-    println!("  for comparison: Lune 0.11.1 0.30 s and 35-75 MB; a Roblox cold boot 10-45 s");
+    if lune.is_none() {
+        println!("  (set LUNE=/path/to/lune to measure Lune 0.11.1 beside it)");
+    }
+    let (light, counts) = light_place();
+    measure_place("light", &light, counts, &tools);
+    for specs in sizes {
+        let (tests, counts) = support::real_shaped_suite(specs);
+        let place = support::place_with_testez(tests);
+        measure_place(&format!("real-{specs}"), &place, counts, &tools);
+    }
 }

@@ -98,3 +98,141 @@ pub fn place_with_testez(tests: InstanceBuilder) -> Vec<u8> {
     rbx_binary::to_writer(&mut bytes, &dom, &services).unwrap();
     bytes
 }
+
+/// The counts a generated suite must report, exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Counts {
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.skipped
+    }
+}
+
+/// A suite shaped like users' (what real libraries' spec modules look like): `specs` spec modules
+/// in folders of 100, each one `describe` with a `beforeEach`, five `it` blocks that build and
+/// check tables and strings through a shared helper module every spec requires, an `itSKIP`
+/// in every tenth module and a failing expectation in every fiftieth. Returns the `Tests`
+/// folder and the counts TestEZ must report for it.
+pub fn real_shaped_suite(specs: usize) -> (InstanceBuilder, Counts) {
+    let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
+    tests.add_child(
+        InstanceBuilder::new("Folder")
+            .with_name("Shared")
+            .with_child(module("helper", HELPER.to_owned())),
+    );
+    let mut counts = Counts {
+        passed: 0,
+        failed: 0,
+        skipped: 0,
+    };
+    let mut folder = InstanceBuilder::new("Folder").with_name("group0");
+    for spec in 0..specs {
+        if spec > 0 && spec % 100 == 0 {
+            tests.add_child(folder);
+            folder = InstanceBuilder::new("Folder").with_name(format!("group{}", spec / 100));
+        }
+        let skips = spec % 10 == 9;
+        let fails = spec % 50 == 49;
+        folder.add_child(module(
+            &format!("feature{spec}.spec"),
+            spec_source(spec, skips, fails),
+        ));
+        counts.passed += 5 - usize::from(skips) - usize::from(fails);
+        counts.skipped += usize::from(skips);
+        counts.failed += usize::from(fails);
+    }
+    tests.add_child(folder);
+    (tests, counts)
+}
+
+const HELPER: &str = r#"local helper = {}
+
+function helper.inventory(size)
+	local items = {}
+	for i = 1, size do
+		items[i] = { id = i, name = "item" .. i, tags = { "a", "b" } }
+	end
+	return items
+end
+
+function helper.total(items)
+	local sum = 0
+	for _, item in items do
+		sum += item.id
+	end
+	return sum
+end
+
+function helper.describe(item)
+	return string.format("%s (%d): %s", item.name, item.id, table.concat(item.tags, ","))
+end
+
+return helper
+"#;
+
+/// One spec module: five tests, the fourth skipped and the fifth failing when asked.
+fn spec_source(spec: usize, skips: bool, fails: bool) -> String {
+    let first = spec % 10 + 1;
+    let fourth = if skips {
+        r#"		itSKIP("waits for a later release", function()
+			expect(true).to.equal(false)
+		end)
+"#
+    } else {
+        r#"		it("refuses bad input", function()
+			expect(function()
+				error("bad input")
+			end).to.throw("bad input")
+		end)
+"#
+    };
+    let fifth = if fails {
+        r#"		it("keeps its promise", function()
+			expect(helper.total(items)).to.equal(-1)
+		end)
+"#
+        .to_owned()
+    } else {
+        format!(
+            r#"		it("finds by id", function()
+			local found
+			for _, item in items do
+				if item.id == {first} then
+					found = item
+				end
+			end
+			expect(found).to.be.ok()
+			expect(found.name).to.equal("item{first}")
+		end)
+"#
+        )
+    };
+    format!(
+        r#"local helper = require(script.Parent.Parent.Shared.helper)
+
+return function()
+	describe("feature {spec}", function()
+		local items
+		beforeEach(function()
+			items = helper.inventory(10)
+		end)
+
+		it("counts its items", function()
+			expect(#items).to.equal(10)
+		end)
+		it("adds them up", function()
+			expect(helper.total(items)).to.equal(55)
+		end)
+		it("describes them", function()
+			expect(helper.describe(items[{first}])).to.equal("item{first} ({first}): a,b")
+		end)
+{fourth}{fifth}	end)
+end
+"#
+    )
+}
