@@ -426,6 +426,7 @@ fn unreported(unit: &UnitReport, never_ran: &[String]) -> TestCase {
         message: Some(message),
         location: None,
         file: report.error_location.clone(),
+        brief: None,
     }
 }
 
@@ -483,6 +484,7 @@ mod tests {
             message: None,
             location: None,
             file: None,
+            brief: None,
         }
     }
 

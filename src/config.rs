@@ -420,7 +420,8 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         script_path
             .as_ref()
             .map(|p| p.display().to_string().replace('\\', "/")),
-    );
+    )
+    .with_framework(suite.as_ref().map(Suite::framework_root));
     let junit_path = inputs
         .input("junit-path", &args.junit_path)
         .map(|p| check_writable("junit-path", PathBuf::from(p)))
@@ -817,6 +818,7 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
         name_pattern: inputs.input("test-name-pattern", &args.test_name_pattern),
         framework_path,
         shard: None,
+        framework_output: inputs.var("RUNNER_DEBUG").as_deref() == Some("1"),
     }))
 }
 

@@ -73,14 +73,19 @@ impl GithubRenderer {
         let mut failure_texts: HashSet<&str> = HashSet::new();
         if let Some(run) = &report.tests {
             for test in run.failures() {
-                let message = test.message.as_deref().unwrap_or("the test failed");
-                failure_texts.insert(message);
+                if let Some(message) = test.message.as_deref() {
+                    failure_texts.insert(message);
+                }
                 if take_one(&mut errors_left) {
+                    // The message as it reads first: the framework's frames left to JUnit.
+                    let message = test
+                        .brief_text()
+                        .unwrap_or_else(|| "the test failed".to_owned());
                     let line = annotation_at(
                         Level::Error,
                         Some(&test.title()),
                         test.file.as_ref(),
-                        message,
+                        &message,
                     );
                     self.commands(out, &[line]);
                 } else {

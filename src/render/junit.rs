@@ -165,6 +165,7 @@ pub(crate) mod tests {
                         path: path.into(),
                         line,
                     }),
+                    brief: None,
                 }
             };
         report.tests = Some(TestRun {

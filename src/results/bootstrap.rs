@@ -61,9 +61,25 @@ pub struct Suite {
     pub framework_path: String,
     /// When the suite is split across tasks: which part this task runs.
     pub shard: Option<Shard>,
+    /// Whether the framework's own text reporter prints too. luau-exec's list of failures
+    /// replaces it, so only when asked (`RUNNER_DEBUG=1`, GitHub's debug logging).
+    pub framework_output: bool,
 }
 
 impl Suite {
+    /// The instance the framework's own chunks live under: a package manager's `Packages`
+    /// folder when the framework is in one (Wally links the package to `Packages._Index`, with
+    /// its dependencies beside it), else the framework itself. `frameworkRoot` in
+    /// `common.luau` reads it the same way.
+    pub fn framework_root(&self) -> String {
+        match self.framework_path.rsplit_once('.') {
+            Some((parent, _)) if parent == "Packages" || parent.ends_with(".Packages") => {
+                parent.to_owned()
+            }
+            _ => self.framework_path.clone(),
+        }
+    }
+
     /// What a run that found no tests says, naming where it looked.
     pub fn nothing_found(&self) -> String {
         format!(
@@ -126,9 +142,11 @@ pub fn script(suite: &Suite) -> String {
          \troots = {{ {roots} }},\n\
          \ttestNamePattern = {pattern},\n\
          \tshard = {shard},\n\
+         \tframeworkOutput = {output},\n\
          }}\n\n{COMMON}\n{framework}\nreturn runSuite(CONFIG)\n",
         name = suite.framework.name(),
         path = lua_string(&suite.framework_path),
+        output = suite.framework_output,
         framework = suite.framework.source(),
     )
 }
@@ -191,6 +209,7 @@ mod tests {
             name_pattern: Some("adds".into()),
             framework_path: "ReplicatedStorage.TestEZ".into(),
             shard: Some(Shard { index: 2, count: 3 }),
+            framework_output: false,
         });
         assert!(
             text.contains(r#"roots = { "ReplicatedStorage.Tests", "ServerScriptService.\"x\"" }"#),
@@ -199,6 +218,7 @@ mod tests {
         assert!(text.contains(r#"testNamePattern = "adds""#));
         assert!(text.contains(r#"frameworkPath = "ReplicatedStorage.TestEZ""#));
         assert!(text.contains("shard = { index = 2, count = 3 },"), "{text}");
+        assert!(text.contains("frameworkOutput = false,"), "{text}");
         assert!(text.ends_with("return runSuite(CONFIG)\n"));
         assert_eq!(lua_string("é\n\\"), r#""\195\169\n\\""#);
     }

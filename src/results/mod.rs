@@ -7,6 +7,7 @@
 //! last 450 KB of logs and may reorder them.
 
 pub mod bootstrap;
+pub mod failure;
 pub mod sourcemap;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+pub use failure::Brief;
 pub use sourcemap::{FileLine, Locator, Sourcemap};
 
 /// The envelope's `kind`, with its version.
@@ -56,16 +58,29 @@ pub struct TestCase {
     /// Where it failed, as the engine names it: `ReplicatedStorage.Tests.math.spec:7`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    /// The repository file and line of `location` (or of the first frame of `message` that
-    /// maps to one).
+    /// The repository file and line of `location` (or, without one, of the innermost frame of
+    /// `message` in a test module, else its first frame that maps to a file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileLine>,
+    /// A failure as it reads first (annotations, the log's list, the summary); the JSON format
+    /// keeps `message` whole instead.
+    #[serde(skip)]
+    pub brief: Option<Brief>,
 }
 
 impl TestCase {
     /// The test's name as one line: `Tests › math › adds`.
     pub fn title(&self) -> String {
         self.path.join(" › ")
+    }
+
+    /// A failure's message as it reads first: without the location it starts with and the
+    /// framework's frames, with where a helper raised it (the whole message when not read).
+    pub fn brief_text(&self) -> Option<String> {
+        match (&self.brief, &self.message) {
+            (Some(brief), _) => Some(brief.text()),
+            (None, message) => message.clone(),
+        }
     }
 
     /// The suite a test belongs to: every path element but the last.
@@ -117,14 +132,29 @@ impl TestRun {
         self.tests.iter().filter(|t| t.status == TestStatus::Failed)
     }
 
-    /// Resolves every test's location to a repository file and line.
+    /// Resolves every test's location to a repository file and line, and reads each failure's
+    /// message for the reports read first.
     pub fn locate(&mut self, locator: &Locator) {
         for test in &mut self.tests {
             test.file = test
                 .location
                 .as_deref()
                 .and_then(|l| locator.resolve(l))
-                .or_else(|| test.message.as_deref().and_then(|m| locator.find_in(m)));
+                .or_else(|| {
+                    test.message
+                        .as_deref()
+                        .and_then(|m| locator.find_test_line(m))
+                });
+            if test.status == TestStatus::Failed {
+                test.brief = test.message.as_deref().map(|message| {
+                    Brief::of(
+                        message,
+                        test.file.as_ref(),
+                        test.location.as_deref(),
+                        locator,
+                    )
+                });
+            }
         }
     }
 }
@@ -300,6 +330,7 @@ fn parse_test(index: usize, raw: &RawValue) -> Result<TestCase, EnvelopeError> {
         message: text("message", test.message)?,
         location: text("location", test.location)?,
         file: None,
+        brief: None,
     })
 }
 

@@ -12,6 +12,8 @@ mod open_cloud;
 #[cfg(feature = "emulator")]
 mod places;
 #[cfg(feature = "emulator")]
+mod report;
+#[cfg(feature = "emulator")]
 mod results;
 #[cfg(feature = "emulator")]
 mod shipped;

@@ -1,0 +1,235 @@
+//! What a user reads first, tried as a new user would: a TestEZ place with failing tests, run as
+//! a GitHub step and by hand. Failures are filed under the test (not the helper it called),
+//! the framework's frames and TestEZ's own reporter stay out of what is read first, and the
+//! summary leads with the verdict.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::places::{folder, from_folder, place, spec_project, spec_sourcemap, testez_source};
+use crate::support::{Output, Run, RunnerParser, WorkflowCommand, parse_output_file};
+
+/// A repository holding the spec project's place (TestEZ where Wally puts it,
+/// `ReplicatedStorage.Packages.TestEZ`, the default `framework-path`) and its sourcemap.
+fn spec_repository() -> tempfile::TempDir {
+    let bytes = place(vec![
+        folder("Packages").with_child(from_folder("TestEZ", &testez_source())),
+        spec_project(),
+    ]);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), bytes).unwrap();
+    std::fs::write(
+        repo.path().join("sourcemap.json"),
+        spec_sourcemap().to_string(),
+    )
+    .unwrap();
+    repo
+}
+
+/// What a GitHub step left: its output, outputs, summary, JUnit and workflow commands.
+pub struct Step {
+    pub output: Output,
+    pub outputs: Vec<(String, String)>,
+    pub summary: String,
+    pub junit: String,
+    pub commands: Vec<WorkflowCommand>,
+}
+
+impl Step {
+    pub fn errors(&self) -> Vec<&WorkflowCommand> {
+        self.commands.iter().filter(|c| c.name == "error").collect()
+    }
+
+    pub fn output(&self, name: &str) -> &str {
+        self.outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("(missing)", |(_, v)| v.as_str())
+    }
+}
+
+/// A run in `repo` as a GitHub step, on the local backend, with every report written.
+pub fn github_step(repo: &Path) -> Run {
+    let mut run = Run::bare();
+    run.dir(repo)
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_JUNIT_PATH", "junit.xml")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_REPOSITORY", "octo/game")
+        .env("GITHUB_SHA", "abc123")
+        .env("GITHUB_OUTPUT", repo.join("outputs").to_str().unwrap())
+        .env(
+            "GITHUB_STEP_SUMMARY",
+            repo.join("summary").to_str().unwrap(),
+        );
+    run
+}
+
+pub async fn finish(run: &Run, repo: &Path) -> Step {
+    let output = run.output().await;
+    let read = |name: &str| std::fs::read_to_string(repo.join(name)).unwrap_or_default();
+    Step {
+        commands: RunnerParser::default().parse(&output.stdout),
+        outputs: parse_output_file(&read("outputs")),
+        summary: read("summary"),
+        junit: read("junit.xml"),
+        output,
+    }
+}
+
+/// The spec project's suite as a GitHub step.
+fn suite_step(repo: &Path) -> Run {
+    let mut run = github_step(repo);
+    run.env("INPUT_PLACE_FILE", "game.rbxl")
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+        .env("INPUT_SOURCEMAP", "sourcemap.json");
+    run
+}
+
+#[tokio::test]
+async fn a_helpers_error_is_filed_under_the_test_that_called_it() {
+    let repo = spec_repository();
+    let step = finish(&suite_step(repo.path()), repo.path()).await;
+    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    assert_eq!(step.output("tests-failed"), "2");
+
+    let errors = step.errors();
+    assert_eq!(errors.len(), 2, "{:#?}", step.commands);
+    let helper = errors
+        .iter()
+        .find(|e| e.properties["title"].ends_with("errors"))
+        .expect("the failure of the test that calls the helper");
+    // On the test's own line, where a reader looks for it…
+    assert_eq!(
+        helper.properties["file"], "src/nested/deep/text.spec.luau",
+        "{helper:?}"
+    );
+    assert_eq!(helper.properties["line"], "6");
+    // …saying where the error was raised.
+    assert!(
+        helper
+            .data
+            .starts_with("kaboom\nraised at src/Shared/helper.luau:6\n"),
+        "{}",
+        helper.data
+    );
+    // The summary's link and JUnit's `file` agree.
+    assert!(
+        step.summary.contains(
+            "(https://github.com/octo/game/blob/abc123/src/nested/deep/text.spec.luau#L6)"
+        ),
+        "{}",
+        step.summary
+    );
+    let junit = quick_junit::Report::deserialize_from_str(&step.junit).expect("valid JUnit");
+    let case = junit
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .find(|c| c.name.as_str() == "errors")
+        .expect("the test case");
+    assert_eq!(
+        case.extra.get("file").map(|f| f.as_str()),
+        Some("src/nested/deep/text.spec.luau")
+    );
+    assert!(
+        step.output.stdout.contains(
+            "FAIL Tests › nested › deep › text › errors — src/nested/deep/text.spec.luau:6"
+        ),
+        "{}",
+        step.output.stdout
+    );
+}
+
+#[tokio::test]
+async fn the_frameworks_frames_and_reporter_stay_out_of_what_is_read_first() {
+    let repo = spec_repository();
+    let step = finish(&suite_step(repo.path()), repo.path()).await;
+    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    let divides = step
+        .errors()
+        .into_iter()
+        .find(|e| e.properties["title"].ends_with("divides"))
+        .expect("the failed assertion")
+        .clone();
+    // The assertion's message, without the location the annotation stands on, then the user's
+    // frame: nothing of TestEZ's, nothing of luau-exec's bootstrap.
+    assert_eq!(
+        divides.data,
+        "Expected value \"3\" (number), got \"2\" (number) instead\nReplicatedStorage.Tests.math.spec:9"
+    );
+    for place in [&step.output.stdout, &step.summary] {
+        assert!(!place.contains("TestEZ."), "{place}");
+        assert!(!place.contains("TaskScript:"), "{place}");
+    }
+    // TestEZ's own text reporter is silent: luau-exec's list replaces it.
+    assert!(
+        !step.output.stdout.contains("Test results:"),
+        "{}",
+        step.output.stdout
+    );
+    // JUnit (and JSON) keep the whole traceback.
+    assert!(
+        step.junit
+            .contains("ReplicatedStorage.Packages.TestEZ.Expectation:47 function assertLevel"),
+        "{}",
+        step.junit
+    );
+
+    // By hand, the plain list reads the same.
+    let mut by_hand = Run::bare();
+    by_hand
+        .dir(repo.path())
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_PLACE_FILE", "game.rbxl")
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+        .env("INPUT_SOURCEMAP", "sourcemap.json");
+    let output = by_hand.output().await;
+    assert_eq!(output.code, 10, "{}", output.stdout);
+    assert!(!output.stdout.contains("TestEZ."), "{}", output.stdout);
+    assert!(
+        output.stdout.contains(
+            "  FAIL Tests › math › math › divides — src/math.spec.luau:9\n          | Expected value \"3\" (number), got \"2\" (number) instead\n          | ReplicatedStorage.Tests.math.spec:9\n"
+        ),
+        "{}",
+        output.stdout
+    );
+    let json = {
+        by_hand.env("INPUT_OUTPUT_FORMAT", "json");
+        let output = by_hand.output().await;
+        let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+        result
+    };
+    let whole = json["tests"]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["path"].as_array().unwrap().last().unwrap() == "divides")
+        .unwrap()["message"]
+        .clone();
+    assert!(
+        whole
+            .as_str()
+            .unwrap()
+            .contains("TestEZ.Expectation:47 function assertLevel"),
+        "{whole}"
+    );
+}
+
+#[tokio::test]
+async fn runner_debug_brings_testezs_own_reporter_back() {
+    let repo = spec_repository();
+    let mut run = suite_step(repo.path());
+    run.env("RUNNER_DEBUG", "1");
+    let step = finish(&run, repo.path()).await;
+    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    assert!(
+        step.output.stdout.contains("Test results:"),
+        "{}",
+        step.output.stdout
+    );
+}
