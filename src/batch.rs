@@ -292,6 +292,7 @@ pub fn merge(
             framework: String::new(),
             tests: Vec::new(),
             notes: None,
+            error: None,
         };
         let mut notes = Vec::new();
         // `units` are in the order of `config.units`, one for each.
@@ -300,6 +301,10 @@ pub fn merge(
                 Some(tests) => {
                     if run.framework.is_empty() {
                         run.framework = tests.framework.clone();
+                    }
+                    // Every shard of a suite that cannot run says so alike: once is enough.
+                    if run.error.is_none() {
+                        run.error = tests.error.clone();
                     }
                     run.tests.extend(tests.tests.iter().cloned());
                     if let Some(note) = &tests.notes {
@@ -332,13 +337,22 @@ pub fn merge(
         let all_completed = units
             .iter()
             .all(|u| u.report.outcome.is_success() || u.report.outcome == Outcome::TestsFailed);
-        if all_completed && merged.outcome.is_success() && counts.total == 0 {
-            merged.outcome = Outcome::TestsFailed;
-        }
-        if all_completed && counts.total == 0 {
-            merged.problem = Some(match &config.suite {
-                Some(suite) => suite.nothing_found(),
-                None => "the tasks' results envelopes list no tests".to_owned(),
+        // The step judges the whole suite: no tests found, a pattern that matched none, or a
+        // suite that could not run (its tests' failures are each task's own to say).
+        let not_run = run.error.is_some()
+            || counts.total == 0
+            || (counts.passed + counts.failed == 0
+                && config
+                    .suite
+                    .as_ref()
+                    .is_some_and(|s| s.name_pattern.is_some()));
+        if all_completed && not_run {
+            if merged.outcome.is_success() {
+                merged.outcome = Outcome::TestsFailed;
+            }
+            merged.problem = Some(match (&config.suite, counts.total) {
+                (None, 0) => "the tasks' results envelopes list no tests".to_owned(),
+                (suite, _) => run.problem(suite.as_ref(), true).unwrap_or_default(),
             });
         }
         merged.tests = Some(run);
@@ -444,6 +458,8 @@ mod tests {
                 "INPUT_TEST_FRAMEWORK" => Some("testez"),
                 "INPUT_TEST_ROOTS" => Some("ReplicatedStorage.Tests"),
                 "INPUT_SHARDS" => Some(shards),
+                // A suite needs a place: the emulator's empty one holds no tests.
+                "INPUT_PLACE_VERSION" => Some("1"),
                 _ => None,
             }
             .map(str::to_owned)
@@ -457,6 +473,7 @@ mod tests {
             framework: "testez".into(),
             tests,
             notes: None,
+            error: None,
         });
         if outcome == Outcome::ScriptError {
             report.task = Some(Task {

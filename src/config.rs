@@ -463,6 +463,12 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
         .input("place-file", &args.place_file)
         .map(|p| load_place_file(Path::new(&p)))
         .transpose()?;
+    if let (Backend::Local, Some(_), None, None) = (backend, &suite, &place_file, place_version) {
+        return Err(ConfigError::new(
+            "place-file",
+            "is required with `test-framework` on the local backend: without it the emulator runs an empty place, with no framework and no tests in it (give the .rbxl that `rojo build` makes)",
+        ));
+    }
     if place_file.is_some() && place_version.is_some() {
         return Err(ConfigError::new(
             "place-file",

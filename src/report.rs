@@ -180,10 +180,7 @@ impl RunReport {
             return format!("COMPLETE ({total} tasks)");
         }
         if let (Outcome::TestsFailed, Some(run)) = (self.outcome, &self.tests) {
-            if run.counts().total == 0 {
-                return format!("NO TESTS FOUND in {total} tasks");
-            }
-            return format!("TESTS FAILED ({}) in {total} tasks", run.counts());
+            return format!("{} in {total} tasks", run.failed_headline());
         }
         let worst = self
             .units
@@ -219,8 +216,7 @@ impl RunReport {
             }
             (Outcome::LocalWriteFailed, None) => "LOCAL WRITE FAILED".to_owned(),
             (Outcome::TestsFailed, _) => match &self.tests {
-                Some(run) if run.counts().total == 0 => "NO TESTS FOUND".to_owned(),
-                Some(run) => format!("TESTS FAILED ({})", run.counts()),
+                Some(run) => run.failed_headline(),
                 None => "TEST RESULTS UNREADABLE".to_owned(),
             },
             (_, Some(state)) => match self.error_code() {

@@ -392,18 +392,10 @@ impl Job<'_> {
         let problem = match parsed {
             Some(Ok(Some(mut run))) => {
                 run.locate(&config.locator);
-                let counts = run.counts();
-                // One shard of a suite may hold no spec modules; the step counts the whole.
+                // One shard of a suite may hold no spec modules, or no test the pattern
+                // matches; the step judges the whole.
                 let sharded = config.suite.as_ref().is_some_and(|s| s.shard.is_some());
-                let problem = if counts.total == 0 && !sharded {
-                    Some(match &config.suite {
-                        Some(suite) => suite.nothing_found(),
-                        None => "the results envelope lists no tests".to_owned(),
-                    })
-                } else {
-                    (counts.failed > 0)
-                        .then(|| format!("{} of {} tests failed", counts.failed, counts.total))
-                };
+                let problem = run.problem(config.suite.as_ref(), !sharded);
                 self.report.tests = Some(run);
                 problem
             }

@@ -190,6 +190,7 @@ pub(crate) mod tests {
                 test(&["Tests", "later"], TestStatus::Skipped, None, None, None),
             ],
             notes: None,
+            error: None,
         });
         report
     }

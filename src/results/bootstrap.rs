@@ -80,6 +80,28 @@ impl Suite {
         }
     }
 
+    /// What a run whose `test-name-pattern` matched none of its tests says: the pattern, how
+    /// many tests it was matched against, and what a test's name looks like to the framework.
+    pub fn nothing_matched(&self, pattern: &str, tests: &[crate::results::TestCase]) -> String {
+        let example = match (self.framework, tests.first()) {
+            // TestEZ matches the pattern against each test's full name: its path, spaced.
+            (Framework::TestEz, Some(test)) => format!(
+                "; TestEZ matches a Lua pattern against each test's full name, such as `{}`",
+                crate::text::cut(&test.path.join(" "), 80)
+            ),
+            (Framework::Jest, _) => {
+                "; Jest-Lua matches a regular expression against each test's name".to_owned()
+            }
+            (Framework::TestEz, None) => String::new(),
+        };
+        format!(
+            "`test-name-pattern` `{}` matched none of the {} tests under {}, so none ran{example}",
+            crate::text::cut(pattern, 80),
+            tests.len(),
+            self.roots.join(", "),
+        )
+    }
+
     /// What a run that found no tests says, naming where it looked.
     pub fn nothing_found(&self) -> String {
         format!(

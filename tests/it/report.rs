@@ -233,3 +233,113 @@ async fn runner_debug_brings_testezs_own_reporter_back() {
         step.output.stdout
     );
 }
+
+/// The spec project's suite, by hand (plain output), with these inputs.
+async fn by_hand(repo: &Path, extra: &[(&str, &str)]) -> Output {
+    let mut run = Run::bare();
+    run.dir(repo)
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_PLACE_FILE", "game.rbxl")
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests");
+    for (name, value) in extra {
+        run.env(name, value);
+    }
+    run.output().await
+}
+
+#[tokio::test]
+async fn a_test_name_pattern_that_matches_nothing_fails() {
+    let repo = spec_repository();
+    let mut run = suite_step(repo.path());
+    run.env("INPUT_TEST_NAME_PATTERN", "no such test");
+    let step = finish(&run, repo.path()).await;
+    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    assert_eq!(step.output("outcome"), "NO TESTS MATCHED (6 skipped)");
+    assert!(
+        step.output.stdout.contains(
+            "`test-name-pattern` `no such test` matched none of the 6 tests under ReplicatedStorage.Tests"
+        ),
+        "{}",
+        step.output.stdout
+    );
+    // Split across tasks, the step judges the whole suite the same way.
+    let output = by_hand(
+        repo.path(),
+        &[
+            ("INPUT_TEST_NAME_PATTERN", "no such test"),
+            ("INPUT_SHARDS", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(output.code, 10, "{}", output.stdout);
+    assert!(
+        output
+            .stdout
+            .contains("NO TESTS MATCHED (6 skipped) in 2 tasks"),
+        "{}",
+        output.stdout
+    );
+    // A pattern that matches runs only what it matches, as before.
+    let output = by_hand(repo.path(), &[("INPUT_TEST_NAME_PATTERN", "adds")]).await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+}
+
+#[tokio::test]
+async fn a_framework_or_root_that_is_not_in_the_place_says_what_is_there() {
+    let repo = spec_repository();
+    let mut run = suite_step(repo.path());
+    run.env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.Packages.TestEz");
+    let step = finish(&run, repo.path()).await;
+    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    assert_eq!(
+        step.output("outcome"),
+        "NO FRAMEWORK at ReplicatedStorage.Packages.TestEz"
+    );
+    let message = step.output("error-message");
+    assert_eq!(
+        message,
+        "input `framework-path`: there is no `ReplicatedStorage.Packages.TestEz` in the place: ReplicatedStorage.Packages has no child `TestEz` (its children: TestEZ)",
+    );
+    assert!(
+        step.errors()[0].data.contains(message),
+        "{:#?}",
+        step.commands
+    );
+    assert!(
+        !step.output.stdout.contains("SCRIPT_ERROR"),
+        "{}",
+        step.output.stdout
+    );
+
+    for (roots, headline, says) in [
+        (
+            "ReplicatedStorage.Tset",
+            "NO TEST ROOT at ReplicatedStorage.Tset",
+            "input `test-roots`: there is no `ReplicatedStorage.Tset` in the place: ReplicatedStorage has no child `Tset` (its children: Packages, Tests)",
+        ),
+        (
+            "ReplicatedStorage.Tests, Workspace.Specs",
+            "NO TEST ROOT at Workspace.Specs",
+            "Workspace has no child `Specs` (it has no children)",
+        ),
+    ] {
+        let output = by_hand(repo.path(), &[("INPUT_TEST_ROOTS", roots)]).await;
+        assert_eq!(output.code, 10, "{}", output.stdout);
+        assert!(output.stdout.contains(headline), "{}", output.stdout);
+        assert!(output.stdout.contains(says), "{}", output.stdout);
+    }
+}
+
+#[tokio::test]
+async fn a_suite_on_the_local_backend_without_a_place_says_there_is_none() {
+    let output = Run::bare()
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+        .output()
+        .await;
+    assert_eq!(output.code, 2, "{}\n{}", output.stdout, output.stderr);
+    assert!(output.stderr.contains("place-file"), "{}", output.stderr);
+    assert!(output.stderr.contains("empty place"), "{}", output.stderr);
+}
