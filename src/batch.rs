@@ -206,7 +206,7 @@ pub async fn run(
                         report.outcome.exit_code()
                     )),
                 });
-                reports[index] = Some(UnitReport { label, place_id, report });
+                reports[index] = Some(UnitReport { label, place_id, report, reported_as_test: false });
             }
             _ = tokio::time::sleep_until(wake_at) => {}
             signal = signals.signalled(), if stop.is_none() => {
@@ -246,6 +246,7 @@ pub async fn run(
             label: config.units[index].label.clone(),
             place_id: config.place_id,
             report,
+            reported_as_test: false,
         });
     }
     let units = reports.into_iter().flatten().collect();
@@ -274,7 +275,7 @@ fn unit_config(config: &Config, unit: &Unit, place_id: u64, version: Option<u64>
 /// own report. `units` holds one report for each of `config.units`, in their order.
 pub fn merge(
     config: &Config,
-    units: Vec<UnitReport>,
+    mut units: Vec<UnitReport>,
     wall: Duration,
     service: Service,
 ) -> RunReport {
@@ -296,7 +297,7 @@ pub fn merge(
         };
         let mut notes = Vec::new();
         // `units` are in the order of `config.units`, one for each.
-        for (unit, spec) in units.iter().zip(config.units.iter()) {
+        for (unit, spec) in units.iter_mut().zip(config.units.iter()) {
             match &unit.report.tests {
                 Some(tests) => {
                     if run.framework.is_empty() {
@@ -311,16 +312,17 @@ pub fn merge(
                         notes.push(format!("{}: {note}", unit.label));
                     }
                 }
-                // A shard, or a failed task, that did not report its tests: a failed test that
-                // says so, so no reader takes a missing shard for a passing one. A plain script
-                // that succeeded without an envelope has no tests to miss.
-                None if config.suite.is_some() || !unit.report.outcome.is_success() => {
+                // A shard that did not report its tests: a failed test that says so, so no
+                // reader takes a missing shard for a passing one. A plain script that crashed
+                // is a failed task, not a test: tests come from test results.
+                None if config.suite.is_some() => {
                     let never_ran = spec
                         .suite
                         .as_ref()
                         .map(|suite| spec_modules_of(suite, &config.locator))
                         .unwrap_or_default();
                     run.tests.push(unreported(unit, &never_ran));
+                    unit.reported_as_test = true;
                 }
                 None => {}
             }
@@ -490,6 +492,7 @@ mod tests {
             label: label.into(),
             place_id: 1,
             report,
+            reported_as_test: false,
         }
     }
 

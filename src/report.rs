@@ -52,6 +52,23 @@ pub struct UnitReport {
     pub label: String,
     pub place_id: u64,
     pub report: RunReport,
+    /// Whether the step's tests stand for this task's failure: a shard of a suite that did not
+    /// report its tests is a failed test named after it. A script that crashed is a failed
+    /// task, not a test.
+    pub reported_as_test: bool,
+}
+
+impl UnitReport {
+    /// Whether this task failed in a way its tests do not already say: a crash, a deadline,
+    /// a suite that could not run. Such a task is shown as a failed task.
+    pub fn failed_beyond_its_tests(&self) -> bool {
+        let tests_say_it = self
+            .report
+            .tests
+            .as_ref()
+            .is_some_and(|run| run.counts().failed > 0 && run.error.is_none());
+        !self.report.outcome.is_success() && !self.reported_as_test && !tests_say_it
+    }
 }
 
 /// One task's logs, as the presenters group them.

@@ -97,17 +97,26 @@ impl GithubRenderer {
             .tests
             .as_ref()
             .is_some_and(|run| run.counts().failed > 0);
-        if !tests_say_it {
-            // A step of many tasks without tests: each task that failed, under its label.
-            let failures: Vec<String> = if report.units.is_empty() {
-                failure_annotation(report, None).into_iter().collect()
-            } else {
-                report
-                    .units
-                    .iter()
-                    .filter_map(|unit| failure_annotation(&unit.report, Some(&unit.label)))
-                    .collect()
-            };
+        {
+            // Each task of a step that failed in a way its tests do not say (a script that
+            // crashed), under its label; then, if none did, the run's own failure.
+            let mut failures: Vec<String> = report
+                .units
+                .iter()
+                .filter(|unit| unit.failed_beyond_its_tests())
+                // A suite that cannot run says so once, for the step.
+                .filter(|unit| {
+                    !unit
+                        .report
+                        .tests
+                        .as_ref()
+                        .is_some_and(|t| t.error.is_some())
+                })
+                .filter_map(|unit| failure_annotation(&unit.report, Some(&unit.label)))
+                .collect();
+            if failures.is_empty() && !tests_say_it {
+                failures.extend(failure_annotation(report, None));
+            }
             let mut unannotated_tasks = 0;
             for failure in failures {
                 if failure.starts_with("::error") && !take_one(&mut errors_left) {

@@ -343,3 +343,58 @@ async fn a_suite_on_the_local_backend_without_a_place_says_there_is_none() {
     assert!(output.stderr.contains("place-file"), "{}", output.stderr);
     assert!(output.stderr.contains("empty place"), "{}", output.stderr);
 }
+
+#[tokio::test]
+async fn a_crashed_script_is_a_failed_task_not_a_test() {
+    let repo = tempfile::tempdir().unwrap();
+    let tasks = repo.path().join("tasks");
+    std::fs::create_dir(&tasks).unwrap();
+    std::fs::write(
+        tasks.join("a-suite.luau"),
+        "return { kind = 'luau-exec/test-results@1', framework = 'custom', tests = {\n\
+         { path = { 'math', 'adds' }, status = 'passed' },\n\
+         { path = { 'math', 'subtracts' }, status = 'passed' },\n\
+         { path = { 'math', 'divides' }, status = 'failed', message = 'TaskScript:4: Expected 2, got 3' },\n\
+         } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tasks.join("b-crash.luau"),
+        "local x = nil\nreturn x.field\n",
+    )
+    .unwrap();
+    std::fs::write(tasks.join("c-crash.luau"), "error('setup failed')\n").unwrap();
+    let mut run = github_step(repo.path());
+    run.env("INPUT_SCRIPT_PATH", "tasks/*.luau");
+    let step = finish(&run, repo.path()).await;
+    // The crashes fail the step, as the most serious outcome…
+    assert_eq!(step.output.code, 1, "{}", step.output.stdout);
+    // …but the tests are the tests the suite reported: one failure, not three.
+    assert_eq!(
+        (
+            step.output("tests-total"),
+            step.output("tests-passed"),
+            step.output("tests-failed")
+        ),
+        ("3", "2", "1")
+    );
+    let junit = quick_junit::Report::deserialize_from_str(&step.junit).expect("valid JUnit");
+    assert_eq!((junit.tests, junit.failures), (3, 1), "{}", step.junit);
+    // Each crash is shown as a failed task, on its own file, beside the failed test.
+    let errors = step.errors();
+    let titles: Vec<&str> = errors
+        .iter()
+        .map(|e| e.properties["title"].as_str())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "math › divides",
+            "Luau task failed (tasks/b-crash.luau): SCRIPT_ERROR",
+            "Luau task failed (tasks/c-crash.luau): SCRIPT_ERROR"
+        ],
+        "{}",
+        step.output.stdout
+    );
+    assert_eq!(errors[2].properties["file"], "tasks/c-crash.luau");
+}
