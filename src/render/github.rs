@@ -105,13 +105,7 @@ impl GithubRenderer {
                 .iter()
                 .filter(|unit| unit.failed_beyond_its_tests())
                 // A suite that cannot run says so once, for the step.
-                .filter(|unit| {
-                    !unit
-                        .report
-                        .tests
-                        .as_ref()
-                        .is_some_and(|t| t.error.is_some())
-                })
+                .filter(|unit| unit.report.tests.as_ref().is_none_or(|t| t.error.is_none()))
                 .filter_map(|unit| failure_annotation(&unit.report, Some(&unit.label)))
                 .collect();
             if failures.is_empty() && !tests_say_it {
