@@ -116,6 +116,16 @@ impl RunReport {
             .collect()
     }
 
+    /// The tasks of a step that failed in a way the step's tests do not say (a script that
+    /// crashed, a deadline), shown as failed tasks. A suite that could not run is the step's
+    /// to say once, not each shard's.
+    pub fn failed_tasks(&self) -> impl Iterator<Item = &UnitReport> {
+        self.units.iter().filter(|unit| {
+            unit.failed_beyond_its_tests()
+                && unit.report.tests.as_ref().is_none_or(|t| t.error.is_none())
+        })
+    }
+
     /// Every task's path: this run's, or each of the step's tasks'.
     pub fn task_paths(&self) -> Vec<&str> {
         if self.units.is_empty() {

@@ -101,11 +101,7 @@ impl GithubRenderer {
             // Each task of a step that failed in a way its tests do not say (a script that
             // crashed), under its label; then, if none did, the run's own failure.
             let mut failures: Vec<String> = report
-                .units
-                .iter()
-                .filter(|unit| unit.failed_beyond_its_tests())
-                // A suite that cannot run says so once, for the step.
-                .filter(|unit| unit.report.tests.as_ref().is_none_or(|t| t.error.is_none()))
+                .failed_tasks()
                 .filter_map(|unit| failure_annotation(&unit.report, Some(&unit.label)))
                 .collect();
             if failures.is_empty() && !tests_say_it {

@@ -398,3 +398,56 @@ async fn a_crashed_script_is_a_failed_task_not_a_test() {
     );
     assert_eq!(errors[2].properties["file"], "tasks/c-crash.luau");
 }
+
+#[tokio::test]
+async fn the_summary_leads_with_the_verdict_and_folds_the_rest_away() {
+    let repo = spec_repository();
+    let step = finish(&suite_step(repo.path()), repo.path()).await;
+    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    let summary = &step.summary;
+    let first = summary.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("### ❌ 2 failed, 3 passed, 1 skipped — "),
+        "{summary}"
+    );
+    // Then the failures: test, a link to its line, the message without its location again.
+    let rows: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.starts_with("| Tests ›"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{summary}");
+    assert!(
+        rows[0].ends_with(
+            "| Expected value &quot;3&quot; \\(number\\), got &quot;2&quot; \\(number\\) instead |"
+        ),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].ends_with("| kaboom \\(raised at src/Shared/helper\\.luau:6\\) |"),
+        "{}",
+        rows[1]
+    );
+    assert!(!summary.contains("spec:9:"), "{summary}");
+    // No block repeats the heading; the task's metadata is folded away after the failures.
+    assert!(!summary.contains("Problem"), "{summary}");
+    let details = summary
+        .find("<details><summary>Task details</summary>")
+        .expect(summary);
+    for row in [
+        "| Outcome |",
+        "| State |",
+        "| Duration |",
+        "| Place version |",
+        "| Task |",
+    ] {
+        let at = summary
+            .find(row)
+            .unwrap_or_else(|| panic!("{row} in {summary}"));
+        assert!(at > details, "{row} is folded away: {summary}");
+    }
+    assert!(
+        !summary.contains("| | |"),
+        "no empty header stripe: {summary}"
+    );
+}

@@ -157,7 +157,7 @@ async fn failing_tests_are_exit_10_with_annotations_on_their_lines() {
 
     assert!(
         run.summary
-            .contains("1 passed, 2 failed, 1 skipped, 4 in all"),
+            .starts_with("### ❌ 2 failed, 1 passed, 1 skipped — "),
         "{}",
         run.summary
     );
