@@ -354,7 +354,9 @@ pub fn merge(
             }
             merged.problem = Some(match (&config.suite, counts.total) {
                 (None, 0) => "the tasks' results envelopes list no tests".to_owned(),
-                (suite, _) => run.problem(suite.as_ref(), true).unwrap_or_default(),
+                (suite, _) => run
+                    .problem(suite.as_ref(), true, config.github_actions)
+                    .unwrap_or_default(),
             });
         }
         merged.tests = Some(run);

@@ -82,7 +82,12 @@ impl Suite {
 
     /// What a run whose `test-name-pattern` matched none of its tests says: the pattern, how
     /// many tests it was matched against, and what a test's name looks like to the framework.
-    pub fn nothing_matched(&self, pattern: &str, tests: &[crate::results::TestCase]) -> String {
+    pub fn nothing_matched(
+        &self,
+        pattern: &str,
+        tests: &[crate::results::TestCase],
+        github_actions: bool,
+    ) -> String {
         let example = match (self.framework, tests.first()) {
             // TestEZ matches the pattern against each test's full name: its path, spaced.
             (Framework::TestEz, Some(test)) => format!(
@@ -95,7 +100,8 @@ impl Suite {
             (Framework::TestEz, None) => String::new(),
         };
         format!(
-            "`test-name-pattern` `{}` matched none of the {} tests under {}, so none ran{example}",
+            "{} `{}` matched none of the {} tests under {}, so none ran{example}",
+            crate::text::input_name("test-name-pattern", github_actions),
             crate::text::cut(pattern, 80),
             tests.len(),
             self.roots.join(", "),

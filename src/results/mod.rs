@@ -167,10 +167,21 @@ impl TestRun {
     /// Why a completed run is a failure, if it is. A run of the whole suite (not one shard of
     /// it) also fails when it found no tests, or when `test-name-pattern` matched none: a
     /// filter that selects nothing is a mistake, never a pass.
-    pub fn problem(&self, suite: Option<&bootstrap::Suite>, whole: bool) -> Option<String> {
+    /// Inputs are named as the user set them (`github_actions`: see
+    /// [`crate::text::input_name`]).
+    pub fn problem(
+        &self,
+        suite: Option<&bootstrap::Suite>,
+        whole: bool,
+        github_actions: bool,
+    ) -> Option<String> {
         if let Some(error) = &self.error {
             return Some(match &error.input {
-                Some(input) => format!("input `{input}`: {}", error.message),
+                Some(input) => format!(
+                    "{}: {}",
+                    crate::text::input_name(input, github_actions),
+                    error.message
+                ),
                 None => error.message.clone(),
             });
         }
@@ -184,7 +195,7 @@ impl TestRun {
         if let (true, 0, Some(suite)) = (whole, counts.passed + counts.failed, suite)
             && let Some(pattern) = &suite.name_pattern
         {
-            return Some(suite.nothing_matched(pattern, &self.tests));
+            return Some(suite.nothing_matched(pattern, &self.tests, github_actions));
         }
         (counts.failed > 0).then(|| format!("{} of {} tests failed", counts.failed, counts.total))
     }

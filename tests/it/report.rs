@@ -316,7 +316,7 @@ async fn a_framework_or_root_that_is_not_in_the_place_says_what_is_there() {
         (
             "ReplicatedStorage.Tset",
             "NO TEST ROOT at ReplicatedStorage.Tset",
-            "input `test-roots`: there is no `ReplicatedStorage.Tset` in the place: ReplicatedStorage has no child `Tset` (its children: Packages, Tests)",
+            "`--test-roots` / `INPUT_TEST_ROOTS`: there is no `ReplicatedStorage.Tset` in the place: ReplicatedStorage has no child `Tset` (its children: Packages, Tests)",
         ),
         (
             "ReplicatedStorage.Tests, Workspace.Specs",
@@ -449,5 +449,60 @@ async fn the_summary_leads_with_the_verdict_and_folds_the_rest_away() {
     assert!(
         !summary.contains("| | |"),
         "no empty header stripe: {summary}"
+    );
+}
+
+#[tokio::test]
+async fn every_bad_input_is_refused_at_once_in_the_users_own_terms() {
+    // By hand: flags and `INPUT_*` variables, every bad one on a line of its own.
+    let output = Run::bare()
+        .env("INPUT_SCRIPT", "return 1")
+        .env("INPUT_UNIVERSE_ID", "12x")
+        .env("INPUT_TIMEOUT", "10m")
+        .arg("--parallel")
+        .arg("zero")
+        .output()
+        .await;
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    let lines: Vec<&str> = output.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "luau-exec: error: `INPUT_API_KEY`: is required: set the environment variable to an Open Cloud API key (it has no flag, as flags show in process listings), or run on the embedded emulator with `--backend local`, or skip the run with `--on-missing-key skip`",
+            "luau-exec: error: `--universe-id` / `INPUT_UNIVERSE_ID`: must be decimal digits, got `12x`",
+            "luau-exec: error: `--place-id` / `INPUT_PLACE_ID`: is required",
+            "luau-exec: error: `--timeout` / `INPUT_TIMEOUT`: `10m` is out of range: Open Cloud allows 1s to 300s (5m)",
+            "luau-exec: error: `--parallel` / `INPUT_PARALLEL`: must be `auto` or a whole number from 1, got `zero`",
+        ],
+        "{}",
+        output.stderr
+    );
+    assert!(!output.stderr.contains("secrets"), "{}", output.stderr);
+
+    // On GitHub: action inputs and secrets, and an annotation for each.
+    let output = Run::bare()
+        .env("GITHUB_ACTIONS", "true")
+        .env("INPUT_SCRIPT", "return 1")
+        .env("INPUT_TIMEOUT", "10m")
+        .output()
+        .await;
+    assert_eq!(output.code, 2, "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("input `api-key`: is required (pass an Open Cloud API key from `secrets.*`"),
+        "{}",
+        output.stderr
+    );
+    let commands = RunnerParser::default().parse(&output.stdout);
+    let errors: Vec<&str> = commands
+        .iter()
+        .filter(|c| c.name == "error")
+        .map(|c| c.data.as_str())
+        .collect();
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+    assert!(
+        errors[3].starts_with("input `timeout`: `10m` is out of range"),
+        "{errors:#?}"
     );
 }

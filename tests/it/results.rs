@@ -560,7 +560,9 @@ async fn test_inputs_are_checked_before_anything_is_sent() {
         let output = run.output().await;
         assert_eq!(output.code, 2, "{vars:?}: {}", output.stderr);
         assert!(
-            output.stderr.contains(&format!("input `{input}`")),
+            output
+                .stderr
+                .contains(&luau_exec::text::input_name(input, false)),
             "{vars:?}: {}",
             output.stderr
         );
@@ -574,7 +576,9 @@ async fn test_inputs_are_checked_before_anything_is_sent() {
         .await;
     assert_eq!(output.code, 2);
     assert!(
-        output.stderr.contains("input `sourcemap`"),
+        output
+            .stderr
+            .contains(&luau_exec::text::input_name("sourcemap", false)),
         "{}",
         output.stderr
     );
