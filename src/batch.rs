@@ -206,7 +206,7 @@ pub async fn run(
                         report.outcome.exit_code()
                     )),
                 });
-                reports[index] = Some(UnitReport { label, place_id, report });
+                reports[index] = Some(UnitReport { label, place_id, report, reported_as_test: false });
             }
             _ = tokio::time::sleep_until(wake_at) => {}
             signal = signals.signalled(), if stop.is_none() => {
@@ -246,6 +246,7 @@ pub async fn run(
             label: config.units[index].label.clone(),
             place_id: config.place_id,
             report,
+            reported_as_test: false,
         });
     }
     let units = reports.into_iter().flatten().collect();
@@ -274,7 +275,7 @@ fn unit_config(config: &Config, unit: &Unit, place_id: u64, version: Option<u64>
 /// own report. `units` holds one report for each of `config.units`, in their order.
 pub fn merge(
     config: &Config,
-    units: Vec<UnitReport>,
+    mut units: Vec<UnitReport>,
     wall: Duration,
     service: Service,
 ) -> RunReport {
@@ -292,30 +293,36 @@ pub fn merge(
             framework: String::new(),
             tests: Vec::new(),
             notes: None,
+            error: None,
         };
         let mut notes = Vec::new();
         // `units` are in the order of `config.units`, one for each.
-        for (unit, spec) in units.iter().zip(config.units.iter()) {
+        for (unit, spec) in units.iter_mut().zip(config.units.iter()) {
             match &unit.report.tests {
                 Some(tests) => {
                     if run.framework.is_empty() {
                         run.framework = tests.framework.clone();
+                    }
+                    // Every shard of a suite that cannot run says so alike: once is enough.
+                    if run.error.is_none() {
+                        run.error = tests.error.clone();
                     }
                     run.tests.extend(tests.tests.iter().cloned());
                     if let Some(note) = &tests.notes {
                         notes.push(format!("{}: {note}", unit.label));
                     }
                 }
-                // A shard, or a failed task, that did not report its tests: a failed test that
-                // says so, so no reader takes a missing shard for a passing one. A plain script
-                // that succeeded without an envelope has no tests to miss.
-                None if config.suite.is_some() || !unit.report.outcome.is_success() => {
+                // A shard that did not report its tests: a failed test that says so, so no
+                // reader takes a missing shard for a passing one. A plain script that crashed
+                // is a failed task, not a test: tests come from test results.
+                None if config.suite.is_some() => {
                     let never_ran = spec
                         .suite
                         .as_ref()
                         .map(|suite| spec_modules_of(suite, &config.locator))
                         .unwrap_or_default();
                     run.tests.push(unreported(unit, &never_ran));
+                    unit.reported_as_test = true;
                 }
                 None => {}
             }
@@ -332,13 +339,24 @@ pub fn merge(
         let all_completed = units
             .iter()
             .all(|u| u.report.outcome.is_success() || u.report.outcome == Outcome::TestsFailed);
-        if all_completed && merged.outcome.is_success() && counts.total == 0 {
-            merged.outcome = Outcome::TestsFailed;
-        }
-        if all_completed && counts.total == 0 {
-            merged.problem = Some(match &config.suite {
-                Some(suite) => suite.nothing_found(),
-                None => "the tasks' results envelopes list no tests".to_owned(),
+        // The step judges the whole suite: no tests found, a pattern that matched none, or a
+        // suite that could not run (its tests' failures are each task's own to say).
+        let not_run = run.error.is_some()
+            || counts.total == 0
+            || (counts.passed + counts.failed == 0
+                && config
+                    .suite
+                    .as_ref()
+                    .is_some_and(|s| s.name_pattern.is_some()));
+        if all_completed && not_run {
+            if merged.outcome.is_success() {
+                merged.outcome = Outcome::TestsFailed;
+            }
+            merged.problem = Some(match (&config.suite, counts.total) {
+                (None, 0) => "the tasks' results envelopes list no tests".to_owned(),
+                (suite, _) => run
+                    .problem(suite.as_ref(), true, config.github_actions)
+                    .unwrap_or_default(),
             });
         }
         merged.tests = Some(run);
@@ -426,6 +444,7 @@ fn unreported(unit: &UnitReport, never_ran: &[String]) -> TestCase {
         message: Some(message),
         location: None,
         file: report.error_location.clone(),
+        brief: None,
     }
 }
 
@@ -443,6 +462,8 @@ mod tests {
                 "INPUT_TEST_FRAMEWORK" => Some("testez"),
                 "INPUT_TEST_ROOTS" => Some("ReplicatedStorage.Tests"),
                 "INPUT_SHARDS" => Some(shards),
+                // A suite needs a place: the emulator's empty one holds no tests.
+                "INPUT_PLACE_VERSION" => Some("1"),
                 _ => None,
             }
             .map(str::to_owned)
@@ -456,6 +477,7 @@ mod tests {
             framework: "testez".into(),
             tests,
             notes: None,
+            error: None,
         });
         if outcome == Outcome::ScriptError {
             report.task = Some(Task {
@@ -472,6 +494,7 @@ mod tests {
             label: label.into(),
             place_id: 1,
             report,
+            reported_as_test: false,
         }
     }
 
@@ -483,6 +506,7 @@ mod tests {
             message: None,
             location: None,
             file: None,
+            brief: None,
         }
     }
 

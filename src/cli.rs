@@ -22,7 +22,8 @@ Exit codes:
   8    Open Cloud unreachable or failing past the retry budget; a create of unknown fate
   9    wait-timeout passed with the task still running (or its binary output downloading, or
        no task could be created: the place stayed full)
-  10   COMPLETE, but tests failed, none were found, or their results could not be read
+  10   COMPLETE, but tests failed, none were found or matched test-name-pattern, the framework or
+       a test root is not in the place, or their results could not be read
   11   a file could not be written on this machine (binary-output, junit-path)
   130  interrupted by SIGINT
   143  interrupted by SIGTERM

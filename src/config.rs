@@ -132,6 +132,9 @@ pub struct Config {
     pub debug: bool,
     pub color: bool,
     pub timing: Timing,
+    /// Whether GitHub Actions runs us: messages then speak of action inputs (`api-key`,
+    /// `secrets.*`), elsewhere of flags and `INPUT_*` variables.
+    pub github_actions: bool,
 }
 
 /// The clocks of the run. Production uses [`Timing::default`]; the test suite scales them down
@@ -174,6 +177,15 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// The line a user reads: the input named as they set it (see [`crate::text::input_name`]).
+    pub fn describe(&self, github_actions: bool) -> String {
+        format!(
+            "{}: {}",
+            crate::text::input_name(self.input, github_actions),
+            self.problem
+        )
+    }
+
     fn new(input: &'static str, problem: impl Into<String>) -> Self {
         Self {
             input,
@@ -292,52 +304,247 @@ impl<'a> Inputs<'a> {
     }
 }
 
-/// Reads and checks every input. Reads the script file and stats the other files, so a run
-/// that passes this will not fail later for a missing file.
-pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
+/// Every refused input of a run: all are reported at once, one line each.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// The first refused input (the tests' shorthand).
+    pub fn first(&self) -> Option<&ConfigError> {
+        self.0.first()
+    }
+}
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+/// Collects refused inputs while the rest are still checked.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    /// The value, or `None` with its problem kept.
+    fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.push(error);
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, input: &'static str, problem: impl Into<String>) {
+        self.0.push(ConfigError::new(input, problem));
+    }
+}
+
+/// Where the tasks run: the backend, the key, the universe and places.
+struct Target {
+    backend: Backend,
+    api_key: Option<ApiKey>,
+    missing_key: MissingKeyPolicy,
+    universe_id: u64,
+    place_ids: Vec<u64>,
+    place_version: Option<u64>,
+}
+
+/// What the tasks run: the suite or scripts, as units, and how failures are located.
+struct Work {
+    suite: Option<Suite>,
+    script: String,
+    script_path: Option<PathBuf>,
+    units: Vec<Unit>,
+    locator: Locator,
+}
+
+/// Reads and checks every input, and refuses every bad one at once. Reads the script file and
+/// stats the other files, so a run that passes this will not fail later for a missing file.
+pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
+    let args = inputs.args;
+    let mut problems = Problems::default();
+    let github_actions = inputs.var("GITHUB_ACTIONS").as_deref() == Some("true");
+    let output_format = problems.take(parse_output_format(inputs, github_actions));
+    let target = load_target(inputs, &mut problems, github_actions);
+    let work = load_work(inputs, &mut problems);
+    let junit_path = inputs
+        .input("junit-path", &args.junit_path)
+        .and_then(|p| problems.take(check_writable("junit-path", PathBuf::from(p))));
+    let task_timeout = inputs
+        .input("timeout", &args.timeout)
+        .and_then(|text| problems.take(parse_task_timeout(&text)));
+    let places = target.as_ref().map_or(1, |t| t.place_ids.len());
+    let units = work.as_ref().map_or(1, |w| w.units.len());
+    let parallel = problems
+        .take(load_parallel(inputs, units, places))
+        .unwrap_or(1);
+    let wait_timeout = problems.take(load_wait_timeout(inputs, task_timeout, units, parallel));
+    let base_url = problems.take(parse_base_url(
+        inputs
+            .input("base-url", &args.base_url)
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL),
+    ));
+    let (place_file, binary_input, binary_output) = load_files(inputs, &mut problems, units);
+    if let Some(target) = &target {
+        check_place(&mut problems, target, &work, place_file.is_some());
+    }
+    let (Some(output_format), Some(target), Some(work), Some(wait_timeout), Some(base_url), true) = (
+        output_format,
+        target,
+        work,
+        wait_timeout,
+        base_url,
+        problems.0.is_empty(),
+    ) else {
+        return Err(ConfigErrors(problems.0));
+    };
+    Ok(Config {
+        github: github_files(inputs, output_format),
+        debug: inputs.var("RUNNER_DEBUG").as_deref() == Some("1"),
+        // no-color.org: present and not empty disables colour. Colour is for terminals only;
+        // the caller checks for a terminal.
+        color: output_format == OutputFormat::Plain && inputs.var("NO_COLOR").is_none(),
+        timing: timing(inputs, target.backend),
+        github_actions,
+        backend: target.backend,
+        api_key: target.api_key,
+        missing_key: target.missing_key,
+        universe_id: target.universe_id,
+        place_id: target.place_ids[0],
+        place_ids: target.place_ids,
+        place_version: target.place_version,
+        units: work.units.into(),
+        parallel,
+        script: work.script,
+        script_path: work.script_path,
+        suite: work.suite,
+        locator: work.locator,
+        junit_path,
+        task_timeout,
+        wait_timeout,
+        base_url,
+        output_format,
+        place_file,
+        binary_input,
+        binary_output,
+    })
+}
+
+fn parse_output_format(
+    inputs: &Inputs<'_>,
+    github_actions: bool,
+) -> Result<OutputFormat, ConfigError> {
+    match inputs
+        .input("output-format", &inputs.args.output_format)
+        .as_deref()
+    {
+        None if github_actions => Ok(OutputFormat::Github),
+        None => Ok(OutputFormat::Plain),
+        Some("github") => Ok(OutputFormat::Github),
+        Some("plain") => Ok(OutputFormat::Plain),
+        Some("json") => Ok(OutputFormat::Json),
+        Some(other) => Err(ConfigError::new(
+            "output-format",
+            format!(
+                "`{}` is not a format: use `github`, `plain` or `json`",
+                shorten(other)
+            ),
+        )),
+    }
+}
+
+/// The backend, the key and the IDs; `None` when one of them is refused.
+fn load_target(
+    inputs: &Inputs<'_>,
+    problems: &mut Problems,
+    github_actions: bool,
+) -> Option<Target> {
     let args = inputs.args;
     let backend = match inputs.input("backend", &args.backend).as_deref() {
-        None | Some("open-cloud") => Backend::OpenCloud,
-        Some("local") => Backend::Local,
+        None | Some("open-cloud") => Some(Backend::OpenCloud),
+        Some("local") => Some(Backend::Local),
         Some(other) => {
-            return Err(ConfigError::new(
+            problems.push(
                 "backend",
-                format!("`{other}` is not a backend: use `open-cloud` or `local`"),
-            ));
+                format!(
+                    "`{}` is not a backend: use `open-cloud` or `local`",
+                    shorten(other)
+                ),
+            );
+            None
         }
     };
     let missing_key = match inputs
         .input("on-missing-key", &args.on_missing_key)
         .as_deref()
     {
-        None | Some("fail") => MissingKeyPolicy::Fail,
-        Some("skip") => MissingKeyPolicy::Skip,
+        None | Some("fail") => Some(MissingKeyPolicy::Fail),
+        Some("skip") => Some(MissingKeyPolicy::Skip),
         Some(other) => {
-            return Err(ConfigError::new(
+            problems.push(
                 "on-missing-key",
-                format!("`{other}` is not a policy: use `fail` or `skip`"),
-            ));
+                format!("`{}` is not a policy: use `fail` or `skip`", shorten(other)),
+            );
+            None
         }
     };
-    let github_actions = inputs.var("GITHUB_ACTIONS").as_deref() == Some("true");
-    let output_format = match inputs
-        .input("output-format", &args.output_format)
-        .as_deref()
+    let api_key = problems.take(load_api_key(inputs, backend, missing_key, github_actions));
+    // Without a known backend, whether IDs are required is not known either.
+    let required_id = |name: &'static str, flag: &Option<String>| match inputs.input(name, flag) {
+        Some(text) => parse_id(name, &text),
+        None if backend != Some(Backend::OpenCloud) => Ok(1),
+        None => Err(ConfigError::new(name, "is required")),
+    };
+    let universe_id = problems.take(required_id("universe-id", &args.universe_id));
+    let place_ids = match inputs.input("place-ids", &args.place_ids) {
+        Some(_) if inputs.input("place-id", &args.place_id).is_some() => {
+            problems.push(
+                "place-ids",
+                "conflicts with `place-id`: give one place in `place-id`, or several in `place-ids`",
+            );
+            None
+        }
+        Some(text) => problems.take(parse_id_list("place-ids", &text)),
+        None => problems
+            .take(required_id("place-id", &args.place_id))
+            .map(|id| vec![id]),
+    };
+    let place_version = inputs
+        .input("place-version", &args.place_version)
+        .map(|text| problems.take(parse_id("place-version", &text)));
+    if let (Some(Some(_)), Some(ids)) = (&place_version, &place_ids)
+        && ids.len() > 1
     {
-        None if github_actions => OutputFormat::Github,
-        None => OutputFormat::Plain,
-        Some("github") => OutputFormat::Github,
-        Some("plain") => OutputFormat::Plain,
-        Some("json") => OutputFormat::Json,
-        Some(other) => {
-            return Err(ConfigError::new(
-                "output-format",
-                format!("`{other}` is not a format: use `github`, `plain` or `json`"),
-            ));
-        }
-    };
+        problems.push(
+            "place-version",
+            "names a version of one place, but `place-ids` lists several: a version number is each place's own",
+        );
+    }
+    Some(Target {
+        backend: backend?,
+        api_key: api_key?,
+        missing_key: missing_key?,
+        universe_id: universe_id?,
+        place_ids: place_ids?,
+        place_version: match place_version {
+            Some(version) => Some(version?),
+            None => None,
+        },
+    })
+}
 
-    // The key is never trimmed into an error message, and has no flag.
+/// The key (never echoed, and never trimmed into a message), and whether it is required.
+fn load_api_key(
+    inputs: &Inputs<'_>,
+    backend: Option<Backend>,
+    missing_key: Option<MissingKeyPolicy>,
+    github_actions: bool,
+) -> Result<Option<ApiKey>, ConfigError> {
     let api_key = inputs
         .env_input("api-key")
         .map(|v| v.trim().to_owned())
@@ -352,86 +559,138 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
             "contains spaces or characters that cannot go in an HTTP header: check the secret holds only the key",
         ));
     }
-    if backend == Backend::OpenCloud && api_key.is_none() && missing_key == MissingKeyPolicy::Fail {
+    if (backend, missing_key, &api_key)
+        == (
+            Some(Backend::OpenCloud),
+            Some(MissingKeyPolicy::Fail),
+            &None,
+        )
+    {
         return Err(ConfigError::new(
             "api-key",
-            "is required (pass an Open Cloud API key from `secrets.*`; a pull request from a fork gets no secrets: set `on-missing-key: skip` to skip such runs, or use `backend: local`)",
+            if github_actions {
+                "is required (pass an Open Cloud API key from `secrets.*`; a pull request from a fork gets no secrets: set `on-missing-key: skip` to skip such runs, or use `backend: local`)"
+            } else {
+                "is required: set the environment variable to an Open Cloud API key (it has no flag, as flags show in process listings), or run on the embedded emulator with `--backend local`, or skip the run with `--on-missing-key skip`"
+            },
         ));
     }
+    Ok(api_key)
+}
 
-    let required_id = |name: &'static str, flag: &Option<String>| -> Result<u64, ConfigError> {
-        match inputs.input(name, flag) {
-            Some(text) => parse_id(name, &text),
-            None if backend == Backend::Local => Ok(1),
-            None => Err(ConfigError::new(name, "is required")),
-        }
-    };
-    let universe_id = required_id("universe-id", &args.universe_id)?;
-    let place_ids = match inputs.input("place-ids", &args.place_ids) {
-        Some(_) if inputs.input("place-id", &args.place_id).is_some() => {
-            return Err(ConfigError::new(
-                "place-ids",
-                "conflicts with `place-id`: give one place in `place-id`, or several in `place-ids`",
-            ));
-        }
-        Some(text) => parse_id_list("place-ids", &text)?,
-        None => vec![required_id("place-id", &args.place_id)?],
-    };
-    let place_id = place_ids[0];
-    let place_version = inputs
-        .input("place-version", &args.place_version)
-        .map(|text| parse_id("place-version", &text))
-        .transpose()?;
-    if place_version.is_some() && place_ids.len() > 1 {
-        return Err(ConfigError::new(
-            "place-version",
-            "names a version of one place, but `place-ids` lists several: a version number is each place's own",
-        ));
-    }
-
-    let suite = load_suite(inputs)?;
+/// The suite or the scripts, as the step's units, and the locator for their failures.
+fn load_work(inputs: &Inputs<'_>, problems: &mut Problems) -> Option<Work> {
+    let args = inputs.args;
+    let suite_given = inputs
+        .input("test-framework", &args.test_framework)
+        .is_some();
+    let suite = problems.take(load_suite(inputs));
     // The first script's text, and every file of `script-path` (none for inline Luau).
-    let (script, script_files) = match &suite {
-        Some(suite) => {
-            if inputs.input("script-path", &args.script_path).is_some()
-                || args
-                    .script
-                    .clone()
-                    .or_else(|| inputs.env_input("script"))
-                    .is_some_and(|s| !s.trim().is_empty())
-            {
-                return Err(ConfigError::new(
+    let script = match &suite {
+        Some(Some(suite)) => {
+            let inline = args
+                .script
+                .clone()
+                .or_else(|| inputs.env_input("script"))
+                .is_some_and(|s| !s.trim().is_empty());
+            if inline || inputs.input("script-path", &args.script_path).is_some() {
+                problems.push(
                     "test-framework",
                     "writes the task script itself: give `test-framework` or `script`/`script-path`, not both (a script of your own can return the results envelope without `test-framework`)",
-                ));
+                );
+                None
+            } else {
+                Some((crate::results::bootstrap::script(suite), Vec::new()))
             }
-            (crate::results::bootstrap::script(suite), Vec::new())
         }
-        None => load_script(inputs)?,
+        // A refused `test-framework` still means no script was meant.
+        None if suite_given => None,
+        _ => problems.take(load_script(inputs)),
     };
-    let script_path = script_files.first().cloned();
-    let units = load_units(inputs, &suite, &script, &script_files)?;
     let sourcemap = inputs
         .input("sourcemap", &args.sourcemap)
-        .map(|p| load_sourcemap(Path::new(&p)))
-        .transpose()?;
+        .map(|p| problems.take(load_sourcemap(Path::new(&p))));
+    let (suite, (script, script_files)) = (suite?, script?);
+    let units = problems.take(load_units(inputs, &suite, &script, &script_files))?;
+    let script_path = script_files.first().cloned();
     let locator = Locator::new(
-        sourcemap,
+        match sourcemap {
+            Some(map) => Some(map?),
+            None => None,
+        },
         script_path
             .as_ref()
             .map(|p| p.display().to_string().replace('\\', "/")),
-    );
-    let junit_path = inputs
-        .input("junit-path", &args.junit_path)
-        .map(|p| check_writable("junit-path", PathBuf::from(p)))
-        .transpose()?;
+    )
+    .with_framework(suite.as_ref().map(Suite::framework_root));
+    Some(Work {
+        suite,
+        script,
+        script_path,
+        units,
+        locator,
+    })
+}
 
-    let task_timeout = inputs
-        .input("timeout", &args.timeout)
-        .map(|text| parse_task_timeout(&text))
-        .transpose()?;
-    let parallel = load_parallel(inputs, units.len(), place_ids.len())?;
-    let wait_timeout = match inputs.input("wait-timeout", &args.wait_timeout) {
+/// The files the run sends and writes: the place file, the binary input and output (which go
+/// with one task).
+fn load_files(
+    inputs: &Inputs<'_>,
+    problems: &mut Problems,
+    units: usize,
+) -> (Option<PlaceFile>, Option<PathBuf>, Option<PathBuf>) {
+    let args = inputs.args;
+    let place_file = inputs
+        .input("place-file", &args.place_file)
+        .and_then(|p| problems.take(load_place_file(Path::new(&p))));
+    let binary_input = inputs
+        .input("binary-input", &args.binary_input)
+        .and_then(|p| problems.take(check_binary_input(PathBuf::from(p))));
+    let binary_output = inputs
+        .input("binary-output", &args.binary_output)
+        .and_then(|p| problems.take(check_writable("binary-output", PathBuf::from(p))));
+    for (input, given) in [
+        ("binary-input", binary_input.is_some()),
+        ("binary-output", binary_output.is_some()),
+    ] {
+        if given && units > 1 {
+            problems.push(
+                input,
+                format!(
+                    "goes with one task, but this step runs {units} (several scripts or shards)"
+                ),
+            );
+        }
+    }
+    (place_file, binary_input, binary_output)
+}
+
+/// The place the tasks run in: a version and a file are two answers to one question, and a
+/// suite on the local backend needs a place at all.
+fn check_place(problems: &mut Problems, target: &Target, work: &Option<Work>, place_file: bool) {
+    let suite = work.as_ref().is_some_and(|w| w.suite.is_some());
+    if target.backend == Backend::Local && suite && !place_file && target.place_version.is_none() {
+        problems.push(
+            "place-file",
+            "is required with `test-framework` on the local backend: without it the emulator runs an empty place, with no framework and no tests in it (give the .rbxl that `rojo build` makes)",
+        );
+    }
+    if place_file && target.place_version.is_some() {
+        problems.push(
+            "place-file",
+            "conflicts with `place-version`: the run uses the version the upload creates; give one or the other",
+        );
+    }
+}
+
+/// `wait-timeout`, or the default: one task's wait for every wave of `parallel` tasks.
+fn load_wait_timeout(
+    inputs: &Inputs<'_>,
+    task_timeout: Option<Duration>,
+    units: usize,
+    parallel: usize,
+) -> Result<Duration, ConfigError> {
+    match inputs.input("wait-timeout", &inputs.args.wait_timeout) {
         Some(text) => {
             let wait =
                 duration::parse_duration(&text).map_err(|e| duration_error("wait-timeout", e))?;
@@ -441,82 +700,41 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
                     "must be more than 0 seconds",
                 ));
             }
-            wait
+            Ok(wait)
         }
         // Several units: the wait covers the whole step, each wave of `parallel` tasks with
         // one task's wait (a single task is one wave).
         None => {
-            let waves = units.len().div_ceil(parallel) as u32;
-            (task_timeout.unwrap_or(MAX_TASK_TIMEOUT) + WAIT_GRACE) * waves
-        }
-    };
-
-    let base_url = parse_base_url(
-        inputs
-            .input("base-url", &args.base_url)
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL),
-    )?;
-
-    let place_file = inputs
-        .input("place-file", &args.place_file)
-        .map(|p| load_place_file(Path::new(&p)))
-        .transpose()?;
-    if place_file.is_some() && place_version.is_some() {
-        return Err(ConfigError::new(
-            "place-file",
-            "conflicts with `place-version`: the run uses the version the upload creates; give one or the other",
-        ));
-    }
-    let binary_input = inputs
-        .input("binary-input", &args.binary_input)
-        .map(|p| check_binary_input(PathBuf::from(p)))
-        .transpose()?;
-    let binary_output = inputs
-        .input("binary-output", &args.binary_output)
-        .map(|p| check_writable("binary-output", PathBuf::from(p)))
-        .transpose()?;
-    if units.len() > 1 {
-        for (input, given) in [
-            ("binary-input", binary_input.is_some()),
-            ("binary-output", binary_output.is_some()),
-        ] {
-            if given {
-                return Err(ConfigError::new(
-                    input,
-                    format!(
-                        "goes with one task, but this step runs {} (several scripts or shards)",
-                        units.len()
-                    ),
-                ));
-            }
+            let waves = units.div_ceil(parallel.max(1)) as u32;
+            Ok((task_timeout.unwrap_or(MAX_TASK_TIMEOUT) + WAIT_GRACE) * waves)
         }
     }
+}
 
-    let github = if output_format == OutputFormat::Github {
-        GithubFiles {
-            output: inputs.var("GITHUB_OUTPUT").map(PathBuf::from),
-            step_summary: inputs.var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
-            blob_base: match (
-                inputs.var("GITHUB_SERVER_URL"),
-                inputs.var("GITHUB_REPOSITORY"),
-                inputs.var("GITHUB_SHA"),
-            ) {
-                (Some(server), Some(repository), Some(sha)) => Some(format!(
-                    "{}/{repository}/blob/{sha}",
-                    server.trim_end_matches('/')
-                )),
-                _ => None,
-            },
-        }
-    } else {
-        GithubFiles::default()
-    };
-    let debug = inputs.var("RUNNER_DEBUG").as_deref() == Some("1");
-    // no-color.org: present and not empty disables colour. Colour is for terminals only; the
-    // caller checks for a terminal.
-    let color = output_format == OutputFormat::Plain && inputs.var("NO_COLOR").is_none();
-    let timing = Timing {
+/// The runner's files, when the output is GitHub's.
+fn github_files(inputs: &Inputs<'_>, output_format: OutputFormat) -> GithubFiles {
+    if output_format != OutputFormat::Github {
+        return GithubFiles::default();
+    }
+    GithubFiles {
+        output: inputs.var("GITHUB_OUTPUT").map(PathBuf::from),
+        step_summary: inputs.var("GITHUB_STEP_SUMMARY").map(PathBuf::from),
+        blob_base: match (
+            inputs.var("GITHUB_SERVER_URL"),
+            inputs.var("GITHUB_REPOSITORY"),
+            inputs.var("GITHUB_SHA"),
+        ) {
+            (Some(server), Some(repository), Some(sha)) => Some(format!(
+                "{}/{repository}/blob/{sha}",
+                server.trim_end_matches('/')
+            )),
+            _ => None,
+        },
+    }
+}
+
+fn timing(inputs: &Inputs<'_>, backend: Backend) -> Timing {
+    Timing {
         scale: inputs
             .var("LUAU_EXEC_TEST_TIME_SCALE")
             .and_then(|v| v.parse::<f64>().ok())
@@ -526,35 +744,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
             Backend::OpenCloud => crate::poller::Cadence::OpenCloud,
             Backend::Local => crate::poller::Cadence::Local,
         },
-    };
-
-    Ok(Config {
-        backend,
-        api_key,
-        missing_key,
-        universe_id,
-        place_id,
-        place_ids,
-        place_version,
-        units: units.into(),
-        parallel,
-        script,
-        script_path,
-        suite,
-        locator,
-        junit_path,
-        task_timeout,
-        wait_timeout,
-        base_url,
-        output_format,
-        place_file,
-        binary_input,
-        binary_output,
-        github,
-        debug,
-        color,
-        timing,
-    })
+    }
 }
 
 /// Whether GitHub Actions runs us: used to annotate a refused input, when no config exists.
@@ -817,6 +1007,7 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
         name_pattern: inputs.input("test-name-pattern", &args.test_name_pattern),
         framework_path,
         shard: None,
+        framework_output: inputs.var("RUNNER_DEBUG").as_deref() == Some("1"),
     }))
 }
 
@@ -1066,7 +1257,7 @@ mod tests {
             .collect();
         let env = move |name: &str| map.get(name).cloned();
         let args = RunArgs::default();
-        load(&Inputs::new(&args, &env))
+        load(&Inputs::new(&args, &env)).map_err(|mut errors| errors.0.remove(0))
     }
 
     const BASE: &[(&str, &str)] = &[
@@ -1140,6 +1331,56 @@ mod tests {
     }
 
     #[test]
+    fn every_bad_input_is_refused_at_once() {
+        let map: HashMap<String, String> = [
+            ("INPUT_BACKEND", "local"),
+            ("INPUT_SCRIPT", "return 1"),
+            ("INPUT_TIMEOUT", "10m"),
+            ("INPUT_UNIVERSE_ID", "abc"),
+            ("INPUT_OUTPUT_FORMAT", "xml"),
+            ("INPUT_BASE_URL", "http://example.com"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let env = move |name: &str| map.get(name).cloned();
+        let errors = load(&Inputs::new(&RunArgs::default(), &env)).unwrap_err();
+        let inputs: Vec<&str> = errors.0.iter().map(|e| e.input).collect();
+        assert_eq!(
+            inputs,
+            ["output-format", "universe-id", "timeout", "base-url"],
+            "{errors}"
+        );
+        // A refused backend does not make the key look required, nor the script missing.
+        let map: HashMap<String, String> =
+            [("INPUT_BACKEND", "locl"), ("INPUT_TEST_FRAMEWORK", "testz")]
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+        let env = move |name: &str| map.get(name).cloned();
+        let errors = load(&Inputs::new(&RunArgs::default(), &env)).unwrap_err();
+        let inputs: Vec<&str> = errors.0.iter().map(|e| e.input).collect();
+        assert_eq!(inputs, ["backend", "test-framework"], "{errors}");
+    }
+
+    #[test]
+    fn the_missing_key_is_explained_where_the_user_sets_it() {
+        let github =
+            load_with(&with(&[("INPUT_API-KEY", ""), ("GITHUB_ACTIONS", "true")])).unwrap_err();
+        assert!(
+            github
+                .describe(true)
+                .starts_with("input `api-key`: is required")
+        );
+        assert!(github.problem.contains("secrets.*"), "{github}");
+        let elsewhere = load_with(&with(&[("INPUT_API-KEY", "")])).unwrap_err();
+        let line = elsewhere.describe(false);
+        assert!(line.starts_with("`INPUT_API_KEY`: is required"), "{line}");
+        assert!(!line.contains("secrets"), "{line}");
+        assert!(line.contains("--backend local"), "{line}");
+    }
+
+    #[test]
     fn missing_key_is_named_and_never_echoed() {
         let err = load_with(&with(&[("INPUT_API-KEY", "")])).unwrap_err();
         assert_eq!(err.input, "api-key");
@@ -1195,7 +1436,10 @@ mod tests {
             .chain([("INPUT_SCRIPT-PATH".to_owned(), path)])
             .collect();
             let env = move |name: &str| map.get(name).cloned();
-            let err = load(&Inputs::new(&RunArgs::default(), &env)).unwrap_err();
+            let err = load(&Inputs::new(&RunArgs::default(), &env))
+                .unwrap_err()
+                .0
+                .remove(0);
             assert_eq!(err.input, "script-path");
             assert!(err.problem.contains(expected), "{err}");
         }
@@ -1256,7 +1500,7 @@ mod tests {
             binary_output: Some(blocker.join("out.bin").to_str().unwrap().to_owned()),
             ..RunArgs::default()
         };
-        let err = load(&Inputs::new(&args, &env)).unwrap_err();
+        let err = load(&Inputs::new(&args, &env)).unwrap_err().0.remove(0);
         assert_eq!(err.input, "binary-output");
     }
 

@@ -79,16 +79,21 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
     #[cfg_attr(not(feature = "emulator"), allow(unused_mut))]
     let mut config = match config::load(&Inputs::new(args, env)) {
         Ok(config) => config,
-        Err(error) => {
-            error_line(&error.to_string());
-            if config::is_github_actions(env) {
-                // Also as an annotation, so the reason shows on the run's page.
-                let line = render::workflow::annotation(
-                    render::workflow::Level::Error,
-                    Some("luau-exec: bad input"),
-                    &error.to_string(),
-                );
-                let _ = writeln!(std::io::stdout(), "{line}");
+        Err(errors) => {
+            // Every refused input at once, one line each.
+            let github_actions = config::is_github_actions(env);
+            for error in &errors.0 {
+                let line = error.describe(github_actions);
+                error_line(&line);
+                if github_actions {
+                    // Also as an annotation, so the reason shows on the run's page.
+                    let line = render::workflow::annotation(
+                        render::workflow::Level::Error,
+                        Some("luau-exec: bad input"),
+                        &line,
+                    );
+                    let _ = writeln!(std::io::stdout(), "{line}");
+                }
             }
             return Outcome::BadInput.exit_code();
         }
@@ -263,10 +268,10 @@ async fn start_local_backend(
     };
     match emulator::start("127.0.0.1:0", options).await {
         Ok(running) => {
-            console.emit(Event::Note(&format!(
-                "backend local: the embedded emulator runs the script with real Luau in the place's instance tree, without the Roblox engine ({})",
-                running.url
-            )));
+            // Its loopback address is an implementation detail, not a service to visit.
+            console.emit(Event::Note(
+                "backend local: the embedded emulator runs the script with real Luau in the place's instance tree, without the Roblox engine",
+            ));
             config.base_url = running.url.clone();
             config.api_key = Some(secret::ApiKey::new(key));
             Ok(running)

@@ -12,7 +12,7 @@
 //! | 7 | Open Cloud (or the local emulator) rejected a request (4xx, or a redirect) |
 //! | 8 | Open Cloud unreachable or failing past the retry budget; a create of unknown fate |
 //! | 9 | `wait-timeout` passed with the task still running (or its output still downloading, or before a task could be created) |
-//! | 10 | `COMPLETE`, but tests failed, none were found, or their results could not be read |
+//! | 10 | `COMPLETE`, but tests failed, none were found or matched `test-name-pattern`, the framework or a test root is not in the place, or their results could not be read |
 //! | 11 | a file could not be written on this machine (`binary-output`, `junit-path`) |
 //! | 130 / 143 | interrupted by SIGINT / SIGTERM |
 //!
@@ -60,8 +60,9 @@ pub enum Outcome {
     Unavailable,
     /// `wait-timeout` passed while the task was still running.
     WaitTimeout,
-    /// The task completed and reported failing tests, no tests at all, or results that could
-    /// not be read: distinct from a script that crashed (exit 1).
+    /// The task completed and reported failing tests, no tests at all (or none the name
+    /// pattern matched), a suite that could not run (no framework or root in the place), or
+    /// results that could not be read: distinct from a script that crashed (exit 1).
     TestsFailed,
     /// A file could not be written on this machine (disk full, permissions): not the task's
     /// fault, nor the server's.

@@ -52,6 +52,23 @@ pub struct UnitReport {
     pub label: String,
     pub place_id: u64,
     pub report: RunReport,
+    /// Whether the step's tests stand for this task's failure: a shard of a suite that did not
+    /// report its tests is a failed test named after it. A script that crashed is a failed
+    /// task, not a test.
+    pub reported_as_test: bool,
+}
+
+impl UnitReport {
+    /// Whether this task failed in a way its tests do not already say: a crash, a deadline,
+    /// a suite that could not run. Such a task is shown as a failed task.
+    pub fn failed_beyond_its_tests(&self) -> bool {
+        let tests_say_it = self
+            .report
+            .tests
+            .as_ref()
+            .is_some_and(|run| run.counts().failed > 0 && run.error.is_none());
+        !self.report.outcome.is_success() && !self.reported_as_test && !tests_say_it
+    }
 }
 
 /// One task's logs, as the presenters group them.
@@ -97,6 +114,16 @@ impl RunReport {
                 report: &unit.report,
             })
             .collect()
+    }
+
+    /// The tasks of a step that failed in a way the step's tests do not say (a script that
+    /// crashed, a deadline), shown as failed tasks. A suite that could not run is the step's
+    /// to say once, not each shard's.
+    pub fn failed_tasks(&self) -> impl Iterator<Item = &UnitReport> {
+        self.units.iter().filter(|unit| {
+            unit.failed_beyond_its_tests()
+                && unit.report.tests.as_ref().is_none_or(|t| t.error.is_none())
+        })
     }
 
     /// Every task's path: this run's, or each of the step's tasks'.
@@ -180,10 +207,7 @@ impl RunReport {
             return format!("COMPLETE ({total} tasks)");
         }
         if let (Outcome::TestsFailed, Some(run)) = (self.outcome, &self.tests) {
-            if run.counts().total == 0 {
-                return format!("NO TESTS FOUND in {total} tasks");
-            }
-            return format!("TESTS FAILED ({}) in {total} tasks", run.counts());
+            return format!("{} in {total} tasks", run.failed_headline());
         }
         let worst = self
             .units
@@ -219,8 +243,7 @@ impl RunReport {
             }
             (Outcome::LocalWriteFailed, None) => "LOCAL WRITE FAILED".to_owned(),
             (Outcome::TestsFailed, _) => match &self.tests {
-                Some(run) if run.counts().total == 0 => "NO TESTS FOUND".to_owned(),
-                Some(run) => format!("TESTS FAILED ({})", run.counts()),
+                Some(run) => run.failed_headline(),
                 None => "TEST RESULTS UNREADABLE".to_owned(),
             },
             (_, Some(state)) => match self.error_code() {

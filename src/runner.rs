@@ -392,18 +392,10 @@ impl Job<'_> {
         let problem = match parsed {
             Some(Ok(Some(mut run))) => {
                 run.locate(&config.locator);
-                let counts = run.counts();
-                // One shard of a suite may hold no spec modules; the step counts the whole.
+                // One shard of a suite may hold no spec modules, or no test the pattern
+                // matches; the step judges the whole.
                 let sharded = config.suite.as_ref().is_some_and(|s| s.shard.is_some());
-                let problem = if counts.total == 0 && !sharded {
-                    Some(match &config.suite {
-                        Some(suite) => suite.nothing_found(),
-                        None => "the results envelope lists no tests".to_owned(),
-                    })
-                } else {
-                    (counts.failed > 0)
-                        .then(|| format!("{} of {} tests failed", counts.failed, counts.total))
-                };
+                let problem = run.problem(config.suite.as_ref(), !sharded, config.github_actions);
                 self.report.tests = Some(run);
                 problem
             }
@@ -476,11 +468,20 @@ async fn upload_place_file(
     interrupt: &mut Interrupt,
 ) -> Step<u64> {
     let bytes = read_file(&place.path).await?;
-    console.emit(Event::Note(&format!(
-        "uploading {} ({}) as a new Saved version of place {place_id}",
-        place.path.display(),
-        size(place.size),
-    )));
+    let local = api.service() == Service::LocalEmulator;
+    console.emit(Event::Note(&if local {
+        format!(
+            "loading {} ({}) into the local emulator",
+            place.path.display(),
+            size(place.size)
+        )
+    } else {
+        format!(
+            "uploading {} ({}) as a new Saved version of place {place_id}",
+            place.path.display(),
+            size(place.size),
+        )
+    }));
     let (counter, progress) = progress_counter();
     let upload = api.upload_place(
         config.universe_id,
@@ -500,9 +501,11 @@ async fn upload_place_file(
     let version = unless_interrupted(interrupt, transfer)
         .await?
         .map_err(Stop::api)?;
-    console.emit(Event::Note(&format!(
-        "uploaded place version {version} of place {place_id}"
-    )));
+    console.emit(Event::Note(&if local {
+        format!("the local emulator loaded the place (version {version})")
+    } else {
+        format!("uploaded place version {version} of place {place_id}")
+    }));
     Ok(version)
 }
 

@@ -43,6 +43,18 @@ pub fn count(n: usize, singular: &str, plural: &str) -> String {
     }
 }
 
+/// How a message names an input: as the action input on GitHub Actions (`` input `place-id` ``),
+/// elsewhere as the flag and the environment variable that set it (`` `--place-id` /
+/// `INPUT_PLACE_ID` ``); the API key has no flag.
+pub fn input_name(input: &str, github_actions: bool) -> String {
+    let variable = format!("INPUT_{}", input.to_ascii_uppercase().replace('-', "_"));
+    match (github_actions, input) {
+        (true, _) => format!("input `{input}`"),
+        (false, "api-key") => format!("`{variable}`"),
+        (false, _) => format!("`--{input}` / `{variable}`"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +75,15 @@ mod tests {
         assert_eq!(size(12 * 1024 * 1024), "12.0 MiB");
         assert_eq!(count(1, "message", "messages"), "1 message");
         assert_eq!(count(0, "message", "messages"), "0 messages");
+    }
+
+    #[test]
+    fn inputs_are_named_as_the_user_set_them() {
+        assert_eq!(input_name("place-id", true), "input `place-id`");
+        assert_eq!(
+            input_name("place-id", false),
+            "`--place-id` / `INPUT_PLACE_ID`"
+        );
+        assert_eq!(input_name("api-key", false), "`INPUT_API_KEY`");
     }
 }

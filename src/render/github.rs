@@ -63,6 +63,41 @@ impl GithubRenderer {
         self.stopped = Some(token);
     }
 
+    /// Each task of a step that failed in a way its tests do not say (a script that crashed),
+    /// under its label; then, if none did and no failed test says it, the run's own failure.
+    fn task_failures(
+        &mut self,
+        out: &mut String,
+        report: &RunReport,
+        tests_say_it: bool,
+        errors_left: &mut usize,
+    ) {
+        let mut failures: Vec<String> = report
+            .failed_tasks()
+            .filter_map(|unit| failure_annotation(&unit.report, Some(&unit.label)))
+            .collect();
+        if failures.is_empty() && !tests_say_it {
+            failures.extend(failure_annotation(report, None));
+        }
+        let mut unannotated_tasks = 0;
+        for failure in failures {
+            if failure.starts_with("::error") && !take_one(errors_left) {
+                unannotated_tasks += 1;
+                continue;
+            }
+            self.commands(out, &[failure]);
+        }
+        if unannotated_tasks > 0 {
+            let text = format!(
+                "{unannotated_tasks} more failed tasks are listed in the step log and the job summary, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} error annotations per step"
+            );
+            self.commands(
+                out,
+                &[annotation(Level::Notice, Some("More failed tasks"), &text)],
+            );
+        }
+    }
+
     fn finished(&mut self, out: &mut String, report: &RunReport) {
         let mut errors_left = ANNOTATIONS_PER_KIND;
         let mut warnings_left = ANNOTATIONS_PER_KIND;
@@ -73,14 +108,19 @@ impl GithubRenderer {
         let mut failure_texts: HashSet<&str> = HashSet::new();
         if let Some(run) = &report.tests {
             for test in run.failures() {
-                let message = test.message.as_deref().unwrap_or("the test failed");
-                failure_texts.insert(message);
+                if let Some(message) = test.message.as_deref() {
+                    failure_texts.insert(message);
+                }
                 if take_one(&mut errors_left) {
+                    // The message as it reads first: the framework's frames left to JUnit.
+                    let message = test
+                        .brief_text()
+                        .unwrap_or_else(|| "the test failed".to_owned());
                     let line = annotation_at(
                         Level::Error,
                         Some(&test.title()),
                         test.file.as_ref(),
-                        message,
+                        &message,
                     );
                     self.commands(out, &[line]);
                 } else {
@@ -92,35 +132,7 @@ impl GithubRenderer {
             .tests
             .as_ref()
             .is_some_and(|run| run.counts().failed > 0);
-        if !tests_say_it {
-            // A step of many tasks without tests: each task that failed, under its label.
-            let failures: Vec<String> = if report.units.is_empty() {
-                failure_annotation(report, None).into_iter().collect()
-            } else {
-                report
-                    .units
-                    .iter()
-                    .filter_map(|unit| failure_annotation(&unit.report, Some(&unit.label)))
-                    .collect()
-            };
-            let mut unannotated_tasks = 0;
-            for failure in failures {
-                if failure.starts_with("::error") && !take_one(&mut errors_left) {
-                    unannotated_tasks += 1;
-                    continue;
-                }
-                self.commands(out, &[failure]);
-            }
-            if unannotated_tasks > 0 {
-                let text = format!(
-                    "{unannotated_tasks} more failed tasks are listed in the step log and the job summary, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} error annotations per step"
-                );
-                self.commands(
-                    out,
-                    &[annotation(Level::Notice, Some("More failed tasks"), &text)],
-                );
-            }
-        }
+        self.task_failures(out, report, tests_say_it, &mut errors_left);
         if unannotated_tests > 0 {
             let text = format!(
                 "{unannotated_tests} more failed tests are listed in the step log and the job summary, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} error annotations per step"
@@ -355,6 +367,20 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
     fn golden_failed_tests() {
         let mut renderer = renderer();
         let mut report = crate::render::junit::tests::report_with_tests();
+        // Each failure read as `TestRun::locate` reads it: located on its own line.
+        if let Some(run) = &mut report.tests {
+            for test in run.tests.iter_mut().filter(|t| t.message.is_some()) {
+                test.location = Some("ReplicatedStorage.Tests.math.spec:7".into());
+                test.brief = test.message.as_deref().map(|m| {
+                    crate::results::Brief::of(
+                        m,
+                        test.file.as_ref(),
+                        test.location.as_deref(),
+                        &crate::results::Locator::default(),
+                    )
+                });
+            }
+        }
         report.logs = vec![message(
             MessageType::Error,
             "ReplicatedStorage.Tests.math.spec:7: Expected 2, got <3> & \u{1b}[31m\nstack",
@@ -365,7 +391,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
 ::add-mask::k%25ey
 ::stop-commands::tok1
 ::tok1::
-::error file=src/tests/math.spec.luau,line=7,title=Tests › math › divides::ReplicatedStorage.Tests.math.spec:7: Expected 2, got <3> & \u{1b}[31m%0Astack
+::error file=src/tests/math.spec.luau,line=7,title=Tests › math › divides::Expected 2, got <3> & \u{1b}[31m%0Astack
 ::stop-commands::tok2
 ::tok2::
 ::group::Task logs (1 message)
@@ -377,7 +403,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
 ::stop-commands::tok4
 Tests: 1 passed, 1 failed, 1 skipped (testez)
   FAIL Tests › math › divides — src/tests/math.spec.luau:7
-          | ReplicatedStorage.Tests.math.spec:7: Expected 2, got <3> & \u{1b}[31m
+          | Expected 2, got <3> & \u{1b}[31m
           | stack
 Result: TESTS FAILED (1 passed, 1 failed, 1 skipped) after 1.5s (exit 10)
 Problem: 1 of 3 tests failed

@@ -165,6 +165,7 @@ pub(crate) mod tests {
                         path: path.into(),
                         line,
                     }),
+                    brief: None,
                 }
             };
         report.tests = Some(TestRun {
@@ -189,6 +190,7 @@ pub(crate) mod tests {
                 test(&["Tests", "later"], TestStatus::Skipped, None, None, None),
             ],
             notes: None,
+            error: None,
         });
         report
     }

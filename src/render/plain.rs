@@ -35,8 +35,8 @@ pub fn log_message(out: &mut String, message: &LogMessage, tag: &str) {
 
 /// How many failed tests the log lists, each with its place and the start of its message.
 const LISTED_FAILURES: usize = 50;
-/// Lines of each failure's message in that list.
-const MESSAGE_LINES: usize = 3;
+/// Lines of each failure's message in that list (the framework's frames left out).
+const MESSAGE_LINES: usize = 6;
 
 /// The test counts and a compact list of failures with file:line.
 pub fn test_lines(out: &mut String, report: &RunReport) {
@@ -61,8 +61,8 @@ pub fn test_lines(out: &mut String, report: &RunReport) {
             CONTINUATION,
             &format!("{} — {place}", test.title()),
         );
-        if let Some(message) = &test.message {
-            let start: Vec<&str> = super::split_lines(message)
+        if let Some(message) = test.brief_text() {
+            let start: Vec<&str> = super::split_lines(&message)
                 .into_iter()
                 .take(MESSAGE_LINES)
                 .collect();

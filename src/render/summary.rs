@@ -1,5 +1,7 @@
-//! The job summary for `GITHUB_STEP_SUMMARY`: outcome, error, duration, results and the tail of
-//! the log, as Markdown.
+//! The job summary for `GITHUB_STEP_SUMMARY`, as Markdown, in the order a reader wants it: the
+//! verdict and counts in one line, then what failed (each test on a link to its line, with its
+//! message), then the results of a plain script, and the rest folded away (task details, the
+//! tail of the log).
 //!
 //! Untrusted text never reaches Markdown as Markdown: short values in the table are
 //! HTML-escaped (and have Markdown's punctuation neutralised), longer text goes into fenced code
@@ -10,6 +12,7 @@ use std::fmt::Write;
 
 use crate::duration::human;
 use crate::report::RunReport;
+use crate::results::{Brief, FileLine, Locator};
 use crate::text::prefix_bytes;
 
 /// GitHub's limit is 1 MiB per step; we stay well under it.
@@ -56,66 +59,148 @@ pub fn fenced(text: &str, info: &str) -> String {
 
 /// Failed tests listed in the summary's table.
 const LISTED_FAILURES: usize = 100;
+/// Tasks listed in a table.
+const LISTED_TASKS: usize = 100;
 
-/// The tests: counts, then a table of failures, each linked to its line on GitHub when the
-/// file is known (`blob_base` is `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/blob/$GITHUB_SHA`).
-fn tests_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
+/// The verdict, one line: the counts first when tests ran (`2 failed, 3 passed, 1 skipped`),
+/// else the headline; tasks that failed beyond their tests; how long it took.
+fn verdict(report: &RunReport) -> String {
+    let counted = report
+        .tests
+        .as_ref()
+        .filter(|run| run.error.is_none() && run.counts().passed + run.counts().failed > 0);
+    let mut line = match counted {
+        Some(run) => {
+            let counts = run.counts();
+            let mut parts = Vec::new();
+            if counts.failed > 0 {
+                parts.push(format!("{} failed", counts.failed));
+            }
+            parts.push(format!("{} passed", counts.passed));
+            if counts.skipped > 0 {
+                parts.push(format!("{} skipped", counts.skipped));
+            }
+            parts.join(", ")
+        }
+        None => report.headline(),
+    };
+    let failed_tasks = report.failed_tasks().count();
+    if counted.is_some() && failed_tasks > 0 {
+        line.push_str(&format!(
+            " · {failed_tasks} of {} tasks failed",
+            report.units.len()
+        ));
+    }
+    if report.task.is_some() || !report.units.is_empty() {
+        line.push_str(&format!(" — {}", human(report.duration)));
+    }
+    line
+}
+
+/// A repository file and line as a link to its line on GitHub (`blob_base` is
+/// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/blob/$GITHUB_SHA`), or as text.
+fn file_link(file: &FileLine, blob_base: Option<&str>) -> String {
+    let text = escape_inline(&format!("{}:{}", file.path, file.line));
+    match blob_base {
+        Some(base) => format!(
+            "[{text}]({base}/{}#L{})",
+            file.path
+                .split('/')
+                .map(url_path_segment)
+                .collect::<Vec<_>>()
+                .join("/"),
+            file.line
+        ),
+        None => text,
+    }
+}
+
+/// The failed tests: each with its place and its message as it reads first (without the
+/// location it starts with, with where a helper raised it).
+fn failures_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
     let Some(run) = &report.tests else {
         return;
     };
-    let counts = run.counts();
-    let _ = writeln!(
-        out,
-        "**Tests** ({}): {} passed, {} failed, {} skipped, {} in all\n",
-        escape_inline(&run.framework),
-        counts.passed,
-        counts.failed,
-        counts.skipped,
-        counts.total
-    );
     if let Some(notes) = &run.notes {
         let _ = writeln!(out, "_{}_\n", escape_inline(notes));
     }
-    if counts.failed == 0 {
+    let failed = run.counts().failed;
+    if failed == 0 {
         return;
     }
-    out.push_str("| Failed test | Where | Message |\n|---|---|---|\n");
+    out.push_str("| Failed test | Where | Message |\n|:--|:--|:--|\n");
     for test in run.failures().take(LISTED_FAILURES) {
-        let place = match (&test.file, blob_base) {
-            (Some(file), Some(base)) => format!(
-                "[{}]({base}/{}#L{})",
-                escape_inline(&format!("{}:{}", file.path, file.line)),
-                file.path
-                    .split('/')
-                    .map(url_path_segment)
-                    .collect::<Vec<_>>()
-                    .join("/"),
-                file.line
-            ),
-            (Some(file), None) => escape_inline(&format!("{}:{}", file.path, file.line)),
-            (None, _) => test
+        let place = match &test.file {
+            Some(file) => file_link(file, blob_base),
+            None => test
                 .location
                 .as_deref()
                 .map(escape_inline)
                 .unwrap_or_default(),
         };
-        let message = test
-            .message
-            .as_deref()
-            .and_then(|m| m.lines().next())
-            .map(|line| escape_inline(&crate::text::cut(line, 200)))
-            .unwrap_or_default();
+        let message = match &test.brief {
+            Some(brief) => brief.one_line(),
+            None => test
+                .message
+                .as_deref()
+                .and_then(|m| m.lines().next())
+                .unwrap_or_default()
+                .to_owned(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {place} | {message} |",
-            escape_inline(&test.title())
+            "| {} | {place} | {} |",
+            escape_inline(&test.title()),
+            escape_inline(&crate::text::cut(&message, 200))
         );
     }
-    if counts.failed > LISTED_FAILURES {
+    if failed > LISTED_FAILURES {
         let _ = writeln!(
             out,
             "\n…and {} more failed tests (see the step log or the JUnit report).",
-            counts.failed - LISTED_FAILURES
+            failed - LISTED_FAILURES
+        );
+    }
+    out.push('\n');
+}
+
+/// The tasks of a step that failed beyond their tests (a script that crashed), each with its
+/// error and where it points.
+fn failed_tasks_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
+    let failed: Vec<_> = report.failed_tasks().collect();
+    if failed.is_empty() {
+        return;
+    }
+    out.push_str("| Failed task | Outcome | Where | Error |\n|:--|:--|:--|:--|\n");
+    for unit in failed.iter().take(LISTED_TASKS) {
+        let error = unit
+            .report
+            .error_message()
+            .or(unit.report.problem.as_deref())
+            .unwrap_or_default();
+        // Its location stands in the Where column: the message without it, as for a test.
+        let error = match &unit.report.error_location {
+            Some(_) => Brief::of(error, None, None, &Locator::default()).headline,
+            None => error.lines().next().unwrap_or_default().to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            escape_inline(&unit.label),
+            escape_inline(&unit.report.headline()),
+            unit.report
+                .error_location
+                .as_ref()
+                .map(|file| file_link(file, blob_base))
+                .unwrap_or_default(),
+            escape_inline(&crate::text::cut(&error, 200)),
+        );
+    }
+    if failed.len() > LISTED_TASKS {
+        let _ = writeln!(
+            out,
+            "\n…and {} more failed tasks.",
+            failed.len() - LISTED_TASKS
         );
     }
     out.push('\n');
@@ -135,58 +220,53 @@ fn url_path_segment(segment: &str) -> String {
         .collect()
 }
 
-/// A step of many tasks: one row per task (the first 100; the rest are counted).
-fn tasks_section(out: &mut String, report: &RunReport) {
-    const MAX_ROWS: usize = 100;
-    if report.units.is_empty() {
+/// What went wrong when no failed test or task says it: the task's error (with where it
+/// points), or what stopped the run, in full.
+fn problem_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
+    let tests_say_it = report
+        .tests
+        .as_ref()
+        .is_some_and(|run| run.counts().failed > 0 && run.error.is_none());
+    if tests_say_it || report.failed_tasks().next().is_some() {
         return;
     }
-    out.push_str(
-        "| Task | Outcome | Exit | Duration | Path |
-|---|---|---|---|---|
-",
-    );
-    for unit in report.units.iter().take(MAX_ROWS) {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} | {} |",
-            escape_inline(&unit.label),
-            escape_inline(&unit.report.headline()),
-            unit.report.outcome.exit_code(),
-            human(unit.report.duration),
-            escape_inline(unit.report.task_path().unwrap_or("")),
-        );
+    if let Some(message) = report.error_message() {
+        out.push_str(&fenced(message, ""));
+        if let Some(place) = &report.error_location {
+            let _ = writeln!(out, "\nat {}", file_link(place, blob_base));
+        }
+        out.push('\n');
     }
-    if report.units.len() > MAX_ROWS {
-        let _ = writeln!(
-            out,
-            "
-{} more tasks",
-            report.units.len() - MAX_ROWS
-        );
+    if let Some(problem) = &report.problem {
+        out.push_str(&fenced(problem, ""));
+        out.push('\n');
     }
-    out.push('\n');
 }
 
-pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
-    let mut out = String::new();
-    let icon = if report.outcome.is_success() {
-        "✅"
-    } else {
-        "❌"
-    };
+/// The rest, folded away: the task's metadata (or each task's, for a step of many).
+fn details_section(out: &mut String, report: &RunReport) {
+    let _ = writeln!(out, "<details><summary>Task details</summary>\n");
+    // The outcome is the table's header row: no empty stripe above the rows.
     let _ = writeln!(
         out,
-        "### {icon} Luau: {}\n",
-        escape_inline(&report.headline())
+        "| Outcome | {} (exit {}) |\n|:--|:--|",
+        escape_inline(&report.headline()),
+        report.outcome.exit_code()
     );
-    out.push_str("| | |\n|---|---|\n");
-    let _ = writeln!(out, "| Exit code | {} |", report.outcome.exit_code());
     if let Some(state) = report.state() {
         let _ = writeln!(out, "| State | {} |", escape_inline(state.as_str()));
     }
     if let Some(code) = report.error_code() {
         let _ = writeln!(out, "| Error code | {} |", escape_inline(code.as_str()));
+    }
+    if let Some(run) = &report.tests {
+        let _ = writeln!(
+            out,
+            "| Tests | {} ({}, {} in all) |",
+            run.counts(),
+            escape_inline(&run.framework),
+            run.counts().total
+        );
     }
     if report.task.is_some() || !report.units.is_empty() {
         let _ = writeln!(out, "| Duration | {} |", human(report.duration));
@@ -198,30 +278,76 @@ pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
         let _ = writeln!(out, "| Task | {} |", escape_inline(path));
     }
     let _ = writeln!(out, "| Log messages | {} |", report.log_count());
-    if let Some(place) = &report.error_location {
-        let _ = writeln!(
-            out,
-            "| Error at | {} |",
-            escape_inline(&format!("{}:{}", place.path, place.line))
-        );
-    }
     if let Some(cut) = &report.logs_cut {
         let _ = writeln!(out, "| Logs cut | {} |", escape_inline(cut));
     }
     out.push('\n');
-    tasks_section(&mut out, report);
-    tests_section(&mut out, report, blob_base);
+    tasks_table(out, report);
+    out.push_str("</details>\n\n");
+}
 
-    if let Some(message) = report.error_message() {
-        out.push_str("**Error**\n\n");
-        out.push_str(&fenced(message, ""));
-        out.push('\n');
+/// A step of many tasks: one row per task (the first 100; the rest are counted).
+fn tasks_table(out: &mut String, report: &RunReport) {
+    if report.units.is_empty() {
+        return;
     }
-    if let Some(problem) = &report.problem {
-        out.push_str("**Problem**\n\n");
-        out.push_str(&fenced(problem, ""));
-        out.push('\n');
+    out.push_str("| Task | Outcome | Exit | Duration | Path |\n|:--|:--|--:|--:|:--|\n");
+    for unit in report.units.iter().take(LISTED_TASKS) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            escape_inline(&unit.label),
+            escape_inline(&unit.report.headline()),
+            unit.report.outcome.exit_code(),
+            human(unit.report.duration),
+            escape_inline(unit.report.task_path().unwrap_or("")),
+        );
     }
+    if report.units.len() > LISTED_TASKS {
+        let _ = writeln!(out, "\n{} more tasks", report.units.len() - LISTED_TASKS);
+    }
+    out.push('\n');
+}
+
+/// The last log lines, folded away.
+fn log_tail_section(out: &mut String, report: &RunReport) {
+    if report.logs.is_empty() {
+        return;
+    }
+    let mut tail: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    for message in report.logs.iter().rev().take(TAIL_MESSAGES) {
+        let line = format!("[{}] {}", message.message_type, message.message);
+        if bytes + line.len() > TAIL_BYTES {
+            break;
+        }
+        bytes += line.len() + 1;
+        tail.push(line);
+    }
+    tail.reverse();
+    let _ = writeln!(
+        out,
+        "<details><summary>Log tail ({} of {} messages)</summary>\n",
+        tail.len(),
+        report.logs.len()
+    );
+    out.push_str(&fenced(&tail.join("\n"), ""));
+    out.push_str("\n</details>\n");
+}
+
+/// The summary: the verdict first, then what failed (tests, tasks, or the run's own error),
+/// the results of a plain script, and the rest folded away (task details, log tail).
+pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
+    let mut out = String::new();
+    let icon = if report.outcome.is_success() {
+        "✅"
+    } else {
+        "❌"
+    };
+    let _ = writeln!(out, "### {icon} {}\n", escape_inline(&verdict(report)));
+    failures_section(&mut out, report, blob_base);
+    failed_tasks_section(&mut out, report, blob_base);
+    problem_section(&mut out, report, blob_base);
     if let (Some(results), None) = (report.results_json(), &report.tests) {
         out.push_str("**Results**\n\n");
         // Pretty-printing means parsing: only for results small enough to read anyway.
@@ -233,27 +359,8 @@ pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
         out.push_str(&fenced(&pretty, "json"));
         out.push('\n');
     }
-    if !report.logs.is_empty() {
-        let mut tail: Vec<String> = Vec::new();
-        let mut bytes = 0;
-        for message in report.logs.iter().rev().take(TAIL_MESSAGES) {
-            let line = format!("[{}] {}", message.message_type, message.message);
-            if bytes + line.len() > TAIL_BYTES {
-                break;
-            }
-            bytes += line.len() + 1;
-            tail.push(line);
-        }
-        tail.reverse();
-        let _ = writeln!(
-            out,
-            "<details><summary>Log tail ({} of {} messages)</summary>\n",
-            tail.len(),
-            report.logs.len()
-        );
-        out.push_str(&fenced(&tail.join("\n"), ""));
-        out.push_str("\n</details>\n");
-    }
+    details_section(&mut out, report);
+    log_tail_section(&mut out, report);
     if out.len() > MAX_SUMMARY_BYTES {
         // Unreachable with the caps above; kept so the bound holds if they change.
         out = format!(
@@ -290,21 +397,74 @@ mod tests {
 mod golden {
     use super::*;
 
+    /// The shared fixture, with each failure read as `TestRun::locate` reads it.
+    fn report() -> RunReport {
+        let mut report = crate::render::junit::tests::report_with_tests();
+        if let Some(run) = &mut report.tests {
+            for test in &mut run.tests {
+                test.location = test
+                    .message
+                    .as_ref()
+                    .map(|_| "ReplicatedStorage.Tests.math.spec:7".to_owned());
+                test.brief = test.message.as_deref().map(|message| {
+                    Brief::of(
+                        message,
+                        test.file.as_ref(),
+                        test.location.as_deref(),
+                        &Locator::default(),
+                    )
+                });
+            }
+        }
+        report
+    }
+
     #[test]
-    fn golden_tests_section() {
-        let report = crate::render::junit::tests::report_with_tests();
-        let mut out = String::new();
-        tests_section(
-            &mut out,
-            &report,
-            Some("https://github.com/octo/game/blob/abc123"),
+    fn hostile_names_and_messages_stay_text() {
+        let mut report = report();
+        if let Some(run) = &mut report.tests {
+            for test in &mut run.tests {
+                test.path = vec!["<img src=x>|**b**".into(), "[l](http://x)".into()];
+                if let Some(brief) = &mut test.brief {
+                    brief.headline = "<script>`x`</script> | # h".into();
+                    brief.raised_at = Some("a|b<i>".into());
+                }
+            }
+        }
+        let out = render_summary(&report, None);
+        let row = out
+            .lines()
+            .find(|l| l.contains("script"))
+            .expect("the failure's row");
+        assert!(
+            !row.contains('<') && !row.contains("**") && !row.contains("]("),
+            "{row}"
         );
+        // Four cell separators, none from the text.
+        assert_eq!(row.matches('|').count(), 4, "{row}");
+    }
+
+    #[test]
+    fn golden_failed_tests() {
+        let out = render_summary(&report(), Some("https://github.com/octo/game/blob/abc123"));
         let expected = "\
-**Tests** (testez): 1 passed, 1 failed, 1 skipped, 3 in all
+### ❌ 1 failed, 1 passed, 1 skipped — 1\\.5s
 
 | Failed test | Where | Message |
-|---|---|---|
-| Tests › math › divides | [src/tests/math\\.spec\\.luau:7](https://github.com/octo/game/blob/abc123/src/tests/math.spec.luau#L7) | ReplicatedStorage\\.Tests\\.math\\.spec:7: Expected 2, got &lt;3&gt; &amp; \\[31m |
+|:--|:--|:--|
+| Tests › math › divides | [src/tests/math\\.spec\\.luau:7](https://github.com/octo/game/blob/abc123/src/tests/math.spec.luau#L7) | Expected 2, got &lt;3&gt; &amp; \\[31m |
+
+<details><summary>Task details</summary>
+
+| Outcome | TESTS FAILED \\(1 passed, 1 failed, 1 skipped\\) (exit 10) |
+|:--|:--|
+| State | COMPLETE |
+| Tests | 1 passed, 1 failed, 1 skipped (testez, 3 in all) |
+| Duration | 1.5s |
+| Task | universes/1/places/2/versions/3/luau\\-execution\\-sessions/s/tasks/s |
+| Log messages | 0 |
+
+</details>
 
 ";
         assert_eq!(out, expected);

@@ -61,9 +61,53 @@ pub struct Suite {
     pub framework_path: String,
     /// When the suite is split across tasks: which part this task runs.
     pub shard: Option<Shard>,
+    /// Whether the framework's own text reporter prints too. luau-exec's list of failures
+    /// replaces it, so only when asked (`RUNNER_DEBUG=1`, GitHub's debug logging).
+    pub framework_output: bool,
 }
 
 impl Suite {
+    /// The instance the framework's own chunks live under: a package manager's `Packages`
+    /// folder when the framework is in one (Wally links the package to `Packages._Index`, with
+    /// its dependencies beside it), else the framework itself. `frameworkRoot` in
+    /// `common.luau` reads it the same way.
+    pub fn framework_root(&self) -> String {
+        match self.framework_path.rsplit_once('.') {
+            Some((parent, _)) if parent == "Packages" || parent.ends_with(".Packages") => {
+                parent.to_owned()
+            }
+            _ => self.framework_path.clone(),
+        }
+    }
+
+    /// What a run whose `test-name-pattern` matched none of its tests says: the pattern, how
+    /// many tests it was matched against, and what a test's name looks like to the framework.
+    pub fn nothing_matched(
+        &self,
+        pattern: &str,
+        tests: &[crate::results::TestCase],
+        github_actions: bool,
+    ) -> String {
+        let example = match (self.framework, tests.first()) {
+            // TestEZ matches the pattern against each test's full name: its path, spaced.
+            (Framework::TestEz, Some(test)) => format!(
+                "; TestEZ matches a Lua pattern against each test's full name, such as `{}`",
+                crate::text::cut(&test.path.join(" "), 80)
+            ),
+            (Framework::Jest, _) => {
+                "; Jest-Lua matches a regular expression against each test's name".to_owned()
+            }
+            (Framework::TestEz, None) => String::new(),
+        };
+        format!(
+            "{} `{}` matched none of the {} tests under {}, so none ran{example}",
+            crate::text::input_name("test-name-pattern", github_actions),
+            crate::text::cut(pattern, 80),
+            tests.len(),
+            self.roots.join(", "),
+        )
+    }
+
     /// What a run that found no tests says, naming where it looked.
     pub fn nothing_found(&self) -> String {
         format!(
@@ -126,9 +170,11 @@ pub fn script(suite: &Suite) -> String {
          \troots = {{ {roots} }},\n\
          \ttestNamePattern = {pattern},\n\
          \tshard = {shard},\n\
+         \tframeworkOutput = {output},\n\
          }}\n\n{COMMON}\n{framework}\nreturn runSuite(CONFIG)\n",
         name = suite.framework.name(),
         path = lua_string(&suite.framework_path),
+        output = suite.framework_output,
         framework = suite.framework.source(),
     )
 }
@@ -191,6 +237,7 @@ mod tests {
             name_pattern: Some("adds".into()),
             framework_path: "ReplicatedStorage.TestEZ".into(),
             shard: Some(Shard { index: 2, count: 3 }),
+            framework_output: false,
         });
         assert!(
             text.contains(r#"roots = { "ReplicatedStorage.Tests", "ServerScriptService.\"x\"" }"#),
@@ -199,6 +246,7 @@ mod tests {
         assert!(text.contains(r#"testNamePattern = "adds""#));
         assert!(text.contains(r#"frameworkPath = "ReplicatedStorage.TestEZ""#));
         assert!(text.contains("shard = { index = 2, count = 3 },"), "{text}");
+        assert!(text.contains("frameworkOutput = false,"), "{text}");
         assert!(text.ends_with("return runSuite(CONFIG)\n"));
         assert_eq!(lua_string("é\n\\"), r#""\195\169\n\\""#);
     }

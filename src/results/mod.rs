@@ -7,6 +7,7 @@
 //! last 450 KB of logs and may reorder them.
 
 pub mod bootstrap;
+pub mod failure;
 pub mod sourcemap;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+pub use failure::Brief;
 pub use sourcemap::{FileLine, Locator, Sourcemap};
 
 /// The envelope's `kind`, with its version.
@@ -56,16 +58,29 @@ pub struct TestCase {
     /// Where it failed, as the engine names it: `ReplicatedStorage.Tests.math.spec:7`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    /// The repository file and line of `location` (or of the first frame of `message` that
-    /// maps to one).
+    /// The repository file and line of `location` (or, without one, of the innermost frame of
+    /// `message` in a test module, else its first frame that maps to a file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<FileLine>,
+    /// A failure as it reads first (annotations, the log's list, the summary); the JSON format
+    /// keeps `message` whole instead.
+    #[serde(skip)]
+    pub brief: Option<Brief>,
 }
 
 impl TestCase {
     /// The test's name as one line: `Tests › math › adds`.
     pub fn title(&self) -> String {
         self.path.join(" › ")
+    }
+
+    /// A failure's message as it reads first: without the location it starts with and the
+    /// framework's frames, with where a helper raised it (the whole message when not read).
+    pub fn brief_text(&self) -> Option<String> {
+        match (&self.brief, &self.message) {
+            (Some(brief), _) => Some(brief.text()),
+            (None, message) => message.clone(),
+        }
     }
 
     /// The suite a test belongs to: every path element but the last.
@@ -85,6 +100,43 @@ pub struct TestRun {
     /// What the script says it had to leave out (messages trimmed to fit Roblox's 4 MB limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// Why the suite could not run at all, as the script says (the framework or a test root
+    /// is not in the place).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<SuiteError>,
+}
+
+/// The envelope's `error`: the script could not run the suite, and says why. The shipped
+/// bootstraps return it when the framework is not at `framework-path` or a `test-roots` path
+/// names nothing, rather than crash as if the tests had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SuiteError {
+    /// `framework-not-found`, `root-not-found`, or a runner's own.
+    pub code: String,
+    /// What is wrong, and what is there instead.
+    pub message: String,
+    /// The input the problem is in (`framework-path`, `test-roots`), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+    /// The instance path that was looked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+impl SuiteError {
+    /// The headline: `NO FRAMEWORK at ReplicatedStorage.Packages.TestEZ`.
+    pub fn headline(&self) -> String {
+        let at = self
+            .path
+            .as_deref()
+            .map(|path| format!(" at {}", path.replace(['\n', '\r'], " ")))
+            .unwrap_or_default();
+        match self.code.as_str() {
+            "framework-not-found" => format!("NO FRAMEWORK{at}"),
+            "root-not-found" => format!("NO TEST ROOT{at}"),
+            _ => "TESTS NOT RUN".to_owned(),
+        }
+    }
 }
 
 /// Counts by status.
@@ -112,19 +164,84 @@ impl TestRun {
         counts
     }
 
+    /// Why a completed run is a failure, if it is. A run of the whole suite (not one shard of
+    /// it) also fails when it found no tests, or when `test-name-pattern` matched none: a
+    /// filter that selects nothing is a mistake, never a pass.
+    /// Inputs are named as the user set them (`github_actions`: see
+    /// [`crate::text::input_name`]).
+    pub fn problem(
+        &self,
+        suite: Option<&bootstrap::Suite>,
+        whole: bool,
+        github_actions: bool,
+    ) -> Option<String> {
+        if let Some(error) = &self.error {
+            return Some(match &error.input {
+                Some(input) => format!(
+                    "{}: {}",
+                    crate::text::input_name(input, github_actions),
+                    error.message
+                ),
+                None => error.message.clone(),
+            });
+        }
+        let counts = self.counts();
+        if whole && counts.total == 0 {
+            return Some(match suite {
+                Some(suite) => suite.nothing_found(),
+                None => "the results envelope lists no tests".to_owned(),
+            });
+        }
+        if let (true, 0, Some(suite)) = (whole, counts.passed + counts.failed, suite)
+            && let Some(pattern) = &suite.name_pattern
+        {
+            return Some(suite.nothing_matched(pattern, &self.tests, github_actions));
+        }
+        (counts.failed > 0).then(|| format!("{} of {} tests failed", counts.failed, counts.total))
+    }
+
+    /// The headline of a run whose tests did not pass: `TESTS FAILED (…)`, `NO TESTS FOUND`,
+    /// `NO TESTS MATCHED (…)`, or why the suite could not run (`NO FRAMEWORK at …`).
+    pub fn failed_headline(&self) -> String {
+        let counts = self.counts();
+        match &self.error {
+            Some(error) => error.headline(),
+            None if counts.total == 0 => "NO TESTS FOUND".to_owned(),
+            None if counts.passed + counts.failed == 0 => {
+                format!("NO TESTS MATCHED ({} skipped)", counts.skipped)
+            }
+            None => format!("TESTS FAILED ({counts})"),
+        }
+    }
+
     /// The failed tests, in the order they ran.
     pub fn failures(&self) -> impl Iterator<Item = &TestCase> {
         self.tests.iter().filter(|t| t.status == TestStatus::Failed)
     }
 
-    /// Resolves every test's location to a repository file and line.
+    /// Resolves every test's location to a repository file and line, and reads each failure's
+    /// message for the reports read first.
     pub fn locate(&mut self, locator: &Locator) {
         for test in &mut self.tests {
             test.file = test
                 .location
                 .as_deref()
                 .and_then(|l| locator.resolve(l))
-                .or_else(|| test.message.as_deref().and_then(|m| locator.find_in(m)));
+                .or_else(|| {
+                    test.message
+                        .as_deref()
+                        .and_then(|m| locator.find_test_line(m))
+                });
+            if test.status == TestStatus::Failed {
+                test.brief = test.message.as_deref().map(|message| {
+                    Brief::of(
+                        message,
+                        test.file.as_ref(),
+                        test.location.as_deref(),
+                        locator,
+                    )
+                });
+            }
         }
     }
 }
@@ -171,6 +288,8 @@ struct WireEnvelope<'a> {
     notes: Option<Value>,
     #[serde(default, borrow)]
     tests: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 /// One test as it arrives; each field is checked by [`parse_test`].
@@ -217,14 +336,21 @@ pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
         Some(Value::String(text)) => Some(text),
         Some(_) => return Err(EnvelopeError::field("notes", "is not a string")),
     };
-    let raw_tests = envelope
-        .tests
-        .ok_or_else(|| EnvelopeError::field("tests", "is missing"))?;
-    let items: Vec<&RawValue> = match raw_tests.get().trim_start().as_bytes().first() {
-        Some(b'[') => serde_json::from_str(raw_tests.get())
+    let error = match envelope.error {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(parse_suite_error(value)?),
+    };
+    let raw_tests = match (envelope.tests, &error) {
+        (Some(tests), _) => tests.get(),
+        // A suite that could not run has no tests to list.
+        (None, Some(_)) => "[]",
+        (None, None) => return Err(EnvelopeError::field("tests", "is missing")),
+    };
+    let items: Vec<&RawValue> = match raw_tests.trim_start().as_bytes().first() {
+        Some(b'[') => serde_json::from_str(raw_tests)
             .map_err(|_| EnvelopeError::field("tests", "is not an array"))?,
         // Luau encodes an empty table as `[]`, but a script may build `{}` by hand.
-        Some(b'{') if raw_tests.get().trim() == "{}" => Vec::new(),
+        Some(b'{') if raw_tests.trim() == "{}" => Vec::new(),
         _ => return Err(EnvelopeError::field("tests", "is not an array")),
     };
     let tests = items
@@ -236,7 +362,31 @@ pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
         framework,
         tests,
         notes,
+        error,
     }))
+}
+
+fn parse_suite_error(value: Value) -> Result<SuiteError, EnvelopeError> {
+    let Value::Object(mut fields) = value else {
+        return Err(EnvelopeError::field("error", "is not a table"));
+    };
+    let mut text = |field: &str, required: bool| match fields.remove(field) {
+        Some(Value::String(text)) if !text.is_empty() => Ok(Some(text)),
+        None | Some(Value::Null) if !required => Ok(None),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(EnvelopeError::field(format!("error.{field}"), "is missing"))
+        }
+        Some(_) => Err(EnvelopeError::field(
+            format!("error.{field}"),
+            "is not a string",
+        )),
+    };
+    Ok(SuiteError {
+        code: text("code", true)?.unwrap_or_default(),
+        message: text("message", true)?.unwrap_or_default(),
+        input: text("input", false)?,
+        path: text("path", false)?,
+    })
 }
 
 fn parse_test(index: usize, raw: &RawValue) -> Result<TestCase, EnvelopeError> {
@@ -300,6 +450,7 @@ fn parse_test(index: usize, raw: &RawValue) -> Result<TestCase, EnvelopeError> {
         message: text("message", test.message)?,
         location: text("location", test.location)?,
         file: None,
+        brief: None,
     })
 }
 
@@ -379,6 +530,37 @@ mod tests {
             let error = parse_envelope(value).unwrap_err().to_string();
             assert!(error.contains(expected), "{value}: {error}");
         }
+    }
+
+    #[test]
+    fn a_suite_that_could_not_run_says_why() {
+        let run = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","framework":"testez","tests":[],
+                "error":{"code":"framework-not-found","input":"framework-path","path":"ReplicatedStorage.Packages.TestEZ",
+                "message":"ReplicatedStorage has no child `Packages` (its children: Tests)"}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        let error = run.error.expect("the error");
+        assert_eq!(error.input.as_deref(), Some("framework-path"));
+        assert_eq!(
+            error.headline(),
+            "NO FRAMEWORK at ReplicatedStorage.Packages.TestEZ"
+        );
+        // `tests` may be left out then; a malformed error is named.
+        let run = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","error":{"code":"x","message":"m"}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            run.error.map(|e| e.headline()).as_deref(),
+            Some("TESTS NOT RUN")
+        );
+        let error = parse_envelope(r#"{"kind":"luau-exec/test-results@1","error":{"code":"x"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`error.message` is missing"), "{error}");
     }
 
     #[test]

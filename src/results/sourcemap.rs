@@ -166,12 +166,34 @@ fn relative_to(path: &Path, cwd: &Path) -> String {
 }
 
 /// Maps engine locations to files: through the sourcemap, and `TaskScript` to `script-path`.
+/// With a test framework, it also knows the framework's own chunks, whose frames never locate
+/// a failure and are not what a reader looks at first.
 #[derive(Debug, Clone)]
 pub struct Locator {
     /// Shared: a step of many tasks gives each its own locator over the one sourcemap.
     sourcemap: Option<std::sync::Arc<Sourcemap>>,
     script_path: Option<String>,
+    /// The instance the framework's chunks live under (`ReplicatedStorage.Packages`), with a
+    /// test framework; `TaskScript` is then luau-exec's bootstrap, the framework's too.
+    framework: Option<String>,
     frames: Regex,
+}
+
+/// One `Name:line` (or `[string "Name"]:line`) in a message or traceback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The chunk: a full instance name, or `TaskScript`.
+    pub chunk: &'a str,
+    pub line: &'a str,
+    /// Where in the text the frame starts and ends (bytes).
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Whether a chunk is a test module by the frameworks' naming rule (TestEZ's `*.spec`,
+/// Jest-Lua's `*.spec` and `*.test`).
+fn is_test_module(chunk: &str) -> bool {
+    chunk.ends_with(".spec") || chunk.ends_with(".test")
 }
 
 impl Default for Locator {
@@ -185,6 +207,7 @@ impl Locator {
         Self {
             sourcemap: sourcemap.map(std::sync::Arc::new),
             script_path,
+            framework: None,
             // `[string "A.B"]:7`, or a name (dots allowed, no spaces) followed by `:7`.
             frames: Regex::new(r#"\[string "([^"\n]+)"\]:(\d+)|([A-Za-z_@][^\s:"'\[\]()]*):(\d+)"#)
                 .unwrap_or_else(|_| Regex::new("$^").expect("an empty pattern compiles")),
@@ -202,27 +225,80 @@ impl Locator {
         Self {
             sourcemap: self.sourcemap.clone(),
             script_path,
+            framework: self.framework.clone(),
             frames: self.frames.clone(),
         }
+    }
+
+    /// The same locator, knowing the framework's chunks: those under `root` (an instance's full
+    /// name, see [`crate::results::bootstrap::Suite::framework_root`]) and the bootstrap's own
+    /// `TaskScript`.
+    pub fn with_framework(mut self, root: Option<String>) -> Self {
+        self.framework = root;
+        self
+    }
+
+    /// Whether a chunk is the framework's (or luau-exec's bootstrap's) own code.
+    pub fn is_framework(&self, chunk: &str) -> bool {
+        self.framework.as_deref().is_some_and(|root| {
+            chunk == "TaskScript"
+                || chunk
+                    .strip_prefix(root)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        })
     }
 
     /// The file and line of one location: `ReplicatedStorage.Tests.math.spec:7`,
     /// `[string "…"]:7`, `TaskScript:3`.
     pub fn resolve(&self, location: &str) -> Option<FileLine> {
-        self.find_in(location.trim())
+        self.frames_in(location.trim())
+            .find_map(|frame| self.file_line(frame.chunk, frame.line))
     }
 
-    /// The first frame in a message or traceback that maps to a file.
-    pub fn find_in(&self, text: &str) -> Option<FileLine> {
-        self.frames.captures_iter(text).find_map(|captures| {
+    /// Every frame of a message or traceback, in the order they appear.
+    pub fn frames_in<'t>(&self, text: &'t str) -> impl Iterator<Item = Frame<'t>> + use<'_, 't> {
+        self.frames.captures_iter(text).filter_map(|captures| {
             // Either `[string "name"]:line` (groups 1, 2) or `name:line` (groups 3, 4).
             let name = captures.get(1).or_else(|| captures.get(3))?;
             let line = captures.get(2).or_else(|| captures.get(4))?;
-            self.file_line(name.as_str(), line.as_str())
+            let whole = captures.get(0)?;
+            Some(Frame {
+                chunk: name.as_str(),
+                line: line.as_str(),
+                start: whole.start(),
+                end: whole.end(),
+            })
         })
     }
 
-    fn file_line(&self, name: &str, line: &str) -> Option<FileLine> {
+    /// The first frame in a message or traceback, not the framework's, that maps to a file.
+    pub fn find_in(&self, text: &str) -> Option<FileLine> {
+        self.frames_in(text)
+            .filter(|frame| !self.is_framework(frame.chunk))
+            .find_map(|frame| self.file_line(frame.chunk, frame.line))
+    }
+
+    /// Where a failed test failed, from its message when the envelope gave no location that
+    /// maps: the innermost frame in a test module (the line of the test, even when a helper
+    /// it called raised the error), else the first frame that maps ([`Self::find_in`]).
+    pub fn find_test_line(&self, text: &str) -> Option<FileLine> {
+        self.frames_in(text)
+            .filter(|frame| is_test_module(frame.chunk) && !self.is_framework(frame.chunk))
+            .find_map(|frame| self.file_line(frame.chunk, frame.line))
+            .or_else(|| self.find_in(text))
+    }
+
+    /// A frame as a reader wants to see it: the repository file and line when it maps, else
+    /// the engine's name for it.
+    pub fn describe(&self, frame: &Frame<'_>) -> String {
+        match self.file_line(frame.chunk, frame.line) {
+            Some(file) => format!("{}:{}", file.path, file.line),
+            None => format!("{}:{}", frame.chunk, frame.line),
+        }
+    }
+
+    /// The file and line of a chunk's line, when the chunk maps to a file.
+    pub fn file_line(&self, name: &str, line: &str) -> Option<FileLine> {
         let line: u32 = line.parse().ok().filter(|l| *l > 0)?;
         let path = if name == "TaskScript" {
             self.script_path.clone()?

@@ -589,8 +589,18 @@ async fn the_local_backend_uploads_places_and_moves_binary_data() {
         .output()
         .await;
     assert_eq!(output.code, 0, "{}", output.stdout);
+    // Said in the emulator's terms: no Saved version of a Roblox place, no loopback URL.
     assert!(
-        output.stdout.contains("uploaded place version 2"),
+        output
+            .stdout
+            .contains("the local emulator loaded the place (version 2)"),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("into the local emulator")
+            && !output.stdout.contains("Saved version")
+            && !output.stdout.contains("http://127.0.0.1"),
         "{}",
         output.stdout
     );

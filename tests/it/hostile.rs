@@ -321,7 +321,9 @@ async fn an_unwritable_binary_output_is_refused_before_anything_is_sent() {
         .await;
     assert_eq!(output.code, 2, "{}", output.stderr);
     assert!(
-        output.stderr.contains("input `binary-output`"),
+        output
+            .stderr
+            .contains(&luau_exec::text::input_name("binary-output", false)),
         "{}",
         output.stderr
     );

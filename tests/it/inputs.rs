@@ -22,7 +22,9 @@ async fn refused(change: impl FnOnce(&mut Run), input: &str) {
         output.stderr
     );
     assert!(
-        output.stderr.contains(&format!("input `{input}`")),
+        output
+            .stderr
+            .contains(&luau_exec::text::input_name(input, false)),
         "names `{input}`: {}",
         output.stderr
     );

@@ -15,6 +15,8 @@ mod packaging;
 #[cfg(feature = "emulator")]
 mod places;
 #[cfg(feature = "emulator")]
+mod report;
+#[cfg(feature = "emulator")]
 mod results;
 #[cfg(feature = "emulator")]
 mod shipped;

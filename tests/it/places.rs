@@ -137,7 +137,7 @@ pub fn testez_run(repo: &Path) -> Run {
 
 /// The spec project: passing, failing, skipped and erroring specs in nested folders, with
 /// `require` between modules.
-fn spec_project() -> InstanceBuilder {
+pub fn spec_project() -> InstanceBuilder {
     folder("Tests")
         .with_child(folder("Shared").with_child(module(
             "helper",
@@ -154,7 +154,7 @@ fn spec_project() -> InstanceBuilder {
 }
 
 /// The Rojo sourcemap of that project, as `rojo sourcemap` would write it.
-fn spec_sourcemap() -> Value {
+pub fn spec_sourcemap() -> Value {
     json!({ "name": "game", "className": "DataModel", "children": [
         { "name": "ReplicatedStorage", "className": "ReplicatedStorage", "children": [
             { "name": "Tests", "className": "Folder", "children": [
@@ -226,10 +226,15 @@ async fn testez_from_npm_runs_a_spec_project_offline() {
         message.starts_with("ReplicatedStorage.Tests.Shared.helper:6: kaboom"),
         "{message}"
     );
-    // The first frame in the repository is the helper's line (the framework's are skipped).
+    // Filed under the test's own line (the innermost frame of its spec module), not the
+    // helper that raised the error; the message still says where that was.
+    assert_eq!(
+        errors["location"],
+        "ReplicatedStorage.Tests.nested.deep.text.spec:6"
+    );
     assert_eq!(
         errors["file"],
-        json!({ "path": "src/Shared/helper.luau", "line": 6 })
+        json!({ "path": "src/nested/deep/text.spec.luau", "line": 6 })
     );
     assert_eq!(
         result["tests"]["counts"],

@@ -139,7 +139,11 @@ async fn place_file_checks_happen_before_anything_is_sent() {
         .output()
         .await;
     assert_eq!(output.code, 2);
-    assert!(output.stderr.contains("input `place-file`"));
+    assert!(
+        output
+            .stderr
+            .contains(&luau_exec::text::input_name("place-file", false))
+    );
     let (_dir, big) = temp_file("big.rbxl", &vec![0u8; 10 * 1024 * 1024 + 1]);
     let output = Run::new(&server.uri())
         .env("INPUT_PLACE_FILE", big.to_str().unwrap())
@@ -157,7 +161,11 @@ async fn place_file_checks_happen_before_anything_is_sent() {
         .output()
         .await;
     assert_eq!(output.code, 2);
-    assert!(output.stderr.contains("input `binary-input`"));
+    assert!(
+        output
+            .stderr
+            .contains(&luau_exec::text::input_name("binary-input", false))
+    );
     assert!(server.received_requests().await.unwrap().is_empty());
 }
 
