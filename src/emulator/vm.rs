@@ -169,9 +169,9 @@ fn run(
     if let Some(bytes) = &request.binary_input {
         input.set("BinaryInput", lua.create_buffer(bytes)?)?;
     }
-    let main = lua.create_thread(function)?;
     let returned = match scheduler.run(
-        &main,
+        &lua,
+        function,
         std::iter::once(Value::Table(input)).collect(),
         deadline,
     ) {
@@ -577,6 +577,66 @@ mod tests {
                 "{message}"
             ),
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// On Roblox the main script's return values or error are the task's, however its thread
+    /// was resumed; the scheduler used to learn them only when it resumed the thread itself.
+    #[test]
+    fn the_main_threads_fate_counts_however_it_was_resumed() {
+        let signal_wait = "local f = Instance.new('BoolValue')\ntask.delay(0.01, function() f.Value = true end)\nf.Changed:Wait()\n";
+        let resumers = [
+            ("a signal's Wait", signal_wait.to_owned()),
+            (
+                "task.spawn from a deferred thread",
+                "local main = coroutine.running()\ntask.defer(function() task.spawn(main) end)\ncoroutine.yield()\n".to_owned(),
+            ),
+            (
+                "coroutine.resume in another thread",
+                "local main = coroutine.running()\ntask.delay(0.01, function() coroutine.resume(main) end)\ncoroutine.yield()\n".to_owned(),
+            ),
+            (
+                "a deferred signal handler",
+                "local main = coroutine.running()\nlocal f = Instance.new('IntValue')\nf.Changed:Connect(function() task.spawn(main) end)\nf.Value = 1\ncoroutine.yield()\n".to_owned(),
+            ),
+        ];
+        for (how, prelude) in resumers {
+            let line = prelude.lines().count() + 1;
+            match run_script(&format!("{prelude}error('after the wait')")).outcome {
+                VmOutcome::Failed { code, message } => {
+                    assert_eq!(code, TaskErrorCode::ScriptError, "{how}");
+                    assert_eq!(
+                        message,
+                        format!("TaskScript:{line}: after the wait"),
+                        "{how}"
+                    );
+                }
+                other => panic!("{how}: an error after it ended {other:?}"),
+            }
+            assert_eq!(
+                results(&format!("{prelude}return 42, 'done'")),
+                vec![json!(42), json!("done")],
+                "{how}"
+            );
+        }
+        // Closed before it returned: no result, never a success.
+        match run_script("local main = coroutine.running()\ntask.defer(function() coroutine.close(main) end)\ncoroutine.yield()\nreturn 1").outcome {
+            VmOutcome::Failed { code, .. } => assert_eq!(code, TaskErrorCode::ScriptError),
+            other => panic!("a closed main thread ended {other:?}"),
+        }
+        // What the main body catches keeps the message Roblox gives it.
+        for (script, expected) in [
+            (
+                "error(setmetatable({}, {__tostring = function() return 'custom' end}))",
+                "custom",
+            ),
+            ("error(nil)", "nil"),
+            ("task.wait()\nerror('x', 0)", "x"),
+        ] {
+            match run_script(script).outcome {
+                VmOutcome::Failed { message, .. } => assert_eq!(message, expected, "{script}"),
+                other => panic!("{script}: {other:?}"),
+            }
         }
     }
 

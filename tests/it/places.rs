@@ -545,3 +545,61 @@ async fn a_local_run_without_a_place_has_an_empty_one() {
         output.stdout
     );
 }
+
+/// The main script's error, return values and test results count however its thread was
+/// resumed (here by a signal's `Wait`): they used to be lost, and the task COMPLETE, exit 0.
+#[tokio::test]
+async fn what_the_main_script_does_after_a_signal_wait_decides_the_run() {
+    let wait = "local flag = Instance.new('BoolValue')\ntask.delay(0.05, function() flag.Value = true end)\nflag.Changed:Wait()\n";
+    let run = |script: String| async move {
+        Run::bare()
+            .env("INPUT_BACKEND", "local")
+            .env("INPUT_TIMEOUT", "1")
+            .env("INPUT_SCRIPT", &script)
+            .env("INPUT_OUTPUT_FORMAT", "json")
+            .output()
+            .await
+    };
+    let failed = run(format!("{wait}error('x')")).await;
+    assert_eq!(failed.code, 1, "{}", failed.stdout);
+    assert!(
+        failed.stdout.contains("TaskScript:4: x"),
+        "{}",
+        failed.stdout
+    );
+
+    let returned = run(format!("{wait}return 42")).await;
+    assert_eq!(returned.code, 0, "{}", returned.stdout);
+    let last: Value = serde_json::from_str(returned.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["results"], json!([42]), "{last}");
+
+    let envelope = "return { kind = 'luau-exec/test-results@1', framework = 'testez', tests = { { path = { 'Tests', 'adds' }, status = 'passed' }, { path = { 'Tests', 'divides' }, status = 'failed', message = 'expected 2' } } }";
+    let tests = run(format!("{wait}{envelope}")).await;
+    assert_eq!(tests.code, 10, "{}", tests.stdout);
+    let last: Value = serde_json::from_str(tests.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["tests"]["counts"],
+        json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 })
+    );
+}
+
+/// TestEZ's bootstrap requires each spec on the main thread: a spec module that waits for a
+/// signal as it loads hands the rest of the run (and its results) to a thread the signal
+/// resumed. The failing test must still fail the run.
+#[tokio::test]
+async fn a_testez_suite_that_waits_on_a_signal_still_reports_its_failures() {
+    let spec = "local ready = Instance.new('BoolValue')\ntask.delay(0.02, function() ready.Value = true end)\nready.Changed:Wait()\nreturn function()\n\tit('adds', function() expect(1 + 1).to.equal(2) end)\n\tit('divides', function() expect(1 + 1).to.equal(3) end)\nend\n";
+    let bytes = place(vec![
+        from_folder("TestEZ", &testez_source()),
+        folder("Tests").with_child(module("loads.spec", spec)),
+    ]);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
+    let output = testez_run(repo.path()).output().await;
+    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        result["tests"]["counts"],
+        json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 })
+    );
+}

@@ -234,6 +234,19 @@ fn host_table(
     )?;
     let s = scheduler.clone();
     host.set(
+        "setMainBody",
+        lua.create_function(move |_, body: Function| {
+            s.set_main_body(body);
+            Ok(())
+        })?,
+    )?;
+    let s = scheduler.clone();
+    host.set(
+        "settle",
+        lua.create_function(move |lua, args: mlua::MultiValue| s.settle(lua, args))?,
+    )?;
+    let s = scheduler.clone();
+    host.set(
         "schedule",
         lua.create_function(move |lua, args: mlua::MultiValue| s.schedule(lua, args))?,
     )?;

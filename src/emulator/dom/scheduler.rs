@@ -1,8 +1,14 @@
 //! The task's scheduler: the main script runs as a thread; `task.wait`, `task.delay` and
 //! `task.defer` park threads here, and the loop resumes them when they are due (deferred ones
 //! first, then the earliest due, in the order they were scheduled). The task ends when the
-//! main thread returns, as a Roblox task does; threads still waiting then are dropped. Sleeping
-//! never passes the task's deadline.
+//! main thread returns or fails, as a Roblox task does; threads still waiting then are dropped.
+//! Sleeping never passes the task's deadline.
+//!
+//! The main thread's fate is a value the scheduler holds, not something it learns by resuming
+//! the thread itself: the main script runs inside a body (`host.setMainBody`, in the prelude)
+//! that hands its return values or its error to [`Scheduler::settle`], so they count however the
+//! thread was resumed — by this loop, by `task.spawn` from a signal's `Wait`, or by
+//! `coroutine.resume` in another thread.
 
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -58,16 +64,46 @@ pub enum Stopped {
     Stuck,
 }
 
+/// How the main script ended.
+type Fate = Result<MultiValue, mlua::Error>;
+
+/// What the VM raises when an allocation fails (Luau's `LUA_MEMERRMSG`). A `pcall` turns the
+/// out-of-memory error into this plain string, so the main body's catch sees only the text.
+const OUT_OF_MEMORY: &str = "not enough memory";
+
 #[derive(Default)]
 pub struct Scheduler {
     queues: RefCell<Queues>,
     /// The Luau function that resumes a thread and logs its error (not the main thread's).
     resumer: RefCell<Option<Function>>,
+    /// The Luau function the main thread runs: calls the script and settles its fate.
+    main_body: RefCell<Option<Function>>,
+    /// The main script's fate, once it has returned or failed.
+    fate: RefCell<Option<Fate>>,
 }
 
 impl Scheduler {
     pub fn set_resumer(&self, resumer: Function) {
         *self.resumer.borrow_mut() = Some(resumer);
+    }
+
+    pub fn set_main_body(&self, body: Function) {
+        *self.main_body.borrow_mut() = Some(body);
+    }
+
+    /// `host.settle(pcall(script, ...))`: the main script returned (`true, ...`) or failed
+    /// (`false, error`). The first fate counts.
+    pub fn settle(&self, lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+        let mut args = args.into_iter();
+        let fate = match args.next() {
+            Some(Value::Boolean(true)) => Ok(args.collect()),
+            _ => Err(error_from_value(lua, args.next().unwrap_or(Value::Nil))),
+        };
+        let mut settled = self.fate.borrow_mut();
+        if settled.is_none() {
+            *settled = Some(fate);
+        }
+        Ok(())
     }
 
     /// `host.schedule(thread, seconds, ...)`: negative seconds defer to the end of this cycle.
@@ -129,17 +165,34 @@ impl Scheduler {
         queues.cancelled.insert(key);
     }
 
-    /// Runs `main` with `args` until it returns; its return values.
+    /// Runs `script` with `args` as the task's main thread until it returns or fails; its
+    /// return values.
     pub fn run(
         &self,
-        main: &Thread,
+        lua: &Lua,
+        script: Function,
         args: MultiValue,
         deadline: Instant,
     ) -> Result<MultiValue, Stopped> {
-        let mut returned = main.resume::<MultiValue>(args).map_err(Stopped::Error)?;
+        let body =
+            self.main_body.borrow().clone().ok_or_else(|| {
+                Stopped::Error(mlua::Error::runtime("the prelude set no main body"))
+            })?;
+        let main = lua.create_thread(body).map_err(Stopped::Error)?;
+        let mut first = MultiValue::new();
+        first.push_back(Value::Function(script));
+        first.extend(args);
+        self.resume_main(&main, first);
         loop {
+            if let Some(fate) = self.fate.borrow_mut().take() {
+                return fate.map_err(Stopped::Error);
+            }
             if main.status() != ThreadStatus::Resumable {
-                return Ok(returned);
+                // Closed (`task.cancel`, `coroutine.close`) before it returned: no result to
+                // report, and never a success.
+                return Err(Stopped::Error(mlua::Error::runtime(
+                    "the task's main thread was closed before it returned",
+                )));
             }
             let next = self.next_entry(deadline)?;
             let Some(entry) = next else {
@@ -151,8 +204,8 @@ impl Scheduler {
                 }
                 Resume::Values(values) => values.into_iter().collect(),
             };
-            if entry.thread == *main {
-                returned = main.resume::<MultiValue>(values).map_err(Stopped::Error)?;
+            if entry.thread == main {
+                self.resume_main(&main, values);
             } else if entry.thread.status() == ThreadStatus::Resumable {
                 let resumer = self.resumer.borrow().clone();
                 if let Some(resumer) = resumer {
@@ -165,6 +218,14 @@ impl Scheduler {
             if Instant::now() >= deadline {
                 return Err(Stopped::Deadline);
             }
+        }
+    }
+
+    /// Resumes the main thread. Its body settles the fate itself; an error that escapes the
+    /// body (it could not even settle, e.g. out of memory) is the fate unless one was settled.
+    fn resume_main(&self, main: &Thread, values: MultiValue) {
+        if let Err(error) = main.resume::<()>(values) {
+            self.fate.borrow_mut().get_or_insert(Err(error));
         }
     }
 
@@ -207,5 +268,26 @@ impl Scheduler {
             .cancelled
             .contains(&(entry.thread.to_pointer() as usize));
         Ok((!cancelled).then_some(entry))
+    }
+}
+
+/// The error a `pcall` caught, as the error the VM would have raised.
+fn error_from_value(lua: &Lua, value: Value) -> mlua::Error {
+    match value {
+        // An error raised by a Rust callback (a deadline, a bad argument) keeps its type.
+        Value::Error(error) => *error,
+        Value::String(text) if text == OUT_OF_MEMORY => {
+            mlua::Error::MemoryError(OUT_OF_MEMORY.into())
+        }
+        Value::String(text) => mlua::Error::RuntimeError(text.to_string_lossy()),
+        // What an uncaught error of another type reads as: its `tostring`.
+        other => {
+            let text = lua
+                .globals()
+                .get::<Function>("tostring")
+                .and_then(|tostring| tostring.call::<String>(other.clone()))
+                .unwrap_or_else(|_| other.type_name().to_owned());
+            mlua::Error::RuntimeError(text)
+        }
     }
 }
