@@ -603,3 +603,50 @@ async fn a_testez_suite_that_waits_on_a_signal_still_reports_its_failures() {
         json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 })
     );
 }
+
+/// Tags kept in an index stay what Roblox's CollectionService answers: a place's own tags,
+/// `Clone` copying them, `RemoveTag`, and `GetTagged` seeing only instances in the game.
+#[tokio::test]
+async fn tags_from_the_place_and_the_script_answer_as_collection_service_does() {
+    let mut tags = rbx_dom_weak::types::Tags::new();
+    tags.push("Door");
+    tags.push("Red");
+    let bytes = place(vec![
+        folder("Doors")
+            .with_child(folder("Front").with_property("Tags", Variant::Tags(tags)))
+            .with_child(folder("Back")),
+    ]);
+    let script = r#"
+local C = game:GetService("CollectionService")
+local doors = game.ReplicatedStorage.Doors
+local r = {}
+r.loaded = { #C:GetTagged("Door"), doors.Front:HasTag("Red"), table.concat(doors.Front:GetTags(), ",") }
+doors.Back:AddTag("Door")
+doors.Back:AddTag("Door")
+local loose = Instance.new("Folder")
+loose:AddTag("Door")
+local copy = doors.Front:Clone()
+r.detached = { #C:GetTagged("Door"), copy:HasTag("Door"), loose:HasTag("Door") }
+copy.Parent = workspace
+local names = {}
+for _, door in C:GetTagged("Door") do table.insert(names, door:GetFullName()) end
+r.order = names
+doors.Front:RemoveTag("Door")
+doors.Back:Destroy()
+r.after = { #C:GetTagged("Door"), doors.Front:HasTag("Door"), table.concat(doors.Front:GetTags(), ","), #C:GetTagged("Red") }
+return r
+"#;
+    let r = run_in(&bytes, "game.rbxl", script).await;
+    assert_eq!(r["loaded"], json!([1, true, "Door,Red"]), "{r}");
+    assert_eq!(r["detached"], json!([2, true, true]), "{r}");
+    assert_eq!(
+        r["order"],
+        json!([
+            "ReplicatedStorage.Doors.Front",
+            "ReplicatedStorage.Doors.Back",
+            "Workspace.Front"
+        ]),
+        "{r}"
+    );
+    assert_eq!(r["after"], json!([1, false, "Red", 2]), "{r}");
+}

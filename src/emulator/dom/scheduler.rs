@@ -11,7 +11,8 @@
 //! `coroutine.resume` in another thread.
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::ffi::c_void;
 use std::time::{Duration, Instant};
 
@@ -39,18 +40,101 @@ enum Resume {
 }
 
 struct Entry {
-    due: Instant,
-    order: u64,
     thread: Thread,
     resume: Resume,
 }
 
+/// Where an entry waits: its due time and its place in the order of scheduling (the heap's
+/// key, and the entry's id).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Slot {
+    due: Instant,
+    order: u64,
+}
+
+/// The parked threads. Each operation is O(log n) in the entries waiting: timed entries sit in
+/// a min-heap keyed by (due, order), deferred ones in a FIFO, and `task.cancel` removes a
+/// thread's entries through the index of its ids without scanning either queue. A cancelled
+/// id left in the heap or the FIFO is skipped when it comes up, and both are compacted once
+/// such ids outnumber the live ones, so cancelling in a loop cannot grow them without bound.
 #[derive(Default)]
 struct Queues {
-    timed: Vec<Entry>,
-    deferred: VecDeque<Entry>,
+    entries: HashMap<u64, Entry>,
+    timed: BinaryHeap<Reverse<Slot>>,
+    deferred: VecDeque<u64>,
+    /// (thread, id) of every waiting entry, the thread by pointer (an entry holds its thread,
+    /// so the pointer is not reused while it waits): a thread's ids are one range.
+    by_thread: BTreeSet<(usize, u64)>,
+    /// Ids in `timed` and `deferred` whose entry was cancelled.
+    stale: usize,
     order: u64,
-    cancelled: HashSet<usize>,
+}
+
+impl Queues {
+    fn push(&mut self, thread: Thread, resume: Resume, due: Option<Instant>) {
+        self.order += 1;
+        let order = self.order;
+        self.by_thread.insert((thread.to_pointer() as usize, order));
+        self.entries.insert(order, Entry { thread, resume });
+        match due {
+            Some(due) => self.timed.push(Reverse(Slot { due, order })),
+            None => self.deferred.push_back(order),
+        }
+    }
+
+    /// Takes the entry `order` out (`None` if it was cancelled).
+    fn take(&mut self, order: u64) -> Option<Entry> {
+        let Some(entry) = self.entries.remove(&order) else {
+            self.stale = self.stale.saturating_sub(1);
+            return None;
+        };
+        self.by_thread
+            .remove(&(entry.thread.to_pointer() as usize, order));
+        Some(entry)
+    }
+
+    fn cancel(&mut self, thread: &Thread) {
+        let key = thread.to_pointer() as usize;
+        let ids: Vec<(usize, u64)> = self
+            .by_thread
+            .range((key, 0)..=(key, u64::MAX))
+            .copied()
+            .collect();
+        for id in ids {
+            self.by_thread.remove(&id);
+            if self.entries.remove(&id.1).is_some() {
+                self.stale += 1;
+            }
+        }
+        if self.stale > 1024 && self.stale > self.entries.len() {
+            let entries = &self.entries;
+            self.timed
+                .retain(|Reverse(slot)| entries.contains_key(&slot.order));
+            self.deferred.retain(|id| entries.contains_key(id));
+            self.stale = 0;
+        }
+    }
+
+    fn pop_deferred(&mut self) -> Option<Entry> {
+        while let Some(id) = self.deferred.pop_front() {
+            if let Some(entry) = self.take(id) {
+                return Some(entry);
+            }
+        }
+        None
+    }
+
+    /// The earliest live timed slot, cancelled ones dropped on the way.
+    fn next_timed(&mut self) -> Option<Slot> {
+        while let Some(Reverse(slot)) = self.timed.peek().copied() {
+            if self.entries.contains_key(&slot.order) {
+                return Some(slot);
+            }
+            self.timed.pop();
+            self.stale = self.stale.saturating_sub(1);
+        }
+        None
+    }
 }
 
 /// Why the scheduler stopped without the main thread returning.
@@ -126,43 +210,18 @@ impl Scheduler {
         } else {
             Resume::Values(rest)
         };
-        let mut queues = self.queues.borrow_mut();
-        queues.cancelled.remove(&(thread.to_pointer() as usize));
-        queues.order += 1;
-        let order = queues.order;
-        if seconds < 0.0 {
-            queues.deferred.push_back(Entry {
-                due: now,
-                order,
-                thread,
-                resume,
-            });
-        } else {
+        let due = (seconds >= 0.0).then(|| {
             let wait = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
-            let due = now
-                .checked_add(wait)
-                .unwrap_or(now + Duration::from_secs(86_400 * 365));
-            queues.timed.push(Entry {
-                due,
-                order,
-                thread,
-                resume,
-            });
-        }
+            now.checked_add(wait)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365))
+        });
+        self.queues.borrow_mut().push(thread, resume, due);
         Ok(())
     }
 
     /// `task.cancel`: the thread is not resumed again.
     pub fn cancel(&self, thread: &Thread) {
-        let key = thread.to_pointer() as usize;
-        let mut queues = self.queues.borrow_mut();
-        queues
-            .timed
-            .retain(|e| e.thread.to_pointer() as usize != key);
-        queues
-            .deferred
-            .retain(|e| e.thread.to_pointer() as usize != key);
-        queues.cancelled.insert(key);
+        self.queues.borrow_mut().cancel(thread);
     }
 
     /// Runs `script` with `args` as the task's main thread until it returns or fails; its
@@ -229,45 +288,26 @@ impl Scheduler {
         }
     }
 
-    /// The next entry to resume, sleeping until it is due; `None` when a cancelled entry was
-    /// skipped.
+    /// The next entry to resume, sleeping until it is due; `None` when the one that was due
+    /// was cancelled while the scheduler slept.
     fn next_entry(&self, deadline: Instant) -> Result<Option<Entry>, Stopped> {
-        let deferred = self.queues.borrow_mut().deferred.pop_front();
-        let entry = match deferred {
-            Some(entry) => entry,
-            None => {
-                let due = {
-                    let queues = self.queues.borrow();
-                    queues
-                        .timed
-                        .iter()
-                        .min_by_key(|e| (e.due, e.order))
-                        .map(|e| (e.due, e.order))
-                };
-                let Some((due, order)) = due else {
-                    return Err(Stopped::Stuck);
-                };
-                let now = Instant::now();
-                if due > now {
-                    if deadline <= due {
-                        std::thread::sleep(deadline.saturating_duration_since(now));
-                        return Err(Stopped::Deadline);
-                    }
-                    std::thread::sleep(due - now);
-                }
-                let mut queues = self.queues.borrow_mut();
-                let Some(index) = queues.timed.iter().position(|e| e.order == order) else {
-                    return Ok(None);
-                };
-                queues.timed.swap_remove(index)
-            }
+        if let Some(entry) = self.queues.borrow_mut().pop_deferred() {
+            return Ok(Some(entry));
+        }
+        let Some(slot) = self.queues.borrow_mut().next_timed() else {
+            return Err(Stopped::Stuck);
         };
-        let cancelled = self
-            .queues
-            .borrow()
-            .cancelled
-            .contains(&(entry.thread.to_pointer() as usize));
-        Ok((!cancelled).then_some(entry))
+        let now = Instant::now();
+        if slot.due > now {
+            if deadline <= slot.due {
+                std::thread::sleep(deadline.saturating_duration_since(now));
+                return Err(Stopped::Deadline);
+            }
+            std::thread::sleep(slot.due - now);
+        }
+        let mut queues = self.queues.borrow_mut();
+        queues.timed.pop();
+        Ok(queues.take(slot.order))
     }
 }
 
