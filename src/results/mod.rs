@@ -17,6 +17,8 @@ use serde_json::value::RawValue;
 
 pub use sourcemap::{FileLine, Locator, Sourcemap};
 
+use crate::secret::Redactor;
+
 /// The envelope's `kind`, with its version.
 pub const ENVELOPE_KIND: &str = "luau-exec/test-results@1";
 /// What every version of the envelope's `kind` starts with.
@@ -117,6 +119,24 @@ impl TestRun {
         self.tests.iter().filter(|t| t.status == TestStatus::Failed)
     }
 
+    /// Scrubs the API key out of every text of the run, once it has been parsed and located
+    /// (the reports cut messages short, so the key must be gone before they do).
+    pub fn redact_with(&mut self, redactor: &Redactor) {
+        redactor.scrub(&mut self.framework);
+        if let Some(notes) = &mut self.notes {
+            redactor.scrub(notes);
+        }
+        for test in &mut self.tests {
+            test.path.iter_mut().for_each(|part| redactor.scrub(part));
+            for text in [&mut test.message, &mut test.location]
+                .into_iter()
+                .flatten()
+            {
+                redactor.scrub(text);
+            }
+        }
+    }
+
     /// Resolves every test's location to a repository file and line.
     pub fn locate(&mut self, locator: &Locator) {
         for test in &mut self.tests {
@@ -190,7 +210,9 @@ struct WireTest {
 
 /// Reads the envelope from a task's first return value: `Ok(None)` when the value is not an
 /// envelope at all (a plain script run), an error when it claims to be one and is malformed.
-pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
+/// The value is read as it came; an error's quote of it is scrubbed with `redactor` before it is
+/// cut short (a cut could split the key past the point where a sink would recognise it).
+pub fn parse_envelope(first: &str, redactor: &Redactor) -> Result<Option<TestRun>, EnvelopeError> {
     // Cheap test first: most results are not envelopes, and may be megabytes.
     if !first.contains(ENVELOPE_FAMILY) {
         return Ok(None);
@@ -205,7 +227,7 @@ pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
         return Ok(None);
     }
     if kind != ENVELOPE_KIND {
-        return Err(EnvelopeError::UnknownVersion(crate::text::cut(&kind, 80)));
+        return Err(EnvelopeError::UnknownVersion(quote(redactor, &kind, 80)));
     }
     let framework = match envelope.framework {
         None | Some(Value::Null) => "unknown".to_owned(),
@@ -230,7 +252,7 @@ pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
     let tests = items
         .iter()
         .enumerate()
-        .map(|(i, raw)| parse_test(i, raw))
+        .map(|(i, raw)| parse_test(i, raw, redactor))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(TestRun {
         framework,
@@ -239,7 +261,16 @@ pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
     }))
 }
 
-fn parse_test(index: usize, raw: &RawValue) -> Result<TestCase, EnvelopeError> {
+/// Part of the envelope, quoted in an error: scrubbed, then cut.
+fn quote(redactor: &Redactor, text: &str, max: usize) -> String {
+    crate::text::cut(&redactor.redact(text), max)
+}
+
+fn parse_test(
+    index: usize,
+    raw: &RawValue,
+    redactor: &Redactor,
+) -> Result<TestCase, EnvelopeError> {
     let at = |field: &str| format!("tests[{}].{field}", index + 1);
     let test: WireTest = serde_json::from_str(raw.get())
         .map_err(|_| EnvelopeError::field(format!("tests[{}]", index + 1), "is not a table"))?;
@@ -270,7 +301,7 @@ fn parse_test(index: usize, raw: &RawValue) -> Result<TestCase, EnvelopeError> {
                 at("status"),
                 format!(
                     "is `{}`: use `passed`, `failed` or `skipped`",
-                    crate::text::cut(&text, 40)
+                    quote(redactor, &text, 40)
                 ),
             )
         })?,
@@ -314,6 +345,7 @@ mod tests {
                 {"path":["Tests","math","adds"],"status":"passed","duration":0.002},
                 {"path":["Tests","math","fails"],"status":"failed","message":"boom","location":"ReplicatedStorage.Tests.math.spec:7"},
                 {"path":["Tests","later"],"status":"skipped"}]}"#,
+            &Redactor::default(),
         )
         .unwrap()
         .unwrap();
@@ -346,7 +378,11 @@ mod tests {
             r#"[1,2]"#,
             r#"{"passed":3}"#,
         ] {
-            assert_eq!(parse_envelope(value), Ok(None), "{value}");
+            assert_eq!(
+                parse_envelope(value, &Redactor::default()),
+                Ok(None),
+                "{value}"
+            );
         }
     }
 
@@ -376,16 +412,21 @@ mod tests {
             ),
         ];
         for (value, expected) in cases {
-            let error = parse_envelope(value).unwrap_err().to_string();
+            let error = parse_envelope(value, &Redactor::default())
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(expected), "{value}: {error}");
         }
     }
 
     #[test]
     fn an_empty_tests_table_is_an_empty_run() {
-        let run = parse_envelope(r#"{"kind":"luau-exec/test-results@1","tests":{}}"#)
-            .unwrap()
-            .unwrap();
+        let run = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","tests":{}}"#,
+            &Redactor::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(run.counts().total, 0);
     }
 }
