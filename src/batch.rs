@@ -31,7 +31,7 @@ use crate::poller::HEARTBEAT;
 use crate::render::{Event, Sink};
 use crate::report::{RunReport, UnitReport};
 use crate::results::bootstrap::{Framework, Suite};
-use crate::results::{Locator, TestCase, TestRun, TestStatus};
+use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus};
 use crate::runner;
 
 /// How long Roblox takes to free a place's slot after a task ends.
@@ -292,6 +292,7 @@ pub fn merge(
             framework: String::new(),
             tests: Vec::new(),
             notes: None,
+            totals: None,
         };
         let mut notes = Vec::new();
         // `units` are in the order of `config.units`, one for each.
@@ -328,6 +329,15 @@ pub fn merge(
                 .to_owned();
         }
         run.notes = (!notes.is_empty()).then(|| notes.join("\n"));
+        // The tests each unit counted but did not list (its results were trimmed) count in
+        // the step's totals too.
+        let unlisted = units
+            .iter()
+            .filter_map(|u| u.report.tests.as_ref())
+            .fold(Counts::default(), |sum, tests| sum.plus(tests.unlisted()));
+        if unlisted.total > 0 {
+            run.totals = Some(run.listed().plus(unlisted));
+        }
         let counts = run.counts();
         let all_completed = units
             .iter()
@@ -456,6 +466,7 @@ mod tests {
             framework: "testez".into(),
             tests,
             notes: None,
+            totals: None,
         });
         if outcome == Outcome::ScriptError {
             report.task = Some(Task {
@@ -519,6 +530,54 @@ mod tests {
                 .as_deref()
                 .is_some_and(|p| p.starts_with("no tests were found under ReplicatedStorage.Tests"))
         );
+    }
+
+    /// Shards whose results were trimmed: the step's totals are the sum of theirs, the list
+    /// what they listed, and a shard that listed everything adds its list.
+    #[test]
+    fn the_totals_of_trimmed_shards_add_up() {
+        let config = suite_config("3");
+        let trimmed = |label: &str, passed: usize| {
+            let mut unit = unit(
+                label,
+                Outcome::TestsFailed,
+                Some(vec![test("x", TestStatus::Failed)]),
+            );
+            if let Some(run) = unit.report.tests.as_mut() {
+                run.totals = Some(Counts {
+                    total: passed + 1,
+                    passed,
+                    failed: 1,
+                    skipped: 0,
+                });
+            }
+            unit
+        };
+        let merged = merge(
+            &config,
+            vec![
+                trimmed("shard 1/3", 9000),
+                trimmed("shard 2/3", 500),
+                unit(
+                    "shard 3/3",
+                    Outcome::Complete,
+                    Some(vec![test("y", TestStatus::Skipped)]),
+                ),
+            ],
+            Duration::from_secs(1),
+            Service::LocalEmulator,
+        );
+        let run = merged.tests.as_ref().expect("tests");
+        assert_eq!(
+            run.counts(),
+            Counts {
+                total: 9503,
+                passed: 9500,
+                failed: 2,
+                skipped: 1
+            }
+        );
+        assert_eq!((run.tests.len(), run.omitted()), (3, 9500));
     }
 
     #[test]

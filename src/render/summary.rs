@@ -73,6 +73,9 @@ fn tests_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) 
         counts.skipped,
         counts.total
     );
+    if let Some(omission) = run.omission() {
+        let _ = writeln!(out, "_{}_\n", escape_inline(&omission));
+    }
     if let Some(notes) = &run.notes {
         let _ = writeln!(out, "_{}_\n", escape_inline(notes));
     }
