@@ -288,8 +288,8 @@ impl Scheduler {
         }
     }
 
-    /// The next entry to resume, sleeping until it is due; `None` when the one that was due
-    /// was cancelled while the scheduler slept.
+    /// The next entry to resume, sleeping until it is due (`None` only if the due entry were
+    /// gone after the sleep, which nothing can do: no script runs while the scheduler sleeps).
     fn next_entry(&self, deadline: Instant) -> Result<Option<Entry>, Stopped> {
         if let Some(entry) = self.queues.borrow_mut().pop_deferred() {
             return Ok(Some(entry));
