@@ -31,7 +31,7 @@ use crate::poller::HEARTBEAT;
 use crate::render::{Event, Sink};
 use crate::report::{RunReport, UnitReport};
 use crate::results::bootstrap::{Framework, Suite};
-use crate::results::{Locator, TestCase, TestRun, TestStatus};
+use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus};
 use crate::runner;
 
 /// How long Roblox takes to free a place's slot after a task ends.
@@ -294,6 +294,7 @@ pub fn merge(
             tests: Vec::new(),
             notes: None,
             error: None,
+            totals: None,
         };
         let mut notes = Vec::new();
         // `units` are in the order of `config.units`, one for each.
@@ -335,6 +336,15 @@ pub fn merge(
                 .to_owned();
         }
         run.notes = (!notes.is_empty()).then(|| notes.join("\n"));
+        // The tests each unit counted but did not list (its results were trimmed) count in
+        // the step's totals too.
+        let unlisted = units
+            .iter()
+            .filter_map(|u| u.report.tests.as_ref())
+            .fold(Counts::default(), |sum, tests| sum.plus(tests.unlisted()));
+        if unlisted.total > 0 {
+            run.totals = Some(run.listed().plus(unlisted));
+        }
         let counts = run.counts();
         let all_completed = units
             .iter()
@@ -478,6 +488,7 @@ mod tests {
             tests,
             notes: None,
             error: None,
+            totals: None,
         });
         if outcome == Outcome::ScriptError {
             report.task = Some(Task {
@@ -543,6 +554,54 @@ mod tests {
                 .as_deref()
                 .is_some_and(|p| p.starts_with("no tests were found under ReplicatedStorage.Tests"))
         );
+    }
+
+    /// Shards whose results were trimmed: the step's totals are the sum of theirs, the list
+    /// what they listed, and a shard that listed everything adds its list.
+    #[test]
+    fn the_totals_of_trimmed_shards_add_up() {
+        let config = suite_config("3");
+        let trimmed = |label: &str, passed: usize| {
+            let mut unit = unit(
+                label,
+                Outcome::TestsFailed,
+                Some(vec![test("x", TestStatus::Failed)]),
+            );
+            if let Some(run) = unit.report.tests.as_mut() {
+                run.totals = Some(Counts {
+                    total: passed + 1,
+                    passed,
+                    failed: 1,
+                    skipped: 0,
+                });
+            }
+            unit
+        };
+        let merged = merge(
+            &config,
+            vec![
+                trimmed("shard 1/3", 9000),
+                trimmed("shard 2/3", 500),
+                unit(
+                    "shard 3/3",
+                    Outcome::Complete,
+                    Some(vec![test("y", TestStatus::Skipped)]),
+                ),
+            ],
+            Duration::from_secs(1),
+            Service::LocalEmulator,
+        );
+        let run = merged.tests.as_ref().expect("tests");
+        assert_eq!(
+            run.counts(),
+            Counts {
+                total: 9503,
+                passed: 9500,
+                failed: 2,
+                skipped: 1
+            }
+        );
+        assert_eq!((run.tests.len(), run.omitted()), (3, 9500));
     }
 
     #[test]

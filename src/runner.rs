@@ -388,10 +388,12 @@ impl Job<'_> {
             .and_then(|message| config.locator.find_in(message));
         let completed = self.report.outcome == Outcome::Complete;
         let first = self.report.results().and_then(|results| results.first());
-        let parsed = first.map(|raw| results::parse_envelope(raw.get()));
+        let redactor = self.api.redactor();
+        let parsed = first.map(|raw| results::parse_envelope(raw.get(), redactor));
         let problem = match parsed {
             Some(Ok(Some(mut run))) => {
                 run.locate(&config.locator);
+                run.redact_with(redactor);
                 // One shard of a suite may hold no spec modules, or no test the pattern
                 // matches; the step judges the whole.
                 let sharded = config.suite.as_ref().is_some_and(|s| s.shard.is_some());

@@ -3,8 +3,15 @@
 //! that need the value (the `x-api-key` header, GitHub's `::add-mask::`) call [`ApiKey::expose`].
 //!
 //! A server can still send the key back (echoed in an error body, a task error, a log line).
-//! [`Redactor`] removes it, in its plain, URL-escaped and JSON-escaped forms, from every piece of
-//! remote text: the API client applies it where text enters, and every sink applies it again.
+//! [`Redactor`] removes it, in its plain, URL-escaped and JSON-escaped forms, from text that is
+//! shown: the API client applies it to free text where it enters, the test results once they are
+//! parsed, and every sink (stdout, stderr, outputs, summary, JUnit) to all it writes. It never
+//! touches data before it is parsed or checked (a task path, a page token, the results JSON).
+//!
+//! A key shorter than [`MIN_SCRUBBED_KEY_CHARS`] is not scrubbed from text: it is too short to be
+//! an Open Cloud key (those run to hundreds of characters) or a secret, and replacing every `x`
+//! of the text for a key `x` would mangle everything shown. It is still never printed by us, and
+//! GitHub is still told to mask it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,8 +29,11 @@ impl ApiKey {
         &self.0
     }
 
-    /// What removes this key from text.
+    /// What removes this key from text: nothing for a key too short to be secret.
     pub fn redactor(&self) -> Redactor {
+        if self.0.chars().count() < MIN_SCRUBBED_KEY_CHARS {
+            return Redactor::default();
+        }
         Redactor::for_secret(&self.0)
     }
 }
@@ -39,6 +49,9 @@ impl fmt::Display for ApiKey {
         f.write_str("(redacted)")
     }
 }
+
+/// Keys shorter than this are not scrubbed from text (see the module's doc).
+pub const MIN_SCRUBBED_KEY_CHARS: usize = 16;
 
 /// What a redacted secret is replaced with.
 pub const REDACTED: &str = "(redacted)";
@@ -106,55 +119,6 @@ impl Redactor {
             *text = clean;
         }
     }
-
-    /// Redacts every string (and object key) of a JSON value, in place.
-    pub fn scrub_json(&self, value: &mut serde_json::Value) {
-        use serde_json::Value;
-        match value {
-            Value::String(text) => self.scrub(text),
-            Value::Array(items) => items.iter_mut().for_each(|item| self.scrub_json(item)),
-            Value::Object(object) => {
-                if object.keys().any(|k| self.finds_in(k)) {
-                    let taken = std::mem::take(object);
-                    *object = taken
-                        .into_iter()
-                        .map(|(k, v)| (self.redact(&k).into_owned(), v))
-                        .collect();
-                }
-                object.values_mut().for_each(|item| self.scrub_json(item));
-            }
-            _ => {}
-        }
-    }
-}
-
-impl Redactor {
-    /// Redacts a JSON value kept as text. Without escapes the text is scrubbed as it is;
-    /// with escapes (which can spell the key any way) it is decoded, scrubbed and written anew.
-    pub fn scrub_raw_json(&self, raw: &mut Box<serde_json::value::RawValue>) {
-        if self.needles.is_empty() {
-            return;
-        }
-        let text = raw.get();
-        let rewritten = if !text.contains('\\') {
-            match self.redact(text) {
-                Cow::Borrowed(_) => return,
-                Cow::Owned(clean) => serde_json::value::RawValue::from_string(clean).ok(),
-            }
-        } else {
-            serde_json::from_str::<serde_json::Value>(text)
-                .ok()
-                .and_then(|mut value| {
-                    let before = value.clone();
-                    self.scrub_json(&mut value);
-                    (value != before).then_some(value)
-                })
-                .and_then(|value| serde_json::value::to_raw_value(&value).ok())
-        };
-        if let Some(clean) = rewritten {
-            *raw = clean;
-        }
-    }
 }
 
 fn percent_encode(text: &str, upper: bool) -> String {
@@ -197,6 +161,18 @@ mod tests {
     }
 
     #[test]
+    fn keys_too_short_to_be_secret_leave_text_alone() {
+        let short = ApiKey::new("x".repeat(MIN_SCRUBBED_KEY_CHARS - 1));
+        let text = format!("exit {}", short.expose());
+        assert_eq!(short.redactor().redact(&text), text);
+        let long = ApiKey::new("x".repeat(MIN_SCRUBBED_KEY_CHARS));
+        assert_eq!(
+            long.redactor().redact(&format!("exit {}", long.expose())),
+            "exit (redacted)"
+        );
+    }
+
+    #[test]
     fn redacts_every_spelling() {
         let redactor = Redactor::for_secret("k+y/\"1=");
         for text in [
@@ -213,35 +189,5 @@ mod tests {
         }
         assert!(matches!(redactor.redact("nothing"), Cow::Borrowed(_)));
         assert_eq!(Redactor::default().redact("k+y"), "k+y");
-    }
-
-    #[test]
-    fn scrubs_raw_json_however_it_is_escaped() {
-        let redactor = Redactor::for_secret("s3cret");
-        for text in [
-            r#"["s3cret"]"#,
-            r#"{"a":"x\u0073\u0033cret y"}"#,
-            r#"{"a":"line\ns3cret"}"#,
-        ] {
-            let mut raw = serde_json::value::RawValue::from_string(text.to_owned()).unwrap();
-            redactor.scrub_raw_json(&mut raw);
-            let decoded: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
-            assert!(
-                !decoded.to_string().contains("s3cret"),
-                "{text} -> {}",
-                raw.get()
-            );
-        }
-    }
-
-    #[test]
-    fn scrubs_json_strings_and_keys() {
-        let redactor = Redactor::for_secret("s3cret");
-        let mut value = serde_json::json!({ "a": ["x s3cret", 1], "s3cret": "ok" });
-        redactor.scrub_json(&mut value);
-        let text = value.to_string();
-        assert!(!text.contains("s3cret"), "{text}");
-        assert_eq!(value["a"][0], "x (redacted)");
-        assert_eq!(value[REDACTED], "ok");
     }
 }

@@ -7,7 +7,9 @@
 //! download) live on other hosts, never see the key, and may follow https redirects.
 //!
 //! Nothing a server sends is trusted: every body is read under a cap (see [`super::body`]),
-//! decoded leniently, and scrubbed of the key before any of it reaches the rest of the program.
+//! decoded leniently, and its free text (error messages, log lines) scrubbed of the key before
+//! any of it reaches the rest of the program; what is parsed (paths, tokens, the results JSON)
+//! is left as sent and scrubbed where it is printed or written.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -158,6 +160,11 @@ impl OpenCloud {
     }
 
     /// Whom this client talks to, for messages.
+    /// What scrubs the key out of text shown to people (see [`crate::secret`]).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     pub fn service(&self) -> Service {
         self.service
     }
@@ -417,7 +424,7 @@ impl OpenCloud {
                 operation,
                 format!(
                     "the task path `{}` is not a resource name",
-                    crate::text::cut(path, 120)
+                    crate::text::cut(&self.redactor.redact(path), 120)
                 ),
             ))
         }
@@ -438,8 +445,8 @@ impl OpenCloud {
         }
     }
 
-    /// Sends a request until it succeeds, is rejected, or the retry budget runs out. Whatever
-    /// comes back is scrubbed of the key here, before anyone sees it.
+    /// Sends a request until it succeeds, is rejected, or the retry budget runs out. The free
+    /// text of what comes back is scrubbed of the key here, before anyone sees it.
     async fn execute<T: Redact>(
         &self,
         call: Call<'_>,
@@ -593,7 +600,7 @@ impl OpenCloud {
             .headers()
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .map(|v| crate::text::cut(v, 120));
+            .map(|v| crate::text::cut(&self.redactor.redact(v), 120));
         let prefix = body::read_prefix(response, body::ERROR_BODY_CAP).await;
         let mut detail = self
             .redactor

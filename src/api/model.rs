@@ -10,8 +10,11 @@ use serde_json::value::RawValue;
 
 use crate::secret::Redactor;
 
-/// Remote text with the API key scrubbed out: every wire type implements it, and the client
-/// applies it to every answer before returning it.
+/// Remote free text with the API key scrubbed out: every wire type implements it, and the client
+/// applies it to every answer before returning it. Only text that is shown and never parsed is
+/// scrubbed here (error messages, log lines), so no later cut can split the key; what is parsed
+/// or sent back (paths, page tokens, URIs, states, codes, the results JSON) stays as the server
+/// sent it, and is scrubbed only where it is printed or written.
 pub trait Redact {
     fn redact_with(&mut self, redactor: &Redactor);
 }
@@ -227,34 +230,17 @@ impl TaskOutput {
 
 impl Redact for Task {
     fn redact_with(&mut self, redactor: &Redactor) {
-        redactor.scrub(&mut self.path);
         scrub_option(&mut self.user, redactor);
         scrub_option(&mut self.script, redactor);
-        scrub_option(&mut self.binary_input, redactor);
-        scrub_option(&mut self.binary_output_uri, redactor);
         if let Some(error) = &mut self.error {
             redactor.scrub(&mut error.message);
-            if let TaskErrorCode::Other(code) = &mut error.code {
-                redactor.scrub(code);
-            }
-        }
-        if let TaskState::Other(state) = &mut self.state {
-            redactor.scrub(state);
-        }
-        if let Some(output) = &mut self.output {
-            output
-                .results
-                .iter_mut()
-                .for_each(|raw| redactor.scrub_raw_json(raw));
         }
     }
 }
 
 impl Redact for LogsPage {
     fn redact_with(&mut self, redactor: &Redactor) {
-        scrub_option(&mut self.next_page_token, redactor);
         for chunk in &mut self.luau_execution_session_task_logs {
-            redactor.scrub(&mut chunk.path);
             chunk
                 .messages
                 .iter_mut()
@@ -262,17 +248,13 @@ impl Redact for LogsPage {
                 .for_each(|m| redactor.scrub(m));
             for message in chunk.structured_messages.iter_mut().flatten() {
                 redactor.scrub(&mut message.message);
-                scrub_option(&mut message.create_time, redactor);
             }
         }
     }
 }
 
 impl Redact for BinaryInput {
-    fn redact_with(&mut self, redactor: &Redactor) {
-        redactor.scrub(&mut self.path);
-        scrub_option(&mut self.upload_uri, redactor);
-    }
+    fn redact_with(&mut self, _: &Redactor) {}
 }
 
 impl Redact for PlaceVersion {

@@ -24,7 +24,10 @@ fn line(value: &impl Serialize) -> String {
 #[derive(Serialize)]
 struct TestsValue<'a> {
     framework: &'a str,
+    /// Every test, listed or not.
     counts: crate::results::Counts,
+    /// How many of them `tests` does not list.
+    omitted: usize,
     notes: &'a Option<String>,
     tests: &'a [crate::results::TestCase],
 }
@@ -118,6 +121,7 @@ pub fn result_value(report: &RunReport) -> ResultValue<'_> {
         tests: report.tests.as_ref().map(|run| TestsValue {
             framework: &run.framework,
             counts: run.counts(),
+            omitted: run.omitted(),
             notes: &run.notes,
             tests: &run.tests,
         }),

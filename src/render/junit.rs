@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::report::RunReport;
-use crate::results::{TestCase as Test, TestStatus};
+use crate::results::{TestCase as Test, TestRun, TestStatus};
 
 /// The `message` attribute holds the first line of a failure, this long at most.
 const MESSAGE_ATTRIBUTE_CHARS: usize = 300;
@@ -37,6 +37,9 @@ pub fn render_junit(report: &RunReport) -> String {
                 let total: f64 = tests.iter().filter_map(|t| t.duration).sum();
                 suite.set_time(seconds(total));
                 suite.add_test_cases(tests.into_iter().map(|test| test_case(&name, test)));
+                junit.add_test_suite(suite);
+            }
+            if let Some(suite) = unlisted_suite(run) {
                 junit.add_test_suite(suite);
             }
         }
@@ -87,6 +90,32 @@ fn test_case(suite: &str, test: &Test) -> TestCase {
             .insert("line".into(), file.line.to_string().into());
     }
     case
+}
+
+/// The tests that ran but are not listed (trimmed from results over Roblox's 4 MB limit), as a
+/// suite of counts without cases: the report's `tests`, `failures` and `skipped` are then the
+/// run's true totals, and the suite says what was left out.
+fn unlisted_suite(run: &TestRun) -> Option<TestSuite> {
+    let unlisted = run.unlisted();
+    let omission = run.omission()?;
+    let mut suite = TestSuite::new("(not listed)");
+    suite.tests = unlisted.total;
+    suite.failures = unlisted.failed;
+    suite.skipped = unlisted.skipped;
+    for (name, value) in [
+        ("omitted", unlisted.total),
+        ("omitted-passed", unlisted.passed),
+        ("omitted-failed", unlisted.failed),
+        ("omitted-skipped", unlisted.skipped),
+    ] {
+        suite.add_property(Property::new(name, value.to_string()));
+    }
+    let mut out = omission;
+    if let Some(notes) = &run.notes {
+        out = format!("{out}\n{notes}");
+    }
+    suite.set_system_out(out);
+    Some(suite)
 }
 
 /// A run without tests as one test case: passed, or an error saying what happened.
@@ -191,6 +220,7 @@ pub(crate) mod tests {
             ],
             notes: None,
             error: None,
+            totals: None,
         });
         report
     }

@@ -54,6 +54,15 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
         ("tests-passed", test_count(report, |c| c.passed)),
         ("tests-failed", test_count(report, |c| c.failed)),
         ("tests-skipped", test_count(report, |c| c.skipped)),
+        // Counted in the totals above but not listed (the results were trimmed to fit).
+        (
+            "tests-omitted",
+            report
+                .tests
+                .as_ref()
+                .map(|run| run.omitted().to_string())
+                .unwrap_or_default(),
+        ),
         ("logs-truncated", report.logs_truncated().to_string()),
         (
             "tasks",

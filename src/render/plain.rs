@@ -73,6 +73,9 @@ pub fn test_lines(out: &mut String, report: &RunReport) {
     if more > 0 {
         out.push_str(&format!("  … and {more} more failed tests\n"));
     }
+    if let Some(omission) = run.omission() {
+        prefixed_lines(out, "Tests: ", CONTINUATION, &omission);
+    }
     if let Some(notes) = &run.notes {
         prefixed_lines(out, "Tests: ", CONTINUATION, notes);
     }

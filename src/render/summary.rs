@@ -121,6 +121,9 @@ fn failures_section(out: &mut String, report: &RunReport, blob_base: Option<&str
     let Some(run) = &report.tests else {
         return;
     };
+    if let Some(omission) = run.omission() {
+        let _ = writeln!(out, "_{}_\n", escape_inline(&omission));
+    }
     if let Some(notes) = &run.notes {
         let _ = writeln!(out, "_{}_\n", escape_inline(notes));
     }

@@ -19,6 +19,8 @@ use serde_json::value::RawValue;
 pub use failure::Brief;
 pub use sourcemap::{FileLine, Locator, Sourcemap};
 
+use crate::secret::Redactor;
+
 /// The envelope's `kind`, with its version.
 pub const ENVELOPE_KIND: &str = "luau-exec/test-results@1";
 /// What every version of the envelope's `kind` starts with.
@@ -96,10 +98,15 @@ impl TestCase {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TestRun {
     pub framework: String,
+    /// The tests listed; with `totals`, possibly fewer than ran.
     pub tests: Vec<TestCase>,
     /// What the script says it had to leave out (messages trimmed to fit Roblox's 4 MB limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notes: Option<String>,
+    /// Every test's count, listed or not, when the envelope declares them (a list trimmed to
+    /// fit Roblox's 4 MB limit on results keeps its failures and leaves passing tests out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Counts>,
     /// Why the suite could not run at all, as the script says (the framework or a test root
     /// is not in the place).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,7 +156,40 @@ pub struct Counts {
 }
 
 impl TestRun {
+    /// How many tests ran, by status: the declared totals, else what the list holds.
     pub fn counts(&self) -> Counts {
+        self.totals.unwrap_or_else(|| self.listed())
+    }
+
+    /// How many tests ran but are not listed.
+    pub fn omitted(&self) -> usize {
+        self.unlisted().total
+    }
+
+    /// The tests that ran but are not listed, by status.
+    pub fn unlisted(&self) -> Counts {
+        let (counts, listed) = (self.counts(), self.listed());
+        Counts {
+            total: counts.total.saturating_sub(listed.total),
+            passed: counts.passed.saturating_sub(listed.passed),
+            failed: counts.failed.saturating_sub(listed.failed),
+            skipped: counts.skipped.saturating_sub(listed.skipped),
+        }
+    }
+
+    /// The line every report shows when tests are counted but not listed.
+    pub fn omission(&self) -> Option<String> {
+        let omitted = self.omitted();
+        (omitted > 0).then(|| {
+            format!(
+                "{omitted} of the {} tests are counted but not listed: the task's results left them out",
+                self.counts().total
+            )
+        })
+    }
+
+    /// The tests the list holds, by status.
+    pub fn listed(&self) -> Counts {
         let mut counts = Counts {
             total: self.tests.len(),
             ..Counts::default()
@@ -219,6 +259,24 @@ impl TestRun {
         self.tests.iter().filter(|t| t.status == TestStatus::Failed)
     }
 
+    /// Scrubs the API key out of every text of the run, once it has been parsed and located
+    /// (the reports cut messages short, so the key must be gone before they do).
+    pub fn redact_with(&mut self, redactor: &Redactor) {
+        redactor.scrub(&mut self.framework);
+        if let Some(notes) = &mut self.notes {
+            redactor.scrub(notes);
+        }
+        for test in &mut self.tests {
+            test.path.iter_mut().for_each(|part| redactor.scrub(part));
+            for text in [&mut test.message, &mut test.location]
+                .into_iter()
+                .flatten()
+            {
+                redactor.scrub(text);
+            }
+        }
+    }
+
     /// Resolves every test's location to a repository file and line, and reads each failure's
     /// message for the reports read first.
     pub fn locate(&mut self, locator: &Locator) {
@@ -246,6 +304,18 @@ impl TestRun {
     }
 }
 
+impl Counts {
+    /// Both counts together (two shards of a step).
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            total: self.total.saturating_add(other.total),
+            passed: self.passed.saturating_add(other.passed),
+            failed: self.failed.saturating_add(other.failed),
+            skipped: self.skipped.saturating_add(other.skipped),
+        }
+    }
+}
+
 impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -268,9 +338,9 @@ pub enum EnvelopeError {
 }
 
 impl EnvelopeError {
-    fn field(field: impl Into<String>, problem: impl Into<String>) -> Self {
+    fn field(field: impl AsRef<str>, problem: impl Into<String>) -> Self {
         Self::Field {
-            field: field.into(),
+            field: field.as_ref().to_owned(),
             problem: problem.into(),
         }
     }
@@ -290,6 +360,10 @@ struct WireEnvelope<'a> {
     tests: Option<&'a RawValue>,
     #[serde(default)]
     error: Option<Value>,
+    #[serde(default)]
+    totals: Option<Value>,
+    #[serde(default)]
+    omitted: Option<Value>,
 }
 
 /// One test as it arrives; each field is checked by [`parse_test`].
@@ -309,7 +383,9 @@ struct WireTest {
 
 /// Reads the envelope from a task's first return value: `Ok(None)` when the value is not an
 /// envelope at all (a plain script run), an error when it claims to be one and is malformed.
-pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
+/// The value is read as it came; an error's quote of it is scrubbed with `redactor` before it is
+/// cut short (a cut could split the key past the point where a sink would recognise it).
+pub fn parse_envelope(first: &str, redactor: &Redactor) -> Result<Option<TestRun>, EnvelopeError> {
     // Cheap test first: most results are not envelopes, and may be megabytes.
     if !first.contains(ENVELOPE_FAMILY) {
         return Ok(None);
@@ -324,7 +400,7 @@ pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
         return Ok(None);
     }
     if kind != ENVELOPE_KIND {
-        return Err(EnvelopeError::UnknownVersion(crate::text::cut(&kind, 80)));
+        return Err(EnvelopeError::UnknownVersion(quote(redactor, &kind, 80)));
     }
     let framework = match envelope.framework {
         None | Some(Value::Null) => "unknown".to_owned(),
@@ -356,14 +432,17 @@ pub fn parse_envelope(first: &str) -> Result<Option<TestRun>, EnvelopeError> {
     let tests = items
         .iter()
         .enumerate()
-        .map(|(i, raw)| parse_test(i, raw))
+        .map(|(i, raw)| parse_test(i, raw, redactor))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(TestRun {
+    let mut run = TestRun {
         framework,
         tests,
         notes,
         error,
-    }))
+        totals: None,
+    };
+    run.totals = parse_totals(envelope.totals, envelope.omitted, run.listed())?;
+    Ok(Some(run))
 }
 
 fn parse_suite_error(value: Value) -> Result<SuiteError, EnvelopeError> {
@@ -389,7 +468,101 @@ fn parse_suite_error(value: Value) -> Result<SuiteError, EnvelopeError> {
     })
 }
 
-fn parse_test(index: usize, raw: &RawValue) -> Result<TestCase, EnvelopeError> {
+/// `totals = { passed, failed, skipped }`, every test counted whether listed or not, and
+/// `omitted`, how many the list left out: both optional, and they must agree with the list.
+fn parse_totals(
+    totals: Option<Value>,
+    omitted: Option<Value>,
+    listed: Counts,
+) -> Result<Option<Counts>, EnvelopeError> {
+    let omitted = match omitted {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(
+            count(&value)
+                .ok_or_else(|| EnvelopeError::field("omitted", "is not a non-negative integer"))?,
+        ),
+    };
+    let object = match totals {
+        None | Some(Value::Null) => {
+            return match omitted {
+                None | Some(0) => Ok(None),
+                Some(_) => Err(EnvelopeError::field(
+                    "omitted",
+                    "needs `totals`, the counts of every test, listed or not",
+                )),
+            };
+        }
+        Some(Value::Object(object)) => object,
+        Some(_) => {
+            return Err(EnvelopeError::field(
+                "totals",
+                "is not a table of `passed`, `failed` and `skipped`",
+            ));
+        }
+    };
+    let field = |name: &str, listed: usize| -> Result<usize, EnvelopeError> {
+        let at = format!("totals.{name}");
+        let value = object
+            .get(name)
+            .ok_or_else(|| EnvelopeError::field(&at, "is missing"))?;
+        let n = count(value)
+            .ok_or_else(|| EnvelopeError::field(&at, "is not a non-negative integer"))?;
+        if n < listed {
+            return Err(EnvelopeError::field(
+                &at,
+                format!("is {n}, fewer than the {listed} such tests `tests` lists"),
+            ));
+        }
+        Ok(n)
+    };
+    let passed = field("passed", listed.passed)?;
+    let failed = field("failed", listed.failed)?;
+    let skipped = field("skipped", listed.skipped)?;
+    let total = passed
+        .checked_add(failed)
+        .and_then(|n| n.checked_add(skipped))
+        .ok_or_else(|| EnvelopeError::field("totals", "counts more tests than can be"))?;
+    if let Some(omitted) = omitted
+        && omitted != total - listed.total
+    {
+        return Err(EnvelopeError::field(
+            "omitted",
+            format!(
+                "is {omitted}, but `totals` counts {} tests more than `tests` lists",
+                total - listed.total
+            ),
+        ));
+    }
+    Ok(Some(Counts {
+        total,
+        passed,
+        failed,
+        skipped,
+    }))
+}
+
+/// A JSON count: a non-negative integer (Luau numbers are doubles, so `3.0` is 3).
+fn count(value: &Value) -> Option<usize> {
+    let Value::Number(n) = value else {
+        return None;
+    };
+    if let Some(n) = n.as_u64() {
+        return usize::try_from(n).ok();
+    }
+    let n = n.as_f64()?;
+    (n >= 0.0 && n.fract() == 0.0 && n < 9_007_199_254_740_992.0).then_some(n as usize)
+}
+
+/// Part of the envelope, quoted in an error: scrubbed, then cut.
+fn quote(redactor: &Redactor, text: &str, max: usize) -> String {
+    crate::text::cut(&redactor.redact(text), max)
+}
+
+fn parse_test(
+    index: usize,
+    raw: &RawValue,
+    redactor: &Redactor,
+) -> Result<TestCase, EnvelopeError> {
     let at = |field: &str| format!("tests[{}].{field}", index + 1);
     let test: WireTest = serde_json::from_str(raw.get())
         .map_err(|_| EnvelopeError::field(format!("tests[{}]", index + 1), "is not a table"))?;
@@ -420,7 +593,7 @@ fn parse_test(index: usize, raw: &RawValue) -> Result<TestCase, EnvelopeError> {
                 at("status"),
                 format!(
                     "is `{}`: use `passed`, `failed` or `skipped`",
-                    crate::text::cut(&text, 40)
+                    quote(redactor, &text, 40)
                 ),
             )
         })?,
@@ -465,6 +638,7 @@ mod tests {
                 {"path":["Tests","math","adds"],"status":"passed","duration":0.002},
                 {"path":["Tests","math","fails"],"status":"failed","message":"boom","location":"ReplicatedStorage.Tests.math.spec:7"},
                 {"path":["Tests","later"],"status":"skipped"}]}"#,
+            &Redactor::default(),
         )
         .unwrap()
         .unwrap();
@@ -497,7 +671,11 @@ mod tests {
             r#"[1,2]"#,
             r#"{"passed":3}"#,
         ] {
-            assert_eq!(parse_envelope(value), Ok(None), "{value}");
+            assert_eq!(
+                parse_envelope(value, &Redactor::default()),
+                Ok(None),
+                "{value}"
+            );
         }
     }
 
@@ -527,7 +705,9 @@ mod tests {
             ),
         ];
         for (value, expected) in cases {
-            let error = parse_envelope(value).unwrap_err().to_string();
+            let error = parse_envelope(value, &Redactor::default())
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(expected), "{value}: {error}");
         }
     }
@@ -538,6 +718,7 @@ mod tests {
             r#"{"kind":"luau-exec/test-results@1","framework":"testez","tests":[],
                 "error":{"code":"framework-not-found","input":"framework-path","path":"ReplicatedStorage.Packages.TestEZ",
                 "message":"ReplicatedStorage has no child `Packages` (its children: Tests)"}}"#,
+            &Redactor::default(),
         )
         .unwrap()
         .unwrap();
@@ -550,6 +731,7 @@ mod tests {
         // `tests` may be left out then; a malformed error is named.
         let run = parse_envelope(
             r#"{"kind":"luau-exec/test-results@1","error":{"code":"x","message":"m"}}"#,
+            &Redactor::default(),
         )
         .unwrap()
         .unwrap();
@@ -557,17 +739,103 @@ mod tests {
             run.error.map(|e| e.headline()).as_deref(),
             Some("TESTS NOT RUN")
         );
-        let error = parse_envelope(r#"{"kind":"luau-exec/test-results@1","error":{"code":"x"}}"#)
-            .unwrap_err()
-            .to_string();
+        let error = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","error":{"code":"x"}}"#,
+            &Redactor::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.contains("`error.message` is missing"), "{error}");
     }
 
     #[test]
+    fn declared_totals_count_the_tests_a_trimmed_list_left_out() {
+        let run = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","tests":[
+                {"path":["a"],"status":"failed"},{"path":["b"],"status":"passed"}],
+                "totals":{"passed":19500,"failed":1,"skipped":5000.0},"omitted":24499}"#,
+            &Redactor::default(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            run.counts(),
+            Counts {
+                total: 24501,
+                passed: 19500,
+                failed: 1,
+                skipped: 5000
+            }
+        );
+        assert_eq!(run.omitted(), 24499);
+        assert_eq!(run.listed().total, 2);
+        assert!(
+            run.omission()
+                .unwrap()
+                .starts_with("24499 of the 24501 tests")
+        );
+        // Without `totals`, the list is the count, as before.
+        let plain = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","tests":[{"path":["a"],"status":"passed"}],"omitted":0}"#,
+            &Redactor::default(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((plain.counts().total, plain.omitted()), (1, 0));
+        assert_eq!(plain.omission(), None);
+    }
+
+    #[test]
+    fn totals_that_disagree_with_the_list_are_malformed() {
+        let listed = r#""tests":[{"path":["a"],"status":"failed"}]"#;
+        for (rest, expected) in [
+            (r#""totals":3"#, "`totals` is not a table"),
+            (
+                r#""totals":{"passed":1,"failed":1}"#,
+                "`totals.skipped` is missing",
+            ),
+            (
+                r#""totals":{"passed":-1,"failed":1,"skipped":0}"#,
+                "`totals.passed` is not a non-negative integer",
+            ),
+            (
+                r#""totals":{"passed":1.5,"failed":1,"skipped":0}"#,
+                "`totals.passed` is not a non-negative integer",
+            ),
+            (
+                r#""totals":{"passed":"9","failed":1,"skipped":0}"#,
+                "`totals.passed` is not a non-negative integer",
+            ),
+            (
+                r#""totals":{"passed":5,"failed":0,"skipped":0}"#,
+                "`totals.failed` is 0, fewer than the 1",
+            ),
+            (
+                r#""totals":{"passed":5,"failed":1,"skipped":0},"omitted":4"#,
+                "`omitted` is 4, but `totals` counts 5",
+            ),
+            (r#""omitted":3"#, "`omitted` needs `totals`"),
+            (
+                r#""totals":{"passed":1,"failed":1,"skipped":0},"omitted":-1"#,
+                "`omitted` is not a non-negative integer",
+            ),
+        ] {
+            let value = format!(r#"{{"kind":"luau-exec/test-results@1",{listed},{rest}}}"#);
+            let error = parse_envelope(&value, &Redactor::default())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{rest}: {error}");
+        }
+    }
+
+    #[test]
     fn an_empty_tests_table_is_an_empty_run() {
-        let run = parse_envelope(r#"{"kind":"luau-exec/test-results@1","tests":{}}"#)
-            .unwrap()
-            .unwrap();
+        let run = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","tests":{}}"#,
+            &Redactor::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(run.counts().total, 0);
     }
 }

@@ -995,3 +995,45 @@ async fn a_boot_delay_holds_tasks_in_processing() {
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
     assert_eq!(stats["rateLimited"], 0);
 }
+
+/// A key too short to be secret (`serve` takes any) is not scrubbed out of text: with `x`, the
+/// task path (`luau-execution`), the logs and the results used to lose every `x`, and the run
+/// failed (`e(redacted)it 8`, the path "not a resource name"). GitHub is still told to mask it.
+#[tokio::test]
+async fn a_short_key_leaves_paths_logs_and_results_intact() {
+    let served = serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let outputs = dir.path().join("outputs");
+    for format in ["plain", "github"] {
+        let output = Run::new(&served.url)
+            .env("INPUT_API_KEY", "x")
+            .env("INPUT_OUTPUT_FORMAT", format)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_OUTPUT", outputs.to_str().unwrap())
+            .env(
+                "INPUT_SCRIPT",
+                "print('exit text') return 'xylophone', { x = 1 }",
+            )
+            .output()
+            .await;
+        assert_eq!(output.code, 0, "{format}: {}", output.stdout);
+        assert!(!output.stdout.contains("(redacted)"), "{}", output.stdout);
+        assert!(output.stdout.contains("exit text"), "{}", output.stdout);
+        assert!(
+            output.stdout.contains("luau-execution-sessions/"),
+            "{}",
+            output.stdout
+        );
+        if format == "github" {
+            assert_eq!(output.stdout.lines().next(), Some("::add-mask::x"));
+            let written = std::fs::read_to_string(&outputs).unwrap();
+            assert!(written.contains(r#"["xylophone",{"x":1}]"#), "{written}");
+        } else {
+            assert!(
+                output.stdout.contains(r#"Results: ["xylophone",{"x":1}]"#),
+                "{}",
+                output.stdout
+            );
+        }
+    }
+}

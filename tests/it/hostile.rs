@@ -415,3 +415,69 @@ async fn a_server_that_echoes_the_key_never_gets_it_printed() {
         output.stdout
     );
 }
+
+/// The key echoed inside data that is parsed — the task path, the results envelope — is read
+/// as it came (the path used to be scrubbed before it was checked, so the run failed, exit 8),
+/// and is still never printed or written: a test message that reports cut short is scrubbed
+/// before the cut.
+#[tokio::test]
+async fn a_key_echoed_in_parsed_data_is_read_as_sent_and_never_shown() {
+    let path = format!("universes/1/places/2/versions/3/luau-execution-sessions/{KEY}/tasks/{KEY}");
+    // The key starts just before each report's cut: the summary's 200 characters, JUnit's
+    // 300, an annotation's 4,096 less its marker.
+    let mut tests: Vec<Value> = [190, 290, 4055]
+        .iter()
+        .map(|before| {
+            json!({ "path": ["Tests", format!("cut at {before}")], "status": "failed",
+                    "message": format!("{}{KEY}", "y".repeat(*before)) })
+        })
+        .collect();
+    tests.push(json!({ "path": ["Tests", KEY], "status": "passed" }));
+    let envelope =
+        json!({ "kind": "luau-exec/test-results@1", "framework": "testez", "tests": tests });
+    let server = MockServer::start().await;
+    let mut created = task("PROCESSING");
+    created["path"] = json!(path);
+    on_create()
+        .respond_with(ok_json(created))
+        .mount(&server)
+        .await;
+    let mut done = complete(json!([envelope]));
+    done["path"] = json!(path);
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path(format!("/cloud/v2/{path}")))
+        .respond_with(ok_json(done))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path(format!("/cloud/v2/{path}/logs")))
+        .respond_with(ok_json(logs_page(&[], "")))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let junit = dir.path().join("junit.xml");
+    let outputs = dir.path().join("outputs");
+    let summary = dir.path().join("summary");
+    let output = Run::new(&server.uri())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", outputs.to_str().unwrap())
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
+        .env("INPUT_JUNIT_PATH", junit.to_str().unwrap())
+        .output()
+        .await;
+    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
+    assert!(output.stdout.contains("(redacted)"), "{}", output.stdout);
+    for (file, place) in [
+        (&junit, "JUnit"),
+        (&outputs, "GITHUB_OUTPUT"),
+        (&summary, "the summary"),
+    ] {
+        let text = std::fs::read_to_string(file).unwrap();
+        assert_no_key(&text, place);
+        // Not even the first characters, as a cut after the key's start would leave them.
+        assert!(!text.contains(&KEY[..8]), "a piece of the key in {place}");
+    }
+    // Past the `::add-mask::` line, the one place the key is meant to be.
+    let shown: Vec<&str> = output.stdout.lines().skip(1).collect();
+    assert!(!shown.join("\n").contains(&KEY[..8]), "{}", output.stdout);
+}

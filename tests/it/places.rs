@@ -555,3 +555,234 @@ async fn a_local_run_without_a_place_has_an_empty_one() {
         output.stdout
     );
 }
+
+/// The main script's error, return values and test results count however its thread was
+/// resumed (here by a signal's `Wait`): they used to be lost, and the task COMPLETE, exit 0.
+#[tokio::test]
+async fn what_the_main_script_does_after_a_signal_wait_decides_the_run() {
+    let wait = "local flag = Instance.new('BoolValue')\ntask.delay(0.05, function() flag.Value = true end)\nflag.Changed:Wait()\n";
+    let run = |script: String| async move {
+        Run::bare()
+            .env("INPUT_BACKEND", "local")
+            .env("INPUT_TIMEOUT", "1")
+            .env("INPUT_SCRIPT", &script)
+            .env("INPUT_OUTPUT_FORMAT", "json")
+            .output()
+            .await
+    };
+    let failed = run(format!("{wait}error('x')")).await;
+    assert_eq!(failed.code, 1, "{}", failed.stdout);
+    assert!(
+        failed.stdout.contains("TaskScript:4: x"),
+        "{}",
+        failed.stdout
+    );
+
+    let returned = run(format!("{wait}return 42")).await;
+    assert_eq!(returned.code, 0, "{}", returned.stdout);
+    let last: Value = serde_json::from_str(returned.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["results"], json!([42]), "{last}");
+
+    let envelope = "return { kind = 'luau-exec/test-results@1', framework = 'testez', tests = { { path = { 'Tests', 'adds' }, status = 'passed' }, { path = { 'Tests', 'divides' }, status = 'failed', message = 'expected 2' } } }";
+    let tests = run(format!("{wait}{envelope}")).await;
+    assert_eq!(tests.code, 10, "{}", tests.stdout);
+    let last: Value = serde_json::from_str(tests.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["tests"]["counts"],
+        json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 })
+    );
+}
+
+/// TestEZ's bootstrap requires each spec on the main thread: a spec module that waits for a
+/// signal as it loads hands the rest of the run (and its results) to a thread the signal
+/// resumed. The failing test must still fail the run.
+#[tokio::test]
+async fn a_testez_suite_that_waits_on_a_signal_still_reports_its_failures() {
+    let spec = "local ready = Instance.new('BoolValue')\ntask.delay(0.02, function() ready.Value = true end)\nready.Changed:Wait()\nreturn function()\n\tit('adds', function() expect(1 + 1).to.equal(2) end)\n\tit('divides', function() expect(1 + 1).to.equal(3) end)\nend\n";
+    let bytes = place(vec![
+        from_folder("TestEZ", &testez_source()),
+        folder("Tests").with_child(module("loads.spec", spec)),
+    ]);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
+    let output = testez_run(repo.path()).output().await;
+    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        result["tests"]["counts"],
+        json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 })
+    );
+}
+
+/// Tags kept in an index stay what Roblox's CollectionService answers: a place's own tags,
+/// `Clone` copying them, `RemoveTag`, and `GetTagged` seeing only instances in the game.
+#[tokio::test]
+async fn tags_from_the_place_and_the_script_answer_as_collection_service_does() {
+    let mut tags = rbx_dom_weak::types::Tags::new();
+    tags.push("Door");
+    tags.push("Red");
+    let bytes = place(vec![
+        folder("Doors")
+            .with_child(folder("Front").with_property("Tags", Variant::Tags(tags)))
+            .with_child(folder("Back")),
+    ]);
+    let script = r#"
+local C = game:GetService("CollectionService")
+local doors = game.ReplicatedStorage.Doors
+local r = {}
+r.loaded = { #C:GetTagged("Door"), doors.Front:HasTag("Red"), table.concat(doors.Front:GetTags(), ",") }
+doors.Back:AddTag("Door")
+doors.Back:AddTag("Door")
+local loose = Instance.new("Folder")
+loose:AddTag("Door")
+local copy = doors.Front:Clone()
+r.detached = { #C:GetTagged("Door"), copy:HasTag("Door"), loose:HasTag("Door") }
+copy.Parent = workspace
+local names = {}
+for _, door in C:GetTagged("Door") do table.insert(names, door:GetFullName()) end
+r.order = names
+doors.Front:RemoveTag("Door")
+doors.Back:Destroy()
+r.after = { #C:GetTagged("Door"), doors.Front:HasTag("Door"), table.concat(doors.Front:GetTags(), ","), #C:GetTagged("Red") }
+return r
+"#;
+    let r = run_in(&bytes, "game.rbxl", script).await;
+    assert_eq!(r["loaded"], json!([1, true, "Door,Red"]), "{r}");
+    assert_eq!(r["detached"], json!([2, true, true]), "{r}");
+    assert_eq!(
+        r["order"],
+        json!([
+            "ReplicatedStorage.Doors.Front",
+            "ReplicatedStorage.Doors.Back",
+            "Workspace.Front"
+        ]),
+        "{r}"
+    );
+    assert_eq!(r["after"], json!([1, false, "Red", 2]), "{r}");
+}
+
+/// 500 spec modules of ten tests with 1,500-character names: about 8 MB of results, so the
+/// bootstrap leaves passing tests out to fit Roblox's 4 MB limit (each of two shards, too).
+/// 4,400 passed, 100 failed, 500 skipped.
+fn oversized_suite() -> Vec<u8> {
+    let mut tests = folder("Tests");
+    for spec in 1..=500 {
+        let failing = spec % 5 == 0;
+        tests.add_child(module(
+            &format!("spec{spec:03}.spec"),
+            &format!(
+                "return function()\n\tfor j = 1, 10 do\n\t\tlocal name = string.rep('a long test name ', 88) .. j\n\t\tif j == 1 and {failing} then\n\t\t\tit(name, function() expect(1).to.equal(2) end)\n\t\telseif j == 2 then\n\t\t\titSKIP(name, function() end)\n\t\telse\n\t\t\tit(name, function() end)\n\t\tend\n\tend\nend\n"
+            ),
+        ));
+    }
+    place(vec![from_folder("TestEZ", &testez_source()), tests])
+}
+
+/// The counts of a suite whose results were trimmed are the suite's, not the list's: they used
+/// to be computed from what was kept (17,133 / 500 / 4,283 for 19,500 / 500 / 5,000). Every
+/// report shows the true totals and says what was left out; shards' totals add up. One task in
+/// the `json` format, then two shards on GitHub (outputs and summary); JUnit from both.
+#[tokio::test]
+async fn trimmed_results_keep_their_true_counts_in_every_report() {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), oversized_suite()).unwrap();
+
+    let mut run = testez_run(repo.path());
+    run.env("INPUT_TIMEOUT", "300")
+        .env("INPUT_JUNIT_PATH", "junit.xml");
+    let output = run.output().await;
+    assert_eq!(output.code, 10, "{}", output.stderr);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    let tests = &result["tests"];
+    assert_eq!(
+        tests["counts"],
+        json!({ "total": 5000, "passed": 4400, "failed": 100, "skipped": 500 }),
+        "{}",
+        tests["notes"]
+    );
+    let listed = tests["tests"].as_array().unwrap();
+    assert!(
+        listed.len() < 5000,
+        "the results were trimmed ({} listed)",
+        listed.len()
+    );
+    assert_eq!(tests["omitted"], json!(5000 - listed.len()));
+    let failed = listed.iter().filter(|t| t["status"] == "failed").count();
+    assert_eq!(failed, 100, "no failure is left out");
+    assert_junit_totals(repo.path(), listed.len());
+
+    let mut run = testez_run(repo.path());
+    run.env("INPUT_SHARDS", "2")
+        .env("INPUT_TIMEOUT", "300")
+        .env("INPUT_JUNIT_PATH", "junit.xml")
+        .env("INPUT_OUTPUT_FORMAT", "github")
+        .env(
+            "GITHUB_OUTPUT",
+            repo.path().join("outputs").to_str().unwrap(),
+        )
+        .env(
+            "GITHUB_STEP_SUMMARY",
+            repo.path().join("summary").to_str().unwrap(),
+        );
+    let output = run.output().await;
+    assert_eq!(output.code, 10, "{}", output.stderr);
+    let listed = assert_junit_totals(repo.path(), 0);
+    let read = |name: &str| std::fs::read_to_string(repo.path().join(name)).unwrap_or_default();
+    let outputs = crate::support::parse_output_file(&read("outputs"));
+    let value = |name: &str| {
+        outputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("(missing)".to_owned(), |(_, v)| v.clone())
+    };
+    for (name, expected) in [
+        ("tests-total", "5000".to_owned()),
+        ("tests-passed", "4400".to_owned()),
+        ("tests-failed", "100".to_owned()),
+        ("tests-skipped", "500".to_owned()),
+        ("tests-omitted", (5000 - listed).to_string()),
+    ] {
+        assert_eq!(value(name), expected, "{name}");
+    }
+    let summary = read("summary");
+    for expected in [
+        "100 failed, 4400 passed, 500 skipped".to_owned(),
+        format!(
+            "{} of the 5000 tests are counted but not listed",
+            5000 - listed
+        ),
+    ] {
+        assert!(summary.contains(&expected), "{expected}: {summary}");
+    }
+    assert!(
+        output
+            .stdout
+            .contains("Tests: 4400 passed, 100 failed, 500 skipped"),
+        "{}",
+        &output.stdout[output.stdout.len().saturating_sub(3000)..]
+    );
+}
+
+/// The JUnit report's totals are the suite's, its cases the tests listed (`listed`, when known),
+/// and a case-less suite counts the rest. Returns how many cases it holds.
+fn assert_junit_totals(dir: &Path, listed: usize) -> usize {
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    let junit = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit");
+    assert_eq!(
+        (junit.tests, junit.failures, junit.skipped),
+        (5000, 100, 500)
+    );
+    let cases: usize = junit.test_suites.iter().map(|s| s.test_cases.len()).sum();
+    if listed > 0 {
+        assert_eq!(cases, listed);
+    }
+    let unlisted = junit
+        .test_suites
+        .iter()
+        .find(|s| s.name.as_str() == "(not listed)")
+        .expect("a suite that counts what is not listed");
+    assert_eq!(unlisted.tests, 5000 - cases);
+    let suites: usize = junit.test_suites.iter().map(|s| s.tests).sum();
+    assert_eq!(suites, 5000, "the suites add up to the totals");
+    cases
+}

@@ -809,16 +809,58 @@ fn tags(dom: &Dom, r: Ref) -> Vec<String> {
     }
 }
 
-fn set_tags(dom: &Dom, r: Ref, list: &[String]) {
-    let mut tags = Tags::new();
-    for tag in list {
-        tags.push(tag);
+/// `AddTag`: the index says whether the instance has it; the `Tags` property grows in place.
+fn add_tag(dom: &Dom, r: Ref, tag: &str) {
+    if !dom.tag_index().add(r, tag) {
+        return;
     }
+    if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
+        match instance.properties.get_mut(&"Tags".into()) {
+            Some(Variant::Tags(tags)) => tags.push(tag),
+            _ => {
+                let mut tags = Tags::new();
+                tags.push(tag);
+                instance
+                    .properties
+                    .insert("Tags".into(), Variant::Tags(tags));
+            }
+        }
+    }
+}
+
+/// `RemoveTag`: the `Tags` property is rebuilt without it (linear in the instance's own tags;
+/// `rbx_types::Tags` cannot remove one).
+fn remove_tag(dom: &Dom, r: Ref, tag: &str) {
+    if !dom.tag_index().remove(r, tag) {
+        return;
+    }
+    let kept: Vec<String> = tags(dom, r).into_iter().filter(|t| t != tag).collect();
     if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
         instance
             .properties
-            .insert("Tags".into(), Variant::Tags(tags));
+            .insert("Tags".into(), Variant::Tags(kept.into()));
     }
+}
+
+/// `CollectionService:GetTagged`: the holders of `tag` that are in the game (Roblox's
+/// CollectionService sees only instances under the DataModel).
+fn tagged(dom: &Dom, tag: &str) -> Vec<Ref> {
+    let holders = dom.tag_index().holders(tag);
+    let root = dom.data_model();
+    let tree = dom.tree.borrow();
+    holders
+        .into_iter()
+        .filter(|r| {
+            let mut current = *r;
+            while let Some(instance) = tree.get_by_ref(current) {
+                if current == root {
+                    return true;
+                }
+                current = instance.parent();
+            }
+            false
+        })
+        .collect()
 }
 
 /// An attribute value from Lua: the types Roblox attributes hold.
@@ -1013,6 +1055,10 @@ pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
     });
     method!("Clone", |lua, dom, r, _args: ()| {
         let copy = dom.tree.borrow_mut().clone_within(r);
+        // The copies carry their originals' tags: index them once tags are in use.
+        if let Some(index) = dom.tags.borrow_mut().as_mut() {
+            index.add_subtree(&dom.tree.borrow(), copy);
+        }
         handle(lua, &dom, copy)
     });
     method!("Destroy", |lua, dom, r, _args: ()| {
@@ -1025,21 +1071,15 @@ pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
         Ok(())
     });
     method!("HasTag", |_lua, dom, r, tag: String| {
-        Ok(tags(&dom, r).contains(&tag))
+        Ok(dom.tag_index().has(r, &tag))
     });
     method!("GetTags", |_lua, dom, r, _args: ()| { Ok(tags(&dom, r)) });
     method!("AddTag", |_lua, dom, r, tag: String| {
-        let mut all = tags(&dom, r);
-        if !all.contains(&tag) {
-            all.push(tag);
-            set_tags(&dom, r, &all);
-        }
+        add_tag(&dom, r, &tag);
         Ok(())
     });
     method!("RemoveTag", |_lua, dom, r, tag: String| {
-        let mut all = tags(&dom, r);
-        all.retain(|t| *t != tag);
-        set_tags(&dom, r, &all);
+        remove_tag(&dom, r, &tag);
         Ok(())
     });
     // DataModel.
@@ -1066,11 +1106,8 @@ pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
                 describe(lua, r)
             )));
         }
-        let tagged = descendants_of(&dom, dom.data_model())
-            .into_iter()
-            .filter(|d| tags(&dom, *d).contains(&tag))
-            .collect();
-        list(lua, &dom, tagged)
+        let found = tagged(&dom, &tag);
+        list(lua, &dom, found)
     });
     // TestService: what TestEZ's reporter and test code write to the output.
     method!("Error", |lua, dom, r, message: Value| {

@@ -10,6 +10,7 @@
 
 mod instance;
 pub mod scheduler;
+mod tags;
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -103,6 +104,8 @@ pub struct Dom {
     pub(crate) handles: RefCell<HashMap<Ref, AnyUserData>>,
     /// Destroyed instances: their `Parent` is locked at nil.
     pub(crate) destroyed: RefCell<HashSet<Ref>>,
+    /// Which instances hold which tag; built when a script first uses a tag.
+    pub(crate) tags: RefCell<Option<tags::TagIndex>>,
     pub(crate) db: &'static ReflectionDatabase<'static>,
     pub(crate) hooks: RefCell<Hooks>,
     /// Where `TestService:Error` and errors of spawned threads go.
@@ -115,10 +118,20 @@ impl Dom {
             tree: RefCell::new(tree),
             handles: RefCell::new(HashMap::new()),
             destroyed: RefCell::new(HashSet::new()),
+            tags: RefCell::new(None),
             db: rbx_reflection_database::get_bundled(),
             hooks: RefCell::new(Hooks::default()),
             log,
         }
+    }
+
+    /// The tag index, built from the tree's `Tags` properties on first use.
+    pub(crate) fn tag_index(&self) -> std::cell::RefMut<'_, tags::TagIndex> {
+        let mut index = self.tags.borrow_mut();
+        if index.is_none() {
+            *index = Some(tags::TagIndex::of(&self.tree.borrow()));
+        }
+        std::cell::RefMut::map(index, |index| index.get_or_insert_with(Default::default))
     }
 
     pub(crate) fn data_model(&self) -> Ref {
@@ -231,6 +244,19 @@ fn host_table(
             s.set_resumer(resumer);
             Ok(())
         })?,
+    )?;
+    let s = scheduler.clone();
+    host.set(
+        "setMainBody",
+        lua.create_function(move |_, body: Function| {
+            s.set_main_body(body);
+            Ok(())
+        })?,
+    )?;
+    let s = scheduler.clone();
+    host.set(
+        "settle",
+        lua.create_function(move |lua, args: mlua::MultiValue| s.settle(lua, args))?,
     )?;
     let s = scheduler.clone();
     host.set(

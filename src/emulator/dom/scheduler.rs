@@ -1,11 +1,18 @@
 //! The task's scheduler: the main script runs as a thread; `task.wait`, `task.delay` and
 //! `task.defer` park threads here, and the loop resumes them when they are due (deferred ones
 //! first, then the earliest due, in the order they were scheduled). The task ends when the
-//! main thread returns, as a Roblox task does; threads still waiting then are dropped. Sleeping
-//! never passes the task's deadline.
+//! main thread returns or fails, as a Roblox task does; threads still waiting then are dropped.
+//! Sleeping never passes the task's deadline.
+//!
+//! The main thread's fate is a value the scheduler holds, not something it learns by resuming
+//! the thread itself: the main script runs inside a body (`host.setMainBody`, in the prelude)
+//! that hands its return values or its error to [`Scheduler::settle`], so they count however the
+//! thread was resumed — by this loop, by `task.spawn` from a signal's `Wait`, or by
+//! `coroutine.resume` in another thread.
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::ffi::c_void;
 use std::time::{Duration, Instant};
 
@@ -33,18 +40,101 @@ enum Resume {
 }
 
 struct Entry {
-    due: Instant,
-    order: u64,
     thread: Thread,
     resume: Resume,
 }
 
+/// Where an entry waits: its due time and its place in the order of scheduling (the heap's
+/// key, and the entry's id).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Slot {
+    due: Instant,
+    order: u64,
+}
+
+/// The parked threads. Each operation is O(log n) in the entries waiting: timed entries sit in
+/// a min-heap keyed by (due, order), deferred ones in a FIFO, and `task.cancel` removes a
+/// thread's entries through the index of its ids without scanning either queue. A cancelled
+/// id left in the heap or the FIFO is skipped when it comes up, and both are compacted once
+/// such ids outnumber the live ones, so cancelling in a loop cannot grow them without bound.
 #[derive(Default)]
 struct Queues {
-    timed: Vec<Entry>,
-    deferred: VecDeque<Entry>,
+    entries: HashMap<u64, Entry>,
+    timed: BinaryHeap<Reverse<Slot>>,
+    deferred: VecDeque<u64>,
+    /// (thread, id) of every waiting entry, the thread by pointer (an entry holds its thread,
+    /// so the pointer is not reused while it waits): a thread's ids are one range.
+    by_thread: BTreeSet<(usize, u64)>,
+    /// Ids in `timed` and `deferred` whose entry was cancelled.
+    stale: usize,
     order: u64,
-    cancelled: HashSet<usize>,
+}
+
+impl Queues {
+    fn push(&mut self, thread: Thread, resume: Resume, due: Option<Instant>) {
+        self.order += 1;
+        let order = self.order;
+        self.by_thread.insert((thread.to_pointer() as usize, order));
+        self.entries.insert(order, Entry { thread, resume });
+        match due {
+            Some(due) => self.timed.push(Reverse(Slot { due, order })),
+            None => self.deferred.push_back(order),
+        }
+    }
+
+    /// Takes the entry `order` out (`None` if it was cancelled).
+    fn take(&mut self, order: u64) -> Option<Entry> {
+        let Some(entry) = self.entries.remove(&order) else {
+            self.stale = self.stale.saturating_sub(1);
+            return None;
+        };
+        self.by_thread
+            .remove(&(entry.thread.to_pointer() as usize, order));
+        Some(entry)
+    }
+
+    fn cancel(&mut self, thread: &Thread) {
+        let key = thread.to_pointer() as usize;
+        let ids: Vec<(usize, u64)> = self
+            .by_thread
+            .range((key, 0)..=(key, u64::MAX))
+            .copied()
+            .collect();
+        for id in ids {
+            self.by_thread.remove(&id);
+            if self.entries.remove(&id.1).is_some() {
+                self.stale += 1;
+            }
+        }
+        if self.stale > 1024 && self.stale > self.entries.len() {
+            let entries = &self.entries;
+            self.timed
+                .retain(|Reverse(slot)| entries.contains_key(&slot.order));
+            self.deferred.retain(|id| entries.contains_key(id));
+            self.stale = 0;
+        }
+    }
+
+    fn pop_deferred(&mut self) -> Option<Entry> {
+        while let Some(id) = self.deferred.pop_front() {
+            if let Some(entry) = self.take(id) {
+                return Some(entry);
+            }
+        }
+        None
+    }
+
+    /// The earliest live timed slot, cancelled ones dropped on the way.
+    fn next_timed(&mut self) -> Option<Slot> {
+        while let Some(Reverse(slot)) = self.timed.peek().copied() {
+            if self.entries.contains_key(&slot.order) {
+                return Some(slot);
+            }
+            self.timed.pop();
+            self.stale = self.stale.saturating_sub(1);
+        }
+        None
+    }
 }
 
 /// Why the scheduler stopped without the main thread returning.
@@ -58,16 +148,46 @@ pub enum Stopped {
     Stuck,
 }
 
+/// How the main script ended.
+type Fate = Result<MultiValue, mlua::Error>;
+
+/// What the VM raises when an allocation fails (Luau's `LUA_MEMERRMSG`). A `pcall` turns the
+/// out-of-memory error into this plain string, so the main body's catch sees only the text.
+const OUT_OF_MEMORY: &str = "not enough memory";
+
 #[derive(Default)]
 pub struct Scheduler {
     queues: RefCell<Queues>,
     /// The Luau function that resumes a thread and logs its error (not the main thread's).
     resumer: RefCell<Option<Function>>,
+    /// The Luau function the main thread runs: calls the script and settles its fate.
+    main_body: RefCell<Option<Function>>,
+    /// The main script's fate, once it has returned or failed.
+    fate: RefCell<Option<Fate>>,
 }
 
 impl Scheduler {
     pub fn set_resumer(&self, resumer: Function) {
         *self.resumer.borrow_mut() = Some(resumer);
+    }
+
+    pub fn set_main_body(&self, body: Function) {
+        *self.main_body.borrow_mut() = Some(body);
+    }
+
+    /// `host.settle(pcall(script, ...))`: the main script returned (`true, ...`) or failed
+    /// (`false, error`). The first fate counts.
+    pub fn settle(&self, lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+        let mut args = args.into_iter();
+        let fate = match args.next() {
+            Some(Value::Boolean(true)) => Ok(args.collect()),
+            _ => Err(error_from_value(lua, args.next().unwrap_or(Value::Nil))),
+        };
+        let mut settled = self.fate.borrow_mut();
+        if settled.is_none() {
+            *settled = Some(fate);
+        }
+        Ok(())
     }
 
     /// `host.schedule(thread, seconds, ...)`: negative seconds defer to the end of this cycle.
@@ -90,56 +210,48 @@ impl Scheduler {
         } else {
             Resume::Values(rest)
         };
-        let mut queues = self.queues.borrow_mut();
-        queues.cancelled.remove(&(thread.to_pointer() as usize));
-        queues.order += 1;
-        let order = queues.order;
-        if seconds < 0.0 {
-            queues.deferred.push_back(Entry {
-                due: now,
-                order,
-                thread,
-                resume,
-            });
-        } else {
+        let due = (seconds >= 0.0).then(|| {
             let wait = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
-            let due = now
-                .checked_add(wait)
-                .unwrap_or(now + Duration::from_secs(86_400 * 365));
-            queues.timed.push(Entry {
-                due,
-                order,
-                thread,
-                resume,
-            });
-        }
+            now.checked_add(wait)
+                .unwrap_or(now + Duration::from_secs(86_400 * 365))
+        });
+        self.queues.borrow_mut().push(thread, resume, due);
         Ok(())
     }
 
     /// `task.cancel`: the thread is not resumed again.
     pub fn cancel(&self, thread: &Thread) {
-        let key = thread.to_pointer() as usize;
-        let mut queues = self.queues.borrow_mut();
-        queues
-            .timed
-            .retain(|e| e.thread.to_pointer() as usize != key);
-        queues
-            .deferred
-            .retain(|e| e.thread.to_pointer() as usize != key);
-        queues.cancelled.insert(key);
+        self.queues.borrow_mut().cancel(thread);
     }
 
-    /// Runs `main` with `args` until it returns; its return values.
+    /// Runs `script` with `args` as the task's main thread until it returns or fails; its
+    /// return values.
     pub fn run(
         &self,
-        main: &Thread,
+        lua: &Lua,
+        script: Function,
         args: MultiValue,
         deadline: Instant,
     ) -> Result<MultiValue, Stopped> {
-        let mut returned = main.resume::<MultiValue>(args).map_err(Stopped::Error)?;
+        let body =
+            self.main_body.borrow().clone().ok_or_else(|| {
+                Stopped::Error(mlua::Error::runtime("the prelude set no main body"))
+            })?;
+        let main = lua.create_thread(body).map_err(Stopped::Error)?;
+        let mut first = MultiValue::new();
+        first.push_back(Value::Function(script));
+        first.extend(args);
+        self.resume_main(&main, first);
         loop {
+            if let Some(fate) = self.fate.borrow_mut().take() {
+                return fate.map_err(Stopped::Error);
+            }
             if main.status() != ThreadStatus::Resumable {
-                return Ok(returned);
+                // Closed (`task.cancel`, `coroutine.close`) before it returned: no result to
+                // report, and never a success.
+                return Err(Stopped::Error(mlua::Error::runtime(
+                    "the task's main thread was closed before it returned",
+                )));
             }
             let next = self.next_entry(deadline)?;
             let Some(entry) = next else {
@@ -151,8 +263,8 @@ impl Scheduler {
                 }
                 Resume::Values(values) => values.into_iter().collect(),
             };
-            if entry.thread == *main {
-                returned = main.resume::<MultiValue>(values).map_err(Stopped::Error)?;
+            if entry.thread == main {
+                self.resume_main(&main, values);
             } else if entry.thread.status() == ThreadStatus::Resumable {
                 let resumer = self.resumer.borrow().clone();
                 if let Some(resumer) = resumer {
@@ -168,44 +280,54 @@ impl Scheduler {
         }
     }
 
-    /// The next entry to resume, sleeping until it is due; `None` when a cancelled entry was
-    /// skipped.
+    /// Resumes the main thread. Its body settles the fate itself; an error that escapes the
+    /// body (it could not even settle, e.g. out of memory) is the fate unless one was settled.
+    fn resume_main(&self, main: &Thread, values: MultiValue) {
+        if let Err(error) = main.resume::<()>(values) {
+            self.fate.borrow_mut().get_or_insert(Err(error));
+        }
+    }
+
+    /// The next entry to resume, sleeping until it is due (`None` only if the due entry were
+    /// gone after the sleep, which nothing can do: no script runs while the scheduler sleeps).
     fn next_entry(&self, deadline: Instant) -> Result<Option<Entry>, Stopped> {
-        let deferred = self.queues.borrow_mut().deferred.pop_front();
-        let entry = match deferred {
-            Some(entry) => entry,
-            None => {
-                let due = {
-                    let queues = self.queues.borrow();
-                    queues
-                        .timed
-                        .iter()
-                        .min_by_key(|e| (e.due, e.order))
-                        .map(|e| (e.due, e.order))
-                };
-                let Some((due, order)) = due else {
-                    return Err(Stopped::Stuck);
-                };
-                let now = Instant::now();
-                if due > now {
-                    if deadline <= due {
-                        std::thread::sleep(deadline.saturating_duration_since(now));
-                        return Err(Stopped::Deadline);
-                    }
-                    std::thread::sleep(due - now);
-                }
-                let mut queues = self.queues.borrow_mut();
-                let Some(index) = queues.timed.iter().position(|e| e.order == order) else {
-                    return Ok(None);
-                };
-                queues.timed.swap_remove(index)
-            }
+        if let Some(entry) = self.queues.borrow_mut().pop_deferred() {
+            return Ok(Some(entry));
+        }
+        let Some(slot) = self.queues.borrow_mut().next_timed() else {
+            return Err(Stopped::Stuck);
         };
-        let cancelled = self
-            .queues
-            .borrow()
-            .cancelled
-            .contains(&(entry.thread.to_pointer() as usize));
-        Ok((!cancelled).then_some(entry))
+        let now = Instant::now();
+        if slot.due > now {
+            if deadline <= slot.due {
+                std::thread::sleep(deadline.saturating_duration_since(now));
+                return Err(Stopped::Deadline);
+            }
+            std::thread::sleep(slot.due - now);
+        }
+        let mut queues = self.queues.borrow_mut();
+        queues.timed.pop();
+        Ok(queues.take(slot.order))
+    }
+}
+
+/// The error a `pcall` caught, as the error the VM would have raised.
+fn error_from_value(lua: &Lua, value: Value) -> mlua::Error {
+    match value {
+        // An error raised by a Rust callback (a deadline, a bad argument) keeps its type.
+        Value::Error(error) => *error,
+        Value::String(text) if text == OUT_OF_MEMORY => {
+            mlua::Error::MemoryError(OUT_OF_MEMORY.into())
+        }
+        Value::String(text) => mlua::Error::RuntimeError(text.to_string_lossy()),
+        // What an uncaught error of another type reads as: its `tostring`.
+        other => {
+            let text = lua
+                .globals()
+                .get::<Function>("tostring")
+                .and_then(|tostring| tostring.call::<String>(other.clone()))
+                .unwrap_or_else(|_| other.type_name().to_owned());
+            mlua::Error::RuntimeError(text)
+        }
     }
 }
