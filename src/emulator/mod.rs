@@ -17,6 +17,7 @@
 //! key like every other route).
 
 pub mod dom;
+mod json;
 mod server;
 pub mod vm;
 

@@ -187,6 +187,39 @@ async fn local_outcomes_match_open_clouds_codes() {
     }
 }
 
+/// Return values a script controls cannot make serializing them run away: a table that holds
+/// itself fails the script at once, and shared tables that double the text at every level stop
+/// at Roblox's 4 MB. (Before, both grew until `wait-timeout`, ignoring the task's timeout.)
+#[tokio::test]
+async fn cyclic_and_exploding_results_end_the_task_promptly() {
+    let cases = [
+        (
+            "local t = {} t.a = t t.b = t return t",
+            1,
+            "tables cannot be cyclic, and its .a refers back",
+        ),
+        (
+            "local t = {} for i = 1, 60 do t = {a = t, b = t} end return t",
+            4,
+            "OUTPUT_SIZE_LIMIT_EXCEEDED",
+        ),
+    ];
+    for (script, code, expected) in cases {
+        let output = Run::bare()
+            .env("INPUT_BACKEND", "local")
+            .env("INPUT_SCRIPT", script)
+            .env("INPUT_TIMEOUT", "20s")
+            .output()
+            .await;
+        assert_eq!(output.code, code, "{script}: {}", output.stdout);
+        assert!(
+            output.stdout.contains(expected),
+            "{script}: {}",
+            output.stdout
+        );
+    }
+}
+
 #[tokio::test]
 async fn injected_faults_drive_the_clients_retries() {
     let served = serve().await;
