@@ -25,8 +25,9 @@ pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 /// The `BinaryOutput` buffer's documented maximum.
 pub const MAX_BINARY_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
 /// A script may not take the emulator down by allocating without bound: past this, the script
-/// fails with an out-of-memory error. Room for a 256 MiB binary output and the string it was
-/// made from.
+/// fails with an out-of-memory error. The VM and the instance tree (names, property values,
+/// attributes, clones) share it. Room for a 256 MiB binary output and the string it was made
+/// from.
 pub const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
 
 /// Engine globals the emulator does not have. Touching one fails with a clear message.
@@ -153,6 +154,7 @@ fn run(
     let dom = Rc::new(Dom::new(
         tree,
         Box::new(move |level, text| sink.borrow_mut().push(level, text)),
+        MEMORY_LIMIT,
     ));
     let scheduler = Rc::new(Scheduler::default());
     let shared = dom::install(&lua, dom, scheduler.clone())?;
@@ -428,7 +430,12 @@ mod tests {
 
     #[test]
     fn printing_in_a_loop_keeps_only_the_window() {
-        let run = run_script("for i = 1, 200000 do print(string.rep('x', 100) .. i) end return 1");
+        // 200,000 prints take a few seconds in a debug build beside other tests: room to finish.
+        let run = execute(&ExecutionRequest {
+            script: "for i = 1, 200000 do print(string.rep('x', 100) .. i) end return 1".into(),
+            timeout: Duration::from_secs(60),
+            ..ExecutionRequest::default()
+        });
         let kept: usize = run.logs.messages().map(|m| m.message.len() + 47).sum();
         assert!(kept <= super::super::LOG_WINDOW_BYTES, "{kept}");
         assert!(
@@ -489,6 +496,51 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn instances_count_against_the_tasks_memory() {
+        // Each would hold 1.5 GiB outside the VM: names, clones, attributes, property values.
+        for script in [
+            "local p = Instance.new('Folder') p.Name = string.rep('x', 64 * 1024 * 1024)
+             local t = {} for i = 1, 24 do t[i] = p:Clone() end return #t",
+            "local s = string.rep('x', 64 * 1024 * 1024)
+             for i = 1, 24 do Instance.new('Folder').Name = s .. i end return 1",
+            "local p = Instance.new('Folder') local s = string.rep('x', 64 * 1024 * 1024)
+             for i = 1, 24 do p:SetAttribute('a' .. i, s) end return 1",
+            "local s = string.rep('x', 64 * 1024 * 1024)
+             for i = 1, 24 do Instance.new('StringValue').Value = s .. i end return 1",
+        ] {
+            let run = execute(&ExecutionRequest {
+                script: script.into(),
+                timeout: Duration::from_secs(120),
+                ..ExecutionRequest::default()
+            });
+            match run.outcome {
+                VmOutcome::Failed { code, message } => {
+                    assert_eq!(code, TaskErrorCode::ScriptError, "{script}");
+                    assert!(message.contains("not enough memory"), "{script}: {message}");
+                }
+                other => panic!("{script}: {other:?}"),
+            }
+        }
+        // What the tree gives back (a shorter name) the VM can use again, and ordinary use fits.
+        let run = execute(&ExecutionRequest {
+            script: "local p = Instance.new('Folder')
+                 for i = 1, 12 do p.Name = string.rep('x', 64 * 1024 * 1024) .. i p.Name = '' end
+                 for i = 1, 2000 do Instance.new('Folder').Parent = p end
+                 return #p:GetChildren()"
+                .into(),
+            timeout: Duration::from_secs(120),
+            ..ExecutionRequest::default()
+        });
+        assert_eq!(
+            run.outcome,
+            VmOutcome::Complete {
+                results: vec!["2000".into()],
+                binary_output: None
+            }
+        );
     }
 
     #[test]
