@@ -214,6 +214,8 @@ struct TaskRecord {
     logs: LogWindow,
     /// When the task ended; its slot on the place is free again after the slot lag.
     finished_at: Option<Instant>,
+    /// The token of its binary output's download URL, if it has one.
+    binary_output: Option<String>,
 }
 
 struct BinaryInputRecord {
@@ -222,8 +224,9 @@ struct BinaryInputRecord {
     created: Instant,
 }
 
+/// A binary output, held once: each download sends a reference to these bytes, not a copy.
 struct BinaryOutputRecord {
-    data: Vec<u8>,
+    data: bytes::Bytes,
     created: Instant,
 }
 
@@ -233,6 +236,7 @@ struct State {
     /// Finished task ids, oldest first, for eviction.
     finished: VecDeque<String>,
     binary_inputs: HashMap<String, BinaryInputRecord>,
+    /// By the unguessable token in their download URL (a presigned URL's secret).
     binary_outputs: HashMap<String, BinaryOutputRecord>,
     place_versions: HashMap<(u64, u64), u64>,
     /// Uploaded place files by (universe, place, version), newest last in `place_order`.
@@ -347,8 +351,10 @@ impl State {
         self.finished.push_back(id.to_owned());
         while self.finished.len() > MAX_FINISHED_TASKS {
             if let Some(old) = self.finished.pop_front() {
-                self.tasks.remove(&old);
-                self.binary_outputs.remove(&old);
+                let token = self.tasks.remove(&old).and_then(|r| r.binary_output);
+                if let Some(token) = token {
+                    self.binary_outputs.remove(&token);
+                }
                 self.stats.evicted_tasks += 1;
             }
         }

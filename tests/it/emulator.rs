@@ -804,6 +804,65 @@ async fn member_names_a_task_looks_up_are_freed_when_it_ends() {
     );
 }
 
+/// A binary output's URL needs no key, so, like Roblox's presigned URL, it carries a secret
+/// rather than the task's id; and it is held once: six stalled downloads of a 100 MiB output
+/// hold no copies of it. (Before: the URL was the task's id, and each download copied the
+/// output, +600 MiB here.)
+#[tokio::test]
+async fn binary_output_urls_are_secret_and_downloads_share_one_copy() {
+    let served = serve().await;
+    let script = "local out = buffer.create(100 * 1024 * 1024)
+        buffer.fill(out, 0, 7)
+        return { BinaryOutput = out }";
+    let body = json!({ "script": script, "enableBinaryOutput": true, "timeout": "120s" });
+    let task = create_and_wait(&served.url, body, 2400).await;
+    assert_eq!(task["state"], "COMPLETE", "{task}");
+    let uri = task["binaryOutputUri"]
+        .as_str()
+        .expect("a binary output")
+        .to_owned();
+    let id = task["path"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(!uri.contains(&id), "{uri} names the task {id}");
+    let token = uri.rsplit('/').next().unwrap();
+    assert!(
+        token.len() >= 32 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "128 random bits: {uri}"
+    );
+    for guess in [id.as_str(), "0", token.get(..31).unwrap_or_default()] {
+        let guessed = client()
+            .get(format!("{}/emulator/binary-outputs/{guess}", served.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(guessed.status().as_u16(), 404, "{guess}");
+    }
+
+    let before = resident_mib(served.pid);
+    // Each on its own connection, reading the headers and then nothing.
+    let mut stalled = Vec::new();
+    for _ in 0..6 {
+        let response = reqwest::Client::new().get(&uri).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.content_length(), Some(100 * 1024 * 1024));
+        stalled.push(response);
+    }
+    let during = resident_mib(served.pid);
+    assert!(
+        during < before + 150,
+        "six downloads took serve from {before} MiB to {during} MiB"
+    );
+    // And the bytes are the output's.
+    let whole = stalled.pop().unwrap().bytes().await.unwrap();
+    assert_eq!(whole.len(), 100 * 1024 * 1024);
+    assert!(whole.iter().all(|b| *b == 7));
+}
+
 /// The OS threads of a process.
 fn thread_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
