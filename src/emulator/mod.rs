@@ -16,6 +16,7 @@
 //! and request counts for tests (`POST /emulator/faults`, `GET /emulator/stats`, which need the
 //! key like every other route).
 
+mod connection;
 pub mod dom;
 mod json;
 mod server;
@@ -106,6 +107,9 @@ pub struct EmulatorOptions {
     pub workers: usize,
     /// Roblox's rate limits, slot lag and boot delay (all off by default).
     pub limits: RobloxLimits,
+    /// How long a connection may take to send a request's headers, and go without a byte
+    /// moving either way (see [`connection`]).
+    pub connection_timeout: Duration,
 }
 
 /// Tasks that run at once by default. Test tasks mostly wait (`task.wait`, yields), so more
@@ -120,6 +124,7 @@ impl Default for EmulatorOptions {
             queue_delay: Duration::from_millis(200),
             workers: DEFAULT_WORKERS,
             limits: RobloxLimits::default(),
+            connection_timeout: connection::CONNECTION_TIMEOUT,
         }
     }
 }
@@ -277,6 +282,7 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
     let url = reqwest::Url::parse(&base_url).map_err(std::io::Error::other)?;
     let (sender, receiver) = mpsc::channel::<QueuedTask>();
     let workers = options.workers.max(1);
+    let connection_timeout = options.connection_timeout;
     let shared = Arc::new(Shared {
         options,
         base_url,
@@ -294,11 +300,7 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
             .spawn(move || server::work(&shared, &receiver))?;
     }
     let app = server::router(shared);
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "the emulator stopped");
-        }
-    });
+    tokio::spawn(connection::serve(listener, app, connection_timeout));
     Ok(RunningEmulator { url, addr })
 }
 

@@ -863,6 +863,77 @@ async fn binary_output_urls_are_secret_and_downloads_share_one_copy() {
     assert!(whole.iter().all(|b| *b == 7));
 }
 
+/// Waits for the server to close `stream`, writing `trickle` a byte at a time meanwhile (every
+/// 100 ms); false if it is still open after `patience`.
+async fn closed_by_server(
+    mut stream: tokio::net::TcpStream,
+    trickle: &[u8],
+    patience: Duration,
+) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut trickle = trickle.iter().cycle();
+    let mut buffer = [0u8; 1024];
+    loop {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::select! {
+            read = stream.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return true,
+                // An answer (a 408, say) before the close.
+                Ok(_) => continue,
+            },
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                if let Some(byte) = trickle.next()
+                    && stream.write_all(&[*byte]).await.is_err()
+                {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// `serve` lets go of connections that do not move: one that sends nothing, half a request's
+/// headers, headers a byte at a time, or half a body. (With `--connection-timeout 1s`; the
+/// default is 30 s. Before, each was held for ever.)
+#[tokio::test]
+async fn connections_that_stall_are_closed() {
+    let served = serve_with_args(&[], &["--connection-timeout", "1s"]).await;
+    let address = served.url.trim_start_matches("http://").to_owned();
+    let body_start = "POST /cloud/v2/universes/1/places/2/luau-execution-session-tasks HTTP/1.1\r\n\
+        Host: x\r\nx-api-key: k\r\ncontent-type: application/json\r\n\
+        content-length: 1000\r\n\r\n{\"script\": \"return 1";
+    let cases: [(&str, &[u8], &[u8]); 4] = [
+        ("nothing sent", b"", b""),
+        (
+            "half the headers",
+            b"GET /emulator/stats HTTP/1.1\r\nHost: x\r\n",
+            b"",
+        ),
+        (
+            "headers a byte at a time",
+            b"GET /emulator/stats HTTP/1.1\r\nX-Slow: ",
+            b"a",
+        ),
+        ("half a body", body_start.as_bytes(), b""),
+    ];
+    for (case, start, trickle) in cases {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(start).await.unwrap();
+        // Thirty times the timeout: only a connection held for ever fails this.
+        assert!(
+            closed_by_server(stream, trickle, Duration::from_secs(30)).await,
+            "{case}: the connection is still open"
+        );
+    }
+    // A request that moves is served as before.
+    let (status, _) = get(&format!("{}/emulator/stats", served.url)).await;
+    assert_eq!(status, 200);
+}
+
 /// The OS threads of a process.
 fn thread_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
