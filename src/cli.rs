@@ -59,5 +59,9 @@ pub enum Command {
         /// does (`2`, `2s`, `1m`).
         #[arg(long, allow_hyphen_values = true)]
         boot_delay: Option<String>,
+        /// How long a connection may take to send a request's headers, and go without a byte
+        /// moving either way (default 30s). Hidden: for tests of the timeouts themselves.
+        #[arg(long, hide = true)]
+        connection_timeout: Option<String>,
     },
 }

@@ -48,15 +48,15 @@ pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
             workers,
             roblox_limits,
             boot_delay,
+            connection_timeout,
         }) => {
-            serve(
-                &listen,
-                usize::from(workers),
+            let options = ServeOptions {
+                workers: usize::from(workers),
                 roblox_limits,
-                boot_delay.as_deref(),
-                env,
-            )
-            .await
+                boot_delay,
+                connection_timeout,
+            };
+            serve(&listen, options, env).await
         }
         None => run_job(&cli.run, env).await,
     }
@@ -284,22 +284,30 @@ async fn start_local_backend(
     }
 }
 
-#[cfg(feature = "emulator")]
-async fn serve(
-    listen: &str,
+/// The flags of `luau-exec serve`, beside `--listen` (read only by a build with the emulator).
+#[cfg_attr(not(feature = "emulator"), allow(dead_code))]
+struct ServeOptions {
     workers: usize,
     roblox_limits: bool,
-    boot_delay: Option<&str>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> u8 {
-    let boot_delay = match boot_delay.map(duration::parse_duration).transpose() {
-        Ok(delay) => delay.unwrap_or_default(),
-        Err(error) => {
-            error_line(&format!("input `boot-delay`: {error}"));
-            return Outcome::BadInput.exit_code();
-        }
+    boot_delay: Option<String>,
+    connection_timeout: Option<String>,
+}
+
+#[cfg(feature = "emulator")]
+async fn serve(listen: &str, flags: ServeOptions, env: &dyn Fn(&str) -> Option<String>) -> u8 {
+    let parse = |name: &str, text: Option<&str>| {
+        text.map(duration::parse_duration)
+            .transpose()
+            .map_err(|error| error_line(&format!("input `{name}`: {error}")))
     };
-    let limits = if roblox_limits {
+    let (Ok(boot_delay), Ok(connection_timeout)) = (
+        parse("boot-delay", flags.boot_delay.as_deref()),
+        parse("connection-timeout", flags.connection_timeout.as_deref()),
+    ) else {
+        return Outcome::BadInput.exit_code();
+    };
+    let boot_delay = boot_delay.unwrap_or_default();
+    let limits = if flags.roblox_limits {
         emulator::RobloxLimits::roblox(boot_delay)
     } else {
         emulator::RobloxLimits {
@@ -307,11 +315,15 @@ async fn serve(
             ..emulator::RobloxLimits::default()
         }
     };
+    let defaults = emulator::EmulatorOptions::default();
     let options = emulator::EmulatorOptions {
         api_key: config::serve_api_key(env),
-        workers,
+        workers: flags.workers,
         limits,
-        ..emulator::EmulatorOptions::default()
+        connection_timeout: connection_timeout
+            .filter(|t| !t.is_zero())
+            .unwrap_or(defaults.connection_timeout),
+        ..defaults
     };
     match emulator::start(listen, options).await {
         Ok(running) => {
@@ -334,13 +346,7 @@ async fn serve(
 }
 
 #[cfg(not(feature = "emulator"))]
-async fn serve(
-    _listen: &str,
-    _workers: usize,
-    _roblox_limits: bool,
-    _boot_delay: Option<&str>,
-    _env: &dyn Fn(&str) -> Option<String>,
-) -> u8 {
+async fn serve(_listen: &str, _flags: ServeOptions, _env: &dyn Fn(&str) -> Option<String>) -> u8 {
     error_line("this build has no embedded emulator (built without the `emulator` feature)");
     Outcome::BadInput.exit_code()
 }

@@ -16,7 +16,9 @@
 //! and request counts for tests (`POST /emulator/faults`, `GET /emulator/stats`, which need the
 //! key like every other route).
 
+mod connection;
 pub mod dom;
+mod json;
 mod server;
 pub mod vm;
 
@@ -105,6 +107,9 @@ pub struct EmulatorOptions {
     pub workers: usize,
     /// Roblox's rate limits, slot lag and boot delay (all off by default).
     pub limits: RobloxLimits,
+    /// How long a connection may take to send a request's headers, and go without a byte
+    /// moving either way (see [`connection`]).
+    pub connection_timeout: Duration,
 }
 
 /// Tasks that run at once by default. Test tasks mostly wait (`task.wait`, yields), so more
@@ -119,6 +124,7 @@ impl Default for EmulatorOptions {
             queue_delay: Duration::from_millis(200),
             workers: DEFAULT_WORKERS,
             limits: RobloxLimits::default(),
+            connection_timeout: connection::CONNECTION_TIMEOUT,
         }
     }
 }
@@ -213,6 +219,8 @@ struct TaskRecord {
     logs: LogWindow,
     /// When the task ended; its slot on the place is free again after the slot lag.
     finished_at: Option<Instant>,
+    /// The token of its binary output's download URL, if it has one.
+    binary_output: Option<String>,
 }
 
 struct BinaryInputRecord {
@@ -221,8 +229,9 @@ struct BinaryInputRecord {
     created: Instant,
 }
 
+/// A binary output, held once: each download sends a reference to these bytes, not a copy.
 struct BinaryOutputRecord {
-    data: Vec<u8>,
+    data: bytes::Bytes,
     created: Instant,
 }
 
@@ -232,6 +241,7 @@ struct State {
     /// Finished task ids, oldest first, for eviction.
     finished: VecDeque<String>,
     binary_inputs: HashMap<String, BinaryInputRecord>,
+    /// By the unguessable token in their download URL (a presigned URL's secret).
     binary_outputs: HashMap<String, BinaryOutputRecord>,
     place_versions: HashMap<(u64, u64), u64>,
     /// Uploaded place files by (universe, place, version), newest last in `place_order`.
@@ -272,6 +282,7 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
     let url = reqwest::Url::parse(&base_url).map_err(std::io::Error::other)?;
     let (sender, receiver) = mpsc::channel::<QueuedTask>();
     let workers = options.workers.max(1);
+    let connection_timeout = options.connection_timeout;
     let shared = Arc::new(Shared {
         options,
         base_url,
@@ -289,11 +300,7 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
             .spawn(move || server::work(&shared, &receiver))?;
     }
     let app = server::router(shared);
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "the emulator stopped");
-        }
-    });
+    tokio::spawn(connection::serve(listener, app, connection_timeout));
     Ok(RunningEmulator { url, addr })
 }
 
@@ -346,8 +353,10 @@ impl State {
         self.finished.push_back(id.to_owned());
         while self.finished.len() > MAX_FINISHED_TASKS {
             if let Some(old) = self.finished.pop_front() {
-                self.tasks.remove(&old);
-                self.binary_outputs.remove(&old);
+                let token = self.tasks.remove(&old).and_then(|r| r.binary_output);
+                if let Some(token) = token {
+                    self.binary_outputs.remove(&token);
+                }
                 self.stats.evicted_tasks += 1;
             }
         }

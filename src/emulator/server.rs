@@ -353,6 +353,7 @@ fn create(
             place: (universe, place),
             logs: LogWindow::default(),
             finished_at: None,
+            binary_output: None,
         },
     );
     let execution = ExecutionRequest {
@@ -438,15 +439,22 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
         } => {
             record.task.output = Some(TaskOutput::from_json_texts(results));
             if let Some(bytes) = binary_output {
-                record.task.binary_output_uri =
-                    Some(format!("{}/emulator/binary-outputs/{id}", shared.base_url));
+                // Like Roblox's presigned URL, the download URL needs no key, so it carries a
+                // secret: 128 random bits, not the task's id, which anyone who sees the task
+                // path (logs, outputs) knows.
+                let token = crate::render::random_token("");
+                record.task.binary_output_uri = Some(format!(
+                    "{}/emulator/binary-outputs/{token}",
+                    shared.base_url
+                ));
                 binary_outputs.insert(
-                    id.clone(),
+                    token.clone(),
                     BinaryOutputRecord {
-                        data: bytes,
+                        data: Bytes::from(bytes),
                         created: Instant::now(),
                     },
                 );
+                record.binary_output = Some(token);
             }
             record.task.state = TaskState::Complete;
         }
@@ -683,14 +691,16 @@ async fn put_binary_input(
     }
 }
 
+/// A binary output's download: the body is a reference to the held bytes (`Bytes`), so any
+/// number of downloads, however slow, hold one copy.
 async fn get_binary_output(
     AxumState(shared): SharedState,
-    Path(id): Path<String>,
+    Path(token): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let mut state = lock(&shared);
     count_presigned(&mut state, &headers);
-    match state.binary_outputs.get(&id) {
+    match state.binary_outputs.get(&token) {
         Some(record) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/octet-stream")],

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use mlua::state::{GcIncParams, GcMode};
 use mlua::{Error as LuaError, Lua, MultiValue, Table, Value, VmState};
-use serde_json::Number;
 
 use super::LogWindow;
 use super::dom::scheduler::{Scheduler, Stopped};
 use super::dom::{self, Dom};
+use super::json::{JsonError, JsonWriter};
 use crate::api::model::{MessageType, TaskErrorCode};
 
 /// Return values over this size as JSON fail the task, as on Roblox.
@@ -25,11 +25,10 @@ pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
 /// The `BinaryOutput` buffer's documented maximum.
 pub const MAX_BINARY_OUTPUT_BYTES: usize = 256 * 1024 * 1024;
 /// A script may not take the emulator down by allocating without bound: past this, the script
-/// fails with an out-of-memory error. Room for a 256 MiB binary output and the string it was
-/// made from.
+/// fails with an out-of-memory error. The VM and the instance tree (names, property values,
+/// attributes, clones) share it. Room for a 256 MiB binary output and the string it was made
+/// from.
 pub const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
-/// Deeper tables than this (or cycles) become `null` in the results.
-const MAX_DEPTH: usize = 64;
 
 /// Engine globals the emulator does not have. Touching one fails with a clear message.
 const ENGINE_GLOBALS: &[&str] = &[
@@ -155,6 +154,7 @@ fn run(
     let dom = Rc::new(Dom::new(
         tree,
         Box::new(move |level, text| sink.borrow_mut().push(level, text)),
+        MEMORY_LIMIT,
     ));
     let scheduler = Rc::new(Scheduler::default());
     let shared = dom::install(&lua, dom, scheduler.clone())?;
@@ -189,16 +189,42 @@ fn run(
         }
     };
     let values: Vec<Value> = returned.into_iter().collect();
+    let mut json = JsonWriter::new(MAX_OUTPUT_BYTES, deadline);
+    let outcome = if request.enable_binary_output {
+        binary_output(values, &mut json)?
+    } else {
+        values
+            .iter()
+            .map(|value| json.value(value))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|results| complete(results, None))
+    };
+    outcome.or_else(|error| serialization_failed(error, timed_out))
+}
 
-    if request.enable_binary_output {
-        return binary_output(values);
+/// What a failure to write the return values as JSON does to the task: too large is Roblox's
+/// own outcome; a cycle fails the script (Roblox documents no outcome for it; its
+/// `JSONEncode` refuses cyclic tables the same way); the deadline is the task's timeout.
+fn serialization_failed(error: JsonError, timed_out: &AtomicBool) -> mlua::Result<VmOutcome> {
+    match error {
+        JsonError::TooLarge { .. } => Ok(VmOutcome::Failed {
+            code: TaskErrorCode::OutputSizeLimitExceeded,
+            message: error.to_string(),
+        }),
+        JsonError::Cyclic { .. } => Err(LuaError::runtime(error.to_string())),
+        JsonError::Deadline => {
+            timed_out.store(true, Ordering::SeqCst);
+            Err(LuaError::runtime(error.to_string()))
+        }
     }
-    Ok(complete(values.iter().map(to_json).collect(), None))
 }
 
 /// The result of a task run with `enableBinaryOutput`: exactly one table with a
 /// `BinaryOutput` buffer and an optional `ReturnValues` array.
-fn binary_output(values: Vec<Value>) -> mlua::Result<VmOutcome> {
+fn binary_output(
+    values: Vec<Value>,
+    json: &mut JsonWriter,
+) -> mlua::Result<Result<VmOutcome, JsonError>> {
     let usage = "with enableBinaryOutput the script must return one table { BinaryOutput = buffer, ReturnValues = { ... } }";
     let [Value::Table(table)] = values.as_slice() else {
         return Err(LuaError::runtime(format!("TaskScript: {usage}")));
@@ -210,36 +236,27 @@ fn binary_output(values: Vec<Value>) -> mlua::Result<VmOutcome> {
     };
     let bytes = buffer.to_vec();
     if bytes.len() > MAX_BINARY_OUTPUT_BYTES {
-        return Ok(VmOutcome::Failed {
+        return Ok(Ok(VmOutcome::Failed {
             code: TaskErrorCode::OutputSizeLimitExceeded,
             message: format!(
                 "The BinaryOutput buffer is {} bytes, over the 256 MiB limit",
                 bytes.len()
             ),
-        });
+        }));
     }
     let results = match table.get::<Value>("ReturnValues")? {
-        Value::Nil => Vec::new(),
+        Value::Nil => Ok(Vec::new()),
         // The array's items, each as its own value.
         Value::Table(values) => (1..=values.raw_len())
-            .map(|i| to_json(&values.raw_get::<Value>(i).unwrap_or(Value::Nil)))
+            .map(|i| json.value(&values.raw_get::<Value>(i).unwrap_or(Value::Nil)))
             .collect(),
-        other => vec![to_json(&other)],
+        other => json.value(&other).map(|text| vec![text]),
     };
-    Ok(complete(results, Some(bytes)))
+    Ok(results.map(|results| complete(results, Some(bytes))))
 }
 
+/// A completed task; the writer has kept the results within the limit.
 fn complete(results: Vec<String>, binary_output: Option<Vec<u8>>) -> VmOutcome {
-    // As the array Roblox serializes: the values, commas, brackets.
-    let size = results.iter().map(|r| r.len() + 1).sum::<usize>() + 1;
-    if size > MAX_OUTPUT_BYTES {
-        return VmOutcome::Failed {
-            code: TaskErrorCode::OutputSizeLimitExceeded,
-            message: format!(
-                "The task's return values are {size} bytes as JSON, over the 4 MiB limit"
-            ),
-        };
-    }
     VmOutcome::Complete {
         results,
         binary_output,
@@ -316,116 +333,6 @@ fn error_message(error: &LuaError) -> String {
     }
 }
 
-/// Luau values as JSON, by Roblox's rules: array-like tables become arrays, string-keyed
-/// tables objects (number keys written as strings), and what JSON cannot hold (functions,
-/// userdata, buffers, vectors, NaN, cycles) `null`.
-pub fn to_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_json(&mut out, value, 0);
-    out
-}
-
-/// Writes a Luau value as JSON text, by Roblox's rules, without building a tree of values
-/// first (a suite's results are thousands of tables). Object keys are written sorted, so the
-/// text is the same from run to run.
-fn write_json(out: &mut String, value: &Value, depth: usize) {
-    if depth > MAX_DEPTH {
-        out.push_str("null");
-        return;
-    }
-    match value {
-        Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Integer(i) => out.push_str(&i.to_string()),
-        Value::Number(n) => write_number(out, *n),
-        Value::String(s) => write_string(out, &s.to_string_lossy()),
-        Value::Table(table) => write_table(out, table, depth),
-        _ => out.push_str("null"),
-    }
-}
-
-fn write_number(out: &mut String, n: f64) {
-    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        out.push_str(&(n as i64).to_string());
-    } else {
-        match Number::from_f64(n) {
-            Some(number) => out.push_str(&number.to_string()),
-            None => out.push_str("null"),
-        }
-    }
-}
-
-fn write_string(out: &mut String, text: &str) {
-    use std::fmt::Write;
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-fn write_table(out: &mut String, table: &Table, depth: usize) {
-    let length = table.raw_len();
-    let pairs: Vec<(Value, Value)> = table
-        .pairs::<Value, Value>()
-        .filter_map(Result::ok)
-        .collect();
-    if pairs.is_empty() || pairs.len() == length {
-        out.push('[');
-        for i in 1..=length {
-            if i > 1 {
-                out.push(',');
-            }
-            write_json(
-                out,
-                &table.raw_get::<Value>(i).unwrap_or(Value::Nil),
-                depth + 1,
-            );
-        }
-        out.push(']');
-        return;
-    }
-    let mut entries: Vec<(String, Value)> = pairs
-        .into_iter()
-        .filter_map(|(key, value)| {
-            let key = match key {
-                Value::String(s) => s.to_string_lossy(),
-                Value::Integer(i) => i.to_string(),
-                Value::Number(n) => {
-                    let mut text = String::new();
-                    write_number(&mut text, n);
-                    if text == "null" {
-                        return None;
-                    }
-                    text
-                }
-                _ => return None,
-            };
-            Some((key, value))
-        })
-        .collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    out.push('{');
-    for (i, (key, value)) in entries.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_string(out, key);
-        out.push(':');
-        write_json(out, value, depth + 1);
-    }
-    out.push('}');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,8 +376,38 @@ mod tests {
             results("return print, buffer.create(1), 0/0"),
             vec![json!(null), json!(null), json!(null)]
         );
+        assert_eq!(
+            results("local s = {1}; return {a = s, b = s}"),
+            vec![json!({"a": [1], "b": [1]})]
+        );
+    }
+
+    #[test]
+    fn cyclic_and_exploding_results_end_the_task_at_once() {
+        match run_script("local t = {} t.a = t t.b = t return t").outcome {
+            VmOutcome::Failed { code, message } => {
+                assert_eq!(code, TaskErrorCode::ScriptError);
+                assert!(message.contains("tables cannot be cyclic"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Shared tables double the text at every level: it stops at 4 MB (well before the
+        // deadline, even in a debug build).
+        let run = execute(&ExecutionRequest {
+            script: "local t = {} for i = 1, 60 do t = {a = t, b = t} end return t".into(),
+            timeout: Duration::from_secs(120),
+            ..ExecutionRequest::default()
+        });
         assert!(
-            results("local t = {}; t.self = t; return t")[0]["self"]["self"]["self"].is_object()
+            matches!(
+                run.outcome,
+                VmOutcome::Failed {
+                    code: TaskErrorCode::OutputSizeLimitExceeded,
+                    ..
+                }
+            ),
+            "{:?}",
+            run.outcome
         );
     }
 
@@ -495,7 +432,12 @@ mod tests {
 
     #[test]
     fn printing_in_a_loop_keeps_only_the_window() {
-        let run = run_script("for i = 1, 200000 do print(string.rep('x', 100) .. i) end return 1");
+        // 200,000 prints take a few seconds in a debug build beside other tests: room to finish.
+        let run = execute(&ExecutionRequest {
+            script: "for i = 1, 200000 do print(string.rep('x', 100) .. i) end return 1".into(),
+            timeout: Duration::from_secs(60),
+            ..ExecutionRequest::default()
+        });
         let kept: usize = run.logs.messages().map(|m| m.message.len() + 47).sum();
         assert!(kept <= super::super::LOG_WINDOW_BYTES, "{kept}");
         assert!(
@@ -556,6 +498,51 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn instances_count_against_the_tasks_memory() {
+        // Each would hold 1.5 GiB outside the VM: names, clones, attributes, property values.
+        for script in [
+            "local p = Instance.new('Folder') p.Name = string.rep('x', 64 * 1024 * 1024)
+             local t = {} for i = 1, 24 do t[i] = p:Clone() end return #t",
+            "local s = string.rep('x', 64 * 1024 * 1024)
+             for i = 1, 24 do Instance.new('Folder').Name = s .. i end return 1",
+            "local p = Instance.new('Folder') local s = string.rep('x', 64 * 1024 * 1024)
+             for i = 1, 24 do p:SetAttribute('a' .. i, s) end return 1",
+            "local s = string.rep('x', 64 * 1024 * 1024)
+             for i = 1, 24 do Instance.new('StringValue').Value = s .. i end return 1",
+        ] {
+            let run = execute(&ExecutionRequest {
+                script: script.into(),
+                timeout: Duration::from_secs(120),
+                ..ExecutionRequest::default()
+            });
+            match run.outcome {
+                VmOutcome::Failed { code, message } => {
+                    assert_eq!(code, TaskErrorCode::ScriptError, "{script}");
+                    assert!(message.contains("not enough memory"), "{script}: {message}");
+                }
+                other => panic!("{script}: {other:?}"),
+            }
+        }
+        // What the tree gives back (a shorter name) the VM can use again, and ordinary use fits.
+        let run = execute(&ExecutionRequest {
+            script: "local p = Instance.new('Folder')
+                 for i = 1, 12 do p.Name = string.rep('x', 64 * 1024 * 1024) .. i p.Name = '' end
+                 for i = 1, 2000 do Instance.new('Folder').Parent = p end
+                 return #p:GetChildren()"
+                .into(),
+            timeout: Duration::from_secs(120),
+            ..ExecutionRequest::default()
+        });
+        assert_eq!(
+            run.outcome,
+            VmOutcome::Complete {
+                results: vec!["2000".into()],
+                binary_output: None
+            }
+        );
     }
 
     #[test]

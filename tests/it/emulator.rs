@@ -93,14 +93,19 @@ pub async fn get(url: &str) -> (u16, Value) {
 
 /// Creates a task and waits for it to end; returns the task and its path.
 async fn run_to_end(base: &str, script: &str) -> Value {
+    create_and_wait(base, json!({ "script": script }), 200).await
+}
+
+/// Creates a task from `body` and polls it every 50 ms, `polls` times at most, until it ends.
+async fn create_and_wait(base: &str, body: Value, polls: usize) -> Value {
     let (status, task) = post(
         &format!("{base}/cloud/v2/universes/5/places/6/luau-execution-session-tasks"),
-        json!({ "script": script }),
+        body,
     )
     .await;
     assert_eq!(status, 200, "{task}");
     let path = task["path"].as_str().unwrap().to_owned();
-    for _ in 0..200 {
+    for _ in 0..polls {
         let (_, task) = get(&format!("{base}/cloud/v2/{path}")).await;
         if matches!(
             task["state"].as_str(),
@@ -176,6 +181,39 @@ async fn local_outcomes_match_open_clouds_codes() {
             .env("INPUT_BACKEND", "local")
             .env("INPUT_SCRIPT", script)
             .env("INPUT_TIMEOUT", timeout)
+            .output()
+            .await;
+        assert_eq!(output.code, code, "{script}: {}", output.stdout);
+        assert!(
+            output.stdout.contains(expected),
+            "{script}: {}",
+            output.stdout
+        );
+    }
+}
+
+/// Return values a script controls cannot make serializing them run away: a table that holds
+/// itself fails the script at once, and shared tables that double the text at every level stop
+/// at Roblox's 4 MB. (Before, both grew until `wait-timeout`, ignoring the task's timeout.)
+#[tokio::test]
+async fn cyclic_and_exploding_results_end_the_task_promptly() {
+    let cases = [
+        (
+            "local t = {} t.a = t t.b = t return t",
+            1,
+            "tables cannot be cyclic, and its .a refers back",
+        ),
+        (
+            "local t = {} for i = 1, 60 do t = {a = t, b = t} end return t",
+            4,
+            "OUTPUT_SIZE_LIMIT_EXCEEDED",
+        ),
+    ];
+    for (script, code, expected) in cases {
+        let output = Run::bare()
+            .env("INPUT_BACKEND", "local")
+            .env("INPUT_SCRIPT", script)
+            .env("INPUT_TIMEOUT", "20s")
             .output()
             .await;
         assert_eq!(output.code, code, "{script}: {}", output.stdout);
@@ -730,6 +768,180 @@ async fn the_emulators_own_routes_need_the_key_too() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
+}
+
+/// Resident memory of a process (`VmRSS`), in MiB.
+fn resident_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is there");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in kB");
+    kib / 1024
+}
+
+/// A member name a script looks up is the task's to hold, not the process's: three tasks that
+/// each read and write 200 distinct 1 MB member names (600 MB in all) leave `serve` near where
+/// it started. (Before, every name was interned for the life of the process: +600 MiB here.)
+#[tokio::test]
+async fn member_names_a_task_looks_up_are_freed_when_it_ends() {
+    let served = serve_with_args(&[], &["--workers", "1"]).await;
+    // Each task's names are its own (the task's number is in them).
+    let script = "local task = ...
+        local missing = 0
+        for i = 1, 100 do
+            local read = string.rep('r', 1000000) .. task .. ':' .. i
+            if not pcall(function() return workspace[read] end) then missing += 1 end
+            local written = string.rep('w', 1000000) .. task .. ':' .. i
+            if not pcall(function() workspace[written] = 1 end) then missing += 1 end
+        end
+        return missing";
+    // One task first, so the VM's allocator has grown to what any task needs.
+    let warm_up = create_and_wait(&served.url, json!({ "script": "return 1" }), 200).await;
+    assert_eq!(warm_up["state"], "COMPLETE", "{warm_up}");
+    let baseline = resident_mib(served.pid);
+    for task in 1..=3 {
+        let script = script.replace("local task = ...", &format!("local task = {task}"));
+        let body = json!({ "script": script, "timeout": "300s" });
+        let task = create_and_wait(&served.url, body, 6000).await;
+        assert_eq!(task["output"]["results"], json!([200]), "{task}");
+    }
+    let after = resident_mib(served.pid);
+    assert!(
+        after < baseline + 200,
+        "serve holds {after} MiB after the tasks, from {baseline} MiB"
+    );
+}
+
+/// A binary output's URL needs no key, so, like Roblox's presigned URL, it carries a secret
+/// rather than the task's id; and it is held once: six stalled downloads of a 100 MiB output
+/// hold no copies of it. (Before: the URL was the task's id, and each download copied the
+/// output, +600 MiB here.)
+#[tokio::test]
+async fn binary_output_urls_are_secret_and_downloads_share_one_copy() {
+    let served = serve().await;
+    let script = "local out = buffer.create(100 * 1024 * 1024)
+        buffer.fill(out, 0, 7)
+        return { BinaryOutput = out }";
+    let body = json!({ "script": script, "enableBinaryOutput": true, "timeout": "120s" });
+    let task = create_and_wait(&served.url, body, 2400).await;
+    assert_eq!(task["state"], "COMPLETE", "{task}");
+    let uri = task["binaryOutputUri"]
+        .as_str()
+        .expect("a binary output")
+        .to_owned();
+    let id = task["path"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(!uri.contains(&id), "{uri} names the task {id}");
+    let token = uri.rsplit('/').next().unwrap();
+    assert!(
+        token.len() >= 32 && token.chars().all(|c| c.is_ascii_hexdigit()),
+        "128 random bits: {uri}"
+    );
+    for guess in [id.as_str(), "0", token.get(..31).unwrap_or_default()] {
+        let guessed = client()
+            .get(format!("{}/emulator/binary-outputs/{guess}", served.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(guessed.status().as_u16(), 404, "{guess}");
+    }
+
+    let before = resident_mib(served.pid);
+    // Each on its own connection, reading the headers and then nothing.
+    let mut stalled = Vec::new();
+    for _ in 0..6 {
+        let response = reqwest::Client::new().get(&uri).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.content_length(), Some(100 * 1024 * 1024));
+        stalled.push(response);
+    }
+    let during = resident_mib(served.pid);
+    assert!(
+        during < before + 150,
+        "six downloads took serve from {before} MiB to {during} MiB"
+    );
+    // And the bytes are the output's.
+    let whole = stalled.pop().unwrap().bytes().await.unwrap();
+    assert_eq!(whole.len(), 100 * 1024 * 1024);
+    assert!(whole.iter().all(|b| *b == 7));
+}
+
+/// Waits for the server to close `stream`, writing `trickle` a byte at a time meanwhile (every
+/// 100 ms); false if it is still open after `patience`.
+async fn closed_by_server(
+    mut stream: tokio::net::TcpStream,
+    trickle: &[u8],
+    patience: Duration,
+) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut trickle = trickle.iter().cycle();
+    let mut buffer = [0u8; 1024];
+    loop {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::select! {
+            read = stream.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => return true,
+                // An answer (a 408, say) before the close.
+                Ok(_) => continue,
+            },
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                if let Some(byte) = trickle.next()
+                    && stream.write_all(&[*byte]).await.is_err()
+                {
+                    return true;
+                }
+            }
+        }
+    }
+}
+
+/// `serve` lets go of connections that do not move: one that sends nothing, half a request's
+/// headers, headers a byte at a time, or half a body. (With `--connection-timeout 1s`; the
+/// default is 30 s. Before, each was held for ever.)
+#[tokio::test]
+async fn connections_that_stall_are_closed() {
+    let served = serve_with_args(&[], &["--connection-timeout", "1s"]).await;
+    let address = served.url.trim_start_matches("http://").to_owned();
+    let body_start = "POST /cloud/v2/universes/1/places/2/luau-execution-session-tasks HTTP/1.1\r\n\
+        Host: x\r\nx-api-key: k\r\ncontent-type: application/json\r\n\
+        content-length: 1000\r\n\r\n{\"script\": \"return 1";
+    let cases: [(&str, &[u8], &[u8]); 4] = [
+        ("nothing sent", b"", b""),
+        (
+            "half the headers",
+            b"GET /emulator/stats HTTP/1.1\r\nHost: x\r\n",
+            b"",
+        ),
+        (
+            "headers a byte at a time",
+            b"GET /emulator/stats HTTP/1.1\r\nX-Slow: ",
+            b"a",
+        ),
+        ("half a body", body_start.as_bytes(), b""),
+    ];
+    for (case, start, trickle) in cases {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(start).await.unwrap();
+        // Thirty times the timeout: only a connection held for ever fails this.
+        assert!(
+            closed_by_server(stream, trickle, Duration::from_secs(30)).await,
+            "{case}: the connection is still open"
+        );
+    }
+    // A request that moves is served as before.
+    let (status, _) = get(&format!("{}/emulator/stats", served.url)).await;
+    assert_eq!(status, 200);
 }
 
 /// The OS threads of a process.

@@ -9,12 +9,13 @@ use mlua::{
     AnyUserData, Error as LuaError, FromLuaMulti, Function, IntoLuaMulti, Lua, MetaMethod,
     MultiValue, Table, UserData, UserDataFields, UserDataMethods, Value,
 };
-use rbx_dom_weak::InstanceBuilder;
 use rbx_dom_weak::types::{
     Attributes, CFrame, Color3, Enum, Matrix3, Ref, Tags, UDim, UDim2, Variant, Vector2, Vector3,
 };
+use rbx_dom_weak::{Instance, InstanceBuilder, Ustr};
 
 use super::Dom;
+use super::memory::{INSTANCE_OVERHEAD, property_bytes, subtree_bytes};
 use crate::api::model::MessageType;
 
 /// A handle on one instance of the task's tree.
@@ -213,6 +214,14 @@ fn class_of(dom: &Dom, r: Ref) -> mlua::Result<String> {
         .ok_or_else(|| LuaError::runtime("the instance no longer exists"))
 }
 
+/// A property of `instance` by name, looked up without interning the name. rbx_dom_weak keys
+/// properties by `Ustr`, whose table is global and never freed: interning every name a script
+/// reads (`workspace[anything]`) would keep each one for the life of a `serve` process. A name
+/// never interned cannot be any instance's property.
+fn property<'a>(instance: &'a Instance, key: &str) -> Option<&'a Variant> {
+    Ustr::from_existing(key).and_then(|key| instance.properties.get(&key))
+}
+
 /// A member read: `Name`, `ClassName`, `Parent`, a method, a signal, a property, a child.
 fn index(lua: &Lua, r: Ref, key: &str) -> mlua::Result<Value> {
     let dom = dom(lua)?;
@@ -230,7 +239,7 @@ fn index(lua: &Lua, r: Ref, key: &str) -> mlua::Result<Value> {
             }
             _ => {}
         }
-        let property = instance.properties.get(&key.into()).cloned();
+        let property = property(instance, key).cloned();
         let child = instance
             .children()
             .iter()
@@ -332,6 +341,8 @@ fn set(lua: &Lua, r: Ref, key: &str, value: Value) -> mlua::Result<()> {
                     )));
                 }
             };
+            let old = dom.tree.borrow().get_by_ref(r).map_or(0, |i| i.name.len());
+            dom.memory.resize(lua, old, name.len())?;
             if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
                 instance.name = name;
             }
@@ -442,14 +453,14 @@ fn set_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Value) -> mlua::
         .tree
         .borrow()
         .get_by_ref(r)
-        .and_then(|i| i.properties.get(&key.into()).cloned());
+        .and_then(|i| property(i, key).map(Variant::ty));
     let descriptor = dom.db.classes.get(class.as_str()).and_then(|c| {
         dom.db
             .superclasses_iter(c)
             .find_map(|c| c.properties.get(key))
     });
-    let ty = match (&existing, descriptor) {
-        (Some(existing), _) => existing.ty(),
+    let ty = match (existing, descriptor) {
+        (Some(existing), _) => existing,
         (None, Some(descriptor)) => descriptor.data_type.ty(),
         (None, None) => {
             return Err(LuaError::runtime(format!(
@@ -474,10 +485,25 @@ fn set_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Value) -> mlua::
             value_type(&value)
         ))
     })?;
-    if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
-        instance.properties.insert(key.into(), variant);
-    }
+    replace_property(lua, dom, r, key, variant)?;
     changed(lua, dom, r, key)
+}
+
+/// Sets a property, counting its bytes against the task's memory. The name is interned here,
+/// for good: callers pass a property the instance already has or one the reflection database
+/// knows, so the names a script can intern are bounded.
+fn replace_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Variant) -> mlua::Result<()> {
+    let old = dom
+        .tree
+        .borrow()
+        .get_by_ref(r)
+        .and_then(|i| property(i, key))
+        .map_or(0, property_bytes);
+    dom.memory.resize(lua, old, property_bytes(&value))?;
+    if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
+        instance.properties.insert(key.into(), value);
+    }
+    Ok(())
 }
 
 /// `typeof` of a Lua value, for messages.
@@ -778,6 +804,7 @@ pub(crate) fn get_service(lua: &Lua, dom: &Dom, name: &str) -> mlua::Result<AnyU
             "'{name}' is not a valid Service name"
         )));
     }
+    dom.memory.take(lua, INSTANCE_OVERHEAD + name.len())?;
     let made = dom
         .tree
         .borrow_mut()
@@ -790,7 +817,7 @@ fn attributes(dom: &Dom, r: Ref) -> Attributes {
         .tree
         .borrow()
         .get_by_ref(r)
-        .and_then(|i| i.properties.get(&"Attributes".into()))
+        .and_then(|i| property(i, "Attributes"))
     {
         Some(Variant::Attributes(a)) => a.clone(),
         _ => Attributes::new(),
@@ -802,18 +829,21 @@ fn tags(dom: &Dom, r: Ref) -> Vec<String> {
         .tree
         .borrow()
         .get_by_ref(r)
-        .and_then(|i| i.properties.get(&"Tags".into()))
+        .and_then(|i| property(i, "Tags"))
     {
         Some(Variant::Tags(t)) => t.iter().map(str::to_owned).collect(),
         _ => Vec::new(),
     }
 }
 
-/// `AddTag`: the index says whether the instance has it; the `Tags` property grows in place.
-fn add_tag(dom: &Dom, r: Ref, tag: &str) {
-    if !dom.tag_index().add(r, tag) {
-        return;
+/// `AddTag`: the index says whether the instance has it; the `Tags` property grows in place,
+/// and the tag counts against the task's memory as the `Tags` value holds it.
+fn add_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<()> {
+    if dom.tag_index().has(r, tag) {
+        return Ok(());
     }
+    dom.memory.take(lua, tag.len() + 1)?;
+    dom.tag_index().add(r, tag);
     if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
         match instance.properties.get_mut(&"Tags".into()) {
             Some(Variant::Tags(tags)) => tags.push(tag),
@@ -826,13 +856,14 @@ fn add_tag(dom: &Dom, r: Ref, tag: &str) {
             }
         }
     }
+    Ok(())
 }
 
 /// `RemoveTag`: the `Tags` property is rebuilt without it (linear in the instance's own tags;
 /// `rbx_types::Tags` cannot remove one).
-fn remove_tag(dom: &Dom, r: Ref, tag: &str) {
+fn remove_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<()> {
     if !dom.tag_index().remove(r, tag) {
-        return;
+        return Ok(());
     }
     let kept: Vec<String> = tags(dom, r).into_iter().filter(|t| t != tag).collect();
     if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
@@ -840,6 +871,7 @@ fn remove_tag(dom: &Dom, r: Ref, tag: &str) {
             .properties
             .insert("Tags".into(), Variant::Tags(kept.into()));
     }
+    dom.memory.give_back(lua, tag.len() + 1)
 }
 
 /// `CollectionService:GetTagged`: the holders of `tag` that are in the game (Roblox's
@@ -1038,11 +1070,7 @@ pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
             })?;
             all.insert(name.clone(), variant);
         }
-        if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
-            instance
-                .properties
-                .insert("Attributes".into(), Variant::Attributes(all));
-        }
+        replace_property(lua, &dom, r, "Attributes", Variant::Attributes(all))?;
         fire(lua, &dom, r, "AttributeChanged", name.as_str())?;
         fire(lua, &dom, r, &format!("AttributeChanged:{name}"), ())
     });
@@ -1054,6 +1082,8 @@ pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
         signal(lua, &dom, r, &format!("AttributeChanged:{name}"))
     });
     method!("Clone", |lua, dom, r, _args: ()| {
+        let bytes = subtree_bytes(&dom.tree.borrow(), r);
+        dom.memory.take(lua, bytes)?;
         let copy = dom.tree.borrow_mut().clone_within(r);
         // The copies carry their originals' tags: index them once tags are in use.
         if let Some(index) = dom.tags.borrow_mut().as_mut() {
@@ -1074,13 +1104,11 @@ pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
         Ok(dom.tag_index().has(r, &tag))
     });
     method!("GetTags", |_lua, dom, r, _args: ()| { Ok(tags(&dom, r)) });
-    method!("AddTag", |_lua, dom, r, tag: String| {
-        add_tag(&dom, r, &tag);
-        Ok(())
+    method!("AddTag", |lua, dom, r, tag: String| {
+        add_tag(lua, &dom, r, &tag)
     });
-    method!("RemoveTag", |_lua, dom, r, tag: String| {
-        remove_tag(&dom, r, &tag);
-        Ok(())
+    method!("RemoveTag", |lua, dom, r, tag: String| {
+        remove_tag(lua, &dom, r, &tag)
     });
     // DataModel.
     method!("GetService", |lua, dom, r, name: String| {
@@ -1155,6 +1183,7 @@ pub(crate) fn instance_library(lua: &Lua) -> mlua::Result<Table> {
                     "Unable to create an Instance of type \"{class}\""
                 )));
             }
+            dom.memory.take(lua, INSTANCE_OVERHEAD + class.len())?;
             let made = dom.tree.borrow_mut().insert(
                 Ref::none(),
                 InstanceBuilder::new(class.as_str()).with_name(class.as_str()),
@@ -1204,7 +1233,7 @@ pub(crate) fn compile_module(lua: &Lua, module: AnyUserData) -> mlua::Result<Fun
         .tree
         .borrow()
         .get_by_ref(r)
-        .and_then(|i| i.properties.get(&"Source".into()).cloned())
+        .and_then(|i| property(i, "Source").cloned())
     {
         Some(Variant::String(text)) => text,
         Some(Variant::BinaryString(bytes)) => {

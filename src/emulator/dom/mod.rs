@@ -9,6 +9,7 @@
 //! member Roblox has but the emulator does not fails with a message that says so.
 
 mod instance;
+mod memory;
 pub mod scheduler;
 mod tags;
 
@@ -110,10 +111,14 @@ pub struct Dom {
     pub(crate) hooks: RefCell<Hooks>,
     /// Where `TestService:Error` and errors of spawned threads go.
     pub(crate) log: LogSink,
+    /// The task's memory cap, which the tree shares with the VM.
+    pub(crate) memory: memory::Memory,
 }
 
 impl Dom {
-    pub fn new(tree: WeakDom, log: LogSink) -> Self {
+    /// A task's tree, holding at most `memory_cap` bytes together with the VM it is installed
+    /// into.
+    pub fn new(tree: WeakDom, log: LogSink, memory_cap: usize) -> Self {
         Self {
             tree: RefCell::new(tree),
             handles: RefCell::new(HashMap::new()),
@@ -122,6 +127,7 @@ impl Dom {
             db: rbx_reflection_database::get_bundled(),
             hooks: RefCell::new(Hooks::default()),
             log,
+            memory: memory::Memory::new(memory_cap),
         }
     }
 
@@ -295,6 +301,12 @@ pub fn install(
     dom: Rc<Dom>,
     scheduler: Rc<scheduler::Scheduler>,
 ) -> mlua::Result<Table> {
+    // What the place's tree holds counts from the start.
+    let loaded = {
+        let tree = dom.tree.borrow();
+        memory::subtree_bytes(&tree, tree.root_ref())
+    };
+    dom.memory.take(lua, loaded)?;
     lua.set_app_data(dom.clone());
     let methods = instance::methods(lua)?;
     dom.hooks.borrow_mut().methods = Some(methods.clone());
