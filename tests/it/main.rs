@@ -10,6 +10,8 @@ mod hostile;
 mod inputs;
 mod open_cloud;
 #[cfg(feature = "emulator")]
+mod place_files;
+#[cfg(feature = "emulator")]
 mod places;
 #[cfg(feature = "emulator")]
 mod results;
