@@ -1,9 +1,9 @@
 //! The XML format (`.rbxlx`), checked before rbx_xml decodes it. rbx_xml reads an instance
 //! inside another by recursion, so nesting is bounded here ([`MAX_XML_DEPTH`] elements; the
-//! decoder's stack is sized for it). A DOCTYPE is refused: Roblox never writes one, and its
-//! entities could expand a small file into gigabytes of text. Attribute blobs (base64 inside
-//! the file) are checked as in binary places, and the instances counted against
-//! [`MAX_INSTANCES`].
+//! decoder's stack is sized for it). The walk stops at a DOCTYPE, refusing it as rbx_xml does,
+//! before the parser would expand its entities (a 3 KB file can hold 30 MB of them). Attribute
+//! blobs (base64 inside the file) are checked as in binary places, and the instances counted
+//! against [`MAX_INSTANCES`].
 //!
 //! The walk uses the XML parser rbx_xml uses, configured as rbx_xml configures it, so both see
 //! the same elements; where the parser finds the file malformed the walk stops and leaves the
@@ -34,7 +34,7 @@ pub(super) fn check(bytes: &[u8]) -> Result<(), String> {
         match event {
             XmlEvent::Doctype { .. } => {
                 return Err(
-                    "it has a DOCTYPE, which Roblox never writes (its entities could expand without bound)"
+                    "it has a DOCTYPE, which Roblox never writes (and whose entities could expand it many times over)"
                         .into(),
                 );
             }
