@@ -23,14 +23,16 @@ use crate::config::MAX_PLACE_FILE_BYTES;
 /// All chunks of a binary place together inflate to at most this (25 times the largest place
 /// file; Roblox compresses a place about 3 to 8 times).
 pub const MAX_INFLATED_BYTES: u64 = 256 * 1024 * 1024;
-/// Instances a place may have. Each costs the decoder 0.7–5 KB (a Part about 4 KB), so this
-/// bounds the tree at about 2 GiB even for the most expensive class.
+/// Instances a place may have: about 1.5 KB each while decoded (500,000 Folders peak at
+/// 750 MB for a whole local run, measured on the release build).
 pub const MAX_INSTANCES: u64 = 500_000;
-/// Property values a binary place may make the decoder hold (about 70 bytes each): every
-/// instance of a class has room for the class's default properties or for as many as the file
-/// writes for the class, whichever is more; metadata, shared strings and content references
-/// count too.
-pub const MAX_PROPERTY_VALUES: u64 = 16_000_000;
+/// Property values a binary place may make the decoder hold, about 170 bytes each at the
+/// peak: every instance of a class has room for the class's default properties (rbx_binary
+/// reserves it) or for as many as the file writes for the class, whichever is more; metadata,
+/// shared strings and content references count too. With the instance limit this bounds the
+/// costliest file at about 2 GB and 13 s for a whole local run (470,000 instances with 17
+/// values each, from a 54 KB file); a Part has 57 default properties, so 140,000 Parts fit.
+pub const MAX_PROPERTY_VALUES: u64 = 8_000_000;
 /// XML elements may nest this deep (an instance is one level; Roblox places rarely pass 50).
 /// The XML parser's cost grows with the square of the depth (a 1,000-deep file parses in
 /// milliseconds, an 8,000-deep one in a second), and rbx_xml recurses once per level.
