@@ -500,9 +500,18 @@ async fn upload_place_file(
         config,
         upload,
     );
-    let version = unless_interrupted(interrupt, transfer)
-        .await?
-        .map_err(Stop::api)?;
+    // Name the file: with several places, or a refusal of its content, "the place file" alone
+    // does not say which.
+    let version =
+        unless_interrupted(interrupt, transfer)
+            .await?
+            .map_err(|error| match Stop::api(error) {
+                Stop::Failed(outcome, problem) => Stop::Failed(
+                    outcome,
+                    format!("place file `{}`: {problem}", place.path.display()),
+                ),
+                other => other,
+            })?;
     console.emit(Event::Note(&if local {
         format!("the local emulator loaded the place (version {version})")
     } else {

@@ -752,12 +752,20 @@ async fn upload_place(
             "Invalid request / Invalid file content.",
         );
     }
-    // Roblox refuses a file that is not a place; so does the emulator, which will run it.
-    if let Err(error) = super::dom::load_place(&body) {
-        return v1_error(
-            StatusCode::BAD_REQUEST,
-            &format!("Invalid request / Invalid file content: {error}"),
-        );
+    // Roblox refuses a file that is not a place; so does the emulator, which will run it. The
+    // decode runs off the async workers, so other requests are answered meanwhile.
+    let file = body.clone();
+    let loaded = tokio::task::spawn_blocking(move || super::dom::load_place(&file).map(drop)).await;
+    match loaded {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) if error.is_the_files_fault() => {
+            return v1_error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid request / Invalid file content: {error}"),
+            );
+        }
+        Ok(Err(error)) => return v1_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
+        Err(error) => return v1_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
     }
     let mut state = lock(&shared);
     state.stats.place_uploads += 1;

@@ -13,6 +13,8 @@ mod inputs;
 mod open_cloud;
 mod packaging;
 #[cfg(feature = "emulator")]
+mod place_files;
+#[cfg(feature = "emulator")]
 mod places;
 #[cfg(feature = "emulator")]
 mod report;

@@ -786,3 +786,81 @@ fn assert_junit_totals(dir: &Path, listed: usize) -> usize {
     assert_eq!(suites, 5000, "the suites add up to the totals");
     cases
 }
+
+/// Every DOM operation walks a tree of any depth without recursion: chains of 70,000 and
+/// 200,000 Folders (built by a script, as a place cannot be that deep) go through each. The
+/// first `Destroy` of such a chain overflowed the worker's stack (exit 134).
+#[tokio::test]
+async fn dom_operations_walk_deep_chains_without_recursion() {
+    let script = r#"
+-- A chain of n Folders: the chain doubles while it can (a copy hangs under its bottom), then
+-- grows one parent at a time on top. Each step reparents a root, so no step walks the chain.
+local function chain(n)
+	local top = Instance.new("Folder")
+	local bottom, length = top, 1
+	while length * 2 <= n do
+		local copy = top:Clone()
+		local below = copy:GetDescendants()
+		copy.Parent = bottom
+		bottom = below[#below] or copy
+		length *= 2
+	end
+	for _ = length + 1, n do
+		local parent = Instance.new("Folder")
+		top.Parent = parent
+		top = parent
+	end
+	top.Name = "root"
+	bottom.Name = "leaf"
+	return top, bottom
+end
+local out = {}
+for _, n in { 70000, 200000 } do
+	local root, leaf = chain(n)
+	local copy = root:Clone()
+	local r = {
+		descendants = #root:GetDescendants(),
+		findFirstChild = root:FindFirstChild("leaf", true) == leaf,
+		findFirstDescendant = root:FindFirstDescendant("leaf") == leaf,
+		whichIsA = root:FindFirstChildWhichIsA("Folder", true) ~= nil,
+		fullName = #leaf:GetFullName(),
+		isDescendantOf = leaf:IsDescendantOf(root),
+		isAncestorOf = root:IsAncestorOf(leaf),
+		findFirstAncestor = leaf:FindFirstAncestor("root") == root,
+		cloned = #copy:GetDescendants(),
+	}
+	copy:FindFirstChild("leaf", true):Destroy()
+	copy:ClearAllChildren()
+	r.cleared = #copy:GetChildren()
+	root:Destroy()
+	r.destroyed = leaf.Parent == nil and not pcall(function()
+		leaf.Parent = workspace
+	end)
+	table.insert(out, r)
+end
+return out
+"#;
+    let output = Run::bare()
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_SCRIPT", script)
+        .env("INPUT_TIMEOUT", "300")
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        .output()
+        .await;
+    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    let expected = |n: u64| {
+        json!({
+            "descendants": n - 1, "findFirstChild": true, "findFirstDescendant": true,
+            "whichIsA": true,
+            // "root", n - 2 "Folder"s and "leaf", joined by dots.
+            "fullName": 7 * n - 5,
+            "isDescendantOf": true, "isAncestorOf": true, "findFirstAncestor": true,
+            "cloned": n - 1, "cleared": 0, "destroyed": true,
+        })
+    };
+    assert_eq!(
+        result["results"][0],
+        json!([expected(70_000), expected(200_000)])
+    );
+}

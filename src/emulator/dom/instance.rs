@@ -915,21 +915,39 @@ fn attribute_from_lua(value: &Value) -> Option<Variant> {
     }
 }
 
+/// A step of `destroy`'s walk: an instance to start on, or one whose descendants are done.
+enum Destroying {
+    Enter(Ref),
+    Leave(Ref),
+}
+
 /// Destroys an instance: parent nil and locked, its descendants too, `Destroying` fired.
+/// Depth first, each instance's `Destroying` before its children's and its own removal after
+/// theirs; walked with a stack of its own, as a tree may be any depth (a script can build a
+/// chain of a million instances) and recursion would overflow the thread's stack.
 fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
     if r == dom.data_model() {
         return Err(LuaError::runtime("The Parent property of Game is locked"));
     }
-    fire(lua, dom, r, "Destroying", ())?;
-    for child in children_of(dom, r) {
-        destroy(lua, dom, child)?;
+    let mut walk = vec![Destroying::Enter(r)];
+    while let Some(step) = walk.pop() {
+        match step {
+            Destroying::Enter(r) => {
+                fire(lua, dom, r, "Destroying", ())?;
+                walk.push(Destroying::Leave(r));
+                // The children as they are once `Destroying` handlers have run.
+                walk.extend(children_of(dom, r).into_iter().rev().map(Destroying::Enter));
+            }
+            Destroying::Leave(r) => {
+                let old = dom.tree.borrow().get_by_ref(r).map(|i| i.parent());
+                if let Some(old) = old.filter(|o| o.is_some()) {
+                    dom.tree.borrow_mut().transfer_within(r, Ref::none());
+                    fire(lua, dom, old, "ChildRemoved", handle(lua, dom, r)?)?;
+                }
+                dom.destroyed.borrow_mut().insert(r);
+            }
+        }
     }
-    let old = dom.tree.borrow().get_by_ref(r).map(|i| i.parent());
-    if let Some(old) = old.filter(|o| o.is_some()) {
-        dom.tree.borrow_mut().transfer_within(r, Ref::none());
-        fire(lua, dom, old, "ChildRemoved", handle(lua, dom, r)?)?;
-    }
-    dom.destroyed.borrow_mut().insert(r);
     Ok(())
 }
 

@@ -10,6 +10,7 @@
 
 mod instance;
 mod memory;
+mod place;
 pub mod scheduler;
 mod tags;
 
@@ -23,6 +24,9 @@ use rbx_dom_weak::{InstanceBuilder, WeakDom};
 use rbx_reflection::{ClassTag, ReflectionDatabase};
 
 pub use instance::InstanceRef;
+pub use place::{
+    MAX_INFLATED_BYTES, MAX_INSTANCES, MAX_PROPERTY_VALUES, MAX_XML_DEPTH, PlaceError, load_place,
+};
 
 /// The Luau half: datatypes, `typeof`, `task`, signals, `require`.
 const PRELUDE: &str = include_str!("prelude.luau");
@@ -43,24 +47,6 @@ const DEFAULT_SERVICES: &[&str] = &[
     "SoundService",
     "TestService",
 ];
-
-/// Why a place could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum PlaceError {
-    #[error("the place file could not be read as a binary place (.rbxl): {0}")]
-    Binary(String),
-    #[error("the place file could not be read as an XML place (.rbxlx): {0}")]
-    Xml(String),
-}
-
-/// Reads a place file, binary (`<roblox!`) or XML.
-pub fn load_place(bytes: &[u8]) -> Result<WeakDom, PlaceError> {
-    if bytes.starts_with(b"<roblox!") {
-        rbx_binary::from_reader(bytes).map_err(|e| PlaceError::Binary(e.to_string()))
-    } else {
-        rbx_xml::from_reader_default(bytes).map_err(|e| PlaceError::Xml(e.to_string()))
-    }
-}
 
 /// A DataModel with the services an empty place has.
 pub fn empty_place() -> WeakDom {
