@@ -945,34 +945,11 @@ fn load_place_file(path: &Path) -> Result<PlaceFile, ConfigError> {
     })
 }
 
-/// Checks, before anything is sent, that a file can be written at `path`: its folder exists or
-/// can be made, and the file can be opened for writing. A file this creates to check is
-/// removed again, so a failed run leaves nothing behind.
+/// Checks, before anything is sent, that a file can be written at `path` (see
+/// [`crate::files::check_target`]): a regular file or none yet, never a FIFO (writing to one
+/// would block forever), a device or a directory, in a folder that exists or can be made.
 fn check_writable(input: &'static str, path: PathBuf) -> Result<PathBuf, ConfigError> {
-    let shown = path.display().to_string();
-    if path.is_dir() {
-        return Err(ConfigError::new(
-            input,
-            format!("`{shown}` is a directory: give a file path"),
-        ));
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            ConfigError::new(
-                input,
-                format!("cannot create the folder `{}`: {e}", parent.display()),
-            )
-        })?;
-    }
-    let existed = path.exists();
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .map_err(|e| ConfigError::new(input, format!("cannot write `{shown}`: {e}")))?;
-    if !existed {
-        let _ = std::fs::remove_file(&path);
-    }
+    crate::files::check_target(&path).map_err(|problem| ConfigError::new(input, problem))?;
     Ok(path)
 }
 
