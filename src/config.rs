@@ -84,6 +84,12 @@ pub struct Unit {
 pub const TASKS_PER_PLACE: usize = 10;
 /// More shards than this is a typo, not a plan (and would take minutes of creates to start).
 pub const MAX_SHARDS: usize = 100;
+/// The most script files one step runs, one task each. At Roblox's 40 creates a minute, 1,000
+/// tasks take 25 minutes just to start; a glob that matches more is a mistake (a whole tree, a
+/// generated folder), and is refused before any file is read rather than after minutes of
+/// reading and sorting them. Globs stop matching one file past it, so the refusal is quick
+/// however many files a glob would match.
+pub const MAX_SCRIPT_FILES: usize = 1_000;
 
 /// Files the GitHub runner gives us, when running as an action.
 #[derive(Debug, Clone, Default)]
@@ -708,6 +714,7 @@ fn script_paths(inputs: &Inputs<'_>) -> Result<Vec<PathBuf>, ConfigError> {
             let mut files: Vec<PathBuf> = matches
                 .filter_map(Result::ok)
                 .filter(|p| p.is_file())
+                .take(MAX_SCRIPT_FILES + 1)
                 .collect();
             files.sort();
             if files.is_empty() {
@@ -724,6 +731,15 @@ fn script_paths(inputs: &Inputs<'_>) -> Result<Vec<PathBuf>, ConfigError> {
             if !paths.contains(&path) {
                 paths.push(path);
             }
+        }
+        if paths.len() > MAX_SCRIPT_FILES {
+            return Err(ConfigError::new(
+                "script-path",
+                format!(
+                    "names more than {MAX_SCRIPT_FILES} files (counting stopped at {}): a step runs at most {MAX_SCRIPT_FILES} scripts, one task each; narrow the globs, or run a suite with `test-framework`",
+                    paths.len()
+                ),
+            ));
         }
     }
     Ok(paths)
@@ -1235,6 +1251,35 @@ mod tests {
         };
         let err = load(&Inputs::new(&args, &env)).unwrap_err();
         assert_eq!(err.input, "binary-output");
+    }
+
+    #[test]
+    fn a_step_runs_at_most_a_thousand_script_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..MAX_SCRIPT_FILES {
+            std::fs::write(dir.path().join(format!("s{i:04}.luau")), "return 1\n").unwrap();
+        }
+        let glob = dir.path().join("*.luau").to_str().unwrap().to_owned();
+        let load_glob = |glob: &str| {
+            let args = RunArgs {
+                script_path: Some(glob.to_owned()),
+                ..RunArgs::default()
+            };
+            let env = |name: &str| (name == "INPUT_BACKEND").then(|| "local".to_owned());
+            load(&Inputs::new(&args, &env))
+        };
+        assert_eq!(load_glob(&glob).unwrap().units.len(), MAX_SCRIPT_FILES);
+        std::fs::write(dir.path().join("one-more.luau"), "return 1\n").unwrap();
+        let err = load_glob(&glob).unwrap_err();
+        assert_eq!(err.input, "script-path");
+        assert!(err.problem.contains("more than 1000 files"), "{err}");
+        // Entries count together: a thousand from a glob and one named file are too many.
+        let both = format!(
+            "{}, {}",
+            dir.path().join("s*.luau").display(),
+            dir.path().join("one-more.luau").display()
+        );
+        assert_eq!(load_glob(&both).unwrap_err().input, "script-path");
     }
 
     #[test]
