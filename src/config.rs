@@ -419,7 +419,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
     let units = load_units(inputs, &suite, &script, &script_files)?;
     let sourcemap = inputs
         .input("sourcemap", &args.sourcemap)
-        .map(|p| load_sourcemap(Path::new(&p)))
+        .map(|p| load_sourcemap(Path::new(&p), inputs.var("GITHUB_WORKSPACE")))
         .transpose()?;
     let locator = Locator::new(
         sourcemap,
@@ -843,8 +843,9 @@ fn is_instance_path(path: &str) -> bool {
         && path.split('.').all(|name| !name.trim().is_empty())
 }
 
-/// Reads Rojo's sourcemap; its paths are relative to its own folder.
-fn load_sourcemap(path: &Path) -> Result<Sourcemap, ConfigError> {
+/// Reads Rojo's sourcemap; its paths are relative to its own folder, and are kept only inside
+/// the workspace: `GITHUB_WORKSPACE` (the repository, on GitHub), else the working directory.
+fn load_sourcemap(path: &Path, workspace: Option<String>) -> Result<Sourcemap, ConfigError> {
     const MAX_SOURCEMAP_BYTES: u64 = 64 * 1024 * 1024;
     check_file("sourcemap", path, MAX_SOURCEMAP_BYTES)?;
     let text = std::fs::read(path).map_err(|e| {
@@ -854,8 +855,9 @@ fn load_sourcemap(path: &Path) -> Result<Sourcemap, ConfigError> {
         )
     })?;
     let cwd = std::env::current_dir().unwrap_or_default();
-    let base = path.parent().unwrap_or(Path::new(""));
-    Sourcemap::parse(&text, base, &cwd)
+    let base = cwd.join(path.parent().unwrap_or(Path::new("")));
+    let workspace = workspace.map_or_else(|| cwd.clone(), |w| cwd.join(w));
+    Sourcemap::parse(&text, &base, &workspace)
         .map_err(|e| ConfigError::new("sourcemap", format!("`{}` {e}", path.display())))
 }
 
@@ -1280,6 +1282,37 @@ mod tests {
             dir.path().join("one-more.luau").display()
         );
         assert_eq!(load_glob(&both).unwrap_err().input, "script-path");
+    }
+
+    #[test]
+    fn sourcemap_files_are_kept_inside_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let map = dir.path().join("sourcemap.json");
+        std::fs::write(
+            &map,
+            r#"{ "name": "Pkg", "className": "ModuleScript", "filePaths": ["src/init.luau"] }"#,
+        )
+        .unwrap();
+        let with_workspace = |workspace: &Path| {
+            let args = RunArgs {
+                sourcemap: Some(map.to_str().unwrap().to_owned()),
+                ..RunArgs::default()
+            };
+            let workspace = workspace.to_str().unwrap().to_owned();
+            let env = move |name: &str| match name {
+                "INPUT_BACKEND" => Some("local".to_owned()),
+                "INPUT_SCRIPT" => Some("return 1".to_owned()),
+                "GITHUB_WORKSPACE" => Some(workspace.clone()),
+                _ => None,
+            };
+            load(&Inputs::new(&args, &env)).unwrap().locator
+        };
+        let found = with_workspace(dir.path()).resolve("Pkg:2").unwrap();
+        assert_eq!(found.path, "src/init.luau");
+        assert_eq!(
+            with_workspace(&dir.path().join("elsewhere")).resolve("Pkg:2"),
+            None
+        );
     }
 
     #[test]
