@@ -387,6 +387,73 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
         assert_eq!(out, expected);
     }
 
+    /// The error annotation lines of a finished run.
+    fn errors(report: &RunReport) -> Vec<String> {
+        let mut renderer = renderer();
+        let out = renderer.render(&Event::Finished(report));
+        out.lines()
+            .filter(|line| line.starts_with("::error "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_failing_run_without_a_failed_test_still_gets_its_error() {
+        use crate::results::TestRun;
+        // NO TESTS FOUND: a test run with nothing in it.
+        let mut report = RunReport::new(Outcome::TestsFailed);
+        report.problem = Some("no tests were found under ReplicatedStorage.Tests".into());
+        report.tests = Some(TestRun {
+            framework: "testez".into(),
+            tests: Vec::new(),
+            notes: None,
+        });
+        assert_eq!(
+            errors(&report),
+            [format!(
+                "::error title=Luau task%3A {}::no tests were found under ReplicatedStorage.Tests",
+                report.headline()
+            )]
+        );
+        // Every test passed, then the binary output could not be fetched.
+        let mut report = crate::render::junit::tests::report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        run.tests
+            .retain(|t| t.status != crate::results::TestStatus::Failed);
+        report.outcome = Outcome::Unavailable;
+        report.problem = Some("the binary output download failed".into());
+        let errors = errors(&report);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("::the binary output download failed"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn log_messages_past_the_budget_are_counted() {
+        let mut report = RunReport::new(Outcome::Complete);
+        report.logs = (0..12)
+            .map(|i| message(MessageType::Warning, &format!("careful {i}")))
+            .chain((0..13).map(|i| message(MessageType::Error, &format!("bad {i}"))))
+            .collect();
+        let mut renderer = renderer();
+        let out = renderer.render(&Event::Finished(&report));
+        let count = |prefix: &str| out.lines().filter(|l| l.starts_with(prefix)).count();
+        assert_eq!(
+            count("::warning title=Luau warning::"),
+            ANNOTATIONS_PER_KIND
+        );
+        assert_eq!(count("::error title=Luau error::"), ANNOTATIONS_PER_KIND);
+        assert!(
+            out.contains("::notice title=More log messages::3 more ERROR and 2 more WARNING messages are in the step log"),
+            "{out}"
+        );
+        // Those past the budget stay plain lines.
+        assert!(out.contains("[WARNING] careful 11"), "{out}");
+        assert!(out.contains("[ERROR]   bad 12"), "{out}");
+    }
+
     #[test]
     fn golden_complete_run_without_logs() {
         let mut renderer = renderer();
