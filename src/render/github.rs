@@ -389,9 +389,8 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
 
     /// The error annotation lines of a finished run.
     fn errors(report: &RunReport) -> Vec<String> {
-        let mut renderer = renderer();
-        let out = renderer.render(&Event::Finished(report));
-        out.lines()
+        finished(report)
+            .lines()
             .filter(|line| line.starts_with("::error "))
             .map(str::to_owned)
             .collect()
@@ -430,28 +429,107 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
         );
     }
 
+    /// What a finished run prints.
+    fn finished(report: &RunReport) -> String {
+        renderer().render(&Event::Finished(report))
+    }
+
+    /// How many lines start with `prefix`.
+    fn lines_starting(out: &str, prefix: &str) -> usize {
+        out.lines().filter(|l| l.starts_with(prefix)).count()
+    }
+
     #[test]
     fn log_messages_past_the_budget_are_counted() {
         let mut report = RunReport::new(Outcome::Complete);
-        report.logs = (0..12)
-            .map(|i| message(MessageType::Warning, &format!("careful {i}")))
-            .chain((0..13).map(|i| message(MessageType::Error, &format!("bad {i}"))))
-            .collect();
-        let mut renderer = renderer();
-        let out = renderer.render(&Event::Finished(&report));
-        let count = |prefix: &str| out.lines().filter(|l| l.starts_with(prefix)).count();
+        let warnings = (0..12).map(|i| message(MessageType::Warning, &format!("careful {i}")));
+        report.logs = warnings.clone().collect();
+        let out = finished(&report);
         assert_eq!(
-            count("::warning title=Luau warning::"),
+            lines_starting(&out, "::warning title=Luau warning::"),
             ANNOTATIONS_PER_KIND
         );
-        assert_eq!(count("::error title=Luau error::"), ANNOTATIONS_PER_KIND);
         assert!(
-            out.contains("::notice title=More log messages::3 more ERROR and 2 more WARNING messages are in the step log"),
+            out.contains("::notice title=More log messages::0 more ERROR and 2 more WARNING messages are in the step log"),
             "{out}"
         );
         // Those past the budget stay plain lines.
         assert!(out.contains("[WARNING] careful 11"), "{out}");
+
+        report.logs = warnings
+            .chain((0..13).map(|i| message(MessageType::Error, &format!("bad {i}"))))
+            .collect();
+        let out = finished(&report);
+        assert_eq!(
+            lines_starting(&out, "::error title=Luau error::"),
+            ANNOTATIONS_PER_KIND
+        );
+        assert!(
+            out.contains("::notice title=More log messages::3 more ERROR and 2 more WARNING messages are in the step log"),
+            "{out}"
+        );
         assert!(out.contains("[ERROR]   bad 12"), "{out}");
+        // Within the budget, no notice.
+        report.logs.truncate(3);
+        assert!(!finished(&report).contains("More log messages"));
+    }
+
+    #[test]
+    fn failed_tests_past_the_budget_are_counted() {
+        let mut report = crate::render::junit::tests::report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        let failed = run.tests[1].clone();
+        run.tests = vec![failed; 12];
+        let out = finished(&report);
+        assert_eq!(
+            lines_starting(&out, "::error file=src/tests/math.spec.luau,line=7,"),
+            ANNOTATIONS_PER_KIND
+        );
+        assert!(
+            out.contains("::notice title=More failed tests::2 more failed tests are listed"),
+            "{out}"
+        );
+        report.tests.as_mut().unwrap().tests.truncate(10);
+        assert!(!finished(&report).contains("More failed tests"));
+    }
+
+    #[test]
+    fn failed_tasks_past_the_budget_are_counted() {
+        let mut report = RunReport::new(Outcome::ScriptError);
+        let unit = |i: usize, outcome| crate::report::UnitReport {
+            label: format!("tasks/{i}.luau"),
+            place_id: 2,
+            report: RunReport::new(outcome),
+        };
+        report.units = (0..12)
+            .map(|i| unit(i, Outcome::ScriptError))
+            .chain([unit(12, Outcome::Complete)])
+            .collect();
+        let out = finished(&report);
+        assert_eq!(
+            lines_starting(&out, "::error title=Luau task (tasks/"),
+            ANNOTATIONS_PER_KIND
+        );
+        assert!(
+            out.contains("::notice title=More failed tasks::2 more failed tasks are listed"),
+            "{out}"
+        );
+        report.units.truncate(3);
+        let out = finished(&report);
+        assert_eq!(lines_starting(&out, "::error "), 3);
+        assert!(!out.contains("More failed tasks"), "{out}");
+    }
+
+    #[test]
+    fn a_skipped_run_says_why_in_a_notice() {
+        let mut report = RunReport::new(Outcome::Skipped);
+        report.problem = Some("no API key was given".into());
+        let out = finished(&report);
+        assert!(
+            out.contains("::notice title=Luau run skipped::no API key was given"),
+            "{out}"
+        );
+        assert_eq!(lines_starting(&out, "::error"), 0);
     }
 
     #[test]

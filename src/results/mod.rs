@@ -466,6 +466,35 @@ mod tests {
     }
 
     #[test]
+    fn each_test_is_put_on_its_file_and_line() {
+        let map = Sourcemap::parse(
+            br#"{ "name": "game", "className": "DataModel", "children": [ { "name": "Tests",
+                "className": "Folder", "children": [ { "name": "a.spec",
+                "className": "ModuleScript", "filePaths": ["src/a.spec.luau"] } ] } ] }"#,
+            std::path::Path::new(""),
+            std::path::Path::new("/repo"),
+        )
+        .unwrap();
+        let mut run = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","tests":[
+                {"path":["located"],"status":"failed","location":"Tests.a.spec:3","message":"Tests.a.spec:9: x"},
+                {"path":["framed"],"status":"failed","message":"Tests.a.spec:9: boom"},
+                {"path":["nowhere"],"status":"failed","message":"boom"}]}"#,
+        )
+        .unwrap()
+        .unwrap();
+        run.locate(&Locator::new(Some(map), None));
+        let lines: Vec<Option<u32>> = run
+            .tests
+            .iter()
+            .map(|t| t.file.as_ref().map(|f| f.line))
+            .collect();
+        // The location wins over a frame of the message; a message without one maps nowhere.
+        assert_eq!(lines, [Some(3), Some(9), None]);
+        assert_eq!(run.tests[0].file.as_ref().unwrap().path, "src/a.spec.luau");
+    }
+
+    #[test]
     fn an_empty_tests_table_is_an_empty_run() {
         let run = parse_envelope(r#"{"kind":"luau-exec/test-results@1","tests":{}}"#)
             .unwrap()
