@@ -294,6 +294,20 @@ stack
     }
 
     #[test]
+    fn an_empty_test_run_is_one_error() {
+        // NO TESTS FOUND: the envelope arrived, with nothing in it; no reader may show green.
+        let mut report = RunReport::new(Outcome::TestsFailed);
+        report.problem = Some("no tests were found".into());
+        report.tests = Some(TestRun {
+            framework: "testez".into(),
+            tests: Vec::new(),
+            notes: None,
+        });
+        let parsed = Report::deserialize_from_str(&render_junit(&report)).unwrap();
+        assert_eq!((parsed.tests, parsed.errors), (1, 1));
+    }
+
+    #[test]
     fn a_run_without_tests_is_one_error() {
         let mut report = RunReport::new(Outcome::ScriptError);
         report.problem = Some("the task failed".into());

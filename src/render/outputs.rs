@@ -163,6 +163,14 @@ mod tests {
         let pairs = outputs(&report);
         assert_eq!(value(&pairs, "results"), "[1]");
         assert_eq!(value(&pairs, "results-too-large"), "false");
+
+        // The README's figure: results up to 512 KiB are given whole.
+        let big = "x".repeat(500_000);
+        report.task.as_mut().unwrap().output =
+            Some(TaskOutput::from_values(&[serde_json::json!(big)]));
+        let pairs = outputs(&report);
+        assert_eq!(value(&pairs, "results"), format!("[\"{big}\"]"));
+        assert_eq!(value(&pairs, "results-too-large"), "false");
     }
 
     #[test]
@@ -185,5 +193,17 @@ mod tests {
         );
         assert!(message.ends_with("the whole text is in the step log)"));
         assert_eq!(value(&pairs, "logs-truncated"), "false");
+
+        // The README's figure: the first 64 KiB are kept, so a 60,000-byte message is whole.
+        let long = "m".repeat(60_000);
+        report
+            .task
+            .as_mut()
+            .unwrap()
+            .error
+            .as_mut()
+            .unwrap()
+            .message = long.clone();
+        assert_eq!(value(&outputs(&report), "error-message"), long);
     }
 }

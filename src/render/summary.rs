@@ -290,6 +290,184 @@ mod tests {
 mod golden {
     use super::*;
 
+    use crate::api::model::{LogMessage, MessageType, Task, TaskError, TaskErrorCode, TaskOutput};
+    use crate::outcome::Outcome;
+    use crate::results::FileLine;
+
+    fn log(level: MessageType, text: &str) -> LogMessage {
+        LogMessage {
+            message: text.into(),
+            create_time: None,
+            message_type: level,
+        }
+    }
+
+    #[test]
+    fn golden_failed_run() {
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.task = Some(Task {
+            path: "universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s".into(),
+            state: crate::api::model::TaskState::Failed,
+            error: Some(TaskError {
+                code: TaskErrorCode::ScriptError,
+                message: "TaskScript:2: boom <b>".into(),
+            }),
+            ..Task::default()
+        });
+        report.duration = std::time::Duration::from_millis(3200);
+        report.place_version = Some(3);
+        report.error_location = Some(FileLine {
+            path: "tasks/run.luau".into(),
+            line: 2,
+        });
+        report.logs_cut = Some("the server kept paging".into());
+        report.problem = Some("and then some".into());
+        report.logs = vec![
+            log(MessageType::Output, "hello"),
+            log(MessageType::Error, "TaskScript:2: boom <b>"),
+        ];
+        let expected = "\
+### ❌ Luau: FAILED \\(SCRIPT\\_ERROR\\)
+
+| | |
+|---|---|
+| Exit code | 1 |
+| State | FAILED |
+| Error code | SCRIPT\\_ERROR |
+| Duration | 3.2s |
+| Place version | 3 |
+| Task | universes/1/places/2/versions/3/luau\\-execution\\-sessions/s/tasks/s |
+| Log messages | 2 |
+| Error at | tasks/run\\.luau:2 |
+| Logs cut | the server kept paging |
+
+**Error**
+
+```
+TaskScript:2: boom <b>
+```
+
+**Problem**
+
+```
+and then some
+```
+
+<details><summary>Log tail (2 of 2 messages)</summary>
+
+```
+[OUTPUT] hello
+[ERROR] TaskScript:2: boom <b>
+```
+
+</details>
+";
+        assert_eq!(render_summary(&report, None), expected);
+    }
+
+    #[test]
+    fn golden_complete_run_with_results() {
+        let mut report = RunReport::new(Outcome::Complete);
+        report.task = Some(Task {
+            state: crate::api::model::TaskState::Complete,
+            output: Some(TaskOutput::from_values(&[serde_json::json!({"ok": true})])),
+            ..Task::default()
+        });
+        let expected = "\
+### ✅ Luau: COMPLETE
+
+| | |
+|---|---|
+| Exit code | 0 |
+| State | COMPLETE |
+| Duration | 0ms |
+| Log messages | 0 |
+
+**Results**
+
+```json
+[
+  {
+    \"ok\": true
+  }
+]
+```
+
+";
+        assert_eq!(render_summary(&report, None), expected);
+        // Without a task, nothing ran: no duration.
+        let skipped = render_summary(&RunReport::new(Outcome::Skipped), None);
+        assert!(!skipped.contains("Duration"), "{skipped}");
+    }
+
+    #[test]
+    fn long_sections_are_cut_where_they_say() {
+        // The log tail: the last 200 messages…
+        let mut report = RunReport::new(Outcome::Complete);
+        report.logs = (0..250)
+            .map(|i| log(MessageType::Output, &format!("line {i}")))
+            .collect();
+        let out = render_summary(&report, None);
+        assert!(out.contains("Log tail (200 of 250 messages)"), "{out}");
+        assert!(out.contains("[OUTPUT] line 50\n") && !out.contains("[OUTPUT] line 49\n"));
+        // …within 256 KiB: three messages of 100 KB leave room for two.
+        report.logs = (0..3)
+            .map(|i| log(MessageType::Output, &format!("{i}{}", "x".repeat(100_000))))
+            .collect();
+        let out = render_summary(&report, None);
+        assert!(
+            out.contains("Log tail (2 of 3 messages)"),
+            "{}",
+            &out[..200]
+        );
+        assert!(!out.contains("(summary cut)"));
+        // Results over 128 KiB are shown as sent, not pretty-printed.
+        let mut report = RunReport::new(Outcome::Complete);
+        let big = serde_json::json!([{"k": "v".repeat(140_000)}]);
+        report.task = Some(Task {
+            state: crate::api::model::TaskState::Complete,
+            output: Some(TaskOutput::from_values(&[big])),
+            ..Task::default()
+        });
+        let out = render_summary(&report, None);
+        assert!(
+            out.contains("[[{\"k\":\"vvv"),
+            "{}",
+            crate::text::cut(&out, 300)
+        );
+        assert!(out.len() < MAX_SUMMARY_BYTES);
+    }
+
+    #[test]
+    fn a_hundred_rows_then_a_count() {
+        let unit = |i: usize| crate::report::UnitReport {
+            label: format!("tasks/{i}.luau"),
+            place_id: 2,
+            report: RunReport::new(Outcome::Complete),
+        };
+        let mut report = RunReport::new(Outcome::Complete);
+        report.units = (0..102).map(unit).collect();
+        let out = render_summary(&report, None);
+        assert!(
+            out.contains("| Duration |"),
+            "a step of many tasks ran for a time"
+        );
+        assert_eq!(out.matches("| tasks/").count(), 100);
+        assert!(out.contains("\n2 more tasks\n"), "{out}");
+        report.units.truncate(100);
+        assert!(!render_summary(&report, None).contains("more tasks"));
+
+        let mut report = crate::render::junit::tests::report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        let failed = run.tests[1].clone();
+        run.tests = vec![failed; 101];
+        let out = render_summary(&report, None);
+        assert_eq!(out.matches("| Tests › math › divides |").count(), 100);
+        assert!(out.contains("…and 1 more failed tests"), "{out}");
+        report.tests.as_mut().unwrap().tests.truncate(100);
+        assert!(!render_summary(&report, None).contains("more failed tests"));
+    }
+
     #[test]
     fn golden_tests_section() {
         let report = crate::render::junit::tests::report_with_tests();
