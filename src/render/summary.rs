@@ -421,7 +421,20 @@ and then some
             &out[..200]
         );
         assert!(!out.contains("(summary cut)"));
-        // Results over 128 KiB are shown as sent, not pretty-printed.
+        // Results up to 128 KiB are pretty-printed; over it, shown as sent.
+        let mut report = RunReport::new(Outcome::Complete);
+        let mid = serde_json::json!([{"k": "v".repeat(10_000)}]);
+        report.task = Some(Task {
+            state: crate::api::model::TaskState::Complete,
+            output: Some(TaskOutput::from_values(&[mid])),
+            ..Task::default()
+        });
+        let out = render_summary(&report, None);
+        assert!(
+            out.contains("\"k\": \"vvv"),
+            "{}",
+            crate::text::cut(&out, 300)
+        );
         let mut report = RunReport::new(Outcome::Complete);
         let big = serde_json::json!([{"k": "v".repeat(140_000)}]);
         report.task = Some(Task {
