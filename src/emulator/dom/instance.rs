@@ -476,7 +476,7 @@ fn set_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Value) -> mlua::
     };
     let variant = if ty == rbx_dom_weak::types::VariantType::Enum {
         let enum_name = descriptor.and_then(|d| match &d.data_type {
-            rbx_reflection::DataType::Enum(name) => Some(name.as_ref()),
+            rbx_reflection::DataType::Enum(name) => Some(*name),
             _ => None,
         });
         Variant::Enum(enum_item(dom, enum_name, &value).ok_or_else(expected)??)
