@@ -84,6 +84,12 @@ pub struct Unit {
 pub const TASKS_PER_PLACE: usize = 10;
 /// More shards than this is a typo, not a plan (and would take minutes of creates to start).
 pub const MAX_SHARDS: usize = 100;
+/// The most script files one step runs, one task each. At Roblox's 40 creates a minute, 1,000
+/// tasks take 25 minutes just to start; a glob that matches more is a mistake (a whole tree, a
+/// generated folder), and is refused before any file is read rather than after minutes of
+/// reading and sorting them. Globs stop matching one file past it, so the refusal is quick
+/// however many files a glob would match.
+pub const MAX_SCRIPT_FILES: usize = 1_000;
 
 /// Files the GitHub runner gives us, when running as an action.
 #[derive(Debug, Clone, Default)]
@@ -607,9 +613,12 @@ fn load_work(inputs: &Inputs<'_>, problems: &mut Problems) -> Option<Work> {
         None if suite_given => None,
         _ => problems.take(load_script(inputs)),
     };
-    let sourcemap = inputs
-        .input("sourcemap", &args.sourcemap)
-        .map(|p| problems.take(load_sourcemap(Path::new(&p))));
+    let sourcemap = inputs.input("sourcemap", &args.sourcemap).map(|p| {
+        problems.take(load_sourcemap(
+            Path::new(&p),
+            inputs.var("GITHUB_WORKSPACE"),
+        ))
+    });
     let (suite, (script, script_files)) = (suite?, script?);
     let units = problems.take(load_units(inputs, &suite, &script, &script_files))?;
     let script_path = script_files.first().cloned();
@@ -898,6 +907,7 @@ fn script_paths(inputs: &Inputs<'_>) -> Result<Vec<PathBuf>, ConfigError> {
             let mut files: Vec<PathBuf> = matches
                 .filter_map(Result::ok)
                 .filter(|p| p.is_file())
+                .take(MAX_SCRIPT_FILES + 1)
                 .collect();
             files.sort();
             if files.is_empty() {
@@ -914,6 +924,15 @@ fn script_paths(inputs: &Inputs<'_>) -> Result<Vec<PathBuf>, ConfigError> {
             if !paths.contains(&path) {
                 paths.push(path);
             }
+        }
+        if paths.len() > MAX_SCRIPT_FILES {
+            return Err(ConfigError::new(
+                "script-path",
+                format!(
+                    "names more than {MAX_SCRIPT_FILES} files (counting stopped at {}): a step runs at most {MAX_SCRIPT_FILES} scripts, one task each; narrow the globs, or run a suite with `test-framework`",
+                    paths.len()
+                ),
+            ));
         }
     }
     Ok(paths)
@@ -1018,8 +1037,9 @@ fn is_instance_path(path: &str) -> bool {
         && path.split('.').all(|name| !name.trim().is_empty())
 }
 
-/// Reads Rojo's sourcemap; its paths are relative to its own folder.
-fn load_sourcemap(path: &Path) -> Result<Sourcemap, ConfigError> {
+/// Reads Rojo's sourcemap; its paths are relative to its own folder, and are kept only inside
+/// the workspace: `GITHUB_WORKSPACE` (the repository, on GitHub), else the working directory.
+fn load_sourcemap(path: &Path, workspace: Option<String>) -> Result<Sourcemap, ConfigError> {
     const MAX_SOURCEMAP_BYTES: u64 = 64 * 1024 * 1024;
     check_file("sourcemap", path, MAX_SOURCEMAP_BYTES)?;
     let text = std::fs::read(path).map_err(|e| {
@@ -1029,8 +1049,9 @@ fn load_sourcemap(path: &Path) -> Result<Sourcemap, ConfigError> {
         )
     })?;
     let cwd = std::env::current_dir().unwrap_or_default();
-    let base = path.parent().unwrap_or(Path::new(""));
-    Sourcemap::parse(&text, base, &cwd)
+    let base = cwd.join(path.parent().unwrap_or(Path::new("")));
+    let workspace = workspace.map_or_else(|| cwd.clone(), |w| cwd.join(w));
+    Sourcemap::parse(&text, &base, &workspace)
         .map_err(|e| ConfigError::new("sourcemap", format!("`{}` {e}", path.display())))
 }
 
@@ -1136,34 +1157,11 @@ fn load_place_file(path: &Path) -> Result<PlaceFile, ConfigError> {
     })
 }
 
-/// Checks, before anything is sent, that a file can be written at `path`: its folder exists or
-/// can be made, and the file can be opened for writing. A file this creates to check is
-/// removed again, so a failed run leaves nothing behind.
+/// Checks, before anything is sent, that a file can be written at `path` (see
+/// [`crate::files::check_target`]): a regular file or none yet, never a FIFO (writing to one
+/// would block forever), a device or a directory, in a folder that exists or can be made.
 fn check_writable(input: &'static str, path: PathBuf) -> Result<PathBuf, ConfigError> {
-    let shown = path.display().to_string();
-    if path.is_dir() {
-        return Err(ConfigError::new(
-            input,
-            format!("`{shown}` is a directory: give a file path"),
-        ));
-    }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            ConfigError::new(
-                input,
-                format!("cannot create the folder `{}`: {e}", parent.display()),
-            )
-        })?;
-    }
-    let existed = path.exists();
-    std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .map_err(|e| ConfigError::new(input, format!("cannot write `{shown}`: {e}")))?;
-    if !existed {
-        let _ = std::fs::remove_file(&path);
-    }
+    crate::files::check_target(&path).map_err(|problem| ConfigError::new(input, problem))?;
     Ok(path)
 }
 
@@ -1502,6 +1500,68 @@ mod tests {
         };
         let err = load(&Inputs::new(&args, &env)).unwrap_err().0.remove(0);
         assert_eq!(err.input, "binary-output");
+    }
+
+    #[test]
+    fn a_step_runs_at_most_a_thousand_script_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for i in 0..MAX_SCRIPT_FILES {
+            std::fs::write(dir.path().join(format!("s{i:04}.luau")), "return 1\n").unwrap();
+        }
+        let glob = dir.path().join("*.luau").to_str().unwrap().to_owned();
+        let load_glob = |glob: &str| {
+            let args = RunArgs {
+                script_path: Some(glob.to_owned()),
+                ..RunArgs::default()
+            };
+            let env = |name: &str| (name == "INPUT_BACKEND").then(|| "local".to_owned());
+            load(&Inputs::new(&args, &env))
+        };
+        assert_eq!(load_glob(&glob).unwrap().units.len(), MAX_SCRIPT_FILES);
+        std::fs::write(dir.path().join("one-more.luau"), "return 1\n").unwrap();
+        let errors = load_glob(&glob).unwrap_err();
+        let err = errors.first().expect("a refused input");
+        assert_eq!(err.input, "script-path");
+        assert!(err.problem.contains("more than 1000 files"), "{err}");
+        // Entries count together: a thousand from a glob and one named file are too many.
+        let both = format!(
+            "{}, {}",
+            dir.path().join("s*.luau").display(),
+            dir.path().join("one-more.luau").display()
+        );
+        let errors = load_glob(&both).unwrap_err();
+        assert_eq!(errors.first().map(|e| e.input), Some("script-path"));
+    }
+
+    #[test]
+    fn sourcemap_files_are_kept_inside_the_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let map = dir.path().join("sourcemap.json");
+        std::fs::write(
+            &map,
+            r#"{ "name": "Pkg", "className": "ModuleScript", "filePaths": ["src/init.luau"] }"#,
+        )
+        .unwrap();
+        let with_workspace = |workspace: &Path| {
+            let args = RunArgs {
+                sourcemap: Some(map.to_str().unwrap().to_owned()),
+                ..RunArgs::default()
+            };
+            let workspace = workspace.to_str().unwrap().to_owned();
+            let env = move |name: &str| match name {
+                "INPUT_BACKEND" => Some("local".to_owned()),
+                "INPUT_SCRIPT" => Some("return 1".to_owned()),
+                "GITHUB_WORKSPACE" => Some(workspace.clone()),
+                _ => None,
+            };
+            load(&Inputs::new(&args, &env)).unwrap().locator
+        };
+        let found = with_workspace(dir.path()).resolve("Pkg:2").unwrap();
+        assert_eq!(found.path, "src/init.luau");
+        assert_eq!(
+            with_workspace(&dir.path().join("elsewhere")).resolve("Pkg:2"),
+            None
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod config;
 pub mod duration;
 #[cfg(feature = "emulator")]
 pub mod emulator;
+pub mod files;
 pub mod interrupt;
 pub mod outcome;
 pub mod poller;
@@ -175,7 +176,7 @@ fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: 
     let mut written = None;
     if let Some(path) = &config.junit_path {
         let xml = render::junit::render_junit(report);
-        if let Err(error) = std::fs::write(path, redactor.redact(&xml).as_bytes()) {
+        if let Err(error) = files::write_whole(path, redactor.redact(&xml).as_bytes()) {
             // The run's own verdict stands in the text; the exit code says the file is missing.
             let mut failed = report.clone();
             failed.outcome = Outcome::LocalWriteFailed;

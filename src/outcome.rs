@@ -257,4 +257,11 @@ mod tests {
         let codes: Vec<u8> = all.iter().map(|o| o.exit_code()).collect();
         assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130, 143]);
     }
+
+    #[test]
+    fn signals_are_named_as_the_shell_names_them() {
+        // The headline (`INTERRUPTED (SIGTERM)`) and the interruption messages name them.
+        assert_eq!(Signal::Interrupt.name(), "SIGINT");
+        assert_eq!(Signal::Terminate.name(), "SIGTERM");
+    }
 }

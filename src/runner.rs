@@ -359,21 +359,16 @@ impl Job<'_> {
                 Ok(())
             }
             Ok(Ok(Err(error))) => Err(Stop::api(error)),
-            Ok(Err(_)) => {
-                let _ = tokio::fs::remove_file(path).await;
-                Err(Stop::Failed(
-                    Outcome::WaitTimeout,
-                    format!(
-                        "the task completed, but its binary output was still downloading when wait-timeout ({}) passed; `{}` was not written",
-                        human(self.config.wait_timeout),
-                        path.display()
-                    ),
-                ))
-            }
-            Err(stop) => {
-                let _ = tokio::fs::remove_file(path).await;
-                Err(stop)
-            }
+            // The abandoned download's file beside `path` went with it; `path` is untouched.
+            Ok(Err(_)) => Err(Stop::Failed(
+                Outcome::WaitTimeout,
+                format!(
+                    "the task completed, but its binary output was still downloading when wait-timeout ({}) passed; `{}` was not written",
+                    human(self.config.wait_timeout),
+                    path.display()
+                ),
+            )),
+            Err(stop) => Err(stop),
         }
     }
 

@@ -158,6 +158,22 @@ mod tests {
         assert!(!format!("{key}").contains("super-secret"));
         assert!(!format!("{:#?}", Some(&key)).contains("super-secret"));
         assert_eq!(key.expose(), "super-secret-value");
+        // It says what it is, so a `{:?}` of the config still reads.
+        assert_eq!(format!("{key:?}"), "ApiKey(redacted)");
+        assert_eq!(format!("{key}"), REDACTED);
+        assert_eq!(
+            format!("{:?}", key.redactor()),
+            format!("Redactor({} forms)", key.redactor().needles.len())
+        );
+    }
+
+    #[test]
+    fn a_keys_redactor_removes_that_key() {
+        let key = ApiKey::new("super-secret-value".into());
+        assert_eq!(
+            key.redactor().redact("sent super-secret-value back"),
+            "sent (redacted) back"
+        );
     }
 
     #[test]

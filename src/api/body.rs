@@ -72,8 +72,10 @@ pub async fn read_prefix(mut response: reqwest::Response, cap: usize) -> Bytes {
     body.freeze()
 }
 
-/// Streams a body to `path` (created, or truncated), failing past `cap` bytes. Returns the
-/// number of bytes written. A partly written file is removed.
+/// Streams a body into `path` (at most `cap` bytes) and returns the number of bytes written.
+/// The bytes go to a file beside `path`, renamed onto it only when the whole body has arrived:
+/// a body that breaks off, grows past the cap or is abandoned (the future dropped at
+/// `wait-timeout` or on a signal) leaves `path` as it was.
 pub async fn stream_to_file(
     mut response: reqwest::Response,
     path: &Path,
@@ -86,29 +88,25 @@ pub async fn stream_to_file(
         path: path.display().to_string(),
         source,
     };
-    let mut file = tokio::fs::File::create(path).await.map_err(write_error)?;
-    let result = async {
-        let mut written = 0u64;
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| BodyError::Transport(super::client::describe_transport(&e)))?
-        {
-            written += chunk.len() as u64;
-            if written > cap {
-                return Err(BodyError::TooLarge { cap: cap as usize });
-            }
-            file.write_all(&chunk).await.map_err(write_error)?;
+    let (file, staged) = crate::files::Staged::beside(path).map_err(write_error)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut written = 0u64;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Transport(super::client::describe_transport(&e)))?
+    {
+        written += chunk.len() as u64;
+        if written > cap {
+            return Err(BodyError::TooLarge { cap: cap as usize });
         }
-        file.flush().await.map_err(write_error)?;
-        Ok(written)
+        file.write_all(&chunk).await.map_err(write_error)?;
     }
-    .await;
-    if result.is_err() {
-        drop(file);
-        let _ = tokio::fs::remove_file(path).await;
-    }
-    result
+    file.flush().await.map_err(write_error)?;
+    file.sync_all().await.map_err(write_error)?;
+    drop(file);
+    staged.commit().map_err(write_error)?;
+    Ok(written)
 }
 
 /// Parses JSON leniently: text that is not UTF-8, or `\u` escapes that are lone surrogates,

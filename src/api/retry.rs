@@ -303,10 +303,30 @@ mod tests {
     }
 
     #[test]
-    fn jitter_is_in_range() {
-        for _ in 0..100 {
-            let j = jitter();
-            assert!((0.0..1.0).contains(&j));
+    fn jitter_is_in_range_and_random() {
+        let draws: Vec<f64> = (0..100).map(|_| jitter()).collect();
+        for j in &draws {
+            assert!((0.0..1.0).contains(j), "{j}");
         }
+        // Parallel jobs must not retry in lockstep: the draws differ (100 equal draws of 53
+        // random bits do not happen by chance), and spread over the range.
+        let distinct: std::collections::HashSet<u64> = draws.iter().map(|j| j.to_bits()).collect();
+        assert!(distinct.len() > 90, "{draws:?}");
+        assert!(draws.iter().any(|j| *j < 0.5) && draws.iter().any(|j| *j >= 0.5));
+    }
+
+    #[test]
+    fn a_streak_counts_its_attempts_and_its_time() {
+        let mut state = RetryState::new(policy());
+        assert_eq!(state.attempts(), 0);
+        for expected in 1..=4 {
+            assert!(state.next_delay(None, 0.0).is_some());
+            // "gave up after N attempts", and how far a create held by 429s backs off.
+            assert_eq!(state.attempts(), expected);
+        }
+        let slept = Duration::from_millis(5);
+        std::thread::sleep(slept);
+        // Sleep waits at least this long, so the streak is at least this old ("over 5ms").
+        assert!(state.elapsed() >= slept, "{:?}", state.elapsed());
     }
 }

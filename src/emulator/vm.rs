@@ -419,6 +419,49 @@ mod tests {
     }
 
     #[test]
+    fn an_enum_property_takes_only_its_enums_items() {
+        let script = r#"
+local part = Instance.new("Part")
+local function set(value)
+    local ok, message = pcall(function() part.Shape = value end)
+    return if ok then tostring(part.Shape) else string.match(message, "Invalid value for enum %a+") or message
+end
+return {
+    set(Enum.PartType.Ball), set(2), set("Wedge"), set(4.0),
+    set(2^40), set(-1), set(1.5), set(0/0), set(math.huge), set(99), set("Nope"), set(Enum.Material.Plastic),
+    set(true), tostring(part.Shape),
+}"#;
+        let invalid = "Invalid value for enum PartType";
+        let Some(serde_json::Value::Array(set)) = results(script).into_iter().next() else {
+            panic!("no results");
+        };
+        assert_eq!(
+            &set[..4],
+            [
+                "Enum.PartType.Ball",
+                "Enum.PartType.Cylinder",
+                "Enum.PartType.Wedge",
+                "Enum.PartType.CornerWedge"
+            ]
+        );
+        for (i, refused) in set[4..12].iter().enumerate() {
+            assert_eq!(refused, invalid, "value {}", i + 4);
+        }
+        assert!(
+            set[12]
+                .as_str()
+                .unwrap()
+                .contains("Enum expected, got boolean"),
+            "{}",
+            set[12]
+        );
+        assert_eq!(
+            set[13], "Enum.PartType.CornerWedge",
+            "a refused value changes nothing"
+        );
+    }
+
+    #[test]
     fn print_and_warn_are_logs() {
         let run = run_script("print('hello', 1, nil) warn('careful') return 1");
         assert_eq!(

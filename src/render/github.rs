@@ -413,6 +413,154 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
         assert_eq!(out, expected);
     }
 
+    /// The error annotation lines of a finished run.
+    fn errors(report: &RunReport) -> Vec<String> {
+        finished(report)
+            .lines()
+            .filter(|line| line.starts_with("::error "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_failing_run_without_a_failed_test_still_gets_its_error() {
+        use crate::results::TestRun;
+        // NO TESTS FOUND: a test run with nothing in it.
+        let mut report = RunReport::new(Outcome::TestsFailed);
+        report.problem = Some("no tests were found under ReplicatedStorage.Tests".into());
+        report.tests = Some(TestRun {
+            framework: "testez".into(),
+            tests: Vec::new(),
+            notes: None,
+            error: None,
+            totals: None,
+        });
+        assert_eq!(
+            errors(&report),
+            [format!(
+                "::error title=Luau task%3A {}::no tests were found under ReplicatedStorage.Tests",
+                report.headline()
+            )]
+        );
+        // Every test passed, then the binary output could not be fetched.
+        let mut report = crate::render::junit::tests::report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        run.tests
+            .retain(|t| t.status != crate::results::TestStatus::Failed);
+        report.outcome = Outcome::Unavailable;
+        report.problem = Some("the binary output download failed".into());
+        let errors = errors(&report);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("::the binary output download failed"),
+            "{errors:?}"
+        );
+    }
+
+    /// What a finished run prints.
+    fn finished(report: &RunReport) -> String {
+        renderer().render(&Event::Finished(report))
+    }
+
+    /// How many lines start with `prefix`.
+    fn lines_starting(out: &str, prefix: &str) -> usize {
+        out.lines().filter(|l| l.starts_with(prefix)).count()
+    }
+
+    #[test]
+    fn log_messages_past_the_budget_are_counted() {
+        let mut report = RunReport::new(Outcome::Complete);
+        let warnings = (0..12).map(|i| message(MessageType::Warning, &format!("careful {i}")));
+        report.logs = warnings.clone().collect();
+        let out = finished(&report);
+        assert_eq!(
+            lines_starting(&out, "::warning title=Luau warning::"),
+            ANNOTATIONS_PER_KIND
+        );
+        assert!(
+            out.contains("::notice title=More log messages::0 more ERROR and 2 more WARNING messages are in the step log"),
+            "{out}"
+        );
+        // Those past the budget stay plain lines.
+        assert!(out.contains("[WARNING] careful 11"), "{out}");
+
+        report.logs = warnings
+            .chain((0..13).map(|i| message(MessageType::Error, &format!("bad {i}"))))
+            .collect();
+        let out = finished(&report);
+        assert_eq!(
+            lines_starting(&out, "::error title=Luau error::"),
+            ANNOTATIONS_PER_KIND
+        );
+        assert!(
+            out.contains("::notice title=More log messages::3 more ERROR and 2 more WARNING messages are in the step log"),
+            "{out}"
+        );
+        assert!(out.contains("[ERROR]   bad 12"), "{out}");
+        // Within the budget, no notice.
+        report.logs.truncate(3);
+        assert!(!finished(&report).contains("More log messages"));
+    }
+
+    #[test]
+    fn failed_tests_past_the_budget_are_counted() {
+        let mut report = crate::render::junit::tests::report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        let failed = run.tests[1].clone();
+        run.tests = vec![failed; 12];
+        let out = finished(&report);
+        assert_eq!(
+            lines_starting(&out, "::error file=src/tests/math.spec.luau,line=7,"),
+            ANNOTATIONS_PER_KIND
+        );
+        assert!(
+            out.contains("::notice title=More failed tests::2 more failed tests are listed"),
+            "{out}"
+        );
+        report.tests.as_mut().unwrap().tests.truncate(10);
+        assert!(!finished(&report).contains("More failed tests"));
+    }
+
+    #[test]
+    fn failed_tasks_past_the_budget_are_counted() {
+        let mut report = RunReport::new(Outcome::ScriptError);
+        let unit = |i: usize, outcome| crate::report::UnitReport {
+            label: format!("tasks/{i}.luau"),
+            place_id: 2,
+            report: RunReport::new(outcome),
+            reported_as_test: false,
+        };
+        report.units = (0..12)
+            .map(|i| unit(i, Outcome::ScriptError))
+            .chain([unit(12, Outcome::Complete)])
+            .collect();
+        let out = finished(&report);
+        assert_eq!(
+            lines_starting(&out, "::error title=Luau task (tasks/"),
+            ANNOTATIONS_PER_KIND
+        );
+        assert!(
+            out.contains("::notice title=More failed tasks::2 more failed tasks are listed"),
+            "{out}"
+        );
+        report.units.truncate(3);
+        let out = finished(&report);
+        assert_eq!(lines_starting(&out, "::error "), 3);
+        assert!(!out.contains("More failed tasks"), "{out}");
+    }
+
+    #[test]
+    fn a_skipped_run_says_why_in_a_notice() {
+        let mut report = RunReport::new(Outcome::Skipped);
+        report.problem = Some("no API key was given".into());
+        let out = finished(&report);
+        assert!(
+            out.contains("::notice title=Luau run skipped::no API key was given"),
+            "{out}"
+        );
+        assert_eq!(lines_starting(&out, "::error"), 0);
+    }
+
     #[test]
     fn golden_complete_run_without_logs() {
         let mut renderer = renderer();

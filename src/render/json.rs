@@ -173,3 +173,66 @@ impl Renderer for JsonRenderer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::{LogMessage, MessageType, TaskState};
+    use crate::outcome::Outcome;
+    use crate::report::UnitReport;
+
+    /// Each line as a JSON object.
+    fn objects(text: &str) -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
+    }
+
+    #[test]
+    fn every_line_is_one_object_and_a_step_names_its_tasks() {
+        let mut renderer = JsonRenderer;
+        let state = Event::StateChanged {
+            state: &TaskState::Processing,
+            elapsed: std::time::Duration::from_millis(1500),
+        };
+        let tagged = renderer.render(&Event::ForTask {
+            label: "tasks/a.luau",
+            event: &state,
+        });
+        assert_eq!(
+            objects(&tagged),
+            [serde_json::json!({
+                "event": "state", "state": "PROCESSING", "elapsedSeconds": 1.5, "task": "tasks/a.luau"
+            })]
+        );
+
+        let mut unit = RunReport::new(Outcome::ScriptError);
+        unit.logs = vec![LogMessage {
+            message: "boom ##[error]x".into(),
+            create_time: None,
+            message_type: MessageType::Error,
+        }];
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.units = vec![UnitReport {
+            label: "tasks/a.luau".into(),
+            place_id: 2,
+            report: unit,
+            reported_as_test: false,
+        }];
+        let text = renderer.render(&Event::Finished(&report));
+        assert!(!text.contains("##["), "{text}");
+        let lines = objects(&text);
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["event"], "log");
+        assert_eq!(lines[0]["task"], "tasks/a.luau");
+        assert_eq!(
+            lines[0]["message"], "boom ##[error]x",
+            "the same text once decoded"
+        );
+        assert_eq!(lines[1]["event"], "result");
+        assert_eq!(lines[1]["exitCode"], 1);
+        assert_eq!(lines[1]["tasks"][0]["label"], "tasks/a.luau");
+        assert_eq!(lines[1]["tasks"][0]["exitCode"], 1);
+        assert_eq!(renderer.render(&Event::Begin), "");
+    }
+}

@@ -48,9 +48,37 @@ pub fn render_junit(report: &RunReport) -> String {
         }
     }
     junit.set_time(report.duration);
-    junit
-        .to_string()
-        .unwrap_or_else(|error| format!("<!-- luau-exec could not write the report: {error} -->\n"))
+    match junit.to_string() {
+        Ok(xml) => xml_chars_only(xml),
+        // Writing into memory cannot fail; should it, the file is still a document every
+        // reader shows red.
+        Err(_) => CANNOT_WRITE.to_owned(),
+    }
+}
+
+/// The report when `quick-junit` cannot write one.
+const CANNOT_WRITE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="luau-exec" tests="1" failures="0" errors="1">
+    <testsuite name="luau-exec" tests="1" failures="0" errors="1">
+        <testcase name="report" classname="luau-exec" time="0">
+            <error message="luau-exec could not write the JUnit report" type="error"/>
+        </testcase>
+    </testsuite>
+</testsuites>
+"#;
+
+/// The document with every character XML 1.0 forbids replaced by U+FFFD, whatever a test's
+/// name or message held. `quick-junit` already drops C0 controls and ANSI escapes from every
+/// string it is given (its `XmlString`); U+FFFE and U+FFFF are the rest (lone surrogates cannot
+/// be in a Rust string). Done on the whole document rather than field by field, so no field,
+/// present or added later, can be missed; markup never holds these characters, so only text
+/// changes.
+fn xml_chars_only(xml: String) -> String {
+    if xml.contains(['\u{fffe}', '\u{ffff}']) {
+        xml.replace(['\u{fffe}', '\u{ffff}'], "\u{fffd}")
+    } else {
+        xml
+    }
 }
 
 fn seconds(value: f64) -> Duration {
@@ -246,6 +274,71 @@ stack
 </testsuites>
 "#;
         assert_eq!(xml, expected);
+    }
+
+    /// Every character XML 1.0 forbids that a Rust string can hold: C0 controls but tab, LF and
+    /// CR; U+FFFE and U+FFFF.
+    fn forbidden() -> String {
+        [0xfffe, 0xffff]
+            .into_iter()
+            .chain((0u32..0x20).filter(|c| ![0x09, 0x0a, 0x0d].contains(c)))
+            .filter_map(char::from_u32)
+            .collect()
+    }
+
+    #[test]
+    fn every_report_is_well_formed_whatever_the_tests_say() {
+        let bad = forbidden();
+        let mut report = report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        run.framework = format!("fw{bad}");
+        for test in &mut run.tests {
+            for part in &mut test.path {
+                part.push_str(&bad);
+            }
+            test.message = Some(format!("{bad}\n{bad}"));
+        }
+        run.tests[1].file.as_mut().unwrap().path.push_str(&bad);
+        let xml = render_junit(&report);
+        let document = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+        let names: Vec<&str> = document
+            .descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .filter_map(|n| n.attribute("name"))
+            .collect();
+        assert_eq!(names.len(), 3);
+        // U+FFFE and U+FFFF show as U+FFFD; `quick-junit` drops the controls.
+        assert_eq!(names[0], "adds\u{fffd}\u{fffd}");
+
+        // A run without tests: the task's error and the problem hold them.
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.problem = Some(format!("problem {bad}"));
+        report.task = Some(Task {
+            error: Some(crate::api::model::TaskError {
+                code: crate::api::model::TaskErrorCode::ScriptError,
+                message: format!("error {bad}"),
+            }),
+            ..Task::default()
+        });
+        let xml = render_junit(&report);
+        roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}: {xml}"));
+        roxmltree::Document::parse(CANNOT_WRITE).unwrap();
+    }
+
+    #[test]
+    fn an_empty_test_run_is_one_error() {
+        // NO TESTS FOUND: the envelope arrived, with nothing in it; no reader may show green.
+        let mut report = RunReport::new(Outcome::TestsFailed);
+        report.problem = Some("no tests were found".into());
+        report.tests = Some(TestRun {
+            framework: "testez".into(),
+            tests: Vec::new(),
+            notes: None,
+            error: None,
+            totals: None,
+        });
+        let parsed = Report::deserialize_from_str(&render_junit(&report)).unwrap();
+        assert_eq!((parsed.tests, parsed.errors), (1, 1));
     }
 
     #[test]

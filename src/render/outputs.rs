@@ -172,6 +172,47 @@ mod tests {
         let pairs = outputs(&report);
         assert_eq!(value(&pairs, "results"), "[1]");
         assert_eq!(value(&pairs, "results-too-large"), "false");
+
+        // Exactly 512 KiB (`["…"]` adds four bytes) is still given.
+        let edge = "x".repeat(MAX_RESULTS_OUTPUT_BYTES - 4);
+        report.task.as_mut().unwrap().output =
+            Some(TaskOutput::from_values(&[serde_json::json!(edge)]));
+        let pairs = outputs(&report);
+        assert_eq!(value(&pairs, "results").len(), MAX_RESULTS_OUTPUT_BYTES);
+        assert_eq!(value(&pairs, "results-too-large"), "false");
+
+        // The README's figure: results up to 512 KiB are given whole.
+        let big = "x".repeat(500_000);
+        report.task.as_mut().unwrap().output =
+            Some(TaskOutput::from_values(&[serde_json::json!(big)]));
+        let pairs = outputs(&report);
+        assert_eq!(value(&pairs, "results"), format!("[\"{big}\"]"));
+        assert_eq!(value(&pairs, "results-too-large"), "false");
+    }
+
+    #[test]
+    fn test_counts_are_outputs_when_tests_ran() {
+        let report = crate::render::junit::tests::report_with_tests();
+        let pairs = outputs(&report);
+        let counts: Vec<&str> = [
+            "tests-total",
+            "tests-passed",
+            "tests-failed",
+            "tests-skipped",
+        ]
+        .iter()
+        .map(|name| value(&pairs, name))
+        .collect();
+        assert_eq!(counts, ["3", "1", "1", "1"]);
+        let pairs = outputs(&RunReport::new(Outcome::Complete));
+        assert_eq!(value(&pairs, "tests-total"), "", "no tests: empty, not 0");
+    }
+
+    #[test]
+    fn delimiters_are_fresh_and_shaped_like_the_toolkits() {
+        let (a, b) = (random_delimiter(), random_delimiter());
+        assert!(a.starts_with("ghadelimiter_") && a.len() > 40, "{a}");
+        assert_ne!(a, b, "a script cannot know the next one");
     }
 
     #[test]
@@ -194,5 +235,17 @@ mod tests {
         );
         assert!(message.ends_with("the whole text is in the step log)"));
         assert_eq!(value(&pairs, "logs-truncated"), "false");
+
+        // The README's figure: the first 64 KiB are kept, so a 60,000-byte message is whole.
+        let long = "m".repeat(60_000);
+        report
+            .task
+            .as_mut()
+            .unwrap()
+            .error
+            .as_mut()
+            .unwrap()
+            .message = long.clone();
+        assert_eq!(value(&outputs(&report), "error-message"), long);
     }
 }

@@ -280,5 +280,60 @@ mod tests {
         let plain = PlainRenderer::new(false).render(&Event::Finished(&report));
         assert!(!plain.contains('\x1b'), "{plain:?}");
         assert!(plain.contains("[ERROR]   boom"), "{plain:?}");
+        let mut report = failed_report();
+        report.logs[0].message_type = MessageType::Warning;
+        let coloured = PlainRenderer::new(true).render(&Event::Finished(&report));
+        assert!(
+            coloured.contains("\x1b[33m[WARNING]\x1b[0m boom"),
+            "{coloured:?}"
+        );
+    }
+
+    #[test]
+    fn a_steps_tasks_speak_under_their_labels() {
+        let mut renderer = PlainRenderer::new(false);
+        let note = Event::Note("created task t");
+        let state = Event::StateChanged {
+            state: &TaskState::Processing,
+            elapsed: std::time::Duration::from_millis(1500),
+        };
+        let label = "tasks/a.luau";
+        let text = [&note, &state]
+            .map(|event| renderer.render(&Event::ForTask { label, event }))
+            .concat();
+        assert_eq!(
+            text,
+            "luau-exec: tasks/a.luau: created task t\n[  1.5s] tasks/a.luau: state: PROCESSING\n"
+        );
+        // The step ran for a time even without a task of its own.
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.duration = std::time::Duration::from_secs(2);
+        report.units = vec![crate::report::UnitReport {
+            label: label.into(),
+            place_id: 2,
+            report: failed_report(),
+            reported_as_test: false,
+        }];
+        let text = renderer.render(&Event::Finished(&report));
+        assert!(text.contains(" after 2.0s (exit 1)"), "{text}");
+    }
+
+    #[test]
+    fn failed_tests_past_the_list_are_counted() {
+        let mut report = crate::render::junit::tests::report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        let failed = run.tests[1].clone();
+        run.tests = vec![failed; LISTED_FAILURES + 2];
+        let text = PlainRenderer::new(false).render(&Event::Finished(&report));
+        assert_eq!(text.matches("  FAIL ").count(), LISTED_FAILURES);
+        assert!(text.contains("  … and 2 more failed tests\n"), "{text}");
+        report
+            .tests
+            .as_mut()
+            .unwrap()
+            .tests
+            .truncate(LISTED_FAILURES);
+        let text = PlainRenderer::new(false).render(&Event::Finished(&report));
+        assert!(!text.contains("more failed tests"), "{text}");
     }
 }

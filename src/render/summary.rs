@@ -422,6 +422,99 @@ mod golden {
         report
     }
 
+    use crate::api::model::{LogMessage, MessageType, Task, TaskOutput};
+    use crate::outcome::Outcome;
+
+    fn log(level: MessageType, text: &str) -> LogMessage {
+        LogMessage {
+            message: text.into(),
+            create_time: None,
+            message_type: level,
+        }
+    }
+
+    #[test]
+    fn long_sections_are_cut_where_they_say() {
+        // The log tail: the last 200 messages…
+        let mut report = RunReport::new(Outcome::Complete);
+        report.logs = (0..250)
+            .map(|i| log(MessageType::Output, &format!("line {i}")))
+            .collect();
+        let out = render_summary(&report, None);
+        assert!(out.contains("Log tail (200 of 250 messages)"), "{out}");
+        assert!(out.contains("[OUTPUT] line 50\n") && !out.contains("[OUTPUT] line 49\n"));
+        // …within 256 KiB: three messages of 100 KB leave room for two.
+        report.logs = (0..3)
+            .map(|i| log(MessageType::Output, &format!("{i}{}", "x".repeat(100_000))))
+            .collect();
+        let out = render_summary(&report, None);
+        assert!(
+            out.contains("Log tail (2 of 3 messages)"),
+            "{}",
+            &out[..200]
+        );
+        assert!(!out.contains("(summary cut)"));
+        // Results up to 128 KiB are pretty-printed; over it, shown as sent.
+        let mut report = RunReport::new(Outcome::Complete);
+        let mid = serde_json::json!([{"k": "v".repeat(10_000)}]);
+        report.task = Some(Task {
+            state: crate::api::model::TaskState::Complete,
+            output: Some(TaskOutput::from_values(&[mid])),
+            ..Task::default()
+        });
+        let out = render_summary(&report, None);
+        assert!(
+            out.contains("\"k\": \"vvv"),
+            "{}",
+            crate::text::cut(&out, 300)
+        );
+        let mut report = RunReport::new(Outcome::Complete);
+        let big = serde_json::json!([{"k": "v".repeat(140_000)}]);
+        report.task = Some(Task {
+            state: crate::api::model::TaskState::Complete,
+            output: Some(TaskOutput::from_values(&[big])),
+            ..Task::default()
+        });
+        let out = render_summary(&report, None);
+        assert!(
+            out.contains("[[{\"k\":\"vvv"),
+            "{}",
+            crate::text::cut(&out, 300)
+        );
+        assert!(out.len() < MAX_SUMMARY_BYTES);
+    }
+
+    #[test]
+    fn a_hundred_rows_then_a_count() {
+        let unit = |i: usize| crate::report::UnitReport {
+            label: format!("tasks/{i}.luau"),
+            place_id: 2,
+            report: RunReport::new(Outcome::Complete),
+            reported_as_test: false,
+        };
+        let mut report = RunReport::new(Outcome::Complete);
+        report.units = (0..102).map(unit).collect();
+        let out = render_summary(&report, None);
+        assert!(
+            out.contains("| Duration |"),
+            "a step of many tasks ran for a time"
+        );
+        assert_eq!(out.matches("| tasks/").count(), 100);
+        assert!(out.contains("\n2 more tasks\n"), "{out}");
+        report.units.truncate(100);
+        assert!(!render_summary(&report, None).contains("more tasks"));
+
+        let mut report = crate::render::junit::tests::report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        let failed = run.tests[1].clone();
+        run.tests = vec![failed; 101];
+        let out = render_summary(&report, None);
+        assert_eq!(out.matches("| Tests › math › divides |").count(), 100);
+        assert!(out.contains("…and 1 more failed tests"), "{out}");
+        report.tests.as_mut().unwrap().tests.truncate(100);
+        assert!(!render_summary(&report, None).contains("more failed tests"));
+    }
+
     #[test]
     fn hostile_names_and_messages_stay_text() {
         let mut report = report();

@@ -712,6 +712,122 @@ mod tests {
         }
     }
 
+    /// The one test of an envelope whose `tests` is `[test]`.
+    fn one_test(test: &str) -> Result<TestCase, EnvelopeError> {
+        let value = format!(r#"{{"kind":"luau-exec/test-results@1","tests":[{test}]}}"#);
+        parse_envelope(&value, &Redactor::default()).map(|run| run.unwrap().tests.remove(0))
+    }
+
+    #[test]
+    fn a_tests_path_is_a_list_of_names_or_one_name() {
+        let path = |path: &str| one_test(&format!(r#"{{"path":{path},"status":"passed"}}"#));
+        assert_eq!(
+            path(r#"["Tests","math","adds"]"#).unwrap().path,
+            ["Tests", "math", "adds"]
+        );
+        // One name alone, and numbers (a Luau table of indices) as names.
+        assert_eq!(path(r#""adds""#).unwrap().path, ["adds"]);
+        assert_eq!(
+            path(r#"["cases",3,1.5]"#).unwrap().path,
+            ["cases", "3", "1.5"]
+        );
+        for (refused, problem) in [
+            (r#""""#, "is not a non-empty list of names"),
+            ("[]", "is not a non-empty list of names"),
+            ("{}", "is not a non-empty list of names"),
+            ("7", "is not a non-empty list of names"),
+            (r#"["a",true]"#, "holds something that is not a string"),
+            (r#"["a",["b"]]"#, "holds something that is not a string"),
+        ] {
+            let error = path(refused).unwrap_err().to_string();
+            assert_eq!(error, format!("`tests[1].path` {problem}"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_one_name_test_belongs_to_the_suite_named_tests() {
+        let test = one_test(r#"{"path":"alone","status":"passed"}"#).unwrap();
+        assert_eq!(
+            test.suite(),
+            "tests",
+            "never an empty suite name (JUnit `name=\"\"`)"
+        );
+        assert_eq!(test.title(), "alone");
+        let test = one_test(r#"{"path":["Tests","alone"],"status":"passed"}"#).unwrap();
+        assert_eq!(test.suite(), "Tests");
+    }
+
+    #[test]
+    fn a_duration_is_seconds_that_can_have_passed() {
+        let duration = |d: &str| {
+            one_test(&format!(
+                r#"{{"path":["a"],"status":"passed","duration":{d}}}"#
+            ))
+            .unwrap()
+            .duration
+        };
+        assert_eq!(duration("0"), Some(0.0));
+        assert_eq!(duration("1.25"), Some(1.25));
+        assert_eq!(duration("null"), None);
+        // A negative duration is no measurement: left out, not refused.
+        assert_eq!(duration("-1"), None);
+        assert_eq!(duration("-0.5"), None);
+    }
+
+    #[test]
+    fn an_empty_message_or_location_is_no_message() {
+        let test =
+            one_test(r#"{"path":["a"],"status":"failed","message":"","location":""}"#).unwrap();
+        // So the reports say "the test failed" rather than nothing.
+        assert_eq!((test.message, test.location), (None, None));
+        let test = one_test(r#"{"path":["a"],"status":"failed","message":"boom"}"#).unwrap();
+        assert_eq!(test.message.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn only_an_empty_map_is_an_empty_tests_list() {
+        for tests in [r#"{"1":{"path":["a"],"status":"failed"}}"#, r#"{"a":1}"#] {
+            let value = format!(r#"{{"kind":"luau-exec/test-results@1","tests":{tests}}}"#);
+            assert_eq!(
+                parse_envelope(&value, &Redactor::default())
+                    .unwrap_err()
+                    .to_string(),
+                "`tests` is not an array",
+                "{tests}: a map with tests in it is never an empty run"
+            );
+        }
+    }
+
+    #[test]
+    fn each_test_is_put_on_its_file_and_line() {
+        let map = Sourcemap::parse(
+            br#"{ "name": "game", "className": "DataModel", "children": [ { "name": "Tests",
+                "className": "Folder", "children": [ { "name": "a.spec",
+                "className": "ModuleScript", "filePaths": ["src/a.spec.luau"] } ] } ] }"#,
+            std::path::Path::new(""),
+            std::path::Path::new("/repo"),
+        )
+        .unwrap();
+        let mut run = parse_envelope(
+            r#"{"kind":"luau-exec/test-results@1","tests":[
+                {"path":["located"],"status":"failed","location":"Tests.a.spec:3","message":"Tests.a.spec:9: x"},
+                {"path":["framed"],"status":"failed","message":"Tests.a.spec:9: boom"},
+                {"path":["nowhere"],"status":"failed","message":"boom"}]}"#,
+            &Redactor::default(),
+        )
+        .unwrap()
+        .unwrap();
+        run.locate(&Locator::new(Some(map), None));
+        let lines: Vec<Option<u32>> = run
+            .tests
+            .iter()
+            .map(|t| t.file.as_ref().map(|f| f.line))
+            .collect();
+        // The location wins over a frame of the message; a message without one maps nowhere.
+        assert_eq!(lines, [Some(3), Some(9), None]);
+        assert_eq!(run.tests[0].file.as_ref().unwrap().path, "src/a.spec.luau");
+    }
+
     #[test]
     fn a_suite_that_could_not_run_says_why() {
         let run = parse_envelope(

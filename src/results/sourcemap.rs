@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// A place in the repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileLine {
-    /// Relative to the working directory (the repository on CI), with `/` separators.
+    /// Relative to the workspace (the repository on CI), with `/` separators.
     pub path: String,
     pub line: u32,
 }
@@ -47,8 +47,10 @@ pub struct Sourcemap {
 
 impl Sourcemap {
     /// Reads `sourcemap.json`. Its file paths are relative to the project's folder, which is
-    /// where the sourcemap is written (`base`); they are made relative to `cwd`.
-    pub fn parse(text: &[u8], base: &Path, cwd: &Path) -> Result<Self, SourcemapError> {
+    /// where the sourcemap is written (`base`); they are made relative to `workspace` (the
+    /// repository). A file outside the workspace is left out: no annotation may point at
+    /// `/etc/passwd.lua` or `../elsewhere`, and a test there keeps its instance location.
+    pub fn parse(text: &[u8], base: &Path, workspace: &Path) -> Result<Self, SourcemapError> {
         let root: Node =
             serde_json::from_slice(text).map_err(|e| SourcemapError::Malformed(e.to_string()))?;
         let mut files = HashMap::new();
@@ -61,7 +63,7 @@ impl Sourcemap {
                     child,
                     child.name.clone(),
                     base,
-                    cwd,
+                    workspace,
                     &mut files,
                     &mut modules,
                 );
@@ -71,7 +73,7 @@ impl Sourcemap {
                 &root,
                 root.name.clone(),
                 base,
-                cwd,
+                workspace,
                 &mut files,
                 &mut modules,
             );
@@ -114,41 +116,51 @@ fn index(
     node: &Node,
     full_name: String,
     base: &Path,
-    cwd: &Path,
+    workspace: &Path,
     files: &mut HashMap<String, String>,
     modules: &mut Vec<String>,
 ) {
     if node.class_name.as_deref() == Some("ModuleScript") {
         modules.push(full_name.clone());
     }
-    if let Some(script) = node
+    if let Some(file) = node
         .file_paths
         .iter()
         .find(|p| p.ends_with(".luau") || p.ends_with(".lua"))
+        .and_then(|script| inside(&base.join(script), workspace))
     {
-        files.insert(full_name.clone(), relative_to(&base.join(script), cwd));
+        files.insert(full_name.clone(), file);
     }
     for child in &node.children {
         index(
             child,
             format!("{full_name}.{}", child.name),
             base,
-            cwd,
+            workspace,
             files,
             modules,
         );
     }
 }
 
-/// `path` relative to `cwd` when it lies inside it, lexically normalised, with `/`.
-fn relative_to(path: &Path, cwd: &Path) -> String {
-    let absolute = if path.is_absolute() {
-        path.to_owned()
-    } else {
-        cwd.join(path)
-    };
+/// `path` relative to `workspace`, with `/`, when it lies inside it once `.` and `..` are
+/// resolved (lexically: the files need not exist here); `None` outside it. A relative `path`
+/// is taken from the workspace.
+fn inside(path: &Path, workspace: &Path) -> Option<String> {
+    let workspace = normalise(workspace);
+    let path = normalise(&workspace.join(path));
+    let relative = path.strip_prefix(&workspace).ok()?;
+    let parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// `.` and `..` resolved lexically; `..` never climbs above the root.
+fn normalise(path: &Path) -> PathBuf {
     let mut normal = PathBuf::new();
-    for component in absolute.components() {
+    for component in path.components() {
         match component {
             Component::ParentDir => {
                 normal.pop();
@@ -157,12 +169,7 @@ fn relative_to(path: &Path, cwd: &Path) -> String {
             other => normal.push(other),
         }
     }
-    let shown = normal.strip_prefix(cwd).unwrap_or(&normal);
-    shown
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join("/")
+    normal
 }
 
 /// Maps engine locations to files: through the sourcemap, and `TaskScript` to `script-path`.
@@ -364,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_made_relative_to_the_working_directory() {
+    fn paths_are_made_relative_to_the_workspace() {
         let map = Sourcemap::parse(
             PLACE.as_bytes(),
             Path::new("/repo/game"),
@@ -377,11 +384,35 @@ mod tests {
             at("game/src/tests/math.spec.luau", 1)
         );
         assert_eq!(
-            relative_to(Path::new("/repo/a/../b/./c.luau"), Path::new("/repo")),
-            "b/c.luau"
+            inside(Path::new("/repo/a/../b/./c.luau"), Path::new("/repo")),
+            Some("b/c.luau".into())
         );
         // Without a script path, TaskScript maps nowhere.
         assert_eq!(Locator::default().resolve("TaskScript:3"), None);
+    }
+
+    #[test]
+    fn files_outside_the_workspace_are_never_annotated() {
+        let outside = r#"{ "name": "game", "className": "DataModel", "children": [
+            { "name": "Absolute", "className": "ModuleScript", "filePaths": ["/etc/passwd.lua"] },
+            { "name": "Climbing", "className": "ModuleScript", "filePaths": ["../../etc/passwd.lua"] },
+            { "name": "Sibling", "className": "ModuleScript", "filePaths": ["../repo-other/x.lua"] },
+            { "name": "Back", "className": "ModuleScript", "filePaths": ["src/../../repo/src/back.lua"] },
+            { "name": "Inside", "className": "ModuleScript", "filePaths": ["/repo/src/inside.luau"] } ] }"#;
+        let map =
+            Sourcemap::parse(outside.as_bytes(), Path::new("/repo"), Path::new("/repo/")).unwrap();
+        let locator = Locator::new(Some(map), None);
+        for name in ["Absolute", "Climbing", "Sibling"] {
+            assert_eq!(locator.resolve(&format!("{name}:3")), None, "{name}");
+        }
+        assert_eq!(locator.resolve("Back:3"), at("src/back.lua", 3));
+        assert_eq!(locator.resolve("Inside:3"), at("src/inside.luau", 3));
+        // The workspace itself is no file, and `..` stops at the root.
+        assert_eq!(inside(Path::new("/repo/."), Path::new("/repo")), None);
+        assert_eq!(
+            inside(Path::new("/../../repo/a.lua"), Path::new("/repo")),
+            Some("a.lua".into())
+        );
     }
 
     #[test]

@@ -285,6 +285,8 @@ async fn wait_timeout_bounds_a_slow_binary_output_download() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.bin");
+    // What the path held before the run: an abandoned download must not destroy it.
+    std::fs::write(&out, b"the last run's output").unwrap();
     let output = Run::new(&server.uri())
         .env("INPUT_BINARY_OUTPUT", out.to_str().unwrap())
         .env("INPUT_WAIT_TIMEOUT", "2s")
@@ -303,7 +305,66 @@ async fn wait_timeout_bounds_a_slow_binary_output_download() {
         "{:?}",
         output.elapsed
     );
-    assert!(!out.exists(), "no partial file is left");
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        b"the last run's output",
+        "the old file is left as it was"
+    );
+    assert_eq!(
+        file_names(dir.path()),
+        ["out.bin"],
+        "no partial file is left"
+    );
+}
+
+/// Every name in a folder, sorted.
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_broken_binary_output_download_leaves_the_old_file() {
+    // Ten bytes of a promised hundred, then the connection closes: every attempt breaks off.
+    let storage = RawServer::start(vec![(
+        "/broken",
+        RawResponse {
+            status: 200,
+            headers: vec![("content-length".into(), "100".into())],
+            body: RawBody::Trickle {
+                total: 10,
+                every: Duration::from_millis(1),
+            },
+        },
+    )])
+    .await;
+    let server = MockServer::start().await;
+    let mut done = complete(json!([]));
+    done["binaryOutputUri"] = json!(format!("{}/broken", storage.url));
+    on_create().respond_with(ok_json(done)).mount(&server).await;
+    on_logs()
+        .respond_with(ok_json(logs_page(&[], "")))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.bin");
+    std::fs::write(&out, b"the last run's output").unwrap();
+    let output = Run::new(&server.uri())
+        .env("INPUT_BINARY_OUTPUT", out.to_str().unwrap())
+        .output()
+        .await;
+    assert_eq!(output.code, 8, "{}", output.stdout);
+    assert!(storage.requests() > 1, "the download was retried");
+    assert_eq!(std::fs::read(&out).unwrap(), b"the last run's output");
+    assert_eq!(
+        file_names(dir.path()),
+        ["out.bin"],
+        "no partial file is left"
+    );
 }
 
 #[tokio::test]

@@ -9,7 +9,10 @@ async fn refused(change: impl FnOnce(&mut Run), input: &str) {
     let server = MockServer::start().await;
     let mut run = Run::new(&server.uri());
     change(&mut run);
-    let output = run.output().await;
+    // A refusal comes before anything can block: a run still going after a minute hangs.
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), run.output())
+        .await
+        .unwrap_or_else(|_| panic!("refusing `{input}` hung"));
     assert_eq!(
         output.code, 2,
         "stdout: {}\nstderr: {}",
@@ -319,4 +322,28 @@ async fn inputs_for_many_tasks_are_checked_before_anything_is_sent() {
         "binary-output",
     )
     .await;
+}
+
+/// A FIFO would block the write forever; a device node or a directory is never replaced. Each is
+/// refused up front, naming the input.
+#[cfg(unix)]
+#[tokio::test]
+async fn only_regular_files_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let fifo = fifo.to_str().unwrap().to_owned();
+    let folder = dir.path().to_str().unwrap().to_owned();
+    for input in ["junit-path", "binary-output"] {
+        let name = format!("INPUT_{}", input.to_uppercase().replace('-', "_"));
+        for path in [&fifo, "/dev/null", &folder] {
+            refused(
+                |r| {
+                    r.env(&name, path);
+                },
+                input,
+            )
+            .await;
+        }
+    }
 }

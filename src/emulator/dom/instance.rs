@@ -479,12 +479,21 @@ fn set_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Value) -> mlua::
             "Unable to assign property {key}. Property is read only"
         )));
     }
-    let variant = from_lua(&value, ty).ok_or_else(|| {
+    let expected = || {
         LuaError::runtime(format!(
             "Unable to assign property {key}. {ty:?} expected, got {}",
             value_type(&value)
         ))
-    })?;
+    };
+    let variant = if ty == rbx_dom_weak::types::VariantType::Enum {
+        let enum_name = descriptor.and_then(|d| match &d.data_type {
+            rbx_reflection::DataType::Enum(name) => Some(*name),
+            _ => None,
+        });
+        Variant::Enum(enum_item(dom, enum_name, &value).ok_or_else(expected)??)
+    } else {
+        from_lua(&value, ty).ok_or_else(expected)?
+    };
     replace_property(lua, dom, r, key, variant)?;
     changed(lua, dom, r, key)
 }
@@ -504,6 +513,49 @@ fn replace_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Variant) -> 
         instance.properties.insert(key.into(), value);
     }
     Ok(())
+}
+
+/// The item an enum property is set to: an `EnumItem` of the property's enum, or one of its
+/// items' names or values, as Roblox accepts. `None` for a value of another type; an error
+/// for a value of the right type that names no item of the enum (`2^40`, `1.5`, `"Nope"`, an
+/// item of another enum). The message is the one Roblox gives for an enum value it refuses
+/// (`Invalid value for enum KeyCode`). Without a descriptor (a property only the place file
+/// knows), any whole number an enum can hold is taken.
+fn enum_item(dom: &Dom, enum_name: Option<&str>, value: &Value) -> Option<mlua::Result<Enum>> {
+    let descriptor = enum_name.and_then(|name| dom.db.enums.get(name));
+    let invalid = || {
+        Err(LuaError::runtime(format!(
+            "Invalid value for enum {}",
+            enum_name.unwrap_or("(unknown)")
+        )))
+    };
+    let number = match value {
+        Value::Table(t) if value_type(value) == "EnumItem" => {
+            let of: Option<String> = t
+                .raw_get::<Table>("EnumType")
+                .and_then(|e| e.raw_get("Name"))
+                .ok();
+            if enum_name.is_some_and(|name| of.as_deref() != Some(name)) {
+                return Some(invalid());
+            }
+            t.raw_get::<f64>("Value").ok()?
+        }
+        Value::String(text) => {
+            let text = text.to_str().ok()?;
+            return Some(
+                descriptor
+                    .and_then(|d| d.items.get(&*text))
+                    .map_or_else(invalid, |value| Ok(Enum::from_u32(*value))),
+            );
+        }
+        other => number(other)?,
+    };
+    let whole = number.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&number);
+    let known = |n: u32| descriptor.is_none_or(|d| d.items.values().any(|v| *v == n));
+    Some(match whole.then_some(number as u32) {
+        Some(n) if known(n) => Ok(Enum::from_u32(n)),
+        _ => invalid(),
+    })
 }
 
 /// `typeof` of a Lua value, for messages.
@@ -546,10 +598,7 @@ fn from_lua(value: &Value, ty: rbx_dom_weak::types::VariantType) -> Option<Varia
         T::Float64 => Variant::Float64(number(value)?),
         T::Int32 => Variant::Int32(number(value)? as i32),
         T::Int64 => Variant::Int64(number(value)? as i64),
-        T::Enum => match value {
-            Value::Table(t) => Variant::Enum(Enum::from_u32(t.raw_get::<u32>("Value").ok()?)),
-            other => Variant::Enum(Enum::from_u32(number(other)? as u32)),
-        },
+        // Enums are checked against their items: see `enum_item`.
         T::Vector3 => {
             let t = datatype("Vector3")?;
             Variant::Vector3(Vector3::new(
