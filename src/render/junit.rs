@@ -42,6 +42,12 @@ pub fn render_junit(report: &RunReport) -> String {
             if let Some(suite) = unlisted_suite(run) {
                 junit.add_test_suite(suite);
             }
+            // A step that failed with no failed test among its cases (a pattern that matched
+            // none, so every case is skipped; a crashed task beside passing tests) carries its
+            // error as a case too, or every reader would show a failing run green.
+            if !report.outcome.is_success() && run.counts().failed == 0 {
+                junit.add_test_suite(run_as_suite(report));
+            }
         }
         _ => {
             junit.add_test_suite(run_as_suite(report));
@@ -339,6 +345,25 @@ stack
         });
         let parsed = Report::deserialize_from_str(&render_junit(&report)).unwrap();
         assert_eq!((parsed.tests, parsed.errors), (1, 1));
+    }
+
+    #[test]
+    fn a_failing_step_without_a_failed_test_is_red_in_junit_too() {
+        // `test-name-pattern` matched nothing: every case is skipped, and the step fails.
+        let mut report = report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        for test in &mut run.tests {
+            test.status = TestStatus::Skipped;
+            test.message = None;
+        }
+        report.problem = Some("`test-name-pattern` matched none of the 3 tests".into());
+        let parsed = Report::deserialize_from_str(&render_junit(&report)).unwrap();
+        assert_eq!((parsed.tests, parsed.failures, parsed.errors), (4, 0, 1));
+        assert!(render_junit(&report).contains("matched none of the 3 tests"));
+        // A passing run gets no such case.
+        report.outcome = Outcome::Complete;
+        let parsed = Report::deserialize_from_str(&render_junit(&report)).unwrap();
+        assert_eq!((parsed.tests, parsed.errors), (3, 0));
     }
 
     #[test]
