@@ -484,6 +484,94 @@ mod golden {
         assert!(out.len() < MAX_SUMMARY_BYTES);
     }
 
+    fn unit(label: &str, report: RunReport) -> crate::report::UnitReport {
+        crate::report::UnitReport {
+            label: label.into(),
+            place_id: 2,
+            report,
+            reported_as_test: false,
+        }
+    }
+
+    fn crashed(message: &str) -> RunReport {
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.task = Some(Task {
+            state: crate::api::model::TaskState::Failed,
+            error: Some(crate::api::model::TaskError {
+                code: crate::api::model::TaskErrorCode::ScriptError,
+                message: message.into(),
+            }),
+            ..Task::default()
+        });
+        report
+    }
+
+    fn first_line(out: &str) -> &str {
+        out.lines().next().unwrap_or_default()
+    }
+
+    #[test]
+    fn the_verdict_counts_each_kind_and_the_tasks_that_failed_beyond_their_tests() {
+        let mut report = report();
+        let out = render_summary(&report, None);
+        assert!(
+            first_line(&out).starts_with("### ❌ 1 failed, 1 passed, 1 skipped — "),
+            "{out}"
+        );
+        // A task that crashed beside the tests is counted in the verdict and listed.
+        report.units = vec![
+            unit("tasks/a.luau", RunReport::new(Outcome::Complete)),
+            unit("tasks/b.luau", crashed("TaskScript:3: boom")),
+        ];
+        let out = render_summary(&report, None);
+        assert!(
+            first_line(&out).contains(" · 1 of 2 tasks failed — "),
+            "{out}"
+        );
+        assert!(out.contains("| Failed task |"), "{out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("| tasks/b\\.luau |") && l.contains("boom")),
+            "{out}"
+        );
+        // Passing only: no failed or skipped part, and no task table.
+        let mut passing = crate::render::junit::tests::report_with_tests();
+        passing.outcome = Outcome::Complete;
+        for test in &mut passing.tests.as_mut().unwrap().tests {
+            test.status = crate::results::TestStatus::Passed;
+        }
+        let out = render_summary(&passing, None);
+        assert!(first_line(&out).starts_with("### ✅ 3 passed — "), "{out}");
+        assert!(!out.contains("Failed task"), "{out}");
+    }
+
+    #[test]
+    fn the_runs_own_error_shows_only_when_no_test_or_task_says_it() {
+        let out = render_summary(&crashed("TaskScript:2: the script's own error"), None);
+        assert!(
+            out.contains("```\nTaskScript:2: the script's own error\n```"),
+            "{out}"
+        );
+        // A failed test says what failed: the run's problem is not repeated as a block.
+        let mut report = report();
+        report.problem = Some("1 of 3 tests failed".into());
+        assert!(!render_summary(&report, None).contains("```\n1 of 3 tests failed"));
+    }
+
+    #[test]
+    fn failed_tasks_past_a_hundred_are_counted() {
+        let mut report = RunReport::new(Outcome::ScriptError);
+        report.units = (0..101)
+            .map(|i| unit(&format!("tasks/{i}.luau"), crashed("TaskScript:1: x")))
+            .collect();
+        let out = render_summary(&report, None);
+        // The failed-task table's rows end with the error; the details table's do not.
+        assert_eq!(out.matches("|  | TaskScript:1: x |").count(), 100, "{out}");
+        assert!(out.contains("…and 1 more failed tasks."), "{out}");
+        report.units.truncate(100);
+        assert!(!render_summary(&report, None).contains("more failed tasks"));
+    }
+
     #[test]
     fn a_hundred_rows_then_a_count() {
         let unit = |i: usize| crate::report::UnitReport {
