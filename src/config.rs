@@ -1248,14 +1248,19 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn load_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    /// Every refused input of a load from these `INPUT_*` pairs.
+    fn load_all(pairs: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
         let map: HashMap<String, String> = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         let env = move |name: &str| map.get(name).cloned();
-        let args = RunArgs::default();
-        load(&Inputs::new(&args, &env)).map_err(|mut errors| errors.0.remove(0))
+        load(&Inputs::new(&RunArgs::default(), &env))
+    }
+
+    /// The first refused input of a load from these `INPUT_*` pairs.
+    fn load_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        load_all(pairs).map_err(|mut errors| errors.0.remove(0))
     }
 
     const BASE: &[(&str, &str)] = &[
@@ -1330,35 +1335,27 @@ mod tests {
 
     #[test]
     fn every_bad_input_is_refused_at_once() {
-        let map: HashMap<String, String> = [
+        let names = |errors: &ConfigErrors| -> Vec<&'static str> {
+            errors.0.iter().map(|e| e.input).collect()
+        };
+        let errors = load_all(&[
             ("INPUT_BACKEND", "local"),
             ("INPUT_SCRIPT", "return 1"),
             ("INPUT_TIMEOUT", "10m"),
             ("INPUT_UNIVERSE_ID", "abc"),
             ("INPUT_OUTPUT_FORMAT", "xml"),
             ("INPUT_BASE_URL", "http://example.com"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let env = move |name: &str| map.get(name).cloned();
-        let errors = load(&Inputs::new(&RunArgs::default(), &env)).unwrap_err();
-        let inputs: Vec<&str> = errors.0.iter().map(|e| e.input).collect();
+        ])
+        .unwrap_err();
         assert_eq!(
-            inputs,
+            names(&errors),
             ["output-format", "universe-id", "timeout", "base-url"],
             "{errors}"
         );
         // A refused backend does not make the key look required, nor the script missing.
-        let map: HashMap<String, String> =
-            [("INPUT_BACKEND", "locl"), ("INPUT_TEST_FRAMEWORK", "testz")]
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-        let env = move |name: &str| map.get(name).cloned();
-        let errors = load(&Inputs::new(&RunArgs::default(), &env)).unwrap_err();
-        let inputs: Vec<&str> = errors.0.iter().map(|e| e.input).collect();
-        assert_eq!(inputs, ["backend", "test-framework"], "{errors}");
+        let errors =
+            load_all(&[("INPUT_BACKEND", "locl"), ("INPUT_TEST_FRAMEWORK", "testz")]).unwrap_err();
+        assert_eq!(names(&errors), ["backend", "test-framework"], "{errors}");
     }
 
     #[test]

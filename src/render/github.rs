@@ -424,17 +424,10 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
 
     #[test]
     fn a_failing_run_without_a_failed_test_still_gets_its_error() {
-        use crate::results::TestRun;
         // NO TESTS FOUND: a test run with nothing in it.
         let mut report = RunReport::new(Outcome::TestsFailed);
         report.problem = Some("no tests were found under ReplicatedStorage.Tests".into());
-        report.tests = Some(TestRun {
-            framework: "testez".into(),
-            tests: Vec::new(),
-            notes: None,
-            error: None,
-            totals: None,
-        });
+        report.tests = Some(crate::render::junit::tests::empty_run());
         assert_eq!(
             errors(&report),
             [format!(

@@ -205,6 +205,17 @@ pub(crate) mod tests {
     use crate::outcome::Outcome;
     use crate::results::{FileLine, TestRun};
 
+    /// A TestEZ run whose envelope listed no test (NO TESTS FOUND).
+    pub(crate) fn empty_run() -> TestRun {
+        TestRun {
+            framework: "testez".into(),
+            tests: Vec::new(),
+            notes: None,
+            error: None,
+            totals: None,
+        }
+    }
+
     /// A completed run with a passed, a failed (located) and a skipped test.
     pub(crate) fn report_with_tests() -> RunReport {
         let mut report = RunReport::new(Outcome::TestsFailed);
@@ -336,13 +347,7 @@ stack
         // NO TESTS FOUND: the envelope arrived, with nothing in it; no reader may show green.
         let mut report = RunReport::new(Outcome::TestsFailed);
         report.problem = Some("no tests were found".into());
-        report.tests = Some(TestRun {
-            framework: "testez".into(),
-            tests: Vec::new(),
-            notes: None,
-            error: None,
-            totals: None,
-        });
+        report.tests = Some(empty_run());
         let parsed = Report::deserialize_from_str(&render_junit(&report)).unwrap();
         assert_eq!((parsed.tests, parsed.errors), (1, 1));
     }
