@@ -208,6 +208,26 @@ mod tests {
         assert_eq!(value(&pairs, "tests-total"), "", "no tests: empty, not 0");
     }
 
+    /// A container action's step exposes only the outputs its action.yml declares: every
+    /// output written must be there, or a workflow reads it as empty.
+    #[test]
+    fn every_output_is_declared_in_the_action() {
+        // Read, not compiled in: action.yml is not part of the published crate.
+        let action = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/action.yml"))
+            .expect("action.yml");
+        let declared = action
+            .split("\noutputs:\n")
+            .nth(1)
+            .expect("an outputs section");
+        for (name, _) in outputs(&crate::render::junit::tests::report_with_tests()) {
+            assert!(
+                declared.contains(&format!("\n  {name}:\n"))
+                    || declared.starts_with(&format!("  {name}:\n")),
+                "output `{name}` is not declared in action.yml"
+            );
+        }
+    }
+
     #[test]
     fn delimiters_are_fresh_and_shaped_like_the_toolkits() {
         let (a, b) = (random_delimiter(), random_delimiter());
