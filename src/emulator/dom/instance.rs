@@ -255,6 +255,9 @@ fn index(lua: &Lua, r: Ref, key: &str) -> mlua::Result<Value> {
     if key == "Parent" {
         return handle_or_nil(lua, &dom, parent);
     }
+    if let Some(member) = super::services::member(lua, &dom, r, &class, key)? {
+        return Ok(member);
+    }
     let methods = dom.hooks.borrow().methods.clone();
     if let Some(methods) = methods
         && let Some(method) = methods.get::<Option<Function>>(key)?
@@ -307,7 +310,7 @@ fn signal(lua: &Lua, dom: &Dom, r: Ref, name: &str) -> mlua::Result<Value> {
 }
 
 /// Fires a signal of an instance if anyone asked for it.
-fn fire(
+pub(crate) fn fire(
     lua: &Lua,
     dom: &Dom,
     r: Ref,
@@ -369,7 +372,7 @@ fn set(lua: &Lua, r: Ref, key: &str, value: Value) -> mlua::Result<()> {
     }
 }
 
-fn changed(lua: &Lua, dom: &Dom, r: Ref, property: &str) -> mlua::Result<()> {
+pub(crate) fn changed(lua: &Lua, dom: &Dom, r: Ref, property: &str) -> mlua::Result<()> {
     fire(lua, dom, r, "Changed", property)?;
     fire(lua, dom, r, &format!("Changed:{property}"), ())
 }

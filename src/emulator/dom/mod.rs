@@ -12,6 +12,7 @@ mod instance;
 mod memory;
 mod place;
 pub mod scheduler;
+mod services;
 mod tags;
 
 use std::cell::RefCell;
@@ -294,6 +295,8 @@ pub fn install(
     };
     dom.memory.take(lua, loaded)?;
     lua.set_app_data(dom.clone());
+    // RunService's frame loop runs on the scheduler (`services/run_service.rs`).
+    lua.set_app_data(scheduler.clone());
     let methods = instance::methods(lua)?;
     dom.hooks.borrow_mut().methods = Some(methods.clone());
 

@@ -1,0 +1,60 @@
+//! `RunService`: what the task's context is, and the frame events (`Heartbeat`, `Stepped`,
+//! `PreSimulation`, `PostSimulation`, `PreRender`, `RenderStepped`, `PreAnimation`) with
+//! `BindToRenderStep`. The Luau half (`run_service.luau`) owns the signals; the scheduler's
+//! frame loop fires them while anyone listens.
+
+use std::rc::Rc;
+
+use mlua::{Lua, Table, Value};
+
+use super::super::scheduler::Scheduler;
+
+/// What `RunService` answers in a task, in one place. An Open Cloud task runs a script in a
+/// game server that is running, not in Studio: a server, running, not a client, not editing,
+/// not Studio's Run mode. (Roblox does not document these for Open Cloud tasks; they are the
+/// answers of a live server, which is what the task's script runs in.)
+const CONTEXT: &[(&str, bool)] = &[
+    ("IsServer", true),
+    ("IsClient", false),
+    ("IsStudio", false),
+    ("IsRunning", true),
+    ("IsEdit", false),
+    ("IsRunMode", false),
+];
+
+const SOURCE: &str = include_str!("run_service.luau");
+const REGISTRY_KEY: &str = "luau-exec.service.RunService";
+
+pub(super) fn member(lua: &Lua, key: &str) -> mlua::Result<Option<Value>> {
+    let module = super::luau_module(lua, REGISTRY_KEY, "RunService", SOURCE, primitives)?;
+    super::from_module(&module, key)
+}
+
+fn primitives(lua: &Lua) -> mlua::Result<Table> {
+    let scheduler = lua
+        .app_data_ref::<Rc<Scheduler>>()
+        .map(|s| s.clone())
+        .ok_or_else(|| mlua::Error::runtime("the local emulator has no scheduler"))?;
+    let table = lua.create_table()?;
+    let context = lua.create_table()?;
+    for (name, answer) in CONTEXT {
+        context.set(*name, *answer)?;
+    }
+    table.set("context", context)?;
+    let s = scheduler.clone();
+    table.set(
+        "wake",
+        lua.create_function(move |_, ()| {
+            s.wake_frames();
+            Ok(())
+        })?,
+    )?;
+    table.set(
+        "setStep",
+        lua.create_function(move |_, step: mlua::Function| {
+            scheduler.set_frame_step(step);
+            Ok(())
+        })?,
+    )?;
+    Ok(table)
+}
