@@ -148,7 +148,10 @@ impl Encoder {
             Value::String(s) => write_string(&mut self.text, &s.to_string_lossy()),
             Value::Table(table) if is_datatype(table) => self.text.push_str("null"),
             Value::Table(table) => return self.table(table, depth),
-            Value::UserData(_) | Value::LightUserData(_) => self.text.push_str("null"),
+            // Instances and datatypes (userdata on Roblox; a Luau `vector`).
+            Value::UserData(_) | Value::LightUserData(_) | Value::Vector(_) => {
+                self.text.push_str("null");
+            }
             _ => return Err(cannot_convert()),
         }
         Ok(())
