@@ -56,6 +56,11 @@ local function err(f) return select(2, pcall(f)) end
 local C = game:GetService("CollectionService")
 local part = Instance.new("Part", workspace)
 C:AddTag(part, "door")
+local polyfill = Instance.new("ModuleScript")
+local errorModule = Instance.new("ModuleScript", polyfill)
+errorModule.Name = "Error"
+local taggedModule = Instance.new("ModuleScript", polyfill)
+taggedModule.Name = "GetTagged"
 return {
     unknown = err(function() return game.ReplicatedStorage.Nope end),
     otherClass = err(function() return workspace.GetTagged end),
@@ -65,37 +70,40 @@ return {
     folder = err(function() return Instance.new("Folder").Nope end),
     tagged = { #C:GetTagged("door"), C:HasTag(part, "door"), part:HasTag("door"), C:GetTags(part)[1] },
     same = { game.IsA == workspace.IsA, workspace.isA == workspace.IsA, game.getService == game.GetService },
+    -- Another class's member does not hide a child (LuauPolyfill requires `script.Error`).
+    children = { polyfill.Error == errorModule, polyfill.GetTagged == taggedModule, pcall(function() return C.Error end) == false },
 }
 "#;
     let r = run(script, None).await;
     assert_eq!(
         r["unknown"],
-        "TaskScript:7: Nope is not a valid member of ReplicatedStorage \"ReplicatedStorage\""
+        "TaskScript:12: Nope is not a valid member of ReplicatedStorage \"ReplicatedStorage\""
     );
     assert_eq!(
         r["otherClass"],
-        "TaskScript:8: GetTagged is not a valid member of Workspace \"Workspace\""
+        "TaskScript:13: GetTagged is not a valid member of Workspace \"Workspace\""
     );
     assert_eq!(
         r["serviceOnly"],
-        "TaskScript:9: GetService is not a valid member of Workspace \"Workspace\""
+        "TaskScript:14: GetService is not a valid member of Workspace \"Workspace\""
     );
     assert_eq!(
         r["dotCall"],
-        "TaskScript:10: Expected ':' not '.' calling member function GetService"
+        "TaskScript:15: Expected ':' not '.' calling member function GetService"
     );
     assert!(
         r["engine"]
             .as_str()
-            .is_some_and(|m| m.starts_with("TaskScript:11: Workspace.Raycast is not emulated")),
+            .is_some_and(|m| m.starts_with("TaskScript:16: Workspace.Raycast is not emulated")),
         "{r}"
     );
     assert_eq!(
         r["folder"],
-        "TaskScript:12: Nope is not a valid member of Folder \"Folder\""
+        "TaskScript:17: Nope is not a valid member of Folder \"Folder\""
     );
     assert_eq!(r["tagged"], json!([1, true, true, "door"]));
     assert_eq!(r["same"], json!([true, true, true]));
+    assert_eq!(r["children"], json!([true, true, true]), "{r}");
 }
 
 #[tokio::test]
