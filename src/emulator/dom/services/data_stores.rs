@@ -2,28 +2,35 @@
 //! stores, so their members fail when called, naming the service and the member (a script that
 //! guards them with `pcall` sees the error, as it would see an outage on Roblox).
 
-use mlua::{Lua, Value};
+use crate::emulator::dom::classes::Registrar;
 
-const DATA_STORE_MEMBERS: &[&str] = &[
-    "GetDataStore",
-    "GetGlobalDataStore",
-    "GetOrderedDataStore",
-    "GetRequestBudgetForRequestType",
-    "ListDataStoresAsync",
+const SERVICES: &[(&str, &str, &[&str])] = &[
+    (
+        "DataStoreService",
+        "data stores",
+        &[
+            "GetDataStore",
+            "GetGlobalDataStore",
+            "GetOrderedDataStore",
+            "GetRequestBudgetForRequestType",
+            "ListDataStoresAsync",
+        ],
+    ),
+    (
+        "MemoryStoreService",
+        "memory stores",
+        &["GetHashMap", "GetQueue", "GetSortedMap"],
+    ),
 ];
-const MEMORY_STORE_MEMBERS: &[&str] = &["GetHashMap", "GetQueue", "GetSortedMap"];
 
-pub(super) fn member(lua: &Lua, class: &str, key: &str) -> mlua::Result<Option<Value>> {
-    let (members, what) = if class == "DataStoreService" {
-        (DATA_STORE_MEMBERS, "data stores")
-    } else {
-        (MEMORY_STORE_MEMBERS, "memory stores")
-    };
-    if !members.contains(&key) {
-        return Ok(None);
+pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
+    for (class, what, members) in SERVICES {
+        for member in *members {
+            let message = format!(
+                "{class}:{member} is not available in the local emulator, which has no {what} (run it with backend open-cloud)"
+            );
+            super::failing(r, class, member, message)?;
+        }
     }
-    let message = format!(
-        "{class}:{key} is not available in the local emulator, which has no {what} (run it with backend open-cloud)"
-    );
-    super::failing(lua, message).map(Some)
+    Ok(())
 }

@@ -2,15 +2,13 @@
 //! (10 when not given), on the task's scheduler; an instance already destroyed is left alone.
 //! Like any scheduled thread it does not keep the task alive.
 
-use mlua::{Lua, Value};
+use crate::emulator::dom::classes::Registrar;
 
-const REGISTRY_KEY: &str = "luau-exec.service.Debris";
-
-const SOURCE: &str = r#"
+/// `AddItem`, in Luau: it schedules on the task's scheduler.
+const ADD_ITEM: &str = r#"
 local env = ...
-local service = env.game:GetService("Debris")
-local function addItem(self, item, lifetime)
-	if self ~= service then
+return function(self, item, lifetime)
+	if env.typeof(self) ~= "Instance" or not self:IsA("Debris") then
 		error("Expected ':' not '.' calling member function AddItem", 2)
 	end
 	if env.typeof(item) ~= "Instance" then
@@ -23,12 +21,10 @@ local function addItem(self, item, lifetime)
 		pcall(item.Destroy, item)
 	end)
 end
-return { AddItem = addItem, addItem = addItem }
 "#;
 
-pub(super) fn member(lua: &Lua, key: &str) -> mlua::Result<Option<Value>> {
-    let module = super::luau_module(lua, REGISTRY_KEY, "Debris", SOURCE, |lua| {
-        lua.create_table()
-    })?;
-    super::from_module(&module, key)
+pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
+    r.luau_method("Debris", "AddItem", ADD_ITEM)?;
+    r.alias("Debris", "addItem", "AddItem");
+    Ok(())
 }

@@ -11,9 +11,9 @@
 //! text that is not JSON fails with `Can't parse JSON`; `null` decodes to `nil`, so it leaves a
 //! hole in an array and no key in an object.
 
-use mlua::{AnyUserData, FromLuaMulti, IntoLuaMulti, Lua, MultiValue, Table, Value};
+use mlua::{Lua, LuaString, Table, Value};
 
-use super::super::instance::{self, InstanceRef};
+use crate::emulator::dom::classes::Registrar;
 
 /// Tables nested deeper than this cannot be encoded (the encoder recurses).
 const MAX_DEPTH: usize = 512;
@@ -28,97 +28,40 @@ const NETWORK: &[&str] = &[
     "GetSecret",
     "CreateWebStreamClient",
 ];
-const REGISTRY_KEY: &str = "luau-exec.service.HttpService";
 
-pub(super) fn member(lua: &Lua, key: &str) -> mlua::Result<Option<Value>> {
-    if NETWORK.contains(&key) {
+pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
+    for name in NETWORK {
         let message = format!(
-            "HttpService:{key} cannot reach the network: the local emulator makes no HTTP requests (run it with backend open-cloud)"
+            "HttpService:{name} cannot reach the network: the local emulator makes no HTTP requests (run it with backend open-cloud)"
         );
-        return super::failing(lua, message).map(Some);
+        super::failing(r, "HttpService", name, message)?;
     }
-    let members = match lua.named_registry_value::<Option<Table>>(REGISTRY_KEY)? {
-        Some(members) => members,
-        None => {
-            let members = members(lua)?;
-            lua.set_named_registry_value(REGISTRY_KEY, members.clone())?;
-            members
-        }
-    };
-    super::from_module(&members, key)
-}
-
-/// The member functions, made once per task.
-fn members(lua: &Lua) -> mlua::Result<Table> {
-    let members = lua.create_table()?;
-    members.set(
-        "JSONEncode",
-        method(lua, "JSONEncode", |lua, args| {
-            let value: Value = FromLuaMulti::from_lua_multi(args, lua)?;
-            let mut encoder = Encoder {
-                open: Vec::new(),
-                text: String::new(),
-            };
-            encoder.value(&value, 0)?;
-            encoder.text.into_lua_multi(lua)
-        })?,
-    )?;
-    members.set(
+    r.method("HttpService", "JSONEncode", |_, _, _, value: Value| {
+        let mut encoder = Encoder {
+            open: Vec::new(),
+            text: String::new(),
+        };
+        encoder.value(&value, 0)?;
+        Ok(encoder.text)
+    })?;
+    r.method(
+        "HttpService",
         "JSONDecode",
-        method(lua, "JSONDecode", |lua, args| {
-            let text: Option<mlua::LuaString> = FromLuaMulti::from_lua_multi(args, lua)?;
+        |lua, _, _, text: Option<LuaString>| {
             let text = text.ok_or_else(|| mlua::Error::runtime("Argument 1 missing or nil"))?;
             let parsed: serde_json::Value = serde_json::from_slice(&text.as_bytes())
                 .map_err(|_| mlua::Error::runtime("Can't parse JSON"))?;
-            to_lua(lua, &parsed)?.into_lua_multi(lua)
-        })?,
+            to_lua(lua, &parsed)
+        },
     )?;
-    members.set(
+    r.method(
+        "HttpService",
         "GenerateGUID",
-        method(lua, "GenerateGUID", |lua, args| {
-            let wrap: Option<bool> = FromLuaMulti::from_lua_multi(args, lua)?;
-            guid(wrap.unwrap_or(true))?.into_lua_multi(lua)
-        })?,
+        |_, _, _, wrap: Option<bool>| guid(wrap.unwrap_or(true)),
     )?;
-    members.set(
-        "UrlEncode",
-        method(lua, "UrlEncode", |lua, args| {
-            let text: mlua::LuaString = FromLuaMulti::from_lua_multi(args, lua)?;
-            url_encode(&text.as_bytes()).into_lua_multi(lua)
-        })?,
-    )?;
-    Ok(members)
-}
-
-/// A member function: the first argument must be the HttpService (a call with `:`).
-fn method(
-    lua: &Lua,
-    name: &'static str,
-    body: impl Fn(&Lua, MultiValue) -> mlua::Result<MultiValue> + 'static,
-) -> mlua::Result<mlua::Function> {
-    instance::raising(lua, move |lua, args| {
-        let mut args = args.into_iter();
-        let is_service = match args.next() {
-            Some(Value::UserData(data)) => is_http_service(lua, &data),
-            _ => false,
-        };
-        if !is_service {
-            return Err(mlua::Error::runtime(format!(
-                "Expected ':' not '.' calling member function {name}"
-            )));
-        }
-        body(lua, args.collect())
+    r.method("HttpService", "UrlEncode", |_, _, _, text: LuaString| {
+        Ok(url_encode(&text.as_bytes()))
     })
-}
-
-fn is_http_service(lua: &Lua, data: &AnyUserData) -> bool {
-    let (Ok(this), Ok(dom)) = (data.borrow::<InstanceRef>(), instance::dom(lua)) else {
-        return false;
-    };
-    dom.tree
-        .borrow()
-        .get_by_ref(this.0)
-        .is_some_and(|i| i.class == "HttpService")
 }
 
 fn cannot_convert() -> mlua::Error {

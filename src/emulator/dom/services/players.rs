@@ -2,51 +2,29 @@
 //! nil (it is on any server), the lookups find nobody, and `PlayerAdded`/`PlayerRemoving` are
 //! signals that never fire.
 
-use mlua::{Lua, Value};
-use rbx_dom_weak::types::Ref;
+use mlua::{MultiValue, Value};
 
-use super::super::Dom;
+use crate::emulator::dom::classes::{Member, Registrar};
 
-const SIGNALS: &[&str] = &["PlayerAdded", "PlayerRemoving", "PlayerMembershipChanged"];
-const REGISTRY_KEY: &str = "luau-exec.service.Players";
-
-/// The member functions, in Luau (each checks it was called with `:`).
-const SOURCE: &str = r#"
-local env = ...
-local service = env.game:GetService("Players")
-local function method(name, body)
-	return function(self, ...)
-		if self ~= service then
-			error(string.format("Expected ':' not '.' calling member function %s", name), 2)
-		end
-		return body(...)
-	end
-end
-local nobody = function()
-	return nil
-end
-local members = {
-	GetPlayers = method("GetPlayers", function()
-		return {}
-	end),
-	GetPlayerFromCharacter = method("GetPlayerFromCharacter", nobody),
-	GetPlayerByUserId = method("GetPlayerByUserId", nobody),
-}
--- The deprecated spellings Roblox still honours.
-members.getPlayers = members.GetPlayers
-members.playerFromCharacter = members.GetPlayerFromCharacter
-return members
-"#;
-
-pub(super) fn member(lua: &Lua, dom: &Dom, r: Ref, key: &str) -> mlua::Result<Option<Value>> {
-    if key == "LocalPlayer" {
-        return Ok(Some(Value::Nil));
+pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
+    r.method("Players", "GetPlayers", |lua, _, _, ()| lua.create_table())?;
+    for lookup in ["GetPlayerFromCharacter", "GetPlayerByUserId"] {
+        r.method("Players", lookup, |_, _, _, _: MultiValue| Ok(Value::Nil))?;
     }
-    if SIGNALS.contains(&key) {
-        return super::signal(lua, dom, r, key).map(Some);
+    let nobody = r.lua().create_function(|_, _: MultiValue| Ok(Value::Nil))?;
+    r.member(
+        "Players",
+        "LocalPlayer",
+        Member::Property {
+            get: Some(nobody),
+            set: None,
+        },
+    );
+    for signal in ["PlayerAdded", "PlayerRemoving", "PlayerMembershipChanged"] {
+        r.signal("Players", signal);
     }
-    let module = super::luau_module(lua, REGISTRY_KEY, "Players", SOURCE, |lua| {
-        lua.create_table()
-    })?;
-    super::from_module(&module, key)
+    // The deprecated spellings Roblox still honours.
+    r.alias("Players", "getPlayers", "GetPlayers");
+    r.alias("Players", "playerFromCharacter", "GetPlayerFromCharacter");
+    Ok(())
 }

@@ -5,9 +5,11 @@
 
 use std::rc::Rc;
 
-use mlua::{Lua, Table, Value};
+use mlua::{Lua, Table};
 
-use super::super::scheduler::Scheduler;
+use super::LuauHalf;
+use crate::emulator::dom::classes::Registrar;
+use crate::emulator::dom::scheduler::Scheduler;
 
 /// What `RunService` answers in a task, in one place. An Open Cloud task runs a script in a
 /// game server that is running, not in Studio: a server, running, not a client, not editing,
@@ -22,12 +24,32 @@ const CONTEXT: &[(&str, bool)] = &[
     ("IsRunMode", false),
 ];
 
-const SOURCE: &str = include_str!("run_service.luau");
-const REGISTRY_KEY: &str = "luau-exec.service.RunService";
+static HALF: LuauHalf = LuauHalf {
+    registry_key: "luau-exec.service.RunService",
+    name: "RunService",
+    source: include_str!("run_service.luau"),
+    primitives,
+};
 
-pub(super) fn member(lua: &Lua, key: &str) -> mlua::Result<Option<Value>> {
-    let module = super::luau_module(lua, REGISTRY_KEY, "RunService", SOURCE, primitives)?;
-    super::from_module(&module, key)
+/// The frame events and render-step bindings (the Luau half's).
+const FRAME_MEMBERS: &[&str] = &[
+    "PreRender",
+    "RenderStepped",
+    "PreAnimation",
+    "Stepped",
+    "PreSimulation",
+    "PostSimulation",
+    "Heartbeat",
+    "BindToRenderStep",
+    "UnbindFromRenderStep",
+];
+
+pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
+    for (name, answer) in CONTEXT {
+        let answer = *answer;
+        r.method("RunService", name, move |_, _, _, ()| Ok(answer))?;
+    }
+    super::lazy(r, &HALF, "RunService", FRAME_MEMBERS)
 }
 
 fn primitives(lua: &Lua) -> mlua::Result<Table> {
@@ -36,11 +58,6 @@ fn primitives(lua: &Lua) -> mlua::Result<Table> {
         .map(|s| s.clone())
         .ok_or_else(|| mlua::Error::runtime("the local emulator has no scheduler"))?;
     let table = lua.create_table()?;
-    let context = lua.create_table()?;
-    for (name, answer) in CONTEXT {
-        context.set(*name, *answer)?;
-    }
-    table.set("context", context)?;
     let s = scheduler.clone();
     table.set(
         "wake",

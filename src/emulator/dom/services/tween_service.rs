@@ -7,38 +7,46 @@ use mlua::{AnyUserData, Function, Lua, Table, Value};
 use rbx_dom_weak::InstanceBuilder;
 use rbx_dom_weak::types::Ref;
 
-use super::super::Dom;
-use super::super::instance;
-use super::super::memory::INSTANCE_OVERHEAD;
+use super::LuauHalf;
+use crate::emulator::dom::classes::{Member, Registrar};
+use crate::emulator::dom::instance;
+use crate::emulator::dom::memory::INSTANCE_OVERHEAD;
 
-const SOURCE: &str = include_str!("tween_service.luau");
-const REGISTRY_KEY: &str = "luau-exec.service.TweenService";
+static HALF: LuauHalf = LuauHalf {
+    registry_key: "luau-exec.service.TweenService",
+    name: "TweenService",
+    source: include_str!("tween_service.luau"),
+    primitives,
+};
 
-fn module(lua: &Lua) -> mlua::Result<Table> {
-    super::luau_module(lua, REGISTRY_KEY, "TweenService", SOURCE, primitives)
-}
+/// What a Tween answers from the Luau half, by the class Roblox declares it on.
+const TWEEN_MEMBERS: &[(&str, &str)] = &[
+    ("TweenBase", "Play"),
+    ("TweenBase", "Pause"),
+    ("TweenBase", "Cancel"),
+    ("TweenBase", "PlaybackState"),
+    ("Tween", "Instance"),
+    ("Tween", "TweenInfo"),
+];
 
-pub(super) fn member(lua: &Lua, key: &str) -> mlua::Result<Option<Value>> {
-    let members: Table = module(lua)?.raw_get("members")?;
-    super::from_module(&members, key)
-}
-
-/// A member of a Tween: its signal `Completed`, or what the Luau half answers.
-pub(super) fn tween_member(lua: &Lua, dom: &Dom, r: Ref, key: &str) -> mlua::Result<Option<Value>> {
-    if key == "Completed" {
-        return super::signal(lua, dom, r, key).map(Some);
+pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
+    super::lazy(r, &HALF, "TweenService", &["Create"])?;
+    r.signal("TweenBase", "Completed");
+    for (class, name) in TWEEN_MEMBERS {
+        let get = r.lua().create_function(move |lua, tween: AnyUserData| {
+            let answer: Function = HALF.load(lua)?.raw_get("tweenMember")?;
+            answer.call::<Value>((tween, *name))
+        })?;
+        r.member(
+            class,
+            name,
+            Member::Property {
+                get: Some(get),
+                set: None,
+            },
+        );
     }
-    if !matches!(
-        key,
-        "Play" | "Pause" | "Cancel" | "PlaybackState" | "Instance" | "TweenInfo"
-    ) {
-        return Ok(None);
-    }
-    let answer: Function = module(lua)?.raw_get("tweenMember")?;
-    let value: Value = answer.call((instance::handle(lua, dom, r)?, key))?;
-    // A Tween the Luau half did not make (from a place file) has no state: its members are
-    // the instance's own.
-    Ok((!value.is_nil()).then_some(value))
+    Ok(())
 }
 
 fn primitives(lua: &Lua) -> mlua::Result<Table> {
