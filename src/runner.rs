@@ -26,6 +26,7 @@ use crate::poller::{self, PollError, PollEvent};
 use crate::render::{Event, Sink};
 use crate::report::RunReport;
 use crate::results;
+use crate::roblox::{LOG_MESSAGE_OVERHEAD, LOG_WINDOW_BYTES};
 use crate::text::size;
 
 /// A log listing that keeps answering with new page tokens is cut off here. Roblox answers
@@ -33,9 +34,7 @@ use crate::text::size;
 pub const MAX_LOG_PAGES: usize = 1000;
 /// At most this much log text is kept (counted as Roblox counts its 450 KB window, with a
 /// 47-byte overhead per message): four times Roblox's window, so a real task never reaches it.
-pub const MAX_LOG_BYTES: usize = 4 * 450_000;
-/// Roblox's per-message overhead in its log window.
-const LOG_MESSAGE_OVERHEAD: usize = 47;
+pub const MAX_LOG_BYTES: usize = 4 * LOG_WINDOW_BYTES;
 /// How often upload progress is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 

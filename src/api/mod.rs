@@ -7,6 +7,7 @@ pub mod error;
 pub mod limiter;
 pub mod model;
 pub mod retry;
+pub mod url;
 
 pub use client::{OpenCloud, Progress};
 pub use error::{ApiError, Operation, Service};
