@@ -8,6 +8,7 @@
 //! the task. The engine itself (physics, rendering, networking, HttpService) is not here; a
 //! member Roblox has but the emulator does not fails with a message that says so.
 
+mod datatypes;
 mod instance;
 mod memory;
 mod place;
@@ -200,6 +201,15 @@ fn host_table(
     )?;
     let d = dom.clone();
     host.set(
+        "enumNames",
+        lua.create_function(move |_, ()| {
+            let mut names: Vec<&str> = d.db.enums.keys().map(|name| name.as_ref()).collect();
+            names.sort_unstable();
+            Ok(names)
+        })?,
+    )?;
+    let d = dom.clone();
+    host.set(
         "setEnumMaker",
         lua.create_function(move |_, maker: Function| {
             d.hooks.borrow_mut().make_enum = Some(maker);
@@ -345,6 +355,8 @@ pub fn install(
             env.raw_set(name, value)?;
         }
     }
+    // Past the prelude's datatypes, each loads on the first read of its global.
+    datatypes::install(lua, &env)?;
     dom.hooks.borrow_mut().shared_env = Some(env.clone());
     Ok(env)
 }
