@@ -129,6 +129,9 @@ return {
 	fails(function() return t.Nope end),
 	fails(DateTime.fromUniversalTime, 2021, 2, 29),
 	fails(DateTime.fromUnixTimestamp, "x"),
+	fails(function() return DateTime.fromUniversalTime(2020, 13) end),
+	fails(function() return DateTime.fromLocalTime(2020, "x") end),
+	fails(function() return DateTime.fromUnixTimestampMillis(math.huge) end),
 }
 "#
     );
@@ -161,6 +164,9 @@ return {
             "TaskScript:28: Nope is not a valid member of DateTime",
             "fromUniversalTime: 2021-2-29 is not a valid date",
             "invalid argument #1 to 'fromUnixTimestamp' (number expected, got string)",
+            "TaskScript:31: fromUniversalTime: 2020-13-1 is not a valid date",
+            "TaskScript:32: invalid argument #2 to 'fromLocalTime' (number expected, got string)",
+            "TaskScript:33: fromUnixTimestampMillis: the time is out of range (years 1400 to 9999)",
         ])
     );
 }
