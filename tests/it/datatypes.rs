@@ -507,3 +507,73 @@ return { read, written }
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn the_first_datatypes_have_the_members_ui_and_geometry_code_reads() {
+    let script = format!(
+        "{FAILS}{}",
+        r#"
+local v = Vector2.new(3, 4)
+local h, s, value = Color3.fromRGB(255, 0, 0):ToHSV()
+local frame = CFrame.new(Vector3.new(1, 2, 3), Vector3.new(1, 2, -7))
+local moved = CFrame.new(1, 2, 3) * CFrame.Angles(0, math.pi / 2, 0)
+local back = moved:Inverse() * moved
+local function near(a, b)
+	return math.abs(a - b) < 1e-9
+end
+return {
+	tostring(v.Unit), v:Dot(Vector2.new(1, 1)), v:Cross(Vector2.new(1, 0)), tostring(v:Lerp(Vector2.zero, 0.5)),
+	tostring(v / 2), tostring(-v), tostring(v:Min(Vector2.new(5, 1))), tostring(Vector2.xAxis),
+	tostring(Vector3.new(-1, 2.5, -3):Abs()), tostring(Vector3.new(1.5, -1.5, 0):Floor()),
+	tostring(Vector3.new(1, 5, 2):Max(Vector3.new(4, 0, 2))), near(Vector3.xAxis:Angle(Vector3.yAxis), math.pi / 2),
+	h, s, value, Color3.fromHSV(1 / 3, 1, 1) == Color3.new(0, 1, 0), tostring(Color3.fromHSV(0, 0, 0.5)),
+	tostring(UDim2.new(1, 10, 0.5, 4) - UDim2.fromOffset(5, 4)), tostring(UDim.new(1, 2) - UDim.new(0.5, 1)),
+	tostring(UDim2.new():Lerp(UDim2.new(1, 100, 0, 50), 0.5)),
+	tostring(frame.LookVector), tostring(frame.Position), frame.ZVector == Vector3.zAxis,
+	CFrame.lookAt(Vector3.zero, Vector3.new(0, 0, -1)).RightVector == Vector3.xAxis,
+	near(back.X, 0) and near(back.Y, 0) and near(back.Z, 0) and near(back.RightVector.X, 1),
+	tostring(CFrame.new(1, 2, 3):PointToObjectSpace(Vector3.new(2, 2, 3))),
+	tostring(CFrame.new(1, 2, 3):ToObjectSpace(CFrame.new(1, 2, 4)).Position),
+	tostring(CFrame.new(5, 0, 0):VectorToWorldSpace(Vector3.new(1, 0, 0))),
+	fails(function() return v.Nope end),
+	fails(function() return Color3.new().Nope end),
+}
+"#
+    );
+    let r = run_empty(&script).await;
+    assert_eq!(
+        r,
+        json!([
+            "0.6, 0.8",
+            7,
+            -4,
+            "1.5, 2",
+            "1.5, 2",
+            "-3, -4",
+            "3, 1",
+            "1, 0",
+            "1, 2.5, 3",
+            "1, -2, 0",
+            "4, 5, 2",
+            true,
+            0,
+            1,
+            1,
+            true,
+            "0.5, 0.5, 0.5",
+            "{1, 5}, {0.5, 0}",
+            "0.5, 1",
+            "{0.5, 50}, {0, 25}",
+            "0, 0, -1",
+            "1, 2, 3",
+            true,
+            true,
+            true,
+            "1, 0, 0",
+            "0, 0, 1",
+            "1, 0, 0",
+            "TaskScript:30: Nope is not a valid member of Vector2",
+            "TaskScript:31: Nope is not a valid member of Color3",
+        ])
+    );
+}
