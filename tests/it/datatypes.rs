@@ -577,3 +577,39 @@ return {
         ])
     );
 }
+
+#[tokio::test]
+async fn random_repeats_its_seed_and_checks_its_intervals() {
+    let script = r#"
+local a, b = Random.new(42), Random.new(42)
+local same = true
+for _ = 1, 100 do
+	local x = a:NextInteger(-5, 5)
+	same = same and x == b:NextInteger(-5, 5) and x >= -5 and x <= 5
+end
+local n = a:NextNumber(2, 3)
+local list = { 1, 2, 3, 4, 5 }
+a:Shuffle(list)
+table.sort(list)
+return {
+	typeof(a), same, n >= 2 and n < 3, math.abs(a:NextUnitVector().Magnitude - 1) < 1e-9,
+	table.concat(list, ","), a:Clone():NextNumber() == a:NextNumber(), a:NextInteger(3, 3),
+	select(2, pcall(a.NextInteger, a, 5, 1)), select(2, pcall(function() return a.Nope end)),
+}
+"#;
+    let r = run_empty(script).await;
+    assert_eq!(
+        r,
+        json!([
+            "Random",
+            true,
+            true,
+            true,
+            "1,2,3,4,5",
+            true,
+            3,
+            "invalid argument #2 to 'NextInteger' (interval is empty)",
+            "TaskScript:15: Nope is not a valid member of Random",
+        ])
+    );
+}

@@ -339,12 +339,6 @@ pub fn install(
     env.set("workspace", workspace.clone())?;
     env.set("Workspace", workspace)?;
     env.set("Instance", instance::instance_library(lua)?)?;
-    env.set(
-        "Random",
-        lua.load(RANDOM)
-            .set_name("=luau-exec.Random")
-            .call::<Table>(())?,
-    )?;
 
     // The standard library is copied in, not reached through another `__index` hop: every
     // global read of every script (a spec's callback environment reads through its module's
@@ -381,36 +375,3 @@ pub fn script_env(lua: &Lua, shared: &Table, script: Option<AnyUserData>) -> mlu
 
 /// Where the one metatable of script environments is kept.
 const SCRIPT_ENV_META: &str = "luau-exec.script-env";
-
-/// `Random.new(seed)`: a seeded generator (xorshift), enough for test code.
-const RANDOM: &str = r#"
-local Random = { __type = "Random" }
-Random.__index = Random
-local function step(state)
-	local x = state[1]
-	x = bit32.bxor(x, bit32.lshift(x, 13))
-	x = bit32.bxor(x, bit32.rshift(x, 17))
-	x = bit32.bxor(x, bit32.lshift(x, 5))
-	state[1] = x
-	return x / 4294967296
-end
-function Random.NextNumber(self, min, max)
-	min, max = min or 0, max or 1
-	return min + step(self._state) * (max - min)
-end
-function Random.NextInteger(self, min, max)
-	return min + math.floor(step(self._state) * (max - min + 1))
-end
-function Random.Clone(self)
-	return setmetatable({ _state = { self._state[1] } }, Random)
-end
-return {
-	new = function(seed)
-		seed = math.floor(seed or os.clock() * 1e6) % 4294967296
-		if seed == 0 then
-			seed = 2463534242
-		end
-		return setmetatable({ _state = { seed } }, Random)
-	end,
-}
-"#;

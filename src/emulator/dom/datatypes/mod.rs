@@ -65,6 +65,11 @@ const MODULES: &[Module] = &[
         globals: &["TweenInfo"],
     },
     Module {
+        name: "Random",
+        source: include_str!("random.luau"),
+        globals: &["Random"],
+    },
+    Module {
         name: "Font",
         source: include_str!("font.luau"),
         globals: &["Font"],
