@@ -385,3 +385,25 @@ return {
     assert_eq!(r["gui"], json!(["ScreenGui", true, 3]));
     assert_eq!(r["made"], 11);
 }
+
+/// A game server's scripts cannot use Studio's or Roblox's own services: Jest-Lua probes for
+/// `CoreScriptSyncService` with `pcall` and must take its game-server path.
+#[tokio::test]
+async fn privileged_services_are_refused() {
+    let script = r#"
+local ok, message = pcall(function() return game:GetService("CoreScriptSyncService").Name end)
+local found, why = pcall(game.FindService, game, "FileSystemService")
+return { ok, message, found, why, game:GetService("HttpService").Name }
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r,
+        json!([
+            false,
+            "TaskScript:2: The current thread cannot access 'CoreScriptSyncService' (lacking capability RobloxScript)",
+            false,
+            "The current thread cannot access 'FileSystemService' (lacking capability RobloxScript)",
+            "HttpService",
+        ])
+    );
+}
