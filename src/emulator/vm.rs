@@ -646,8 +646,10 @@ return {
                 "local main = coroutine.running()\ntask.delay(0.01, function() coroutine.resume(main) end)\ncoroutine.yield()\n".to_owned(),
             ),
             (
-                "a deferred signal handler",
-                "local main = coroutine.running()\nlocal f = Instance.new('IntValue')\nf.Changed:Connect(function() task.spawn(main) end)\nf.Value = 1\ncoroutine.yield()\n".to_owned(),
+                // The empty place's signals are immediate: the handler defers the resume, as
+                // a deferred place's signal would (the main thread is still running then).
+                "a signal handler, deferred",
+                "local main = coroutine.running()\nlocal f = Instance.new('IntValue')\nf.Changed:Connect(function() task.defer(task.spawn, main) end)\nf.Value = 1\ncoroutine.yield()\n".to_owned(),
             ),
         ];
         for (how, prelude) in resumers {

@@ -4,6 +4,7 @@
 #[cfg(feature = "emulator")]
 mod batch;
 #[cfg(feature = "emulator")]
+mod classes;
 mod datatypes;
 #[cfg(feature = "emulator")]
 mod emulator;
