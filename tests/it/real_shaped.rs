@@ -1,0 +1,142 @@
+//! Suites shaped like real open-source libraries' (Roact, Rodux, roblox-lua-promise, t), run
+//! offline with TestEZ from npm: CI cannot reach GitHub, so these spec projects exercise each
+//! engine API the way those libraries' own suites do (`scripts/real-suites.py` runs the real
+//! ones). Also the `test-setup` hook those libraries' runners need.
+
+use std::path::Path;
+
+use rbx_dom_weak::InstanceBuilder;
+use serde_json::{Value, json};
+
+use crate::places::{folder, from_folder, module, place, testez_run, testez_source};
+use crate::support::Output;
+
+/// Writes a place of TestEZ (from npm) and `children` under ReplicatedStorage to `game.rbxl`.
+fn write_place(repo: &Path, children: Vec<InstanceBuilder>) {
+    let mut all = vec![from_folder("TestEZ", &testez_source())];
+    all.extend(children);
+    std::fs::write(repo.join("game.rbxl"), place(all)).expect("the place is written");
+}
+
+/// The JSON format's result line (the last line of stdout).
+fn result_of(output: &Output) -> Value {
+    let last = output.stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!(
+            "no result line ({e}):\n{}\n{}",
+            output.stdout, output.stderr
+        )
+    })
+}
+
+/// Each failed test's path and message, for assertion messages.
+fn failures(result: &Value) -> Vec<String> {
+    result["tests"]["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|test| test["status"] == "failed")
+        .map(|test| format!("{}: {}", test["path"], test["message"]))
+        .collect()
+}
+
+// --- test-setup -----------------------------------------------------------------------------
+
+/// A library with a global config (as Roact's `setGlobalConfig`), a spec that passes only when
+/// it was configured, and a setup module that configures it.
+fn configured_library() -> Vec<InstanceBuilder> {
+    vec![
+        module(
+            "Lib",
+            "local config = { typeChecks = false }\nlocal Lib = {}\nfunction Lib.setGlobalConfig(values)\n\tfor key, value in values do\n\t\tconfig[key] = value\n\tend\nend\nfunction Lib.config()\n\treturn config\nend\nreturn Lib\n",
+        ),
+        module(
+            "TestSetup",
+            "require(script.Parent.Lib).setGlobalConfig({ typeChecks = true })\nreturn nil\n",
+        ),
+        module(
+            "FailingSetup",
+            "local Lib = require(script.Parent.Lib)\nerror(\"cannot configure \" .. tostring(Lib))\n",
+        ),
+        folder("Tests").with_child(module(
+            "config.spec",
+            "local Lib = require(script.Parent.Parent.Lib)\nreturn function()\n\tit(\"runs configured\", function()\n\t\texpect(Lib.config().typeChecks).to.equal(true)\n\tend)\nend\n",
+        )),
+        folder("NotAModule"),
+    ]
+}
+
+#[tokio::test]
+async fn test_setup_configures_the_modules_the_specs_require() {
+    let repo = tempfile::tempdir().unwrap();
+    write_place(repo.path(), configured_library());
+
+    let output = testez_run(repo.path())
+        .env("INPUT_TEST_SETUP", "ReplicatedStorage.TestSetup")
+        .output()
+        .await;
+    let result = result_of(&output);
+    assert_eq!(output.code, 0, "{:?}", failures(&result));
+    assert_eq!(
+        result["tests"]["counts"],
+        json!({ "total": 1, "passed": 1, "failed": 0, "skipped": 0 })
+    );
+
+    // Without it the same spec fails: the setup is what configured the library.
+    let output = testez_run(repo.path()).output().await;
+    assert_eq!(output.code, 10, "{}", output.stdout);
+    assert_eq!(
+        result_of(&output)["tests"]["counts"]["failed"],
+        json!(1),
+        "{}",
+        output.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_test_setup_that_raises_an_error_fails_the_step_with_its_message() {
+    let repo = tempfile::tempdir().unwrap();
+    write_place(repo.path(), configured_library());
+    let output = testez_run(repo.path())
+        .env("INPUT_TEST_SETUP", "ReplicatedStorage.FailingSetup")
+        .output()
+        .await;
+    let result = result_of(&output);
+    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
+    assert_eq!(
+        result["outcome"],
+        "TEST SETUP FAILED at ReplicatedStorage.FailingSetup"
+    );
+    let problem = result["problem"].as_str().unwrap_or_default();
+    assert!(
+        problem.contains("requiring `ReplicatedStorage.FailingSetup` before the suite raised an error, so no test ran: ReplicatedStorage.FailingSetup:2: cannot configure table: "),
+        "{result}"
+    );
+    assert_eq!(result["tests"]["counts"]["total"], json!(0), "{result}");
+}
+
+#[tokio::test]
+async fn a_test_setup_missing_from_the_place_says_what_is_there() {
+    let repo = tempfile::tempdir().unwrap();
+    write_place(repo.path(), configured_library());
+    for (path, says) in [
+        (
+            "ReplicatedStorage.Setup",
+            "there is no `ReplicatedStorage.Setup` in the place: ReplicatedStorage has no child `Setup` (its children: FailingSetup, Lib, NotAModule, TestEZ, TestSetup, Tests)",
+        ),
+        (
+            "ReplicatedStorage.NotAModule",
+            "`ReplicatedStorage.NotAModule` is a Folder, not a ModuleScript to require before the suite",
+        ),
+    ] {
+        let output = testez_run(repo.path())
+            .env("INPUT_TEST_SETUP", path)
+            .output()
+            .await;
+        let result = result_of(&output);
+        assert_eq!(output.code, 10, "{path}: {}", output.stdout);
+        assert_eq!(result["outcome"], format!("NO TEST SETUP at {path}"));
+        let problem = result["problem"].as_str().unwrap_or_default();
+        assert!(problem.contains(says), "{path}: {result}");
+    }
+}
