@@ -140,3 +140,80 @@ async fn a_test_setup_missing_from_the_place_says_what_is_there() {
         assert!(problem.contains(says), "{path}: {result}");
     }
 }
+
+// --- debug.loadmodule (Jest-Lua's jest-runtime loads every module through it) --------------
+
+/// Runs `script` on the local backend in a place holding `children`; its first result.
+async fn first_result(children: Vec<InstanceBuilder>, script: &str) -> Value {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), place(children)).unwrap();
+    let output = crate::support::Run::bare()
+        .dir(repo.path())
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_PLACE_FILE", "game.rbxl")
+        .env("INPUT_SCRIPT", script)
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        .output()
+        .await;
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    result_of(&output)["results"][0].clone()
+}
+
+#[tokio::test]
+async fn debug_loadmodule_compiles_a_module_afresh_without_running_or_caching_it() {
+    let children = vec![
+        module(
+            "Counter",
+            "_G.loads = (_G.loads or 0) + 1\nreturn { script = script:GetFullName() }\n",
+        ),
+        module("Broken", "return (\n"),
+        module(
+            "Reads",
+            "return script.Name .. \" \" .. tostring(injected)\n",
+        ),
+        module("Raises", "local x = 1\nerror(\"boom\")\n"),
+    ];
+    let script = r#"
+local RS = game:GetService("ReplicatedStorage")
+local r = {}
+local load, problem = debug.loadmodule(RS.Counter)
+r.notRunYet = _G.loads == nil
+local first, second = load(), load()
+r.fresh = first ~= second and require(RS.Counter) ~= first
+r.loads = _G.loads
+r.script = first.script
+r.problem = problem == nil
+local broken, message = debug.loadmodule(RS.Broken)
+r.brokenIsNil = broken == nil
+r.message = message
+r.folder = select(2, pcall(debug.loadmodule, workspace))
+r.text = select(2, pcall(debug.loadmodule, "RS.Counter"))
+-- Jest sets its own environment over the one the function comes with.
+local reads = debug.loadmodule(RS.Reads)
+setfenv(reads, setmetatable({ injected = 42 }, { __index = getfenv(reads) }))
+r.reads = reads()
+r.raises = select(2, pcall(debug.loadmodule(RS.Raises)))
+return r
+"#;
+    let result = first_result(children, script).await;
+    assert_eq!(result["notRunYet"], true, "{result}");
+    assert_eq!(result["fresh"], true, "{result}");
+    assert_eq!(result["loads"], 3, "two loads and one require: {result}");
+    assert_eq!(result["script"], "ReplicatedStorage.Counter");
+    assert_eq!(result["problem"], true);
+    assert_eq!(result["brokenIsNil"], true);
+    assert_eq!(
+        result["message"],
+        "ReplicatedStorage.Broken:2: Expected identifier when parsing expression, got <eof>"
+    );
+    assert_eq!(
+        result["folder"],
+        "invalid argument #1 to 'loadmodule' (ModuleScript expected, got Workspace)"
+    );
+    assert_eq!(
+        result["text"],
+        "invalid argument #1 to 'loadmodule' (ModuleScript expected, got string)"
+    );
+    assert_eq!(result["reads"], "Reads 42");
+    assert_eq!(result["raises"], "ReplicatedStorage.Raises:2: boom");
+}
