@@ -217,3 +217,182 @@ return r
     assert_eq!(result["reads"], "Reads 42");
     assert_eq!(result["raises"], "ReplicatedStorage.Raises:2: boom");
 }
+
+// --- real-shaped spec projects --------------------------------------------------------------
+
+/// A place of TestEZ and one library folder under ReplicatedStorage, with
+/// `Workspace.SignalBehavior` set to Immediate when `immediate` (suites written before deferred
+/// events, as Roact's and Promise's were, expect a handler to have run when `Fire` returns).
+fn library_place(library: InstanceBuilder, immediate: bool) -> Vec<u8> {
+    use rbx_dom_weak::types::{Enum, Variant};
+    use rbx_dom_weak::{InstanceBuilder as Builder, WeakDom};
+    let mut dom = WeakDom::new(Builder::new("DataModel"));
+    let root = dom.root_ref();
+    let storage = dom.insert(
+        root,
+        Builder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
+    );
+    dom.insert(storage, from_folder("TestEZ", &testez_source()));
+    dom.insert(storage, library);
+    let mut workspace = Builder::new("Workspace").with_name("Workspace");
+    if immediate {
+        let items = &rbx_reflection_database::get_bundled().enums["SignalBehavior"].items;
+        workspace = workspace.with_property(
+            "SignalBehavior",
+            Variant::Enum(Enum::from_u32(items["Immediate"])),
+        );
+    }
+    dom.insert(root, workspace);
+    let services = dom.root().children().to_vec();
+    let mut bytes = Vec::new();
+    rbx_binary::to_writer(&mut bytes, &dom, &services).expect("a place");
+    bytes
+}
+
+/// Runs the TestEZ suite of `library` (its root is `ReplicatedStorage.<name>`) and asserts that
+/// every one of its `expected` tests passed.
+async fn assert_suite_passes(name: &str, library: InstanceBuilder, immediate: bool, expected: u64) {
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("game.rbxl"),
+        library_place(library, immediate),
+    )
+    .unwrap();
+    let output = testez_run(repo.path())
+        .env("INPUT_TEST_ROOTS", &format!("ReplicatedStorage.{name}"))
+        .output()
+        .await;
+    let result = result_of(&output);
+    assert_eq!(
+        result["tests"]["counts"],
+        json!({ "total": expected, "passed": expected, "failed": 0, "skipped": 0 }),
+        "{name}: {:#?}\n{}",
+        failures(&result),
+        result["problem"]
+    );
+    assert_eq!(output.code, 0, "{}", output.stdout);
+}
+
+/// Shaped like roblox-lua-promise: the library reads `RunService.Heartbeat` when it loads, and
+/// times its delays by summing each frame's `deltaTime`; `fromEvent` waits on a signal inside
+/// a thread of its own.
+const TIMER: &str = r##"
+local RunService = game:GetService("RunService")
+
+local Timer = { _timeEvent = RunService.Heartbeat }
+
+function Timer.delay(seconds, callback)
+	local elapsed = 0
+	local connection
+	connection = Timer._timeEvent:Connect(function(deltaTime)
+		elapsed += deltaTime
+		if elapsed >= seconds then
+			connection:Disconnect()
+			callback(elapsed)
+		end
+	end)
+	return connection
+end
+
+function Timer.fromEvent(event)
+	local waiting = { done = false }
+	task.spawn(function()
+		waiting.values = table.pack(event:Wait())
+		waiting.done = true
+	end)
+	return waiting
+end
+
+return Timer
+"##;
+
+const TIMER_SPEC: &str = r##"
+return function()
+	local Timer = require(script.Parent.Timer)
+	local RunService = game:GetService("RunService")
+
+	describe("RunService", function()
+		it("answers as a game server", function()
+			expect(RunService:IsServer()).to.equal(true)
+			expect(RunService:IsClient()).to.equal(false)
+		end)
+		it("passes each Heartbeat handler a positive deltaTime", function()
+			local seen
+			local connection = RunService.Heartbeat:Connect(function(deltaTime)
+				seen = deltaTime
+			end)
+			local waited = RunService.Heartbeat:Wait()
+			connection:Disconnect()
+			expect(typeof(waited)).to.equal("number")
+			expect(waited > 0).to.equal(true)
+			expect(typeof(seen)).to.equal("number")
+		end)
+		it("stops calling a handler once it is disconnected", function()
+			local calls = 0
+			local connection = RunService.Heartbeat:Connect(function()
+				calls += 1
+			end)
+			RunService.Heartbeat:Wait()
+			connection:Disconnect()
+			expect(connection.Connected).to.equal(false)
+			local seen = calls
+			RunService.Heartbeat:Wait()
+			RunService.Heartbeat:Wait()
+			expect(calls).to.equal(seen)
+		end)
+		it("fires Heartbeat every frame, about 60 times a second", function()
+			local frames = 0
+			local connection = RunService.Heartbeat:Connect(function()
+				frames += 1
+			end)
+			task.wait(0.25)
+			connection:Disconnect()
+			expect(frames >= 5 and frames <= 30).to.equal(true)
+		end)
+	end)
+
+	describe("Timer.delay", function()
+		it("calls back once the time has passed, not before", function()
+			local elapsed
+			Timer.delay(0.05, function(total)
+				elapsed = total
+			end)
+			expect(elapsed).to.equal(nil)
+			task.wait(0.2)
+			expect(elapsed >= 0.05).to.equal(true)
+		end)
+	end)
+
+	describe("BindableEvent", function()
+		it("calls handlers with Fire's arguments before Fire returns", function()
+			local bindable = Instance.new("BindableEvent")
+			local got
+			bindable.Event:Connect(function(...)
+				got = table.pack(...)
+			end)
+			bindable:Fire("a", 2, nil)
+			expect(got.n).to.equal(3)
+			expect(got[1]).to.equal("a")
+			expect(got[2]).to.equal(2)
+		end)
+		it("resumes a thread waiting on Event with Fire's arguments", function()
+			local bindable = Instance.new("BindableEvent")
+			local waiting = Timer.fromEvent(bindable.Event)
+			expect(waiting.done).to.equal(false)
+			bindable:Fire("value", 5)
+			expect(waiting.done).to.equal(true)
+			expect(waiting.values[1]).to.equal("value")
+			expect(waiting.values[2]).to.equal(5)
+		end)
+	end)
+end
+"##;
+
+#[tokio::test]
+#[ignore = "needs RunService.Heartbeat (services) and BindableEvent.Event (rooms)"]
+async fn a_heartbeat_driven_timer_like_promises_passes() {
+    let library = folder("Timers")
+        .with_child(module("Timer", TIMER))
+        .with_child(module("Timer.spec", TIMER_SPEC));
+    assert_suite_passes("Timers", library, true, 8).await;
+}
