@@ -396,3 +396,363 @@ async fn a_heartbeat_driven_timer_like_promises_passes() {
         .with_child(module("Timer.spec", TIMER_SPEC));
     assert_suite_passes("Timers", library, true, 8).await;
 }
+
+/// Shaped like Rodux: a store whose `changed` signal fires from a flush on the next Heartbeat
+/// (Rodux reads `RunService.Heartbeat` when `Store` loads), with the new and the old state.
+const STORE: &str = r##"
+local RunService = game:GetService("RunService")
+
+local Store = {}
+Store.__index = Store
+Store._flushEvent = RunService.Heartbeat
+
+function Store.new(reducer, initialState)
+	local self = setmetatable({
+		_reducer = reducer,
+		_state = initialState,
+		_lastState = initialState,
+		_listeners = {},
+	}, Store)
+	self._connection = Store._flushEvent:Connect(function()
+		self:flush()
+	end)
+	return self
+end
+
+function Store:getState()
+	return self._state
+end
+
+function Store:dispatch(action)
+	self._state = self._reducer(self._state, action)
+end
+
+function Store:onChanged(listener)
+	table.insert(self._listeners, listener)
+end
+
+function Store:flush()
+	if self._state == self._lastState then
+		return
+	end
+	local old = self._lastState
+	self._lastState = self._state
+	for _, listener in self._listeners do
+		listener(self._state, old)
+	end
+end
+
+function Store:destruct()
+	self._connection:Disconnect()
+end
+
+return Store
+"##;
+
+const STORE_SPEC: &str = r##"
+return function()
+	local Store = require(script.Parent.Store)
+	local RunService = game:GetService("RunService")
+
+	local function counter(state, action)
+		if action.type == "add" then
+			return { count = state.count + action.by }
+		end
+		return state
+	end
+
+	it("flushes changes on the next Heartbeat, with the new and old state", function()
+		local store = Store.new(counter, { count = 0 })
+		local calls = {}
+		store:onChanged(function(new, old)
+			table.insert(calls, { new.count, old.count })
+		end)
+		store:dispatch({ type = "add", by = 2 })
+		store:dispatch({ type = "add", by = 3 })
+		expect(#calls).to.equal(0)
+		RunService.Heartbeat:Wait()
+		task.wait()
+		expect(#calls).to.equal(1)
+		expect(calls[1][1]).to.equal(5)
+		expect(calls[1][2]).to.equal(0)
+		store:destruct()
+	end)
+
+	it("stops flushing once destructed", function()
+		local store = Store.new(counter, { count = 0 })
+		local calls = 0
+		store:onChanged(function()
+			calls += 1
+		end)
+		store:destruct()
+		store:dispatch({ type = "add", by = 1 })
+		task.wait(0.1)
+		expect(calls).to.equal(0)
+		expect(store:getState().count).to.equal(1)
+	end)
+
+	it("passes an IntValue's new value to its Changed handlers", function()
+		local value = Instance.new("IntValue")
+		local seen = {}
+		value.Changed:Connect(function(newValue)
+			table.insert(seen, newValue)
+		end)
+		value.Value = 7
+		task.wait()
+		expect(seen[1]).to.equal(7)
+	end)
+
+	it("passes a Folder's changed property name to its Changed handlers", function()
+		local folder = Instance.new("Folder")
+		local seen
+		folder.Changed:Connect(function(property)
+			seen = property
+		end)
+		folder.Name = "Renamed"
+		task.wait()
+		expect(seen).to.equal("Name")
+	end)
+end
+"##;
+
+#[tokio::test]
+#[ignore = "needs RunService.Heartbeat (services) and value objects' Changed passing the new value (rooms)"]
+async fn a_store_flushed_on_heartbeat_like_roduxs_passes() {
+    let library = folder("Stores")
+        .with_child(module("Store", STORE))
+        .with_child(module("Store.spec", STORE_SPEC));
+    assert_suite_passes("Stores", library, false, 4).await;
+}
+
+/// Shaped like Roact: host instances created from elements, props set by name, `[Event]`
+/// handlers connected through `instance[name]`, `[Change]` handlers through
+/// `GetPropertyChangedSignal`, and defaults read from a fresh instance.
+const TREE: &str = r##"
+local Tree = {}
+
+function Tree.mount(element, parent)
+	local instance = Instance.new(element.class)
+	local connections = {}
+	for key, value in element.props or {} do
+		instance[key] = value
+	end
+	for name, handler in element.events or {} do
+		table.insert(connections, instance[name]:Connect(function(...)
+			handler(instance, ...)
+		end))
+	end
+	for property, handler in element.changes or {} do
+		local ok, signal = pcall(function()
+			return instance:GetPropertyChangedSignal(property)
+		end)
+		if not ok then
+			error(("Cannot get changed signal on property %q: %s"):format(property, signal), 0)
+		end
+		table.insert(connections, signal:Connect(function()
+			handler(instance)
+		end))
+	end
+	for name, child in element.children or {} do
+		Tree.mount(child, instance).Name = name
+	end
+	instance.Parent = parent
+	return instance, connections
+end
+
+function Tree.default(className, property)
+	local created = Instance.new(className)
+	local ok, value = pcall(function()
+		return created[property]
+	end)
+	created:Destroy()
+	return ok, value
+end
+
+return Tree
+"##;
+
+const TREE_SPEC: &str = r##"
+return function()
+	local Tree = require(script.Parent.Tree)
+
+	it("mounts a GUI tree with its props", function()
+		local root = Tree.mount({
+			class = "Frame",
+			props = { Size = UDim2.new(1, 0, 0, 20), BackgroundTransparency = 0.5 },
+			children = {
+				Label = { class = "TextLabel", props = { Text = "hello", TextColor3 = Color3.new(1, 0, 0) } },
+			},
+		}, nil)
+		expect(root.Size).to.equal(UDim2.new(1, 0, 0, 20))
+		expect(root.BackgroundTransparency).to.equal(0.5)
+		expect(root.Label.Text).to.equal("hello")
+		expect(root.Label.TextColor3).to.equal(Color3.new(1, 0, 0))
+		expect(root.Label:IsA("GuiObject")).to.equal(true)
+		expect(root.Label:isA("TextLabel")).to.equal(true)
+	end)
+
+	it("reads the defaults of value objects from a fresh instance", function()
+		expect(select(2, Tree.default("StringValue", "Name"))).to.equal("Value")
+		expect(select(2, Tree.default("StringValue", "Value"))).to.equal("")
+		expect(select(2, Tree.default("IntValue", "Value"))).to.equal(0)
+		expect(select(2, Tree.default("BoolValue", "Value"))).to.equal(false)
+		local ok, object = Tree.default("ObjectValue", "Value")
+		expect(ok).to.equal(true)
+		expect(object).to.equal(nil)
+	end)
+
+	it("connects [Event] handlers through the instance's member", function()
+		local calls = {}
+		local bindable = Tree.mount({
+			class = "BindableEvent",
+			events = {
+				Event = function(instance, value)
+					table.insert(calls, { instance, value })
+				end,
+			},
+		}, nil)
+		bindable:Fire(42)
+		expect(#calls).to.equal(1)
+		expect(calls[1][1]).to.equal(bindable)
+		expect(calls[1][2]).to.equal(42)
+	end)
+
+	it("calls [Change] handlers as the property is set", function()
+		local seen = 0
+		local folder = Tree.mount({
+			class = "Folder",
+			changes = {
+				Name = function()
+					seen += 1
+				end,
+			},
+		}, nil)
+		folder.Name = "foo"
+		expect(seen).to.equal(1)
+	end)
+
+	it("refuses a changed signal for a property the class lacks", function()
+		expect(function()
+			Tree.mount({ class = "Folder", changes = { foo = function() end } }, nil)
+		end).to.throw('Cannot get changed signal on property "foo": foo is not a valid property name.')
+	end)
+
+	it("disconnects an instance's connections when it is destroyed", function()
+		local folder, connections = Tree.mount({ class = "Folder", changes = { Name = function() end } }, nil)
+		expect(connections[1].Connected).to.equal(true)
+		folder:Destroy()
+		expect(connections[1].Connected).to.equal(false)
+	end)
+
+	it("names an unknown member as Roblox does", function()
+		local frame = Instance.new("Frame")
+		expect(function()
+			return frame.Nope
+		end).to.throw('Nope is not a valid member of Frame "Frame"')
+	end)
+end
+"##;
+
+#[tokio::test]
+#[ignore = "needs isA, value-object defaults, BindableEvent.Event, immediate signals, GetPropertyChangedSignal errors, Destroy disconnecting (rooms)"]
+async fn a_ui_tree_like_roacts_passes() {
+    let library = folder("Trees")
+        .with_child(module("Tree", TREE))
+        .with_child(module("Tree.spec", TREE_SPEC));
+    assert_suite_passes("Trees", library, true, 7).await;
+}
+
+/// Shaped like t: runtime type checks over `typeof`, `IsA` and enums.
+const TYPES: &str = r##"
+local t = {}
+
+function t.typeof(name)
+	return function(value)
+		local kind = typeof(value)
+		if kind == name then
+			return true
+		end
+		return false, string.format("%s expected, got %s", name, kind)
+	end
+end
+
+t.Instance = t.typeof("Instance")
+t.Enum = t.typeof("Enum")
+t.EnumItem = t.typeof("EnumItem")
+
+function t.instanceIsA(className)
+	return function(value)
+		if typeof(value) ~= "Instance" then
+			return false, "Instance expected, got " .. typeof(value)
+		end
+		return value:IsA(className), className .. " expected, got " .. value.ClassName
+	end
+end
+
+function t.enum(enum)
+	return function(value)
+		local ok, message = t.EnumItem(value)
+		if not ok then
+			return false, message
+		end
+		if value.EnumType == enum then
+			return true
+		end
+		return false, string.format("enum of %s expected, got enum of %s", tostring(enum), tostring(value.EnumType))
+	end
+end
+
+return t
+"##;
+
+const TYPES_SPEC: &str = r##"
+return function()
+	local t = require(script.Parent.types)
+
+	it("tells the datatypes apart with typeof", function()
+		expect(t.typeof("Vector3")(Vector3.new(1, 2, 3))).to.equal(true)
+		expect(t.typeof("UDim2")(UDim2.new())).to.equal(true)
+		expect(t.typeof("Color3")(Color3.fromRGB(1, 2, 3))).to.equal(true)
+		expect(t.typeof("CFrame")(CFrame.new())).to.equal(true)
+		expect(t.Instance(Instance.new("Folder"))).to.equal(true)
+		expect(select(2, t.Instance({}))).to.equal("Instance expected, got table")
+	end)
+
+	it("checks classes through IsA", function()
+		local guiObject = t.instanceIsA("GuiObject")
+		expect(guiObject(Instance.new("Frame"))).to.equal(true)
+		expect(guiObject(Instance.new("TextLabel"))).to.equal(true)
+		expect(guiObject(Instance.new("StringValue"))).to.equal(false)
+	end)
+
+	it("supports Roblox Enum types", function()
+		expect(t.Enum(Enum.SortOrder)).to.equal(true)
+		expect(t.Enum("Enum.SortOrder")).to.equal(false)
+		expect(t.EnumItem(Enum.SortOrder.Name)).to.equal(true)
+		expect(t.EnumItem("Enum.SortOrder.Name")).to.equal(false)
+		local sortOrder = t.enum(Enum.SortOrder)
+		expect(sortOrder(Enum.SortOrder.Name)).to.equal(true)
+		expect(sortOrder(Enum.SortOrder.Custom)).to.equal(true)
+		expect(sortOrder(Enum.EasingStyle.Linear)).to.equal(false)
+		expect(select(2, sortOrder(Enum.EasingStyle.Linear))).to.equal("enum of SortOrder expected, got enum of EasingStyle")
+	end)
+
+	it("gives EnumItems their names, values and types", function()
+		local item = Enum.SortOrder.Name
+		expect(item.Name).to.equal("Name")
+		expect(tostring(item)).to.equal("Enum.SortOrder.Name")
+		expect(item.EnumType).to.equal(Enum.SortOrder)
+		expect(item).never.to.equal(Enum.SortOrder.LayoutOrder)
+		expect(table.find(Enum.SortOrder:GetEnumItems(), item) ~= nil).to.equal(true)
+	end)
+end
+"##;
+
+#[tokio::test]
+#[ignore = "needs EnumItems that index and compare as on Roblox (datatypes)"]
+async fn type_checks_like_ts_pass() {
+    let library = folder("Types")
+        .with_child(module("types", TYPES))
+        .with_child(module("types.spec", TYPES_SPEC));
+    assert_suite_passes("Types", library, false, 4).await;
+}
