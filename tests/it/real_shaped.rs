@@ -756,3 +756,141 @@ async fn type_checks_like_ts_pass() {
         .with_child(module("types.spec", TYPES_SPEC));
     assert_suite_passes("Types", library, false, 4).await;
 }
+
+// --- Jest-Lua from npm ------------------------------------------------------------------------
+
+/// The Jest-Lua packages the test runs (MIT; Roblox's jest-roblox as published for roblox-ts).
+/// `3.16.0-ts.1` names a `@rbxts-js/jest` version that was never published.
+const JEST_PACKAGES: [&str; 2] = ["@rbxts/jest@3.13.3-ts.1", "@rbxts/jest-globals@3.13.3-ts.1"];
+
+/// A `node_modules` folder holding Jest-Lua: `LUAU_EXEC_JEST_DIR` when set (`.ci/run` installs
+/// it once), else installed here with `npm install` into the target folder.
+fn jest_modules() -> std::path::PathBuf {
+    static MODULES: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    MODULES
+        .get_or_init(|| {
+            if let Ok(dir) = std::env::var("LUAU_EXEC_JEST_DIR")
+                && !dir.is_empty()
+            {
+                return dir.into();
+            }
+            let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("jest");
+            let modules = prefix.join("node_modules");
+            if modules.join("@rbxts-js/jest/src/init.lua").exists() {
+                return modules;
+            }
+            std::fs::create_dir_all(&prefix).expect("a cache folder");
+            let installed = std::process::Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&prefix)
+                .args(JEST_PACKAGES)
+                .output()
+                .expect("npm runs (Jest-Lua comes from the npm registry)");
+            assert!(
+                installed.status.success(),
+                "npm install {JEST_PACKAGES:?}: {}",
+                String::from_utf8_lossy(&installed.stderr)
+            );
+            modules
+        })
+        .clone()
+}
+
+/// A package folder as Rojo maps it: one with a `default.project.json` is that project (named
+/// by its `name`, its tree the folder at its `$path`); any other folder is a Folder of its
+/// packages.
+fn package_tree(name: &str, dir: &Path) -> InstanceBuilder {
+    let project = dir.join("default.project.json");
+    if let Ok(text) = std::fs::read_to_string(&project) {
+        let project: Value = serde_json::from_str(&text).expect("a project file");
+        let own = project["name"].as_str().unwrap_or(name);
+        let path = project["tree"]["$path"].as_str().unwrap_or("src");
+        return from_folder(own, &dir.join(path));
+    }
+    let mut node = folder(name);
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("a package folder")
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|path| path.is_dir())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        if path.join("src").is_dir() || path.join("default.project.json").exists() {
+            let src = path.join("src");
+            node.add_child(if path.join("default.project.json").exists() {
+                package_tree(&file, &path)
+            } else {
+                folder(&file).with_child(from_folder("src", &src))
+            });
+        }
+    }
+    node
+}
+
+const JEST_CONFIG: &str = "return {\n\ttestMatch = { \"**/*.spec\" },\n}\n";
+
+const JEST_SPEC: &str = r##"local JestGlobals = require(game:GetService("ReplicatedStorage").rbxts_include.node_modules["@rbxts"]["jest-globals"].src)
+local describe, it, expect = JestGlobals.describe, JestGlobals.it, JestGlobals.expect
+
+describe("sum", function()
+	it("adds", function()
+		expect(1 + 2).toBe(3)
+	end)
+	it("fails", function()
+		expect(1 + 1).toBe(3)
+	end)
+	it.skip("later", function()
+		expect(true).toBe(false)
+	end)
+end)
+"##;
+
+#[tokio::test]
+#[ignore = "needs members by class (a ModuleScript child named Error), isA, DateTime, RunService.Heartbeat and no CoreScriptSyncService for scripts (rooms, datatypes, services)"]
+async fn a_jest_lua_project_from_npm_reports_its_counts() {
+    let modules = jest_modules();
+    let include = folder("rbxts_include").with_child(
+        folder("node_modules")
+            .with_child(package_tree("@rbxts", &modules.join("@rbxts")))
+            .with_child(package_tree("@rbxts-js", &modules.join("@rbxts-js"))),
+    );
+    let tests = folder("Tests")
+        .with_child(module("jest.config", JEST_CONFIG))
+        .with_child(module("sum.spec", JEST_SPEC));
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), place(vec![include, tests])).unwrap();
+    let output = testez_run(repo.path())
+        .env("INPUT_TEST_FRAMEWORK", "jest")
+        .env(
+            "INPUT_FRAMEWORK_PATH",
+            "ReplicatedStorage.rbxts_include.node_modules.@rbxts.jest.src",
+        )
+        .env("INPUT_TIMEOUT", "120")
+        .output()
+        .await;
+    let result = result_of(&output);
+    assert_eq!(
+        result["tests"]["counts"],
+        json!({ "total": 3, "passed": 1, "failed": 1, "skipped": 1 }),
+        "{:#?}\n{}\n{}",
+        failures(&result),
+        result["outcome"],
+        output.stdout
+    );
+    assert_eq!(output.code, 10);
+    let failed = &result["tests"]["tests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|test| test["status"] == "failed")
+        .expect("the failing test")
+        .clone();
+    assert_eq!(failed["path"], json!(["Tests", "sum.spec", "sum", "fails"]));
+    assert_eq!(failed["location"], "ReplicatedStorage.Tests.sum.spec:9");
+    let message = failed["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Expected: 3") && message.contains("Received: 2"),
+        "{message}"
+    );
+}
