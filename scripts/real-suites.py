@@ -14,6 +14,10 @@ A checkout is the library's repository at any commit (its TestEZ submodule may b
 npm `@rbxts/testez` source is put in its place). Checkouts are copied to a scratch folder first
 and never modified. Needs Python 3.8+, Rojo 7 and git (for the commit column) on PATH.
 
+`jest=NODE_MODULES` runs a 3-test Jest-Lua project (one passing, one failing, one skipped test)
+on the Jest-Lua in a `node_modules` folder (`npm install @rbxts/jest@3.13.3-ts.1
+@rbxts/jest-globals@3.13.3-ts.1`); its right counts are 1 passed, 1 failed, 1 skipped.
+
 `--failures` also lists every failing test with the first line of its message; `--keep DIR`
 keeps each library's build (place, sourcemap, luau-exec's JSON result) there.
 """
@@ -65,6 +69,31 @@ RECIPES = {
 }
 
 WRAPPER = "luau-exec-place.project.json"
+
+# The Jest-Lua project: roblox-ts's layout (`rbxts_include.node_modules`), a `jest.config`, and
+# one spec file whose three tests pass, fail and are skipped.
+JEST = {
+    "repository": "@rbxts/jest (npm)",
+    "framework-name": "jest",
+    "roots": "ReplicatedStorage.Tests",
+    "framework": "ReplicatedStorage.rbxts_include.node_modules.@rbxts.jest.src",
+}
+JEST_CONFIG = 'return {\n\ttestMatch = { "**/*.spec" },\n}\n'
+JEST_SPEC = """local JestGlobals = require(game:GetService("ReplicatedStorage").rbxts_include.node_modules["@rbxts"]["jest-globals"].src)
+local describe, it, expect = JestGlobals.describe, JestGlobals.it, JestGlobals.expect
+
+describe("sum", function()
+\tit("adds", function()
+\t\texpect(1 + 2).toBe(3)
+\tend)
+\tit("fails", function()
+\t\texpect(1 + 1).toBe(3)
+\tend)
+\tit.skip("later", function()
+\t\texpect(true).toBe(false)
+\tend)
+end)
+"""
 
 
 def fail(message):
@@ -129,11 +158,53 @@ def build(name, checkout, testez, scratch, rojo):
     return work, place, sourcemap
 
 
+def build_jest(node_modules, scratch, rojo):
+    """Writes the Jest-Lua project around a copy of `node_modules`, and builds it."""
+    work = os.path.join(scratch, "jest")
+    shutil.copytree(node_modules, os.path.join(work, "node_modules"), symlinks=True)
+    os.makedirs(os.path.join(work, "tests"))
+    with open(os.path.join(work, "tests", "jest.config.lua"), "w") as out:
+        out.write(JEST_CONFIG)
+    with open(os.path.join(work, "tests", "sum.spec.lua"), "w") as out:
+        out.write(JEST_SPEC)
+    packages = {
+        scope: {"$path": f"node_modules/{scope}"}
+        for scope in ("@rbxts", "@rbxts-js")
+        if os.path.isdir(os.path.join(node_modules, scope))
+    }
+    tree = {
+        "$className": "DataModel",
+        "ReplicatedStorage": {
+            "$className": "ReplicatedStorage",
+            "rbxts_include": {
+                "$className": "Folder",
+                "node_modules": {"$className": "Folder", **packages},
+            },
+            "Tests": {"$path": "tests"},
+        },
+    }
+    with open(os.path.join(work, "default.project.json"), "w") as out:
+        json.dump({"name": "jest-project", "tree": tree}, out, indent=2)
+    place = os.path.join(work, "build.rbxl")
+    sourcemap = os.path.join(work, "sourcemap.json")
+    run([rojo, "build", "default.project.json", "--output", place], cwd=work)
+    run([rojo, "sourcemap", "default.project.json", "--output", sourcemap], cwd=work)
+    return work, place, sourcemap
+
+
+def jest_version(node_modules):
+    try:
+        with open(os.path.join(node_modules, "@rbxts", "jest", "package.json")) as package:
+            return json.load(package).get("version", "?")
+    except (OSError, ValueError):
+        return "?"
+
+
 def run_suite(luau_exec, recipe, work, place, sourcemap, extra):
     """Runs the suite with luau-exec's local backend; the JSON result line and the wall time."""
     command = [
         luau_exec, "--backend", "local", "--output-format", "json",
-        "--test-framework", "testez", "--place-file", place,
+        "--test-framework", recipe.get("framework-name", "testez"), "--place-file", place,
         "--test-roots", recipe["roots"], "--framework-path", recipe["framework"],
         "--sourcemap", sourcemap, *extra,
     ]
@@ -168,7 +239,7 @@ def main():
     parser.add_argument("--keep", help="keep each library's build and result in this folder")
     parser.add_argument(
         "checkouts", nargs="+", metavar="LIBRARY=CHECKOUT",
-        help=f"a library ({', '.join(RECIPES)}) and its checkout",
+        help=f"a library ({', '.join(RECIPES)}) and its checkout, or jest=NODE_MODULES",
     )
     args = parser.parse_args()
     luau_exec = os.path.abspath(args.luau_exec)
@@ -178,8 +249,8 @@ def main():
     pairs = []
     for item in args.checkouts:
         name, _, checkout = item.partition("=")
-        if name not in RECIPES or not checkout:
-            fail(f"`{item}`: expected LIBRARY=CHECKOUT with LIBRARY one of {', '.join(RECIPES)}")
+        if (name not in RECIPES and name != "jest") or not checkout:
+            fail(f"`{item}`: expected LIBRARY=CHECKOUT with LIBRARY one of {', '.join(RECIPES)}, or jest=NODE_MODULES")
         if not os.path.isdir(checkout):
             fail(f"`{checkout}` is not a folder")
         pairs.append((name, os.path.abspath(checkout)))
@@ -188,17 +259,21 @@ def main():
     os.makedirs(scratch, exist_ok=True)
     rows, failures = [], []
     for name, checkout in pairs:
-        recipe = RECIPES[name]
         shutil.rmtree(os.path.join(scratch, name), ignore_errors=True)
-        work, place, sourcemap = build(name, checkout, testez, scratch, args.rojo)
-        result, seconds = run_suite(luau_exec, recipe, work, place, sourcemap, [])
+        if name == "jest":
+            recipe, commit = JEST, jest_version(checkout)
+            work, place, sourcemap = build_jest(checkout, scratch, args.rojo)
+        else:
+            recipe, commit = RECIPES[name], commit_of(checkout)
+            work, place, sourcemap = build(name, checkout, testez, scratch, args.rojo)
+        result, seconds = run_suite(luau_exec, recipe, work, place, sourcemap, ["--timeout", "120"])
         with open(os.path.join(work, "luau-exec-result.json"), "w") as out:
             json.dump(result, out, indent=1)
         tests = result.get("tests") or {}
         counts = tests.get("counts") or {}
         passed, failed, skipped = (counts.get(k, 0) for k in ("passed", "failed", "skipped"))
         rows.append([
-            f"{recipe['repository']}", commit_of(checkout), str(passed + failed + skipped),
+            f"{recipe['repository']}", commit, str(passed + failed + skipped),
             str(passed), str(failed), str(skipped), f"{seconds:.2f} s",
             f"{result.get('outcome', '?')} (exit {result.get('exitCode', '?')})",
         ])
