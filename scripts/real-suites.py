@@ -4,7 +4,9 @@ the README shows (library, commit, tests, passed, failed, skipped, time).
 
 Each library is built with Rojo from its own project file (a library whose repository has only a
 model project, `default.project.json`, is put in a place beside TestEZ by a two-line wrapper
-project), its sourcemap written, and its suite run by luau-exec's local backend:
+project), its sourcemap written, and its suite run by luau-exec's local backend. What a
+library's own runner does first (Roact's `setGlobalConfig`) is a `test-setup` module added
+beside the library's project:
 
     python3 scripts/real-suites.py --luau-exec target/release/luau-exec \\
         --testez path/to/@rbxts/testez/package/src \\
@@ -33,8 +35,8 @@ import time
 
 # How each library's suite is laid out: the project file to build (None: the library's model
 # project, wrapped in a place by `wrap_as_place`), where its TestEZ submodule lives, the test
-# roots and TestEZ's instance path in the built place, and any `test-setup` module the wrapper
-# adds (the library's own runner does this before running its tests).
+# roots and TestEZ's instance path in the built place, and any `test-setup` module (a service
+# and its source) that does what the library's own runner does before running its tests.
 RECIPES = {
     "roact": {
         "repository": "Roblox/roact",
@@ -42,6 +44,13 @@ RECIPES = {
         "testez": "modules/testez",
         "roots": "ReplicatedStorage.Roact",
         "framework": "ReplicatedStorage.TestEZ",
+        # What Roact's own runner (bin/run-tests.server.lua) does before TestBootstrap:run.
+        "setup": (
+            "ServerStorage",
+            "local Roact = require(game:GetService(\"ReplicatedStorage\").Roact)\n"
+            "Roact.setGlobalConfig({\n\tinternalTypeChecks = true,\n\ttypeChecks = true,\n"
+            "\telementTracing = true,\n\tpropValidation = true,\n})\nreturn nil\n",
+        ),
     },
     "rodux": {
         "repository": "Roblox/rodux",
@@ -144,6 +153,24 @@ def wrap_as_place(work, recipe):
     return WRAPPER
 
 
+SETUP_MODULE = "LuauExecTestSetup"
+
+
+def with_setup(work, recipe, project):
+    """The library's place project with the `test-setup` module added in a service the place
+    does not use (Rojo nests the library's own project file unchanged)."""
+    service, source = recipe["setup"]
+    with open(os.path.join(work, "luau-exec-setup.lua"), "w") as out:
+        out.write(source)
+    tree = {
+        "$path": project,
+        service: {"$className": service, SETUP_MODULE: {"$path": "luau-exec-setup.lua"}},
+    }
+    with open(os.path.join(work, WRAPPER), "w") as out:
+        json.dump({"name": "luau-exec test setup", "tree": tree}, out, indent=2)
+    return WRAPPER, f"{service}.{SETUP_MODULE}"
+
+
 def build(name, checkout, testez, scratch, rojo):
     """Copies the checkout, fills TestEZ in, and builds the place and its sourcemap."""
     recipe = RECIPES[name]
@@ -151,11 +178,14 @@ def build(name, checkout, testez, scratch, rojo):
     shutil.copytree(checkout, work, symlinks=True, ignore=shutil.ignore_patterns(".git"))
     fill_testez(work, recipe, testez)
     project = recipe["project"] or wrap_as_place(work, recipe)
+    setup = None
+    if "setup" in recipe:
+        project, setup = with_setup(work, recipe, project)
     place = os.path.join(work, "build.rbxl")
     sourcemap = os.path.join(work, "sourcemap.json")
     run([rojo, "build", project, "--output", place], cwd=work)
     run([rojo, "sourcemap", project, "--output", sourcemap], cwd=work)
-    return work, place, sourcemap
+    return work, place, sourcemap, setup
 
 
 def build_jest(node_modules, scratch, rojo):
@@ -189,7 +219,7 @@ def build_jest(node_modules, scratch, rojo):
     sourcemap = os.path.join(work, "sourcemap.json")
     run([rojo, "build", "default.project.json", "--output", place], cwd=work)
     run([rojo, "sourcemap", "default.project.json", "--output", sourcemap], cwd=work)
-    return work, place, sourcemap
+    return work, place, sourcemap, None
 
 
 def jest_version(node_modules):
@@ -262,11 +292,12 @@ def main():
         shutil.rmtree(os.path.join(scratch, name), ignore_errors=True)
         if name == "jest":
             recipe, commit = JEST, jest_version(checkout)
-            work, place, sourcemap = build_jest(checkout, scratch, args.rojo)
+            work, place, sourcemap, setup = build_jest(checkout, scratch, args.rojo)
         else:
             recipe, commit = RECIPES[name], commit_of(checkout)
-            work, place, sourcemap = build(name, checkout, testez, scratch, args.rojo)
-        result, seconds = run_suite(luau_exec, recipe, work, place, sourcemap, ["--timeout", "120"])
+            work, place, sourcemap, setup = build(name, checkout, testez, scratch, args.rojo)
+        extra = ["--timeout", "120"] + (["--test-setup", setup] if setup else [])
+        result, seconds = run_suite(luau_exec, recipe, work, place, sourcemap, extra)
         with open(os.path.join(work, "luau-exec-result.json"), "w") as out:
             json.dump(result, out, indent=1)
         tests = result.get("tests") or {}
