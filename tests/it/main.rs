@@ -20,6 +20,8 @@ mod place_files;
 #[cfg(feature = "emulator")]
 mod places;
 #[cfg(feature = "emulator")]
+mod real_shaped;
+#[cfg(feature = "emulator")]
 mod report;
 #[cfg(feature = "emulator")]
 mod results;
