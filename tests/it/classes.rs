@@ -385,3 +385,50 @@ return {
     assert_eq!(r["gui"], json!(["ScreenGui", true, 3]));
     assert_eq!(r["made"], 11);
 }
+
+/// A game server's scripts cannot use Studio's or Roblox's own services: Jest-Lua probes for
+/// `CoreScriptSyncService` with `pcall` and must take its game-server path.
+#[tokio::test]
+async fn privileged_services_are_refused() {
+    let script = r#"
+local ok, message = pcall(function() return game:GetService("CoreScriptSyncService").Name end)
+local found, why = pcall(game.FindService, game, "FileSystemService")
+return { ok, message, found, why, game:GetService("HttpService").Name }
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r,
+        json!([
+            false,
+            "TaskScript:2: The current thread cannot access 'CoreScriptSyncService' (lacking capability RobloxScript)",
+            false,
+            "The current thread cannot access 'FileSystemService' (lacking capability RobloxScript)",
+            "HttpService",
+        ])
+    );
+}
+
+/// A member's failure traced by the script (as TestEZ and Jest do) shows the script's frames,
+/// not the emulator's own Luau wrappers.
+#[tokio::test]
+async fn tracebacks_through_members_show_no_emulator_frames() {
+    let script = r#"
+local function read() return workspace.Nope end
+local _, trace = xpcall(read, debug.traceback)
+local _, waited = xpcall(function() workspace:WaitForChild() end, debug.traceback)
+return { trace, waited }
+"#;
+    let r = run(script, None).await;
+    assert_eq!(r.as_array().map(Vec::len), Some(2), "{r}");
+    for trace in r.as_array().expect("two traces") {
+        let trace = trace.as_str().unwrap_or_default();
+        assert!(!trace.contains("luau-exec"), "{trace}");
+        assert!(trace.contains("TaskScript:"), "{trace}");
+    }
+    assert!(
+        r[0].as_str().is_some_and(|t| t.starts_with(
+            "TaskScript:2: Nope is not a valid member of Workspace \"Workspace\"\nTaskScript:2 function read"
+        )),
+        "{r}"
+    );
+}

@@ -5,6 +5,7 @@
 mod batch;
 #[cfg(feature = "emulator")]
 mod classes;
+mod datatypes;
 #[cfg(feature = "emulator")]
 mod emulator;
 #[cfg(feature = "emulator")]
@@ -18,6 +19,8 @@ mod packaging;
 mod place_files;
 #[cfg(feature = "emulator")]
 mod places;
+#[cfg(feature = "emulator")]
+mod real_shaped;
 #[cfg(feature = "emulator")]
 mod report;
 #[cfg(feature = "emulator")]

@@ -371,10 +371,8 @@ return r
 async fn tweens_set_their_goals_when_their_time_is_over() {
     let script = r#"
 local TweenService = game:GetService("TweenService")
--- TweenInfo when the emulator has it, else a table with its fields.
 local function info(seconds)
-	local ok, made = pcall(function() return TweenInfo.new(seconds) end)
-	return if ok then made else { Time = seconds }
+	return TweenInfo.new(seconds)
 end
 local r = {}
 local part = Instance.new("Part")
@@ -411,6 +409,7 @@ r.errors = {
 	select(2, pcall(function() TweenService:Create(part, info(1), { Transparency = "x" }) end)),
 	select(2, pcall(function() TweenService:Create("part", info(1), {}) end)),
 	select(2, pcall(function() TweenService.Create(part, info(1), {}) end)),
+	select(2, pcall(function() TweenService:Create(part, { Time = 1 }, {}) end)),
 }
 return r
 "#;
@@ -423,10 +422,11 @@ return r
     assert_eq!(
         r["errors"],
         json!([
-            "TaskScript:39: TweenService:Create no property named 'Nope' for object 'Part'",
-            "TaskScript:40: TweenService:Create property named 'Transparency' cannot be tweened due to type mismatch (property is a 'number', but given type is 'string')",
-            "TaskScript:41: Unable to cast value to Object",
-            "TaskScript:42: Expected ':' not '.' calling member function Create",
+            "TaskScript:37: TweenService:Create no property named 'Nope' for object 'Part'",
+            "TaskScript:38: TweenService:Create property named 'Transparency' cannot be tweened due to type mismatch (property is a 'number', but given type is 'string')",
+            "TaskScript:39: Unable to cast value to Object",
+            "TaskScript:40: Expected ':' not '.' calling member function Create",
+            "TaskScript:41: Unable to cast value to TweenInfo",
         ])
     );
 }
