@@ -19,8 +19,7 @@ use std::time::{Duration, Instant};
 use mlua::thread::ThreadStatus;
 use mlua::{Function, LightUserData, Lua, MultiValue, Thread, Value};
 
-/// The time between two frames: Roblox runs its frame loop at 60 Hz.
-const FRAME: Duration = Duration::from_nanos(16_666_667);
+use crate::roblox::FRAME;
 
 /// Marks a `task.wait`: the thread is resumed with the time it waited.
 static WAIT_MARKER: u8 = 0;
