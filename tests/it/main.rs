@@ -5,6 +5,7 @@
 mod batch;
 #[cfg(feature = "emulator")]
 mod classes;
+#[cfg(feature = "emulator")]
 mod datatypes;
 #[cfg(feature = "emulator")]
 mod emulator;
