@@ -15,6 +15,7 @@ pub mod api;
 pub mod batch;
 pub mod cli;
 pub mod config;
+pub mod coverage;
 pub mod duration;
 #[cfg(feature = "emulator")]
 pub mod emulator;
