@@ -24,7 +24,9 @@ Exit codes:
        no task could be created: the place stayed full)
   10   COMPLETE, but tests failed, none were found or matched test-name-pattern, the framework or
        a test root is not in the place, or their results could not be read
-  11   a file could not be written on this machine (binary-output, junit-path)
+  11   a file could not be written on this machine (binary-output, junit-path, coverage reports)
+  12   everything else passed, but the share of lines run is below coverage-threshold (or
+       coverage could not be measured)
   130  interrupted by SIGINT
   143  interrupted by SIGTERM
 A step that runs several tasks (several script-path files, or shards) exits with the most

@@ -13,7 +13,8 @@
 //! | 8 | Open Cloud unreachable or failing past the retry budget; a create of unknown fate |
 //! | 9 | `wait-timeout` passed with the task still running (or its output still downloading, or before a task could be created) |
 //! | 10 | `COMPLETE`, but tests failed, none were found or matched `test-name-pattern`, the framework or a test root is not in the place, or their results could not be read |
-//! | 11 | a file could not be written on this machine (`binary-output`, `junit-path`) |
+//! | 11 | a file could not be written on this machine (`binary-output`, `junit-path`, coverage reports) |
+//! | 12 | everything else passed, but the share of lines run is below `coverage-threshold` (or coverage could not be measured) |
 //! | 130 / 143 | interrupted by SIGINT / SIGTERM |
 //!
 //! A step that ran several tasks exits with the most serious of their outcomes
@@ -67,6 +68,9 @@ pub enum Outcome {
     /// A file could not be written on this machine (disk full, permissions): not the task's
     /// fault, nor the server's.
     LocalWriteFailed,
+    /// Everything passed, but coverage is below `coverage-threshold` (or was not measured):
+    /// its own code, so a gate on coverage reads apart from failing tests.
+    CoverageBelowThreshold,
     Interrupted(Signal),
 }
 
@@ -85,6 +89,7 @@ impl Outcome {
             Self::WaitTimeout => 9,
             Self::TestsFailed => 10,
             Self::LocalWriteFailed => 11,
+            Self::CoverageBelowThreshold => 12,
             Self::Interrupted(Signal::Interrupt) => 130,
             Self::Interrupted(Signal::Terminate) => 143,
         }
@@ -126,18 +131,19 @@ impl Outcome {
     /// service, the wait), then tasks that crashed, then failing tests, then success.
     fn severity(self) -> u8 {
         match self {
-            Self::Interrupted(_) => 13,
-            Self::BadInput => 12,
-            Self::Rejected => 11,
-            Self::Unavailable => 10,
-            Self::WaitTimeout => 9,
-            Self::LocalWriteFailed => 8,
-            Self::TaskFailed => 7,
-            Self::Cancelled => 6,
-            Self::DeadlineExceeded => 5,
-            Self::OutputSizeLimitExceeded => 4,
-            Self::ScriptError => 3,
-            Self::TestsFailed => 2,
+            Self::Interrupted(_) => 14,
+            Self::BadInput => 13,
+            Self::Rejected => 12,
+            Self::Unavailable => 11,
+            Self::WaitTimeout => 10,
+            Self::LocalWriteFailed => 9,
+            Self::TaskFailed => 8,
+            Self::Cancelled => 7,
+            Self::DeadlineExceeded => 6,
+            Self::OutputSizeLimitExceeded => 5,
+            Self::ScriptError => 4,
+            Self::TestsFailed => 3,
+            Self::CoverageBelowThreshold => 2,
             Self::Complete => 1,
             Self::Skipped => 0,
         }
@@ -222,6 +228,8 @@ mod tests {
                 Interrupted(Signal::Terminate),
             ),
             (&[Skipped, Complete], Complete),
+            (&[Complete, CoverageBelowThreshold], CoverageBelowThreshold),
+            (&[CoverageBelowThreshold, TestsFailed], TestsFailed),
             (
                 &[OutputSizeLimitExceeded, Cancelled, TaskFailed],
                 TaskFailed,
@@ -251,11 +259,15 @@ mod tests {
             Outcome::WaitTimeout,
             Outcome::TestsFailed,
             Outcome::LocalWriteFailed,
+            Outcome::CoverageBelowThreshold,
             Outcome::Interrupted(Signal::Interrupt),
             Outcome::Interrupted(Signal::Terminate),
         ];
         let codes: Vec<u8> = all.iter().map(|o| o.exit_code()).collect();
-        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130, 143]);
+        assert_eq!(
+            codes,
+            vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 130, 143]
+        );
     }
 
     #[test]

@@ -13,11 +13,186 @@ pub mod select;
 pub mod wire;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 pub use select::Selection;
 pub use wire::{Measured, ScriptHits};
 
 use crate::results::Sourcemap;
+
+/// What the step asked of coverage: its inputs, checked.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// `coverage-lcov`: where to write the lcov tracefile.
+    pub lcov: Option<PathBuf>,
+    /// `coverage-cobertura`: where to write the Cobertura XML.
+    pub cobertura: Option<PathBuf>,
+    /// `coverage-threshold`: the least share of lines, in percent, the step accepts.
+    pub threshold: Option<f64>,
+    /// Which files count (`coverage-include`, `coverage-exclude`, and the defaults).
+    pub selection: Selection,
+    /// The workspace the sourcemap's paths are relative to, where files no task loaded are
+    /// read from.
+    pub workspace: PathBuf,
+}
+
+/// Files read to count as never run are at most this large (a module is far smaller).
+const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Adds the files that count but that no task loaded (no spec required them), read from the
+/// workspace and counted by `never_run` (every line that is code, run 0 times), so a module
+/// without tests lowers the figure instead of vanishing from it. Files that cannot be read or
+/// counted are named in a note.
+pub fn add_never_loaded(
+    coverage: &mut Coverage,
+    spec: &Spec,
+    sourcemap: Option<&Sourcemap>,
+    never_run: impl Fn(&str) -> Option<FileCoverage>,
+) {
+    let Some(sourcemap) = sourcemap else {
+        return;
+    };
+    if coverage.missing.is_some() {
+        return;
+    }
+    let mut unread = Vec::new();
+    for (name, path) in sourcemap.module_files() {
+        if coverage.files.contains_key(path) || !spec.selection.selects(name, path) {
+            continue;
+        }
+        let file = spec.workspace.join(path);
+        let source = std::fs::metadata(&file)
+            .ok()
+            .filter(|meta| meta.is_file() && meta.len() <= MAX_SOURCE_BYTES)
+            .and_then(|_| std::fs::read(&file).ok());
+        match source.and_then(|bytes| never_run(&String::from_utf8_lossy(&bytes))) {
+            Some(counted) => {
+                coverage.files.insert(path.to_owned(), counted);
+            }
+            None => unread.push(path.to_owned()),
+        }
+    }
+    if let Some(first) = unread.first() {
+        coverage.notes.push(format!(
+            "{} that no task loaded could not be read or compiled here, so they are not counted (the first: {first})",
+            crate::text::count(unread.len(), "file", "files")
+        ));
+    }
+}
+
+/// The coverage a task returned in its first value, as repository files: what it measured, or
+/// why nothing (the engine refused, the script returned none, it could not be read).
+pub fn of_results(first: Option<&str>, spec: &Spec, sourcemap: Option<&Sourcemap>) -> Coverage {
+    let Some(first) = first else {
+        return Coverage::unavailable(NO_RESULTS);
+    };
+    match wire::from_envelope(first) {
+        Some(Ok(measured)) => Coverage::from_measured(&measured, sourcemap, &spec.selection),
+        Some(Err(problem)) => Coverage::unavailable(format!(
+            "coverage was not available: the task's coverage could not be read: {problem}"
+        )),
+        None => Coverage::unavailable(
+            "coverage was not available: the task's results carry no `coverage` (a script of your own must return it in the results envelope)",
+        ),
+    }
+}
+
+/// Why a task that returned nothing measured nothing.
+pub const NO_RESULTS: &str = "coverage was not available: the task returned no results";
+
+/// A step's tasks' coverage together (a suite's shards), each named by its label in what it
+/// says; a task that returned none counts as one that measured nothing.
+pub fn merge_units<'a>(
+    units: impl IntoIterator<Item = (&'a str, Option<&'a Coverage>)>,
+) -> Coverage {
+    let mut merged: Option<Coverage> = None;
+    for (label, coverage) in units {
+        let mut part = coverage
+            .cloned()
+            .unwrap_or_else(|| Coverage::unavailable(NO_RESULTS));
+        part.missing = part.missing.map(|why| format!("{label}: {why}"));
+        part.notes = part
+            .notes
+            .into_iter()
+            .map(|note| format!("{label}: {note}"))
+            .collect();
+        match &mut merged {
+            Some(merged) => merged.merge(part),
+            None => merged = Some(part),
+        }
+    }
+    merged.unwrap_or_default()
+}
+
+/// Why the step fails its `coverage-threshold`, if it does.
+pub fn below_threshold(
+    coverage: &Coverage,
+    threshold: f64,
+    github_actions: bool,
+) -> Option<String> {
+    let input = crate::text::input_name("coverage-threshold", github_actions);
+    let asked = format_percent(threshold);
+    if let Some(why) = &coverage.missing {
+        return Some(format!("{input} asks for {asked}% of lines, but {why}"));
+    }
+    let totals = coverage.totals();
+    match totals.percent() {
+        Some(percent) if percent >= threshold => None,
+        Some(percent) => Some(format!(
+            "{input}: {}% of lines ran ({} of {}), below the {asked}% asked for",
+            format_percent(percent),
+            totals.lines_hit,
+            totals.lines_found
+        )),
+        None => Some(format!(
+            "{input} asks for {asked}% of lines, but no line of the selected files was measured"
+        )),
+    }
+}
+
+/// The figure the reports print after `Coverage: `: `82.5% of lines (33 of 40) in 3 files`,
+/// or `none (why)`.
+pub fn headline(coverage: &Coverage) -> String {
+    if let Some(why) = &coverage.missing {
+        return format!("none ({why})");
+    }
+    let totals = coverage.totals();
+    let percent = totals.percent().map_or("no lines".to_owned(), |p| {
+        format!("{}% of lines", format_percent(p))
+    });
+    format!(
+        "{percent} ({} of {}) in {}",
+        totals.lines_hit,
+        totals.lines_found,
+        crate::text::count(coverage.files.len(), "file", "files")
+    )
+}
+
+/// The `json` format's `coverage`: the totals and each file's figures (not every line: the
+/// lcov and Cobertura files carry those).
+pub fn json_value(coverage: &Coverage) -> serde_json::Value {
+    let figures = |totals: &Totals| {
+        serde_json::json!({
+            "linesFound": totals.lines_found,
+            "linesHit": totals.lines_hit,
+            "percent": totals.percent(),
+        })
+    };
+    let files: Vec<serde_json::Value> = coverage
+        .files
+        .iter()
+        .map(|(path, file)| {
+            let mut value = figures(&file.totals());
+            value["path"] = serde_json::json!(path);
+            value
+        })
+        .collect();
+    let mut value = figures(&coverage.totals());
+    value["files"] = serde_json::json!(files);
+    value["notes"] = serde_json::json!(coverage.notes);
+    value["missing"] = serde_json::json!(coverage.missing);
+    value
+}
 
 /// The hits of one repository file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

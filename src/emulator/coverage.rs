@@ -144,6 +144,34 @@ fn hits(lua: &Lua, chunk: &Function) -> mlua::Result<(Table, Table)> {
     Ok((by_line, records))
 }
 
+/// A source file no task loaded, as coverage counts it: its lines that are code and its
+/// functions, each run 0 times (compiled with counters here, never run). `None` when it does
+/// not compile.
+pub fn never_run(source: &str) -> Option<crate::coverage::FileCoverage> {
+    let lua = Lua::new();
+    let function = lua
+        .load(source)
+        .set_compiler(Compiler::new().set_coverage_level(COVERAGE_LEVEL))
+        .into_function()
+        .ok()?;
+    let mut file = crate::coverage::FileCoverage::default();
+    function.coverage(|info| {
+        for (line, hits) in info.hits.iter().enumerate() {
+            if let (true, Ok(line)) = (*hits >= 0, u32::try_from(line)) {
+                file.lines.insert(line, 0);
+            }
+        }
+        let name = match (info.depth, info.function) {
+            (0, _) => "<main>".to_owned(),
+            (_, Some(name)) if !name.is_empty() => name,
+            _ => "<anonymous>".to_owned(),
+        };
+        let line = u32::try_from(info.line_defined).unwrap_or(0).max(1);
+        file.functions.insert((line, name), 0);
+    });
+    Some(file)
+}
+
 /// Whether a module is under an instance coverage was enabled on.
 fn measured(lua: &Lua, dom: &Dom, module: Ref) -> bool {
     let Some(roots) = lua.app_data_ref::<Roots>() else {
@@ -273,6 +301,35 @@ mod tests {
                 ],
             }])
         );
+    }
+
+    #[test]
+    fn a_file_never_loaded_counts_its_code_lines_as_never_run() {
+        let file = super::never_run(CALC).expect("it compiles");
+        let lines: Vec<(u32, u64)> = file.lines.into_iter().collect();
+        assert_eq!(
+            lines,
+            [
+                (1, 0),
+                (2, 0),
+                (3, 0),
+                (4, 0),
+                (6, 0),
+                (8, 0),
+                (9, 0),
+                (11, 0)
+            ]
+        );
+        let functions: Vec<(u32, String)> = file.functions.into_keys().collect();
+        assert_eq!(
+            functions,
+            [
+                (1, "<main>".to_owned()),
+                (2, "add".to_owned()),
+                (8, "never".to_owned())
+            ]
+        );
+        assert_eq!(super::never_run("local = 1"), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! key like every other route).
 
 mod connection;
-mod coverage;
+pub mod coverage;
 pub mod dom;
 mod json;
 mod server;

@@ -4,6 +4,8 @@
 #[cfg(feature = "emulator")]
 mod batch;
 #[cfg(feature = "emulator")]
+mod coverage;
+#[cfg(feature = "emulator")]
 mod emulator;
 #[cfg(feature = "emulator")]
 mod examples;
