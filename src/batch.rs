@@ -23,7 +23,7 @@ use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
 use crate::api::{OpenCloud, Service};
-use crate::config::{Config, TASKS_PER_PLACE, Unit};
+use crate::config::{Config, Unit};
 use crate::duration::human;
 use crate::interrupt::Interrupt;
 use crate::outcome::Outcome;
@@ -32,10 +32,8 @@ use crate::render::{Event, Sink};
 use crate::report::{RunReport, UnitReport};
 use crate::results::bootstrap::{Framework, Suite};
 use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus};
+use crate::roblox::{SLOT_LAG, TASKS_PER_PLACE};
 use crate::runner;
-
-/// How long Roblox takes to free a place's slot after a task ends.
-pub const SLOT_LAG: Duration = Duration::from_secs(10);
 
 /// One place's slots: tasks of ours running there, and slots that are freeing.
 struct Place {

@@ -6,25 +6,21 @@
 //! every declared input, empty when the workflow did not set it. No other module reads the
 //! environment: what the run needs is in [`Config`].
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::clock::{Cadence, Timing};
 use crate::duration::{self, DurationError};
 use crate::results::bootstrap::{Framework, Suite};
 use crate::results::{Locator, Sourcemap};
+use crate::roblox::{
+    MAX_BINARY_INPUT_BYTES, MAX_PLACE_FILE_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_TIMEOUT,
+    TASKS_PER_PLACE,
+};
 use crate::secret::ApiKey;
 
-/// Open Cloud refuses scripts over 4 MB.
-pub const MAX_SCRIPT_BYTES: u64 = 4 * 1024 * 1024;
-/// The task time limit Open Cloud allows (and its default).
-pub const MAX_TASK_TIMEOUT: Duration = Duration::from_secs(300);
-/// The place-publishing endpoint's `x-roblox-size-limit`.
-pub const MAX_PLACE_FILE_BYTES: u64 = 10 * 1024 * 1024;
-/// The binary-input resource's documented maximum.
-pub const MAX_BINARY_INPUT_BYTES: u64 = 100 * 1024 * 1024;
 /// How long to wait beyond the task's own limit before giving up on it. The task clock starts
 /// after the place boots: peers measured warm boots of 4–7 s and cold boots (a version nobody
 /// has booted, such as one just uploaded) of up to ~45 s, and the place may first queue behind
@@ -80,8 +76,6 @@ pub struct Unit {
     pub suite: Option<Suite>,
 }
 
-/// Roblox allows this many unfinished tasks on one place; the 11th create gets 429.
-pub const TASKS_PER_PLACE: usize = 10;
 /// More shards than this is a typo, not a plan (and would take minutes of creates to start).
 pub const MAX_SHARDS: usize = 100;
 /// The most script files one step runs, one task each. At Roblox's 40 creates a minute, 1,000
@@ -143,37 +137,6 @@ pub struct Config {
     pub github_actions: bool,
     /// What coverage was asked for, when any `coverage-*` input was given.
     pub coverage: Option<crate::coverage::Spec>,
-}
-
-/// The clocks of the run. Production uses [`Timing::default`]; the test suite scales them down
-/// through the undocumented `LUAU_EXEC_TEST_TIME_SCALE` so retry budgets run in milliseconds.
-/// `retry-after` values from the server are never scaled.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Timing {
-    pub scale: f64,
-    /// How often the task is polled.
-    pub cadence: crate::poller::Cadence,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Self {
-            scale: 1.0,
-            cadence: crate::poller::Cadence::OpenCloud,
-        }
-    }
-}
-
-impl Timing {
-    /// A production duration on this clock.
-    pub fn scaled(&self, duration: Duration) -> Duration {
-        duration.mul_f64(self.scale)
-    }
-
-    /// A duration measured on this clock, in production terms.
-    pub fn unscaled(&self, duration: Duration) -> Duration {
-        duration.div_f64(self.scale)
-    }
 }
 
 /// A refused input: which one, and what is wrong with it. Nothing has been sent.
@@ -261,6 +224,9 @@ pub struct RunArgs {
     /// Where the framework module is (default `ReplicatedStorage.Packages.TestEZ` / `…Jest`).
     #[arg(long, allow_hyphen_values = true)]
     pub framework_path: Option<String>,
+    /// A ModuleScript required before the suite runs: `ReplicatedStorage.TestSetup`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub test_setup: Option<String>,
     /// Rojo's sourcemap.json, to map failures to files and lines.
     #[arg(long, allow_hyphen_values = true)]
     pub sourcemap: Option<String>,
@@ -888,8 +854,8 @@ fn timing(inputs: &Inputs<'_>, backend: Backend) -> Timing {
             .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1.0)
             .unwrap_or(1.0),
         cadence: match backend {
-            Backend::OpenCloud => crate::poller::Cadence::OpenCloud,
-            Backend::Local => crate::poller::Cadence::Local,
+            Backend::OpenCloud => Cadence::OpenCloud,
+            Backend::Local => Cadence::Local,
         },
     }
 }
@@ -1109,6 +1075,7 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
             ("test-roots", &args.test_roots),
             ("test-name-pattern", &args.test_name_pattern),
             ("framework-path", &args.framework_path),
+            ("test-setup", &args.test_setup),
         ] {
             if inputs.input(input, flag).is_some() {
                 return Err(ConfigError::new(
@@ -1143,10 +1110,12 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
     let framework_path = inputs
         .input("framework-path", &args.framework_path)
         .unwrap_or_else(|| framework.default_path().to_owned());
+    let setup = inputs.input("test-setup", &args.test_setup);
     for (input, path) in roots
         .iter()
         .map(|root| ("test-roots", root))
         .chain([("framework-path", &framework_path)])
+        .chain(setup.iter().map(|path| ("test-setup", path)))
     {
         if !is_instance_path(path) {
             return Err(ConfigError::new(
@@ -1163,6 +1132,7 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
         roots,
         name_pattern: inputs.input("test-name-pattern", &args.test_name_pattern),
         framework_path,
+        setup,
         shard: None,
         framework_output: inputs.var("RUNNER_DEBUG").as_deref() == Some("1"),
         coverage: None,
@@ -1341,7 +1311,7 @@ fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
     }
     match url.scheme() {
         "https" => {}
-        "http" if is_loopback(&url) => {}
+        "http" if crate::api::url::is_loopback(&url) => {}
         "http" => {
             return Err(ConfigError::new(
                 "base-url",
@@ -1365,16 +1335,6 @@ fn parse_base_url(text: &str) -> Result<Url, ConfigError> {
         ));
     }
     Ok(url)
-}
-
-/// Whether a URL points at this machine (`localhost`, 127.0.0.0/8, `::1`).
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
 }
 
 /// Echoes of bad values are cut short: an input can be a whole script.
@@ -1495,6 +1455,46 @@ mod tests {
         let errors =
             load_all(&[("INPUT_BACKEND", "locl"), ("INPUT_TEST_FRAMEWORK", "testz")]).unwrap_err();
         assert_eq!(names(&errors), ["backend", "test-framework"], "{errors}");
+    }
+
+    #[test]
+    fn test_setup_is_an_instance_path_used_only_with_a_framework() {
+        let suite = &[
+            ("INPUT_BACKEND", "open-cloud"),
+            ("INPUT_API-KEY", "k"),
+            ("INPUT_UNIVERSE-ID", "1"),
+            ("INPUT_PLACE-ID", "2"),
+            ("INPUT_TEST_FRAMEWORK", "testez"),
+            ("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests"),
+        ];
+        let setup = |value: &'static str| {
+            let mut pairs = suite.to_vec();
+            pairs.push(("INPUT_TEST_SETUP", value));
+            pairs
+        };
+        let config = load_with(&setup("ReplicatedStorage.TestSetup")).unwrap();
+        let given = config.suite.and_then(|suite| suite.setup);
+        assert_eq!(given.as_deref(), Some("ReplicatedStorage.TestSetup"));
+        let config = load_with(suite).unwrap();
+        assert_eq!(config.suite.and_then(|suite| suite.setup), None);
+
+        let bad = load_with(&setup("ReplicatedStorage..TestSetup")).unwrap_err();
+        assert_eq!(bad.input, "test-setup");
+        assert_eq!(
+            bad.problem,
+            "`ReplicatedStorage..TestSetup` is not an instance path like `ReplicatedStorage.Tests`"
+        );
+        let alone = load_with(&with(&[(
+            "INPUT_TEST_SETUP",
+            "ReplicatedStorage.TestSetup",
+        )]))
+        .unwrap_err();
+        assert_eq!(alone.input, "test-setup");
+        assert!(
+            alone
+                .problem
+                .starts_with("is used only with `test-framework`")
+        );
     }
 
     #[test]

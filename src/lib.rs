@@ -14,6 +14,7 @@
 pub mod api;
 pub mod batch;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod coverage;
 pub mod duration;
@@ -23,9 +24,11 @@ pub mod files;
 pub mod interrupt;
 pub mod outcome;
 pub mod poller;
+pub mod random;
 pub mod render;
 pub mod report;
 pub mod results;
+pub mod roblox;
 pub mod runner;
 pub mod secret;
 pub mod text;
@@ -68,7 +71,7 @@ pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
 fn error_line(text: &str) {
     let line = render::split_lines(text)
         .into_iter()
-        .map(render::defang)
+        .map(text::defang)
         .collect::<Vec<_>>()
         .join(" ");
     let _ = writeln!(std::io::stderr(), "luau-exec: error: {line}");
@@ -326,7 +329,7 @@ async fn start_local_backend(
     config: &mut Config,
     console: &mut Console,
 ) -> Result<emulator::RunningEmulator, RunReport> {
-    let key = render::random_token("local-");
+    let key = random::random_token("local-");
     let options = emulator::EmulatorOptions {
         api_key: Some(key.clone()),
         // A worker for each task the step runs at once (one, unless it runs several), and a

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::api::ApiError;
 use crate::api::model::{Task, TaskState};
-use crate::config::Timing;
+use crate::clock::Timing;
 
 /// The seam between the poller and the network, so its timing can be tested with paused time.
 pub trait TaskSource {
@@ -55,41 +55,6 @@ pub enum PollError {
     WaitTimeout {
         last: Box<Task>,
     },
-}
-
-/// Which schedule polls the task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cadence {
-    /// Open Cloud's: within its GET budget (see the module header).
-    OpenCloud,
-    /// The embedded emulator's, on this machine: no budget to keep, so no fixed delay; 2 ms
-    /// polls for the first 100 ms (most local tasks end there), 10 ms to a second, 50 ms after.
-    Local,
-}
-
-impl Cadence {
-    /// The interval before the next poll, given how long the task has run.
-    pub fn interval(self, elapsed: Duration) -> Duration {
-        match self {
-            Self::OpenCloud => poll_interval(elapsed),
-            Self::Local => Duration::from_millis(match elapsed.as_millis() {
-                0..100 => 2,
-                100..1000 => 10,
-                _ => 50,
-            }),
-        }
-    }
-}
-
-/// The interval before the next poll on Open Cloud, given how long the task has run.
-pub fn poll_interval(elapsed: Duration) -> Duration {
-    let secs = elapsed.as_secs();
-    Duration::from_millis(match secs {
-        0..30 => 500,
-        30..60 => 1000,
-        60..180 => 2000,
-        _ => 5000,
-    })
 }
 
 /// How often a heartbeat is printed while the state does not change.
@@ -355,38 +320,5 @@ mod tests {
         for (got, want) in per_scaled_minute.iter().zip([90, 30, 30, 12, 12]) {
             assert!(got.abs_diff(want) <= 1, "{per_scaled_minute:?}");
         }
-    }
-
-    #[test]
-    fn the_local_cadence_has_no_fixed_delay() {
-        assert_eq!(
-            Cadence::Local.interval(Duration::ZERO),
-            Duration::from_millis(2)
-        );
-        assert_eq!(
-            Cadence::Local.interval(Duration::from_secs(60)),
-            Duration::from_millis(50)
-        );
-        assert_eq!(
-            Cadence::OpenCloud.interval(Duration::ZERO),
-            Duration::from_millis(500)
-        );
-    }
-
-    #[test]
-    fn interval_schedule() {
-        assert_eq!(poll_interval(Duration::ZERO), Duration::from_millis(500));
-        assert_eq!(
-            poll_interval(Duration::from_secs(45)),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            poll_interval(Duration::from_secs(100)),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            poll_interval(Duration::from_secs(1000)),
-            Duration::from_secs(5)
-        );
     }
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::api::model::{CreateTaskRequest, LogMessage, MessageType, Task, TaskState};
-use crate::api::{ApiError, OpenCloud, Progress, Service};
+use crate::api::{ApiError, Progress, Service, TaskApi};
 use crate::config::{Config, PlaceFile};
 use crate::duration::{human, to_protobuf_duration};
 use crate::interrupt::Interrupt;
@@ -26,6 +26,7 @@ use crate::poller::{self, PollError, PollEvent};
 use crate::render::{Event, Sink};
 use crate::report::RunReport;
 use crate::results;
+use crate::roblox::{LOG_MESSAGE_OVERHEAD, LOG_WINDOW_BYTES};
 use crate::text::size;
 
 /// A log listing that keeps answering with new page tokens is cut off here. Roblox answers
@@ -33,9 +34,7 @@ use crate::text::size;
 pub const MAX_LOG_PAGES: usize = 1000;
 /// At most this much log text is kept (counted as Roblox counts its 450 KB window, with a
 /// 47-byte overhead per message): four times Roblox's window, so a real task never reaches it.
-pub const MAX_LOG_BYTES: usize = 4 * 450_000;
-/// Roblox's per-message overhead in its log window.
-const LOG_MESSAGE_OVERHEAD: usize = 47;
+pub const MAX_LOG_BYTES: usize = 4 * LOG_WINDOW_BYTES;
 /// How often upload progress is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
@@ -67,7 +66,7 @@ type Step<T> = Result<T, Stop>;
 /// Runs the job to its end, or until `interrupt` fires.
 pub async fn run(
     config: &Config,
-    api: &OpenCloud,
+    api: &impl TaskApi,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
 ) -> RunReport {
@@ -76,9 +75,9 @@ pub async fn run(
 
 /// [`run`], with a deadline of the caller's in place of `wait-timeout` counted from the
 /// task's creation: a step that runs many tasks gives each the step's own deadline.
-pub async fn run_until(
+pub async fn run_until<A: TaskApi>(
     config: &Config,
-    api: &OpenCloud,
+    api: &A,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
     deadline: Option<Instant>,
@@ -110,9 +109,9 @@ pub async fn run_until(
     job.report
 }
 
-struct Job<'a> {
+struct Job<'a, A: TaskApi> {
     config: &'a Config,
-    api: &'a OpenCloud,
+    api: &'a A,
     report: RunReport,
     phase: Phase,
     started: Instant,
@@ -132,7 +131,7 @@ async fn unless_interrupted<T>(
     }
 }
 
-impl Job<'_> {
+impl<A: TaskApi> Job<'_, A> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
         self.report.place_version = config.place_version;
@@ -463,7 +462,7 @@ impl Job<'_> {
 /// number.
 async fn upload_place_file(
     config: &Config,
-    api: &OpenCloud,
+    api: &impl TaskApi,
     place: &PlaceFile,
     place_id: u64,
     console: &mut dyn Sink,
@@ -524,7 +523,7 @@ async fn upload_place_file(
 /// is the step's report, nothing having been started.
 pub async fn upload_place_version(
     config: &Config,
-    api: &OpenCloud,
+    api: &impl TaskApi,
     place: &PlaceFile,
     place_id: u64,
     console: &mut dyn Sink,
@@ -562,7 +561,7 @@ pub struct Logs {
 
 /// Reads every page of the task's logs, in order, within [`MAX_LOG_PAGES`] pages and
 /// [`MAX_LOG_BYTES`] of text, stopping at a page token seen before.
-pub async fn fetch_logs(api: &OpenCloud, path: &str) -> Result<Logs, ApiError> {
+pub async fn fetch_logs(api: &impl TaskApi, path: &str) -> Result<Logs, ApiError> {
     let mut logs = Logs::default();
     let mut kept_bytes = 0usize;
     let mut seen_tokens = HashSet::new();
@@ -659,5 +658,271 @@ async fn with_progress<T>(
                 )));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The runner against a fake API: what each answer of Open Cloud makes of the report,
+    //! with time paused so waits cost nothing.
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    use super::*;
+    use crate::api::model::{BinaryInput, LogChunk, LogsPage, TaskError, TaskErrorCode};
+    use crate::api::{Operation, TaskApi};
+    use crate::config::{Inputs, RunArgs};
+    use crate::poller::TaskSource;
+    use crate::secret::Redactor;
+
+    /// Answers scripted per call; records what was asked.
+    #[derive(Default)]
+    struct FakeApi {
+        created: RefCell<Option<Result<Task, ApiError>>>,
+        states: RefCell<VecDeque<Task>>,
+        log_pages: RefCell<VecDeque<LogsPage>>,
+        calls: RefCell<Vec<&'static str>>,
+        redactor: Redactor,
+    }
+
+    fn task(state: TaskState) -> Task {
+        Task {
+            path: "universes/1/places/2/luau-execution-session-tasks/t".into(),
+            state,
+            ..Task::default()
+        }
+    }
+
+    fn failed(code: TaskErrorCode, message: &str) -> Task {
+        Task {
+            error: Some(TaskError {
+                code,
+                message: message.into(),
+            }),
+            ..task(TaskState::Failed)
+        }
+    }
+
+    fn page(lines: &[&str], next: Option<&str>) -> LogsPage {
+        LogsPage {
+            luau_execution_session_task_logs: vec![LogChunk {
+                messages: Some(lines.iter().map(|l| (*l).to_owned()).collect()),
+                ..LogChunk::default()
+            }],
+            next_page_token: next.map(str::to_owned),
+        }
+    }
+
+    impl FakeApi {
+        fn answering(created: Result<Task, ApiError>, states: Vec<Task>) -> Self {
+            Self {
+                created: RefCell::new(Some(created)),
+                states: RefCell::new(states.into()),
+                ..Self::default()
+            }
+        }
+
+        fn with_logs(self, pages: Vec<LogsPage>) -> Self {
+            *self.log_pages.borrow_mut() = pages.into();
+            self
+        }
+
+        fn called(&self, what: &'static str) -> usize {
+            self.calls.borrow().iter().filter(|c| **c == what).count()
+        }
+    }
+
+    impl TaskSource for FakeApi {
+        async fn get_task(&self, _path: &str) -> Result<Task, ApiError> {
+            self.calls.borrow_mut().push("get");
+            let mut states = self.states.borrow_mut();
+            // The last answer repeats: a task stays in its last state.
+            let next = if states.len() > 1 {
+                states.pop_front()
+            } else {
+                states.front().cloned()
+            };
+            Ok(next.unwrap_or_else(|| task(TaskState::Processing)))
+        }
+    }
+
+    impl TaskApi for FakeApi {
+        fn service(&self) -> Service {
+            Service::OpenCloud
+        }
+        fn redactor(&self) -> &Redactor {
+            &self.redactor
+        }
+        async fn create_task(
+            &self,
+            _universe: u64,
+            _place: u64,
+            _version: Option<u64>,
+            _request: &CreateTaskRequest,
+            _patience: Option<Instant>,
+        ) -> Result<Task, ApiError> {
+            self.calls.borrow_mut().push("create");
+            self.created
+                .borrow_mut()
+                .take()
+                .unwrap_or_else(|| Err(ApiError::Client("created twice".into())))
+        }
+        async fn list_logs(&self, _path: &str, _page: Option<&str>) -> Result<LogsPage, ApiError> {
+            self.calls.borrow_mut().push("logs");
+            Ok(self.log_pages.borrow_mut().pop_front().unwrap_or_default())
+        }
+        async fn upload_place(
+            &self,
+            _universe: u64,
+            _place: u64,
+            _content_type: &'static str,
+            _bytes: Bytes,
+            _progress: Progress,
+        ) -> Result<u64, ApiError> {
+            self.calls.borrow_mut().push("upload");
+            Ok(7)
+        }
+        async fn create_binary_input(
+            &self,
+            _universe: u64,
+            _size: u64,
+        ) -> Result<BinaryInput, ApiError> {
+            Err(ApiError::Client("no binary input in these tests".into()))
+        }
+        async fn upload_binary_input(
+            &self,
+            _uri: &str,
+            _bytes: Bytes,
+            _progress: Progress,
+        ) -> Result<(), ApiError> {
+            Err(ApiError::Client("no binary input in these tests".into()))
+        }
+        async fn download_binary_output(&self, _uri: &str, _path: &Path) -> Result<u64, ApiError> {
+            Err(ApiError::Client("no binary output in these tests".into()))
+        }
+    }
+
+    /// A console that keeps nothing: these tests read the report.
+    struct Quiet;
+    impl Sink for Quiet {
+        fn emit(&mut self, _event: Event<'_>) {}
+    }
+
+    fn config(extra: &[(&str, &str)]) -> Config {
+        let mut pairs: Vec<(String, String)> = [
+            ("INPUT_API-KEY", "k"),
+            ("INPUT_UNIVERSE-ID", "1"),
+            ("INPUT_PLACE-ID", "2"),
+            ("INPUT_SCRIPT", "return 1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        pairs.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let env = move |name: &str| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        match crate::config::load(&Inputs::new(&RunArgs::default(), &env)) {
+            Ok(config) => config,
+            Err(errors) => panic!("the test's inputs were refused: {errors:?}"),
+        }
+    }
+
+    async fn run_against(api: &FakeApi, extra: &[(&str, &str)]) -> RunReport {
+        run(&config(extra), api, &mut Quiet, &mut Interrupt::never()).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_completed_task_is_complete_with_its_logs_in_order() {
+        let api = FakeApi::answering(
+            Ok(task(TaskState::Queued)),
+            vec![task(TaskState::Processing), task(TaskState::Complete)],
+        )
+        .with_logs(vec![page(&["one"], Some("p2")), page(&["two"], None)]);
+        let report = run_against(&api, &[]).await;
+        assert_eq!(report.outcome, Outcome::Complete);
+        let lines: Vec<&str> = report.logs.iter().map(|m| m.message.as_str()).collect();
+        assert_eq!(lines, ["one", "two"]);
+        assert_eq!(report.logs_cut, None);
+        assert_eq!(api.called("create"), 1);
+        assert_eq!(api.called("logs"), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_script_error_is_the_scripts_failure_with_its_message() {
+        let api = FakeApi::answering(
+            Ok(task(TaskState::Processing)),
+            vec![failed(TaskErrorCode::ScriptError, "TaskScript:1: boom")],
+        );
+        let report = run_against(&api, &[]).await;
+        assert_eq!(report.outcome, Outcome::ScriptError);
+        let error = report.task.and_then(|t| t.error).map(|e| e.message);
+        assert_eq!(error.as_deref(), Some("TaskScript:1: boom"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_create_stops_before_any_poll() {
+        let refusal = ApiError::Rejected {
+            service: Service::OpenCloud,
+            operation: Operation::CreateTask,
+            status: 403,
+            detail: "forbidden".into(),
+            hint: None,
+        };
+        let api = FakeApi::answering(Err(refusal), vec![]);
+        let report = run_against(&api, &[]).await;
+        assert_eq!(report.outcome, Outcome::Rejected);
+        assert!(report.problem.is_some_and(|p| p.contains("HTTP 403")));
+        assert_eq!(api.called("get"), 0);
+        assert_eq!(api.called("logs"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_still_running_at_wait_timeout_is_a_wait_timeout_not_a_pass() {
+        let api = FakeApi::answering(Ok(task(TaskState::Processing)), vec![]);
+        let report = run_against(&api, &[("INPUT_WAIT-TIMEOUT", "30s")]).await;
+        assert_eq!(report.outcome, Outcome::WaitTimeout);
+        assert!(api.called("get") > 10, "polled {} times", api.called("get"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_log_listing_that_cycles_is_cut_and_says_so() {
+        let api = FakeApi::answering(
+            Ok(task(TaskState::Complete)),
+            vec![task(TaskState::Complete)],
+        )
+        .with_logs(vec![
+            page(&["a"], Some("x")),
+            page(&["b"], Some("y")),
+            page(&["c"], Some("x")),
+        ]);
+        let report = run_against(&api, &[]).await;
+        assert_eq!(report.outcome, Outcome::Complete);
+        assert_eq!(report.logs.len(), 3);
+        assert!(
+            report
+                .logs_cut
+                .is_some_and(|c| c.contains("repeated a page token"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_test_run_that_failed_is_never_reported_green() {
+        let envelope = r#"{"kind":"luau-exec/test-results@1","framework":"testez","tests":[{"path":["S","t"],"status":"failed","message":"no"}]}"#;
+        let mut complete = task(TaskState::Complete);
+        complete.output = serde_json::from_str(&format!(r#"{{"results":[{envelope}]}}"#)).ok();
+        let api = FakeApi::answering(Ok(task(TaskState::Processing)), vec![complete]);
+        let report = run_against(&api, &[]).await;
+        let tests = report.tests.as_ref().map(|t| t.counts());
+        assert_eq!(tests.map(|c| (c.passed, c.failed)), Some((0, 1)));
+        assert_eq!(report.outcome, Outcome::TestsFailed);
     }
 }

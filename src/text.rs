@@ -1,5 +1,6 @@
-//! Cutting text short without splitting a character (error bodies, echoed inputs, summary
-//! blocks), and sizes and counts in words. (GitHub's own limits count UTF-16 units; see
+//! Text helpers below every room: cutting text short without splitting a character (error
+//! bodies, echoed inputs, summary blocks), sizes and counts in words, and [`defang`], which makes
+//! untrusted text inert as a workflow command. (GitHub's own limits count UTF-16 units; see
 //! `render::workflow::cut_chars`.)
 
 /// At most `max` characters, with a marker when cut.
@@ -53,6 +54,15 @@ pub fn input_name(input: &str, github_actions: bool) -> String {
         (false, "api-key") => format!("`{variable}`"),
         (false, _) => format!("`--{input}` / `{variable}`"),
     }
+}
+
+/// The word joiner (U+2060): invisible, and breaks the legacy `##[` command prefix.
+const WORD_JOINER: char = '\u{2060}';
+
+/// Makes one line of untrusted text inert as a workflow command: `##[` is broken; line breaks
+/// are the caller's to handle (see [`split_lines`]).
+pub fn defang(line: &str) -> String {
+    line.replace("##[", &format!("##{WORD_JOINER}["))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| BodyError::Transport(super::client::describe_transport(&e)))?
+        .map_err(|e| BodyError::Transport(describe_transport(&e)))?
     {
         if body.len() + chunk.len() > cap {
             return Err(BodyError::TooLarge { cap });
@@ -94,7 +94,7 @@ pub async fn stream_to_file(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| BodyError::Transport(super::client::describe_transport(&e)))?
+        .map_err(|e| BodyError::Transport(describe_transport(&e)))?
     {
         written += chunk.len() as u64;
         if written > cap {
@@ -193,6 +193,26 @@ fn replace_lone_surrogates(bytes: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(&bytes[from..]);
     out
+}
+
+/// A transport error with its causes, e.g. "error sending request for url (…): connection
+/// refused". URLs never carry the key.
+pub(super) fn describe_transport(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        error.to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    crate::text::cut(&text, 400)
 }
 
 #[cfg(test)]

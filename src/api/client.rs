@@ -22,12 +22,13 @@ use reqwest::redirect::Policy;
 use reqwest::{RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 
-use super::body::{self, BodyError};
+use super::body::{self, BodyError, describe_transport};
 use super::error::{ApiError, Operation, Service, describe_error_body, rejection_hint};
 use super::limiter::{Bucket, Limiter};
 use super::model::{BinaryInput, CreateTaskRequest, LogsPage, PlaceVersion, Redact, Task};
 use super::retry::{self, Idempotency, RetryPolicy, RetryState, Verdict};
-use crate::config::Timing;
+use crate::clock::Timing;
+use crate::roblox::MAX_BINARY_OUTPUT_BYTES;
 use crate::secret::{ApiKey, Redactor};
 
 /// Ordinary requests: long enough for a slow edge, short enough that a hung connection is
@@ -41,9 +42,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const LOG_PAGE_SIZE: &str = "10000";
 /// Redirects a presigned transfer may follow, each to https (or to this machine).
 const MAX_PRESIGNED_REDIRECTS: usize = 5;
-/// The largest binary output Open Cloud produces.
-pub const MAX_BINARY_OUTPUT_BYTES: u64 = 256 * 1024 * 1024;
-
 /// Reports bytes sent of a total, for upload progress lines.
 pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
@@ -609,7 +607,7 @@ impl OpenCloud {
         if let Some(location) = location.filter(|_| (300..400).contains(&status)) {
             detail = format!(
                 "a redirect to `{}`",
-                self.redactor.redact(&crate::render::defang(&location))
+                self.redactor.redact(&crate::text::defang(&location))
             );
         }
         match retry::status_verdict(status, call.idempotency) {
@@ -650,29 +648,9 @@ fn parse_json<T: DeserializeOwned>(body: Body) -> Result<T, String> {
 fn is_allowed_transfer_url(url: &Url) -> bool {
     match url.scheme() {
         "https" => true,
-        "http" => crate::config::is_loopback(url),
+        "http" => super::url::is_loopback(url),
         _ => false,
     }
-}
-
-/// A transport error with its causes, e.g. "error sending request for url (…): connection
-/// refused". URLs never carry the key.
-pub(super) fn describe_transport(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        error.to_string()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    crate::text::cut(&text, 400)
 }
 
 /// A request body that reports progress as chunks are handed to the connection.

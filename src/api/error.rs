@@ -199,7 +199,7 @@ pub fn describe_error_body(body: &[u8]) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    let text = crate::render::defang(text.trim());
+    let text = crate::text::defang(text.trim());
     if text.is_empty() {
         return "(empty body)".to_owned();
     }

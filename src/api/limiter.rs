@@ -18,6 +18,8 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::roblox::per_minute;
+
 /// The limits' window, plus a second of slack for the server's clock.
 const WINDOW: Duration = Duration::from_secs(61);
 /// The share of the GET budget the poll schedule plans for; the rest is headroom for retries
@@ -50,12 +52,12 @@ impl Bucket {
     /// Roblox's published limit per API key owner, per minute.
     pub fn per_minute(self) -> usize {
         match self {
-            Self::CreateAtHead => 40,
-            Self::CreateAtVersion => 5,
-            Self::GetTask => 200,
-            Self::ListLogs => 45,
-            Self::CreateBinaryInput => 5,
-            Self::UploadPlace => 30,
+            Self::CreateAtHead => per_minute::CREATE_AT_HEAD,
+            Self::CreateAtVersion => per_minute::CREATE_AT_VERSION,
+            Self::GetTask => per_minute::GET_TASK,
+            Self::ListLogs => per_minute::LIST_LOGS,
+            Self::CreateBinaryInput => per_minute::CREATE_BINARY_INPUT,
+            Self::UploadPlace => per_minute::UPLOAD_PLACE,
         }
     }
 
@@ -118,7 +120,7 @@ impl Limiter {
     }
 
     /// Roblox's limits, on the run's clock (the test suite scales it down).
-    pub fn on_clock(timing: crate::config::Timing) -> Self {
+    pub fn on_clock(timing: crate::clock::Timing) -> Self {
         Self {
             window: timing.scaled(WINDOW),
             ..Self::new()

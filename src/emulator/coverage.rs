@@ -25,9 +25,8 @@ const TRACKED: &str = "luau-exec.coverage.tracked";
 #[derive(Default)]
 struct Roots(Vec<Ref>);
 
-/// `ScriptContext:EnableCoverage(instance)`.
-pub(crate) fn enable(lua: &Lua, dom: &Dom, this: Ref, root: Value) -> mlua::Result<()> {
-    script_context(dom, this, "EnableCoverage")?;
+/// `ScriptContext:EnableCoverage(instance)` (the registry has checked the class).
+pub(crate) fn enable(lua: &Lua, root: Value) -> mlua::Result<()> {
     let root = match &root {
         Value::UserData(data) => data
             .borrow::<InstanceRef>()
@@ -80,8 +79,7 @@ pub(crate) fn track(
 }
 
 /// `ScriptContext:GetCoverageStats()`: an entry for every module measured so far.
-pub(crate) fn stats(lua: &Lua, dom: &Dom, this: Ref) -> mlua::Result<Table> {
-    script_context(dom, this, "GetCoverageStats")?;
+pub(crate) fn stats(lua: &Lua) -> mlua::Result<Table> {
     let stats = lua.create_table()?;
     let Some(tracked) = lua.named_registry_value::<Option<Table>>(TRACKED)? else {
         return Ok(stats);
@@ -186,22 +184,6 @@ fn measured(lua: &Lua, dom: &Dom, module: Ref) -> bool {
         current = instance.parent();
     }
     false
-}
-
-/// These are ScriptContext's methods; on any other class they are not members.
-fn script_context(dom: &Dom, this: Ref, method: &str) -> mlua::Result<()> {
-    let tree = dom.tree.borrow();
-    match tree.get_by_ref(this) {
-        Some(instance) if instance.class == "ScriptContext" => Ok(()),
-        Some(instance) => Err(LuaError::runtime(format!(
-            "{method} is not a valid member of {} \"{}\"",
-            instance.class,
-            dom.full_name(this)
-        ))),
-        None => Err(LuaError::runtime(format!(
-            "{method} is not a valid member of a destroyed instance"
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -31,13 +31,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::api::model::{LogMessage, MessageType, Task};
+use crate::roblox::{BINARY_LIFETIME, LOG_MESSAGE_OVERHEAD, LOG_WINDOW_BYTES};
 
-/// Logs kept per task, as on Roblox (about 450 KB, oldest dropped).
-pub const LOG_WINDOW_BYTES: usize = 450_000;
-/// The per-message overhead Roblox counts against the window (measured by peers).
-pub const LOG_MESSAGE_OVERHEAD: usize = 47;
-/// Unfinished tasks allowed per place.
-pub const MAX_UNFINISHED_PER_PLACE: usize = 10;
 /// Unfinished tasks allowed across all places: the queue in front of the workers is bounded.
 pub const MAX_UNFINISHED_TOTAL: usize = 200;
 /// Finished tasks kept for reading; older ones are evicted (Roblox keeps them 24 hours).
@@ -46,8 +41,6 @@ pub const MAX_FINISHED_TASKS: usize = 1000;
 pub const MAX_HELD_BINARY_BYTES: usize = 1024 * 1024 * 1024;
 /// Uploaded place versions kept (each up to 10 MiB); older ones are forgotten.
 pub const MAX_KEPT_PLACE_VERSIONS: usize = 16;
-/// Binary inputs and outputs expire after this long, as on Roblox.
-pub const BINARY_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 /// The endpoints Roblox rate-limits, each with its published per-key-owner limit
 /// (`x-roblox-rate-limits` in the schema; place publishing from the Universes API).

@@ -20,16 +20,17 @@ use serde_json::{Value, json};
 
 use super::vm::{self, ExecutionRequest, VmOutcome};
 use super::{
-    BinaryInputRecord, BinaryOutputRecord, Faults, LogWindow, MAX_UNFINISHED_PER_PLACE,
-    MAX_UNFINISHED_TOTAL, QueuedTask, Shared, State, TaskRecord,
+    BinaryInputRecord, BinaryOutputRecord, Faults, LogWindow, MAX_UNFINISHED_TOTAL, QueuedTask,
+    Shared, State, TaskRecord,
 };
 use crate::api::model::{
     CreateTaskRequest, LogChunk, LogsPage, Task, TaskError, TaskOutput, TaskState,
 };
-use crate::config::{
-    MAX_BINARY_INPUT_BYTES, MAX_PLACE_FILE_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_TIMEOUT,
-};
 use crate::duration::{parse_protobuf_duration, to_protobuf_duration};
+use crate::roblox::{
+    MAX_BINARY_INPUT_BYTES, MAX_PLACE_FILE_BYTES, MAX_SCRIPT_BYTES, MAX_TASK_TIMEOUT,
+    TASKS_PER_PLACE,
+};
 
 type SharedState = AxumState<Arc<Shared>>;
 
@@ -183,7 +184,7 @@ pub(super) fn now() -> String {
 }
 
 fn new_id() -> String {
-    let token = crate::render::random_token("");
+    let token = crate::random::random_token("");
     format!(
         "{}-{}-{}-{}-{}",
         &token[0..8],
@@ -301,7 +302,7 @@ fn create(
         }
     };
     let slot_lag = shared.options.limits.slot_lag;
-    if state.slots_taken((universe, place), slot_lag, Instant::now()) >= MAX_UNFINISHED_PER_PLACE {
+    if state.slots_taken((universe, place), slot_lag, Instant::now()) >= TASKS_PER_PLACE {
         state.stats.place_full += 1;
         return v2_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -442,7 +443,7 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
                 // Like Roblox's presigned URL, the download URL needs no key, so it carries a
                 // secret: 128 random bits, not the task's id, which anyone who sees the task
                 // path (logs, outputs) knows.
-                let token = crate::render::random_token("");
+                let token = crate::random::random_token("");
                 record.task.binary_output_uri = Some(format!(
                     "{}/emulator/binary-outputs/{token}",
                     shared.base_url

@@ -9,8 +9,9 @@ use std::collections::HashSet;
 
 use super::plain::{log_message, result_lines};
 use super::workflow::{Level, annotation, annotation_at, escape_data};
-use super::{Event, Renderer, level_tag, random_token};
+use super::{Event, Renderer, level_tag};
 use crate::api::model::MessageType;
+use crate::random::random_token;
 use crate::report::RunReport;
 use crate::secret::ApiKey;
 

@@ -17,6 +17,7 @@ pub mod plain;
 pub mod summary;
 pub mod workflow;
 
+pub use crate::text::defang;
 use std::io::Write;
 use std::time::Duration;
 
@@ -64,15 +65,6 @@ pub trait Renderer {
     fn render(&mut self, event: &Event<'_>) -> String;
 }
 
-/// The word joiner (U+2060): invisible, and breaks the legacy `##[` command prefix.
-const WORD_JOINER: char = '\u{2060}';
-
-/// Makes one line of untrusted text inert as a workflow command: `##[` is broken; line breaks
-/// are the caller's to handle (see [`split_lines`]).
-pub fn defang(line: &str) -> String {
-    line.replace("##[", &format!("##{WORD_JOINER}["))
-}
-
 /// Splits untrusted text into lines: LF, CRLF and a lone CR (which a terminal would treat as a
 /// line start) all break lines.
 pub fn split_lines(text: &str) -> Vec<&str> {
@@ -103,22 +95,6 @@ pub fn level_tag(level: &MessageType) -> &'static str {
         MessageType::Error => "[ERROR]  ",
         MessageType::Unspecified | MessageType::Other(_) => "[LOG]    ",
     }
-}
-
-/// A fresh random token of 128 bits, hex-encoded, with a prefix.
-pub fn random_token(prefix: &str) -> String {
-    let mut bytes = [0u8; 16];
-    // The OS generator cannot fail on the platforms we ship; if it did, mixing in the clock
-    // still gives a token no script can predict before it runs.
-    if getrandom::fill(&mut bytes).is_err() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        bytes = nanos.to_le_bytes();
-    }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{prefix}{hex}")
 }
 
 /// The one writer of stdout. A failed write (a closed pipe) is not worth dying for: the exit
@@ -188,13 +164,5 @@ mod tests {
     fn splits_every_kind_of_line_break() {
         assert_eq!(split_lines("a\nb\r\nc\rd"), vec!["a", "b", "c", "d"]);
         assert_eq!(split_lines(""), vec![""]);
-    }
-
-    #[test]
-    fn tokens_are_fresh() {
-        let a = random_token("t");
-        let b = random_token("t");
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 33);
     }
 }

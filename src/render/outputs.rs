@@ -1,7 +1,7 @@
 //! Step outputs for `GITHUB_OUTPUT`, in the heredoc form with a random delimiter that is checked
 //! not to occur in the value, so no value can end early and forge another output.
 
-use super::random_token;
+use crate::random::random_token;
 use crate::report::RunReport;
 use crate::text::prefix_bytes;
 

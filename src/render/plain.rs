@@ -181,7 +181,7 @@ impl Renderer for PlainRenderer {
             Event::Begin => {}
             Event::ForTask { label, event } => {
                 // The label is the user's own (a path, `shard 2/4`): one line, defanged.
-                let label = super::defang(&label.replace(['\n', '\r'], " "));
+                let label = crate::text::defang(&label.replace(['\n', '\r'], " "));
                 match event {
                     Event::Note(text) => prefixed_lines(
                         &mut out,
@@ -225,7 +225,10 @@ impl Renderer for PlainRenderer {
                     let of = group
                         .label
                         .map(|label| {
-                            format!(" of {}", super::defang(&label.replace(['\n', '\r'], " ")))
+                            format!(
+                                " of {}",
+                                crate::text::defang(&label.replace(['\n', '\r'], " "))
+                            )
                         })
                         .unwrap_or_default();
                     out.push_str(&format!(

@@ -59,6 +59,8 @@ pub struct Suite {
     pub name_pattern: Option<String>,
     /// Where the framework's module is: `ReplicatedStorage.Packages.TestEZ`.
     pub framework_path: String,
+    /// A ModuleScript the task requires before the suite runs (`test-setup`).
+    pub setup: Option<String>,
     /// When the suite is split across tasks: which part this task runs.
     pub shard: Option<Shard>,
     /// Whether the framework's own text reporter prints too. luau-exec's list of failures
@@ -167,6 +169,7 @@ pub fn script(suite: &Suite) -> String {
         let roots: Vec<String> = roots.iter().map(|root| lua_string(root)).collect();
         format!("{{ {} }}", roots.join(", "))
     });
+    let setup = suite.setup.as_deref().map_or("nil".to_owned(), lua_string);
     let shard = suite.shard.map_or("nil".to_owned(), |shard| {
         format!("{{ index = {}, count = {} }}", shard.index, shard.count)
     });
@@ -176,6 +179,7 @@ pub fn script(suite: &Suite) -> String {
          \tframeworkPath = {path},\n\
          \troots = {{ {roots} }},\n\
          \ttestNamePattern = {pattern},\n\
+         \tsetup = {setup},\n\
          \tshard = {shard},\n\
          \tframeworkOutput = {output},\n\
          \tcoverage = {coverage},\n\
@@ -244,6 +248,7 @@ mod tests {
             ],
             name_pattern: Some("adds".into()),
             framework_path: "ReplicatedStorage.TestEZ".into(),
+            setup: Some("ReplicatedStorage.TestSetup".into()),
             shard: Some(Shard { index: 2, count: 3 }),
             framework_output: false,
             coverage: Some(vec!["ReplicatedStorage.Shared".into()]),
@@ -254,6 +259,10 @@ mod tests {
         );
         assert!(text.contains(r#"testNamePattern = "adds""#));
         assert!(text.contains(r#"frameworkPath = "ReplicatedStorage.TestEZ""#));
+        assert!(
+            text.contains(r#"setup = "ReplicatedStorage.TestSetup","#),
+            "{text}"
+        );
         assert!(text.contains("shard = { index = 2, count = 3 },"), "{text}");
         assert!(text.contains("frameworkOutput = false,"), "{text}");
         assert!(

@@ -4,7 +4,10 @@
 #[cfg(feature = "emulator")]
 mod batch;
 #[cfg(feature = "emulator")]
+mod classes;
+#[cfg(feature = "emulator")]
 mod coverage;
+mod datatypes;
 #[cfg(feature = "emulator")]
 mod emulator;
 #[cfg(feature = "emulator")]
@@ -18,6 +21,8 @@ mod packaging;
 mod place_files;
 #[cfg(feature = "emulator")]
 mod places;
+#[cfg(feature = "emulator")]
+mod real_shaped;
 #[cfg(feature = "emulator")]
 mod report;
 #[cfg(feature = "emulator")]

@@ -18,7 +18,7 @@ mod xml;
 
 use rbx_dom_weak::WeakDom;
 
-use crate::config::MAX_PLACE_FILE_BYTES;
+use crate::roblox::MAX_PLACE_FILE_BYTES;
 
 /// All chunks of a binary place together inflate to at most this (25 times the largest place
 /// file; Roblox compresses a place about 3 to 8 times).
