@@ -7,6 +7,7 @@ mod batch;
 mod classes;
 #[cfg(feature = "emulator")]
 mod coverage;
+#[cfg(feature = "emulator")]
 mod datatypes;
 #[cfg(feature = "emulator")]
 mod emulator;
