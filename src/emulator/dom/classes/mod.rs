@@ -14,6 +14,7 @@ mod bindable;
 mod collection_service;
 mod data_model;
 mod instance;
+mod script_context;
 mod test_service;
 mod value_base;
 
@@ -211,6 +212,7 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
     data_model::register(&mut r)?;
     collection_service::register(&mut r)?;
     test_service::register(&mut r)?;
+    script_context::register(&mut r)?;
     bindable::register(&mut r)?;
     value_base::register(&mut r)?;
     // Services (`dom/services/`).
