@@ -208,6 +208,8 @@ fn host_table(
             Ok(names)
         })?,
     )?;
+    host.set("datatypeNames", datatypes::global_names(lua)?)?;
+    host.set("loadDatatype", datatypes::loader(lua)?)?;
     let d = dom.clone();
     host.set(
         "setEnumMaker",
@@ -349,8 +351,6 @@ pub fn install(
             env.raw_set(name, value)?;
         }
     }
-    // Past the prelude's datatypes, each loads on the first read of its global.
-    datatypes::install(lua, &env)?;
     dom.hooks.borrow_mut().shared_env = Some(env.clone());
     Ok(env)
 }
