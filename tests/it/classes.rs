@@ -432,3 +432,61 @@ return { trace, waited }
         "{r}"
     );
 }
+
+/// A move tells the whole subtree (`AncestryChanged` on each descendant, `DescendantAdded` and
+/// `DescendantRemoving` for each one), and setting a property to the value it has fires nothing.
+#[tokio::test]
+async fn tree_signals_reach_descendants_and_unchanged_values_fire_nothing() {
+    let script = r#"
+local root = Instance.new("Folder")
+root.Name = "root"
+local mid = Instance.new("Folder", root)
+mid.Name = "mid"
+local leaf = Instance.new("Folder", mid)
+leaf.Name = "leaf"
+local log = {}
+leaf.AncestryChanged:Connect(function(child, parent)
+    table.insert(log, "ancestry " .. child.Name .. " " .. (if parent then parent.Name else "nil"))
+end)
+workspace.DescendantAdded:Connect(function(d) table.insert(log, "added " .. d.Name) end)
+workspace.DescendantRemoving:Connect(function(d) table.insert(log, "removing " .. d.Name .. " from " .. d.Parent.Name) end)
+root.Parent = workspace
+mid.Parent = nil
+local value, fired = Instance.new("IntValue"), 0
+value.Changed:Connect(function() fired += 1 end)
+value.Value = 0
+value.Value = 1
+value.Value = 1
+local folder, renamed = Instance.new("Folder"), 0
+folder.Changed:Connect(function() renamed += 1 end)
+folder.Name = "Folder"
+folder.Name = "x"
+folder.Name = "x"
+local gone = Instance.new("Folder", workspace)
+gone.Name = "gone"
+Instance.new("Folder", gone).Name = "child"
+gone:Destroy()
+return { log = log, fired = fired, renamed = renamed }
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r["log"],
+        json!([
+            "added root",
+            "added mid",
+            "added leaf",
+            "ancestry root Workspace",
+            "removing mid from root",
+            "removing leaf from mid",
+            "ancestry mid nil",
+            // Immediate: named after they were parented.
+            "added Folder",
+            "added Folder",
+            "removing child from gone",
+            "removing gone from Workspace"
+        ]),
+        "{r}"
+    );
+    assert_eq!(r["fired"], 1);
+    assert_eq!(r["renamed"], 1);
+}
