@@ -222,6 +222,9 @@ pub struct RunArgs {
     /// Where the framework module is (default `ReplicatedStorage.Packages.TestEZ` / `…Jest`).
     #[arg(long, allow_hyphen_values = true)]
     pub framework_path: Option<String>,
+    /// A ModuleScript required before the suite runs: `ReplicatedStorage.TestSetup`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub test_setup: Option<String>,
     /// Rojo's sourcemap.json, to map failures to files and lines.
     #[arg(long, allow_hyphen_values = true)]
     pub sourcemap: Option<String>,
@@ -934,6 +937,7 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
             ("test-roots", &args.test_roots),
             ("test-name-pattern", &args.test_name_pattern),
             ("framework-path", &args.framework_path),
+            ("test-setup", &args.test_setup),
         ] {
             if inputs.input(input, flag).is_some() {
                 return Err(ConfigError::new(
@@ -968,10 +972,12 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
     let framework_path = inputs
         .input("framework-path", &args.framework_path)
         .unwrap_or_else(|| framework.default_path().to_owned());
+    let setup = inputs.input("test-setup", &args.test_setup);
     for (input, path) in roots
         .iter()
         .map(|root| ("test-roots", root))
         .chain([("framework-path", &framework_path)])
+        .chain(setup.iter().map(|path| ("test-setup", path)))
     {
         if !is_instance_path(path) {
             return Err(ConfigError::new(
@@ -988,6 +994,7 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
         roots,
         name_pattern: inputs.input("test-name-pattern", &args.test_name_pattern),
         framework_path,
+        setup,
         shard: None,
         framework_output: inputs.var("RUNNER_DEBUG").as_deref() == Some("1"),
     }))
@@ -1309,6 +1316,46 @@ mod tests {
         let errors =
             load_all(&[("INPUT_BACKEND", "locl"), ("INPUT_TEST_FRAMEWORK", "testz")]).unwrap_err();
         assert_eq!(names(&errors), ["backend", "test-framework"], "{errors}");
+    }
+
+    #[test]
+    fn test_setup_is_an_instance_path_used_only_with_a_framework() {
+        let suite = &[
+            ("INPUT_BACKEND", "open-cloud"),
+            ("INPUT_API-KEY", "k"),
+            ("INPUT_UNIVERSE-ID", "1"),
+            ("INPUT_PLACE-ID", "2"),
+            ("INPUT_TEST_FRAMEWORK", "testez"),
+            ("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests"),
+        ];
+        let setup = |value: &'static str| {
+            let mut pairs = suite.to_vec();
+            pairs.push(("INPUT_TEST_SETUP", value));
+            pairs
+        };
+        let config = load_with(&setup("ReplicatedStorage.TestSetup")).unwrap();
+        let given = config.suite.and_then(|suite| suite.setup);
+        assert_eq!(given.as_deref(), Some("ReplicatedStorage.TestSetup"));
+        let config = load_with(suite).unwrap();
+        assert_eq!(config.suite.and_then(|suite| suite.setup), None);
+
+        let bad = load_with(&setup("ReplicatedStorage..TestSetup")).unwrap_err();
+        assert_eq!(bad.input, "test-setup");
+        assert_eq!(
+            bad.problem,
+            "`ReplicatedStorage..TestSetup` is not an instance path like `ReplicatedStorage.Tests`"
+        );
+        let alone = load_with(&with(&[(
+            "INPUT_TEST_SETUP",
+            "ReplicatedStorage.TestSetup",
+        )]))
+        .unwrap_err();
+        assert_eq!(alone.input, "test-setup");
+        assert!(
+            alone
+                .problem
+                .starts_with("is used only with `test-framework`")
+        );
     }
 
     #[test]

@@ -30,21 +30,11 @@ pub const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
 /// Engine globals the emulator does not have. Touching one fails with a clear message.
 const ENGINE_GLOBALS: &[&str] = &[
     "plugin",
-    "BrickColor",
-    "Ray",
-    "Region3",
-    "TweenInfo",
-    "Rect",
-    "NumberRange",
-    "NumberSequence",
-    "ColorSequence",
     "PhysicalProperties",
-    "DateTime",
     "RaycastParams",
     "OverlapParams",
     "Axes",
     "Faces",
-    "Font",
     "settings",
     "UserSettings",
     "stats",
@@ -756,8 +746,8 @@ return {
     fn what_the_emulator_lacks_fails_clearly() {
         for (script, expected) in [
             (
-                "local a = 1\nlocal t = TweenInfo.new(1)",
-                "TaskScript:2: TweenInfo is not available in the local emulator",
+                "local a = 1\nlocal t = RaycastParams.new()",
+                "TaskScript:2: RaycastParams is not available in the local emulator",
             ),
             (
                 "game:GetService('HttpService'):GetAsync('https://example.com')",

@@ -59,6 +59,8 @@ pub struct Suite {
     pub name_pattern: Option<String>,
     /// Where the framework's module is: `ReplicatedStorage.Packages.TestEZ`.
     pub framework_path: String,
+    /// A ModuleScript the task requires before the suite runs (`test-setup`).
+    pub setup: Option<String>,
     /// When the suite is split across tasks: which part this task runs.
     pub shard: Option<Shard>,
     /// Whether the framework's own text reporter prints too. luau-exec's list of failures
@@ -160,6 +162,7 @@ pub fn script(suite: &Suite) -> String {
         .name_pattern
         .as_deref()
         .map_or("nil".to_owned(), lua_string);
+    let setup = suite.setup.as_deref().map_or("nil".to_owned(), lua_string);
     let shard = suite.shard.map_or("nil".to_owned(), |shard| {
         format!("{{ index = {}, count = {} }}", shard.index, shard.count)
     });
@@ -169,6 +172,7 @@ pub fn script(suite: &Suite) -> String {
          \tframeworkPath = {path},\n\
          \troots = {{ {roots} }},\n\
          \ttestNamePattern = {pattern},\n\
+         \tsetup = {setup},\n\
          \tshard = {shard},\n\
          \tframeworkOutput = {output},\n\
          }}\n\n{COMMON}\n{framework}\nreturn runSuite(CONFIG)\n",
@@ -236,6 +240,7 @@ mod tests {
             ],
             name_pattern: Some("adds".into()),
             framework_path: "ReplicatedStorage.TestEZ".into(),
+            setup: Some("ReplicatedStorage.TestSetup".into()),
             shard: Some(Shard { index: 2, count: 3 }),
             framework_output: false,
         });
@@ -245,6 +250,10 @@ mod tests {
         );
         assert!(text.contains(r#"testNamePattern = "adds""#));
         assert!(text.contains(r#"frameworkPath = "ReplicatedStorage.TestEZ""#));
+        assert!(
+            text.contains(r#"setup = "ReplicatedStorage.TestSetup","#),
+            "{text}"
+        );
         assert!(text.contains("shard = { index = 2, count = 3 },"), "{text}");
         assert!(text.contains("frameworkOutput = false,"), "{text}");
         assert!(text.ends_with("return runSuite(CONFIG)\n"));

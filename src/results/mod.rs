@@ -118,7 +118,8 @@ pub struct TestRun {
 /// names nothing, rather than crash as if the tests had.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SuiteError {
-    /// `framework-not-found`, `root-not-found`, or a runner's own.
+    /// `framework-not-found`, `root-not-found`, `setup-not-found`, `setup-failed`, or a
+    /// runner's own.
     pub code: String,
     /// What is wrong, and what is there instead.
     pub message: String,
@@ -141,6 +142,8 @@ impl SuiteError {
         match self.code.as_str() {
             "framework-not-found" => format!("NO FRAMEWORK{at}"),
             "root-not-found" => format!("NO TEST ROOT{at}"),
+            "setup-not-found" => format!("NO TEST SETUP{at}"),
+            "setup-failed" => format!("TEST SETUP FAILED{at}"),
             _ => "TESTS NOT RUN".to_owned(),
         }
     }

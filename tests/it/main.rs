@@ -6,6 +6,8 @@ mod batch;
 #[cfg(feature = "emulator")]
 mod classes;
 #[cfg(feature = "emulator")]
+mod datatypes;
+#[cfg(feature = "emulator")]
 mod emulator;
 #[cfg(feature = "emulator")]
 mod examples;
@@ -18,6 +20,8 @@ mod packaging;
 mod place_files;
 #[cfg(feature = "emulator")]
 mod places;
+#[cfg(feature = "emulator")]
+mod real_shaped;
 #[cfg(feature = "emulator")]
 mod report;
 #[cfg(feature = "emulator")]

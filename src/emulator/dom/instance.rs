@@ -698,14 +698,11 @@ pub(crate) fn enum_item(
     };
     let number = match value {
         Value::Table(t) if value_type(value) == "EnumItem" => {
-            let of: Option<String> = t
-                .raw_get::<Table>("EnumType")
-                .and_then(|e| e.raw_get("Name"))
-                .ok();
-            if enum_name.is_some_and(|name| of.as_deref() != Some(name)) {
+            let (of, number) = enum_item_parts(t)?;
+            if enum_name.is_some_and(|name| of != name) {
                 return Some(invalid());
             }
-            t.raw_get::<f64>("Value").ok()?
+            number
         }
         Value::String(text) => {
             let text = text.to_str().ok()?;
@@ -725,7 +722,16 @@ pub(crate) fn enum_item(
     })
 }
 
-/// `typeof` of a Lua value, for messages.
+/// An `EnumItem`'s enum and value. The enum's name is read from the item's full name
+/// (`Enum.SortOrder.Name`), as an enum keeps no fields of its own (its items' names win).
+fn enum_item_parts(item: &Table) -> Option<(String, f64)> {
+    let to_string: Function = item.metatable()?.raw_get("__tostring").ok()?;
+    let full: String = to_string.call(item).ok()?;
+    let of = full.split('.').nth(1)?.to_owned();
+    Some((of, item.raw_get::<f64>("Value").ok()?))
+}
+
+/// `typeof` of a Lua value, for messages (Luau has one number type, whatever mlua holds).
 pub(crate) fn value_type(value: &Value) -> String {
     if let Value::Table(table) = value
         && let Some(meta) = table.metatable()
@@ -733,7 +739,10 @@ pub(crate) fn value_type(value: &Value) -> String {
     {
         return name;
     }
-    value.type_name().to_owned()
+    match value {
+        Value::Integer(_) => "number".to_owned(),
+        other => other.type_name().to_owned(),
+    }
 }
 
 pub(crate) fn number(value: &Value) -> Option<f64> {
@@ -817,7 +826,7 @@ pub(crate) fn from_lua(value: &Value, ty: rbx_dom_weak::types::VariantType) -> O
             Value::UserData(data) => Variant::Ref(data.borrow::<InstanceRef>().ok()?.0),
             _ => return None,
         },
-        _ => return None,
+        other => return super::datatypes::convert::from_lua(value, other),
     })
 }
 
@@ -921,6 +930,11 @@ pub(crate) fn to_lua(
             Value::Table(list)
         }
         other => {
+            if let Some(env) = hooks.shared_env.clone()
+                && let Some(value) = super::datatypes::convert::to_lua(lua, &env, other)?
+            {
+                return Ok(value);
+            }
             return Err(LuaError::runtime(format!(
                 "{class}.{key} ({:?}) is not emulated: the local emulator does not read this type",
                 other.ty()
@@ -1125,7 +1139,7 @@ pub(crate) fn attribute_from_lua(value: &Value) -> Option<Variant> {
             "UDim" => from_lua(value, T::UDim),
             "UDim2" => from_lua(value, T::UDim2),
             "CFrame" => from_lua(value, T::CFrame),
-            _ => None,
+            _ => from_lua(value, super::datatypes::convert::attribute_type(value)?),
         },
         _ => None,
     }

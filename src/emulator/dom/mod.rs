@@ -9,6 +9,7 @@
 //! member Roblox has but the emulator does not fails with a message that says so.
 
 mod classes;
+mod datatypes;
 mod instance;
 mod memory;
 mod place;
@@ -273,6 +274,15 @@ fn host_table(
     )?;
     let d = dom.clone();
     host.set(
+        "enumNames",
+        lua.create_function(move |_, ()| {
+            let mut names: Vec<&str> = d.db.enums.keys().map(|name| name.as_ref()).collect();
+            names.sort_unstable();
+            Ok(names)
+        })?,
+    )?;
+    let d = dom.clone();
+    host.set(
         "setEnumMaker",
         lua.create_function(move |_, maker: Function| {
             d.hooks.borrow_mut().make_enum = Some(maker);
@@ -405,12 +415,6 @@ pub fn install(
     env.set("workspace", workspace.clone())?;
     env.set("Workspace", workspace)?;
     env.set("Instance", instance::instance_library(lua)?)?;
-    env.set(
-        "Random",
-        lua.load(RANDOM)
-            .set_name("=luau-exec.Random")
-            .call::<Table>(())?,
-    )?;
 
     // The standard library is copied in, not reached through another `__index` hop: every
     // global read of every script (a spec's callback environment reads through its module's
@@ -421,6 +425,8 @@ pub fn install(
             env.raw_set(name, value)?;
         }
     }
+    // Past the prelude's datatypes, each loads on the first read of its global.
+    datatypes::install(lua, &env)?;
     dom.hooks.borrow_mut().shared_env = Some(env.clone());
     Ok(env)
 }
@@ -445,36 +451,3 @@ pub fn script_env(lua: &Lua, shared: &Table, script: Option<AnyUserData>) -> mlu
 
 /// Where the one metatable of script environments is kept.
 const SCRIPT_ENV_META: &str = "luau-exec.script-env";
-
-/// `Random.new(seed)`: a seeded generator (xorshift), enough for test code.
-const RANDOM: &str = r#"
-local Random = { __type = "Random" }
-Random.__index = Random
-local function step(state)
-	local x = state[1]
-	x = bit32.bxor(x, bit32.lshift(x, 13))
-	x = bit32.bxor(x, bit32.rshift(x, 17))
-	x = bit32.bxor(x, bit32.lshift(x, 5))
-	state[1] = x
-	return x / 4294967296
-end
-function Random.NextNumber(self, min, max)
-	min, max = min or 0, max or 1
-	return min + step(self._state) * (max - min)
-end
-function Random.NextInteger(self, min, max)
-	return min + math.floor(step(self._state) * (max - min + 1))
-end
-function Random.Clone(self)
-	return setmetatable({ _state = { self._state[1] } }, Random)
-end
-return {
-	new = function(seed)
-		seed = math.floor(seed or os.clock() * 1e6) % 4294967296
-		if seed == 0 then
-			seed = 2463534242
-		end
-		return setmetatable({ _state = { seed } }, Random)
-	end,
-}
-"#;
