@@ -490,3 +490,57 @@ return { log = log, fired = fired, renamed = renamed }
     assert_eq!(r["fired"], 1);
     assert_eq!(r["renamed"], 1);
 }
+
+/// Properties Roblox derives from another (no place holds them) and remotes in a server with
+/// no players.
+#[tokio::test]
+async fn derived_properties_and_remotes_answer_as_in_a_server() {
+    let script = r#"
+local part = Instance.new("Part")
+local defaultBrick = part.BrickColor.Name
+part.BrickColor = BrickColor.new("Bright red")
+local label = Instance.new("TextLabel")
+label.Font = Enum.Font.GothamBold
+local remote = Instance.new("RemoteEvent")
+remote.OnServerEvent:Connect(function() end)
+remote:FireAllClients("nobody")
+local fn = Instance.new("RemoteFunction")
+fn.OnServerInvoke = function() return 1 end
+return {
+    brick = { defaultBrick, part.Color:ToHex() == BrickColor.new("Bright red").Color:ToHex(), part.BrickColor.Name },
+    badBrick = select(2, pcall(function() part.BrickColor = 3 end)),
+    font = { label.Font == Enum.Font.GothamBold, label.FontFace == Font.fromEnum(Enum.Font.GothamBold) },
+    fireClient = select(2, pcall(function() remote:FireClient(nil, 1) end)),
+    fireServer = select(2, pcall(function() remote:FireServer(1) end)),
+    invokeServer = select(2, pcall(function() fn:InvokeServer() end)),
+    getCallback = select(2, pcall(function() return fn.OnServerInvoke end)),
+}
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r["brick"],
+        json!(["Medium stone grey", true, "Bright red"]),
+        "{r}"
+    );
+    assert_eq!(
+        r["badBrick"],
+        "TaskScript:14: Unable to assign property BrickColor. BrickColor expected, got number"
+    );
+    assert_eq!(r["font"], json!([true, true]), "{r}");
+    assert_eq!(
+        r["fireClient"],
+        "TaskScript:16: FireClient: player argument must be a Player object"
+    );
+    assert_eq!(
+        r["fireServer"],
+        "TaskScript:17: FireServer can only be called from the client"
+    );
+    assert_eq!(
+        r["invokeServer"],
+        "TaskScript:18: InvokeServer can only be called from the client"
+    );
+    assert_eq!(
+        r["getCallback"],
+        "TaskScript:19: OnServerInvoke is a callback member of RemoteFunction; you can only set the callback value, get is not available"
+    );
+}

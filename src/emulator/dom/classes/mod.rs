@@ -13,7 +13,9 @@
 mod bindable;
 mod collection_service;
 mod data_model;
+mod derived;
 mod instance;
+mod remote;
 mod test_service;
 mod value_base;
 
@@ -212,6 +214,8 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
     test_service::register(&mut r)?;
     bindable::register(&mut r)?;
     value_base::register(&mut r)?;
+    derived::register(&mut r)?;
+    remote::register(&mut r)?;
     Ok(ClassRegistry {
         declared: r.declared,
         gathered: RefCell::new(HashMap::new()),
@@ -262,6 +266,100 @@ const NOT_EMULATED: &[(&str, &[&str])] = &[
     ("PVInstance", &["GetPivot", "PivotTo"]),
     ("Model", &["GetBoundingBox", "MoveTo", "GetExtentsSize"]),
     ("LogService", &["MessageOut", "GetLogHistory"]),
+    (
+        "RunService",
+        &[
+            "Heartbeat",
+            "Stepped",
+            "RenderStepped",
+            "PreSimulation",
+            "PostSimulation",
+            "PreRender",
+            "PreAnimation",
+            "IsServer",
+            "IsClient",
+            "IsStudio",
+            "IsRunning",
+            "IsEdit",
+            "BindToRenderStep",
+            "UnbindFromRenderStep",
+        ],
+    ),
+    (
+        "Players",
+        &[
+            "GetPlayers",
+            "PlayerAdded",
+            "PlayerRemoving",
+            "GetPlayerFromCharacter",
+            "GetPlayerByUserId",
+            "GetUserIdFromNameAsync",
+            "GetNameFromUserIdAsync",
+        ],
+    ),
+    ("TweenService", &["Create", "GetValue"]),
+    ("Debris", &["AddItem"]),
+    ("HttpService", &["JSONEncode", "JSONDecode", "GenerateGUID"]),
+    (
+        "UserInputService",
+        &[
+            "InputBegan",
+            "InputEnded",
+            "InputChanged",
+            "IsKeyDown",
+            "GetMouseLocation",
+        ],
+    ),
+    ("ContextActionService", &["BindAction", "UnbindAction"]),
+    ("TextService", &["GetTextSize", "FilterStringAsync"]),
+    ("BadgeService", &["AwardBadge", "UserHasBadgeAsync"]),
+    ("PathfindingService", &["CreatePath"]),
+    (
+        "Instance",
+        &[
+            "GetDebugId",
+            "GetActor",
+            "IsPropertyModified",
+            "ResetPropertyToDefault",
+        ],
+    ),
+    (
+        "GuiObject",
+        &[
+            "TweenPosition",
+            "TweenSize",
+            "TweenSizeAndPosition",
+            "MouseEnter",
+            "MouseLeave",
+            "InputBegan",
+            "InputEnded",
+            "InputChanged",
+        ],
+    ),
+    (
+        "GuiButton",
+        &[
+            "Activated",
+            "MouseButton1Click",
+            "MouseButton1Down",
+            "MouseButton1Up",
+            "MouseButton2Click",
+        ],
+    ),
+    (
+        "TextBox",
+        &[
+            "FocusLost",
+            "Focused",
+            "CaptureFocus",
+            "ReleaseFocus",
+            "IsFocused",
+        ],
+    ),
+    (
+        "Humanoid",
+        &["MoveTo", "TakeDamage", "Died", "LoadAnimation"],
+    ),
 ];
 
 /// Whether `key` is a member Roblox gives `class` (or a superclass) that the emulator lacks.
