@@ -1,7 +1,9 @@
-//! Instances as Lua userdata with Roblox's semantics: members in Roblox's order (properties and
-//! methods, then children, else `X is not a valid member of Class "Full.Name"`), settable
-//! `Name`, `Parent` and properties, attributes and tags, `Clone`/`Destroy`, the DataModel's
-//! services, `Instance.new`, and `require`'s half in Rust (which module, compiled how).
+//! Instances as Lua userdata with Roblox's semantics: members in Roblox's order (the class's
+//! members from the class registry in `classes/`, properties, then children, else
+//! `X is not a valid member of Class "Full.Name"`), settable `Name`, `Parent` and properties
+//! (firing `Changed` and the tree's signals), the operations the classes' members share
+//! (attributes, tags, `Destroy`, services), `Instance.new`, conversions between property values
+//! and Lua, and `require`'s half in Rust (which module, compiled how).
 
 use std::rc::Rc;
 

@@ -316,6 +316,30 @@ fn host_table(
             Ok(())
         })?,
     )?;
+    scheduler_primitives(lua, &host, scheduler)?;
+    host.set(
+        "moduleKey",
+        instance::checked(lua, |lua, args| {
+            let value: Value = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
+            mlua::IntoLuaMulti::into_lua_multi(instance::module_key(lua, value)?, lua)
+        })?,
+    )?;
+    host.set(
+        "compileModule",
+        instance::checked(lua, |lua, args| {
+            let module: AnyUserData = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
+            mlua::IntoLuaMulti::into_lua_multi(instance::compile_module(lua, module)?, lua)
+        })?,
+    )?;
+    Ok(host)
+}
+
+/// The scheduler's primitives the prelude's `task` library is written over.
+fn scheduler_primitives(
+    lua: &Lua,
+    host: &Table,
+    scheduler: &Rc<scheduler::Scheduler>,
+) -> mlua::Result<()> {
     let s = scheduler.clone();
     host.set(
         "setResumer",
@@ -350,21 +374,7 @@ fn host_table(
             Ok(())
         })?,
     )?;
-    host.set(
-        "moduleKey",
-        instance::checked(lua, |lua, args| {
-            let value: Value = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
-            mlua::IntoLuaMulti::into_lua_multi(instance::module_key(lua, value)?, lua)
-        })?,
-    )?;
-    host.set(
-        "compileModule",
-        instance::checked(lua, |lua, args| {
-            let module: AnyUserData = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
-            mlua::IntoLuaMulti::into_lua_multi(instance::compile_module(lua, module)?, lua)
-        })?,
-    )?;
-    Ok(host)
+    Ok(())
 }
 
 /// Installs the DOM and the Roblox globals into `lua`; returns the table every script's
