@@ -161,13 +161,20 @@ local made = Instance.new("Folder")
 made.Name = "Made"
 made.Parent = workspace
 local seen
-workspace.ChildAdded:Connect(function(child) seen = child end)
+workspace.ChildAdded:Connect(function(child) seen = seen or child end)
 local later = Instance.new("Folder", workspace)
 local weak = setmetatable({}, { __mode = "k" })
 weak[made] = "made"
+-- Held by no variable: only the tree keeps it, and the weak table's key must survive.
+do
+    local kept = Instance.new("Folder", workspace)
+    kept.Name = "Kept"
+    weak[kept] = "kept"
+end
 local keys = {}
 keys[workspace] = 1
-for _ = 1, 200 do
+-- Enough garbage for the collector to run several cycles.
+for _ = 1, 2000 do
     local t = {}
     for i = 1, 100 do t[i] = { i } end
 end
@@ -181,12 +188,13 @@ return {
     rawequal(seen, later),
     weak[workspace.Made],
     keys[game:GetService("Workspace")],
+    weak[workspace.Kept],
 }
 "#;
     let r = run(script, None).await;
     assert_eq!(
         r,
-        json!([true, true, true, true, true, true, true, "made", 1])
+        json!([true, true, true, true, true, true, true, "made", 1, "kept"])
     );
 }
 
