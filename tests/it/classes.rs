@@ -552,3 +552,38 @@ return {
         "TaskScript:19: OnServerInvoke is a callback member of RemoteFunction; you can only set the callback value, get is not available"
     );
 }
+
+/// Component libraries follow a tag through `GetInstanceAddedSignal`/`GetInstanceRemovedSignal`.
+#[tokio::test]
+async fn tag_signals_follow_instances_into_and_out_of_the_game() {
+    let script = r#"
+local C = game:GetService("CollectionService")
+local log = {}
+C:GetInstanceAddedSignal("door"):Connect(function(i) table.insert(log, "added " .. i.Name) end)
+C:GetInstanceRemovedSignal("door"):Connect(function(i) table.insert(log, "removed " .. i.Name) end)
+local a = Instance.new("Folder")
+a.Name = "a"
+a:AddTag("door")
+a.Parent = workspace
+local b = Instance.new("Folder", a)
+b.Name = "b"
+C:AddTag(b, "door")
+b:RemoveTag("door")
+a.Parent = nil
+a.Parent = workspace
+a:Destroy()
+return log
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r,
+        json!([
+            "added a",
+            "added b",
+            "removed b",
+            "removed a",
+            "added a",
+            "removed a"
+        ])
+    );
+}

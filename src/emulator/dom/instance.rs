@@ -19,6 +19,7 @@ use rbx_dom_weak::{Instance, InstanceBuilder, Ustr};
 
 use super::Dom;
 use super::classes::Member;
+use super::classes::collection_service as tag_signals;
 use super::memory::{INSTANCE_OVERHEAD, property_bytes};
 
 /// A handle on one instance of the task's tree.
@@ -464,7 +465,12 @@ pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Res
     if old.is_some() {
         descendants_removing(lua, dom, r)?;
     }
+    let was_in_game = tag_signals::in_game(dom, r);
     dom.tree.borrow_mut().transfer_within(r, parent);
+    let in_game = tag_signals::in_game(dom, r);
+    if was_in_game != in_game {
+        tag_signals::subtree_moved(lua, dom, r, in_game)?;
+    }
     if old.is_some() {
         fire(lua, dom, old, "ChildRemoved", this.clone())?;
     }
@@ -1088,7 +1094,7 @@ pub(crate) fn add_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<(
             }
         }
     }
-    Ok(())
+    tag_signals::tag_changed(lua, dom, r, tag, true)
 }
 
 /// `RemoveTag`: the `Tags` property is rebuilt without it (linear in the instance's own tags;
@@ -1103,7 +1109,8 @@ pub(crate) fn remove_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Resul
             .properties
             .insert("Tags".into(), Variant::Tags(kept.into()));
     }
-    dom.memory.give_back(lua, tag.len() + 1)
+    dom.memory.give_back(lua, tag.len() + 1)?;
+    tag_signals::tag_changed(lua, dom, r, tag, false)
 }
 
 /// `CollectionService:GetTagged`: the holders of `tag` that are in the game (Roblox's
@@ -1175,7 +1182,11 @@ pub(crate) fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
                 if let Some(old) = old.filter(|o| o.is_some()) {
                     // Its descendants have left it already: this tells its ancestors of it.
                     descendants_removing(lua, dom, r)?;
+                    let in_game = tag_signals::in_game(dom, r);
                     dom.tree.borrow_mut().transfer_within(r, Ref::none());
+                    if in_game {
+                        tag_signals::subtree_moved(lua, dom, r, false)?;
+                    }
                     fire(lua, dom, old, "ChildRemoved", handle(lua, dom, r)?)?;
                 }
                 dom.destroyed.borrow_mut().insert(r);

@@ -93,6 +93,8 @@ pub(crate) struct Watchers {
     pub descendant_added: HashSet<Ref>,
     /// `DescendantRemoving`: fired for a removed instance and every one of its descendants.
     pub descendant_removing: HashSet<Ref>,
+    /// Tags with a `CollectionService:GetInstanceAddedSignal`/`RemovedSignal` asked for.
+    pub tags: HashSet<String>,
 }
 
 impl Watchers {

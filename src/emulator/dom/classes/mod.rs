@@ -11,7 +11,7 @@
 //! is indexed.
 
 mod bindable;
-mod collection_service;
+pub(crate) mod collection_service;
 mod data_model;
 mod derived;
 mod instance;
