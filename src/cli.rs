@@ -4,34 +4,31 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::RunArgs;
+use crate::outcome::EXIT_CODES;
 
-const AFTER_HELP: &str = "\
-Inputs are read from INPUT_<NAME> environment variables (INPUT_API-KEY or INPUT_API_KEY, …), as
+/// What `--help` prints after the flags: where inputs come from, and the exit codes from
+/// [`EXIT_CODES`] (their one copy).
+pub fn after_help() -> String {
+    let mut text = String::from(
+        "Inputs are read from INPUT_<NAME> environment variables (INPUT_API-KEY or INPUT_API_KEY, …), as
 a GitHub Docker action passes them; flags override them. The API key comes only from the
 environment (INPUT_API_KEY).
 
 Exit codes:
-  0    COMPLETE (or skipped: no API key and on-missing-key=skip)
-  1    FAILED with SCRIPT_ERROR
-  2    bad input; nothing was sent
-  3    FAILED with DEADLINE_EXCEEDED
-  4    FAILED with OUTPUT_SIZE_LIMIT_EXCEEDED
-  5    FAILED with INTERNAL_ERROR, ERROR_CODE_UNSPECIFIED or an unknown code; unknown terminal state
-  6    CANCELLED
-  7    Open Cloud (or the local emulator) rejected a request (400, 401, 403, 404, 409, a redirect)
-  8    Open Cloud unreachable or failing past the retry budget; a create of unknown fate
-  9    wait-timeout passed with the task still running (or its binary output downloading, or
-       no task could be created: the place stayed full)
-  10   COMPLETE, but tests failed, none were found or matched test-name-pattern, the framework or
-       a test root is not in the place, or their results could not be read
-  11   a file could not be written on this machine (binary-output, junit-path)
-  130  interrupted by SIGINT
-  143  interrupted by SIGTERM
-A step that runs several tasks (several script-path files, or shards) exits with the most
-serious of their outcomes.";
+",
+    );
+    for (code, meaning) in EXIT_CODES {
+        text.push_str(&format!("  {code:<4} {meaning}\n"));
+    }
+    text.push_str(
+        "A step that runs several tasks (several script-path files, or shards) exits with the most
+serious of their outcomes.",
+    );
+    text
+}
 
 #[derive(Debug, Parser)]
-#[command(name = "luau-exec", version, about = "Run a Luau script in a real Roblox server through Open Cloud, from CI.", after_help = AFTER_HELP)]
+#[command(name = "luau-exec", version, about = "Run a Luau script in a real Roblox server through Open Cloud, from CI.", after_help = after_help())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

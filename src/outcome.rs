@@ -1,26 +1,53 @@
 //! How a run ended, and the one place that turns it into an exit code.
 //!
-//! | exit | outcome |
-//! |---|---|
-//! | 0 | `COMPLETE` (or skipped for want of a key, when asked to) |
-//! | 1 | `FAILED` with `SCRIPT_ERROR` |
-//! | 2 | bad input: nothing was sent |
-//! | 3 | `FAILED` with `DEADLINE_EXCEEDED` |
-//! | 4 | `FAILED` with `OUTPUT_SIZE_LIMIT_EXCEEDED` |
-//! | 5 | `FAILED` with another or unknown code; a terminal state we do not know |
-//! | 6 | `CANCELLED` |
-//! | 7 | Open Cloud (or the local emulator) rejected a request (4xx, or a redirect) |
-//! | 8 | Open Cloud unreachable or failing past the retry budget; a create of unknown fate |
-//! | 9 | `wait-timeout` passed with the task still running (or its output still downloading, or before a task could be created) |
-//! | 10 | `COMPLETE`, but tests failed, none were found or matched `test-name-pattern`, the framework or a test root is not in the place, or their results could not be read |
-//! | 11 | a file could not be written on this machine (`binary-output`, `junit-path`) |
-//! | 130 / 143 | interrupted by SIGINT / SIGTERM |
+//! Every exit code and its meaning is written once, in [`EXIT_CODES`]: `--help` prints it, and a
+//! test holds the README's table and [`Outcome::exit_code`] to it.
 //!
 //! A step that ran several tasks exits with the most serious of their outcomes
 //! ([`Outcome::fold`]).
 
 use crate::api::ApiError;
 use crate::api::model::{Task, TaskErrorCode, TaskState};
+
+/// Every exit code with what it means, in order: the one copy `--help` prints and the README's
+/// "Exit codes" table is checked against.
+pub const EXIT_CODES: &[(&str, &str)] = &[
+    (
+        "0",
+        "COMPLETE (or skipped: no API key and on-missing-key=skip)",
+    ),
+    ("1", "FAILED with SCRIPT_ERROR"),
+    ("2", "bad input; nothing was sent"),
+    ("3", "FAILED with DEADLINE_EXCEEDED"),
+    ("4", "FAILED with OUTPUT_SIZE_LIMIT_EXCEEDED"),
+    (
+        "5",
+        "FAILED with INTERNAL_ERROR, ERROR_CODE_UNSPECIFIED or an unknown code; unknown terminal state",
+    ),
+    ("6", "CANCELLED"),
+    (
+        "7",
+        "Open Cloud (or the local emulator) rejected a request (400, 401, 403, 404, 409, a redirect)",
+    ),
+    (
+        "8",
+        "Open Cloud unreachable or failing past the retry budget; a create of unknown fate",
+    ),
+    (
+        "9",
+        "wait-timeout passed with the task still running (or its binary output downloading, or no task could be created: the place stayed full)",
+    ),
+    (
+        "10",
+        "COMPLETE, but tests failed, none were found or matched test-name-pattern, the framework or a test root is not in the place, or their results could not be read",
+    ),
+    (
+        "11",
+        "a file could not be written on this machine (binary-output, junit-path)",
+    ),
+    ("130", "interrupted by SIGINT"),
+    ("143", "interrupted by SIGTERM"),
+];
 
 /// A signal that stopped the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +183,73 @@ impl Outcome {
 mod tests {
     use super::*;
     use crate::api::model::TaskError;
+
+    /// Every outcome; a new variant fails to compile in `exit_code` first, then here.
+    const ALL: [Outcome; 15] = [
+        Outcome::Complete,
+        Outcome::Skipped,
+        Outcome::ScriptError,
+        Outcome::DeadlineExceeded,
+        Outcome::OutputSizeLimitExceeded,
+        Outcome::TaskFailed,
+        Outcome::Cancelled,
+        Outcome::BadInput,
+        Outcome::Rejected,
+        Outcome::Unavailable,
+        Outcome::WaitTimeout,
+        Outcome::TestsFailed,
+        Outcome::LocalWriteFailed,
+        Outcome::Interrupted(Signal::Interrupt),
+        Outcome::Interrupted(Signal::Terminate),
+    ];
+
+    fn documented_codes() -> std::collections::BTreeSet<u8> {
+        EXIT_CODES
+            .iter()
+            .map(|(code, _)| code.parse().expect("EXIT_CODES holds numbers"))
+            .collect()
+    }
+
+    #[test]
+    fn every_exit_code_is_documented_once_and_every_documented_code_is_used() {
+        let used: std::collections::BTreeSet<u8> = ALL.iter().map(|o| o.exit_code()).collect();
+        assert_eq!(used, documented_codes());
+        assert_eq!(
+            documented_codes().len(),
+            EXIT_CODES.len(),
+            "a code is listed twice"
+        );
+    }
+
+    #[test]
+    fn the_readmes_exit_code_table_lists_exactly_the_documented_codes() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("the README is beside Cargo.toml");
+        let section = readme
+            .split("\n## Exit codes\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("the README has an Exit codes section");
+        let in_readme: std::collections::BTreeSet<u8> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| "))
+            .filter_map(|row| row.split(" |").next())
+            .flat_map(|cell| cell.split(" / ").map(str::to_owned).collect::<Vec<_>>())
+            .filter_map(|code| code.trim().parse().ok())
+            .collect();
+        assert_eq!(in_readme, documented_codes());
+    }
+
+    #[test]
+    fn help_prints_the_table() {
+        let help = crate::cli::after_help();
+        for (code, meaning) in EXIT_CODES {
+            assert!(
+                help.contains(&format!("  {code:<4} {meaning}")),
+                "{code} missing from --help"
+            );
+        }
+    }
 
     fn failed(code: &str) -> Task {
         Task {

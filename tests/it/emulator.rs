@@ -169,10 +169,10 @@ async fn local_outcomes_match_open_clouds_codes() {
             "OUTPUT_SIZE_LIMIT_EXCEEDED",
         ),
         (
-            "local x = TweenInfo.new(1)",
+            "local x = RaycastParams.new()",
             "30s",
             1,
-            "TweenInfo is not available in the local emulator",
+            "RaycastParams is not available in the local emulator",
         ),
         ("return (", "30s", 1, "SCRIPT_ERROR"),
     ];

@@ -4,6 +4,10 @@
 #[cfg(feature = "emulator")]
 mod batch;
 #[cfg(feature = "emulator")]
+mod classes;
+#[cfg(feature = "emulator")]
+mod datatypes;
+#[cfg(feature = "emulator")]
 mod emulator;
 #[cfg(feature = "emulator")]
 mod examples;

@@ -483,7 +483,9 @@ r.random = { x >= 1 and x <= 10, Random.new(7):NextInteger(1, 10) == x }
 r.typeofs = { typeof(connection), typeof(folder.Changed), typeof(Enum.Material), typeof(Random.new()) }
 return r
 "#;
-    let r = run_in(&place(Vec::new()), "game.rbxl", script).await;
+    // A place whose signals are deferred (what the comments in the script rely on).
+    let deferred = crate::classes::place_with_signal_behavior(2);
+    let r = run_in(&deferred, "game.rbxl", script).await;
     assert_eq!(
         r["order"],
         // `spawn` resumes after the deferred threads, as Roblox's legacy spawn does.

@@ -10,58 +10,18 @@ use mlua::{
     MultiValue, Table, UserData, UserDataFields, UserDataMethods, Value,
 };
 use rbx_dom_weak::types::{
-    Attributes, CFrame, Color3, Enum, Matrix3, Ref, Tags, UDim, UDim2, Variant, Vector2, Vector3,
+    Attributes, CFrame, Color3, Enum, Matrix3, Ref, Tags, UDim, UDim2, Variant, VariantType,
+    Vector2, Vector3,
 };
 use rbx_dom_weak::{Instance, InstanceBuilder, Ustr};
 
 use super::Dom;
-use super::memory::{INSTANCE_OVERHEAD, property_bytes, subtree_bytes};
-use crate::api::model::MessageType;
+use super::classes::Member;
+use super::memory::{INSTANCE_OVERHEAD, property_bytes};
 
 /// A handle on one instance of the task's tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstanceRef(pub Ref);
-
-/// Signals every instance has (fired by the emulator's own changes).
-const SIGNALS: &[&str] = &[
-    "Changed",
-    "ChildAdded",
-    "ChildRemoved",
-    "DescendantAdded",
-    "DescendantRemoving",
-    "AncestryChanged",
-    "AttributeChanged",
-    "Destroying",
-];
-
-/// `WaitForChild`, in Luau because it yields: at once when the child is there; else it polls
-/// on the scheduler, warns as Roblox does after 5 s, and gives up after `timeout` if given.
-pub const WAIT_FOR_CHILD: &str = r#"
-local env = ...
-return function(self, name, timeout)
-	local child = self:FindFirstChild(name)
-	if child ~= nil then
-		return child
-	end
-	local started = os.clock()
-	local warned = false
-	while true do
-		env.task.wait(0.01)
-		child = self:FindFirstChild(name)
-		if child ~= nil then
-			return child
-		end
-		local waited = os.clock() - started
-		if timeout ~= nil and waited >= timeout then
-			return nil
-		end
-		if timeout == nil and not warned and waited >= 5 then
-			warned = true
-			warn(string.format('Infinite yield possible on \'%s:WaitForChild("%s")\'', self:GetFullName(), name))
-		end
-	end
-end
-"#;
 
 /// Turns a Rust function's result into values a Luau wrapper can raise as Roblox does:
 /// `true, ...` on success, `false, message` on failure.
@@ -111,7 +71,12 @@ pub(crate) fn checked(
 /// The text of an error, without mlua's decorations.
 pub(crate) fn message_of(error: &LuaError) -> String {
     match error {
-        LuaError::RuntimeError(message) => message.clone(),
+        // A Lua function called from Rust (a member written in Luau) appends its traceback:
+        // the message is what Roblox would say.
+        LuaError::RuntimeError(message) => message
+            .split_once("\nstack traceback:")
+            .map_or(message.as_str(), |(message, _)| message)
+            .to_owned(),
         LuaError::CallbackError { cause, .. } => message_of(cause),
         LuaError::WithContext { cause, .. } => message_of(cause),
         LuaError::FromLuaConversionError { from, to, .. } => {
@@ -184,7 +149,7 @@ pub(crate) fn handle(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<AnyUserData> 
     Ok(made)
 }
 
-fn handle_or_nil(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<Value> {
+pub(crate) fn handle_or_nil(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<Value> {
     if r.is_none() || dom.tree.borrow().get_by_ref(r).is_none() {
         Ok(Value::Nil)
     } else {
@@ -193,7 +158,7 @@ fn handle_or_nil(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<Value> {
 }
 
 /// `ClassName "Full.Name"`, as Roblox names an instance in errors.
-fn describe(lua: &Lua, r: Ref) -> String {
+pub(crate) fn describe(lua: &Lua, r: Ref) -> String {
     let Ok(dom) = dom(lua) else {
         return "Instance".into();
     };
@@ -206,7 +171,7 @@ fn describe(lua: &Lua, r: Ref) -> String {
     format!("{class} \"{}\"", dom.full_name(r))
 }
 
-fn class_of(dom: &Dom, r: Ref) -> mlua::Result<String> {
+pub(crate) fn class_of(dom: &Dom, r: Ref) -> mlua::Result<String> {
     dom.tree
         .borrow()
         .get_by_ref(r)
@@ -218,18 +183,18 @@ fn class_of(dom: &Dom, r: Ref) -> mlua::Result<String> {
 /// properties by `Ustr`, whose table is global and never freed: interning every name a script
 /// reads (`workspace[anything]`) would keep each one for the life of a `serve` process. A name
 /// never interned cannot be any instance's property.
-fn property<'a>(instance: &'a Instance, key: &str) -> Option<&'a Variant> {
+pub(crate) fn property<'a>(instance: &'a Instance, key: &str) -> Option<&'a Variant> {
     Ustr::from_existing(key).and_then(|key| instance.properties.get(&key))
 }
 
-/// A member read: `Name`, `ClassName`, `Parent`, a method, a signal, a property, a child.
-fn index(lua: &Lua, r: Ref, key: &str) -> mlua::Result<Value> {
+/// A member read, in Roblox's order: `Name`, `ClassName`, `Parent`, a member of the class
+/// (from the class registry), a property, a child; else Roblox's message for a member it does
+/// not have, or one saying what the emulator lacks.
+pub(crate) fn index(lua: &Lua, r: Ref, key: &str) -> mlua::Result<Value> {
     let dom = dom(lua)?;
-    let (class, parent, property, child) = {
+    let (class, parent) = {
         let tree = dom.tree.borrow();
-        let instance = tree
-            .get_by_ref(r)
-            .ok_or_else(|| LuaError::runtime("the instance no longer exists"))?;
+        let instance = tree.get_by_ref(r).ok_or_else(gone)?;
         match key {
             "Name" => return lua.create_string(&instance.name).map(Value::String),
             "ClassName" => {
@@ -239,66 +204,137 @@ fn index(lua: &Lua, r: Ref, key: &str) -> mlua::Result<Value> {
             }
             _ => {}
         }
-        let property = property(instance, key).cloned();
-        let child = instance
-            .children()
-            .iter()
-            .copied()
-            .find(|c| tree.get_by_ref(*c).is_some_and(|c| c.name == key));
-        (
-            instance.class.to_string(),
-            instance.parent(),
-            property,
-            child,
-        )
+        (instance.class, instance.parent())
     };
     if key == "Parent" {
         return handle_or_nil(lua, &dom, parent);
     }
-    let methods = dom.hooks.borrow().methods.clone();
-    if let Some(methods) = methods
-        && let Some(method) = methods.get::<Option<Function>>(key)?
-    {
-        return Ok(Value::Function(method));
+    if let Some(member) = dom.member(class, key) {
+        return read_member(lua, &dom, r, key, member);
     }
-    if SIGNALS.contains(&key) {
-        return signal(lua, &dom, r, key);
+    if let Some(value) = read_property(lua, &dom, r, class.as_str(), key)? {
+        return Ok(value);
     }
-    let descriptor = dom.db.classes.get(class.as_str()).and_then(|c| {
-        dom.db
-            .superclasses_iter(c)
-            .find_map(|c| c.properties.get(key))
-    });
-    let scriptable =
-        descriptor.is_none_or(|d| !matches!(d.scriptability, rbx_reflection::Scriptability::None));
-    if scriptable {
-        if let Some(value) = property {
-            return to_lua(lua, &dom, &class, key, &value);
-        }
-        if let Some(default) = dom
-            .db
-            .classes
-            .get(class.as_str())
-            .and_then(|c| dom.db.find_default_property(c, key))
-        {
-            return to_lua(lua, &dom, &class, key, default);
-        }
-    }
+    let child = {
+        let tree = dom.tree.borrow();
+        tree.get_by_ref(r).and_then(|instance| {
+            instance
+                .children()
+                .iter()
+                .copied()
+                .find(|c| tree.get_by_ref(*c).is_some_and(|c| c.name == key))
+        })
+    };
     if let Some(child) = child {
         return handle(lua, &dom, child).map(Value::UserData);
     }
-    if descriptor.is_some() || dom.is_service_class(&class) {
+    let descriptor = property_descriptor(&dom, class.as_str(), key);
+    // A reference nobody set (`ObjectValue.Value`) is nil. (`game.Workspace`, a reference the
+    // place does not set, is the child.)
+    if descriptor.is_some_and(|d| scriptable(d) && d.data_type.ty() == VariantType::Ref) {
+        return Ok(Value::Nil);
+    }
+    if descriptor.is_some_and(scriptable) || super::classes::not_emulated(class.as_str(), key) {
         return Err(LuaError::runtime(format!(
             "{class}.{key} is not emulated: the local emulator has the instance tree, not the engine (no physics, rendering or networking)"
         )));
     }
-    Err(LuaError::runtime(format!(
-        "{key} is not a valid member of {}",
-        describe(lua, r)
-    )))
+    Err(not_a_member(lua, r, key))
 }
 
-fn signal(lua: &Lua, dom: &Dom, r: Ref, name: &str) -> mlua::Result<Value> {
+/// `Nope is not a valid member of Folder "Workspace.Box"`.
+pub(crate) fn not_a_member(lua: &Lua, r: Ref, key: &str) -> LuaError {
+    LuaError::runtime(format!(
+        "{key} is not a valid member of {}",
+        describe(lua, r)
+    ))
+}
+
+fn gone() -> LuaError {
+    LuaError::runtime("the instance no longer exists")
+}
+
+/// The reflection database's description of `class`'s property `key`, inherited or its own.
+fn property_descriptor(
+    dom: &Dom,
+    class: &str,
+    key: &str,
+) -> Option<&'static rbx_reflection::PropertyDescriptor<'static>> {
+    let db = dom.db;
+    db.classes
+        .get(class)
+        .and_then(|c| db.superclasses_iter(c).find_map(|c| c.properties.get(key)))
+}
+
+/// Whether scripts can see a property (Roblox hides the ones only place files hold).
+fn scriptable(descriptor: &rbx_reflection::PropertyDescriptor) -> bool {
+    !matches!(
+        descriptor.scriptability,
+        rbx_reflection::Scriptability::None
+    )
+}
+
+/// A property's value as scripts see it: the instance's own, else the class's default.
+/// `None` when the instance has no such property scripts can see.
+fn read_property(
+    lua: &Lua,
+    dom: &Dom,
+    r: Ref,
+    class: &str,
+    key: &str,
+) -> mlua::Result<Option<Value>> {
+    let descriptor = property_descriptor(dom, class, key);
+    if !descriptor.is_none_or(scriptable) {
+        return Ok(None);
+    }
+    let own = dom
+        .tree
+        .borrow()
+        .get_by_ref(r)
+        .and_then(|i| property(i, key).cloned());
+    if let Some(value) = own {
+        return to_lua(lua, dom, class, key, &value).map(Some);
+    }
+    let default = dom
+        .db
+        .classes
+        .get(class)
+        .and_then(|c| dom.db.find_default_property(c, key));
+    match default {
+        Some(default) => to_lua(lua, dom, class, key, default).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A member from the class registry, as a read gives it.
+fn read_member(lua: &Lua, dom: &Dom, r: Ref, key: &str, member: Member) -> mlua::Result<Value> {
+    match member {
+        Member::Method(function) => Ok(Value::Function(function)),
+        Member::Signal | Member::ValueChanged => signal(lua, dom, r, key),
+        Member::Property { get: Some(get), .. } => get.call(handle(lua, dom, r)?),
+        Member::Property { get: None, .. } => Err(not_a_member(lua, r, key)),
+    }
+}
+
+/// Whether `GetPropertyChangedSignal(key)` names a property of the instance: one it holds, one
+/// its class has in the reflection database (and scripts can see), or one with behaviour of
+/// its own in the class registry.
+pub(crate) fn property_exists(dom: &Dom, r: Ref, key: &str) -> mlua::Result<bool> {
+    if matches!(key, "Name" | "Parent" | "ClassName") {
+        return Ok(true);
+    }
+    let (class, own) = {
+        let tree = dom.tree.borrow();
+        let instance = tree.get_by_ref(r).ok_or_else(gone)?;
+        (instance.class, property(instance, key).is_some())
+    };
+    Ok(match property_descriptor(dom, class.as_str(), key) {
+        Some(descriptor) => scriptable(descriptor),
+        None => own || matches!(dom.member(class, key), Some(Member::Property { .. })),
+    })
+}
+
+pub(crate) fn signal(lua: &Lua, dom: &Dom, r: Ref, name: &str) -> mlua::Result<Value> {
     let get = dom.hooks.borrow().get_signal.clone();
     match get {
         Some(get) => get.call((handle(lua, dom, r)?, name)),
@@ -307,17 +343,21 @@ fn signal(lua: &Lua, dom: &Dom, r: Ref, name: &str) -> mlua::Result<Value> {
 }
 
 /// Fires a signal of an instance if anyone asked for it.
-fn fire(
+pub(crate) fn fire(
     lua: &Lua,
     dom: &Dom,
     r: Ref,
     name: &str,
     args: impl mlua::IntoLuaMulti,
 ) -> mlua::Result<()> {
+    // An instance no script has held cannot have a connected signal.
+    let Some(this) = dom.handles.borrow().get(&r).cloned() else {
+        return Ok(());
+    };
     let fire = dom.hooks.borrow().fire_signal.clone();
     if let Some(fire) = fire {
         let mut all = MultiValue::new();
-        all.push_back(Value::UserData(handle(lua, dom, r)?));
+        all.push_back(Value::UserData(this));
         all.push_back(Value::String(lua.create_string(name)?));
         all.extend(args.into_lua_multi(lua)?);
         fire.call::<()>(all)?;
@@ -326,7 +366,7 @@ fn fire(
 }
 
 /// A member write: `Name`, `Parent`, or a property the class has.
-fn set(lua: &Lua, r: Ref, key: &str, value: Value) -> mlua::Result<()> {
+pub(crate) fn set(lua: &Lua, r: Ref, key: &str, value: Value) -> mlua::Result<()> {
     let dom = dom(lua)?;
     match key {
         "Name" => {
@@ -365,12 +405,40 @@ fn set(lua: &Lua, r: Ref, key: &str, value: Value) -> mlua::Result<()> {
             };
             set_parent(lua, &dom, r, parent)
         }
-        _ => set_property(lua, &dom, r, key, value),
+        _ => {
+            let class = dom
+                .tree
+                .borrow()
+                .get_by_ref(r)
+                .map(|i| i.class)
+                .ok_or_else(gone)?;
+            match dom.member(class, key) {
+                Some(Member::Property { set: Some(set), .. }) => {
+                    set.call((handle(lua, &dom, r)?, value))
+                }
+                Some(Member::Property { set: None, .. }) => Err(LuaError::runtime(format!(
+                    "Unable to assign property {key}. Property is read only"
+                ))),
+                _ => set_property(lua, &dom, r, key, value),
+            }
+        }
     }
 }
 
-fn changed(lua: &Lua, dom: &Dom, r: Ref, property: &str) -> mlua::Result<()> {
-    fire(lua, dom, r, "Changed", property)?;
+/// Fires what a property's change fires: the property's own signal, and `Changed` with the
+/// property's name (a value object's `Changed` only for `Value`, with the new value).
+pub(crate) fn changed(lua: &Lua, dom: &Dom, r: Ref, property: &str) -> mlua::Result<()> {
+    if !dom.handles.borrow().contains_key(&r) {
+        return Ok(());
+    }
+    let class = dom.tree.borrow().get_by_ref(r).map(|i| i.class);
+    let value_changed =
+        class.is_some_and(|c| matches!(dom.member(c, "Changed"), Some(Member::ValueChanged)));
+    if !value_changed {
+        fire(lua, dom, r, "Changed", property)?;
+    } else if property == "Value" {
+        fire(lua, dom, r, "Changed", index(lua, r, "Value")?)?;
+    }
     fire(lua, dom, r, &format!("Changed:{property}"), ())
 }
 
@@ -447,7 +515,13 @@ pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Res
     changed(lua, dom, r, "Parent")
 }
 
-fn set_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Value) -> mlua::Result<()> {
+pub(crate) fn set_property(
+    lua: &Lua,
+    dom: &Dom,
+    r: Ref,
+    key: &str,
+    value: Value,
+) -> mlua::Result<()> {
     let class = class_of(dom, r)?;
     let existing = dom
         .tree
@@ -501,7 +575,13 @@ fn set_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Value) -> mlua::
 /// Sets a property, counting its bytes against the task's memory. The name is interned here,
 /// for good: callers pass a property the instance already has or one the reflection database
 /// knows, so the names a script can intern are bounded.
-fn replace_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Variant) -> mlua::Result<()> {
+pub(crate) fn replace_property(
+    lua: &Lua,
+    dom: &Dom,
+    r: Ref,
+    key: &str,
+    value: Variant,
+) -> mlua::Result<()> {
     let old = dom
         .tree
         .borrow()
@@ -521,7 +601,11 @@ fn replace_property(lua: &Lua, dom: &Dom, r: Ref, key: &str, value: Variant) -> 
 /// item of another enum). The message is the one Roblox gives for an enum value it refuses
 /// (`Invalid value for enum KeyCode`). Without a descriptor (a property only the place file
 /// knows), any whole number an enum can hold is taken.
-fn enum_item(dom: &Dom, enum_name: Option<&str>, value: &Value) -> Option<mlua::Result<Enum>> {
+pub(crate) fn enum_item(
+    dom: &Dom,
+    enum_name: Option<&str>,
+    value: &Value,
+) -> Option<mlua::Result<Enum>> {
     let descriptor = enum_name.and_then(|name| dom.db.enums.get(name));
     let invalid = || {
         Err(LuaError::runtime(format!(
@@ -531,14 +615,11 @@ fn enum_item(dom: &Dom, enum_name: Option<&str>, value: &Value) -> Option<mlua::
     };
     let number = match value {
         Value::Table(t) if value_type(value) == "EnumItem" => {
-            let of: Option<String> = t
-                .raw_get::<Table>("EnumType")
-                .and_then(|e| e.raw_get("Name"))
-                .ok();
-            if enum_name.is_some_and(|name| of.as_deref() != Some(name)) {
+            let (of, number) = enum_item_parts(t)?;
+            if enum_name.is_some_and(|name| of != name) {
                 return Some(invalid());
             }
-            t.raw_get::<f64>("Value").ok()?
+            number
         }
         Value::String(text) => {
             let text = text.to_str().ok()?;
@@ -558,18 +639,30 @@ fn enum_item(dom: &Dom, enum_name: Option<&str>, value: &Value) -> Option<mlua::
     })
 }
 
-/// `typeof` of a Lua value, for messages.
-fn value_type(value: &Value) -> String {
+/// An `EnumItem`'s enum and value. The enum's name is read from the item's full name
+/// (`Enum.SortOrder.Name`), as an enum keeps no fields of its own (its items' names win).
+fn enum_item_parts(item: &Table) -> Option<(String, f64)> {
+    let to_string: Function = item.metatable()?.raw_get("__tostring").ok()?;
+    let full: String = to_string.call(item).ok()?;
+    let of = full.split('.').nth(1)?.to_owned();
+    Some((of, item.raw_get::<f64>("Value").ok()?))
+}
+
+/// `typeof` of a Lua value, for messages (Luau has one number type, whatever mlua holds).
+pub(crate) fn value_type(value: &Value) -> String {
     if let Value::Table(table) = value
         && let Some(meta) = table.metatable()
         && let Ok(name) = meta.raw_get::<String>("__type")
     {
         return name;
     }
-    value.type_name().to_owned()
+    match value {
+        Value::Integer(_) => "number".to_owned(),
+        other => other.type_name().to_owned(),
+    }
 }
 
-fn number(value: &Value) -> Option<f64> {
+pub(crate) fn number(value: &Value) -> Option<f64> {
     match value {
         Value::Integer(n) => Some(*n as f64),
         Value::Number(n) => Some(*n),
@@ -582,7 +675,7 @@ fn field(table: &Table, name: &str) -> Option<f32> {
 }
 
 /// A Lua value as a property value of type `ty`, when it can be one.
-fn from_lua(value: &Value, ty: rbx_dom_weak::types::VariantType) -> Option<Variant> {
+pub(crate) fn from_lua(value: &Value, ty: rbx_dom_weak::types::VariantType) -> Option<Variant> {
     use rbx_dom_weak::types::VariantType as T;
     let datatype = |name: &str| match value {
         Value::Table(t) if value_type(value) == name => Some(t.clone()),
@@ -650,7 +743,7 @@ fn from_lua(value: &Value, ty: rbx_dom_weak::types::VariantType) -> Option<Varia
             Value::UserData(data) => Variant::Ref(data.borrow::<InstanceRef>().ok()?.0),
             _ => return None,
         },
-        _ => return None,
+        other => return super::datatypes::convert::from_lua(value, other),
     })
 }
 
@@ -754,6 +847,11 @@ pub(crate) fn to_lua(
             Value::Table(list)
         }
         other => {
+            if let Some(env) = hooks.shared_env.clone()
+                && let Some(value) = super::datatypes::convert::to_lua(lua, &env, other)?
+            {
+                return Ok(value);
+            }
             return Err(LuaError::runtime(format!(
                 "{class}.{key} ({:?}) is not emulated: the local emulator does not read this type",
                 other.ty()
@@ -763,7 +861,7 @@ pub(crate) fn to_lua(
 }
 
 /// Checks a method's `self`.
-fn this(value: &AnyUserData, method: &str) -> mlua::Result<Ref> {
+pub(crate) fn this(value: &AnyUserData, method: &str) -> mlua::Result<Ref> {
     value.borrow::<InstanceRef>().map(|i| i.0).map_err(|_| {
         LuaError::runtime(format!(
             "Expected ':' not '.' calling member function {method}"
@@ -771,14 +869,14 @@ fn this(value: &AnyUserData, method: &str) -> mlua::Result<Ref> {
     })
 }
 
-fn arg_instance(value: &Value) -> Option<Ref> {
+pub(crate) fn arg_instance(value: &Value) -> Option<Ref> {
     match value {
         Value::UserData(data) => data.borrow::<InstanceRef>().ok().map(|i| i.0),
         _ => None,
     }
 }
 
-fn children_of(dom: &Dom, r: Ref) -> Vec<Ref> {
+pub(crate) fn children_of(dom: &Dom, r: Ref) -> Vec<Ref> {
     dom.tree
         .borrow()
         .get_by_ref(r)
@@ -787,7 +885,7 @@ fn children_of(dom: &Dom, r: Ref) -> Vec<Ref> {
 }
 
 /// Descendants in Roblox's order: depth first, each before its children.
-fn descendants_of(dom: &Dom, r: Ref) -> Vec<Ref> {
+pub(crate) fn descendants_of(dom: &Dom, r: Ref) -> Vec<Ref> {
     let tree = dom.tree.borrow();
     let mut out = Vec::new();
     let mut stack: Vec<Ref> = tree
@@ -803,7 +901,7 @@ fn descendants_of(dom: &Dom, r: Ref) -> Vec<Ref> {
     out
 }
 
-fn name_of(dom: &Dom, r: Ref) -> String {
+pub(crate) fn name_of(dom: &Dom, r: Ref) -> String {
     dom.tree
         .borrow()
         .get_by_ref(r)
@@ -812,14 +910,14 @@ fn name_of(dom: &Dom, r: Ref) -> String {
 }
 
 /// The instance found, or `nil`.
-fn found_or_nil(lua: &Lua, dom: &Dom, found: Option<Ref>) -> mlua::Result<Value> {
+pub(crate) fn found_or_nil(lua: &Lua, dom: &Dom, found: Option<Ref>) -> mlua::Result<Value> {
     match found {
         Some(r) => handle(lua, dom, r).map(Value::UserData),
         None => Ok(Value::Nil),
     }
 }
 
-fn list(lua: &Lua, dom: &Dom, refs: Vec<Ref>) -> mlua::Result<Table> {
+pub(crate) fn list(lua: &Lua, dom: &Dom, refs: Vec<Ref>) -> mlua::Result<Table> {
     let table = lua.create_table_with_capacity(refs.len(), 0)?;
     for r in refs {
         table.push(handle(lua, dom, r)?)?;
@@ -827,7 +925,7 @@ fn list(lua: &Lua, dom: &Dom, refs: Vec<Ref>) -> mlua::Result<Table> {
     Ok(table)
 }
 
-fn ancestors_of(dom: &Dom, r: Ref) -> Vec<Ref> {
+pub(crate) fn ancestors_of(dom: &Dom, r: Ref) -> Vec<Ref> {
     let tree = dom.tree.borrow();
     std::iter::successors(tree.get_by_ref(r).map(|i| i.parent()), |a| {
         tree.get_by_ref(*a).map(|i| i.parent())
@@ -861,7 +959,7 @@ pub(crate) fn get_service(lua: &Lua, dom: &Dom, name: &str) -> mlua::Result<AnyU
     handle(lua, dom, made)
 }
 
-fn attributes(dom: &Dom, r: Ref) -> Attributes {
+pub(crate) fn attributes(dom: &Dom, r: Ref) -> Attributes {
     match dom
         .tree
         .borrow()
@@ -873,7 +971,7 @@ fn attributes(dom: &Dom, r: Ref) -> Attributes {
     }
 }
 
-fn tags(dom: &Dom, r: Ref) -> Vec<String> {
+pub(crate) fn tags(dom: &Dom, r: Ref) -> Vec<String> {
     match dom
         .tree
         .borrow()
@@ -887,7 +985,7 @@ fn tags(dom: &Dom, r: Ref) -> Vec<String> {
 
 /// `AddTag`: the index says whether the instance has it; the `Tags` property grows in place,
 /// and the tag counts against the task's memory as the `Tags` value holds it.
-fn add_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<()> {
+pub(crate) fn add_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<()> {
     if dom.tag_index().has(r, tag) {
         return Ok(());
     }
@@ -910,7 +1008,7 @@ fn add_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<()> {
 
 /// `RemoveTag`: the `Tags` property is rebuilt without it (linear in the instance's own tags;
 /// `rbx_types::Tags` cannot remove one).
-fn remove_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<()> {
+pub(crate) fn remove_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<()> {
     if !dom.tag_index().remove(r, tag) {
         return Ok(());
     }
@@ -925,7 +1023,7 @@ fn remove_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<()> {
 
 /// `CollectionService:GetTagged`: the holders of `tag` that are in the game (Roblox's
 /// CollectionService sees only instances under the DataModel).
-fn tagged(dom: &Dom, tag: &str) -> Vec<Ref> {
+pub(crate) fn tagged(dom: &Dom, tag: &str) -> Vec<Ref> {
     let holders = dom.tag_index().holders(tag);
     let root = dom.data_model();
     let tree = dom.tree.borrow();
@@ -945,7 +1043,7 @@ fn tagged(dom: &Dom, tag: &str) -> Vec<Ref> {
 }
 
 /// An attribute value from Lua: the types Roblox attributes hold.
-fn attribute_from_lua(value: &Value) -> Option<Variant> {
+pub(crate) fn attribute_from_lua(value: &Value) -> Option<Variant> {
     use rbx_dom_weak::types::VariantType as T;
     match value {
         Value::String(s) => Some(Variant::String(s.to_str().ok()?.to_owned())),
@@ -958,7 +1056,7 @@ fn attribute_from_lua(value: &Value) -> Option<Variant> {
             "UDim" => from_lua(value, T::UDim),
             "UDim2" => from_lua(value, T::UDim2),
             "CFrame" => from_lua(value, T::CFrame),
-            _ => None,
+            _ => from_lua(value, super::datatypes::convert::attribute_type(value)?),
         },
         _ => None,
     }
@@ -974,7 +1072,7 @@ enum Destroying {
 /// Depth first, each instance's `Destroying` before its children's and its own removal after
 /// theirs; walked with a stack of its own, as a tree may be any depth (a script can build a
 /// chain of a million instances) and recursion would overflow the thread's stack.
-fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
+pub(crate) fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
     if r == dom.data_model() {
         return Err(LuaError::runtime("The Parent property of Game is locked"));
     }
@@ -994,245 +1092,43 @@ fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
                     fire(lua, dom, old, "ChildRemoved", handle(lua, dom, r)?)?;
                 }
                 dom.destroyed.borrow_mut().insert(r);
+                disconnect_all(dom, r)?;
             }
         }
     }
     Ok(())
 }
 
-/// Every method instances have, by name.
-pub(crate) fn methods(lua: &Lua) -> mlua::Result<Table> {
-    let methods = lua.create_table()?;
-    macro_rules! method {
-        ($name:literal, |$lua:ident, $dom:ident, $this:ident, $args:ident : $ty:ty| $body:block) => {
-            methods.set(
-                $name,
-                raising(lua, |$lua, args| {
-                    let mut args = args.into_iter();
-                    let self_value = match args.next() {
-                        Some(Value::UserData(data)) => data,
-                        _ => {
-                            return Err(LuaError::runtime(format!(
-                                "Expected ':' not '.' calling member function {}",
-                                $name
-                            )));
-                        }
-                    };
-                    let $args: $ty = FromLuaMulti::from_lua_multi(args.collect(), $lua)
-                        .map_err(|e| LuaError::runtime(format!("{}: {}", $name, message_of(&e))))?;
-                    let $this = this(&self_value, $name)?;
-                    let $dom = dom($lua)?;
-                    let result = $body;
-                    result.and_then(|value| value.into_lua_multi($lua))
-                })?,
-            )?;
-        };
+/// Disconnects every connection to the instance's signals (as `Destroy` does on Roblox).
+fn disconnect_all(dom: &Dom, r: Ref) -> mlua::Result<()> {
+    let Some(this) = dom.handles.borrow().get(&r).cloned() else {
+        return Ok(());
+    };
+    let disconnect = dom.hooks.borrow().disconnect_signals.clone();
+    match disconnect {
+        Some(disconnect) => disconnect.call(this),
+        None => Ok(()),
     }
-    method!("GetChildren", |lua, dom, r, _args: ()| {
-        list(lua, &dom, children_of(&dom, r))
-    });
-    method!("GetDescendants", |lua, dom, r, _args: ()| {
-        list(lua, &dom, descendants_of(&dom, r))
-    });
-    method!("GetFullName", |_lua, dom, r, _args: ()| {
-        Ok(dom.full_name(r))
-    });
-    method!("IsA", |_lua, dom, r, class: String| {
-        Ok(dom.is_a(&class_of(&dom, r)?, &class))
-    });
-    method!(
-        "FindFirstChild",
-        |lua, dom, r, args: (String, Option<bool>)| {
-            let (name, recursive) = args;
-            let pool = if recursive == Some(true) {
-                descendants_of(&dom, r)
-            } else {
-                children_of(&dom, r)
-            };
-            found_or_nil(
-                lua,
-                &dom,
-                pool.into_iter().find(|c| name_of(&dom, *c) == name),
-            )
-        }
-    );
-    method!("FindFirstDescendant", |lua, dom, r, name: String| {
-        let found = descendants_of(&dom, r)
-            .into_iter()
-            .find(|c| name_of(&dom, *c) == name);
-        found_or_nil(lua, &dom, found)
-    });
-    method!("FindFirstChildOfClass", |lua, dom, r, class: String| {
-        let found = children_of(&dom, r)
-            .into_iter()
-            .find(|c| class_of(&dom, *c).is_ok_and(|k| k == class));
-        found_or_nil(lua, &dom, found)
-    });
-    method!(
-        "FindFirstChildWhichIsA",
-        |lua, dom, r, args: (String, Option<bool>)| {
-            let (class, recursive) = args;
-            let pool = if recursive == Some(true) {
-                descendants_of(&dom, r)
-            } else {
-                children_of(&dom, r)
-            };
-            let found = pool
-                .into_iter()
-                .find(|c| class_of(&dom, *c).is_ok_and(|k| dom.is_a(&k, &class)));
-            found_or_nil(lua, &dom, found)
-        }
-    );
-    method!("FindFirstAncestor", |lua, dom, r, name: String| {
-        let found = ancestors_of(&dom, r)
-            .into_iter()
-            .find(|a| name_of(&dom, *a) == name);
-        found_or_nil(lua, &dom, found)
-    });
-    method!("FindFirstAncestorOfClass", |lua, dom, r, class: String| {
-        let found = ancestors_of(&dom, r)
-            .into_iter()
-            .find(|a| class_of(&dom, *a).is_ok_and(|k| k == class));
-        found_or_nil(lua, &dom, found)
-    });
-    method!("FindFirstAncestorWhichIsA", |lua, dom, r, class: String| {
-        let found = ancestors_of(&dom, r)
-            .into_iter()
-            .find(|a| class_of(&dom, *a).is_ok_and(|k| dom.is_a(&k, &class)));
-        found_or_nil(lua, &dom, found)
-    });
-    method!("IsDescendantOf", |_lua, dom, r, other: Value| {
-        match arg_instance(&other) {
-            Some(other) => Ok(ancestors_of(&dom, r).contains(&other)),
-            None => Ok(matches!(other, Value::Nil) && ancestors_of(&dom, r).is_empty()),
-        }
-    });
-    method!("IsAncestorOf", |_lua, dom, r, other: Value| {
-        Ok(arg_instance(&other).is_some_and(|o| ancestors_of(&dom, o).contains(&r)))
-    });
-    method!("GetAttribute", |lua, dom, r, name: String| {
-        match attributes(&dom, r).get(name.as_str()) {
-            Some(value) => to_lua(lua, &dom, "Instance", &name, value),
-            None => Ok(Value::Nil),
-        }
-    });
-    method!("GetAttributes", |lua, dom, r, _args: ()| {
-        let table = lua.create_table()?;
-        for (name, value) in attributes(&dom, r).iter() {
-            table.set(name.as_str(), to_lua(lua, &dom, "Instance", name, value)?)?;
-        }
-        Ok(table)
-    });
-    method!("SetAttribute", |lua, dom, r, args: (String, Value)| {
-        let (name, value) = args;
-        let mut all = attributes(&dom, r);
-        if matches!(value, Value::Nil) {
-            all.remove(name.as_str());
-        } else {
-            let variant = attribute_from_lua(&value).ok_or_else(|| {
-                LuaError::runtime(format!(
-                    "{} is not a supported attribute type",
-                    value_type(&value)
-                ))
-            })?;
-            all.insert(name.clone(), variant);
-        }
-        replace_property(lua, &dom, r, "Attributes", Variant::Attributes(all))?;
-        fire(lua, &dom, r, "AttributeChanged", name.as_str())?;
-        fire(lua, &dom, r, &format!("AttributeChanged:{name}"), ())
-    });
-    method!(
-        "GetPropertyChangedSignal",
-        |lua, dom, r, property: String| { signal(lua, &dom, r, &format!("Changed:{property}")) }
-    );
-    method!("GetAttributeChangedSignal", |lua, dom, r, name: String| {
-        signal(lua, &dom, r, &format!("AttributeChanged:{name}"))
-    });
-    method!("Clone", |lua, dom, r, _args: ()| {
-        let bytes = subtree_bytes(&dom.tree.borrow(), r);
-        dom.memory.take(lua, bytes)?;
-        let copy = dom.tree.borrow_mut().clone_within(r);
-        // The copies carry their originals' tags: index them once tags are in use.
-        if let Some(index) = dom.tags.borrow_mut().as_mut() {
-            index.add_subtree(&dom.tree.borrow(), copy);
-        }
-        handle(lua, &dom, copy)
-    });
-    method!("Destroy", |lua, dom, r, _args: ()| {
-        destroy(lua, &dom, r)
-    });
-    method!("ClearAllChildren", |lua, dom, r, _args: ()| {
-        for child in children_of(&dom, r) {
-            destroy(lua, &dom, child)?;
-        }
-        Ok(())
-    });
-    method!("HasTag", |_lua, dom, r, tag: String| {
-        Ok(dom.tag_index().has(r, &tag))
-    });
-    method!("GetTags", |_lua, dom, r, _args: ()| { Ok(tags(&dom, r)) });
-    method!("AddTag", |lua, dom, r, tag: String| {
-        add_tag(lua, &dom, r, &tag)
-    });
-    method!("RemoveTag", |lua, dom, r, tag: String| {
-        remove_tag(lua, &dom, r, &tag)
-    });
-    // DataModel.
-    method!("GetService", |lua, dom, r, name: String| {
-        if r != dom.data_model() {
-            return Err(LuaError::runtime(format!(
-                "GetService is not a valid member of {}",
-                describe(lua, r)
-            )));
-        }
-        get_service(lua, &dom, &name)
-    });
-    method!("FindService", |lua, dom, r, name: String| {
-        let found = children_of(&dom, r)
-            .into_iter()
-            .find(|c| class_of(&dom, *c).is_ok_and(|k| k == name));
-        found_or_nil(lua, &dom, found)
-    });
-    // CollectionService.
-    method!("GetTagged", |lua, dom, r, tag: String| {
-        if class_of(&dom, r)? != "CollectionService" {
-            return Err(LuaError::runtime(format!(
-                "GetTagged is not a valid member of {}",
-                describe(lua, r)
-            )));
-        }
-        let found = tagged(&dom, &tag);
-        list(lua, &dom, found)
-    });
-    // TestService: what TestEZ's reporter and test code write to the output.
-    method!("Error", |lua, dom, r, message: Value| {
-        test_service(lua, &dom, r, "Error")?;
-        (dom.log)(MessageType::Error, &message.to_string()?);
-        Ok(())
-    });
-    method!("Message", |lua, dom, r, message: Value| {
-        test_service(lua, &dom, r, "Message")?;
-        (dom.log)(MessageType::Output, &message.to_string()?);
-        Ok(())
-    });
-    method!("Warn", |lua, dom, r, args: (bool, Value)| {
-        test_service(lua, &dom, r, "Warn")?;
-        if !args.0 {
-            (dom.log)(MessageType::Warning, &args.1.to_string()?);
-        }
-        Ok(())
-    });
-    Ok(methods)
 }
 
-fn test_service(lua: &Lua, dom: &Dom, r: Ref, method: &str) -> mlua::Result<()> {
-    if class_of(dom, r)? == "TestService" {
-        Ok(())
-    } else {
-        Err(LuaError::runtime(format!(
-            "{method} is not a valid member of {}",
-            describe(lua, r)
-        )))
+/// The name a new instance of `class` gets: the one its class registers ("Value" for the value
+/// objects), else its default `Name` in the reflection database, else the class's name.
+fn default_name(dom: &Dom, class: &str) -> String {
+    if let Some(name) = dom
+        .classes
+        .get()
+        .and_then(|c| c.default_name(dom.db, class))
+    {
+        return name.to_owned();
+    }
+    let default = dom
+        .db
+        .classes
+        .get(class)
+        .and_then(|c| dom.db.find_default_property(c, "Name"));
+    match default {
+        Some(Variant::String(name)) => name.clone(),
+        _ => class.to_owned(),
     }
 }
 
@@ -1250,10 +1146,11 @@ pub(crate) fn instance_library(lua: &Lua) -> mlua::Result<Table> {
                     "Unable to create an Instance of type \"{class}\""
                 )));
             }
-            dom.memory.take(lua, INSTANCE_OVERHEAD + class.len())?;
+            let name = default_name(&dom, &class);
+            dom.memory.take(lua, INSTANCE_OVERHEAD + name.len())?;
             let made = dom.tree.borrow_mut().insert(
                 Ref::none(),
-                InstanceBuilder::new(class.as_str()).with_name(class.as_str()),
+                InstanceBuilder::new(class.as_str()).with_name(name),
             );
             if let Some(parent) = parent {
                 set_parent(lua, &dom, made, this(&parent, "Instance.new")?)?;

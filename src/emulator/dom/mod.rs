@@ -8,6 +8,8 @@
 //! the task. The engine itself (physics, rendering, networking, HttpService) is not here; a
 //! member Roblox has but the emulator does not fails with a message that says so.
 
+mod classes;
+mod datatypes;
 mod instance;
 mod memory;
 mod place;
@@ -74,11 +76,11 @@ pub(crate) struct Hooks {
     pub make_enum: Option<Function>,
     pub get_signal: Option<Function>,
     pub fire_signal: Option<Function>,
+    /// Disconnects every connection of an instance's signals (`Destroy`).
+    pub disconnect_signals: Option<Function>,
     pub datatypes: Option<Datatypes>,
     /// Every script's globals (read through; writes stay in the script's own table).
     pub shared_env: Option<Table>,
-    /// Methods of instances, by name (Rust and Luau ones).
-    pub methods: Option<Table>,
 }
 
 /// Where log messages of the task go (its log window).
@@ -95,6 +97,8 @@ pub struct Dom {
     pub(crate) tags: RefCell<Option<tags::TagIndex>>,
     pub(crate) db: &'static ReflectionDatabase<'static>,
     pub(crate) hooks: RefCell<Hooks>,
+    /// Every class's members (set once the prelude has run).
+    pub(crate) classes: std::cell::OnceCell<classes::ClassRegistry>,
     /// Where `TestService:Error` and errors of spawned threads go.
     pub(crate) log: LogSink,
     /// The task's memory cap, which the tree shares with the VM.
@@ -112,6 +116,7 @@ impl Dom {
             tags: RefCell::new(None),
             db: rbx_reflection_database::get_bundled(),
             hooks: RefCell::new(Hooks::default()),
+            classes: std::cell::OnceCell::new(),
             log,
             memory: memory::Memory::new(memory_cap),
         }
@@ -124,6 +129,41 @@ impl Dom {
             *index = Some(tags::TagIndex::of(&self.tree.borrow()));
         }
         std::cell::RefMut::map(index, |index| index.get_or_insert_with(Default::default))
+    }
+
+    /// The member `key` of instances of `class`, from the class registry.
+    pub(crate) fn member(&self, class: rbx_dom_weak::Ustr, key: &str) -> Option<classes::Member> {
+        self.classes.get()?.lookup(self.db, class, key)
+    }
+
+    /// Whether the place's signals are deferred (`Workspace.SignalBehavior` is `Deferred` or
+    /// `AncestryDeferred`). `Default` behaves as `Immediate`, as it did on Roblox for years
+    /// and as suites written then (Roact's) expect.
+    pub(crate) fn deferred_signals(&self) -> bool {
+        let tree = self.tree.borrow();
+        let workspace = tree
+            .root()
+            .children()
+            .iter()
+            .filter_map(|c| tree.get_by_ref(*c))
+            .find(|c| c.class == "Workspace");
+        let behavior = workspace.and_then(|w| {
+            ["SignalBehavior2", "SignalBehavior"]
+                .into_iter()
+                .find_map(|key| w.properties.get(&key.into()))
+        });
+        match behavior {
+            Some(rbx_dom_weak::types::Variant::Enum(value)) => {
+                let deferred = self.db.enums.get("SignalBehavior").and_then(|e| {
+                    e.items
+                        .iter()
+                        .find(|(_, v)| **v == value.to_u32())
+                        .map(|(name, _)| *name)
+                });
+                matches!(deferred, Some("Deferred" | "AncestryDeferred"))
+            }
+            _ => false,
+        }
     }
 
     pub(crate) fn data_model(&self) -> Ref {
@@ -200,6 +240,15 @@ fn host_table(
     )?;
     let d = dom.clone();
     host.set(
+        "enumNames",
+        lua.create_function(move |_, ()| {
+            let mut names: Vec<&str> = d.db.enums.keys().map(|name| name.as_ref()).collect();
+            names.sort_unstable();
+            Ok(names)
+        })?,
+    )?;
+    let d = dom.clone();
+    host.set(
         "setEnumMaker",
         lua.create_function(move |_, maker: Function| {
             d.hooks.borrow_mut().make_enum = Some(maker);
@@ -209,13 +258,17 @@ fn host_table(
     let d = dom.clone();
     host.set(
         "setSignals",
-        lua.create_function(move |_, (get, fire): (Function, Function)| {
-            let mut hooks = d.hooks.borrow_mut();
-            hooks.get_signal = Some(get);
-            hooks.fire_signal = Some(fire);
-            Ok(())
-        })?,
+        lua.create_function(
+            move |_, (get, fire, disconnect): (Function, Function, Function)| {
+                let mut hooks = d.hooks.borrow_mut();
+                hooks.get_signal = Some(get);
+                hooks.fire_signal = Some(fire);
+                hooks.disconnect_signals = Some(disconnect);
+                Ok(())
+            },
+        )?,
     )?;
+    host.set("deferredSignals", dom.deferred_signals())?;
     let d = dom.clone();
     host.set(
         "log",
@@ -294,8 +347,6 @@ pub fn install(
     };
     dom.memory.take(lua, loaded)?;
     lua.set_app_data(dom.clone());
-    let methods = instance::methods(lua)?;
-    dom.hooks.borrow_mut().methods = Some(methods.clone());
 
     let host = host_table(lua, &dom, &scheduler)?;
     let env: Table = lua
@@ -315,12 +366,13 @@ pub fn install(
     };
     dom.hooks.borrow_mut().datatypes = Some(datatypes);
 
-    // Methods written in Luau: they yield, which Rust callbacks cannot.
-    let wait_for_child: Function = lua
-        .load(instance::WAIT_FOR_CHILD)
-        .set_name("=luau-exec.WaitForChild")
-        .call(env.clone())?;
-    methods.set("WaitForChild", wait_for_child)?;
+    // Members written in Luau reach the environment (`task`): the registry comes after it.
+    let registry = classes::registry(lua, &env)?;
+    if dom.classes.set(registry).is_err() {
+        return Err(mlua::Error::runtime(
+            "the emulator's classes were installed twice",
+        ));
+    }
 
     let game = instance::handle(lua, &dom, dom.data_model())?;
     env.set("game", game.clone())?;
@@ -329,12 +381,6 @@ pub fn install(
     env.set("workspace", workspace.clone())?;
     env.set("Workspace", workspace)?;
     env.set("Instance", instance::instance_library(lua)?)?;
-    env.set(
-        "Random",
-        lua.load(RANDOM)
-            .set_name("=luau-exec.Random")
-            .call::<Table>(())?,
-    )?;
 
     // The standard library is copied in, not reached through another `__index` hop: every
     // global read of every script (a spec's callback environment reads through its module's
@@ -345,6 +391,8 @@ pub fn install(
             env.raw_set(name, value)?;
         }
     }
+    // Past the prelude's datatypes, each loads on the first read of its global.
+    datatypes::install(lua, &env)?;
     dom.hooks.borrow_mut().shared_env = Some(env.clone());
     Ok(env)
 }
@@ -369,36 +417,3 @@ pub fn script_env(lua: &Lua, shared: &Table, script: Option<AnyUserData>) -> mlu
 
 /// Where the one metatable of script environments is kept.
 const SCRIPT_ENV_META: &str = "luau-exec.script-env";
-
-/// `Random.new(seed)`: a seeded generator (xorshift), enough for test code.
-const RANDOM: &str = r#"
-local Random = { __type = "Random" }
-Random.__index = Random
-local function step(state)
-	local x = state[1]
-	x = bit32.bxor(x, bit32.lshift(x, 13))
-	x = bit32.bxor(x, bit32.rshift(x, 17))
-	x = bit32.bxor(x, bit32.lshift(x, 5))
-	state[1] = x
-	return x / 4294967296
-end
-function Random.NextNumber(self, min, max)
-	min, max = min or 0, max or 1
-	return min + step(self._state) * (max - min)
-end
-function Random.NextInteger(self, min, max)
-	return min + math.floor(step(self._state) * (max - min + 1))
-end
-function Random.Clone(self)
-	return setmetatable({ _state = { self._state[1] } }, Random)
-end
-return {
-	new = function(seed)
-		seed = math.floor(seed or os.clock() * 1e6) % 4294967296
-		if seed == 0 then
-			seed = 2463534242
-		end
-		return setmetatable({ _state = { seed } }, Random)
-	end,
-}
-"#;

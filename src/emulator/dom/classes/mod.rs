@@ -1,0 +1,277 @@
+//! The class registry: every member the emulator gives instances (methods, signals, and
+//! properties with behaviour of their own) is registered under the class Roblox declares it on,
+//! and an instance finds it by walking its class's superclass chain in the reflection database.
+//! So `workspace:GetChildren()` finds `Instance.GetChildren`, `workspace.GetTagged` finds
+//! nothing (it is `CollectionService`'s), and a subclass's member hides its superclass's
+//! (`CollectionService:AddTag(instance, tag)` over `Instance:AddTag(tag)`).
+//!
+//! One file per class or family of classes, each with a `register` function; adding a class is
+//! a new file and a line in [`registry`]. Lookups are hash lookups: the members a class has
+//! (its own and inherited) are gathered into one map the first time an instance of that class
+//! is indexed.
+
+mod bindable;
+mod collection_service;
+mod data_model;
+mod instance;
+mod test_service;
+mod value_base;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use mlua::{Error as LuaError, FromLuaMulti, Function, IntoLuaMulti, Lua, Table, Value};
+use rbx_dom_weak::Ustr;
+use rbx_dom_weak::types::Ref;
+use rbx_reflection::ReflectionDatabase;
+
+use super::Dom;
+use super::instance::{InstanceRef, dom, message_of, raising};
+
+/// What a member is, once found.
+#[derive(Clone)]
+pub(crate) enum Member {
+    /// A method: the same function for every instance (so `a.IsA == b.IsA`, and an alias is
+    /// the very function it names).
+    Method(Function),
+    /// An `RBXScriptSignal` of the instance, named by the member.
+    Signal,
+    /// `Changed` of a value object: fired only when `Value` changes, with the new value.
+    ValueChanged,
+    /// A property with behaviour of its own: `get(instance)` and `set(instance, value)`, each
+    /// optional (a missing one raises Roblox's message for that access).
+    Property {
+        get: Option<Function>,
+        set: Option<Function>,
+    },
+}
+
+type Members = HashMap<&'static str, Member>;
+
+/// The members of each class, and their gathering per class (own and inherited).
+pub(crate) struct ClassRegistry {
+    declared: HashMap<&'static str, Members>,
+    gathered: RefCell<HashMap<Ustr, Rc<Members>>>,
+    default_names: HashMap<&'static str, &'static str>,
+}
+
+impl ClassRegistry {
+    /// Every member an instance of `class` has: its own, then its superclasses' (a subclass's
+    /// member wins). Classes the reflection database does not know have Instance's members.
+    pub(crate) fn members(&self, db: &ReflectionDatabase, class: Ustr) -> Rc<Members> {
+        if let Some(found) = self.gathered.borrow().get(&class) {
+            return found.clone();
+        }
+        let mut chain: Vec<&str> = match db.classes.get(class.as_str()) {
+            Some(descriptor) => db.superclasses_iter(descriptor).map(|c| c.name).collect(),
+            None => vec![class.as_str(), "Instance"],
+        };
+        chain.reverse();
+        let mut members = Members::new();
+        for name in chain {
+            if let Some(own) = self.declared.get(name) {
+                members.extend(own.iter().map(|(k, v)| (*k, v.clone())));
+            }
+        }
+        let members = Rc::new(members);
+        self.gathered.borrow_mut().insert(class, members.clone());
+        members
+    }
+
+    /// The name `Instance.new(class)` gives, when the class (or a superclass) registers one.
+    pub(crate) fn default_name(
+        &self,
+        db: &ReflectionDatabase,
+        class: &str,
+    ) -> Option<&'static str> {
+        let descriptor = db.classes.get(class)?;
+        db.superclasses_iter(descriptor)
+            .find_map(|c| self.default_names.get(c.name).copied())
+    }
+
+    /// The member `key` of an instance of `class`.
+    pub(crate) fn lookup(&self, db: &ReflectionDatabase, class: Ustr, key: &str) -> Option<Member> {
+        self.members(db, class).get(key).cloned()
+    }
+}
+
+/// What a class's `register` function adds members with.
+pub(crate) struct Registrar<'a> {
+    lua: &'a Lua,
+    /// The environment scripts share (for members written in Luau, which reach `task`).
+    env: &'a Table,
+    declared: HashMap<&'static str, Members>,
+    default_names: HashMap<&'static str, &'static str>,
+}
+
+impl Registrar<'_> {
+    fn add(&mut self, class: &'static str, name: &'static str, member: Member) {
+        self.declared.entry(class).or_default().insert(name, member);
+    }
+
+    /// A method written in Rust: `f(lua, dom, self, args)`. The wrapper checks `self` (an
+    /// instance of `class`, else Roblox's `Expected ':' not '.'`), converts the arguments
+    /// (a bad one names the method) and raises failures at the caller's line.
+    pub(crate) fn method<A, R, F>(
+        &mut self,
+        class: &'static str,
+        name: &'static str,
+        f: F,
+    ) -> mlua::Result<()>
+    where
+        A: FromLuaMulti,
+        R: IntoLuaMulti,
+        F: Fn(&Lua, &Dom, Ref, A) -> mlua::Result<R> + 'static,
+    {
+        let function = raising(self.lua, move |lua, args| {
+            let mut args = args.into_iter();
+            let dom = dom(lua)?;
+            let this = match args.next() {
+                Some(Value::UserData(data)) => data.borrow::<InstanceRef>().ok().map(|i| i.0),
+                _ => None,
+            };
+            let this = this
+                .filter(|r| class == "Instance" || of_class(&dom, *r, class))
+                .ok_or_else(|| {
+                    LuaError::runtime(format!(
+                        "Expected ':' not '.' calling member function {name}"
+                    ))
+                })?;
+            let args = A::from_lua_multi(args.collect(), lua)
+                .map_err(|e| LuaError::runtime(format!("{name}: {}", message_of(&e))))?;
+            f(lua, &dom, this, args)?.into_lua_multi(lua)
+        })?;
+        self.add(class, name, Member::Method(function));
+        Ok(())
+    }
+
+    /// A method written in Luau (one that yields, which a Rust function cannot): `source`
+    /// is a chunk that receives the shared environment and returns the method.
+    pub(crate) fn luau_method(
+        &mut self,
+        class: &'static str,
+        name: &'static str,
+        source: &str,
+    ) -> mlua::Result<()> {
+        let function: Function = self
+            .lua
+            .load(source)
+            .set_name(format!("=luau-exec.{name}"))
+            .call(self.env.clone())?;
+        self.add(class, name, Member::Method(function));
+        Ok(())
+    }
+
+    /// A deprecated name Roblox still answers to: the very member `of` is.
+    pub(crate) fn alias(&mut self, class: &'static str, alias: &'static str, of: &'static str) {
+        if let Some(member) = self.declared.get(class).and_then(|m| m.get(of)).cloned() {
+            self.add(class, alias, member);
+        }
+    }
+
+    pub(crate) fn signal(&mut self, class: &'static str, name: &'static str) {
+        self.add(class, name, Member::Signal);
+    }
+
+    pub(crate) fn member(&mut self, class: &'static str, name: &'static str, member: Member) {
+        self.add(class, name, member);
+    }
+
+    /// The `Name` a new instance of `class` (or a subclass) gets, where it is not the class's.
+    pub(crate) fn default_name(&mut self, class: &'static str, name: &'static str) {
+        self.default_names.insert(class, name);
+    }
+
+    pub(crate) fn lua(&self) -> &Lua {
+        self.lua
+    }
+
+    pub(crate) fn env(&self) -> &Table {
+        self.env
+    }
+}
+
+/// Whether the instance `r` is of `class` or a subclass.
+fn of_class(dom: &Dom, r: Ref, class: &str) -> bool {
+    let own = dom.tree.borrow().get_by_ref(r).map(|i| i.class);
+    own.is_some_and(|own| dom.is_a(own.as_str(), class))
+}
+
+/// Every class's members. A new class: a file with a `register` function, and a line here.
+pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
+    let mut r = Registrar {
+        lua,
+        env,
+        declared: HashMap::new(),
+        default_names: HashMap::new(),
+    };
+    instance::register(&mut r)?;
+    data_model::register(&mut r)?;
+    collection_service::register(&mut r)?;
+    test_service::register(&mut r)?;
+    bindable::register(&mut r)?;
+    value_base::register(&mut r)?;
+    Ok(ClassRegistry {
+        declared: r.declared,
+        gathered: RefCell::new(HashMap::new()),
+        default_names: r.default_names,
+    })
+}
+
+/// Members Roblox has that the emulator does not, beyond the properties the reflection
+/// database lists (it lists no methods or events): reading one says it is not emulated,
+/// naming it, rather than that Roblox lacks it. The engine's common entry points only.
+const NOT_EMULATED: &[(&str, &[&str])] = &[
+    (
+        "HttpService",
+        &["GetAsync", "PostAsync", "RequestAsync", "UrlEncode"],
+    ),
+    (
+        "DataStoreService",
+        &[
+            "GetDataStore",
+            "GetGlobalDataStore",
+            "GetOrderedDataStore",
+            "ListDataStoresAsync",
+        ],
+    ),
+    (
+        "MemoryStoreService",
+        &["GetQueue", "GetSortedMap", "GetHashMap"],
+    ),
+    ("MessagingService", &["PublishAsync", "SubscribeAsync"]),
+    ("MarketplaceService", &["GetProductInfo", "PromptPurchase"]),
+    ("TeleportService", &["Teleport", "TeleportAsync"]),
+    (
+        "WorldRoot",
+        &[
+            "Raycast",
+            "Blockcast",
+            "Spherecast",
+            "Shapecast",
+            "GetPartBoundsInBox",
+            "GetPartBoundsInRadius",
+            "GetPartsInPart",
+        ],
+    ),
+    (
+        "BasePart",
+        &["Touched", "TouchEnded", "GetTouchingParts", "ApplyImpulse"],
+    ),
+    ("PVInstance", &["GetPivot", "PivotTo"]),
+    ("Model", &["GetBoundingBox", "MoveTo", "GetExtentsSize"]),
+    ("LogService", &["MessageOut", "GetLogHistory"]),
+];
+
+/// Whether `key` is a member Roblox gives `class` (or a superclass) that the emulator lacks.
+pub(crate) fn not_emulated(class: &str, key: &str) -> bool {
+    let db = rbx_reflection_database::get_bundled();
+    let chain: Vec<&str> = match db.classes.get(class) {
+        Some(descriptor) => db.superclasses_iter(descriptor).map(|c| c.name).collect(),
+        None => vec![class],
+    };
+    NOT_EMULATED
+        .iter()
+        .any(|(owner, members)| chain.contains(owner) && members.contains(&key))
+}

@@ -1,0 +1,434 @@
+//! The emulator's classes answer as Roblox's do: members belong to their class (and its
+//! subclasses), unknown members fail with Roblox's exact message, each instance is one Lua value
+//! for its whole life, the instances real suites create (bindables, value objects, GUI) behave,
+//! signals follow the place's `Workspace.SignalBehavior`, and the deprecated lowercase names
+//! still answer. Each test is a Luau script run by the real binary on the local backend.
+
+use rbx_dom_weak::types::{Enum, Ref, Variant};
+use rbx_dom_weak::{InstanceBuilder, WeakDom};
+use serde_json::{Value, json};
+
+use crate::support::Run;
+
+/// A place whose Workspace has this `SignalBehavior` (as Studio saves it: `SignalBehavior2`;
+/// 0 Default, 1 Immediate, 2 Deferred), with an empty ReplicatedStorage.
+pub fn place_with_signal_behavior(behavior: u32) -> Vec<u8> {
+    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
+    let root = dom.root_ref();
+    dom.insert(
+        root,
+        InstanceBuilder::new("Workspace")
+            .with_name("Workspace")
+            .with_property("SignalBehavior2", Variant::Enum(Enum::from_u32(behavior))),
+    );
+    dom.insert(
+        root,
+        InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
+    );
+    let services: Vec<Ref> = dom.root().children().to_vec();
+    let mut bytes = Vec::new();
+    rbx_binary::to_writer(&mut bytes, &dom, &services).expect("a place");
+    bytes
+}
+
+/// Runs `script` on the local backend (in `place`, else the empty place); its first result.
+async fn run(script: &str, place: Option<Vec<u8>>) -> Value {
+    let file = place.map(|bytes| crate::support::temp_file("game.rbxl", &bytes));
+    let mut run = Run::bare();
+    run.env("INPUT_BACKEND", "local")
+        .env("INPUT_SCRIPT", script)
+        .env("INPUT_TIMEOUT", "20")
+        .env("INPUT_OUTPUT_FORMAT", "json");
+    if let Some((_, path)) = &file {
+        run.env("INPUT_PLACE_FILE", path.to_str().expect("a UTF-8 path"));
+    }
+    let output = run.output().await;
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let last: Value =
+        serde_json::from_str(output.stdout.lines().last().unwrap_or_default()).expect("JSON");
+    last["results"][0].clone()
+}
+
+#[tokio::test]
+async fn members_belong_to_their_class_and_unknown_ones_fail_as_on_roblox() {
+    let script = r#"
+local function err(f) return select(2, pcall(f)) end
+local C = game:GetService("CollectionService")
+local part = Instance.new("Part", workspace)
+C:AddTag(part, "door")
+local polyfill = Instance.new("ModuleScript")
+local errorModule = Instance.new("ModuleScript", polyfill)
+errorModule.Name = "Error"
+local taggedModule = Instance.new("ModuleScript", polyfill)
+taggedModule.Name = "GetTagged"
+return {
+    unknown = err(function() return game.ReplicatedStorage.Nope end),
+    otherClass = err(function() return workspace.GetTagged end),
+    serviceOnly = err(function() return workspace:GetService("Players") end),
+    dotCall = err(function() return game.GetService(workspace, "Players") end),
+    engine = err(function() return workspace.Raycast end),
+    folder = err(function() return Instance.new("Folder").Nope end),
+    tagged = { #C:GetTagged("door"), C:HasTag(part, "door"), part:HasTag("door"), C:GetTags(part)[1] },
+    same = { game.IsA == workspace.IsA, workspace.isA == workspace.IsA, game.getService == game.GetService },
+    -- Another class's member does not hide a child (LuauPolyfill requires `script.Error`).
+    children = { polyfill.Error == errorModule, polyfill.GetTagged == taggedModule, pcall(function() return C.Error end) == false },
+}
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r["unknown"],
+        "TaskScript:12: Nope is not a valid member of ReplicatedStorage \"ReplicatedStorage\""
+    );
+    assert_eq!(
+        r["otherClass"],
+        "TaskScript:13: GetTagged is not a valid member of Workspace \"Workspace\""
+    );
+    assert_eq!(
+        r["serviceOnly"],
+        "TaskScript:14: GetService is not a valid member of Workspace \"Workspace\""
+    );
+    assert_eq!(
+        r["dotCall"],
+        "TaskScript:15: Expected ':' not '.' calling member function GetService"
+    );
+    assert!(
+        r["engine"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("TaskScript:16: Workspace.Raycast is not emulated")),
+        "{r}"
+    );
+    assert_eq!(
+        r["folder"],
+        "TaskScript:17: Nope is not a valid member of Folder \"Folder\""
+    );
+    assert_eq!(r["tagged"], json!([1, true, true, "door"]));
+    assert_eq!(r["same"], json!([true, true, true]));
+    assert_eq!(r["children"], json!([true, true, true]), "{r}");
+}
+
+#[tokio::test]
+async fn deprecated_lowercase_names_still_answer() {
+    let script = r#"
+local box = Instance.new("Folder")
+box.Name = "Box"
+box.Parent = workspace
+local inner = Instance.new("Folder", box)
+inner.Name = "inner"
+local copy = box:clone()
+local gone = Instance.new("Folder", workspace)
+gone:destroy()
+local removed = Instance.new("Folder", workspace)
+removed:remove()
+local alsoRemoved = Instance.new("Folder", workspace)
+alsoRemoved:Remove()
+return {
+    box:isA("Folder"), box:findFirstChild("inner") == inner, #box:getChildren(), #box:children(),
+    copy.Name, #copy:GetChildren(), gone.Parent == nil, pcall(function() gone.Parent = workspace end),
+    removed.Parent == nil, alsoRemoved.Parent == nil, inner:isDescendantOf(workspace),
+    inner:IsDescendantOf(box), game:getService("Workspace") == workspace, game:service("Workspace") == workspace,
+    inner:GetFullName(),
+}
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r,
+        json!([
+            true,
+            true,
+            1,
+            1,
+            "Box",
+            1,
+            true,
+            false,
+            true,
+            true,
+            true,
+            true,
+            true,
+            true,
+            "Workspace.Box.inner"
+        ])
+    );
+}
+
+/// Jest-Lua's module cache keys modules by instance, in tables (weak ones too): the same
+/// instance must be the same Lua value however it is reached.
+#[tokio::test]
+async fn each_instance_is_one_lua_value_for_its_whole_life() {
+    let script = r#"
+local made = Instance.new("Folder")
+made.Name = "Made"
+made.Parent = workspace
+local seen
+workspace.ChildAdded:Connect(function(child) seen = child end)
+local later = Instance.new("Folder", workspace)
+local weak = setmetatable({}, { __mode = "k" })
+weak[made] = "made"
+local keys = {}
+keys[workspace] = 1
+for _ = 1, 200 do
+    local t = {}
+    for i = 1, 100 do t[i] = { i } end
+end
+return {
+    rawequal(workspace, game.Workspace),
+    rawequal(game:GetService("Workspace"), workspace),
+    rawequal(workspace:FindFirstChild("Made"), made),
+    rawequal(workspace.Made, made),
+    rawequal(workspace:GetChildren()[1], made) or rawequal(workspace:GetChildren()[2], made),
+    rawequal(made.Parent, workspace),
+    rawequal(seen, later),
+    weak[workspace.Made],
+    keys[game:GetService("Workspace")],
+}
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r,
+        json!([true, true, true, true, true, true, true, "made", 1])
+    );
+}
+
+#[tokio::test]
+async fn value_objects_have_roblox_defaults_and_their_changed_passes_the_new_value() {
+    let script = r##"
+local classes = { "StringValue", "IntValue", "NumberValue", "BoolValue", "ObjectValue",
+    "CFrameValue", "Vector3Value", "Color3Value", "BrickColorValue", "RayValue" }
+local names = {}
+for _, class in classes do
+    table.insert(names, Instance.new(class).Name)
+end
+local s, i, n, b, o = Instance.new("StringValue"), Instance.new("IntValue"), Instance.new("NumberValue"),
+    Instance.new("BoolValue"), Instance.new("ObjectValue")
+local defaults = { s.Value, i.Value, n.Value, b.Value, o.Value == nil,
+    Instance.new("Vector3Value").Value == Vector3.zero, Instance.new("CFrameValue").Value == CFrame.new(),
+    Instance.new("Color3Value").Value == Color3.new(0, 0, 0) }
+local changes = {}
+s.Changed:Connect(function(value) table.insert(changes, value) end)
+s.Value = "hello"
+s.Name = "renamed"
+o.Changed:Connect(function(value) table.insert(changes, value == workspace) end)
+o.Value = workspace
+local property = {}
+i:GetPropertyChangedSignal("Value"):Connect(function(...) table.insert(property, select("#", ...)) end)
+i.Value = 5
+return { names = names, defaults = defaults, changes = changes, property = property, value = i.Value, o = o.Value == workspace }
+"##;
+    let r = run(script, None).await;
+    assert_eq!(r["names"], json!(vec!["Value"; 10]), "{r}");
+    assert_eq!(
+        r["defaults"],
+        json!(["", 0, 0, false, true, true, true, true]),
+        "{r}"
+    );
+    // Immediate (the empty place's Default): each handler has run by the next line; `Name`
+    // does not fire a value object's `Changed`.
+    assert_eq!(r["changes"], json!(["hello", true]), "{r}");
+    assert_eq!(r["property"], json!([0]));
+    assert_eq!(r["value"], 5);
+    assert_eq!(r["o"], true);
+}
+
+#[tokio::test]
+async fn bindables_pass_their_arguments_and_results() {
+    let script = r##"
+local event = Instance.new("BindableEvent")
+local got = {}
+event.Event:Connect(function(...) table.insert(got, { n = select("#", ...), ... }) end)
+event:Fire(1, "two", nil)
+local waited = {}
+task.spawn(function() waited = { event.Event:Wait() } end)
+event:Fire("woken")
+local fn = Instance.new("BindableFunction")
+local early
+task.spawn(function() early = fn:Invoke(20) end)
+fn.OnInvoke = function(a, b)
+    task.wait()
+    return (a or 0) + (b or 0), "sum"
+end
+local sum, label = fn:Invoke(2, 3)
+task.wait(0.05)
+return {
+    names = { event.Name, fn.Name },
+    fired = { got[1].n, got[1][1], got[1][2], got[2][1] },
+    waited = waited[1],
+    invoked = { sum, label, early },
+    getCallback = select(2, pcall(function() return fn.OnInvoke end)),
+    badFire = select(2, pcall(function() event.Fire(workspace) end)),
+}
+"##;
+    let r = run(script, None).await;
+    assert_eq!(r["names"], json!(["BindableEvent", "BindableFunction"]));
+    assert_eq!(r["fired"], json!([3, 1, "two", "woken"]), "{r}");
+    assert_eq!(r["waited"], "woken");
+    assert_eq!(r["invoked"], json!([5, "sum", 20]), "{r}");
+    assert_eq!(
+        r["getCallback"],
+        "TaskScript:23: OnInvoke is a callback member of BindableFunction; you can only set the callback value, get is not available"
+    );
+    assert_eq!(
+        r["badFire"],
+        "TaskScript:24: Expected ':' not '.' calling member function Fire"
+    );
+}
+
+/// `Default` runs handlers at once (Roact's suite needs it); `Deferred` after the script yields.
+#[tokio::test]
+async fn signals_follow_the_places_signal_behavior() {
+    let script = r#"
+local order = {}
+local box = Instance.new("Folder")
+box.ChildAdded:Connect(function(child) table.insert(order, "added " .. child.Name) end)
+local child = Instance.new("Folder", box)
+child.Name = "renamed"
+table.insert(order, "after")
+task.wait()
+return order
+"#;
+    let immediate = json!(["added Folder", "after"]);
+    let deferred = json!(["after", "added renamed"]);
+    assert_eq!(run(script, None).await, immediate, "the empty place");
+    assert_eq!(
+        run(script, Some(place_with_signal_behavior(0))).await,
+        immediate,
+        "Default"
+    );
+    assert_eq!(
+        run(script, Some(place_with_signal_behavior(1))).await,
+        immediate,
+        "Immediate"
+    );
+    assert_eq!(
+        run(script, Some(place_with_signal_behavior(2))).await,
+        deferred,
+        "Deferred"
+    );
+}
+
+#[tokio::test]
+async fn destroy_disconnects_and_property_signals_need_a_property() {
+    let script = r#"
+local value = Instance.new("IntValue")
+local calls = 0
+local connection = value.Changed:Connect(function() calls += 1 end)
+local destroying = false
+value.Destroying:Connect(function() destroying = true end)
+value.Value = 1
+value:Destroy()
+value.Value = 2
+local handlerError = Instance.new("StringValue")
+handlerError.Changed:Connect(function() error("inside the handler") end)
+handlerError.Value = "still set"
+return {
+    calls = calls,
+    connected = connection.Connected,
+    destroying = destroying,
+    locked = select(2, pcall(function() value.Parent = workspace end)),
+    missing = select(2, pcall(function() value:GetPropertyChangedSignal("foo") end)),
+    known = typeof(Instance.new("Part"):GetPropertyChangedSignal("Anchored")),
+    handlerError = handlerError.Value,
+    notFunction = select(2, pcall(function() value.Changed:Connect(1) end)),
+}
+"#;
+    let r = run(script, None).await;
+    assert_eq!(r["calls"], 1, "{r}");
+    assert_eq!(r["connected"], false);
+    assert_eq!(r["destroying"], true);
+    assert_eq!(
+        r["locked"],
+        "TaskScript:17: The Parent property of Value is locked, current parent: NULL, new parent Workspace"
+    );
+    assert_eq!(
+        r["missing"],
+        "TaskScript:18: foo is not a valid property name."
+    );
+    assert_eq!(r["known"], "RBXScriptSignal");
+    assert_eq!(r["handlerError"], "still set");
+    assert_eq!(
+        r["notFunction"],
+        "TaskScript:21: Attempt to connect failed: Passed value is not a function"
+    );
+}
+
+/// UI libraries (Roact) create GUI instances and set their reflection-database properties.
+#[tokio::test]
+async fn gui_classes_are_created_with_their_properties() {
+    let script = r#"
+local gui = Instance.new("ScreenGui")
+local frame = Instance.new("Frame", gui)
+frame.Size = UDim2.new(1, 0, 0, 50)
+frame.BackgroundColor3 = Color3.fromRGB(255, 0, 0)
+frame.Visible = false
+frame.LayoutOrder = 3
+local label = Instance.new("TextLabel", frame)
+label.Text = "hi"
+local layout = Instance.new("UIListLayout", frame)
+layout.SortOrder = Enum.SortOrder.LayoutOrder
+local made = {}
+for _, class in { "TextButton", "TextBox", "ImageLabel", "ImageButton", "ScrollingFrame", "UIPadding",
+    "UICorner", "UIGridLayout", "SurfaceGui", "BillboardGui", "Folder" } do
+    table.insert(made, Instance.new(class).ClassName)
+end
+return {
+    frame = { frame.Size.Y.Offset, frame.BackgroundColor3.R, frame.Visible, frame.LayoutOrder, frame:IsA("GuiObject") },
+    label = { label.Text, label.Visible, label.TextSize > 0 },
+    layout = tostring(layout.SortOrder),
+    gui = { gui.Name, gui.Enabled, #gui:GetDescendants() },
+    made = #made,
+}
+"#;
+    let r = run(script, None).await;
+    assert_eq!(r["frame"], json!([50, 1, false, 3, true]), "{r}");
+    assert_eq!(r["label"], json!(["hi", true, true]), "{r}");
+    assert_eq!(r["layout"], "Enum.SortOrder.LayoutOrder");
+    assert_eq!(r["gui"], json!(["ScreenGui", true, 3]));
+    assert_eq!(r["made"], 11);
+}
+
+/// A game server's scripts cannot use Studio's or Roblox's own services: Jest-Lua probes for
+/// `CoreScriptSyncService` with `pcall` and must take its game-server path.
+#[tokio::test]
+async fn privileged_services_are_refused() {
+    let script = r#"
+local ok, message = pcall(function() return game:GetService("CoreScriptSyncService").Name end)
+local found, why = pcall(game.FindService, game, "FileSystemService")
+return { ok, message, found, why, game:GetService("HttpService").Name }
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r,
+        json!([
+            false,
+            "TaskScript:2: The current thread cannot access 'CoreScriptSyncService' (lacking capability RobloxScript)",
+            false,
+            "The current thread cannot access 'FileSystemService' (lacking capability RobloxScript)",
+            "HttpService",
+        ])
+    );
+}
+
+/// A member's failure traced by the script (as TestEZ and Jest do) shows the script's frames,
+/// not the emulator's own Luau wrappers.
+#[tokio::test]
+async fn tracebacks_through_members_show_no_emulator_frames() {
+    let script = r#"
+local function read() return workspace.Nope end
+local _, trace = xpcall(read, debug.traceback)
+local _, waited = xpcall(function() workspace:WaitForChild() end, debug.traceback)
+return { trace, waited }
+"#;
+    let r = run(script, None).await;
+    assert_eq!(r.as_array().map(Vec::len), Some(2), "{r}");
+    for trace in r.as_array().expect("two traces") {
+        let trace = trace.as_str().unwrap_or_default();
+        assert!(!trace.contains("luau-exec"), "{trace}");
+        assert!(trace.contains("TaskScript:"), "{trace}");
+    }
+    assert!(
+        r[0].as_str().is_some_and(|t| t.starts_with(
+            "TaskScript:2: Nope is not a valid member of Workspace \"Workspace\"\nTaskScript:2 function read"
+        )),
+        "{r}"
+    );
+}
