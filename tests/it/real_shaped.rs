@@ -390,7 +390,7 @@ end
 "##;
 
 #[tokio::test]
-#[ignore = "needs RunService.Heartbeat (services) and BindableEvent.Event (rooms)"]
+#[ignore = "needs RunService.Heartbeat (services)"]
 async fn a_heartbeat_driven_timer_like_promises_passes() {
     let library = folder("Timers")
         .with_child(module("Timer", TIMER))
@@ -517,7 +517,7 @@ end
 "##;
 
 #[tokio::test]
-#[ignore = "needs RunService.Heartbeat (services) and value objects' Changed passing the new value (rooms)"]
+#[ignore = "needs RunService.Heartbeat (services)"]
 async fn a_store_flushed_on_heartbeat_like_roduxs_passes() {
     let library = folder("Stores")
         .with_child(module("Store", STORE))
@@ -656,7 +656,6 @@ end
 "##;
 
 #[tokio::test]
-#[ignore = "needs isA, value-object defaults, BindableEvent.Event, immediate signals, GetPropertyChangedSignal errors, Destroy disconnecting (rooms)"]
 async fn a_ui_tree_like_roacts_passes() {
     let library = folder("Trees")
         .with_child(module("Tree", TREE))
@@ -751,7 +750,6 @@ end
 "##;
 
 #[tokio::test]
-#[ignore = "needs EnumItems that index and compare as on Roblox (datatypes)"]
 async fn type_checks_like_ts_pass() {
     let library = folder("Types")
         .with_child(module("types", TYPES))
@@ -849,7 +847,7 @@ end)
 "##;
 
 #[tokio::test]
-#[ignore = "needs members by class (a ModuleScript child named Error), isA, DateTime, RunService.Heartbeat and no CoreScriptSyncService for scripts (rooms, datatypes, services)"]
+#[ignore = "needs RunService.Heartbeat (services)"]
 async fn a_jest_lua_project_from_npm_reports_its_counts() {
     let modules = jest_modules();
     let include = folder("rbxts_include").with_child(
