@@ -16,6 +16,7 @@ pub mod batch;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod coverage;
 pub mod duration;
 #[cfg(feature = "emulator")]
 pub mod emulator;
@@ -176,6 +177,11 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
 /// Writes the JUnit report, prints the end of the run, writes the step outputs and summary,
 /// returns the exit code.
 fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: &Redactor) -> u8 {
+    let measured = config
+        .coverage
+        .as_ref()
+        .map(|spec| finish_coverage(config, spec, report.clone(), redactor));
+    let report = measured.as_ref().unwrap_or(report);
     let mut written = None;
     if let Some(path) = &config.junit_path {
         let xml = render::junit::render_junit(report);
@@ -212,6 +218,67 @@ fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: 
         append(path, &redactor.redact(&text), "GITHUB_STEP_SUMMARY");
     }
     report.outcome.exit_code()
+}
+
+/// The coverage reports (written whole, like JUnit) and the threshold: a step that passed
+/// everything else but ran too few lines ends with its own exit code.
+fn finish_coverage(
+    config: &Config,
+    spec: &coverage::Spec,
+    mut report: RunReport,
+    redactor: &Redactor,
+) -> RunReport {
+    #[cfg_attr(not(feature = "emulator"), allow(unused_mut))]
+    let mut measured = report
+        .coverage
+        .take()
+        .unwrap_or_else(|| coverage::Coverage::unavailable(coverage::NO_RESULTS));
+    // Modules no test loaded count as never run: counting their lines needs Luau's compiler.
+    #[cfg(feature = "emulator")]
+    coverage::add_never_loaded(
+        &mut measured,
+        spec,
+        config.locator.sourcemap(),
+        emulator::coverage::never_run,
+    );
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    let reports = [
+        (&spec.lcov, "lcov", coverage::lcov::render(&measured)),
+        (
+            &spec.cobertura,
+            "Cobertura",
+            coverage::cobertura::render(&measured, timestamp),
+        ),
+    ];
+    for (path, what, text) in reports {
+        let Some(path) = path else { continue };
+        if let Err(error) = files::write_whole(path, redactor.redact(&text).as_bytes()) {
+            let problem = format!(
+                "cannot write the {what} coverage report `{}` on this machine: {error}",
+                path.display()
+            );
+            report.problem = Some(match &report.problem {
+                Some(before) => format!("{before}; then {problem}"),
+                None => format!(
+                    "{} ({}); then {problem}",
+                    report.headline(),
+                    report.outcome.exit_code()
+                ),
+            });
+            report.outcome = Outcome::fold([report.outcome, Outcome::LocalWriteFailed]);
+        }
+    }
+    let below = spec
+        .threshold
+        .and_then(|t| coverage::below_threshold(&measured, t, config.github_actions));
+    if let (Some(why), true) = (below, report.outcome.is_success()) {
+        report.outcome = Outcome::CoverageBelowThreshold;
+        report.problem = Some(why);
+    }
+    report.coverage = Some(measured);
+    report
 }
 
 fn append(path: &Path, text: &str, what: &str) {

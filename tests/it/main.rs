@@ -6,6 +6,8 @@ mod batch;
 #[cfg(feature = "emulator")]
 mod classes;
 #[cfg(feature = "emulator")]
+mod coverage;
+#[cfg(feature = "emulator")]
 mod datatypes;
 #[cfg(feature = "emulator")]
 mod emulator;
@@ -26,6 +28,8 @@ mod real_shaped;
 mod report;
 #[cfg(feature = "emulator")]
 mod results;
+#[cfg(feature = "emulator")]
+mod services;
 #[cfg(feature = "emulator")]
 mod shipped;
 mod support;

@@ -1211,13 +1211,18 @@ pub(crate) fn compile_module(lua: &Lua, module: AnyUserData) -> mlua::Result<Fun
         .shared_env
         .clone()
         .ok_or_else(|| LuaError::runtime("the local emulator's environment is not ready"))?;
-    let env = super::script_env(lua, &shared, Some(module))?;
-    lua.load(source)
+    let env = super::script_env(lua, &shared, Some(module.clone()))?;
+    let chunk = lua
+        .load(source)
         .set_name(format!("={}", dom.full_name(r)))
-        .set_environment(env)
+        .set_environment(env);
+    // Coverage (`ScriptContext:EnableCoverage`) compiles the modules under its roots with counters.
+    let function = crate::emulator::coverage::instrument(lua, &dom, r, chunk)
         .into_function()
         .map_err(|error| match error {
             LuaError::SyntaxError { message, .. } => LuaError::runtime(message),
             other => other,
-        })
+        })?;
+    crate::emulator::coverage::track(lua, &dom, r, module, &function)?;
+    Ok(function)
 }

@@ -14,6 +14,7 @@ mod bindable;
 mod collection_service;
 mod data_model;
 mod instance;
+mod script_context;
 mod test_service;
 mod value_base;
 
@@ -28,6 +29,7 @@ use rbx_reflection::ReflectionDatabase;
 
 use super::Dom;
 use super::instance::{InstanceRef, dom, message_of, raising};
+use super::services;
 
 /// What a member is, once found.
 #[derive(Clone)]
@@ -210,8 +212,16 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
     data_model::register(&mut r)?;
     collection_service::register(&mut r)?;
     test_service::register(&mut r)?;
+    script_context::register(&mut r)?;
     bindable::register(&mut r)?;
     value_base::register(&mut r)?;
+    // Services (`dom/services/`).
+    services::run_service::register(&mut r)?;
+    services::http_service::register(&mut r)?;
+    services::players::register(&mut r)?;
+    services::tween_service::register(&mut r)?;
+    services::debris::register(&mut r)?;
+    services::data_stores::register(&mut r)?;
     Ok(ClassRegistry {
         declared: r.declared,
         gathered: RefCell::new(HashMap::new()),
@@ -223,23 +233,6 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
 /// database lists (it lists no methods or events): reading one says it is not emulated,
 /// naming it, rather than that Roblox lacks it. The engine's common entry points only.
 const NOT_EMULATED: &[(&str, &[&str])] = &[
-    (
-        "HttpService",
-        &["GetAsync", "PostAsync", "RequestAsync", "UrlEncode"],
-    ),
-    (
-        "DataStoreService",
-        &[
-            "GetDataStore",
-            "GetGlobalDataStore",
-            "GetOrderedDataStore",
-            "ListDataStoresAsync",
-        ],
-    ),
-    (
-        "MemoryStoreService",
-        &["GetQueue", "GetSortedMap", "GetHashMap"],
-    ),
     ("MessagingService", &["PublishAsync", "SubscribeAsync"]),
     ("MarketplaceService", &["GetProductInfo", "PromptPurchase"]),
     ("TeleportService", &["Teleport", "TeleportAsync"]),
