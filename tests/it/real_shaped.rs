@@ -390,7 +390,6 @@ end
 "##;
 
 #[tokio::test]
-#[ignore = "needs RunService.Heartbeat (services)"]
 async fn a_heartbeat_driven_timer_like_promises_passes() {
     let library = folder("Timers")
         .with_child(module("Timer", TIMER))
@@ -517,7 +516,6 @@ end
 "##;
 
 #[tokio::test]
-#[ignore = "needs RunService.Heartbeat (services)"]
 async fn a_store_flushed_on_heartbeat_like_roduxs_passes() {
     let library = folder("Stores")
         .with_child(module("Store", STORE))
@@ -847,7 +845,6 @@ end)
 "##;
 
 #[tokio::test]
-#[ignore = "needs RunService.Heartbeat (services)"]
 async fn a_jest_lua_project_from_npm_reports_its_counts() {
     let modules = jest_modules();
     let include = folder("rbxts_include").with_child(
