@@ -398,8 +398,33 @@ async fn an_engine_that_refuses_coverage_still_runs_the_suite_and_says_so() {
         "{}",
         output.stdout
     );
+    // On GitHub, a notice says so.
+    let mut run = cloud_run(&server, repo.path());
+    run.env("INPUT_OUTPUT_FORMAT", "github");
+    let output = run.output().await;
+    let commands = crate::support::RunnerParser::default().parse(&output.stdout);
+    let notice = commands
+        .iter()
+        .find(|c| {
+            c.name == "notice"
+                && c.properties.get("title").map(String::as_str) == Some("Coverage not available")
+        })
+        .unwrap_or_else(|| panic!("no notice in {commands:#?}"));
+    assert!(
+        notice.data.contains("EnableCoverage refused it"),
+        "{}",
+        notice.data
+    );
+    // A threshold cannot be met by coverage that was not measured: exit 12.
     let mut run = cloud_run(&server, repo.path());
     run.env("INPUT_COVERAGE_THRESHOLD", "50");
     let output = run.output().await;
     assert_eq!(output.code, 12, "{}\n{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains(
+            "`--coverage-threshold` / `INPUT_COVERAGE_THRESHOLD` asks for 50.0% of lines, but coverage was not available"
+        ),
+        "{}",
+        output.stdout
+    );
 }
