@@ -32,6 +32,9 @@ pub const LOG_WINDOW_BYTES: usize = 450_000;
 pub const LOG_MESSAGE_OVERHEAD: usize = 47;
 /// Binary inputs (and outputs) are valid for 15 minutes from creation.
 pub const BINARY_LIFETIME: Duration = Duration::from_secs(15 * 60);
+/// The time between two frames of a game server: Roblox's frame loop (`RunService.Heartbeat`
+/// and the other frame events) runs at 60 Hz.
+pub const FRAME: Duration = Duration::from_nanos(16_666_667);
 
 /// Requests per minute per API key owner, from the schema's `x-roblox-rate-limits` (and the
 /// place-publishing API's `x-roblox-throttling-limit`).

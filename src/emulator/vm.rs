@@ -750,8 +750,8 @@ return {
                 "TaskScript:2: RaycastParams is not available in the local emulator",
             ),
             (
-                "game:GetService('HttpService'):GetAsync('https://example.com')",
-                "TaskScript:1: HttpService.GetAsync is not emulated",
+                "game:GetService('MarketplaceService'):GetProductInfo(1)",
+                "TaskScript:1: MarketplaceService.GetProductInfo is not emulated",
             ),
         ] {
             match run_script(script).outcome {

@@ -29,6 +29,8 @@ mod report;
 #[cfg(feature = "emulator")]
 mod results;
 #[cfg(feature = "emulator")]
+mod services;
+#[cfg(feature = "emulator")]
 mod shipped;
 mod support;
 mod transfers;

@@ -14,6 +14,7 @@ mod instance;
 mod memory;
 mod place;
 pub mod scheduler;
+mod services;
 mod tags;
 
 use std::cell::RefCell;
@@ -347,6 +348,8 @@ pub fn install(
     };
     dom.memory.take(lua, loaded)?;
     lua.set_app_data(dom.clone());
+    // RunService's frame loop runs on the scheduler (`services/run_service.rs`).
+    lua.set_app_data(scheduler.clone());
 
     let host = host_table(lua, &dom, &scheduler)?;
     let env: Table = lua

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use mlua::thread::ThreadStatus;
 use mlua::{Function, LightUserData, Lua, MultiValue, Thread, Value};
 
+use crate::roblox::FRAME;
+
 /// Marks a `task.wait`: the thread is resumed with the time it waited.
 static WAIT_MARKER: u8 = 0;
 
@@ -155,6 +157,27 @@ type Fate = Result<MultiValue, mlua::Error>;
 /// out-of-memory error into this plain string, so the main body's catch sees only the text.
 const OUT_OF_MEMORY: &str = "not enough memory";
 
+/// The frame loop's state.
+#[derive(Default)]
+struct Frames {
+    /// The Luau step: fires one frame's events with its `deltaTime`, answers whether anyone
+    /// still listens.
+    step: Option<Function>,
+    /// When the next frame is due; `None` while nobody listens.
+    next: Option<Instant>,
+    /// When the last frame ran (its successor's `deltaTime` counts from there).
+    last: Option<Instant>,
+}
+
+/// What the loop does next.
+enum Work {
+    Entry(Entry),
+    Frame,
+    /// The due entry was gone after the sleep (nothing can do that: no script runs while the
+    /// scheduler sleeps).
+    Nothing,
+}
+
 #[derive(Default)]
 pub struct Scheduler {
     queues: RefCell<Queues>,
@@ -164,6 +187,7 @@ pub struct Scheduler {
     main_body: RefCell<Option<Function>>,
     /// The main script's fate, once it has returned or failed.
     fate: RefCell<Option<Fate>>,
+    frames: RefCell<Frames>,
 }
 
 impl Scheduler {
@@ -173,6 +197,21 @@ impl Scheduler {
 
     pub fn set_main_body(&self, body: Function) {
         *self.main_body.borrow_mut() = Some(body);
+    }
+
+    /// RunService's frame step (see the module's doc).
+    pub fn set_frame_step(&self, step: Function) {
+        self.frames.borrow_mut().step = Some(step);
+    }
+
+    /// Someone listens to a frame event: the loop runs frames until a frame finds nobody.
+    pub fn wake_frames(&self) {
+        let mut frames = self.frames.borrow_mut();
+        if frames.next.is_none() {
+            let now = Instant::now();
+            frames.next = Some(now + FRAME);
+            frames.last = Some(now);
+        }
     }
 
     /// `host.settle(pcall(script, ...))`: the main script returned (`true, ...`) or failed
@@ -253,9 +292,16 @@ impl Scheduler {
                     "the task's main thread was closed before it returned",
                 )));
             }
-            let next = self.next_entry(deadline)?;
-            let Some(entry) = next else {
-                continue;
+            let entry = match self.next_work(deadline)? {
+                Work::Entry(entry) => entry,
+                Work::Frame => {
+                    self.run_frame()?;
+                    if Instant::now() >= deadline {
+                        return Err(Stopped::Deadline);
+                    }
+                    continue;
+                }
+                Work::Nothing => continue,
             };
             let values: MultiValue = match entry.resume {
                 Resume::Wait(since) => {
@@ -288,26 +334,63 @@ impl Scheduler {
         }
     }
 
-    /// The next entry to resume, sleeping until it is due (`None` only if the due entry were
-    /// gone after the sleep, which nothing can do: no script runs while the scheduler sleeps).
-    fn next_entry(&self, deadline: Instant) -> Result<Option<Entry>, Stopped> {
+    /// The next entry to resume or frame to run, sleeping until it is due: deferred entries
+    /// first, then whichever of the earliest timed entry and the next frame comes first.
+    fn next_work(&self, deadline: Instant) -> Result<Work, Stopped> {
         if let Some(entry) = self.queues.borrow_mut().pop_deferred() {
-            return Ok(Some(entry));
+            return Ok(Work::Entry(entry));
         }
-        let Some(slot) = self.queues.borrow_mut().next_timed() else {
-            return Err(Stopped::Stuck);
+        let slot = self.queues.borrow_mut().next_timed();
+        let frame = self.frames.borrow().next;
+        let (due, is_frame) = match (slot, frame) {
+            (None, None) => return Err(Stopped::Stuck),
+            (Some(slot), Some(frame)) if frame < slot.due => (frame, true),
+            (Some(slot), _) => (slot.due, false),
+            (None, Some(frame)) => (frame, true),
         };
         let now = Instant::now();
-        if slot.due > now {
-            if deadline <= slot.due {
+        if due > now {
+            if deadline <= due {
                 std::thread::sleep(deadline.saturating_duration_since(now));
                 return Err(Stopped::Deadline);
             }
-            std::thread::sleep(slot.due - now);
+            std::thread::sleep(due - now);
         }
+        if is_frame {
+            return Ok(Work::Frame);
+        }
+        let Some(slot) = slot else {
+            return Ok(Work::Nothing);
+        };
         let mut queues = self.queues.borrow_mut();
         queues.timed.pop();
-        Ok(queues.take(slot.order))
+        Ok(queues.take(slot.order).map_or(Work::Nothing, Work::Entry))
+    }
+
+    /// Runs one frame: the step gets the real time since the last frame; the loop stops when
+    /// the step says nobody listens any more. No borrow is held while the step runs (its
+    /// handlers may connect, and so wake the loop).
+    fn run_frame(&self) -> Result<(), Stopped> {
+        let now = Instant::now();
+        let (step, delta) = {
+            let mut frames = self.frames.borrow_mut();
+            let delta = now.saturating_duration_since(frames.last.unwrap_or(now));
+            frames.last = Some(now);
+            frames.next = Some(now + FRAME);
+            (frames.step.clone(), delta)
+        };
+        let listening = match step {
+            Some(step) => step
+                .call::<bool>(delta.as_secs_f64())
+                .map_err(Stopped::Error)?,
+            None => false,
+        };
+        if !listening {
+            let mut frames = self.frames.borrow_mut();
+            frames.next = None;
+            frames.last = None;
+        }
+        Ok(())
     }
 }
 

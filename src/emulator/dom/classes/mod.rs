@@ -29,6 +29,7 @@ use rbx_reflection::ReflectionDatabase;
 
 use super::Dom;
 use super::instance::{InstanceRef, dom, message_of, raising};
+use super::services;
 
 /// What a member is, once found.
 #[derive(Clone)]
@@ -214,6 +215,13 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
     script_context::register(&mut r)?;
     bindable::register(&mut r)?;
     value_base::register(&mut r)?;
+    // Services (`dom/services/`).
+    services::run_service::register(&mut r)?;
+    services::http_service::register(&mut r)?;
+    services::players::register(&mut r)?;
+    services::tween_service::register(&mut r)?;
+    services::debris::register(&mut r)?;
+    services::data_stores::register(&mut r)?;
     Ok(ClassRegistry {
         declared: r.declared,
         gathered: RefCell::new(HashMap::new()),
@@ -225,23 +233,6 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
 /// database lists (it lists no methods or events): reading one says it is not emulated,
 /// naming it, rather than that Roblox lacks it. The engine's common entry points only.
 const NOT_EMULATED: &[(&str, &[&str])] = &[
-    (
-        "HttpService",
-        &["GetAsync", "PostAsync", "RequestAsync", "UrlEncode"],
-    ),
-    (
-        "DataStoreService",
-        &[
-            "GetDataStore",
-            "GetGlobalDataStore",
-            "GetOrderedDataStore",
-            "ListDataStoresAsync",
-        ],
-    ),
-    (
-        "MemoryStoreService",
-        &["GetQueue", "GetSortedMap", "GetHashMap"],
-    ),
     ("MessagingService", &["PublishAsync", "SubscribeAsync"]),
     ("MarketplaceService", &["GetProductInfo", "PromptPurchase"]),
     ("TeleportService", &["Teleport", "TeleportAsync"]),

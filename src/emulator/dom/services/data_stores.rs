@@ -1,0 +1,36 @@
+//! `DataStoreService` and `MemoryStoreService`: the local emulator has no data stores or memory
+//! stores, so their members fail when called, naming the service and the member (a script that
+//! guards them with `pcall` sees the error, as it would see an outage on Roblox).
+
+use crate::emulator::dom::classes::Registrar;
+
+const SERVICES: &[(&str, &str, &[&str])] = &[
+    (
+        "DataStoreService",
+        "data stores",
+        &[
+            "GetDataStore",
+            "GetGlobalDataStore",
+            "GetOrderedDataStore",
+            "GetRequestBudgetForRequestType",
+            "ListDataStoresAsync",
+        ],
+    ),
+    (
+        "MemoryStoreService",
+        "memory stores",
+        &["GetHashMap", "GetQueue", "GetSortedMap"],
+    ),
+];
+
+pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
+    for (class, what, members) in SERVICES {
+        for member in *members {
+            let message = format!(
+                "{class}:{member} is not available in the local emulator, which has no {what} (run it with backend open-cloud)"
+            );
+            super::failing(r, class, member, message)?;
+        }
+    }
+    Ok(())
+}
