@@ -6,7 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -213,6 +213,17 @@ async fn create_versioned(
     create(shared, &universe, &place, Some(&version), &headers, &body)
 }
 
+/// A create request that passed the checks a server makes before it takes any state.
+struct Validated {
+    universe: u64,
+    place: u64,
+    version: Option<u64>,
+    request: CreateTaskRequest,
+    timeout: Duration,
+}
+
+/// `CreateLuauExecutionSessionTask`: validate the request, admit it past the place's and the
+/// emulator's limits, record the task, hand it to a worker.
 fn create(
     shared: Arc<Shared>,
     universe: &str,
@@ -224,91 +235,112 @@ fn create(
     if let Err(response) = authorize(&shared, headers) {
         return response;
     }
-    let (universe, place) = match (
-        parse_id(universe, "universe_id"),
-        parse_id(place, "place_id"),
-    ) {
-        (Ok(u), Ok(p)) => (u, p),
-        (Err(r), _) | (_, Err(r)) => return r,
+    let valid = match validate_create(universe, place, version, body) {
+        Ok(valid) => valid,
+        Err(response) => return response,
     };
-    let version = match version.map(|v| parse_id(v, "version_id")).transpose() {
-        Ok(v) => v,
-        Err(r) => return r,
+    let mut state = lock(&shared);
+    let binary_input = match admit_create(&shared, &mut state, headers, &valid) {
+        Ok(binary_input) => binary_input,
+        Err(response) => return response,
     };
-    let request: CreateTaskRequest = match serde_json::from_slice(body) {
-        Ok(request) => request,
-        Err(_) => {
-            return invalid_argument("The request body is not a LuauExecutionSessionTask.");
-        }
+    let (id, task, execution) = record_task(&mut state, valid, binary_input);
+    let sent = shared
+        .queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .send(QueuedTask {
+            id: id.clone(),
+            queued: task.state == TaskState::Queued,
+            request: execution,
+        });
+    if sent.is_err() {
+        state.tasks.remove(&id);
+        return v2_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "The local emulator's workers have stopped.",
+        );
+    }
+    (StatusCode::OK, axum::Json(task)).into_response()
+}
+
+/// The checks that need no state: IDs, the body's shape, the script's size, the timeout.
+fn validate_create(
+    universe: &str,
+    place: &str,
+    version: Option<&str>,
+    body: &[u8],
+) -> Result<Validated, Response> {
+    let universe = parse_id(universe, "universe_id")?;
+    let place = parse_id(place, "place_id")?;
+    let version = version.map(|v| parse_id(v, "version_id")).transpose()?;
+    let Ok(request) = serde_json::from_slice::<CreateTaskRequest>(body) else {
+        return Err(invalid_argument(
+            "The request body is not a LuauExecutionSessionTask.",
+        ));
     };
     if request.script.is_empty() {
-        return invalid_argument("script is required.");
+        return Err(invalid_argument("script is required."));
     }
     if request.script.len() as u64 > MAX_SCRIPT_BYTES {
-        return invalid_argument("script is larger than 4 MB.");
+        return Err(invalid_argument("script is larger than 4 MB."));
     }
     let timeout = match request.timeout.as_deref() {
         None => MAX_TASK_TIMEOUT,
         Some(text) => match parse_protobuf_duration(text) {
             Some(t) if !t.is_zero() && t <= MAX_TASK_TIMEOUT => t,
             _ => {
-                return invalid_argument("timeout must be a duration between 0s and 300s.");
+                return Err(invalid_argument(
+                    "timeout must be a duration between 0s and 300s.",
+                ));
             }
         },
     };
+    Ok(Validated {
+        universe,
+        place,
+        version,
+        request,
+        timeout,
+    })
+}
 
-    let mut state = lock(&shared);
+/// Whether the task may start now: rate limits, injected faults, its binary input, the place's
+/// ten slots and the emulator's own queue. Gives the binary input's bytes.
+fn admit_create(
+    shared: &Shared,
+    state: &mut State,
+    headers: &HeaderMap,
+    valid: &Validated,
+) -> Result<Option<Vec<u8>>, Response> {
     let faults = state.faults.clone();
     state.stats.creates += 1;
-    let endpoint = if version.is_some() {
+    let endpoint = if valid.version.is_some() {
         super::Endpoint::CreateTaskAtVersion
     } else {
         super::Endpoint::CreateTask
     };
-    if let Err(response) = rate_limit(&shared, &mut state, headers, endpoint) {
-        return response;
-    }
+    rate_limit(shared, state, headers, endpoint)?;
     if take(&mut state.faults.create_429) {
-        return faulted(StatusCode::TOO_MANY_REQUESTS, &faults);
+        return Err(faulted(StatusCode::TOO_MANY_REQUESTS, &faults));
     }
     if take(&mut state.faults.create_500) {
-        return faulted(StatusCode::INTERNAL_SERVER_ERROR, &faults);
+        return Err(faulted(StatusCode::INTERNAL_SERVER_ERROR, &faults));
     }
-    let binary_input = match &request.binary_input {
+    let binary_input = match &valid.request.binary_input {
         None => None,
-        Some(path) => {
-            let id = path.rsplit('/').next().unwrap_or_default();
-            match state.binary_inputs.get(id) {
-                Some(record)
-                    if record.universe == universe
-                        && path
-                            == &format!(
-                                "universes/{universe}/luau-execution-session-task-binary-inputs/{id}"
-                            ) =>
-                {
-                    match &record.data {
-                        Some(data) => Some(data.to_vec()),
-                        None => {
-                            return invalid_argument("The binary input has not been uploaded.");
-                        }
-                    }
-                }
-                _ => {
-                    return invalid_argument(
-                        "binaryInput does not name a binary input of this universe.",
-                    );
-                }
-            }
-        }
+        Some(path) => Some(binary_input_bytes(state, valid.universe, path)?),
     };
     let slot_lag = shared.options.limits.slot_lag;
-    if state.slots_taken((universe, place), slot_lag, Instant::now()) >= TASKS_PER_PLACE {
+    let at = (valid.universe, valid.place);
+    if state.slots_taken(at, slot_lag, Instant::now()) >= TASKS_PER_PLACE {
         state.stats.place_full += 1;
-        return v2_error(
+        return Err(v2_error(
             StatusCode::TOO_MANY_REQUESTS,
             "RESOURCE_EXHAUSTED",
             "At most ten incomplete tasks are allowed per place.",
-        );
+        ));
     }
     let unfinished = state
         .tasks
@@ -316,12 +348,44 @@ fn create(
         .filter(|r| !r.task.state.is_terminal())
         .count();
     if unfinished >= MAX_UNFINISHED_TOTAL {
-        return v2_error(
+        return Err(v2_error(
             StatusCode::TOO_MANY_REQUESTS,
             "RESOURCE_EXHAUSTED",
             "The local emulator has too many incomplete tasks; try again when some finish.",
-        );
+        ));
     }
+    Ok(binary_input)
+}
+
+/// The bytes of an uploaded binary input the request names, if it is this universe's.
+fn binary_input_bytes(state: &State, universe: u64, path: &str) -> Result<Vec<u8>, Response> {
+    let id = path.rsplit('/').next().unwrap_or_default();
+    let expected = format!("universes/{universe}/luau-execution-session-task-binary-inputs/{id}");
+    match state.binary_inputs.get(id) {
+        Some(record) if record.universe == universe && path == expected => match &record.data {
+            Some(data) => Ok(data.to_vec()),
+            None => Err(invalid_argument("The binary input has not been uploaded.")),
+        },
+        _ => Err(invalid_argument(
+            "binaryInput does not name a binary input of this universe.",
+        )),
+    }
+}
+
+/// Records the new task (PROCESSING, as Roblox's create answers while its server boots, or
+/// QUEUED when a fault asks for it) and what its worker runs.
+fn record_task(
+    state: &mut State,
+    valid: Validated,
+    binary_input: Option<Vec<u8>>,
+) -> (String, Task, ExecutionRequest) {
+    let Validated {
+        universe,
+        place,
+        version,
+        request,
+        timeout,
+    } = valid;
     let queued = take(&mut state.faults.queued);
     let version =
         version.unwrap_or_else(|| *state.place_versions.get(&(universe, place)).unwrap_or(&1));
@@ -334,7 +398,6 @@ fn create(
         create_time: Some(created.clone()),
         update_time: Some(created),
         user: Some("1".into()),
-        // Roblox's create answers PROCESSING (its server boots while the task waits).
         state: if queued {
             TaskState::Queued
         } else {
@@ -364,24 +427,7 @@ fn create(
         enable_binary_output: request.enable_binary_output.unwrap_or(false),
         place: state.places.get(&(universe, place, version)).cloned(),
     };
-    let sent = shared
-        .queue
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .send(QueuedTask {
-            id: id.clone(),
-            request: execution,
-            queued,
-        });
-    if sent.is_err() {
-        state.tasks.remove(&id);
-        return v2_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "The local emulator's workers have stopped.",
-        );
-    }
-    (StatusCode::OK, axum::Json(task)).into_response()
+    (id, task, execution)
 }
 
 /// A worker: takes queued tasks one at a time until the emulator goes away.
