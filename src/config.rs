@@ -765,7 +765,8 @@ fn set_coverage_roots(work: &mut Work, roots: &[String]) {
 
 /// `80`, `80%`, `72.5`: a share of lines from 0 to 100.
 fn parse_threshold(text: &str) -> Result<f64, ConfigError> {
-    let number = text.trim().trim_end_matches('%').trim();
+    let text = text.trim();
+    let number = text.strip_suffix('%').unwrap_or(text).trim();
     match number.parse::<f64>() {
         Ok(percent) if (0.0..=100.0).contains(&percent) => Ok(percent),
         _ => Err(ConfigError::new(
@@ -1698,6 +1699,90 @@ mod tests {
             with_workspace(&dir.path().join("elsewhere")).resolve("Pkg:2"),
             None
         );
+    }
+
+    /// A load with a sourcemap of one module (`src/Calc.luau`) and one spec, in a workspace.
+    fn load_coverage_inputs(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let map = dir.path().join("sourcemap.json");
+        std::fs::write(
+            &map,
+            r#"{ "name": "game", "className": "DataModel", "children": [
+                { "name": "ReplicatedStorage", "className": "ReplicatedStorage", "children": [
+                  { "name": "Calc", "className": "ModuleScript", "filePaths": ["src/Calc.luau"] },
+                  { "name": "Calc.spec", "className": "ModuleScript", "filePaths": ["src/Calc.spec.luau"] } ] } ] }"#,
+        )
+        .unwrap();
+        let (map, workspace) = (map.to_str().unwrap(), dir.path().to_str().unwrap());
+        let mut pairs = vec![
+            ("INPUT_API-KEY", "k"),
+            ("INPUT_UNIVERSE-ID", "1"),
+            ("INPUT_PLACE-ID", "2"),
+            ("INPUT_SOURCEMAP", map),
+            ("GITHUB_WORKSPACE", workspace),
+        ];
+        pairs.extend_from_slice(extra);
+        load_with(&pairs)
+    }
+
+    #[test]
+    fn coverage_inputs_are_checked_and_tell_the_bootstrap_what_to_measure() {
+        let suite = [
+            ("INPUT_TEST-FRAMEWORK", "testez"),
+            ("INPUT_TEST-ROOTS", "ReplicatedStorage.Tests"),
+            ("INPUT_COVERAGE-THRESHOLD", "80%"),
+        ];
+        let config = load_coverage_inputs(&suite).unwrap();
+        let spec = config.coverage.as_ref().expect("coverage asked for");
+        assert_eq!(spec.threshold, Some(80.0));
+        // Only the module that counts is measured: not its spec.
+        assert!(
+            config.units[0]
+                .script
+                .contains(r#"coverage = { "ReplicatedStorage.Calc" },"#),
+            "{}",
+            config.units[0].script
+        );
+        let script = [("INPUT_SCRIPT", "return 1")];
+        assert!(load_coverage_inputs(&script).unwrap().coverage.is_none());
+        let threshold = |value: &'static str| {
+            load_coverage_inputs(&[
+                ("INPUT_SCRIPT", "return 1"),
+                ("INPUT_COVERAGE-THRESHOLD", value),
+            ])
+        };
+        assert_eq!(
+            threshold("72.5").unwrap().coverage.unwrap().threshold,
+            Some(72.5)
+        );
+        for bad in ["101", "-1", "abc", "80%%", "NaN"] {
+            let error = threshold(bad).unwrap_err();
+            assert_eq!(error.input, "coverage-threshold", "{bad}");
+            assert!(
+                error.problem.contains("is not a percentage from 0 to 100"),
+                "{bad}"
+            );
+        }
+        for (input, value, problem) in [
+            ("INPUT_COVERAGE-INCLUDE", "src/[", "is not a valid glob"),
+            (
+                "INPUT_COVERAGE-INCLUDE",
+                "lib/**",
+                "no module of the sourcemap counts for coverage",
+            ),
+            (
+                "INPUT_COVERAGE-EXCLUDE",
+                "src/*.luau",
+                "no module of the sourcemap counts for coverage",
+            ),
+        ] {
+            let error =
+                load_coverage_inputs(&[("INPUT_SCRIPT", "return 1"), (input, value)]).unwrap_err();
+            assert!(error.problem.contains(problem), "{value}: {error}");
+        }
+        let error = load_with(&with(&[("INPUT_COVERAGE-LCOV", "lcov.info")])).unwrap_err();
+        assert_eq!(error.input, "coverage-lcov");
+        assert!(error.problem.starts_with("needs `sourcemap`"), "{error}");
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub fn add_never_loaded(
     }
     let mut unread = Vec::new();
     for (name, path) in sourcemap.module_files() {
-        if coverage.files.contains_key(path) || !spec.selection.selects(name, path) {
+        let known = coverage.files.contains_key(path) || coverage.cut.contains(path);
+        if known || !spec.selection.selects(name, path) {
             continue;
         }
         let file = spec.workspace.join(path);
@@ -284,6 +285,9 @@ pub struct Coverage {
     /// Why nothing was measured at all (the engine refused `EnableCoverage`, no task returned
     /// coverage); the figures are then empty and mean nothing.
     pub missing: Option<String>,
+    /// Files a task measured but left out to fit Roblox's limit: not counted, and not taken for
+    /// files no test loaded either.
+    pub cut: std::collections::BTreeSet<String>,
 }
 
 impl Coverage {
@@ -311,6 +315,12 @@ impl Coverage {
         let modules: std::collections::HashMap<&str, &str> = sourcemap
             .map(|map| map.module_files().collect())
             .unwrap_or_default();
+        let cut = measured
+            .cut
+            .iter()
+            .filter_map(|name| modules.get(name.as_str()))
+            .map(|path| (*path).to_owned())
+            .collect();
         let mut files: BTreeMap<String, FileCoverage> = BTreeMap::new();
         for script in &measured.scripts {
             let Some(path) = modules.get(script.name.as_str()).copied() else {
@@ -328,6 +338,7 @@ impl Coverage {
             files,
             notes: measured.notes.clone(),
             missing: None,
+            cut,
         }
     }
 
@@ -350,6 +361,7 @@ impl Coverage {
                 }
             }
         }
+        self.cut.extend(other.cut);
         for note in other.notes {
             if !self.notes.contains(&note) {
                 self.notes.push(note);

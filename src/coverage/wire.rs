@@ -7,7 +7,8 @@
 //!   kind = "luau-exec/coverage@1",
 //!   scripts = { { name = "ReplicatedStorage.Shared.Inventory", lines = "-2,3,3,-1,0",
 //!                 functions = { { "add", 4, 3 } } } },
-//!   notes = "…",   -- optional: what was left out to fit Roblox's 4 MB limit
+//!   cut = { "…" }, -- optional: scripts measured but left out to fit Roblox's 4 MB limit
+//!   notes = "…",   -- optional: what was left out, in words
 //!   error = "…",   -- optional: why nothing could be measured
 //! }
 //! ```
@@ -32,6 +33,8 @@ const MAX_LINE: u64 = 10_000_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Measured {
     pub scripts: Vec<ScriptHits>,
+    /// Scripts measured but left out of `scripts` to fit the limit, by full name.
+    pub cut: Vec<String>,
     /// What the task left out, in its words.
     pub notes: Vec<String>,
     /// Why it measured nothing (the engine refused `EnableCoverage`).
@@ -123,8 +126,21 @@ pub fn parse_measured(text: &str) -> Result<Measured, String> {
         Some(Value::Object(map)) if map.is_empty() => Vec::new(),
         Some(_) => return Err("`coverage.scripts` is not an array".into()),
     };
+    let cut = match table.remove("cut") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(map)) if map.is_empty() => Vec::new(),
+        Some(Value::Array(names)) => names
+            .into_iter()
+            .map(|name| match name {
+                Value::String(name) => Ok(name),
+                _ => Err("`coverage.cut` holds something that is not a script's name".to_owned()),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err("`coverage.cut` is not an array".into()),
+    };
     Ok(Measured {
         scripts,
+        cut,
         notes,
         error,
     })
@@ -311,6 +327,13 @@ mod tests {
         assert_eq!(
             refused.error.as_deref(),
             Some("EnableCoverage is not available")
+        );
+        let cut = parse_measured(r#"{"kind":"luau-exec/coverage@1","cut":["A.B"]}"#).unwrap();
+        assert_eq!(cut.cut, ["A.B"]);
+        assert!(
+            parse_measured(r#"{"kind":"luau-exec/coverage@1","cut":[1]}"#)
+                .unwrap_err()
+                .contains("`coverage.cut` holds")
         );
         assert!(refused.scripts.is_empty());
     }

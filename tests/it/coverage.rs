@@ -41,15 +41,29 @@ fn spec(calls: usize) -> String {
 /// A repository: the place (TestEZ under Packages, `Shared.Calc`, `Shared.Unused` which no
 /// spec requires, three specs calling `add` twice, once and not at all) and its sourcemap.
 fn repository() -> tempfile::TempDir {
+    repository_with(None)
+}
+
+/// The repository, with `Shared.Big` (this source) and a spec that requires it when given.
+fn repository_with(big: Option<&str>) -> tempfile::TempDir {
+    let mut shared = folder("Shared")
+        .with_child(module("Calc", CALC))
+        .with_child(module("Unused", UNUSED));
+    let mut tests = folder("Tests")
+        .with_child(module("a.spec", &spec(2)))
+        .with_child(module("b.spec", &spec(1)))
+        .with_child(module("c.spec", &spec(0)));
+    if let Some(big) = big {
+        shared.add_child(module("Big", big));
+        tests.add_child(module(
+            "d.spec",
+            "require(game.ReplicatedStorage.Shared.Big)\nreturn function() end\n",
+        ));
+    }
     let bytes = place(vec![
         folder("Packages").with_child(from_folder("TestEZ", &testez_source())),
-        folder("Shared")
-            .with_child(module("Calc", CALC))
-            .with_child(module("Unused", UNUSED)),
-        folder("Tests")
-            .with_child(module("a.spec", &spec(2)))
-            .with_child(module("b.spec", &spec(1)))
-            .with_child(module("c.spec", &spec(0))),
+        shared,
+        tests,
     ]);
     let sourcemap = json!({ "name": "game", "className": "DataModel", "children": [
         { "name": "ReplicatedStorage", "className": "ReplicatedStorage", "children": [
@@ -57,7 +71,8 @@ fn repository() -> tempfile::TempDir {
                 { "name": "TestEZ", "className": "ModuleScript", "filePaths": ["Packages/TestEZ/init.lua"] } ] },
             { "name": "Shared", "className": "Folder", "children": [
                 { "name": "Calc", "className": "ModuleScript", "filePaths": ["src/shared/Calc.luau"] },
-                { "name": "Unused", "className": "ModuleScript", "filePaths": ["src/shared/Unused.luau"] } ] },
+                { "name": "Unused", "className": "ModuleScript", "filePaths": ["src/shared/Unused.luau"] },
+                { "name": "Big", "className": "ModuleScript", "filePaths": ["src/shared/Big.luau"] } ] },
             { "name": "Tests", "className": "Folder", "children": [
                 { "name": "a.spec", "className": "ModuleScript", "filePaths": ["tests/a.spec.luau"] },
                 { "name": "b.spec", "className": "ModuleScript", "filePaths": ["tests/b.spec.luau"] },
@@ -68,6 +83,9 @@ fn repository() -> tempfile::TempDir {
     std::fs::create_dir_all(repo.path().join("src/shared")).unwrap();
     std::fs::write(repo.path().join("src/shared/Calc.luau"), CALC).unwrap();
     std::fs::write(repo.path().join("src/shared/Unused.luau"), UNUSED).unwrap();
+    if let Some(big) = big {
+        std::fs::write(repo.path().join("src/shared/Big.luau"), big).unwrap();
+    }
     repo
 }
 
@@ -229,6 +247,28 @@ async fn the_reports_pass_the_tools_ci_uses() {
 }
 
 #[tokio::test]
+async fn coverage_past_its_share_of_the_results_limit_is_cut_and_said() {
+    // 760,000 lines run once: about 1.5 MB in the compact form, past coverage's budget.
+    let big = "x = 1\n".repeat(760_000) + "return {}\n";
+    let repo = repository_with(Some(&big));
+    let step = finish(&coverage_step(repo.path(), "1"), repo.path()).await;
+    assert_eq!(step.output.code, 0, "{}", step.output.stdout);
+    let lcov = std::fs::read_to_string(repo.path().join("coverage/lcov.info")).unwrap();
+    // The big module is left out, neither counted nor taken for a module no test loaded; the
+    // others are whole, and the summary says what was cut.
+    assert!(!lcov.contains("Big"), "the big module is cut");
+    assert!(lcov.contains("SF:src/shared/Calc.luau\n"));
+    assert!(lcov.contains("SF:src/shared/Unused.luau\n"));
+    assert!(
+        step.summary
+            .contains("1 scripts were left out to fit Roblox&#39;s 4 MB limit on results"),
+        "{}",
+        step.summary
+    );
+    assert_eq!(step.output("coverage-lines"), "50.0");
+}
+
+#[tokio::test]
 async fn below_the_threshold_is_exit_12_and_at_it_passes() {
     let repo = repository();
     let mut run = coverage_step(repo.path(), "1");
@@ -358,8 +398,33 @@ async fn an_engine_that_refuses_coverage_still_runs_the_suite_and_says_so() {
         "{}",
         output.stdout
     );
+    // On GitHub, a notice says so.
+    let mut run = cloud_run(&server, repo.path());
+    run.env("INPUT_OUTPUT_FORMAT", "github");
+    let output = run.output().await;
+    let commands = crate::support::RunnerParser::default().parse(&output.stdout);
+    let notice = commands
+        .iter()
+        .find(|c| {
+            c.name == "notice"
+                && c.properties.get("title").map(String::as_str) == Some("Coverage not available")
+        })
+        .unwrap_or_else(|| panic!("no notice in {commands:#?}"));
+    assert!(
+        notice.data.contains("EnableCoverage refused it"),
+        "{}",
+        notice.data
+    );
+    // A threshold cannot be met by coverage that was not measured: exit 12.
     let mut run = cloud_run(&server, repo.path());
     run.env("INPUT_COVERAGE_THRESHOLD", "50");
     let output = run.output().await;
     assert_eq!(output.code, 12, "{}\n{}", output.stdout, output.stderr);
+    assert!(
+        output.stdout.contains(
+            "`--coverage-threshold` / `INPUT_COVERAGE_THRESHOLD` asks for 50.0% of lines, but coverage was not available"
+        ),
+        "{}",
+        output.stdout
+    );
 }

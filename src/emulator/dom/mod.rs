@@ -284,6 +284,8 @@ fn host_table(
             Ok(names)
         })?,
     )?;
+    host.set("datatypeNames", datatypes::global_names(lua)?)?;
+    host.set("loadDatatype", datatypes::loader(lua)?)?;
     let d = dom.clone();
     host.set(
         "setEnumMaker",
@@ -440,8 +442,6 @@ pub fn install(
             env.raw_set(name, value)?;
         }
     }
-    // Past the prelude's datatypes, each loads on the first read of its global.
-    datatypes::install(lua, &env)?;
     dom.hooks.borrow_mut().shared_env = Some(env.clone());
     Ok(env)
 }
