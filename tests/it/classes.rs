@@ -587,3 +587,20 @@ return log
         ])
     );
 }
+
+/// `Archivable = false` keeps an instance out of copies, as on Roblox.
+#[tokio::test]
+async fn clone_leaves_out_what_is_not_archivable() {
+    let script = r#"
+local box = Instance.new("Folder")
+Instance.new("Folder", box).Name = "kept"
+local skipped = Instance.new("Folder", box)
+skipped.Name = "skipped"
+skipped.Archivable = false
+Instance.new("Folder", skipped).Name = "under"
+local copy = box:Clone()
+return { #copy:GetChildren(), copy:FindFirstChild("kept") ~= nil, copy:FindFirstChild("skipped") == nil, skipped:Clone() == nil, #box:GetDescendants() }
+"#;
+    let r = run(script, None).await;
+    assert_eq!(r, json!([1, true, true, true, 3]));
+}

@@ -9,7 +9,7 @@ use rbx_dom_weak::types::{Ref, Variant};
 use super::Registrar;
 use crate::emulator::dom::instance::{
     add_tag, ancestors_of, arg_instance, attribute_from_lua, attributes, children_of, class_of,
-    descendants_of, destroy, fire, found_or_nil, handle, list, name_of, property_exists,
+    descendants_of, destroy, fire, found_or_nil, handle, list, name_of, property, property_exists,
     remove_tag, replace_property, set_parent, signal, tags, to_lua, value_type,
 };
 use crate::emulator::dom::memory::subtree_bytes;
@@ -264,15 +264,30 @@ fn tag_methods(r: &mut Registrar) -> mlua::Result<()> {
 }
 
 fn lifetime(r: &mut Registrar) -> mlua::Result<()> {
+    // As on Roblox, an instance whose `Archivable` is false is not copied: `Clone` of one is
+    // nil, and a copy leaves such descendants out.
     r.method("Instance", "Clone", |lua, dom, this, ()| {
+        if !archivable(dom, this) {
+            return Ok(Value::Nil);
+        }
         let bytes = subtree_bytes(&dom.tree.borrow(), this);
         dom.memory.take(lua, bytes)?;
         let copy = dom.tree.borrow_mut().clone_within(this);
+        let left_out: Vec<Ref> = descendants_of(dom, copy)
+            .into_iter()
+            .filter(|d| !archivable(dom, *d))
+            .collect();
+        for descendant in left_out {
+            let mut tree = dom.tree.borrow_mut();
+            if tree.get_by_ref(descendant).is_some() {
+                tree.destroy(descendant);
+            }
+        }
         // The copies carry their originals' tags: index them once tags are in use.
         if let Some(index) = dom.tags.borrow_mut().as_mut() {
             index.add_subtree(&dom.tree.borrow(), copy);
         }
-        handle(lua, dom, copy)
+        handle(lua, dom, copy).map(Value::UserData)
     })?;
     r.method("Instance", "Destroy", |lua, dom, this, ()| {
         destroy(lua, dom, this)
@@ -287,4 +302,11 @@ fn lifetime(r: &mut Registrar) -> mlua::Result<()> {
         }
         Ok(())
     })
+}
+
+/// Whether an instance may be copied (its `Archivable`, true unless set false).
+fn archivable(dom: &crate::emulator::dom::Dom, r: Ref) -> bool {
+    let tree = dom.tree.borrow();
+    let value = tree.get_by_ref(r).and_then(|i| property(i, "Archivable"));
+    !matches!(value, Some(Variant::Bool(false)))
 }

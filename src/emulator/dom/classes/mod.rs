@@ -168,8 +168,12 @@ impl Registrar<'_> {
     }
 
     /// A deprecated name Roblox still answers to: the very member `of` is.
+    /// Registered after the member itself (an alias of a member not yet registered is a
+    /// mistake in the emulator, caught by every debug build's first task).
     pub(crate) fn alias(&mut self, class: &'static str, alias: &'static str, of: &'static str) {
-        if let Some(member) = self.declared.get(class).and_then(|m| m.get(of)).cloned() {
+        let member = self.declared.get(class).and_then(|m| m.get(of)).cloned();
+        debug_assert!(member.is_some(), "{class}.{alias}: {of} is not registered");
+        if let Some(member) = member {
             self.add(class, alias, member);
         }
     }
