@@ -11,9 +11,15 @@
 //!   `beforeEach`, tables and strings built through a shared helper, skipped and failing tests),
 //!   at 1,000 and 5,000 spec modules (5,000 and 25,000 tests). `SUITE_SIZES=200,1000` overrides.
 //!
-//! Prints for each place: wall time of the whole process (median, best, worst; runs of the two
+//! `BASELINE=/path/to/luau-exec` runs an earlier build beside this one (same inputs, interleaved),
+//! so a change can show it did not make the offline suite slower.
+//!
+//! Each place also runs with coverage on (`coverage-lcov`, through a sourcemap that maps the
+//! suite's shared helper module to a file), so the overhead of measuring it is printed beside.
+//!
+//! Prints for each place: wall time of the whole process (median, best, worst; runs of the
 //! tools interleaved), peak RSS, the counts each tool reported against what the place holds, the
-//! ratio, and the machine's load average before and after. Run with
+//! ratios, and the machine's load average before and after. Run with
 //! `cargo bench --bench suite` (needs npm for TestEZ). Asserts the counts, never a speed.
 
 #![allow(clippy::print_stdout)]
@@ -67,24 +73,61 @@ fn light_place() -> (Vec<u8>, Counts) {
 }
 
 /// The command line each tool runs the place with.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Tool<'a> {
     LuauExec,
+    /// The same run, measuring the coverage of the suite's helper module.
+    LuauExecCoverage,
     Lune(&'a str),
+    /// Another luau-exec binary (an earlier build), run exactly as `LuauExec`.
+    Baseline(&'a str),
+}
+
+/// The flag of `--peak-rss-of` that picks the coverage run.
+const COVERAGE_FLAG: &str = "--coverage";
+/// The flag of `--peak-rss-of` that picks the baseline binary (the next argument).
+const BASELINE_FLAG: &str = "--baseline";
+
+/// A sourcemap mapping the helper module of either place to a file (in the target folder, so
+/// inside the workspace), for the coverage run.
+fn coverage_sourcemap() -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("suite-sourcemap.json");
+    let map = serde_json::json!({ "name": "game", "className": "DataModel", "children": [
+        { "name": "ReplicatedStorage", "className": "ReplicatedStorage", "children": [
+            { "name": "Tests", "className": "Folder", "children": [
+                { "name": "helper", "className": "ModuleScript", "filePaths": ["src/helper.luau"] },
+                { "name": "Shared", "className": "Folder", "children": [
+                    { "name": "helper", "className": "ModuleScript", "filePaths": ["src/Shared/helper.luau"] } ] } ] } ] } ] });
+    std::fs::write(&path, map.to_string()).expect("the sourcemap is written");
+    path
 }
 
 impl Tool<'_> {
     fn name(&self) -> &'static str {
         match self {
             Tool::LuauExec => "luau-exec",
+            Tool::LuauExecCoverage => "+ coverage",
             Tool::Lune(_) => "Lune 0.11.1",
+            Tool::Baseline(_) => "baseline",
         }
     }
 
     fn command(&self, place: &Path) -> Command {
         match self {
-            Tool::LuauExec => {
-                let mut command = Command::new(BIN);
+            Tool::LuauExecCoverage => {
+                let mut command = Tool::LuauExec.command(place);
+                let lcov = Path::new(env!("CARGO_TARGET_TMPDIR")).join("suite-lcov.info");
+                command
+                    .env("INPUT_SOURCEMAP", coverage_sourcemap())
+                    .env("INPUT_COVERAGE_LCOV", lcov);
+                command
+            }
+            Tool::LuauExec | Tool::Baseline(_) => {
+                let binary = match self {
+                    Tool::Baseline(path) => path,
+                    _ => BIN,
+                };
+                let mut command = Command::new(binary);
                 command
                     .env_clear()
                     .env("INPUT_BACKEND", "local")
@@ -110,7 +153,7 @@ impl Tool<'_> {
     fn counts(&self, stdout: &str) -> Option<Counts> {
         let last: Value = serde_json::from_str(stdout.lines().last()?).ok()?;
         let counts = match self {
-            Tool::LuauExec => &last["tests"]["counts"],
+            Tool::LuauExec | Tool::LuauExecCoverage | Tool::Baseline(_) => &last["tests"]["counts"],
             Tool::Lune(_) => &last,
         };
         let read = |name: &str| counts[name].as_u64().map(|n| n as usize);
@@ -161,8 +204,17 @@ fn run_once(tool: Tool, place: &Path, expected: Counts) -> (f64, Option<Counts>)
 fn peak_rss_mib(tool: Tool, place: &Path) -> f64 {
     let mut command = Command::new(std::env::current_exe().expect("this bench"));
     command.arg(PEAK_RSS_FLAG).arg(place);
-    if let Tool::Lune(lune) = tool {
-        command.arg(lune);
+    match tool {
+        Tool::Lune(lune) => {
+            command.arg(lune);
+        }
+        Tool::Baseline(binary) => {
+            command.arg(BASELINE_FLAG).arg(binary);
+        }
+        Tool::LuauExecCoverage => {
+            command.arg(COVERAGE_FLAG);
+        }
+        Tool::LuauExec => {}
     }
     let measured = command.output().expect("the measure runs");
     String::from_utf8_lossy(&measured.stdout)
@@ -175,6 +227,8 @@ fn peak_rss_mib(tool: Tool, place: &Path) -> f64 {
 fn print_peak_rss(args: &[String]) {
     let place = Path::new(&args[2]);
     let tool = match args.get(3) {
+        Some(flag) if flag == COVERAGE_FLAG => Tool::LuauExecCoverage,
+        Some(flag) if flag == BASELINE_FLAG => Tool::Baseline(&args[4]),
         Some(lune) => Tool::Lune(lune),
         None => Tool::LuauExec,
     };
@@ -251,7 +305,25 @@ fn measure_place(label: &str, bytes: &[u8], expected: Counts, tools: &[Tool]) {
             measure.counts == Some(expected),
         );
     }
-    if let [ours, lune] = &measured[..] {
+    let of =
+        |wanted: fn(&Tool) -> bool| tools.iter().position(wanted).map(|index| &measured[index]);
+    let ours = of(|t| *t == Tool::LuauExec);
+    if let (Some(ours), Some(covered)) = (ours, of(|t| *t == Tool::LuauExecCoverage)) {
+        println!(
+            "  coverage on / off: {:.2}× the time ({:+.0} ms), {:.2}× the peak RSS",
+            covered.median() / ours.median(),
+            (covered.median() - ours.median()) * 1000.0,
+            covered.peak_mib / ours.peak_mib
+        );
+    }
+    if let (Some(ours), Some(baseline)) = (ours, of(|t| matches!(t, Tool::Baseline(_)))) {
+        println!(
+            "  this build / baseline: {:.2}× the time, {:.2}× the peak RSS",
+            ours.median() / baseline.median(),
+            ours.peak_mib / baseline.peak_mib
+        );
+    }
+    if let (Some(ours), Some(lune)) = (ours, of(|t| matches!(t, Tool::Lune(_)))) {
         println!(
             "  luau-exec / Lune: {:.2}× the time, {:.2}× the peak RSS",
             ours.median() / lune.median(),
@@ -267,9 +339,15 @@ fn main() {
         return;
     }
     let lune = std::env::var("LUNE").ok().filter(|path| !path.is_empty());
-    let mut tools = vec![Tool::LuauExec];
+    let mut tools = vec![Tool::LuauExec, Tool::LuauExecCoverage];
     if let Some(lune) = lune.as_deref() {
         tools.push(Tool::Lune(lune));
+    }
+    let baseline = std::env::var("BASELINE")
+        .ok()
+        .filter(|path| !path.is_empty());
+    if let Some(baseline) = baseline.as_deref() {
+        tools.push(Tool::Baseline(baseline));
     }
     let sizes: Vec<usize> = std::env::var("SUITE_SIZES")
         .unwrap_or_else(|_| "1000,5000".to_owned())

@@ -370,6 +370,14 @@ pub fn merge(
         merged.tests = Some(run);
     }
 
+    // Every shard's hits added up, line by line.
+    merged.coverage = config.coverage.as_ref().map(|_| {
+        crate::coverage::merge_units(
+            units
+                .iter()
+                .map(|u| (u.label.as_str(), u.report.coverage.as_ref())),
+        )
+    });
     let failed: Vec<String> = units
         .iter()
         .filter(|u| !u.report.outcome.is_success())

@@ -135,6 +135,8 @@ pub struct Config {
     /// Whether GitHub Actions runs us: messages then speak of action inputs (`api-key`,
     /// `secrets.*`), elsewhere of flags and `INPUT_*` variables.
     pub github_actions: bool,
+    /// What coverage was asked for, when any `coverage-*` input was given.
+    pub coverage: Option<crate::coverage::Spec>,
 }
 
 /// A refused input: which one, and what is wrong with it. Nothing has been sent.
@@ -240,6 +242,21 @@ pub struct RunArgs {
     /// Comma-separated place IDs of the universe to spread the step's tasks over.
     #[arg(long, allow_hyphen_values = true)]
     pub place_ids: Option<String>,
+    /// Measure coverage and write it as an lcov tracefile here.
+    #[arg(long, allow_hyphen_values = true)]
+    pub coverage_lcov: Option<String>,
+    /// Measure coverage and write it as Cobertura XML here.
+    #[arg(long, allow_hyphen_values = true)]
+    pub coverage_cobertura: Option<String>,
+    /// Fail (exit 12) when less than this percent of lines ran: `80`, `80%`, `72.5`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub coverage_threshold: Option<String>,
+    /// Only these repository files count for coverage (globs, commas or lines: `src/**`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub coverage_include: Option<String>,
+    /// These repository files never count for coverage (globs, commas or lines).
+    #[arg(long, allow_hyphen_values = true)]
+    pub coverage_exclude: Option<String>,
 }
 
 /// Where values come from: CLI flags first, then `INPUT_*` variables, then the rest of the
@@ -342,7 +359,8 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
     let github_actions = inputs.var("GITHUB_ACTIONS").as_deref() == Some("true");
     let output_format = problems.take(parse_output_format(inputs, github_actions));
     let target = load_target(inputs, &mut problems, github_actions);
-    let work = load_work(inputs, &mut problems);
+    let mut work = load_work(inputs, &mut problems);
+    let coverage = load_coverage(inputs, &mut problems, work.as_mut());
     let junit_path = inputs
         .input("junit-path", &args.junit_path)
         .and_then(|p| problems.take(check_writable("junit-path", PathBuf::from(p))));
@@ -404,6 +422,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
         place_file,
         binary_input,
         binary_output,
+        coverage,
     })
 }
 
@@ -638,6 +657,126 @@ fn load_files(
         }
     }
     (place_file, binary_input, binary_output)
+}
+
+/// More instances than this to enable coverage on, and their parents stand in for them (see
+/// [`crate::coverage::select::roots`]): the list rides in the task script.
+const MAX_COVERAGE_ROOTS: usize = 500;
+
+/// The `coverage-*` inputs: any of them asks for coverage, which needs the sourcemap (it maps
+/// modules to repository files). With a suite, the bootstrap is told which instances to
+/// measure: the modules that count, so nothing else is compiled with counters.
+fn load_coverage(
+    inputs: &Inputs<'_>,
+    problems: &mut Problems,
+    work: Option<&mut Work>,
+) -> Option<crate::coverage::Spec> {
+    let args = inputs.args;
+    let given: Vec<(&'static str, String)> = [
+        ("coverage-lcov", &args.coverage_lcov),
+        ("coverage-cobertura", &args.coverage_cobertura),
+        ("coverage-threshold", &args.coverage_threshold),
+        ("coverage-include", &args.coverage_include),
+        ("coverage-exclude", &args.coverage_exclude),
+    ]
+    .into_iter()
+    .filter_map(|(name, flag)| inputs.input(name, flag).map(|value| (name, value)))
+    .collect();
+    let first = given.first()?.0;
+    let value = |name: &str| {
+        given
+            .iter()
+            .find(|(given, _)| *given == name)
+            .map(|(_, value)| value.clone())
+    };
+    let mut path = |name: &'static str| {
+        value(name).and_then(|p| problems.take(check_writable(name, PathBuf::from(p))))
+    };
+    let (lcov, cobertura) = (path("coverage-lcov"), path("coverage-cobertura"));
+    let threshold = value("coverage-threshold").and_then(|t| problems.take(parse_threshold(&t)));
+    let globs = |name: &str| {
+        value(name).map_or_else(Vec::new, |text| {
+            text.split([',', '\n'])
+                .map(str::trim)
+                .filter(|glob| !glob.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+    };
+    let work = work?;
+    let framework = work.suite.as_ref().map(Suite::framework_root);
+    let selection = match crate::coverage::Selection::new(
+        &globs("coverage-include"),
+        &globs("coverage-exclude"),
+        framework,
+    ) {
+        Ok(selection) => selection,
+        Err((input, problem)) => {
+            problems.push(input, problem);
+            return None;
+        }
+    };
+    let Some(sourcemap) = work.locator.sourcemap() else {
+        problems.push(
+            first,
+            "needs `sourcemap`: coverage counts the repository files Rojo's sourcemap maps modules to",
+        );
+        return None;
+    };
+    let modules = selection.modules(sourcemap);
+    if modules.is_empty() {
+        problems.push(
+            first,
+            format!(
+                "no module of the sourcemap counts for coverage (of its {} modules with files; specs, the framework and packages never count, and `coverage-include`/`coverage-exclude` narrow the rest)",
+                sourcemap.module_files().count()
+            ),
+        );
+        return None;
+    }
+    let roots = crate::coverage::select::roots(&modules, MAX_COVERAGE_ROOTS);
+    set_coverage_roots(work, &roots);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let workspace = inputs
+        .var("GITHUB_WORKSPACE")
+        .map_or_else(|| cwd.clone(), |w| cwd.join(w));
+    Some(crate::coverage::Spec {
+        lcov,
+        cobertura,
+        threshold,
+        selection,
+        workspace,
+    })
+}
+
+/// Writes the coverage roots into the suite's bootstrap, every shard's included.
+fn set_coverage_roots(work: &mut Work, roots: &[String]) {
+    if let Some(suite) = &mut work.suite {
+        suite.coverage = Some(roots.to_vec());
+        work.script = crate::results::bootstrap::script(suite);
+    }
+    for unit in &mut work.units {
+        if let Some(suite) = &mut unit.suite {
+            suite.coverage = Some(roots.to_vec());
+            unit.script = crate::results::bootstrap::script(suite);
+        }
+    }
+}
+
+/// `80`, `80%`, `72.5`: a share of lines from 0 to 100.
+fn parse_threshold(text: &str) -> Result<f64, ConfigError> {
+    let text = text.trim();
+    let number = text.strip_suffix('%').unwrap_or(text).trim();
+    match number.parse::<f64>() {
+        Ok(percent) if (0.0..=100.0).contains(&percent) => Ok(percent),
+        _ => Err(ConfigError::new(
+            "coverage-threshold",
+            format!(
+                "`{}` is not a percentage from 0 to 100 (`80`, `80%`, `72.5`)",
+                shorten(text)
+            ),
+        )),
+    }
 }
 
 /// The place the tasks run in: a version and a file are two answers to one question, and a
@@ -997,6 +1136,7 @@ fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigError> {
         setup,
         shard: None,
         framework_output: inputs.var("RUNNER_DEBUG").as_deref() == Some("1"),
+        coverage: None,
     }))
 }
 
@@ -1559,6 +1699,90 @@ mod tests {
             with_workspace(&dir.path().join("elsewhere")).resolve("Pkg:2"),
             None
         );
+    }
+
+    /// A load with a sourcemap of one module (`src/Calc.luau`) and one spec, in a workspace.
+    fn load_coverage_inputs(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let map = dir.path().join("sourcemap.json");
+        std::fs::write(
+            &map,
+            r#"{ "name": "game", "className": "DataModel", "children": [
+                { "name": "ReplicatedStorage", "className": "ReplicatedStorage", "children": [
+                  { "name": "Calc", "className": "ModuleScript", "filePaths": ["src/Calc.luau"] },
+                  { "name": "Calc.spec", "className": "ModuleScript", "filePaths": ["src/Calc.spec.luau"] } ] } ] }"#,
+        )
+        .unwrap();
+        let (map, workspace) = (map.to_str().unwrap(), dir.path().to_str().unwrap());
+        let mut pairs = vec![
+            ("INPUT_API-KEY", "k"),
+            ("INPUT_UNIVERSE-ID", "1"),
+            ("INPUT_PLACE-ID", "2"),
+            ("INPUT_SOURCEMAP", map),
+            ("GITHUB_WORKSPACE", workspace),
+        ];
+        pairs.extend_from_slice(extra);
+        load_with(&pairs)
+    }
+
+    #[test]
+    fn coverage_inputs_are_checked_and_tell_the_bootstrap_what_to_measure() {
+        let suite = [
+            ("INPUT_TEST-FRAMEWORK", "testez"),
+            ("INPUT_TEST-ROOTS", "ReplicatedStorage.Tests"),
+            ("INPUT_COVERAGE-THRESHOLD", "80%"),
+        ];
+        let config = load_coverage_inputs(&suite).unwrap();
+        let spec = config.coverage.as_ref().expect("coverage asked for");
+        assert_eq!(spec.threshold, Some(80.0));
+        // Only the module that counts is measured: not its spec.
+        assert!(
+            config.units[0]
+                .script
+                .contains(r#"coverage = { "ReplicatedStorage.Calc" },"#),
+            "{}",
+            config.units[0].script
+        );
+        let script = [("INPUT_SCRIPT", "return 1")];
+        assert!(load_coverage_inputs(&script).unwrap().coverage.is_none());
+        let threshold = |value: &'static str| {
+            load_coverage_inputs(&[
+                ("INPUT_SCRIPT", "return 1"),
+                ("INPUT_COVERAGE-THRESHOLD", value),
+            ])
+        };
+        assert_eq!(
+            threshold("72.5").unwrap().coverage.unwrap().threshold,
+            Some(72.5)
+        );
+        for bad in ["101", "-1", "abc", "80%%", "NaN"] {
+            let error = threshold(bad).unwrap_err();
+            assert_eq!(error.input, "coverage-threshold", "{bad}");
+            assert!(
+                error.problem.contains("is not a percentage from 0 to 100"),
+                "{bad}"
+            );
+        }
+        for (input, value, problem) in [
+            ("INPUT_COVERAGE-INCLUDE", "src/[", "is not a valid glob"),
+            (
+                "INPUT_COVERAGE-INCLUDE",
+                "lib/**",
+                "no module of the sourcemap counts for coverage",
+            ),
+            (
+                "INPUT_COVERAGE-EXCLUDE",
+                "src/*.luau",
+                "no module of the sourcemap counts for coverage",
+            ),
+        ] {
+            let error =
+                load_coverage_inputs(&[("INPUT_SCRIPT", "return 1"), (input, value)]).unwrap_err();
+            assert!(error.problem.contains(problem), "{value}: {error}");
+        }
+        let error = load_with(&with(&[("INPUT_COVERAGE-LCOV", "lcov.info")])).unwrap_err();
+        assert_eq!(error.input, "coverage-lcov");
+        assert!(error.problem.starts_with("needs `sourcemap`"), "{error}");
     }
 
     #[test]

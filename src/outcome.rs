@@ -43,7 +43,11 @@ pub const EXIT_CODES: &[(&str, &str)] = &[
     ),
     (
         "11",
-        "a file could not be written on this machine (binary-output, junit-path)",
+        "a file could not be written on this machine (binary-output, junit-path, coverage reports)",
+    ),
+    (
+        "12",
+        "everything else passed, but the share of lines run is below coverage-threshold, or coverage could not be measured",
     ),
     ("130", "interrupted by SIGINT"),
     ("143", "interrupted by SIGTERM"),
@@ -94,6 +98,9 @@ pub enum Outcome {
     /// A file could not be written on this machine (disk full, permissions): not the task's
     /// fault, nor the server's.
     LocalWriteFailed,
+    /// Everything passed, but coverage is below `coverage-threshold` (or was not measured):
+    /// its own code, so a gate on coverage reads apart from failing tests.
+    CoverageBelowThreshold,
     Interrupted(Signal),
 }
 
@@ -112,6 +119,7 @@ impl Outcome {
             Self::WaitTimeout => 9,
             Self::TestsFailed => 10,
             Self::LocalWriteFailed => 11,
+            Self::CoverageBelowThreshold => 12,
             Self::Interrupted(Signal::Interrupt) => 130,
             Self::Interrupted(Signal::Terminate) => 143,
         }
@@ -153,18 +161,19 @@ impl Outcome {
     /// service, the wait), then tasks that crashed, then failing tests, then success.
     fn severity(self) -> u8 {
         match self {
-            Self::Interrupted(_) => 13,
-            Self::BadInput => 12,
-            Self::Rejected => 11,
-            Self::Unavailable => 10,
-            Self::WaitTimeout => 9,
-            Self::LocalWriteFailed => 8,
-            Self::TaskFailed => 7,
-            Self::Cancelled => 6,
-            Self::DeadlineExceeded => 5,
-            Self::OutputSizeLimitExceeded => 4,
-            Self::ScriptError => 3,
-            Self::TestsFailed => 2,
+            Self::Interrupted(_) => 14,
+            Self::BadInput => 13,
+            Self::Rejected => 12,
+            Self::Unavailable => 11,
+            Self::WaitTimeout => 10,
+            Self::LocalWriteFailed => 9,
+            Self::TaskFailed => 8,
+            Self::Cancelled => 7,
+            Self::DeadlineExceeded => 6,
+            Self::OutputSizeLimitExceeded => 5,
+            Self::ScriptError => 4,
+            Self::TestsFailed => 3,
+            Self::CoverageBelowThreshold => 2,
             Self::Complete => 1,
             Self::Skipped => 0,
         }
@@ -185,7 +194,7 @@ mod tests {
     use crate::api::model::TaskError;
 
     /// Every outcome; a new variant fails to compile in `exit_code` first, then here.
-    const ALL: [Outcome; 15] = [
+    const ALL: [Outcome; 16] = [
         Outcome::Complete,
         Outcome::Skipped,
         Outcome::ScriptError,
@@ -199,6 +208,7 @@ mod tests {
         Outcome::WaitTimeout,
         Outcome::TestsFailed,
         Outcome::LocalWriteFailed,
+        Outcome::CoverageBelowThreshold,
         Outcome::Interrupted(Signal::Interrupt),
         Outcome::Interrupted(Signal::Terminate),
     ];
@@ -316,6 +326,8 @@ mod tests {
                 Interrupted(Signal::Terminate),
             ),
             (&[Skipped, Complete], Complete),
+            (&[Complete, CoverageBelowThreshold], CoverageBelowThreshold),
+            (&[CoverageBelowThreshold, TestsFailed], TestsFailed),
             (
                 &[OutputSizeLimitExceeded, Cancelled, TaskFailed],
                 TaskFailed,
@@ -345,11 +357,15 @@ mod tests {
             Outcome::WaitTimeout,
             Outcome::TestsFailed,
             Outcome::LocalWriteFailed,
+            Outcome::CoverageBelowThreshold,
             Outcome::Interrupted(Signal::Interrupt),
             Outcome::Interrupted(Signal::Terminate),
         ];
         let codes: Vec<u8> = all.iter().map(|o| o.exit_code()).collect();
-        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130, 143]);
+        assert_eq!(
+            codes,
+            vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 130, 143]
+        );
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct RunReport {
     /// step's report then holds the merged tests and the most serious outcome, and no task of
     /// its own.
     pub units: Vec<UnitReport>,
+    /// With coverage asked for: what the task (every task of the step) measured, by repository
+    /// file, or why nothing.
+    pub coverage: Option<crate::coverage::Coverage>,
 }
 
 /// One task of a step that ran many.
@@ -96,6 +99,7 @@ impl RunReport {
             error_location: None,
             service: Service::OpenCloud,
             units: Vec::new(),
+            coverage: None,
         }
     }
 
@@ -224,6 +228,9 @@ impl RunReport {
 
     /// A one-line headline: `COMPLETE`, `FAILED (SCRIPT_ERROR)`, or what stopped the run.
     pub fn headline(&self) -> String {
+        if self.outcome == Outcome::CoverageBelowThreshold {
+            return "COVERAGE BELOW THRESHOLD".to_owned();
+        }
         if !self.units.is_empty() {
             return self.step_headline();
         }

@@ -383,7 +383,12 @@ impl<A: TaskApi> Job<'_, A> {
         let completed = self.report.outcome == Outcome::Complete;
         let first = self.report.results().and_then(|results| results.first());
         let redactor = self.api.redactor();
+        let coverage = config.coverage.as_ref().map(|spec| {
+            let sourcemap = config.locator.sourcemap();
+            crate::coverage::of_results(first.map(|raw| raw.get()), spec, sourcemap)
+        });
         let parsed = first.map(|raw| results::parse_envelope(raw.get(), redactor));
+        self.report.coverage = coverage;
         let problem = match parsed {
             Some(Ok(Some(mut run))) => {
                 run.locate(&config.locator);

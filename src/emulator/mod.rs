@@ -17,6 +17,7 @@
 //! key like every other route).
 
 mod connection;
+pub mod coverage;
 pub mod dom;
 mod json;
 mod server;

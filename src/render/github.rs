@@ -214,6 +214,10 @@ impl GithubRenderer {
         if let Some(cut) = &report.logs_cut {
             self.commands(out, &[annotation(Level::Warning, Some("Logs cut"), cut)]);
         }
+        if let Some(why) = report.coverage.as_ref().and_then(|c| c.missing.as_ref()) {
+            let notice = annotation(Level::Notice, Some("Coverage not available"), why);
+            self.commands(out, &[notice]);
+        }
         result_lines(out, report, &report.headline());
         // Leave the step with commands working again.
         if let Some(token) = self.stopped.take() {

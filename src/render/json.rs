@@ -56,6 +56,9 @@ pub struct ResultValue<'a> {
     /// Each task of a step that ran many (empty for one).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tasks: Vec<TaskValue<'a>>,
+    /// With coverage asked for: the totals and each file's figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<serde_json::Value>,
 }
 
 /// One task of a step that ran many.
@@ -126,6 +129,7 @@ pub fn result_value(report: &RunReport) -> ResultValue<'_> {
             tests: &run.tests,
         }),
         tasks: task_values(report),
+        coverage: report.coverage.as_ref().map(crate::coverage::json_value),
     }
 }
 

@@ -63,6 +63,17 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
                 .map(|run| run.omitted().to_string())
                 .unwrap_or_default(),
         ),
+        // The share of lines run, in percent (`82.5`); empty without coverage.
+        (
+            "coverage-lines",
+            report
+                .coverage
+                .as_ref()
+                .filter(|c| c.missing.is_none())
+                .and_then(|c| c.totals().percent())
+                .map(crate::coverage::format_percent)
+                .unwrap_or_default(),
+        ),
         ("logs-truncated", report.logs_truncated().to_string()),
         (
             "tasks",

@@ -84,6 +84,13 @@ pub fn test_lines(out: &mut String, report: &RunReport) {
 /// The lines after the logs: tests, outcome, error, results, where the task lives.
 pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
     test_lines(out, report);
+    if let Some(coverage) = &report.coverage {
+        let figure = crate::coverage::headline(coverage);
+        prefixed_lines(out, "Coverage: ", CONTINUATION, &figure);
+        for note in &coverage.notes {
+            prefixed_lines(out, "Coverage: ", CONTINUATION, note);
+        }
+    }
     for unit in &report.units {
         let task = unit
             .report

@@ -167,6 +167,60 @@ fn failures_section(out: &mut String, report: &RunReport, blob_base: Option<&str
     out.push('\n');
 }
 
+/// How many of the least covered files the summary lists.
+const LEAST_COVERED: usize = 10;
+
+/// Coverage: the total, what was cut, then the files with the least coverage, each linked to
+/// its first line that never ran.
+fn coverage_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
+    let Some(coverage) = &report.coverage else {
+        return;
+    };
+    let figure = crate::coverage::headline(coverage);
+    let _ = writeln!(
+        out,
+        "**Coverage:** {}
+",
+        escape_inline(&figure)
+    );
+    for note in &coverage.notes {
+        let _ = writeln!(
+            out,
+            "_{}_
+",
+            escape_inline(note)
+        );
+    }
+    let least = coverage.least_covered(LEAST_COVERED);
+    if least.is_empty() {
+        return;
+    }
+    out.push_str("| Least covered | Lines run | Missed |\n|:--|--:|--:|\n");
+    for (path, file, totals) in least {
+        let place = match file.first_missed() {
+            Some(line) => {
+                let at = FileLine {
+                    path: path.to_owned(),
+                    line,
+                };
+                file_link(&at, blob_base)
+            }
+            None => escape_inline(path),
+        };
+        let percent = totals
+            .percent()
+            .map_or_else(String::new, crate::coverage::format_percent);
+        let _ = writeln!(
+            out,
+            "| {place} | {percent}% ({} of {}) | {} |",
+            totals.lines_hit,
+            totals.lines_found,
+            totals.lines_found - totals.lines_hit
+        );
+    }
+    out.push('\n');
+}
+
 /// The tasks of a step that failed beyond their tests (a script that crashed), each with its
 /// error and where it points.
 fn failed_tasks_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
@@ -351,6 +405,7 @@ pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
     failures_section(&mut out, report, blob_base);
     failed_tasks_section(&mut out, report, blob_base);
     problem_section(&mut out, report, blob_base);
+    coverage_section(&mut out, report, blob_base);
     if let (Some(results), None) = (report.results_json(), &report.tests) {
         out.push_str("**Results**\n\n");
         // Pretty-printing means parsing: only for results small enough to read anyway.

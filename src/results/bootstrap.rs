@@ -66,6 +66,9 @@ pub struct Suite {
     /// Whether the framework's own text reporter prints too. luau-exec's list of failures
     /// replaces it, so only when asked (`RUNNER_DEBUG=1`, GitHub's debug logging).
     pub framework_output: bool,
+    /// With coverage: the instances the bootstrap enables it on (`ScriptContext:
+    /// EnableCoverage`) before requiring anything; see [`crate::coverage::select::roots`].
+    pub coverage: Option<Vec<String>>,
 }
 
 impl Suite {
@@ -162,6 +165,10 @@ pub fn script(suite: &Suite) -> String {
         .name_pattern
         .as_deref()
         .map_or("nil".to_owned(), lua_string);
+    let coverage = suite.coverage.as_ref().map_or("nil".to_owned(), |roots| {
+        let roots: Vec<String> = roots.iter().map(|root| lua_string(root)).collect();
+        format!("{{ {} }}", roots.join(", "))
+    });
     let setup = suite.setup.as_deref().map_or("nil".to_owned(), lua_string);
     let shard = suite.shard.map_or("nil".to_owned(), |shard| {
         format!("{{ index = {}, count = {} }}", shard.index, shard.count)
@@ -175,6 +182,7 @@ pub fn script(suite: &Suite) -> String {
          \tsetup = {setup},\n\
          \tshard = {shard},\n\
          \tframeworkOutput = {output},\n\
+         \tcoverage = {coverage},\n\
          }}\n\n{COMMON}\n{framework}\nreturn runSuite(CONFIG)\n",
         name = suite.framework.name(),
         path = lua_string(&suite.framework_path),
@@ -243,6 +251,7 @@ mod tests {
             setup: Some("ReplicatedStorage.TestSetup".into()),
             shard: Some(Shard { index: 2, count: 3 }),
             framework_output: false,
+            coverage: Some(vec!["ReplicatedStorage.Shared".into()]),
         });
         assert!(
             text.contains(r#"roots = { "ReplicatedStorage.Tests", "ServerScriptService.\"x\"" }"#),
@@ -256,6 +265,10 @@ mod tests {
         );
         assert!(text.contains("shard = { index = 2, count = 3 },"), "{text}");
         assert!(text.contains("frameworkOutput = false,"), "{text}");
+        assert!(
+            text.contains(r#"coverage = { "ReplicatedStorage.Shared" },"#),
+            "{text}"
+        );
         assert!(text.ends_with("return runSuite(CONFIG)\n"));
         assert_eq!(lua_string("é\n\\"), r#""\195\169\n\\""#);
     }

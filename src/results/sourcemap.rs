@@ -95,6 +95,14 @@ impl Sourcemap {
         self.files.get(full_name).map(String::as_str)
     }
 
+    /// Every ModuleScript that maps to a repository file: its full name and its file, in the
+    /// sourcemap's order (what coverage can count).
+    pub fn module_files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.modules
+            .iter()
+            .filter_map(|name| Some((name.as_str(), self.file_of(name)?)))
+    }
+
     /// The spec modules TestEZ finds under `root` (the root itself included): ModuleScripts
     /// whose names end in `.spec`, by full name.
     pub fn spec_modules_under(&self, root: &str) -> Vec<String> {

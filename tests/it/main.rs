@@ -6,6 +6,8 @@ mod batch;
 #[cfg(feature = "emulator")]
 mod classes;
 #[cfg(feature = "emulator")]
+mod coverage;
+#[cfg(feature = "emulator")]
 mod datatypes;
 #[cfg(feature = "emulator")]
 mod emulator;
