@@ -70,10 +70,16 @@ local r = {}
 r.context = { RunService:IsServer(), RunService:IsClient(), RunService:IsStudio(), RunService:IsRunning(), RunService:IsEdit() }
 r.types = { typeof(RunService.Heartbeat), typeof(RunService.Stepped), typeof(RunService.PreSimulation), typeof(RunService.PostSimulation), typeof(RunService.PreRender), typeof(RunService.RenderStepped) }
 r.same = RunService.Heartbeat == RunService.Heartbeat
-local beats, total = 0, 0
+local beats, total, first, last = 0, 0, nil, nil
 local connection = RunService.Heartbeat:Connect(function(dt)
 	beats += 1
-	total += dt
+	-- The deltas after the first frame add up to the time between the first and the last.
+	if first == nil then
+		first = os.clock()
+	else
+		total += dt
+	end
+	last = os.clock()
 end)
 local steppedTime, steppedDelta = RunService.Stepped:Wait()
 local delta = RunService.Heartbeat:Wait()
@@ -83,10 +89,10 @@ local elapsed = os.clock() - started
 connection:Disconnect()
 local after = beats
 task.wait(0.1)
-r.rate = beats / (elapsed + 0.02)
+r.rate = beats / elapsed
 r.stopped = beats == after
 r.connected = connection.Connected
-r.delta = { delta > 0.005, delta < 0.5, math.abs(total / beats - 1 / 60) < 0.02 }
+r.delta = { delta > 0, math.abs(total - (last - first)) < 0.1, total / (beats - 1) > 0.015 }
 r.stepped = { type(steppedTime), steppedTime > 0, steppedDelta > 0 }
 local order = {}
 RunService:BindToRenderStep("second", 200, function() table.insert(order, "second") end)
@@ -107,8 +113,9 @@ return r
     assert_eq!(r["context"], json!([true, false, false, true, false]));
     assert_eq!(r["types"], json!(vec!["RBXScriptSignal"; 6]));
     assert_eq!(r["same"], true);
+    // At most 60 a second (a loaded machine gives fewer, each with a longer deltaTime).
     let rate = r["rate"].as_f64().unwrap();
-    assert!((20.0..=75.0).contains(&rate), "{rate} frames a second");
+    assert!((5.0..=75.0).contains(&rate), "{rate} frames a second");
     assert_eq!(r["stopped"], true, "a disconnected handler is not called");
     assert_eq!(r["connected"], false);
     assert_eq!(r["delta"], json!([true, true, true]));
@@ -120,8 +127,8 @@ return r
     assert_eq!(
         r["errors"],
         json!([
-            "TaskScript:35: Expected ':' not '.' calling member function IsServer",
-            "TaskScript:36: Attempt to connect failed: Passed value is not a function",
+            "TaskScript:41: Expected ':' not '.' calling member function IsServer",
+            "TaskScript:42: Attempt to connect failed: Passed value is not a function",
         ])
     );
 }
@@ -167,10 +174,11 @@ async fn an_error_after_a_frame_still_fails_the_task() {
 
 #[tokio::test]
 async fn heartbeat_handler_errors_are_logged_with_their_traceback_and_frames_go_on() {
-    let script = "local count = 0\ngame:GetService('RunService').Heartbeat:Connect(function()\n\tcount += 1\n\tif count == 1 then error('handler broke') end\nend)\ntask.wait(0.2)\nreturn count";
+    let script = "local count = 0\ngame:GetService('RunService').Heartbeat:Connect(function()\n\tcount += 1\n\tif count == 1 then error('handler broke') end\nend)\nwhile count < 4 do game:GetService('RunService').Heartbeat:Wait() end\nreturn count";
     let ran = run(script, "30s").await;
     assert_eq!(ran.code, 0, "{}", ran.stdout);
-    assert!(ran.result.as_i64().unwrap() > 3, "{}", ran.result);
+    // The handler ran in the frames after the one where it failed.
+    assert_eq!(ran.result, 4);
     let errors: Vec<&String> = ran
         .logs
         .iter()
@@ -393,12 +401,12 @@ task.wait()
 r.cancelled = { got, cancelled.PlaybackState.Name, other.Transparency }
 
 local third = Instance.new("Part")
-local paused = TweenService:Create(third, info(0.1), { Transparency = 1 })
+local paused = TweenService:Create(third, info(0.6), { Transparency = 1 })
 paused:Play()
-task.wait(0.03)
+task.wait(0.02)
 paused:Pause()
 r.paused = { paused.PlaybackState.Name }
-task.wait(0.15)
+task.wait(0.1)
 table.insert(r.paused, third.Transparency)
 paused:Play()
 paused.Completed:Wait()
