@@ -847,15 +847,16 @@ pub(crate) fn to_lua(
     value: &Variant,
 ) -> mlua::Result<Value> {
     let hooks = dom.hooks.borrow();
-    let make = |f: Option<&Function>, args: &[f64]| -> mlua::Result<Value> {
-        match f {
-            Some(f) => f.call(MultiValue::from_iter(
-                args.iter().map(|a| Value::Number(*a)),
-            )),
+    // A datatype's constructor, from the shared environment (its module loads on first use).
+    let env = hooks.shared_env.clone();
+    let make = |name: &str, args: &[f64]| -> mlua::Result<Value> {
+        match &env {
+            Some(env) => super::datatypes::constructor(env, name, "new")?.call(
+                MultiValue::from_iter(args.iter().map(|a| Value::Number(*a))),
+            ),
             None => Ok(Value::Nil),
         }
     };
-    let types = hooks.datatypes.as_ref();
     Ok(match value {
         Variant::String(s) => Value::String(lua.create_string(s)?),
         Variant::BinaryString(b) => Value::String(lua.create_string(AsRef::<[u8]>::as_ref(b))?),
@@ -865,26 +866,20 @@ pub(crate) fn to_lua(
         Variant::Int64(n) => Value::Number(*n as f64),
         Variant::Float32(n) => Value::Number(f64::from(*n)),
         Variant::Float64(n) => Value::Number(*n),
-        Variant::Vector3(v) => make(
-            types.map(|t| &t.vector3),
-            &[v.x.into(), v.y.into(), v.z.into()],
-        )?,
-        Variant::Vector2(v) => make(types.map(|t| &t.vector2), &[v.x.into(), v.y.into()])?,
-        Variant::Color3(c) => make(
-            types.map(|t| &t.color3),
-            &[c.r.into(), c.g.into(), c.b.into()],
-        )?,
+        Variant::Vector3(v) => make("Vector3", &[v.x.into(), v.y.into(), v.z.into()])?,
+        Variant::Vector2(v) => make("Vector2", &[v.x.into(), v.y.into()])?,
+        Variant::Color3(c) => make("Color3", &[c.r.into(), c.g.into(), c.b.into()])?,
         Variant::Color3uint8(c) => make(
-            types.map(|t| &t.color3),
+            "Color3",
             &[
                 f64::from(c.r) / 255.0,
                 f64::from(c.g) / 255.0,
                 f64::from(c.b) / 255.0,
             ],
         )?,
-        Variant::UDim(u) => make(types.map(|t| &t.udim), &[u.scale.into(), u.offset.into()])?,
+        Variant::UDim(u) => make("UDim", &[u.scale.into(), u.offset.into()])?,
         Variant::UDim2(u) => make(
-            types.map(|t| &t.udim2),
+            "UDim2",
             &[
                 u.x.scale.into(),
                 u.x.offset.into(),
@@ -895,7 +890,7 @@ pub(crate) fn to_lua(
         Variant::CFrame(c) => {
             let o = c.orientation;
             make(
-                types.map(|t| &t.cframe),
+                "CFrame",
                 &[
                     c.position.x.into(),
                     c.position.y.into(),
@@ -938,8 +933,8 @@ pub(crate) fn to_lua(
             Value::Table(list)
         }
         other => {
-            if let Some(env) = hooks.shared_env.clone()
-                && let Some(value) = super::datatypes::convert::to_lua(lua, &env, other)?
+            if let Some(env) = &env
+                && let Some(value) = super::datatypes::convert::to_lua(lua, env, other)?
             {
                 return Ok(value);
             }

@@ -61,16 +61,6 @@ pub fn empty_place() -> WeakDom {
     dom
 }
 
-/// Constructors of the Luau datatypes, to turn property values into them.
-pub(crate) struct Datatypes {
-    pub vector3: Function,
-    pub vector2: Function,
-    pub color3: Function,
-    pub udim: Function,
-    pub udim2: Function,
-    pub cframe: Function,
-}
-
 /// What the Luau half hands back to the Rust half once it has run.
 #[derive(Default)]
 pub(crate) struct Hooks {
@@ -79,7 +69,6 @@ pub(crate) struct Hooks {
     pub fire_signal: Option<Function>,
     /// Disconnects every connection of an instance's signals (`Destroy`).
     pub disconnect_signals: Option<Function>,
-    pub datatypes: Option<Datatypes>,
     /// Every script's globals (read through; writes stay in the script's own table).
     pub shared_env: Option<Table>,
 }
@@ -404,18 +393,6 @@ pub fn install(
         .load(PRELUDE)
         .set_name("=luau-exec.prelude")
         .call(host)?;
-
-    let datatype =
-        |name: &str| -> mlua::Result<Function> { env.get::<Table>(name)?.get::<Function>("new") };
-    let datatypes = Datatypes {
-        vector3: datatype("Vector3")?,
-        vector2: datatype("Vector2")?,
-        color3: datatype("Color3")?,
-        udim: datatype("UDim")?,
-        udim2: datatype("UDim2")?,
-        cframe: datatype("CFrame")?,
-    };
-    dom.hooks.borrow_mut().datatypes = Some(datatypes);
 
     // Members written in Luau reach the environment (`task`): the registry comes after it.
     let registry = classes::registry(lua, &env)?;

@@ -1,6 +1,7 @@
-//! Roblox datatypes past the prelude's (`Vector3` … `CFrame`, `Enum`): one Luau file each,
-//! compiled and run the first time a script reads one of its globals, so a task that never
-//! touches `DateTime` or `BrickColor` pays nothing for them at start-up.
+//! Roblox's datatypes but `Enum` (which the prelude keeps): one Luau file each, compiled and
+//! run the first time a script (or the Rust half, turning a property into a value) reads one of
+//! its globals, so a task that never touches `CFrame` or `DateTime` pays nothing for them at
+//! start-up.
 //!
 //! Each file is a chunk called with `(env, native)`: the shared environment (for `typeof` and
 //! the other datatypes it builds on) and the few Rust primitives below. It returns a table of
@@ -20,6 +21,26 @@ struct Module {
 
 /// Every lazily loaded datatype.
 const MODULES: &[Module] = &[
+    Module {
+        name: "Vector",
+        source: include_str!("vector.luau"),
+        globals: &["Vector3", "Vector2"],
+    },
+    Module {
+        name: "Color3",
+        source: include_str!("color3.luau"),
+        globals: &["Color3"],
+    },
+    Module {
+        name: "UDim",
+        source: include_str!("udim.luau"),
+        globals: &["UDim", "UDim2"],
+    },
+    Module {
+        name: "CFrame",
+        source: include_str!("cframe.luau"),
+        globals: &["CFrame"],
+    },
     Module {
         name: "DateTime",
         source: include_str!("date_time.luau"),
