@@ -176,10 +176,9 @@ def with_setup(work, recipe, project):
     return WRAPPER, f"{service}.{SETUP_MODULE}"
 
 
-def build(name, checkout, testez, scratch, rojo):
-    """Copies the checkout, fills TestEZ in, and builds the place and its sourcemap."""
+def build(name, checkout, testez, work, rojo):
+    """Copies the checkout to `work`, fills TestEZ in, and builds the place and its sourcemap."""
     recipe = RECIPES[name]
-    work = os.path.join(scratch, name)
     shutil.copytree(checkout, work, symlinks=True, ignore=shutil.ignore_patterns(".git"))
     fill_testez(work, recipe, testez)
     project = recipe["project"] or wrap_as_place(work, recipe)
@@ -193,9 +192,8 @@ def build(name, checkout, testez, scratch, rojo):
     return work, place, sourcemap, setup
 
 
-def build_jest(node_modules, scratch, rojo):
-    """Writes the Jest-Lua project around a copy of `node_modules`, and builds it."""
-    work = os.path.join(scratch, "jest")
+def build_jest(node_modules, work, rojo):
+    """Writes the Jest-Lua project in `work` around a copy of `node_modules`, and builds it."""
     shutil.copytree(node_modules, os.path.join(work, "node_modules"), symlinks=True)
     os.makedirs(os.path.join(work, "tests"))
     with open(os.path.join(work, "tests", "jest.config.lua"), "w") as out:
@@ -300,14 +298,18 @@ def main():
     scratch = args.keep or tempfile.mkdtemp(prefix="real-suites-")
     os.makedirs(scratch, exist_ok=True)
     rows, failures = [], []
-    for name, checkout in pairs:
-        shutil.rmtree(os.path.join(scratch, name), ignore_errors=True)
+    names = [name for name, _ in pairs]
+    for index, (name, checkout) in enumerate(pairs):
+        # Each run its own folder: the same library may be given twice (two Jest-Lua versions).
+        unique = names.count(name) == 1
+        folder = os.path.join(scratch, name if unique else f"{name}-{index + 1}")
+        shutil.rmtree(folder, ignore_errors=True)
         if name == "jest":
             recipe, commit = JEST, jest_version(checkout)
-            work, place, sourcemap, setup = build_jest(checkout, scratch, args.rojo)
+            work, place, sourcemap, setup = build_jest(checkout, folder, args.rojo)
         else:
             recipe, commit = RECIPES[name], commit_of(checkout)
-            work, place, sourcemap, setup = build(name, checkout, testez, scratch, args.rojo)
+            work, place, sourcemap, setup = build(name, checkout, testez, folder, args.rojo)
         extra = ["--timeout", "120"] + (["--test-setup", setup] if setup else [])
         result, seconds = run_suite(luau_exec, recipe, work, place, sourcemap, extra)
         with open(os.path.join(work, "luau-exec-result.json"), "w") as out:
