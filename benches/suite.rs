@@ -11,6 +11,9 @@
 //!   `beforeEach`, tables and strings built through a shared helper, skipped and failing tests),
 //!   at 1,000 and 5,000 spec modules (5,000 and 25,000 tests). `SUITE_SIZES=200,1000` overrides.
 //!
+//! `BASELINE=/path/to/luau-exec` runs an earlier build beside this one (same inputs, interleaved),
+//! so a change can show it did not make the offline suite slower.
+//!
 //! Each place also runs with coverage on (`coverage-lcov`, through a sourcemap that maps the
 //! suite's shared helper module to a file), so the overhead of measuring it is printed beside.
 //!
@@ -76,10 +79,14 @@ enum Tool<'a> {
     /// The same run, measuring the coverage of the suite's helper module.
     LuauExecCoverage,
     Lune(&'a str),
+    /// Another luau-exec binary (an earlier build), run exactly as `LuauExec`.
+    Baseline(&'a str),
 }
 
 /// The flag of `--peak-rss-of` that picks the coverage run.
 const COVERAGE_FLAG: &str = "--coverage";
+/// The flag of `--peak-rss-of` that picks the baseline binary (the next argument).
+const BASELINE_FLAG: &str = "--baseline";
 
 /// A sourcemap mapping the helper module of either place to a file (in the target folder, so
 /// inside the workspace), for the coverage run.
@@ -101,6 +108,7 @@ impl Tool<'_> {
             Tool::LuauExec => "luau-exec",
             Tool::LuauExecCoverage => "+ coverage",
             Tool::Lune(_) => "Lune 0.11.1",
+            Tool::Baseline(_) => "baseline",
         }
     }
 
@@ -114,8 +122,12 @@ impl Tool<'_> {
                     .env("INPUT_COVERAGE_LCOV", lcov);
                 command
             }
-            Tool::LuauExec => {
-                let mut command = Command::new(BIN);
+            Tool::LuauExec | Tool::Baseline(_) => {
+                let binary = match self {
+                    Tool::Baseline(path) => path,
+                    _ => BIN,
+                };
+                let mut command = Command::new(binary);
                 command
                     .env_clear()
                     .env("INPUT_BACKEND", "local")
@@ -141,7 +153,7 @@ impl Tool<'_> {
     fn counts(&self, stdout: &str) -> Option<Counts> {
         let last: Value = serde_json::from_str(stdout.lines().last()?).ok()?;
         let counts = match self {
-            Tool::LuauExec | Tool::LuauExecCoverage => &last["tests"]["counts"],
+            Tool::LuauExec | Tool::LuauExecCoverage | Tool::Baseline(_) => &last["tests"]["counts"],
             Tool::Lune(_) => &last,
         };
         let read = |name: &str| counts[name].as_u64().map(|n| n as usize);
@@ -196,6 +208,9 @@ fn peak_rss_mib(tool: Tool, place: &Path) -> f64 {
         Tool::Lune(lune) => {
             command.arg(lune);
         }
+        Tool::Baseline(binary) => {
+            command.arg(BASELINE_FLAG).arg(binary);
+        }
         Tool::LuauExecCoverage => {
             command.arg(COVERAGE_FLAG);
         }
@@ -213,6 +228,7 @@ fn print_peak_rss(args: &[String]) {
     let place = Path::new(&args[2]);
     let tool = match args.get(3) {
         Some(flag) if flag == COVERAGE_FLAG => Tool::LuauExecCoverage,
+        Some(flag) if flag == BASELINE_FLAG => Tool::Baseline(&args[4]),
         Some(lune) => Tool::Lune(lune),
         None => Tool::LuauExec,
     };
@@ -300,6 +316,13 @@ fn measure_place(label: &str, bytes: &[u8], expected: Counts, tools: &[Tool]) {
             covered.peak_mib / ours.peak_mib
         );
     }
+    if let (Some(ours), Some(baseline)) = (ours, of(|t| matches!(t, Tool::Baseline(_)))) {
+        println!(
+            "  this build / baseline: {:.2}× the time, {:.2}× the peak RSS",
+            ours.median() / baseline.median(),
+            ours.peak_mib / baseline.peak_mib
+        );
+    }
     if let (Some(ours), Some(lune)) = (ours, of(|t| matches!(t, Tool::Lune(_)))) {
         println!(
             "  luau-exec / Lune: {:.2}× the time, {:.2}× the peak RSS",
@@ -319,6 +342,12 @@ fn main() {
     let mut tools = vec![Tool::LuauExec, Tool::LuauExecCoverage];
     if let Some(lune) = lune.as_deref() {
         tools.push(Tool::Lune(lune));
+    }
+    let baseline = std::env::var("BASELINE")
+        .ok()
+        .filter(|path| !path.is_empty());
+    if let Some(baseline) = baseline.as_deref() {
+        tools.push(Tool::Baseline(baseline));
     }
     let sizes: Vec<usize> = std::env::var("SUITE_SIZES")
         .unwrap_or_else(|_| "1000,5000".to_owned())

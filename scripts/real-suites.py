@@ -20,6 +20,11 @@ and never modified. Needs Python 3.8+, Rojo 7 and git (for the commit column) on
 on the Jest-Lua in a `node_modules` folder (`npm install @rbxts/jest@3.13.3-ts.1
 @rbxts/jest-globals@3.13.3-ts.1`); its right counts are 1 passed, 1 failed, 1 skipped.
 
+Another library is one entry of `--recipes FILE`, a JSON object shaped like `RECIPES` below
+(`{"mylib": {"repository": "me/mylib", "project": "test.project.json", "testez":
+"modules/testez", "roots": "ReplicatedStorage.MyLib", "framework": "ReplicatedStorage.TestEZ"}}`;
+`"project": null` with a `"name"` wraps a model project in a place).
+
 `--failures` also lists every failing test with the first line of its message; `--keep DIR`
 keeps each library's build (place, sourcemap, luau-exec's JSON result) there.
 """
@@ -267,11 +272,18 @@ def main():
     parser.add_argument("--rojo", default="rojo", help="the Rojo binary (default: rojo on PATH)")
     parser.add_argument("--failures", action="store_true", help="list every failing test")
     parser.add_argument("--keep", help="keep each library's build and result in this folder")
+    parser.add_argument("--recipes", help="a JSON file of more libraries' recipes (see above)")
     parser.add_argument(
         "checkouts", nargs="+", metavar="LIBRARY=CHECKOUT",
         help=f"a library ({', '.join(RECIPES)}) and its checkout, or jest=NODE_MODULES",
     )
     args = parser.parse_args()
+    if args.recipes:
+        try:
+            with open(args.recipes) as extra:
+                RECIPES.update(json.load(extra))
+        except (OSError, ValueError) as e:
+            fail(f"--recipes `{args.recipes}`: {e}")
     luau_exec = os.path.abspath(args.luau_exec)
     testez = os.path.abspath(args.testez)
     if not os.path.isfile(os.path.join(testez, "init.lua")):

@@ -6,9 +6,9 @@
 //! [`api::OpenCloud`], beside the process's [`interrupt::Interrupt`], and produces a
 //! [`report::RunReport`] with the tests the task reported ([`batch`] runs a step's several units,
 //! scripts or suite shards, as tasks side by side through the one client and its rate limiter,
-//! and merges their reports into one); [`render`] turns events and the
-//! report into text for one sink (and into outputs, the summary and JUnit); [`outcome`] owns
-//! the exit codes. [`emulator`] is an in-process stand-in for Open Cloud that runs real Luau in
+//! and merges their reports into one); [`render`] turns events into text for one sink;
+//! [`export`] turns the report into its formats (JUnit, lcov, Cobertura, the step outputs and
+//! summary) and writes them; [`outcome`] owns the exit codes. [`emulator`] is an in-process stand-in for Open Cloud that runs real Luau in
 //! the place's instance tree, reached through the same client.
 
 pub mod api;
@@ -20,6 +20,7 @@ pub mod coverage;
 pub mod duration;
 #[cfg(feature = "emulator")]
 pub mod emulator;
+pub mod export;
 pub mod files;
 pub mod interrupt;
 pub mod outcome;
@@ -34,7 +35,6 @@ pub mod secret;
 pub mod text;
 
 use std::io::Write;
-use std::path::Path;
 
 use crate::api::{OpenCloud, Service};
 use crate::cli::{Cli, Command};
@@ -68,7 +68,7 @@ pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
 }
 
 /// One line on stderr, defanged: it may quote an input.
-fn error_line(text: &str) {
+pub(crate) fn error_line(text: &str) {
     let line = render::split_lines(text)
         .into_iter()
         .map(text::defang)
@@ -174,66 +174,28 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
     finish(&config, &mut console, &report, &redactor)
 }
 
-/// Writes the JUnit report, prints the end of the run, writes the step outputs and summary,
-/// returns the exit code.
+/// The end of every run: coverage judged, the report files written (a failure is exit 11), the
+/// end shown on the console, then the GitHub step outputs and summary; the exit code.
 fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: &Redactor) -> u8 {
-    let measured = config
-        .coverage
-        .as_ref()
-        .map(|spec| finish_coverage(config, spec, report.clone(), redactor));
-    let report = measured.as_ref().unwrap_or(report);
-    let mut written = None;
-    if let Some(path) = &config.junit_path {
-        let xml = render::junit::render_junit(report);
-        if let Err(error) = files::write_whole(path, redactor.redact(&xml).as_bytes()) {
-            // The run's own verdict stands in the text; the exit code says the file is missing.
-            let mut failed = report.clone();
-            failed.outcome = Outcome::LocalWriteFailed;
-            let problem = format!(
-                "cannot write the JUnit report `{}` on this machine: {error}",
-                path.display()
-            );
-            failed.problem = Some(match &report.problem {
-                Some(before) => format!("{before}; then {problem}"),
-                None => format!(
-                    "{} ({}); then {problem}",
-                    report.headline(),
-                    report.outcome.exit_code()
-                ),
-            });
-            written = Some(failed);
-        }
+    let mut report = report.clone();
+    if let Some(spec) = &config.coverage {
+        measure_coverage(config, spec, &mut report);
     }
-    let report = written.as_ref().unwrap_or(report);
-    console.emit(Event::Finished(report));
-    if let Some(path) = &config.github.output {
-        let text = render::outputs::render_outputs(
-            &render::outputs::outputs(report),
-            render::outputs::random_delimiter,
-        );
-        append(path, &redactor.redact(&text), "GITHUB_OUTPUT");
-    }
-    if let Some(path) = &config.github.step_summary {
-        let text = render::summary::render_summary(report, config.github.blob_base.as_deref());
-        append(path, &redactor.redact(&text), "GITHUB_STEP_SUMMARY");
-    }
+    let report = export::write_files(&export::file_exports(config), report, redactor);
+    console.emit(Event::Finished(&report));
+    export::append_github(&export::github_exports(config), &report, redactor);
     report.outcome.exit_code()
 }
 
-/// The coverage reports (written whole, like JUnit) and the threshold: a step that passed
-/// everything else but ran too few lines ends with its own exit code.
-fn finish_coverage(
-    config: &Config,
-    spec: &coverage::Spec,
-    mut report: RunReport,
-    redactor: &Redactor,
-) -> RunReport {
+/// Completes the step's coverage (modules no test loaded count as never run) and holds it to
+/// `coverage-threshold`: below it, a step that otherwise passed fails with its own code.
+fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut RunReport) {
     #[cfg_attr(not(feature = "emulator"), allow(unused_mut))]
     let mut measured = report
         .coverage
         .take()
         .unwrap_or_else(|| coverage::Coverage::unavailable(coverage::NO_RESULTS));
-    // Modules no test loaded count as never run: counting their lines needs Luau's compiler.
+    // Counting a never-loaded module's lines needs Luau's compiler, which only the emulator has.
     #[cfg(feature = "emulator")]
     coverage::add_never_loaded(
         &mut measured,
@@ -241,35 +203,6 @@ fn finish_coverage(
         config.locator.sourcemap(),
         emulator::coverage::never_run,
     );
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis());
-    let reports = [
-        (&spec.lcov, "lcov", coverage::lcov::render(&measured)),
-        (
-            &spec.cobertura,
-            "Cobertura",
-            coverage::cobertura::render(&measured, timestamp),
-        ),
-    ];
-    for (path, what, text) in reports {
-        let Some(path) = path else { continue };
-        if let Err(error) = files::write_whole(path, redactor.redact(&text).as_bytes()) {
-            let problem = format!(
-                "cannot write the {what} coverage report `{}` on this machine: {error}",
-                path.display()
-            );
-            report.problem = Some(match &report.problem {
-                Some(before) => format!("{before}; then {problem}"),
-                None => format!(
-                    "{} ({}); then {problem}",
-                    report.headline(),
-                    report.outcome.exit_code()
-                ),
-            });
-            report.outcome = Outcome::fold([report.outcome, Outcome::LocalWriteFailed]);
-        }
-    }
     let below = spec
         .threshold
         .and_then(|t| coverage::below_threshold(&measured, t, config.github_actions));
@@ -278,21 +211,6 @@ fn finish_coverage(
         report.problem = Some(why);
     }
     report.coverage = Some(measured);
-    report
-}
-
-fn append(path: &Path, text: &str, what: &str) {
-    let result = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()));
-    if let Err(error) = result {
-        error_line(&format!(
-            "cannot write {what} ({}): {error}",
-            path.display()
-        ));
-    }
 }
 
 fn renderer_for(config: &Config) -> Box<dyn Renderer + Send> {

@@ -161,13 +161,20 @@ local made = Instance.new("Folder")
 made.Name = "Made"
 made.Parent = workspace
 local seen
-workspace.ChildAdded:Connect(function(child) seen = child end)
+workspace.ChildAdded:Connect(function(child) seen = seen or child end)
 local later = Instance.new("Folder", workspace)
 local weak = setmetatable({}, { __mode = "k" })
 weak[made] = "made"
+-- Held by no variable: only the tree keeps it, and the weak table's key must survive.
+do
+    local kept = Instance.new("Folder", workspace)
+    kept.Name = "Kept"
+    weak[kept] = "kept"
+end
 local keys = {}
 keys[workspace] = 1
-for _ = 1, 200 do
+-- Enough garbage for the collector to run several cycles.
+for _ = 1, 2000 do
     local t = {}
     for i = 1, 100 do t[i] = { i } end
 end
@@ -181,12 +188,13 @@ return {
     rawequal(seen, later),
     weak[workspace.Made],
     keys[game:GetService("Workspace")],
+    weak[workspace.Kept],
 }
 "#;
     let r = run(script, None).await;
     assert_eq!(
         r,
-        json!([true, true, true, true, true, true, true, "made", 1])
+        json!([true, true, true, true, true, true, true, "made", 1, "kept"])
     );
 }
 
@@ -430,5 +438,152 @@ return { trace, waited }
             "TaskScript:2: Nope is not a valid member of Workspace \"Workspace\"\nTaskScript:2 function read"
         )),
         "{r}"
+    );
+}
+
+/// A move tells the whole subtree (`AncestryChanged` on each descendant, `DescendantAdded` and
+/// `DescendantRemoving` for each one), and setting a property to the value it has fires nothing.
+#[tokio::test]
+async fn tree_signals_reach_descendants_and_unchanged_values_fire_nothing() {
+    let script = r#"
+local root = Instance.new("Folder")
+root.Name = "root"
+local mid = Instance.new("Folder", root)
+mid.Name = "mid"
+local leaf = Instance.new("Folder", mid)
+leaf.Name = "leaf"
+local log = {}
+leaf.AncestryChanged:Connect(function(child, parent)
+    table.insert(log, "ancestry " .. child.Name .. " " .. (if parent then parent.Name else "nil"))
+end)
+workspace.DescendantAdded:Connect(function(d) table.insert(log, "added " .. d.Name) end)
+workspace.DescendantRemoving:Connect(function(d) table.insert(log, "removing " .. d.Name .. " from " .. d.Parent.Name) end)
+root.Parent = workspace
+mid.Parent = nil
+local value, fired = Instance.new("IntValue"), 0
+value.Changed:Connect(function() fired += 1 end)
+value.Value = 0
+value.Value = 1
+value.Value = 1
+local folder, renamed = Instance.new("Folder"), 0
+folder.Changed:Connect(function() renamed += 1 end)
+folder.Name = "Folder"
+folder.Name = "x"
+folder.Name = "x"
+local gone = Instance.new("Folder", workspace)
+gone.Name = "gone"
+Instance.new("Folder", gone).Name = "child"
+gone:Destroy()
+return { log = log, fired = fired, renamed = renamed }
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r["log"],
+        json!([
+            "added root",
+            "added mid",
+            "added leaf",
+            "ancestry root Workspace",
+            "removing mid from root",
+            "removing leaf from mid",
+            "ancestry mid nil",
+            // Immediate: named after they were parented.
+            "added Folder",
+            "added Folder",
+            "removing child from gone",
+            "removing gone from Workspace"
+        ]),
+        "{r}"
+    );
+    assert_eq!(r["fired"], 1);
+    assert_eq!(r["renamed"], 1);
+}
+
+/// Properties Roblox derives from another (no place holds them) and remotes in a server with
+/// no players.
+#[tokio::test]
+async fn derived_properties_and_remotes_answer_as_in_a_server() {
+    let script = r#"
+local part = Instance.new("Part")
+local defaultBrick = part.BrickColor.Name
+part.BrickColor = BrickColor.new("Bright red")
+local label = Instance.new("TextLabel")
+label.Font = Enum.Font.GothamBold
+local remote = Instance.new("RemoteEvent")
+remote.OnServerEvent:Connect(function() end)
+remote:FireAllClients("nobody")
+local fn = Instance.new("RemoteFunction")
+fn.OnServerInvoke = function() return 1 end
+return {
+    brick = { defaultBrick, part.Color:ToHex() == BrickColor.new("Bright red").Color:ToHex(), part.BrickColor.Name },
+    badBrick = select(2, pcall(function() part.BrickColor = 3 end)),
+    font = { label.Font == Enum.Font.GothamBold, label.FontFace == Font.fromEnum(Enum.Font.GothamBold) },
+    fireClient = select(2, pcall(function() remote:FireClient(nil, 1) end)),
+    fireServer = select(2, pcall(function() remote:FireServer(1) end)),
+    invokeServer = select(2, pcall(function() fn:InvokeServer() end)),
+    getCallback = select(2, pcall(function() return fn.OnServerInvoke end)),
+}
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r["brick"],
+        json!(["Medium stone grey", true, "Bright red"]),
+        "{r}"
+    );
+    assert_eq!(
+        r["badBrick"],
+        "TaskScript:14: Unable to assign property BrickColor. BrickColor expected, got number"
+    );
+    assert_eq!(r["font"], json!([true, true]), "{r}");
+    assert_eq!(
+        r["fireClient"],
+        "TaskScript:16: FireClient: player argument must be a Player object"
+    );
+    assert_eq!(
+        r["fireServer"],
+        "TaskScript:17: FireServer can only be called from the client"
+    );
+    assert_eq!(
+        r["invokeServer"],
+        "TaskScript:18: InvokeServer can only be called from the client"
+    );
+    assert_eq!(
+        r["getCallback"],
+        "TaskScript:19: OnServerInvoke is a callback member of RemoteFunction; you can only set the callback value, get is not available"
+    );
+}
+
+/// Component libraries follow a tag through `GetInstanceAddedSignal`/`GetInstanceRemovedSignal`.
+#[tokio::test]
+async fn tag_signals_follow_instances_into_and_out_of_the_game() {
+    let script = r#"
+local C = game:GetService("CollectionService")
+local log = {}
+C:GetInstanceAddedSignal("door"):Connect(function(i) table.insert(log, "added " .. i.Name) end)
+C:GetInstanceRemovedSignal("door"):Connect(function(i) table.insert(log, "removed " .. i.Name) end)
+local a = Instance.new("Folder")
+a.Name = "a"
+a:AddTag("door")
+a.Parent = workspace
+local b = Instance.new("Folder", a)
+b.Name = "b"
+C:AddTag(b, "door")
+b:RemoveTag("door")
+a.Parent = nil
+a.Parent = workspace
+a:Destroy()
+return log
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r,
+        json!([
+            "added a",
+            "added b",
+            "removed b",
+            "removed a",
+            "added a",
+            "removed a"
+        ])
     );
 }

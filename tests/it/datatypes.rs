@@ -132,6 +132,8 @@ return {
 	fails(function() return DateTime.fromUniversalTime(2020, 13) end),
 	fails(function() return DateTime.fromLocalTime(2020, "x") end),
 	fails(function() return DateTime.fromUnixTimestampMillis(math.huge) end),
+	DateTime.fromUniversalTime("2020", "1", "2").UnixTimestamp, tostring(NumberRange.new("1", 2)),
+	tostring(Rect.new("1", 2, 3, "4")), TweenInfo.new("2").Time,
 }
 "#
     );
@@ -167,6 +169,10 @@ return {
             "TaskScript:31: fromUniversalTime: 2020-13-1 is not a valid date",
             "TaskScript:32: invalid argument #2 to 'fromLocalTime' (number expected, got string)",
             "TaskScript:33: fromUnixTimestampMillis: the time is out of range (years 1400 to 9999)",
+            1_577_923_200,
+            "1 2 ",
+            "1, 2, 3, 4",
+            2,
         ])
     );
 }

@@ -1,7 +1,9 @@
-//! Instances as Lua userdata with Roblox's semantics: members in Roblox's order (properties and
-//! methods, then children, else `X is not a valid member of Class "Full.Name"`), settable
-//! `Name`, `Parent` and properties, attributes and tags, `Clone`/`Destroy`, the DataModel's
-//! services, `Instance.new`, and `require`'s half in Rust (which module, compiled how).
+//! Instances as Lua userdata with Roblox's semantics: members in Roblox's order (the class's
+//! members from the class registry in `classes/`, properties, then children, else
+//! `X is not a valid member of Class "Full.Name"`), settable `Name`, `Parent` and properties
+//! (firing `Changed` and the tree's signals), the operations the classes' members share
+//! (attributes, tags, `Destroy`, services), `Instance.new`, conversions between property values
+//! and Lua, and `require`'s half in Rust (which module, compiled how).
 
 use std::rc::Rc;
 
@@ -17,6 +19,7 @@ use rbx_dom_weak::{Instance, InstanceBuilder, Ustr};
 
 use super::Dom;
 use super::classes::Member;
+use super::classes::collection_service as tag_signals;
 use super::memory::{INSTANCE_OVERHEAD, property_bytes};
 
 /// A handle on one instance of the task's tree.
@@ -335,6 +338,7 @@ pub(crate) fn property_exists(dom: &Dom, r: Ref, key: &str) -> mlua::Result<bool
 }
 
 pub(crate) fn signal(lua: &Lua, dom: &Dom, r: Ref, name: &str) -> mlua::Result<Value> {
+    dom.watchers.borrow_mut().watch(r, name);
     let get = dom.hooks.borrow().get_signal.clone();
     match get {
         Some(get) => get.call((handle(lua, dom, r)?, name)),
@@ -381,8 +385,12 @@ pub(crate) fn set(lua: &Lua, r: Ref, key: &str, value: Value) -> mlua::Result<()
                     )));
                 }
             };
-            let old = dom.tree.borrow().get_by_ref(r).map_or(0, |i| i.name.len());
-            dom.memory.resize(lua, old, name.len())?;
+            let old = dom.tree.borrow().get_by_ref(r).map(|i| i.name.clone());
+            if old.as_deref() == Some(name.as_str()) {
+                return Ok(());
+            }
+            dom.memory
+                .resize(lua, old.map_or(0, |o| o.len()), name.len())?;
             if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
                 instance.name = name;
             }
@@ -443,76 +451,146 @@ pub(crate) fn changed(lua: &Lua, dom: &Dom, r: Ref, property: &str) -> mlua::Res
 }
 
 pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Result<()> {
-    let (old, name) = {
-        let tree = dom.tree.borrow();
-        let instance = tree
-            .get_by_ref(r)
-            .ok_or_else(|| LuaError::runtime("the instance no longer exists"))?;
-        (instance.parent(), instance.name.clone())
-    };
+    let old = dom
+        .tree
+        .borrow()
+        .get_by_ref(r)
+        .map(|i| i.parent())
+        .ok_or_else(gone)?;
     if old == parent {
         return Ok(());
     }
-    let root = dom.data_model();
-    let locked = r == root
-        || dom.destroyed.borrow().contains(&r)
-        || (old == root && dom.is_service_class(&class_of(dom, r)?));
-    if locked {
-        let new = if parent.is_none() {
-            "NULL".to_owned()
-        } else {
-            dom.full_name(parent)
-        };
-        let current = if old.is_none() {
-            "NULL".to_owned()
-        } else {
-            dom.full_name(old)
-        };
-        return Err(LuaError::runtime(format!(
-            "The Parent property of {name} is locked, current parent: {current}, new parent {new}"
-        )));
-    }
-    if parent.is_some() {
-        let tree = dom.tree.borrow();
-        if tree.get_by_ref(parent).is_none() {
-            return Err(LuaError::runtime("the new parent no longer exists"));
-        }
-        // The new parent may not be the instance or one of its descendants.
-        let mut current = parent;
-        while current.is_some() {
-            if current == r {
-                return Err(LuaError::runtime(format!(
-                    "Attempt to set parent of {} to {} would result in circular reference",
-                    dom.full_name(r),
-                    dom.full_name(parent)
-                )));
-            }
-            current = tree.get_by_ref(current).map_or(Ref::none(), |i| i.parent());
-        }
-    }
-    dom.tree.borrow_mut().transfer_within(r, parent);
+    check_reparent(dom, r, old, parent)?;
     let this = handle(lua, dom, r)?;
+    if old.is_some() {
+        descendants_removing(lua, dom, r)?;
+    }
+    let was_in_game = tag_signals::in_game(dom, r);
+    dom.tree.borrow_mut().transfer_within(r, parent);
+    let in_game = tag_signals::in_game(dom, r);
+    if was_in_game != in_game {
+        tag_signals::subtree_moved(lua, dom, r, in_game)?;
+    }
     if old.is_some() {
         fire(lua, dom, old, "ChildRemoved", this.clone())?;
     }
     if parent.is_some() {
         fire(lua, dom, parent, "ChildAdded", this.clone())?;
-        let ancestors: Vec<Ref> = {
-            let tree = dom.tree.borrow();
-            std::iter::successors(Some(parent), |a| {
-                tree.get_by_ref(*a)
-                    .map(|i| i.parent())
-                    .filter(|p| p.is_some())
-            })
-            .collect()
-        };
-        for ancestor in ancestors {
-            fire(lua, dom, ancestor, "DescendantAdded", this.clone())?;
-        }
+        descendants_added(lua, dom, r, parent)?;
     }
     let new_parent = handle_or_nil(lua, dom, parent)?;
-    fire(lua, dom, r, "AncestryChanged", (this, new_parent))?;
+    fire(
+        lua,
+        dom,
+        r,
+        "AncestryChanged",
+        (this.clone(), new_parent.clone()),
+    )?;
+    // Every descendant's ancestry changed too; only those a script watches are told.
+    let watching: Vec<Ref> = dom.watchers.borrow().ancestry.iter().copied().collect();
+    for watcher in watching {
+        if watcher != r && ancestors_of(dom, watcher).contains(&r) {
+            fire(
+                lua,
+                dom,
+                watcher,
+                "AncestryChanged",
+                (this.clone(), new_parent.clone()),
+            )?;
+        }
+    }
     changed(lua, dom, r, "Parent")
+}
+
+/// Refuses a locked `Parent` (the DataModel's, a service's, a destroyed instance's) and a
+/// parent that is the instance or one of its descendants, in Roblox's words.
+fn check_reparent(dom: &Dom, r: Ref, old: Ref, parent: Ref) -> mlua::Result<()> {
+    let root = dom.data_model();
+    let locked = r == root
+        || dom.destroyed.borrow().contains(&r)
+        || (old == root && dom.is_service_class(&class_of(dom, r)?));
+    let path = |r: Ref| {
+        if r.is_none() {
+            "NULL".to_owned()
+        } else {
+            dom.full_name(r)
+        }
+    };
+    if locked {
+        return Err(LuaError::runtime(format!(
+            "The Parent property of {} is locked, current parent: {}, new parent {}",
+            name_of(dom, r),
+            path(old),
+            path(parent)
+        )));
+    }
+    if parent.is_some() {
+        if dom.tree.borrow().get_by_ref(parent).is_none() {
+            return Err(LuaError::runtime("the new parent no longer exists"));
+        }
+        if parent == r || ancestors_of(dom, parent).contains(&r) {
+            return Err(LuaError::runtime(format!(
+                "Attempt to set parent of {} to {} would result in circular reference",
+                dom.full_name(r),
+                dom.full_name(parent)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `DescendantAdded` on each new ancestor, for the instance; and for its descendants on the
+/// ancestors a script watches (walking the subtree only then).
+fn descendants_added(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Result<()> {
+    let ancestors: Vec<Ref> = std::iter::once(parent)
+        .chain(ancestors_of(dom, parent))
+        .collect();
+    let this = handle(lua, dom, r)?;
+    for ancestor in &ancestors {
+        fire(lua, dom, *ancestor, "DescendantAdded", this.clone())?;
+    }
+    let watching: Vec<Ref> = {
+        let watchers = dom.watchers.borrow();
+        ancestors
+            .into_iter()
+            .filter(|a| watchers.descendant_added.contains(a))
+            .collect()
+    };
+    if watching.is_empty() {
+        return Ok(());
+    }
+    for descendant in descendants_of(dom, r) {
+        let added = handle(lua, dom, descendant)?;
+        for ancestor in &watching {
+            fire(lua, dom, *ancestor, "DescendantAdded", added.clone())?;
+        }
+    }
+    Ok(())
+}
+
+/// `DescendantRemoving`, before the instance leaves its parent: on the ancestors a script
+/// watches, for the instance and each of its descendants.
+fn descendants_removing(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
+    let watching: Vec<Ref> = {
+        let watchers = dom.watchers.borrow();
+        if watchers.descendant_removing.is_empty() {
+            return Ok(());
+        }
+        ancestors_of(dom, r)
+            .into_iter()
+            .filter(|a| watchers.descendant_removing.contains(a))
+            .collect()
+    };
+    if watching.is_empty() {
+        return Ok(());
+    }
+    for leaving in std::iter::once(r).chain(descendants_of(dom, r)) {
+        let leaving = handle(lua, dom, leaving)?;
+        for ancestor in &watching {
+            fire(lua, dom, *ancestor, "DescendantRemoving", leaving.clone())?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn set_property(
@@ -568,6 +646,19 @@ pub(crate) fn set_property(
     } else {
         from_lua(&value, ty).ok_or_else(expected)?
     };
+    // Roblox fires nothing when a property is set to the value it has.
+    let current = dom
+        .tree
+        .borrow()
+        .get_by_ref(r)
+        .and_then(|i| property(i, key).cloned())
+        .or_else(|| {
+            let class = dom.db.classes.get(class.as_str())?;
+            dom.db.find_default_property(class, key).cloned()
+        });
+    if current.as_ref() == Some(&variant) {
+        return Ok(());
+    }
     replace_property(lua, dom, r, key, variant)?;
     changed(lua, dom, r, key)
 }
@@ -1003,7 +1094,7 @@ pub(crate) fn add_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Result<(
             }
         }
     }
-    Ok(())
+    tag_signals::tag_changed(lua, dom, r, tag, true)
 }
 
 /// `RemoveTag`: the `Tags` property is rebuilt without it (linear in the instance's own tags;
@@ -1018,7 +1109,8 @@ pub(crate) fn remove_tag(lua: &Lua, dom: &Dom, r: Ref, tag: &str) -> mlua::Resul
             .properties
             .insert("Tags".into(), Variant::Tags(kept.into()));
     }
-    dom.memory.give_back(lua, tag.len() + 1)
+    dom.memory.give_back(lua, tag.len() + 1)?;
+    tag_signals::tag_changed(lua, dom, r, tag, false)
 }
 
 /// `CollectionService:GetTagged`: the holders of `tag` that are in the game (Roblox's
@@ -1088,10 +1180,17 @@ pub(crate) fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
             Destroying::Leave(r) => {
                 let old = dom.tree.borrow().get_by_ref(r).map(|i| i.parent());
                 if let Some(old) = old.filter(|o| o.is_some()) {
+                    // Its descendants have left it already: this tells its ancestors of it.
+                    descendants_removing(lua, dom, r)?;
+                    let in_game = tag_signals::in_game(dom, r);
                     dom.tree.borrow_mut().transfer_within(r, Ref::none());
+                    if in_game {
+                        tag_signals::subtree_moved(lua, dom, r, false)?;
+                    }
                     fire(lua, dom, old, "ChildRemoved", handle(lua, dom, r)?)?;
                 }
                 dom.destroyed.borrow_mut().insert(r);
+                dom.watchers.borrow_mut().forget(r);
                 disconnect_all(dom, r)?;
             }
         }

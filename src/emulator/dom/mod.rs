@@ -84,6 +84,39 @@ pub(crate) struct Hooks {
     pub shared_env: Option<Table>,
 }
 
+/// The instances whose tree signals a script has asked for, so a reparent tells them without
+/// walking subtrees nobody listens to.
+#[derive(Default)]
+pub(crate) struct Watchers {
+    /// `AncestryChanged`: fired on every descendant of a moved instance on Roblox.
+    pub ancestry: HashSet<Ref>,
+    /// `DescendantAdded`: fired for every descendant of an added instance.
+    pub descendant_added: HashSet<Ref>,
+    /// `DescendantRemoving`: fired for a removed instance and every one of its descendants.
+    pub descendant_removing: HashSet<Ref>,
+    /// Tags with a `CollectionService:GetInstanceAddedSignal`/`RemovedSignal` asked for.
+    pub tags: HashSet<String>,
+}
+
+impl Watchers {
+    pub(crate) fn watch(&mut self, r: Ref, signal: &str) {
+        let set = match signal {
+            "AncestryChanged" => &mut self.ancestry,
+            "DescendantAdded" => &mut self.descendant_added,
+            "DescendantRemoving" => &mut self.descendant_removing,
+            _ => return,
+        };
+        set.insert(r);
+    }
+
+    /// A destroyed instance's signals are disconnected: nothing to tell it any more.
+    pub(crate) fn forget(&mut self, r: Ref) {
+        self.ancestry.remove(&r);
+        self.descendant_added.remove(&r);
+        self.descendant_removing.remove(&r);
+    }
+}
+
 /// Where log messages of the task go (its log window).
 pub type LogSink = Box<dyn Fn(crate::api::model::MessageType, &str)>;
 
@@ -98,6 +131,8 @@ pub struct Dom {
     pub(crate) tags: RefCell<Option<tags::TagIndex>>,
     pub(crate) db: &'static ReflectionDatabase<'static>,
     pub(crate) hooks: RefCell<Hooks>,
+    /// Who listens to the tree's signals (see [`Watchers`]).
+    pub(crate) watchers: RefCell<Watchers>,
     /// Every class's members (set once the prelude has run).
     pub(crate) classes: std::cell::OnceCell<classes::ClassRegistry>,
     /// Where `TestService:Error` and errors of spawned threads go.
@@ -118,6 +153,7 @@ impl Dom {
             db: rbx_reflection_database::get_bundled(),
             hooks: RefCell::new(Hooks::default()),
             classes: std::cell::OnceCell::new(),
+            watchers: RefCell::new(Watchers::default()),
             log,
             memory: memory::Memory::new(memory_cap),
         }
@@ -248,6 +284,8 @@ fn host_table(
             Ok(names)
         })?,
     )?;
+    host.set("datatypeNames", datatypes::global_names(lua)?)?;
+    host.set("loadDatatype", datatypes::loader(lua)?)?;
     let d = dom.clone();
     host.set(
         "setEnumMaker",
@@ -283,6 +321,30 @@ fn host_table(
             Ok(())
         })?,
     )?;
+    scheduler_primitives(lua, &host, scheduler)?;
+    host.set(
+        "moduleKey",
+        instance::checked(lua, |lua, args| {
+            let value: Value = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
+            mlua::IntoLuaMulti::into_lua_multi(instance::module_key(lua, value)?, lua)
+        })?,
+    )?;
+    host.set(
+        "compileModule",
+        instance::checked(lua, |lua, args| {
+            let module: AnyUserData = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
+            mlua::IntoLuaMulti::into_lua_multi(instance::compile_module(lua, module)?, lua)
+        })?,
+    )?;
+    Ok(host)
+}
+
+/// The scheduler's primitives the prelude's `task` library is written over.
+fn scheduler_primitives(
+    lua: &Lua,
+    host: &Table,
+    scheduler: &Rc<scheduler::Scheduler>,
+) -> mlua::Result<()> {
     let s = scheduler.clone();
     host.set(
         "setResumer",
@@ -317,21 +379,7 @@ fn host_table(
             Ok(())
         })?,
     )?;
-    host.set(
-        "moduleKey",
-        instance::checked(lua, |lua, args| {
-            let value: Value = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
-            mlua::IntoLuaMulti::into_lua_multi(instance::module_key(lua, value)?, lua)
-        })?,
-    )?;
-    host.set(
-        "compileModule",
-        instance::checked(lua, |lua, args| {
-            let module: AnyUserData = mlua::FromLuaMulti::from_lua_multi(args, lua)?;
-            mlua::IntoLuaMulti::into_lua_multi(instance::compile_module(lua, module)?, lua)
-        })?,
-    )?;
-    Ok(host)
+    Ok(())
 }
 
 /// Installs the DOM and the Roblox globals into `lua`; returns the table every script's
@@ -394,8 +442,6 @@ pub fn install(
             env.raw_set(name, value)?;
         }
     }
-    // Past the prelude's datatypes, each loads on the first read of its global.
-    datatypes::install(lua, &env)?;
     dom.hooks.borrow_mut().shared_env = Some(env.clone());
     Ok(env)
 }

@@ -11,9 +11,11 @@
 //! is indexed.
 
 mod bindable;
-mod collection_service;
+pub(crate) mod collection_service;
 mod data_model;
+mod derived;
 mod instance;
+mod remote;
 mod script_context;
 mod test_service;
 mod value_base;
@@ -215,6 +217,8 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
     script_context::register(&mut r)?;
     bindable::register(&mut r)?;
     value_base::register(&mut r)?;
+    derived::register(&mut r)?;
+    remote::register(&mut r)?;
     // Services (`dom/services/`).
     services::run_service::register(&mut r)?;
     services::http_service::register(&mut r)?;
@@ -255,6 +259,100 @@ const NOT_EMULATED: &[(&str, &[&str])] = &[
     ("PVInstance", &["GetPivot", "PivotTo"]),
     ("Model", &["GetBoundingBox", "MoveTo", "GetExtentsSize"]),
     ("LogService", &["MessageOut", "GetLogHistory"]),
+    (
+        "RunService",
+        &[
+            "Heartbeat",
+            "Stepped",
+            "RenderStepped",
+            "PreSimulation",
+            "PostSimulation",
+            "PreRender",
+            "PreAnimation",
+            "IsServer",
+            "IsClient",
+            "IsStudio",
+            "IsRunning",
+            "IsEdit",
+            "BindToRenderStep",
+            "UnbindFromRenderStep",
+        ],
+    ),
+    (
+        "Players",
+        &[
+            "GetPlayers",
+            "PlayerAdded",
+            "PlayerRemoving",
+            "GetPlayerFromCharacter",
+            "GetPlayerByUserId",
+            "GetUserIdFromNameAsync",
+            "GetNameFromUserIdAsync",
+        ],
+    ),
+    ("TweenService", &["Create", "GetValue"]),
+    ("Debris", &["AddItem"]),
+    ("HttpService", &["JSONEncode", "JSONDecode", "GenerateGUID"]),
+    (
+        "UserInputService",
+        &[
+            "InputBegan",
+            "InputEnded",
+            "InputChanged",
+            "IsKeyDown",
+            "GetMouseLocation",
+        ],
+    ),
+    ("ContextActionService", &["BindAction", "UnbindAction"]),
+    ("TextService", &["GetTextSize", "FilterStringAsync"]),
+    ("BadgeService", &["AwardBadge", "UserHasBadgeAsync"]),
+    ("PathfindingService", &["CreatePath"]),
+    (
+        "Instance",
+        &[
+            "GetDebugId",
+            "GetActor",
+            "IsPropertyModified",
+            "ResetPropertyToDefault",
+        ],
+    ),
+    (
+        "GuiObject",
+        &[
+            "TweenPosition",
+            "TweenSize",
+            "TweenSizeAndPosition",
+            "MouseEnter",
+            "MouseLeave",
+            "InputBegan",
+            "InputEnded",
+            "InputChanged",
+        ],
+    ),
+    (
+        "GuiButton",
+        &[
+            "Activated",
+            "MouseButton1Click",
+            "MouseButton1Down",
+            "MouseButton1Up",
+            "MouseButton2Click",
+        ],
+    ),
+    (
+        "TextBox",
+        &[
+            "FocusLost",
+            "Focused",
+            "CaptureFocus",
+            "ReleaseFocus",
+            "IsFocused",
+        ],
+    ),
+    (
+        "Humanoid",
+        &["MoveTo", "TakeDamage", "Died", "LoadAnimation"],
+    ),
 ];
 
 /// Whether `key` is a member Roblox gives `class` (or a superclass) that the emulator lacks.

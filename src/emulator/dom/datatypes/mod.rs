@@ -4,7 +4,8 @@
 //!
 //! Each file is a chunk called with `(env, native)`: the shared environment (for `typeof` and
 //! the other datatypes it builds on) and the few Rust primitives below. It returns a table of
-//! the globals it defines, which are then set in the environment for good.
+//! the globals it defines, which the prelude then sets in the environment for good (its
+//! `__index` on the environment asks `loader` for a name in `global_names`).
 
 pub(crate) mod convert;
 
@@ -76,42 +77,29 @@ const MODULES: &[Module] = &[
     },
 ];
 
-/// Hangs the lazy globals on the shared environment: a read of a global the environment does
-/// not hold looks it up here (one table read for names that are no datatype).
-const LAZY: &str = r#"
-local env, native, loaders = ...
-setmetatable(env, {
-	__index = function(_, key)
-		local load = loaders[key]
-		if load == nil then
-			return nil
-		end
-		for name, value in load(env, native) do
-			rawset(env, name, value)
-			loaders[name] = nil
-		end
-		return rawget(env, key)
-	end,
-})
-"#;
-
-/// Makes every module's globals load on first read from `env`.
-pub(crate) fn install(lua: &Lua, env: &Table) -> mlua::Result<()> {
-    let loaders = lua.create_table()?;
+/// The names of the lazily loaded globals, as a set (`{ DateTime = true, … }`), for the
+/// prelude's `__index` on the shared environment.
+pub(crate) fn global_names(lua: &Lua) -> mlua::Result<Table> {
+    let names = lua.create_table()?;
     for module in MODULES {
-        let (name, source) = (module.name, module.source);
-        let load = lua.create_function(move |lua, (env, native): (Table, Table)| {
-            lua.load(source)
-                .set_name(format!("=luau-exec.{name}"))
-                .call::<Table>((env, native))
-        })?;
         for global in module.globals {
-            loaders.raw_set(*global, load.clone())?;
+            names.raw_set(*global, true)?;
         }
     }
-    lua.load(LAZY)
-        .set_name("=luau-exec.datatypes")
-        .call::<()>((env.clone(), native(lua)?, loaders))
+    Ok(names)
+}
+
+/// `loadDatatype(name, env)`: runs the module that defines the global `name` and returns the
+/// table of every global it defines (the prelude sets them in `env` for good).
+pub(crate) fn loader(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_function(|lua, (name, env): (String, Table)| {
+        let Some(module) = MODULES.iter().find(|m| m.globals.contains(&name.as_str())) else {
+            return Err(mlua::Error::runtime(format!("{name} is no datatype")));
+        };
+        lua.load(module.source)
+            .set_name(format!("=luau-exec.{}", module.name))
+            .call::<Table>((env, native(lua)?))
+    })
 }
 
 /// A datatype's constructor table, loading its module if no script has yet (the Rust half
