@@ -478,6 +478,53 @@ mod tests {
     }
 
     #[test]
+    fn the_threshold_judges_the_total_and_a_missing_measure_never_passes() {
+        let mut coverage = Coverage::default();
+        coverage
+            .files
+            .insert("src/a.luau".into(), file(&[(1, 1), (2, 1), (3, 1), (4, 0)]));
+        assert_eq!(below_threshold(&coverage, 75.0, true), None);
+        assert_eq!(
+            below_threshold(&coverage, 75.1, true).as_deref(),
+            Some(
+                "input `coverage-threshold`: 75.0% of lines ran (3 of 4), below the 75.1% asked for"
+            )
+        );
+        assert_eq!(headline(&coverage), "75.0% of lines (3 of 4) in 1 file");
+        let missing = Coverage::unavailable("coverage was not available: refused");
+        assert_eq!(
+            below_threshold(&missing, 0.0, false).as_deref(),
+            Some(
+                "`--coverage-threshold` / `INPUT_COVERAGE_THRESHOLD` asks for 0.0% of lines, but coverage was not available: refused"
+            )
+        );
+        assert_eq!(
+            headline(&missing),
+            "none (coverage was not available: refused)"
+        );
+        // Nothing to run is no pass either.
+        assert!(
+            below_threshold(&Coverage::default(), 0.0, true)
+                .is_some_and(|why| why.contains("no line of the selected files was measured"))
+        );
+        let value = json_value(&coverage);
+        assert_eq!(value["linesFound"], 4);
+        assert_eq!(value["files"][0]["path"], "src/a.luau");
+        assert_eq!(value["files"][0]["percent"], 75.0);
+    }
+
+    #[test]
+    fn units_without_coverage_are_named_in_the_merge() {
+        let mut measured = Coverage::default();
+        measured.files.insert("src/a.luau".into(), file(&[(1, 2)]));
+        let merged = merge_units([("shard 1/2", Some(&measured)), ("shard 2/2", None)]);
+        assert_eq!(merged.missing, None);
+        assert_eq!(merged.notes, [format!("shard 2/2: {NO_RESULTS}")]);
+        let none = merge_units([("a", None)]);
+        assert_eq!(none.missing, Some(format!("a: {NO_RESULTS}")));
+    }
+
+    #[test]
     fn scripts_map_to_files_through_the_sourcemap_and_the_selection() {
         let map = Sourcemap::parse(
             br#"{ "name": "game", "className": "DataModel", "children": [
