@@ -42,6 +42,15 @@ import time
 # project, wrapped in a place by `wrap_as_place`), where its TestEZ submodule lives, the test
 # roots and TestEZ's instance path in the built place, and any `test-setup` module (a service
 # and its source) that does what the library's own runner does before running its tests.
+# What Roact's own runner (bin/run-tests.server.lua) does before TestBootstrap:run; Roact-Rodux's
+# (test/runner.server.lua) does the same.
+ROACT_SETUP = (
+    "ServerStorage",
+    "local Roact = require(game:GetService(\"ReplicatedStorage\").Roact)\n"
+    "Roact.setGlobalConfig({\n\tinternalTypeChecks = true,\n\ttypeChecks = true,\n"
+    "\telementTracing = true,\n\tpropValidation = true,\n})\nreturn nil\n",
+)
+
 RECIPES = {
     "roact": {
         "repository": "Roblox/roact",
@@ -49,13 +58,17 @@ RECIPES = {
         "testez": "modules/testez",
         "roots": "ReplicatedStorage.Roact",
         "framework": "ReplicatedStorage.TestEZ",
-        # What Roact's own runner (bin/run-tests.server.lua) does before TestBootstrap:run.
-        "setup": (
-            "ServerStorage",
-            "local Roact = require(game:GetService(\"ReplicatedStorage\").Roact)\n"
-            "Roact.setGlobalConfig({\n\tinternalTypeChecks = true,\n\ttypeChecks = true,\n"
-            "\telementTracing = true,\n\tpropValidation = true,\n})\nreturn nil\n",
-        ),
+        "setup": ROACT_SETUP,
+    },
+    # Tried beyond issue 16's four. Its Roact and Rodux are submodules: check them out
+    # (`git submodule update --init modules/roact modules/rodux`).
+    "roact-rodux": {
+        "repository": "Roblox/roact-rodux",
+        "project": "test-place.project.json",
+        "testez": "modules/testez",
+        "roots": "ReplicatedStorage.RoactRodux",
+        "framework": "ReplicatedStorage.TestEZ",
+        "setup": ROACT_SETUP,
     },
     "rodux": {
         "repository": "Roblox/rodux",
