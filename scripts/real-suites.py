@@ -93,6 +93,15 @@ RECIPES = {
         "roots": "ReplicatedStorage.t",
         "framework": "ReplicatedStorage.TestEZ",
     },
+    # Tried beyond issue 16's four: Fusion 0.2 (tag v0.2-beta) ships its own TestEZ beside its
+    # runner, a client script.
+    "fusion": {
+        "repository": "dphfox/Fusion",
+        "project": "test-runner.project.json",
+        "testez": None,
+        "roots": "ReplicatedStorage.FusionTest",
+        "framework": "StarterPlayer.StarterPlayerScripts.TestEZ",
+    },
 }
 
 WRAPPER = "luau-exec-place.project.json"
@@ -146,7 +155,10 @@ def commit_of(checkout):
 
 def fill_testez(work, recipe, testez):
     """Puts TestEZ where the library's submodule would be, laid out as the TestEZ repository
-    is (its `src` and a project file naming it), unless the submodule is checked out."""
+    is (its `src` and a project file naming it), unless the submodule is checked out or the
+    library ships its own (`"testez": None`)."""
+    if recipe["testez"] is None:
+        return
     home = os.path.join(work, recipe["testez"])
     if os.path.exists(os.path.join(home, "src", "init.lua")):
         return
