@@ -438,3 +438,25 @@ return r
         ])
     );
 }
+
+/// Roblox collects garbage in the background; a suite that waits for a weak reference to clear
+/// (Fusion's `waitForGC` polls a weak table with `task.wait`) must see it clear while its threads
+/// sleep, even when nothing allocates. Before the scheduler collected when idle, this waited
+/// forever (Fusion's suite took 24 s offline).
+#[tokio::test]
+async fn garbage_is_collected_while_every_thread_waits() {
+    let ran = run(
+        "local weak = setmetatable({}, { __mode = 'v' })
+         weak[1] = {}
+         local waits = 0
+         while weak[1] ~= nil and waits < 20 do
+             task.wait(0.05)
+             waits += 1
+         end
+         return weak[1] == nil, waits",
+        "10s",
+    )
+    .await;
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    assert_eq!(ran.result, json!(true), "{}", ran.stdout);
+}

@@ -10,7 +10,7 @@
 //! thread was resumed — by this loop, by `task.spawn` from a signal's `Wait`, or by
 //! `coroutine.resume` in another thread.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::ffi::c_void;
@@ -188,7 +188,16 @@ pub struct Scheduler {
     /// The main script's fate, once it has returned or failed.
     fate: RefCell<Option<Fate>>,
     frames: RefCell<Frames>,
+    /// When the scheduler last spent a wait on a garbage-collection cycle.
+    last_idle_gc: Cell<Option<Instant>>,
 }
+
+/// Waits shorter than this are not worth starting a collection for.
+const IDLE_GC_MIN_WAIT: Duration = Duration::from_millis(5);
+/// At most one idle collection cycle in this long.
+const IDLE_GC_EVERY: Duration = Duration::from_millis(100);
+/// Idle collection stops this long before the wait is due.
+const IDLE_GC_MARGIN: Duration = Duration::from_millis(1);
 
 impl Scheduler {
     pub fn set_resumer(&self, resumer: Function) {
@@ -292,7 +301,7 @@ impl Scheduler {
                     "the task's main thread was closed before it returned",
                 )));
             }
-            let entry = match self.next_work(deadline)? {
+            let entry = match self.next_work(lua, deadline)? {
                 Work::Entry(entry) => entry,
                 Work::Frame => {
                     self.run_frame()?;
@@ -336,7 +345,7 @@ impl Scheduler {
 
     /// The next entry to resume or frame to run, sleeping until it is due: deferred entries
     /// first, then whichever of the earliest timed entry and the next frame comes first.
-    fn next_work(&self, deadline: Instant) -> Result<Work, Stopped> {
+    fn next_work(&self, lua: &Lua, deadline: Instant) -> Result<Work, Stopped> {
         if let Some(entry) = self.queues.borrow_mut().pop_deferred() {
             return Ok(Work::Entry(entry));
         }
@@ -354,7 +363,7 @@ impl Scheduler {
                 std::thread::sleep(deadline.saturating_duration_since(now));
                 return Err(Stopped::Deadline);
             }
-            std::thread::sleep(due - now);
+            self.idle_until(lua, due);
         }
         if is_frame {
             return Ok(Work::Frame);
@@ -365,6 +374,32 @@ impl Scheduler {
         let mut queues = self.queues.borrow_mut();
         queues.timed.pop();
         Ok(queues.take(slot.order).map_or(Work::Nothing, Work::Entry))
+    }
+
+    /// Waits until `due`, spending the wait on a garbage-collection cycle first when none ran
+    /// idle lately. Roblox's collector runs in the background, so code that waits for a weak
+    /// reference to clear (Fusion's suite polls a weak table with `task.wait`) sees it clear
+    /// while its threads sleep; here nothing else would collect while no script allocates. The
+    /// collector takes small steps and stops short of `due`, so it never delays due work by
+    /// more than a step, and at most one idle cycle per [`IDLE_GC_EVERY`] keeps a frame loop
+    /// from turning every frame's gap into a collection.
+    fn idle_until(&self, lua: &Lua, due: Instant) {
+        let now = Instant::now();
+        let collected_lately = self
+            .last_idle_gc
+            .get()
+            .is_some_and(|last| now.duration_since(last) < IDLE_GC_EVERY);
+        if !collected_lately && due.saturating_duration_since(now) >= IDLE_GC_MIN_WAIT {
+            self.last_idle_gc.set(Some(now));
+            while Instant::now() + IDLE_GC_MARGIN < due {
+                // `true` once a cycle has finished; an error (out of memory) is the script's
+                // to meet when it next runs.
+                if lua.gc_step().unwrap_or(true) {
+                    break;
+                }
+            }
+        }
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
     }
 
     /// Runs one frame: the step gets the real time since the last frame; the loop stops when
