@@ -619,3 +619,21 @@ return {
         ])
     );
 }
+
+/// Roblox keeps colours as 32-bit floats, as a place does: a colour read back from a property
+/// equals the one assigned, which UI suites assert (`expect(frame.BackgroundColor3).to.equal(c)`).
+#[tokio::test]
+async fn a_colour_read_back_from_a_property_equals_the_one_assigned() {
+    let result = run_empty(
+        r#"
+local part, frame = Instance.new("Part"), Instance.new("Frame")
+local red = Color3.fromRGB(196, 40, 28)
+part.Color = red
+frame.BackgroundColor3 = Color3.new(0.1, 0.2, 0.3)
+return { part.Color == red, frame.BackgroundColor3 == Color3.new(0.1, 0.2, 0.3), red:ToHex(),
+	tostring(Color3.new(0.1, 0.2, 0.3)) }
+"#,
+    )
+    .await;
+    assert_eq!(result, json!([true, true, "C4281C", "0.1, 0.2, 0.3"]));
+}
