@@ -338,7 +338,7 @@ fn write_number(out: &mut String, n: f64) {
 }
 
 /// Writes `text` as a JSON string; false (and stops) once `out` passes `cap` bytes.
-fn write_string(out: &mut String, text: &str, cap: usize) -> bool {
+pub(crate) fn write_string(out: &mut String, text: &str, cap: usize) -> bool {
     use std::fmt::Write;
     out.push('"');
     for c in text.chars() {

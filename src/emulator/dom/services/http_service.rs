@@ -182,23 +182,10 @@ fn write_number(out: &mut String, n: f64) {
     }
 }
 
+/// A JSON string, escaped as the results writer escapes it (no cap: the encoder's caller has
+/// its own memory limit).
 fn write_string(out: &mut String, text: &str) {
-    use std::fmt::Write;
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    crate::emulator::json::write_string(out, text, usize::MAX);
 }
 
 /// A decoded JSON value as a Lua value (`null` is `nil`).
