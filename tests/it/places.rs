@@ -135,6 +135,21 @@ pub fn testez_run(repo: &Path) -> Run {
     run
 }
 
+/// Runs a place of TestEZ and one spec module `Tests.<name>` on the local backend, in the
+/// `json` format: the output and its last line (the run's result).
+pub async fn run_one_spec(name: &str, source: &str) -> (crate::support::Output, Value) {
+    let bytes = place(vec![
+        from_folder("TestEZ", &testez_source()),
+        folder("Tests").with_child(module(name, source)),
+    ]);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
+    let output = testez_run(repo.path()).output().await;
+    let result = serde_json::from_str(output.stdout.lines().last().unwrap_or_default())
+        .unwrap_or(Value::Null);
+    (output, result)
+}
+
 /// The spec project: passing, failing, skipped and erroring specs in nested folders, with
 /// `require` between modules.
 pub fn spec_project() -> InstanceBuilder {
@@ -601,15 +616,8 @@ async fn what_the_main_script_does_after_a_signal_wait_decides_the_run() {
 #[tokio::test]
 async fn a_testez_suite_that_waits_on_a_signal_still_reports_its_failures() {
     let spec = "local ready = Instance.new('BoolValue')\ntask.delay(0.02, function() ready.Value = true end)\nready.Changed:Wait()\nreturn function()\n\tit('adds', function() expect(1 + 1).to.equal(2) end)\n\tit('divides', function() expect(1 + 1).to.equal(3) end)\nend\n";
-    let bytes = place(vec![
-        from_folder("TestEZ", &testez_source()),
-        folder("Tests").with_child(module("loads.spec", spec)),
-    ]);
-    let repo = tempfile::tempdir().unwrap();
-    std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
-    let output = testez_run(repo.path()).output().await;
+    let (output, result) = run_one_spec("loads.spec", spec).await;
     assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
-    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(
         result["tests"]["counts"],
         json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 })

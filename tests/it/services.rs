@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::places::{folder, from_folder, module, place, testez_run, testez_source};
+use crate::places::run_one_spec;
 use crate::support::Run;
 
 /// A script's run on the local backend: exit code, first result, log lines (level, text),
@@ -216,15 +216,8 @@ async fn deadlines_hold_while_frames_run() {
 #[tokio::test]
 async fn a_testez_test_failing_after_a_frame_is_a_failure() {
     let spec = "local RunService = game:GetService(\"RunService\")\nreturn function()\n\tit(\"waits a frame then fails\", function()\n\t\tRunService.Heartbeat:Wait()\n\t\terror(\"late failure\")\n\tend)\n\tit(\"waits a frame then passes\", function()\n\t\tlocal dt = RunService.Heartbeat:Wait()\n\t\texpect(dt > 0).to.equal(true)\n\tend)\nend\n";
-    let bytes = place(vec![
-        from_folder("TestEZ", &testez_source()),
-        folder("Tests").with_child(module("frames.spec", spec)),
-    ]);
-    let repo = tempfile::tempdir().unwrap();
-    std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
-    let output = testez_run(repo.path()).output().await;
+    let (output, result) = run_one_spec("frames.spec", spec).await;
     assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
-    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(
         result["tests"]["counts"],
         json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 })
