@@ -54,12 +54,16 @@ pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
             roblox_limits,
             boot_delay,
             connection_timeout,
+            warm_period,
+            key_scopes,
         }) => {
             let options = ServeOptions {
                 workers: usize::from(workers),
                 roblox_limits,
                 boot_delay,
                 connection_timeout,
+                warm_period,
+                key_scopes,
             };
             serve(&listen, options, env).await
         }
@@ -280,6 +284,8 @@ struct ServeOptions {
     roblox_limits: bool,
     boot_delay: Option<String>,
     connection_timeout: Option<String>,
+    warm_period: Option<String>,
+    key_scopes: Option<Vec<String>>,
 }
 
 #[cfg(feature = "emulator")]
@@ -289,9 +295,10 @@ async fn serve(listen: &str, flags: ServeOptions, env: &dyn Fn(&str) -> Option<S
             .transpose()
             .map_err(|error| error_line(&format!("input `{name}`: {error}")))
     };
-    let (Ok(boot_delay), Ok(connection_timeout)) = (
+    let (Ok(boot_delay), Ok(connection_timeout), Ok(warm_period)) = (
         parse("boot-delay", flags.boot_delay.as_deref()),
         parse("connection-timeout", flags.connection_timeout.as_deref()),
+        parse("warm-period", flags.warm_period.as_deref()),
     ) else {
         return Outcome::BadInput.exit_code();
     };
@@ -312,6 +319,8 @@ async fn serve(listen: &str, flags: ServeOptions, env: &dyn Fn(&str) -> Option<S
         connection_timeout: connection_timeout
             .filter(|t| !t.is_zero())
             .unwrap_or(defaults.connection_timeout),
+        warm_period: warm_period.unwrap_or(defaults.warm_period),
+        key_scopes: flags.key_scopes,
         ..defaults
     };
     match emulator::start(listen, options).await {
