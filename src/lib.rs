@@ -24,6 +24,7 @@ pub mod export;
 pub mod files;
 pub mod interrupt;
 pub mod outcome;
+pub mod place_reuse;
 pub mod poller;
 pub mod random;
 pub mod render;

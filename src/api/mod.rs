@@ -5,6 +5,7 @@ pub mod body;
 pub mod client;
 pub mod error;
 pub mod limiter;
+pub mod memory_store;
 pub mod model;
 pub mod retry;
 pub mod url;
