@@ -23,6 +23,7 @@ pub mod emulator;
 pub mod export;
 pub mod files;
 pub mod interrupt;
+pub mod live_progress;
 pub mod outcome;
 pub mod place_reuse;
 pub mod poller;
