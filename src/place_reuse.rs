@@ -126,11 +126,11 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// The version to run on: the recorded one when these bytes were uploaded before (and reuse is
-/// on), else a fresh upload (`upload`), recorded for next time.
+/// The version to run on: the recorded one when these bytes were uploaded before, else a fresh
+/// upload (`upload`), recorded for next time. Without a `store` (reuse off, or a backend
+/// without records) it uploads.
 pub async fn prepare<U, F>(
-    store: &impl SortedMaps,
-    enabled: bool,
+    store: Option<&impl SortedMaps>,
     universe: u64,
     place: u64,
     bytes: &[u8],
@@ -141,14 +141,14 @@ where
     F: Future<Output = Result<u64, ApiError>>,
 {
     let mut notes = Vec::new();
-    if !enabled {
+    let Some(store) = store else {
         let version = upload().await?;
         return Ok(Prepared {
             version,
             uploaded: true,
             notes,
         });
-    }
+    };
     let identity = PlaceIdentity::of(bytes);
     let mut record = true;
     match find(store, universe, place, &identity).await {

@@ -76,6 +76,11 @@ pub trait TaskApi: TaskSource {
         uri: &str,
         path: &Path,
     ) -> impl Future<Output = Result<u64, ApiError>>;
+    /// The universe's memory-store sorted maps, for place reuse and live progress: Open Cloud
+    /// only (a fake has none; the local emulator's store is new each run, nothing to reuse).
+    fn sorted_maps(&self) -> Option<&OpenCloud> {
+        None
+    }
 }
 
 impl TaskApi for OpenCloud {
@@ -133,5 +138,8 @@ impl TaskApi for OpenCloud {
         path: &Path,
     ) -> impl Future<Output = Result<u64, ApiError>> {
         OpenCloud::download_binary_output(self, uri, path)
+    }
+    fn sorted_maps(&self) -> Option<&OpenCloud> {
+        (OpenCloud::service(self) == Service::OpenCloud).then_some(self)
     }
 }

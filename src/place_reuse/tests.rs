@@ -80,41 +80,31 @@ async fn an_unchanged_place_is_uploaded_once_then_reused_from_the_record() {
     let maps = FakeMaps::default();
     let uploads = Uploads(RefCell::new(0));
     let bytes = b"place bytes";
-    let first = prepare(&maps, true, 1, 2, bytes, || uploads.upload())
+    let first = prepare(Some(&maps), 1, 2, bytes, || uploads.upload())
         .await
         .unwrap();
     assert_eq!((first.version, first.uploaded), (11, true));
     assert!(first.notes.is_empty(), "{:?}", first.notes);
     // A new runner (nothing local) finds the record on Roblox.
-    let second = prepare(&maps, true, 1, 2, bytes, || uploads.upload())
+    let second = prepare(Some(&maps), 1, 2, bytes, || uploads.upload())
         .await
         .unwrap();
     assert_eq!((second.version, second.uploaded), (11, false));
     assert!(second.notes[0].contains("version 11 of place 2 holds this place file"));
     assert_eq!(*uploads.0.borrow(), 1);
     // Other bytes, or the same bytes for another place, are uploaded.
-    let changed = prepare(&maps, true, 1, 2, b"other", || uploads.upload())
+    let changed = prepare(Some(&maps), 1, 2, b"other", || uploads.upload())
         .await
         .unwrap();
     assert_eq!((changed.version, changed.uploaded), (12, true));
-    let elsewhere = prepare(&maps, true, 1, 3, bytes, || uploads.upload())
+    let elsewhere = prepare(Some(&maps), 1, 3, bytes, || uploads.upload())
         .await
         .unwrap();
     assert!(elsewhere.uploaded);
     // Turned off: always uploads, never reads or writes records.
-    let off = prepare(
-        &FakeMaps {
-            refuse: Some(500),
-            ..FakeMaps::default()
-        },
-        false,
-        1,
-        2,
-        bytes,
-        || uploads.upload(),
-    )
-    .await
-    .unwrap();
+    let off = prepare(None::<&FakeMaps>, 1, 2, bytes, || uploads.upload())
+        .await
+        .unwrap();
     assert!(off.uploaded && off.notes.is_empty());
 }
 
@@ -125,7 +115,7 @@ async fn without_the_scope_it_says_so_once_and_uploads() {
         ..FakeMaps::default()
     };
     let uploads = Uploads(RefCell::new(0));
-    let prepared = prepare(&maps, true, 1, 2, b"x", || uploads.upload())
+    let prepared = prepare(Some(&maps), 1, 2, b"x", || uploads.upload())
         .await
         .unwrap();
     assert!(prepared.uploaded);
@@ -136,7 +126,7 @@ async fn without_the_scope_it_says_so_once_and_uploads() {
         refuse_writes: Some(403),
         ..FakeMaps::default()
     };
-    let prepared = prepare(&read_only, true, 1, 2, b"x", || uploads.upload())
+    let prepared = prepare(Some(&read_only), 1, 2, b"x", || uploads.upload())
         .await
         .unwrap();
     assert_eq!(prepared.notes.len(), 1, "{:?}", prepared.notes);
@@ -340,11 +330,11 @@ async fn records_and_guards_work_against_the_emulator() {
         .unwrap();
     let api = client(&running.url);
     let uploads = Uploads(RefCell::new(0));
-    let first = prepare(&api, true, 1, 2, b"bytes", || uploads.upload())
+    let first = prepare(Some(&api), 1, 2, b"bytes", || uploads.upload())
         .await
         .unwrap();
     assert!(first.uploaded && first.notes.is_empty(), "{first:?}");
-    let second = prepare(&api, true, 1, 2, b"bytes", || uploads.upload())
+    let second = prepare(Some(&api), 1, 2, b"bytes", || uploads.upload())
         .await
         .unwrap();
     assert_eq!((second.version, second.uploaded), (11, false));
