@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::emulator::{get, post, serve_with_args};
 use crate::places::{folder, from_folder, module, place, testez_run, testez_source};
-use crate::support::{Run, RunnerParser, parse_output_file};
+use crate::support::{Outcome, Run, RunnerParser, Signal, parse_output_file};
 
 /// A suite of six spec modules in nested folders: passing, failing and skipped tests.
 fn six_specs() -> rbx_dom_weak::InstanceBuilder {
@@ -359,21 +359,22 @@ async fn a_signal_stops_the_whole_step_and_names_every_task_still_running() {
         .env("INPUT_OUTPUT_FORMAT", "plain")
         .env("LUAU_EXEC_TEST_TIME_SCALE", "0.01");
     let stats_url = format!("{}/emulator/stats", served.url);
-    let (code, stdout) = crate::open_cloud::interrupt_when(&run, "-TERM", async || {
-        get(&stats_url).await.1["creates"].as_u64().unwrap_or(0) >= 2
-    })
-    .await;
-    assert_eq!(code, 143, "{stdout}");
+    let ran = run
+        .interrupted("-TERM", async || {
+            get(&stats_url).await.1["creates"].as_u64().unwrap_or(0) >= 2
+        })
+        .await;
     // Both running tasks are named with their paths; the third was never created.
-    let may_still_run: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.contains("it may still run on Roblox"))
-        .collect();
-    assert_eq!(may_still_run.len(), 2, "{stdout}");
-    assert!(
-        stdout.contains("never started: interrupted by SIGTERM first"),
-        "{stdout}"
-    );
+    ran.code(Outcome::Interrupted(Signal::Terminate))
+        .holds(
+            ran.stdout
+                .lines()
+                .filter(|l| l.contains("it may still run on Roblox"))
+                .count()
+                == 2,
+            "two tasks that may still run",
+        )
+        .stdout_has("never started: interrupted by SIGTERM first");
     let (_, stats) = get(&stats_url).await;
     assert_eq!(stats["creates"], 2, "{stats}");
 }
