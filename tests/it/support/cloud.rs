@@ -8,7 +8,7 @@
 //! first and, once its `up_to_n_times` is spent, the story goes on.
 
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path, query_param};
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
 use super::{CREATE_PATH, KEY, Run, TASK_PATH};
@@ -109,8 +109,12 @@ pub struct TaskStory {
     pages: Vec<Vec<(String, String)>>,
     /// A place uploaded as this saved version, and the task created on it.
     place_version: Option<u64>,
+    /// How long the upload's answer takes.
+    upload_delay: std::time::Duration,
     /// How many creates are expected.
     creates: u64,
+    /// What the create's JSON body must hold (`body_partial_json`).
+    create_body: Option<Value>,
 }
 
 impl Default for TaskStory {
@@ -120,7 +124,9 @@ impl Default for TaskStory {
             end: Some(complete(json!([]))),
             pages: vec![Vec::new()],
             place_version: None,
+            upload_delay: std::time::Duration::ZERO,
             creates: 1,
+            create_body: None,
         }
     }
 }
@@ -183,9 +189,22 @@ impl TaskStory {
         self
     }
 
+    /// The upload's answer takes this long (so progress shows).
+    pub fn upload_delay(mut self, delay: std::time::Duration) -> Self {
+        self.upload_delay = delay;
+        self
+    }
+
     /// How many creates are expected (1 unless said).
     pub fn creates(mut self, count: u64) -> Self {
         self.creates = count;
+        self
+    }
+
+    /// The create is answered only if its JSON body holds these fields (a create without them
+    /// gets a 404, and the run fails).
+    pub fn create_body(mut self, fields: Value) -> Self {
+        self.create_body = Some(fields);
         self
     }
 
@@ -204,13 +223,13 @@ impl TaskStory {
         };
         cloud
             .mount(
-                Mock::given(method("POST"))
-                    .and(path(UPLOAD_PATH))
+                on_upload()
                     .and(query_param("versionType", "Saved"))
                     .and(header("x-api-key", KEY))
                     .respond_with(
                         ResponseTemplate::new(200)
                             .insert_header("content-type", "text/plain")
+                            .set_delay(self.upload_delay)
                             .set_body_string(format!("{{\"versionNumber\":{version}}}")),
                     )
                     .expect(1),
@@ -232,13 +251,15 @@ impl TaskStory {
             .or(last)
             .unwrap_or_else(|| task("PROCESSING"));
         let created = self.states.first().map(|s| task(s)).unwrap_or(end.clone());
+        // Every create carries the key.
+        let mut create = Mock::given(method("POST"))
+            .and(path(create_path))
+            .and(header("x-api-key", KEY));
+        if let Some(fields) = &self.create_body {
+            create = create.and(body_partial_json(fields));
+        }
         cloud
-            .mount(
-                Mock::given(method("POST"))
-                    .and(path(create_path))
-                    .respond_with(ok_json(created))
-                    .expect(self.creates),
-            )
+            .mount(create.respond_with(ok_json(created)).expect(self.creates))
             .await;
         // Runs of one state, mounted in order: each answers its count, then the next.
         let polled = self.states.iter().skip(1);
@@ -306,6 +327,11 @@ fn borrowed(messages: &[(String, String)]) -> Vec<(&str, &str)> {
 /// Mocks of the routes a run uses, to finish with `.respond_with(…)`.
 pub fn on_create() -> MockBuilder {
     Mock::given(method("POST")).and(path(CREATE_PATH))
+}
+
+/// The route a place file is uploaded to.
+pub fn on_upload() -> MockBuilder {
+    Mock::given(method("POST")).and(path(UPLOAD_PATH))
 }
 
 pub fn on_get() -> MockBuilder {

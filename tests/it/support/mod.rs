@@ -19,7 +19,8 @@ mod workflow;
 use std::path::PathBuf;
 
 pub use cloud::{
-    FakeCloud, TaskStory, complete, failed, logs_page, ok_json, on_create, on_get, on_logs, task,
+    FakeCloud, TaskStory, UPLOAD_PATH, complete, failed, logs_page, ok_json, on_create, on_get,
+    on_logs, on_upload, task,
 };
 pub use luau_exec::outcome::{Outcome, Signal};
 pub use raw::{RawBody, RawResponse, RawServer};
