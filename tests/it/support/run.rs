@@ -297,6 +297,15 @@ impl Expect {
         self
     }
 
+    /// Stdout's last line as JSON: the result line of `output-format: json`.
+    #[track_caller]
+    pub fn result_line(&self) -> serde_json::Value {
+        let last = self.output.stdout.lines().last().unwrap_or("null");
+        let parsed = serde_json::from_str(last);
+        self.holds(parsed.is_ok(), "a JSON result line last on stdout");
+        parsed.unwrap_or_default()
+    }
+
     /// The output, for checks beyond these.
     pub fn into_output(self) -> Output {
         self.output
