@@ -91,11 +91,6 @@ impl FakeCloud {
             );
         }
     }
-
-    /// Forgets every mock and every request received.
-    pub async fn reset(&self) {
-        self.server.reset().await;
-    }
 }
 
 /// What the fake task does, told before the server starts.

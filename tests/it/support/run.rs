@@ -305,11 +305,6 @@ impl Expect {
         self.holds(parsed.is_ok(), "a JSON result line last on stdout");
         parsed.unwrap_or_default()
     }
-
-    /// The output, for checks beyond these.
-    pub fn into_output(self) -> Output {
-        self.output
-    }
 }
 
 /// The binary under test: the one `cargo test` built, or the one named by
