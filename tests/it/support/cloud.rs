@@ -368,3 +368,69 @@ pub fn logs_page(messages: &[(&str, &str)], next: &str) -> Value {
         "nextPageToken": next,
     })
 }
+
+/// The fake itself, asked directly: a story is told in order, a hook comes first, and an
+/// expected request that never came fails the test.
+mod tests {
+    use super::*;
+
+    async fn get(url: &str) -> Value {
+        reqwest::get(url)
+            .await
+            .expect("the fake answers")
+            .json()
+            .await
+            .unwrap_or(Value::Null)
+    }
+
+    #[tokio::test]
+    async fn a_story_is_told_in_order_and_a_hook_comes_first() {
+        let cloud = FakeCloud::task()
+            .through(&["QUEUED", "PROCESSING", "PROCESSING"])
+            .completes(json!([1]))
+            .log_pages(&[&[("OUTPUT", "one")], &[("OUTPUT", "two")]])
+            .start()
+            .await;
+        cloud
+            .mount_first(
+                on_get()
+                    .respond_with(ok_json(task("HOOKED")))
+                    .up_to_n_times(1),
+            )
+            .await;
+        let created = reqwest::Client::new()
+            .post(format!("{}{CREATE_PATH}", cloud.uri()))
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .expect("the fake answers");
+        let created: Value = created.json().await.expect("a task");
+        assert_eq!(created["state"], "QUEUED");
+        let poll = format!("{}/cloud/v2/{TASK_PATH}", cloud.uri());
+        let mut states = Vec::new();
+        for _ in 0..5 {
+            states.push(get(&poll).await["state"].as_str().unwrap_or("?").to_owned());
+        }
+        assert_eq!(
+            states,
+            ["HOOKED", "PROCESSING", "PROCESSING", "COMPLETE", "COMPLETE"]
+        );
+        let logs = format!("{poll}/logs?view=STRUCTURED");
+        let first = get(&logs).await;
+        assert_eq!(first["nextPageToken"], "page-2");
+        let second = get(&format!("{logs}&pageToken=page-2")).await;
+        assert_eq!(
+            second["luauExecutionSessionTaskLogs"][0]["structuredMessages"][0]["message"],
+            "two"
+        );
+        assert_eq!(second["nextPageToken"], "");
+        assert_eq!(cloud.requests("GET").await, 7);
+        assert_eq!(cloud.requests("POST").await, 1);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "Verifications failed")]
+    async fn a_create_that_never_came_fails_the_test() {
+        let _cloud = FakeCloud::task().start().await;
+    }
+}

@@ -360,3 +360,71 @@ pub fn assert_key_hidden(output: &Output) {
     }
     assert_no_key(&output.stderr, "stderr");
 }
+
+/// The checks themselves: a failed one must say what it expected and show everything the run
+/// left, or converting a test to them would hide what went wrong.
+mod tests {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+
+    use super::*;
+
+    /// The message a failing check panics with.
+    fn failure(check: impl FnOnce()) -> String {
+        let payload = catch_unwind(AssertUnwindSafe(check)).expect_err("the check fails");
+        payload
+            .downcast::<String>()
+            .map(|message| *message)
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_failed_check_names_what_it_expected_and_shows_the_whole_run() {
+        // No inputs at all: refused, exit 2, a line on stderr for each missing input.
+        let ran = Run::bare().expect().await;
+        ran.code(Outcome::BadInput).stderr_lines(4);
+
+        let message = failure(|| {
+            ran.code(Outcome::WaitTimeout);
+        });
+        assert!(
+            message.starts_with("expected: exit code 9 (WaitTimeout)\nexit code: 2 after "),
+            "{message}"
+        );
+        assert!(
+            message.contains("\n--- stdout ---\n")
+                && message.contains(&format!("\n--- stderr ---\n{}", ran.stderr)),
+            "{message}"
+        );
+
+        let ran = ran.case("no inputs");
+        let message = failure(|| {
+            ran.code(Outcome::BadInput).stderr_has("not there");
+        });
+        assert!(
+            message.starts_with("expected [no inputs]: stderr has \"not there\"\n"),
+            "{message}"
+        );
+        for (check, expected) in [
+            (
+                failure(|| {
+                    ran.stdout_count("x", 3);
+                }),
+                "expected [no inputs]: stdout has \"x\" 3 time(s), not 0",
+            ),
+            (
+                failure(|| {
+                    ran.took_at_least(Duration::from_secs(3600));
+                }),
+                "expected [no inputs]: took at least 3600s, not ",
+            ),
+            (
+                failure(|| {
+                    ran.names_input("timeout");
+                }),
+                "expected [no inputs]: stderr names the input",
+            ),
+        ] {
+            assert!(check.starts_with(expected), "{check}");
+        }
+    }
+}
