@@ -132,9 +132,10 @@ async fn a_test_setup_missing_from_the_place_says_what_is_there() {
         let output = testez_run(repo.path())
             .env("INPUT_TEST_SETUP", path)
             .expect()
-            .await;
+            .await
+            .case(path);
         let result = result_of(&output);
-        assert_eq!(output.code, 10, "{path}: {}", output.stdout);
+        output.code(Outcome::TestsFailed);
         assert_eq!(result["outcome"], format!("NO TEST SETUP at {path}"));
         let problem = result["problem"].as_str().unwrap_or_default();
         assert!(problem.contains(says), "{path}: {result}");
@@ -145,7 +146,7 @@ async fn a_test_setup_missing_from_the_place_says_what_is_there() {
 
 /// Runs `script` on the local backend in a place holding `children`; its first result, once
 /// the run exited `code`.
-async fn first_result(children: Vec<InstanceBuilder>, script: &str, code: i32) -> Value {
+async fn first_result(children: Vec<InstanceBuilder>, script: &str, code: Outcome) -> Value {
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(repo.path().join("game.rbxl"), place(children)).unwrap();
     let output = crate::support::Run::bare()
@@ -156,7 +157,7 @@ async fn first_result(children: Vec<InstanceBuilder>, script: &str, code: i32) -
         .env("INPUT_OUTPUT_FORMAT", "json")
         .expect()
         .await;
-    assert_eq!(output.code, code, "{}\n{}", output.stdout, output.stderr);
+    output.code(code);
     result_of(&output)["results"][0].clone()
 }
 
@@ -196,7 +197,7 @@ r.reads = reads()
 r.raises = select(2, pcall(debug.loadmodule(RS.Raises)))
 return r
 "#;
-    let result = first_result(children, script, 0).await;
+    let result = first_result(children, script, Outcome::Complete).await;
     assert_eq!(result["notRunYet"], true, "{result}");
     assert_eq!(result["fresh"], true, "{result}");
     assert_eq!(result["loads"], 3, "two loads and one require: {result}");
@@ -907,7 +908,12 @@ local aggregated = { testResults = {
 } }
 return envelope("jest", flattenJest(aggregated, "ReplicatedStorage.Packages"))
 "#;
-    let envelope = first_result(vec![], &format!("{COMMON}\n{JEST}\n{recorded}"), 10).await;
+    let envelope = first_result(
+        vec![],
+        &format!("{COMMON}\n{JEST}\n{recorded}"),
+        Outcome::TestsFailed,
+    )
+    .await;
     assert_eq!(
         envelope["tests"][0]["message"],
         "Error: expect(received).toBe\n    at [string \"ReplicatedStorage.Tests.sum.spec\"]:9"

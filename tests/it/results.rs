@@ -535,15 +535,11 @@ async fn test_inputs_are_checked_before_anything_is_sent() {
         for (name, value) in vars {
             run.env(name, value);
         }
-        let output = run.expect().await;
-        assert_eq!(output.code, 2, "{vars:?}: {}", output.stderr);
-        assert!(
-            output
-                .stderr
-                .contains(&luau_exec::text::input_name(input, false)),
-            "{vars:?}: {}",
-            output.stderr
-        );
+        run.expect()
+            .await
+            .case(format_args!("{vars:?}"))
+            .code(Outcome::BadInput)
+            .names_input(input);
     }
     let (_dir, bad) = crate::support::temp_file("sourcemap.json", b"{ not json");
     let output = Run::bare()
