@@ -418,6 +418,7 @@ async fn an_interrupted_run_reports_how_long_it_ran() {
         .interrupted("-TERM", async || cloud.requests("GET").await > 2)
         .await
         .code(Outcome::Interrupted(Signal::Terminate))
+        .stdout_has(" after ")
         .stdout_lacks("after 0ms");
     let pairs = parse_output_file(&std::fs::read_to_string(outputs).unwrap());
     let duration: f64 = pairs
