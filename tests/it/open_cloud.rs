@@ -35,11 +35,7 @@ async fn queued_then_processing_then_complete_with_paged_logs() {
         .filter(|l| l.contains("] state: "))
         .collect();
     // Every message exactly once, in order, with its level.
-    let log_lines: Vec<&str> = ran
-        .stdout
-        .lines()
-        .filter(|l| l.starts_with('[') && !l.contains("] state"))
-        .collect();
+    let log_lines = ran.log_lines();
     ran.code(Outcome::Complete)
         .holds(
             states.len() == 3

@@ -297,6 +297,23 @@ impl Expect {
         self
     }
 
+    /// The lines of the plain renderer's log blocks, between each `--- logs (…) ---` and
+    /// `--- end of logs ---`: never the progress lines (`[ 233ms] still QUEUED`) around them.
+    pub fn log_lines(&self) -> Vec<&str> {
+        let mut inside = false;
+        let mut lines = Vec::new();
+        for line in self.output.stdout.lines() {
+            if line.starts_with("--- logs") && line.ends_with(") ---") {
+                inside = true;
+            } else if line == "--- end of logs ---" {
+                inside = false;
+            } else if inside {
+                lines.push(line);
+            }
+        }
+        lines
+    }
+
     /// Stdout's last line as JSON: the result line of `output-format: json`.
     #[track_caller]
     pub fn result_line(&self) -> serde_json::Value {
