@@ -79,6 +79,29 @@ pub(super) fn load_coverage(
             return None;
         }
     };
+    measure_roots(problems, first, &selection, work)?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let workspace = inputs
+        .var(GITHUB_WORKSPACE)
+        .map_or_else(|| cwd.clone(), |w| cwd.join(w));
+    Some(crate::coverage::Spec {
+        lcov,
+        cobertura,
+        threshold,
+        selection,
+        workspace,
+    })
+}
+
+/// Which instances the bootstrap measures: the sourcemap's modules that count, as roots
+/// written into every unit's script. `None` (with the problem kept under `first`, the first
+/// `coverage-*` input given) when there is no sourcemap or nothing counts.
+fn measure_roots(
+    problems: &mut Problems,
+    first: &'static str,
+    selection: &crate::coverage::Selection,
+    work: &mut Work,
+) -> Option<()> {
     let Some(sourcemap) = work.locator.sourcemap() else {
         problems.push(
             first,
@@ -99,17 +122,7 @@ pub(super) fn load_coverage(
     }
     let roots = crate::coverage::select::roots(&modules, MAX_COVERAGE_ROOTS);
     set_coverage_roots(work, &roots);
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let workspace = inputs
-        .var(GITHUB_WORKSPACE)
-        .map_or_else(|| cwd.clone(), |w| cwd.join(w));
-    Some(crate::coverage::Spec {
-        lcov,
-        cobertura,
-        threshold,
-        selection,
-        workspace,
-    })
+    Some(())
 }
 
 /// Writes the coverage roots into the suite's bootstrap, every shard's included.

@@ -138,64 +138,9 @@ pub(super) fn load_units(
     script: &str,
     script_files: &[PathBuf],
 ) -> Result<Vec<Unit>, ConfigError> {
-    let args = inputs.args;
-    let shards = match inputs.input("shards", &args.shards) {
-        None => 1,
-        Some(_) if suite.is_none() => {
-            return Err(ConfigError::new(
-                "shards",
-                "is used only with `test-framework` (several scripts are given in `script-path`)",
-            ));
-        }
-        Some(text) => match text.parse::<usize>() {
-            Ok(n @ 1..=MAX_SHARDS) => n,
-            _ => {
-                return Err(ConfigError::new(
-                    "shards",
-                    format!(
-                        "must be a whole number from 1 to {MAX_SHARDS}, got `{}`",
-                        shorten(&text)
-                    ),
-                ));
-            }
-        },
-    };
+    let shards = load_shards(inputs, suite.as_ref())?;
     if let Some(suite) = suite {
-        if suite.framework == Framework::Jest && shards > suite.roots.len() {
-            return Err(ConfigError::new(
-                "shards",
-                format!(
-                    "Jest-Lua is split by test root, and `test-roots` lists {}: give at most that many shards",
-                    suite.roots.len()
-                ),
-            ));
-        }
-        if shards == 1 {
-            return Ok(vec![Unit {
-                label: suite.roots.join(", "),
-                script: script.to_owned(),
-                script_path: None,
-                suite: Some(suite.clone()),
-            }]);
-        }
-        return Ok((1..=shards)
-            .map(|index| {
-                let shard = crate::results::bootstrap::Shard {
-                    index,
-                    count: shards,
-                };
-                let suite = Suite {
-                    shard: Some(shard),
-                    ..suite.clone()
-                };
-                Unit {
-                    label: shard.to_string(),
-                    script: crate::results::bootstrap::script(&suite),
-                    script_path: None,
-                    suite: Some(suite),
-                }
-            })
-            .collect());
+        return Ok(suite_units(suite, script, shards));
     }
     if script_files.is_empty() {
         return Ok(vec![Unit {
@@ -221,6 +166,75 @@ pub(super) fn load_units(
         });
     }
     Ok(units)
+}
+
+/// `shards`: how many tasks a suite is split across (1 unless given; only with a suite, and
+/// for Jest-Lua, which splits by root, at most one per root).
+fn load_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> Result<usize, ConfigError> {
+    let shards = match inputs.input("shards", &inputs.args.shards) {
+        None => return Ok(1),
+        Some(_) if suite.is_none() => {
+            return Err(ConfigError::new(
+                "shards",
+                "is used only with `test-framework` (several scripts are given in `script-path`)",
+            ));
+        }
+        Some(text) => match text.parse::<usize>() {
+            Ok(n @ 1..=MAX_SHARDS) => n,
+            _ => {
+                return Err(ConfigError::new(
+                    "shards",
+                    format!(
+                        "must be a whole number from 1 to {MAX_SHARDS}, got `{}`",
+                        shorten(&text)
+                    ),
+                ));
+            }
+        },
+    };
+    match suite {
+        Some(suite) if suite.framework == Framework::Jest && shards > suite.roots.len() => {
+            Err(ConfigError::new(
+                "shards",
+                format!(
+                    "Jest-Lua is split by test root, and `test-roots` lists {}: give at most that many shards",
+                    suite.roots.len()
+                ),
+            ))
+        }
+        _ => Ok(shards),
+    }
+}
+
+/// A suite's units: the whole suite (labelled by its roots), or one per shard, each with the
+/// bootstrap that runs its share.
+fn suite_units(suite: &Suite, script: &str, shards: usize) -> Vec<Unit> {
+    if shards == 1 {
+        return vec![Unit {
+            label: suite.roots.join(", "),
+            script: script.to_owned(),
+            script_path: None,
+            suite: Some(suite.clone()),
+        }];
+    }
+    (1..=shards)
+        .map(|index| {
+            let shard = crate::results::bootstrap::Shard {
+                index,
+                count: shards,
+            };
+            let suite = Suite {
+                shard: Some(shard),
+                ..suite.clone()
+            };
+            Unit {
+                label: shard.to_string(),
+                script: crate::results::bootstrap::script(&suite),
+                script_path: None,
+                suite: Some(suite),
+            }
+        })
+        .collect()
 }
 
 /// The files `script-path` names: paths or globs (`tests/**/*.luau`), separated by commas or
