@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::inputs::Inputs;
-use super::target::Target;
+use super::target::Site;
 use super::tasks::Work;
 use super::{Backend, ConfigError, Problems};
 use crate::roblox::{MAX_BINARY_INPUT_BYTES, MAX_PLACE_FILE_BYTES};
@@ -55,7 +55,7 @@ pub(super) fn load_files(
 /// suite on the local backend needs a place at all.
 pub(super) fn check_place(
     problems: &mut Problems,
-    target: &Target,
+    target: &Site,
     work: &Option<Work>,
     place_file: bool,
 ) {

@@ -6,10 +6,10 @@
 //! every declared input, empty when the workflow did not set it. No other module reads the
 //! environment: what the run needs is in [`Config`].
 //!
-//! One file per domain, each reading its own inputs: [`inputs`] (where values come from),
-//! [`target`] (backend, key, universe and places), [`tasks`] (the scripts or shards, as units,
-//! and how many run at once), [`suite`] (the test framework), [`files`] (what is uploaded and
-//! written beside the reports), [`exports`] (coverage, JUnit, GitHub's files). [`load`] asks
+//! One file per domain, each reading its own inputs: `inputs.rs` (where values come from),
+//! `target.rs` (backend, key, universe and places), `tasks.rs` (the scripts or shards, as units,
+//! and how many run at once), `suite.rs` (the test framework), `files.rs` (what is uploaded and
+//! written beside the reports), `exports.rs` (coverage, JUnit, GitHub's files). [`load`] asks
 //! each in turn and refuses every bad input at once.
 
 mod exports;
@@ -24,24 +24,21 @@ mod tests;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::Url;
-
 use crate::clock::Timing;
 use crate::duration::DurationError;
 use crate::results::Locator;
 use crate::results::bootstrap::Suite;
-use crate::secret::ApiKey;
 
 pub use exports::GithubFiles;
 pub use files::PlaceFile;
 pub use inputs::{Inputs, RunArgs, is_github_actions, serve_api_key};
-pub use target::{Backend, DEFAULT_BASE_URL, MissingKeyPolicy};
+pub use target::{Backend, DEFAULT_BASE_URL, MissingKeyPolicy, Target};
 pub use tasks::{MAX_SCRIPT_FILES, MAX_SHARDS, Unit, WAIT_GRACE};
 
 use exports::{github_files, load_coverage};
 use files::{check_place, check_writable, load_files};
 use inputs::*;
-use target::{load_target, parse_base_url, timing};
+use target::{load_base_url, load_target, timing};
 use tasks::{load_parallel, load_wait_timeout, load_work, parse_task_timeout};
 
 /// How the run's output is presented.
@@ -58,10 +55,8 @@ pub enum OutputFormat {
 /// Everything the run needs, typed and checked.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub backend: Backend,
-    /// `None` only when the key is missing and the policy is to skip, or on the local backend.
-    pub api_key: Option<ApiKey>,
-    pub missing_key: MissingKeyPolicy,
+    /// Where the step runs, and with what key.
+    pub target: Target,
     pub universe_id: u64,
     pub place_id: u64,
     /// Every place the step's tasks may run on (`place-ids`, else `place-id` alone).
@@ -84,7 +79,6 @@ pub struct Config {
     pub junit_path: Option<PathBuf>,
     pub task_timeout: Option<Duration>,
     pub wait_timeout: Duration,
-    pub base_url: Url,
     pub output_format: OutputFormat,
     pub place_file: Option<PlaceFile>,
     pub binary_input: Option<PathBuf>,
@@ -172,7 +166,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
     let mut problems = Problems::default();
     let github_actions = inputs.var(GITHUB_ACTIONS).as_deref() == Some("true");
     let output_format = problems.take(parse_output_format(inputs, github_actions));
-    let target = load_target(inputs, &mut problems, github_actions);
+    let site = load_target(inputs, &mut problems, github_actions);
     let mut work = load_work(inputs, &mut problems);
     let coverage = load_coverage(inputs, &mut problems, work.as_mut());
     let junit_path = inputs
@@ -181,25 +175,20 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
     let task_timeout = inputs
         .input("timeout", &args.timeout)
         .and_then(|text| problems.take(parse_task_timeout(&text)));
-    let places = target.as_ref().map_or(1, |t| t.place_ids.len());
+    let places = site.as_ref().map_or(1, |t| t.place_ids.len());
     let units = work.as_ref().map_or(1, |w| w.units.len());
     let parallel = problems
         .take(load_parallel(inputs, units, places))
         .unwrap_or(1);
     let wait_timeout = problems.take(load_wait_timeout(inputs, task_timeout, units, parallel));
-    let base_url = problems.take(parse_base_url(
-        inputs
-            .input("base-url", &args.base_url)
-            .as_deref()
-            .unwrap_or(DEFAULT_BASE_URL),
-    ));
+    let base_url = load_base_url(inputs, &mut problems);
     let (place_file, binary_input, binary_output) = load_files(inputs, &mut problems, units);
-    if let Some(target) = &target {
-        check_place(&mut problems, target, &work, place_file.is_some());
+    if let Some(site) = &site {
+        check_place(&mut problems, site, &work, place_file.is_some());
     }
-    let (Some(output_format), Some(target), Some(work), Some(wait_timeout), Some(base_url), true) = (
+    let (Some(output_format), Some(site), Some(work), Some(wait_timeout), Some(base_url), true) = (
         output_format,
-        target,
+        site,
         work,
         wait_timeout,
         base_url,
@@ -213,15 +202,13 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
         // no-color.org: present and not empty disables colour. Colour is for terminals only;
         // the caller checks for a terminal.
         color: output_format == OutputFormat::Plain && inputs.var(NO_COLOR).is_none(),
-        timing: timing(inputs, target.backend),
+        timing: timing(inputs, site.backend),
         github_actions,
-        backend: target.backend,
-        api_key: target.api_key,
-        missing_key: target.missing_key,
-        universe_id: target.universe_id,
-        place_id: target.place_ids[0],
-        place_ids: target.place_ids,
-        place_version: target.place_version,
+        target: site.target(base_url),
+        universe_id: site.universe_id,
+        place_id: site.place_ids[0],
+        place_ids: site.place_ids,
+        place_version: site.place_version,
         units: work.units.into(),
         parallel,
         script: work.script,
@@ -231,7 +218,6 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
         junit_path,
         task_timeout,
         wait_timeout,
-        base_url,
         output_format,
         place_file,
         binary_input,

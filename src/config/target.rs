@@ -26,8 +26,43 @@ pub enum MissingKeyPolicy {
     Skip,
 }
 
-/// Where the tasks run: the backend, the key, the universe and places.
-pub(super) struct Target {
+/// Where the step runs, and with what key. Open Cloud always has one: a missing key is either
+/// refused as bad input or makes the run [`Target::Skipped`]; the local backend makes its own.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Roblox Open Cloud, or whatever `base-url` points at, with the user's key.
+    OpenCloud { key: ApiKey, base_url: Url },
+    /// The embedded emulator, started in-process on a loopback port with a one-off key. A key
+    /// given anyway is kept only to be hidden from everything printed.
+    Local { given_key: Option<ApiKey> },
+    /// No key and `on-missing-key: skip`: nothing is sent, and the run says why.
+    Skipped { why: &'static str },
+}
+
+impl Target {
+    /// The user's key, to be removed from everything printed or written.
+    pub fn secret(&self) -> Option<&ApiKey> {
+        match self {
+            Self::OpenCloud { key, .. } => Some(key),
+            Self::Local { given_key } => given_key.as_ref(),
+            Self::Skipped { .. } => None,
+        }
+    }
+
+    /// Which backend the inputs chose.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::OpenCloud { .. } | Self::Skipped { .. } => Backend::OpenCloud,
+            Self::Local { .. } => Backend::Local,
+        }
+    }
+}
+
+/// Why a run without a key is skipped (`on-missing-key: skip`).
+const SKIPPED_WITHOUT_KEY: &str = "no API key was given (a pull request from a fork gets no secrets), so the Luau run was skipped";
+
+/// Where the tasks run, as read: the backend, the key, the universe and places.
+pub(super) struct Site {
     pub(super) backend: Backend,
     pub(super) api_key: Option<ApiKey>,
     pub(super) missing_key: MissingKeyPolicy,
@@ -41,7 +76,7 @@ pub(super) fn load_target(
     inputs: &Inputs<'_>,
     problems: &mut Problems,
     github_actions: bool,
-) -> Option<Target> {
+) -> Option<Site> {
     let args = inputs.args;
     let backend = match inputs.input("backend", &args.backend).as_deref() {
         None | Some("open-cloud") => Some(Backend::OpenCloud),
@@ -103,7 +138,7 @@ pub(super) fn load_target(
             "names a version of one place, but `place-ids` lists several: a version number is each place's own",
         );
     }
-    Some(Target {
+    Some(Site {
         backend: backend?,
         api_key: api_key?,
         missing_key: missing_key?,
@@ -114,6 +149,33 @@ pub(super) fn load_target(
             None => None,
         },
     })
+}
+
+impl Site {
+    /// The target, once the base URL is known. The missing-key policy is settled here: `fail`
+    /// without a key was refused as bad input (see [`load_api_key`]).
+    pub(super) fn target(&self, base_url: Url) -> Target {
+        match (self.backend, self.api_key.clone()) {
+            (Backend::Local, given_key) => Target::Local { given_key },
+            (Backend::OpenCloud, Some(key)) => Target::OpenCloud { key, base_url },
+            (Backend::OpenCloud, None) => {
+                debug_assert_eq!(self.missing_key, MissingKeyPolicy::Skip);
+                Target::Skipped {
+                    why: SKIPPED_WITHOUT_KEY,
+                }
+            }
+        }
+    }
+}
+
+/// `base-url`, Open Cloud's unless given.
+pub(super) fn load_base_url(inputs: &Inputs<'_>, problems: &mut Problems) -> Option<Url> {
+    problems.take(parse_base_url(
+        inputs
+            .input("base-url", &inputs.args.base_url)
+            .as_deref()
+            .unwrap_or(DEFAULT_BASE_URL),
+    ))
 }
 
 /// The key (never echoed, and never trimmed into a message), and whether it is required.

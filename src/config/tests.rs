@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::roblox::{MAX_SCRIPT_BYTES, MAX_TASK_TIMEOUT};
+use crate::secret::ApiKey;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -179,9 +180,18 @@ fn missing_key_is_named_and_never_echoed() {
         ("INPUT_ON-MISSING-KEY", "skip"),
     ]))
     .unwrap();
-    assert!(config.api_key.is_none());
+    match config.target {
+        Target::Skipped { why } => assert!(why.contains("was skipped"), "{why}"),
+        other => panic!("a run without a key is skipped, not {other:?}"),
+    }
     let config = load_with(&with(&[("INPUT_API-KEY", "  secret-key\n")])).unwrap();
-    assert_eq!(config.api_key.unwrap().expose(), "secret-key");
+    match config.target {
+        Target::OpenCloud { key, base_url } => {
+            assert_eq!(key.expose(), "secret-key");
+            assert_eq!(base_url.as_str(), "https://apis.roblox.com/");
+        }
+        other => panic!("a key means Open Cloud, not {other:?}"),
+    }
 }
 
 #[test]
@@ -484,8 +494,18 @@ fn base_url_rules() {
 #[test]
 fn local_backend_needs_no_key_or_ids() {
     let config = load_with(&[("INPUT_BACKEND", "local"), ("INPUT_SCRIPT", "return 1")]).unwrap();
-    assert_eq!(config.backend, Backend::Local);
-    assert!(config.api_key.is_none());
+    assert!(matches!(config.target, Target::Local { given_key: None }));
+    // A key given anyway is kept, to be hidden from everything printed.
+    let config = load_with(&[
+        ("INPUT_BACKEND", "local"),
+        ("INPUT_SCRIPT", "return 1"),
+        ("INPUT_API-KEY", "a-key-that-is-long-enough"),
+    ])
+    .unwrap();
+    assert_eq!(
+        config.target.secret().map(ApiKey::expose),
+        Some("a-key-that-is-long-enough")
+    );
     let err = load_with(&with(&[("INPUT_BACKEND", "cloud")])).unwrap_err();
     assert_eq!(err.input, "backend");
 }
