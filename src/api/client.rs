@@ -22,12 +22,14 @@ use reqwest::redirect::Policy;
 use reqwest::{RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 
+use super::TaskApi;
 use super::body::{self, BodyError, describe_transport};
 use super::error::{ApiError, Operation, Service, describe_error_body, rejection_hint};
 use super::limiter::{Bucket, Limiter};
 use super::model::{BinaryInput, CreateTaskRequest, LogsPage, PlaceVersion, Redact, Task};
 use super::retry::{self, Idempotency, RetryPolicy, RetryState, Verdict};
 use crate::clock::Timing;
+use crate::poller::TaskSource;
 use crate::roblox::MAX_BINARY_OUTPUT_BYTES;
 use crate::secret::{ApiKey, Redactor};
 
@@ -156,20 +158,24 @@ impl OpenCloud {
     pub fn limiter(&self) -> Option<&Limiter> {
         self.limiter.as_deref()
     }
+}
 
-    /// Whom this client talks to, for messages.
+/// The runner's seam ([`TaskApi`]) is this client's whole public surface for calls: one
+/// definition of each, used by the runner (generic over the trait) and the emulator's tests alike.
+impl TaskApi for OpenCloud {
     /// What scrubs the key out of text shown to people (see [`crate::secret`]).
-    pub fn redactor(&self) -> &Redactor {
+    fn redactor(&self) -> &Redactor {
         &self.redactor
     }
 
-    pub fn service(&self) -> Service {
+    /// Whom this client talks to, for messages.
+    fn service(&self) -> Service {
         self.service
     }
 
     /// Creates the task, pinned to `version` when given. Retried only on 429 and failed
     /// connects: see [`retry`]. 429s are asked again until `patience` when given.
-    pub async fn create_task(
+    async fn create_task(
         &self,
         universe: u64,
         place: u64,
@@ -217,29 +223,8 @@ impl OpenCloud {
         Ok(task)
     }
 
-    /// Reads the task at `path`, exactly as create returned it.
-    pub async fn get_task(&self, path: &str) -> Result<Task, ApiError> {
-        self.check_resource_path(Operation::GetTask, path)?;
-        let url = format!("{}/cloud/v2/{path}", self.base);
-        let call = Call {
-            operation: Operation::GetTask,
-            idempotency: Idempotency::Idempotent,
-            target: path.to_owned(),
-            timeout: REQUEST_TIMEOUT,
-            read: Read::Capped(body::TASK_BODY_CAP),
-            bucket: Some(Bucket::GetTask),
-            patience: None,
-        };
-        self.execute(call, || self.keyed(self.keyed_http.get(&url)), parse_json)
-            .await
-    }
-
     /// Reads one page of the task's logs (STRUCTURED view).
-    pub async fn list_logs(
-        &self,
-        path: &str,
-        page_token: Option<&str>,
-    ) -> Result<LogsPage, ApiError> {
+    async fn list_logs(&self, path: &str, page_token: Option<&str>) -> Result<LogsPage, ApiError> {
         self.check_resource_path(Operation::ListLogs, path)?;
         let url = format!("{}/cloud/v2/{path}/logs", self.base);
         let mut query = vec![("view", "STRUCTURED"), ("maxPageSize", LOG_PAGE_SIZE)];
@@ -265,7 +250,7 @@ impl OpenCloud {
 
     /// Uploads a place file as a new Saved version (never Published, which changes the live
     /// game) and returns its version number. Retried like a GET: Roblox dedupes identical bytes.
-    pub async fn upload_place(
+    async fn upload_place(
         &self,
         universe: u64,
         place: u64,
@@ -304,11 +289,7 @@ impl OpenCloud {
     }
 
     /// Creates a binary input of `size` bytes; the answer holds the presigned upload URI.
-    pub async fn create_binary_input(
-        &self,
-        universe: u64,
-        size: u64,
-    ) -> Result<BinaryInput, ApiError> {
+    async fn create_binary_input(&self, universe: u64, size: u64) -> Result<BinaryInput, ApiError> {
         let url = format!(
             "{}/cloud/v2/universes/{universe}/luau-execution-session-task-binary-inputs",
             self.base
@@ -342,7 +323,7 @@ impl OpenCloud {
     }
 
     /// PUTs the bytes to a presigned URI, without the API key.
-    pub async fn upload_binary_input(
+    async fn upload_binary_input(
         &self,
         uri: &str,
         bytes: Bytes,
@@ -374,7 +355,7 @@ impl OpenCloud {
 
     /// Streams a presigned URI's bytes into `path` (at most 256 MiB), without the API key.
     /// Returns the number of bytes written.
-    pub async fn download_binary_output(&self, uri: &str, path: &Path) -> Result<u64, ApiError> {
+    async fn download_binary_output(&self, uri: &str, path: &Path) -> Result<u64, ApiError> {
         let url = self.presigned_url(Operation::DownloadBinaryOutput, uri)?;
         let call = Call {
             operation: Operation::DownloadBinaryOutput,
@@ -396,6 +377,36 @@ impl OpenCloud {
         .await
     }
 
+    /// Open Cloud's memory-store sorted maps (the local emulator's are new each run).
+    fn sorted_maps(&self) -> Option<&OpenCloud> {
+        (self.service == Service::OpenCloud).then_some(self)
+    }
+}
+
+impl TaskSource for OpenCloud {
+    /// Reads the task at `path`, exactly as create returned it.
+    async fn get_task(&self, path: &str) -> Result<Task, ApiError> {
+        self.check_resource_path(Operation::GetTask, path)?;
+        let url = format!("{}/cloud/v2/{path}", self.base);
+        let call = Call {
+            operation: Operation::GetTask,
+            idempotency: Idempotency::Idempotent,
+            target: path.to_owned(),
+            timeout: REQUEST_TIMEOUT,
+            read: Read::Capped(body::TASK_BODY_CAP),
+            bucket: Some(Bucket::GetTask),
+            patience: None,
+        };
+        self.execute(call, || self.keyed(self.keyed_http.get(&url)), parse_json)
+            .await
+    }
+
+    fn poll_floor(&self) -> Duration {
+        self.limiter().map(Limiter::poll_floor).unwrap_or_default()
+    }
+}
+
+impl OpenCloud {
     pub(super) fn keyed(&self, request: RequestBuilder) -> RequestBuilder {
         let mut value = reqwest::header::HeaderValue::from_str(self.key.expose())
             .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("invalid"));

@@ -123,10 +123,11 @@ async fn without_the_scope_it_says_so_once_and_stops_reading() {
 #[cfg(feature = "emulator")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_task_writes_and_the_runner_reads_through_the_emulator() {
-    use crate::api::OpenCloud;
     use crate::api::model::CreateTaskRequest;
+    use crate::api::{OpenCloud, TaskApi};
     use crate::clock::Timing;
     use crate::emulator::{EmulatorOptions, start};
+    use crate::poller::TaskSource;
     use crate::secret::ApiKey;
 
     let running = start("127.0.0.1:0", EmulatorOptions::default())

@@ -186,6 +186,19 @@ impl Registrar<'_> {
         self.add(class, name, member);
     }
 
+    /// A property whose value `get` computes (called with the instance) and that scripts cannot
+    /// assign: assigning it fails as Roblox's read-only properties do.
+    pub(crate) fn read_only(&mut self, class: &'static str, name: &'static str, get: Function) {
+        self.add(
+            class,
+            name,
+            Member::Property {
+                get: Some(get),
+                set: None,
+            },
+        );
+    }
+
     /// The `Name` a new instance of `class` (or a subclass) gets, where it is not the class's.
     pub(crate) fn default_name(&mut self, class: &'static str, name: &'static str) {
         self.default_names.insert(class, name);

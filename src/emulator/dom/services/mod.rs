@@ -19,7 +19,7 @@ pub(crate) mod tween_service;
 
 use mlua::{AnyUserData, Lua, Table, Value};
 
-use super::classes::{Member, Registrar};
+use super::classes::Registrar;
 use super::instance;
 
 /// Where a service's Luau half comes from: its registry key, chunk name, source and the Rust
@@ -66,14 +66,7 @@ fn lazy(
             let members: Table = half.load(lua)?.raw_get("members")?;
             members.raw_get::<Value>(*name)
         })?;
-        r.member(
-            class,
-            name,
-            Member::Property {
-                get: Some(get),
-                set: None,
-            },
-        );
+        r.read_only(class, name, get);
     }
     Ok(())
 }
