@@ -294,3 +294,33 @@ pub async fn create_on_version(
 
 #[cfg(test)]
 mod tests;
+
+/// The runner's entry: `prepare` with the API's records when reuse is on (Open Cloud only).
+pub async fn upload_or_reuse<U, F>(
+    api: &impl TaskApi,
+    reuse: bool,
+    universe: u64,
+    place: u64,
+    bytes: &[u8],
+    upload: U,
+) -> Result<Prepared, ApiError>
+where
+    U: FnOnce() -> F,
+    F: Future<Output = Result<u64, ApiError>>,
+{
+    let store = api.sorted_maps().filter(|_| reuse);
+    prepare(store, universe, place, bytes, upload).await
+}
+
+impl Created {
+    /// Why the finished task's results must not be taken as the user's build's, if its guard
+    /// stopped it (a head task whose path named the version but which booted another).
+    pub fn refusal(&self, finished: &Task) -> Option<String> {
+        let guard = self.guard.as_ref()?;
+        let found = guard.tripped(finished)?;
+        Some(format!(
+            "the task ran on place version {found}, not {} (the place's head moved while it started); no test ran on it, and the run stops rather than report another build",
+            guard.version
+        ))
+    }
+}
