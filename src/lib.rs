@@ -4,7 +4,7 @@
 //! The flow: [`config`] reads and checks every input once (writing the test bootstrap of
 //! [`results`] when a suite is asked for); [`runner`] drives the API through
 //! [`api::OpenCloud`], beside the process's [`interrupt::Interrupt`], and produces a
-//! [`report::RunReport`] with the tests the task reported ([`batch`] runs a step's several units,
+//! [`report::StepReport`] with the tests the task reported ([`batch`] runs a step's several units,
 //! scripts or suite shards, as tasks side by side through the one client and its rate limiter,
 //! and merges their reports into one); [`render`] turns events into text for one sink;
 //! [`export`] turns the report into its formats (JUnit, lcov, Cobertura, the step outputs and
@@ -42,7 +42,7 @@ use crate::config::{Backend, Config, Inputs, MissingKeyPolicy, OutputFormat};
 use crate::interrupt::Interrupt;
 use crate::outcome::Outcome;
 use crate::render::{Console, Event, Renderer};
-use crate::report::RunReport;
+use crate::report::StepReport;
 use crate::secret::Redactor;
 
 /// Runs the command line; returns the exit code.
@@ -117,7 +117,7 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
     if config.backend == Backend::OpenCloud && config.api_key.is_none() {
         // Only reachable with `on-missing-key: skip`; `fail` is refused as bad input.
         debug_assert_eq!(config.missing_key, MissingKeyPolicy::Skip);
-        let mut report = RunReport::new(Outcome::Skipped);
+        let mut report = StepReport::new(Outcome::Skipped);
         report.problem = Some(
             "no API key was given (a pull request from a fork gets no secrets), so the Luau run was skipped".into(),
         );
@@ -135,14 +135,14 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
     };
     #[cfg(not(feature = "emulator"))]
     if config.backend == Backend::Local {
-        let mut report = RunReport::new(Outcome::BadInput);
+        let mut report = StepReport::new(Outcome::BadInput);
         report.problem = Some("input `backend`: this build has no embedded emulator (built without the `emulator` feature)".into());
         return finish(&config, &mut console, &report, &redactor);
     }
 
     let Some(key) = config.api_key.clone() else {
         // Unreachable: the config refuses a missing key, skip returned above, local set one.
-        let mut report = RunReport::new(Outcome::BadInput);
+        let mut report = StepReport::new(Outcome::BadInput);
         report.problem = Some("input `api-key`: is required".into());
         return finish(&config, &mut console, &report, &redactor);
     };
@@ -153,7 +153,7 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
     let api = match OpenCloud::new(&config.base_url, key, config.timing, service) {
         Ok(api) => api,
         Err(error) => {
-            let mut report = RunReport::new(Outcome::Unavailable);
+            let mut report = StepReport::new(Outcome::Unavailable);
             report.problem = Some(error.to_string());
             return finish(&config, &mut console, &report, &redactor);
         }
@@ -176,7 +176,7 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
 
 /// The end of every run: coverage judged, the report files written (a failure is exit 11), the
 /// end shown on the console, then the GitHub step outputs and summary; the exit code.
-fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: &Redactor) -> u8 {
+fn finish(config: &Config, console: &mut Console, report: &StepReport, redactor: &Redactor) -> u8 {
     let mut report = report.clone();
     if let Some(spec) = &config.coverage {
         measure_coverage(config, spec, &mut report);
@@ -189,7 +189,7 @@ fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: 
 
 /// Completes the step's coverage (modules no test loaded count as never run) and holds it to
 /// `coverage-threshold`: below it, a step that otherwise passed fails with its own code.
-fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut RunReport) {
+fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut StepReport) {
     #[cfg_attr(not(feature = "emulator"), allow(unused_mut))]
     let mut measured = report
         .coverage
@@ -246,7 +246,7 @@ fn init_tracing(debug: bool, redactor: Redactor) {
 async fn start_local_backend(
     config: &mut Config,
     console: &mut Console,
-) -> Result<emulator::RunningEmulator, RunReport> {
+) -> Result<emulator::RunningEmulator, StepReport> {
     let key = random::random_token("local-");
     let options = emulator::EmulatorOptions {
         api_key: Some(key.clone()),
@@ -266,7 +266,7 @@ async fn start_local_backend(
             Ok(running)
         }
         Err(error) => {
-            let mut report = RunReport::new(Outcome::Unavailable);
+            let mut report = StepReport::new(Outcome::Unavailable);
             report.problem = Some(format!("cannot start the local emulator: {error}"));
             Err(report)
         }
