@@ -210,7 +210,7 @@ mod tests {
         end\n\
         return Calc\n";
 
-    fn place() -> Arc<Vec<u8>> {
+    fn place() -> Arc<crate::emulator::place_cache::PlaceVersion> {
         let module = |name: &str, source: &str| {
             InstanceBuilder::new("ModuleScript")
                 .with_name(name)
@@ -229,7 +229,7 @@ mod tests {
         let services = dom.root().children().to_vec();
         let mut bytes = Vec::new();
         rbx_binary::to_writer(&mut bytes, &dom, &services).expect("a place");
-        Arc::new(bytes)
+        Arc::new(crate::emulator::place_cache::PlaceVersion::new(bytes))
     }
 
     fn run(script: &str) -> Result<Value, String> {
