@@ -171,6 +171,15 @@ pub fn never_run(source: &str) -> Option<crate::coverage::FileCoverage> {
 }
 
 /// Whether a module is under an instance coverage was enabled on.
+/// The coverage level a module compiles with: [`COVERAGE_LEVEL`] under a root, else 0.
+pub(crate) fn level(lua: &Lua, dom: &Dom, module: Ref) -> u8 {
+    if measured(lua, dom, module) {
+        COVERAGE_LEVEL
+    } else {
+        0
+    }
+}
+
 fn measured(lua: &Lua, dom: &Dom, module: Ref) -> bool {
     let Some(roots) = lua.app_data_ref::<Roots>() else {
         return false;

@@ -16,6 +16,7 @@
 //! and request counts for tests (`POST /emulator/faults`, `GET /emulator/stats`, which need the
 //! key like every other route).
 
+mod bytecode;
 mod connection;
 pub mod coverage;
 pub mod dom;

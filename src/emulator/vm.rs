@@ -151,6 +151,8 @@ fn run(
 
     let function = lua
         .load(request.script.as_str())
+        // A script is text: one that looks like bytecode is not loaded as such.
+        .set_mode(mlua::chunk::ChunkMode::Text)
         .set_name("=TaskScript")
         .set_environment(dom::script_env(&lua, &shared, None)?)
         .into_function()?;
