@@ -130,6 +130,8 @@ pub struct ServeOptions {
     pub roblox_limits: bool,
     pub boot_delay: Option<String>,
     pub connection_timeout: Option<String>,
+    pub warm_period: Option<String>,
+    pub key_scopes: Option<Vec<String>>,
 }
 
 /// `luau-exec serve`: the emulator as a standalone server, until a signal. Its first line of
@@ -141,9 +143,10 @@ pub async fn serve(listen: &str, flags: ServeOptions, env: &dyn Fn(&str) -> Opti
             .transpose()
             .map_err(|error| error_line(&format!("input `{name}`: {error}")))
     };
-    let (Ok(boot_delay), Ok(connection_timeout)) = (
+    let (Ok(boot_delay), Ok(connection_timeout), Ok(warm_period)) = (
         parse("boot-delay", flags.boot_delay.as_deref()),
         parse("connection-timeout", flags.connection_timeout.as_deref()),
+        parse("warm-period", flags.warm_period.as_deref()),
     ) else {
         return Outcome::BadInput.exit_code();
     };
@@ -164,6 +167,8 @@ pub async fn serve(listen: &str, flags: ServeOptions, env: &dyn Fn(&str) -> Opti
         connection_timeout: connection_timeout
             .filter(|t| !t.is_zero())
             .unwrap_or(defaults.connection_timeout),
+        warm_period: warm_period.unwrap_or(defaults.warm_period),
+        key_scopes: flags.key_scopes,
         ..defaults
     };
     match emulator::start(listen, options).await {

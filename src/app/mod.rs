@@ -29,12 +29,16 @@ pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
             roblox_limits,
             boot_delay,
             connection_timeout,
+            warm_period,
+            key_scopes,
         }) => {
             let options = backend::ServeOptions {
                 workers: usize::from(workers),
                 roblox_limits,
                 boot_delay,
                 connection_timeout,
+                warm_period,
+                key_scopes,
             };
             backend::serve(&listen, options, env).await
         }

@@ -342,7 +342,7 @@ table.insert(r.debris, part.Parent == nil)
 r.joined = joined
 r.errors = {
 	select(2, pcall(function() return game:GetService("DataStoreService"):GetDataStore("scores") end)),
-	select(2, pcall(function() return game:GetService("MemoryStoreService"):GetSortedMap("m") end)),
+	select(2, pcall(function() return game:GetService("MemoryStoreService"):GetHashMap("m") end)),
 	select(2, pcall(function() Debris:AddItem("nope", 1) end)),
 	select(2, pcall(function() return Players.GetPlayers() end)),
 }
@@ -359,7 +359,7 @@ return r
         r["errors"],
         json!([
             "TaskScript:16: DataStoreService:GetDataStore is not available in the local emulator, which has no data stores (run it with backend open-cloud)",
-            "TaskScript:17: MemoryStoreService:GetSortedMap is not available in the local emulator, which has no memory stores (run it with backend open-cloud)",
+            "TaskScript:17: MemoryStoreService:GetHashMap is not available in the local emulator, which has no memory-store hash maps (run it with backend open-cloud)",
             "TaskScript:18: Unable to cast value to Object",
             "TaskScript:19: Expected ':' not '.' calling member function GetPlayers",
         ])
