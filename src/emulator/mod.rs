@@ -16,11 +16,13 @@
 //! and request counts for tests (`POST /emulator/faults`, `GET /emulator/stats`, which need the
 //! key like every other route).
 
+mod bytecode;
 mod connection;
 pub mod coverage;
 pub mod dom;
 mod json;
 pub mod memory_store;
+pub mod place_cache;
 mod server;
 pub mod vm;
 pub mod warm;
@@ -259,8 +261,8 @@ struct State {
     /// By the unguessable token in their download URL (a presigned URL's secret).
     binary_outputs: HashMap<String, BinaryOutputRecord>,
     place_versions: HashMap<(u64, u64), u64>,
-    /// Uploaded place files by (universe, place, version), newest last in `place_order`.
-    places: HashMap<(u64, u64, u64), Arc<Vec<u8>>>,
+    /// Uploaded place versions by (universe, place, version), newest last in `place_order`.
+    places: HashMap<(u64, u64, u64), Arc<place_cache::PlaceVersion>>,
     place_order: VecDeque<(u64, u64, u64)>,
     faults: Faults,
     stats: Stats,
@@ -359,13 +361,23 @@ impl State {
             .count()
     }
 
-    /// Keeps an uploaded place version, forgetting the oldest past the bound.
-    fn keep_place(&mut self, key: (u64, u64, u64), bytes: Arc<Vec<u8>>) {
-        self.places.insert(key, bytes);
+    /// Keeps an uploaded place version, forgetting the oldest past the bound, and the decoded
+    /// trees of all but the newest few (see [`place_cache`]).
+    fn keep_place(&mut self, key: (u64, u64, u64), version: Arc<place_cache::PlaceVersion>) {
+        self.places.insert(key, version);
         self.place_order.push_back(key);
         while self.place_order.len() > MAX_KEPT_PLACE_VERSIONS {
             if let Some(old) = self.place_order.pop_front() {
                 self.places.remove(&old);
+            }
+        }
+        let older = self
+            .place_order
+            .len()
+            .saturating_sub(place_cache::MAX_DECODED_VERSIONS);
+        for old in self.place_order.iter().take(older) {
+            if let Some(version) = self.places.get(old) {
+                version.forget_tree();
             }
         }
     }

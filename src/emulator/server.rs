@@ -18,6 +18,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::place_cache::PlaceVersion;
 use super::vm::{self, ExecutionRequest, VmOutcome};
 use super::{
     BinaryInputRecord, BinaryOutputRecord, Faults, LogWindow, MAX_UNFINISHED_TOTAL, QueuedTask,
@@ -835,10 +836,11 @@ async fn upload_place(
     }
     // Roblox refuses a file that is not a place; so does the emulator, which will run it. The
     // decode runs off the async workers, so other requests are answered meanwhile.
-    let file = body.clone();
-    let loaded = tokio::task::spawn_blocking(move || super::dom::load_place(&file).map(drop)).await;
-    match loaded {
-        Ok(Ok(())) => {}
+    // The tree it makes is kept: the version's tasks start from copies of it.
+    let file = body.to_vec();
+    let loaded = tokio::task::spawn_blocking(move || PlaceVersion::decode(file)).await;
+    let decoded = match loaded {
+        Ok(Ok(decoded)) => decoded,
         Ok(Err(error)) if error.is_the_files_fault() => {
             return v1_error(
                 StatusCode::BAD_REQUEST,
@@ -847,7 +849,7 @@ async fn upload_place(
         }
         Ok(Err(error)) => return v1_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
         Err(error) => return v1_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
-    }
+    };
     let mut state = lock(&shared);
     state.stats.place_uploads += 1;
     if let Err(response) = rate_limit(&shared, &mut state, &headers, super::Endpoint::UploadPlace) {
@@ -860,7 +862,7 @@ async fn upload_place(
     let version = state.place_versions.entry((universe, place)).or_insert(1);
     *version += 1;
     let number = *version;
-    state.keep_place((universe, place, number), Arc::new(body.to_vec()));
+    state.keep_place((universe, place, number), Arc::new(decoded));
     // Documented as text/plain holding JSON.
     (
         StatusCode::OK,

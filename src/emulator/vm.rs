@@ -18,6 +18,7 @@ use super::LogWindow;
 use super::dom::scheduler::{Scheduler, Stopped};
 use super::dom::{self, Dom};
 use super::json::{JsonError, JsonWriter};
+use super::place_cache::PlaceVersion;
 use crate::api::model::{MessageType, TaskErrorCode};
 use crate::roblox::{MAX_BINARY_OUTPUT_BYTES, MAX_OUTPUT_BYTES};
 
@@ -70,8 +71,8 @@ pub struct ExecutionRequest {
     pub timeout: Duration,
     pub binary_input: Option<Vec<u8>>,
     pub enable_binary_output: bool,
-    /// The place file the task runs in (its version's bytes); an empty place when `None`.
-    pub place: Option<Arc<Vec<u8>>>,
+    /// The place version the task runs in; an empty place when `None`.
+    pub place: Option<Arc<PlaceVersion>>,
     /// Where the task runs: its universe, place and version, and the universe's memory stores.
     pub context: TaskContext,
 }
@@ -149,7 +150,7 @@ fn run(
     install_stubs(&lua)?;
     lua.set_app_data(request.context.clone());
     let tree = match &request.place {
-        Some(bytes) => dom::load_place(bytes).map_err(|e| LuaError::runtime(e.to_string()))?,
+        Some(place) => place.tree().map_err(|e| LuaError::runtime(e.to_string()))?,
         None => dom::empty_place(),
     };
     let sink = logs.clone();
@@ -164,6 +165,8 @@ fn run(
 
     let function = lua
         .load(request.script.as_str())
+        // A script is text: one that looks like bytecode is not loaded as such.
+        .set_mode(mlua::chunk::ChunkMode::Text)
         .set_name("=TaskScript")
         .set_environment(dom::script_env(&lua, &shared, None)?)
         .into_function()?;

@@ -1099,17 +1099,32 @@ pub(crate) fn compile_module(lua: &Lua, module: AnyUserData) -> mlua::Result<Fun
         .clone()
         .ok_or_else(|| LuaError::runtime("the local emulator's environment is not ready"))?;
     let env = super::script_env(lua, &shared, Some(module.clone()))?;
-    let chunk = lua
-        .load(source)
-        .set_name(format!("={}", dom.full_name(r)))
-        .set_environment(env);
-    // Coverage (`ScriptContext:EnableCoverage`) compiles the modules under its roots with counters.
-    let function = crate::emulator::coverage::instrument(lua, &dom, r, chunk)
-        .into_function()
-        .map_err(|error| match error {
-            LuaError::SyntaxError { message, .. } => LuaError::runtime(message),
-            other => other,
-        })?;
+    let name = format!("={}", dom.full_name(r));
+    // Coverage (`ScriptContext:EnableCoverage`) compiles the modules under its roots with
+    // counters. The bytecode is compiled once per source for the process (`bytecode`); a source
+    // that does not compile goes the text way, for the VM's own message. A source is always
+    // text: one that looks like bytecode is not loaded as such.
+    let level = crate::emulator::coverage::level(lua, &dom, r);
+    let loaded = match crate::emulator::bytecode::compiled(&source, level) {
+        Some(bytecode) => lua
+            .load(&*bytecode)
+            .set_mode(mlua::chunk::ChunkMode::Binary)
+            .set_name(name)
+            .set_environment(env)
+            .into_function(),
+        None => {
+            let chunk = lua
+                .load(source)
+                .set_mode(mlua::chunk::ChunkMode::Text)
+                .set_name(name)
+                .set_environment(env);
+            crate::emulator::coverage::instrument(lua, &dom, r, chunk).into_function()
+        }
+    };
+    let function = loaded.map_err(|error| match error {
+        LuaError::SyntaxError { message, .. } => LuaError::runtime(message),
+        other => other,
+    })?;
     crate::emulator::coverage::track(lua, &dom, r, module, &function)?;
     Ok(function)
 }
