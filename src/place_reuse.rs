@@ -176,11 +176,12 @@ where
     }
     let version = upload().await?;
     if record && let Err(error) = remember(store, universe, place, &identity, version).await {
-        notes.push(if error.lacks_scope() {
-            no_scope_note()
+        if error.lacks_scope() {
+            notes.push(no_scope_note());
         } else {
-            format!("place-reuse: could not record version {version} ({error}); the next run uploads again")
-        });
+            // Not worth a line on every run: the next run uploads again, as without reuse.
+            tracing::debug!(%error, version, "place-reuse: could not record the version");
+        }
     }
     Ok(Prepared {
         version,
@@ -313,6 +314,15 @@ where
 }
 
 impl Created {
+    /// A task created as asked, with nothing to check.
+    pub fn of(task: Task) -> Self {
+        Self {
+            task,
+            guard: None,
+            wasted: None,
+        }
+    }
+
     /// Why the finished task's results must not be taken as the user's build's, if its guard
     /// stopped it (a head task whose path named the version but which booted another).
     pub fn refusal(&self, finished: &Task) -> Option<String> {

@@ -22,6 +22,7 @@ use crate::config::{Config, PlaceFile};
 use crate::duration::{human, to_protobuf_duration};
 use crate::interrupt::Interrupt;
 use crate::outcome::{Outcome, Signal};
+use crate::place_reuse::{self, Created};
 use crate::poller::{self, PollError, PollEvent};
 use crate::render::{Event, Sink};
 use crate::report::{StepReport, TaskReport};
@@ -135,11 +136,14 @@ impl<A: TaskApi> Job<'_, A> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
         self.report.place_version = config.place_version;
+        // A reused version is tried at head first (its servers may be warm): see place_reuse.
+        let mut optimistic = false;
         if let Some(place) = &config.place_file {
-            let version =
+            let (version, reused) =
                 upload_place_file(config, self.api, place, config.place_id, console, interrupt)
                     .await?;
             self.report.place_version = Some(version);
+            optimistic = reused;
         }
 
         let binary_input = match &config.binary_input {
@@ -157,26 +161,48 @@ impl<A: TaskApi> Job<'_, A> {
         let created_at = Instant::now();
         // A create held off by 429s waits for its turn within the same wait.
         let deadline = self.deadline.unwrap_or(created_at + config.wait_timeout);
-        let create = self.api.create_task(
-            config.universe_id,
-            config.place_id,
-            self.report.place_version,
-            &request,
-            Some(deadline),
-        );
-        let task = unless_interrupted(interrupt, create)
-            .await?
-            .map_err(|error| match error {
-                // Refused with 429s until the wait was over: the wait's end, not an outage.
-                ApiError::Unavailable { .. } if Instant::now() >= deadline => Stop::Failed(
-                    Outcome::WaitTimeout,
-                    format!(
-                        "wait-timeout ({}) passed before a task could be created: {error}",
-                        human(config.wait_timeout)
+        let at = (config.universe_id, config.place_id);
+        let create = async {
+            match self.report.place_version {
+                Some(v) => {
+                    let target = (at.0, at.1, v);
+                    place_reuse::create_on_version(
+                        self.api,
+                        optimistic,
+                        target,
+                        &request,
+                        Some(deadline),
+                    )
+                    .await
+                }
+                None => self
+                    .api
+                    .create_task(at.0, at.1, None, &request, Some(deadline))
+                    .await
+                    .map(Created::of),
+            }
+        };
+        let created =
+            unless_interrupted(interrupt, create)
+                .await?
+                .map_err(|error| match error {
+                    // Refused with 429s until the wait was over: the wait's end, not an outage.
+                    ApiError::Unavailable { .. } if Instant::now() >= deadline => Stop::Failed(
+                        Outcome::WaitTimeout,
+                        format!(
+                            "wait-timeout ({}) passed before a task could be created: {error}",
+                            human(config.wait_timeout)
+                        ),
                     ),
-                ),
-                error => Stop::api(error),
-            })?;
+                    error => Stop::api(error),
+                })?;
+        if let (Some(wasted), Some(version)) = (&created.wasted, self.report.place_version) {
+            console.emit(Event::Note(&format!(
+                "place version {version} is not the place's head (a task created at head got {}, and stops at its guard); created the task pinned to version {version}",
+                wasted.path
+            )));
+        }
+        let task = created.task.clone();
         self.phase = Phase::Following;
         self.created_at = Some(created_at);
         console.emit(Event::Note(&format!("created task {}", task.path)));
@@ -184,6 +210,10 @@ impl<A: TaskApi> Job<'_, A> {
 
         let task = self.wait(task, deadline, console, interrupt).await?;
         self.report.duration = created_at.elapsed();
+        if let Some(refusal) = created.refusal(&task) {
+            self.report.task = Some(task);
+            return Err(Stop::Failed(Outcome::TaskFailed, refusal));
+        }
         self.report.outcome = Outcome::of_task(&task);
         if matches!(task.state, TaskState::Other(_) | TaskState::Unspecified) {
             self.report.problem = Some(format!(
@@ -459,7 +489,8 @@ impl<A: TaskApi> Job<'_, A> {
 }
 
 /// Uploads the place file to `place_id` as a new Saved version, with progress lines; its
-/// number.
+/// number, and whether it was reused: with `place-reuse`, a version already holding these
+/// bytes is used instead (see [`place_reuse`]).
 async fn upload_place_file(
     config: &Config,
     api: &impl TaskApi,
@@ -467,10 +498,51 @@ async fn upload_place_file(
     place_id: u64,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
-) -> Step<u64> {
+) -> Step<(u64, bool)> {
     let bytes = read_file(&place.path).await?;
     let local = api.service() == Service::LocalEmulator;
-    console.emit(Event::Note(&if local {
+    let universe = config.universe_id;
+    let sent = bytes.clone();
+    let prepare =
+        place_reuse::upload_or_reuse(api, place.reuse, universe, place_id, &bytes, || {
+            upload_now(config, api, place, place_id, sent, &mut *console)
+        });
+    // Name the file: with several places, or a refusal of its content, "the place file" alone
+    // does not say which.
+    let prepared =
+        unless_interrupted(interrupt, prepare)
+            .await?
+            .map_err(|error| match Stop::api(error) {
+                Stop::Failed(outcome, problem) => Stop::Failed(
+                    outcome,
+                    format!("place file `{}`: {problem}", place.path.display()),
+                ),
+                other => other,
+            })?;
+    for note in &prepared.notes {
+        console.emit(Event::Note(note));
+    }
+    let version = prepared.version;
+    if prepared.uploaded {
+        console.emit(Event::Note(&if local {
+            format!("the local emulator loaded the place (version {version})")
+        } else {
+            format!("uploaded place version {version} of place {place_id}")
+        }));
+    }
+    Ok((version, !prepared.uploaded))
+}
+
+/// The upload itself, with its progress lines.
+async fn upload_now(
+    config: &Config,
+    api: &impl TaskApi,
+    place: &PlaceFile,
+    place_id: u64,
+    bytes: Bytes,
+    console: &mut dyn Sink,
+) -> Result<u64, ApiError> {
+    console.emit(Event::Note(&if api.service() == Service::LocalEmulator {
         format!(
             "loading {} ({}) into the local emulator",
             place.path.display(),
@@ -491,32 +563,15 @@ async fn upload_place_file(
         bytes,
         progress,
     );
-    let transfer = with_progress(
+    with_progress(
         console,
         "place upload",
         place.size,
         &counter,
         config,
         upload,
-    );
-    // Name the file: with several places, or a refusal of its content, "the place file" alone
-    // does not say which.
-    let version =
-        unless_interrupted(interrupt, transfer)
-            .await?
-            .map_err(|error| match Stop::api(error) {
-                Stop::Failed(outcome, problem) => Stop::Failed(
-                    outcome,
-                    format!("place file `{}`: {problem}", place.path.display()),
-                ),
-                other => other,
-            })?;
-    console.emit(Event::Note(&if local {
-        format!("the local emulator loaded the place (version {version})")
-    } else {
-        format!("uploaded place version {version} of place {place_id}")
-    }));
-    Ok(version)
+    )
+    .await
 }
 
 /// Uploads the place file once for a step that uploads per place before its tasks: a failure
@@ -531,6 +586,7 @@ pub async fn upload_place_version(
 ) -> Result<u64, StepReport> {
     upload_place_file(config, api, place, place_id, console, interrupt)
         .await
+        .map(|(version, _)| version)
         .map_err(|stop| {
             let mut report = StepReport::new(Outcome::Complete);
             report.service = api.service();

@@ -16,6 +16,8 @@ pub struct PlaceFile {
     /// `application/octet-stream` for `.rbxl`, `application/xml` for `.rbxlx`.
     pub content_type: &'static str,
     pub size: u64,
+    /// `place-reuse`: run on the version already holding these bytes, when one is recorded.
+    pub reuse: bool,
 }
 
 /// The files the run sends and writes: the place file, the binary input and output (which go
@@ -26,9 +28,19 @@ pub(super) fn load_files(
     units: usize,
 ) -> (Option<PlaceFile>, Option<PathBuf>, Option<PathBuf>) {
     let args = inputs.args;
+    let reuse = match inputs.input("place-reuse", &args.place_reuse).as_deref() {
+        None => true,
+        Some(text) if text.eq_ignore_ascii_case("true") => true,
+        Some(text) if text.eq_ignore_ascii_case("false") => false,
+        Some(text) => {
+            problems.push("place-reuse", format!("`{text}` must be `true` or `false`"));
+            true
+        }
+    };
     let place_file = inputs
         .input("place-file", &args.place_file)
-        .and_then(|p| problems.take(load_place_file(Path::new(&p))));
+        .and_then(|p| problems.take(load_place_file(Path::new(&p))))
+        .map(|place| PlaceFile { reuse, ..place });
     let binary_input = inputs
         .input("binary-input", &args.binary_input)
         .and_then(|p| problems.take(check_binary_input(PathBuf::from(p))));
@@ -114,6 +126,7 @@ pub(super) fn load_place_file(path: &Path) -> Result<PlaceFile, ConfigError> {
         path: path.to_owned(),
         content_type,
         size,
+        reuse: true,
     })
 }
 

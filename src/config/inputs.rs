@@ -66,6 +66,10 @@ pub struct RunArgs {
     /// A .rbxl or .rbxlx file to upload as a new Saved version and run against.
     #[arg(long, allow_hyphen_values = true)]
     pub place_file: Option<String>,
+    /// `true` (default): a place file whose bytes were uploaded before is not uploaded again
+    /// (the version is recorded in a memory-store sorted map); `false`: upload every run.
+    #[arg(long, allow_hyphen_values = true)]
+    pub place_reuse: Option<String>,
     /// A file passed to the script as `({...})[1].BinaryInput` (at most 100 MiB).
     #[arg(long, allow_hyphen_values = true)]
     pub binary_input: Option<String>,

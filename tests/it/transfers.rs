@@ -39,7 +39,8 @@ async fn a_place_file_becomes_a_saved_version_the_task_runs_on() {
             .case(name)
             .code(Outcome::Complete);
         assert_eq!(outputs_in(&output_file)["place-version"], "17");
-        let uploaded = cloud.received().await;
+        // The upload (place reuse first asks the memory store whether these bytes were uploaded).
+        let uploaded = cloud.received_at("/versions").await;
         assert_eq!(uploaded[0].body, b"<roblox>place bytes</roblox>");
         assert_eq!(
             uploaded[0]

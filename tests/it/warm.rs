@@ -342,3 +342,80 @@ return keys, errors, game.PlaceVersion, map:GetSizeAsync()
     assert_eq!(result[2], 1);
     assert_eq!(result[3], 3);
 }
+
+/// Reuse through the real binary against `serve --boot-delay`: the second run of an unchanged
+/// place uploads nothing, runs on the same version at head, and starts warm (at least the boot
+/// delay sooner); `place-reuse: false` uploads again; a key without the memory-store scopes
+/// uploads every time and says why once.
+#[tokio::test]
+async fn the_second_run_of_an_unchanged_place_uploads_nothing_and_starts_warm() {
+    let served = serve_with_args(&[], &["--boot-delay", "2"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("game.rbxl");
+    std::fs::write(&file, place(Vec::new())).unwrap();
+    let run = |reuse: Option<&str>| {
+        let mut run = Run::new(&served.url);
+        run.env("INPUT_PLACE_ID", "1")
+            .env("INPUT_PLACE_FILE", file.to_str().unwrap())
+            .env("INPUT_SCRIPT", "return game.PlaceVersion")
+            .env("INPUT_OUTPUT_FORMAT", "json");
+        if let Some(reuse) = reuse {
+            run.env("INPUT_PLACE_REUSE", reuse);
+        }
+        run
+    };
+    let first = run(None).output().await;
+    assert_eq!(first.code, 0, "{}", first.stdout);
+    let second = run(None).output().await;
+    assert_eq!(second.code, 0, "{}", second.stdout);
+    assert!(
+        second.stdout.contains("holds this place file"),
+        "{}",
+        second.stdout
+    );
+    assert!(
+        second.stdout.contains("\"results\":[2]"),
+        "{}",
+        second.stdout
+    );
+    let counts = stats(&served.url).await;
+    assert_eq!(counts["placeUploads"], 1, "{counts}");
+    assert!(
+        second.elapsed + Duration::from_secs(2) <= first.elapsed + Duration::from_millis(500),
+        "first {:?}, second {:?}",
+        first.elapsed,
+        second.elapsed
+    );
+    let off = run(Some("false")).output().await;
+    assert_eq!(off.code, 0, "{}", off.stdout);
+    assert!(off.stdout.contains("\"results\":[3]"), "{}", off.stdout);
+    assert_eq!(stats(&served.url).await["placeUploads"], 2);
+
+    let scoped = serve_with_args(
+        &[],
+        &[
+            "--key-scopes",
+            "universe.place.luau-execution-session:write",
+        ],
+    )
+    .await;
+    for _ in 0..2 {
+        let output = Run::new(&scoped.url)
+            .env("INPUT_PLACE_ID", "1")
+            .env("INPUT_PLACE_FILE", file.to_str().unwrap())
+            .env("INPUT_OUTPUT_FORMAT", "json")
+            .output()
+            .await;
+        assert_eq!(output.code, 0, "{}", output.stdout);
+        assert_eq!(
+            output
+                .stdout
+                .matches("lacks the scopes memory-store.sorted-map:read")
+                .count(),
+            1,
+            "{}",
+            output.stdout
+        );
+    }
+    assert_eq!(stats(&scoped.url).await["placeUploads"], 2);
+}
