@@ -3,9 +3,10 @@
 //!
 //! **Where the place's identity lives.** After each upload the runner records, in a memory-store
 //! sorted map of the universe ([`RECORD_MAP`]), which version holds which bytes: the item
-//! `place-{place}-{sha256 prefix}` holds the version number. The record lives on Roblox, so an
-//! ephemeral CI runner finds it as well as a laptop does; it expires 45 days after its last
-//! upload (Roblox's longest expiration). A place version never changes once uploaded, so a
+//! `place-{place}` lists the place's last [`RECORDS_PER_PLACE`] uploads (SHA-256 and version),
+//! newest first, so records stay a few KB whatever the number of builds. The record lives on
+//! Roblox, so an ephemeral CI runner finds it as well as a laptop does; it expires 45 days after
+//! the place's last upload (Roblox's longest expiration). A place version never changes once uploaded, so a
 //! record read back names a version holding exactly these bytes: the guess "this version is the
 //! user's build" can only be wrong if someone wrote a false record by hand.
 //!
@@ -24,7 +25,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::api::ApiError;
 use crate::api::TaskApi;
@@ -51,21 +52,24 @@ impl PlaceIdentity {
     pub fn hex(&self) -> &str {
         &self.0
     }
-
-    /// The record's item id: the place and 128 bits of the hash (ids are at most 128
-    /// characters; 128 bits are plenty to tell builds apart).
-    fn record_id(&self, place: u64) -> String {
-        format!("place-{place}-{}", &self.0[..32.min(self.0.len())])
-    }
 }
+
+/// One item per place, `place-{place}`: the last [`RECORDS_PER_PLACE`] uploads, newest first.
+/// Bounded, so records never fill the universe's memory quota (64 KB with nobody playing).
+fn record_id(place: u64) -> String {
+    format!("place-{place}")
+}
+
+/// The uploads a place's record remembers: enough for the builds a CI alternates between.
+pub const RECORDS_PER_PLACE: usize = 16;
 
 /// What the records say about a place file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Lookup {
     /// A version holding exactly these bytes.
     Found(u64),
-    /// Not uploaded (or its record expired).
-    Missing,
+    /// Not uploaded (or its record expired or was pushed out); the place's record as read.
+    Missing(Vec<Value>),
     /// The key lacks the memory-store scope: reuse is off for this run.
     NoScope,
     /// The records could not be read (after retries): upload, as without reuse.
@@ -79,36 +83,51 @@ pub async fn find(
     place: u64,
     identity: &PlaceIdentity,
 ) -> Lookup {
-    match store
-        .get_item(universe, RECORD_MAP, &identity.record_id(place))
+    let uploads = match store
+        .get_item(universe, RECORD_MAP, &record_id(place))
         .await
     {
-        Ok(Some(item)) => match item.value.get("version").and_then(|v| v.as_u64()) {
-            // A record for other bytes under the same id prefix is not ours.
-            Some(version)
-                if item.value.get("sha256").and_then(|h| h.as_str()) == Some(identity.hex()) =>
-            {
-                Lookup::Found(version)
-            }
-            _ => Lookup::Missing,
-        },
-        Ok(None) => Lookup::Missing,
-        Err(error) if error.lacks_scope() => Lookup::NoScope,
-        Err(error) => Lookup::Unavailable(error.to_string()),
+        Ok(Some(item)) => item
+            .value
+            .get("uploads")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        Ok(None) => Vec::new(),
+        Err(error) if error.lacks_scope() => return Lookup::NoScope,
+        Err(error) => return Lookup::Unavailable(error.to_string()),
+    };
+    let found = uploads.iter().find_map(|upload| {
+        let same = upload.get("sha256").and_then(Value::as_str) == Some(identity.hex());
+        same.then(|| upload.get("version").and_then(Value::as_u64))
+            .flatten()
+    });
+    match found {
+        Some(version) => Lookup::Found(version),
+        None => Lookup::Missing(uploads),
     }
 }
 
-/// Records that `version` holds these bytes.
+/// Records that `version` holds these bytes, in front of the place's `earlier` uploads (as
+/// [`find`] read them; two runs recording at once may lose one record: that costs an upload).
 pub async fn remember(
     store: &impl SortedMaps,
     universe: u64,
     place: u64,
     identity: &PlaceIdentity,
     version: u64,
+    earlier: Vec<Value>,
 ) -> Result<(), ApiError> {
+    let mut uploads = vec![json!({ "version": version, "sha256": identity.hex() })];
+    uploads.extend(
+        earlier
+            .into_iter()
+            .filter(|u| u.get("sha256").and_then(Value::as_str) != Some(identity.hex())),
+    );
+    uploads.truncate(RECORDS_PER_PLACE);
     let item = MapItem {
-        id: identity.record_id(place),
-        value: json!({ "version": version, "sha256": identity.hex() }),
+        id: record_id(place),
+        value: json!({ "uploads": uploads }),
         ..MapItem::default()
     };
     store
@@ -150,7 +169,7 @@ where
         });
     };
     let identity = PlaceIdentity::of(bytes);
-    let mut record = true;
+    let mut record = Some(Vec::new());
     match find(store, universe, place, &identity).await {
         Lookup::Found(version) => {
             notes.push(format!(
@@ -163,9 +182,9 @@ where
                 notes,
             });
         }
-        Lookup::Missing => {}
+        Lookup::Missing(uploads) => record = Some(uploads),
         Lookup::NoScope => {
-            record = false;
+            record = None;
             notes.push(no_scope_note());
         }
         Lookup::Unavailable(why) => {
@@ -175,7 +194,9 @@ where
         }
     }
     let version = upload().await?;
-    if record && let Err(error) = remember(store, universe, place, &identity, version).await {
+    if let Some(earlier) = record
+        && let Err(error) = remember(store, universe, place, &identity, version, earlier).await
+    {
         if error.lacks_scope() {
             notes.push(no_scope_note());
         } else {

@@ -133,18 +133,36 @@ async fn without_the_scope_it_says_so_once_and_uploads() {
 }
 
 #[tokio::test]
-async fn a_record_for_other_bytes_is_not_trusted() {
+async fn a_place_keeps_its_last_uploads_newest_first_and_bounded() {
     let maps = FakeMaps::default();
-    let identity = PlaceIdentity::of(b"mine");
-    maps.items.borrow_mut().insert(
-        (RECORD_MAP.to_owned(), identity.record_id(2)),
-        MapItem {
-            id: identity.record_id(2),
-            value: json!({ "version": 3, "sha256": "0000" }),
-            ..MapItem::default()
-        },
+    let uploads = Uploads(RefCell::new(0));
+    for build in 0..20u8 {
+        let prepared = prepare(Some(&maps), 1, 2, &[build], || uploads.upload())
+            .await
+            .unwrap();
+        assert!(prepared.uploaded);
+    }
+    let record = maps.items.borrow()[&(RECORD_MAP.to_owned(), "place-2".to_owned())].clone();
+    let kept = record.value["uploads"].as_array().unwrap().clone();
+    assert_eq!(kept.len(), RECORDS_PER_PLACE);
+    assert_eq!(kept[0]["version"], 30);
+    assert_eq!(kept[0]["sha256"], PlaceIdentity::of(&[19]).hex());
+    // The newest sixteen are found; older builds were pushed out and upload again.
+    assert_eq!(
+        find(&maps, 1, 2, &PlaceIdentity::of(&[4])).await,
+        Lookup::Found(15)
     );
-    assert_eq!(find(&maps, 1, 2, &identity).await, Lookup::Missing);
+    assert!(matches!(
+        find(&maps, 1, 2, &PlaceIdentity::of(&[3])).await,
+        Lookup::Missing(_)
+    ));
+    // Uploading a known build again moves it to the front, once.
+    let again = prepare(Some(&maps), 1, 2, &[3], || uploads.upload())
+        .await
+        .unwrap();
+    assert_eq!(again.version, 31);
+    let record = maps.items.borrow()[&(RECORD_MAP.to_owned(), "place-2".to_owned())].clone();
+    assert_eq!(record.value["uploads"][0]["version"], 31);
     assert_eq!(
         PlaceIdentity::of(b"abc").hex(),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
