@@ -6,7 +6,7 @@
 //! `app::backend` gives the [`api::OpenCloud`] client for it (starting [`emulator`], an
 //! in-process stand-in for Open Cloud that runs real Luau in the place's instance tree, for
 //! `backend: local`); [`runner`] drives one task beside the process's
-//! [`interrupt::Interrupt`] and produces a [`report::RunReport`] with the tests the task
+//! [`interrupt::Interrupt`] and produces a [`report::StepReport`] with the tests the task
 //! reported ([`batch`] runs a step's several units, scripts or suite shards, as tasks side by
 //! side through the one client and its rate limiter, and merges their reports into one);
 //! [`render`] turns events into text for one sink; [`export`] turns the report into its formats

@@ -16,7 +16,7 @@ use crate::config::{self, Config, Inputs, OutputFormat, RunArgs};
 use crate::interrupt::Interrupt;
 use crate::outcome::Outcome;
 use crate::render::{self, Console, Event, Renderer};
-use crate::report::RunReport;
+use crate::report::StepReport;
 use crate::secret::{ApiKey, Redactor};
 use crate::{batch, coverage, export, runner, text};
 
@@ -72,7 +72,7 @@ async fn run_job(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> u8 {
     let report = match backend::connect(&config, &mut console).await {
         Ok(api) => run_step(&config, &api, &mut console, &mut interrupt).await,
         Err(unstarted) => {
-            let mut report = RunReport::new(unstarted.outcome);
+            let mut report = StepReport::new(unstarted.outcome);
             report.problem = Some(unstarted.problem);
             report
         }
@@ -104,7 +104,7 @@ async fn run_step(
     api: &OpenCloud,
     console: &mut Console,
     interrupt: &mut Interrupt,
-) -> RunReport {
+) -> StepReport {
     if config.units.len() > 1 {
         batch::run(config, api, console, interrupt).await
     } else {
@@ -114,7 +114,7 @@ async fn run_step(
 
 /// The end of every run: coverage judged, the report files written (a failure is exit 11), the
 /// end shown on the console, then the GitHub step outputs and summary; the exit code.
-fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: &Redactor) -> u8 {
+fn finish(config: &Config, console: &mut Console, report: &StepReport, redactor: &Redactor) -> u8 {
     let mut report = report.clone();
     if let Some(spec) = &config.coverage {
         measure_coverage(config, spec, &mut report);
@@ -127,7 +127,7 @@ fn finish(config: &Config, console: &mut Console, report: &RunReport, redactor: 
 
 /// Completes the step's coverage (modules no test loaded count as never run) and holds it to
 /// `coverage-threshold`: below it, a step that otherwise passed fails with its own code.
-fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut RunReport) {
+fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut StepReport) {
     let mut measured = report
         .coverage
         .take()
