@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::api::model::{CreateTaskRequest, LogMessage, MessageType, Task, TaskState};
 use crate::api::{ApiError, Progress, Service, TaskApi};
-use crate::config::{Config, PlaceFile};
+use crate::config::{Config, PlaceFile, TaskSpec};
 use crate::duration::{human, to_protobuf_duration};
 use crate::interrupt::Interrupt;
 use crate::outcome::{Outcome, Signal};
@@ -63,35 +63,53 @@ impl Stop {
 
 type Step<T> = Result<T, Stop>;
 
-/// Runs the job to its end, or until `interrupt` fires.
-pub async fn run(
-    config: &Config,
-    api: &impl TaskApi,
-    console: &mut dyn Sink,
-    interrupt: &mut Interrupt,
-) -> StepReport {
-    StepReport::of_one(run_until(config, api, console, interrupt, None).await)
+/// One task of the step, and where it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRun<'a> {
+    pub spec: &'a TaskSpec,
+    pub place_id: u64,
+    /// The version the task is pinned to; `None`: the place's latest.
+    pub version: Option<u64>,
+    /// The place file the task uploads first, as a new version it then runs on (the step's own
+    /// task; a step of many uploads once per place, and pins its tasks to that version).
+    pub upload: Option<&'a PlaceFile>,
+    /// The step's deadline, for a task of many; `None`: `wait-timeout` counted from the task's
+    /// creation.
+    pub deadline: Option<Instant>,
 }
 
-/// [`run`], with a deadline of the caller's in place of `wait-timeout` counted from the
-/// task's creation: a step that runs many tasks gives each the step's own deadline.
-pub async fn run_until<A: TaskApi>(
+impl<'a> TaskRun<'a> {
+    /// The step's own task: on the first place, uploading the place file itself, within
+    /// `wait-timeout` from its creation.
+    pub fn own(config: &'a Config, spec: &'a TaskSpec) -> Self {
+        Self {
+            spec,
+            place_id: config.place_id,
+            version: config.place_version,
+            upload: config.place_file.as_ref(),
+            deadline: None,
+        }
+    }
+}
+
+/// Runs one task to its end, or until `interrupt` fires.
+pub async fn run_task<A: TaskApi>(
     config: &Config,
+    task: TaskRun<'_>,
     api: &A,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
-    deadline: Option<Instant>,
 ) -> TaskReport {
     let mut report = TaskReport::new(Outcome::Complete, api.service());
-    report.place_id = config.place_id;
+    report.place_id = task.place_id;
     let mut job = Job {
         config,
+        task,
         api,
         report,
         phase: Phase::Preparing,
         started: Instant::now(),
         created_at: None,
-        deadline,
     };
     let result = job.steps(console, interrupt).await;
     job.report.duration = job.created_at.unwrap_or(job.started).elapsed();
@@ -111,13 +129,12 @@ pub async fn run_until<A: TaskApi>(
 
 struct Job<'a, A: TaskApi> {
     config: &'a Config,
+    task: TaskRun<'a>,
     api: &'a A,
     report: TaskReport,
     phase: Phase,
     started: Instant,
     created_at: Option<Instant>,
-    /// The caller's deadline, if it set one; else `wait-timeout` from the task's creation.
-    deadline: Option<Instant>,
 }
 
 /// Runs a step unless a signal comes first.
@@ -133,11 +150,11 @@ async fn unless_interrupted<T>(
 
 impl<A: TaskApi> Job<'_, A> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
-        let config = self.config;
-        self.report.place_version = config.place_version;
-        if let Some(place) = &config.place_file {
+        let (config, task) = (self.config, self.task);
+        self.report.place_version = task.version;
+        if let Some(place) = task.upload {
             let version =
-                upload_place_file(config, self.api, place, config.place_id, console, interrupt)
+                upload_place_file(config, self.api, place, task.place_id, console, interrupt)
                     .await?;
             self.report.place_version = Some(version);
         }
@@ -148,7 +165,7 @@ impl<A: TaskApi> Job<'_, A> {
         };
 
         let request = CreateTaskRequest {
-            script: config.script.clone(),
+            script: task.spec.script.clone(),
             timeout: config.task_timeout.map(to_protobuf_duration),
             binary_input,
             enable_binary_output: config.binary_output.is_some().then_some(true),
@@ -156,10 +173,10 @@ impl<A: TaskApi> Job<'_, A> {
         self.phase = Phase::Creating;
         let created_at = Instant::now();
         // A create held off by 429s waits for its turn within the same wait.
-        let deadline = self.deadline.unwrap_or(created_at + config.wait_timeout);
+        let deadline = task.deadline.unwrap_or(created_at + config.wait_timeout);
         let create = self.api.create_task(
             config.universe_id,
-            config.place_id,
+            task.place_id,
             self.report.place_version,
             &request,
             Some(deadline),
@@ -375,28 +392,28 @@ impl<A: TaskApi> Job<'_, A> {
     /// envelope), maps failures to files, and locates the task's own error. A completed task
     /// with failing tests, no tests, or unreadable results is [`Outcome::TestsFailed`].
     fn read_test_results(&mut self) {
-        let config = self.config;
+        let (config, spec) = (self.config, self.task.spec);
         self.report.error_location = self
             .report
             .error_message()
-            .and_then(|message| config.locator.find_in(message));
+            .and_then(|message| spec.locator.find_in(message));
         let completed = self.report.outcome == Outcome::Complete;
         let first = self.report.results().and_then(|results| results.first());
         let redactor = self.api.redactor();
-        let coverage = config.coverage.as_ref().map(|spec| {
-            let sourcemap = config.locator.sourcemap();
-            crate::coverage::of_results(first.map(|raw| raw.get()), spec, sourcemap)
+        let coverage = config.coverage.as_ref().map(|coverage| {
+            let sourcemap = spec.locator.sourcemap();
+            crate::coverage::of_results(first.map(|raw| raw.get()), coverage, sourcemap)
         });
         let parsed = first.map(|raw| results::parse_envelope(raw.get(), redactor));
         self.report.coverage = coverage;
         let problem = match parsed {
             Some(Ok(Some(mut run))) => {
-                run.locate(&config.locator);
+                run.locate(&spec.locator);
                 run.redact_with(redactor);
                 // One shard of a suite may hold no spec modules, or no test the pattern
                 // matches; the step judges the whole.
-                let sharded = config.suite.as_ref().is_some_and(|s| s.shard.is_some());
-                let problem = run.problem(config.suite.as_ref(), !sharded, config.github_actions);
+                let sharded = spec.suite.as_ref().is_some_and(|s| s.shard.is_some());
+                let problem = run.problem(spec.suite.as_ref(), !sharded, config.github_actions);
                 self.report.tests = Some(run);
                 problem
             }
@@ -404,7 +421,7 @@ impl<A: TaskApi> Job<'_, A> {
                 "the test results could not be read: the first return value is a malformed `{}` envelope: {error}",
                 results::ENVELOPE_KIND
             )),
-            _ if config.suite.is_some() => Some(format!(
+            _ if spec.suite.is_some() => Some(format!(
                 "the test bootstrap did not return a `{}` envelope",
                 results::ENVELOPE_KIND
             )),
@@ -837,12 +854,13 @@ mod tests {
     }
 
     async fn run_against(api: &FakeApi, extra: &[(&str, &str)]) -> TaskReport {
-        run_until(
-            &config(extra),
+        let config = config(extra);
+        run_task(
+            &config,
+            TaskRun::own(&config, &config.units[0]),
             api,
             &mut Quiet,
             &mut Interrupt::never(),
-            None,
         )
         .await
     }

@@ -208,7 +208,7 @@ fn script_rules() {
     assert_eq!(err.input, "script-path");
     // Inline scripts are sent verbatim, leading and trailing whitespace included.
     let config = load_with(&with(&[("INPUT_SCRIPT", "  print(1)\n")])).unwrap();
-    assert_eq!(config.script, "  print(1)\n");
+    assert_eq!(config.units[0].script, "  print(1)\n");
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn script_file_rules() {
         _ => None,
     };
     assert_eq!(
-        load(&Inputs::new(&args, &env)).unwrap().script,
+        load(&Inputs::new(&args, &env)).unwrap().units[0].script,
         "return 42\n"
     );
 }
@@ -272,7 +272,7 @@ fn a_byte_order_mark_is_stripped() {
         _ => None,
     };
     assert_eq!(
-        load(&Inputs::new(&args, &env)).unwrap().script,
+        load(&Inputs::new(&args, &env)).unwrap().units[0].script,
         "return 1\n"
     );
 }

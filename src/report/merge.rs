@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{StepReport, TaskReport};
 use crate::api::Service;
-use crate::config::{Config, Unit};
+use crate::config::{Config, TaskSpec};
 use crate::duration::human;
 use crate::outcome::Outcome;
 use crate::results::bootstrap::{Framework, Suite};
@@ -203,7 +203,7 @@ pub fn never_started(
 /// The spec modules of a unit's TestEZ shard, as the sourcemap lists them (each with its
 /// file): empty without a sourcemap, for a unit without a suite, or for Jest-Lua, which is
 /// split by roots.
-fn unit_spec_modules(config: &Config, unit: &Unit) -> Vec<String> {
+fn unit_spec_modules(config: &Config, unit: &TaskSpec) -> Vec<String> {
     unit.suite
         .as_ref()
         .map(|suite| spec_modules_of(suite, &config.locator))
@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn the_config_makes_one_unit_per_shard() {
         let config = suite_config("3");
-        let labels: Vec<&str> = config.units.iter().map(|u| u.label.as_str()).collect();
+        let labels: Vec<&str> = config.units.iter().map(|u| u.name()).collect();
         assert_eq!(labels, ["shard 1/3", "shard 2/3", "shard 3/3"]);
         assert!(
             config.units[1]
