@@ -104,7 +104,12 @@ async fn schedule(
         Err(report) => return report,
     };
     let deadline = Instant::now() + config.wait_timeout;
-    let mut slots = Slots::new(config, api, places);
+    let lag = match api.service() {
+        Service::OpenCloud => config.timing.scaled(SLOT_LAG),
+        // The embedded emulator frees a slot at once.
+        Service::LocalEmulator => Duration::ZERO,
+    };
+    let mut slots = Slots::new(config.units.len(), lag, places);
     let console = RefCell::new(console);
     let mut running = FuturesUnordered::new();
     let beat = config.timing.scaled(HEARTBEAT);
@@ -223,17 +228,13 @@ struct Slots {
 }
 
 impl Slots {
-    fn new(config: &Config, api: &OpenCloud, places: Vec<Place>) -> Self {
-        let lag = match api.service() {
-            Service::OpenCloud => config.timing.scaled(SLOT_LAG),
-            // The embedded emulator frees a slot at once.
-            Service::LocalEmulator => Duration::ZERO,
-        };
+    /// `units` waiting their turn on `places`; a finished task's slot is taken for `lag` more.
+    fn new(units: usize, lag: Duration, places: Vec<Place>) -> Self {
         Self {
             places,
             lag,
-            queue: (0..config.units.len()).collect(),
-            reports: vec![None; config.units.len()],
+            queue: (0..units).collect(),
+            reports: vec![None; units],
             stop: None,
         }
     }
@@ -303,10 +304,7 @@ impl Slots {
         report: TaskReport,
         console: &RefCell<&mut dyn Sink>,
     ) {
-        if let Some(place) = self.places.iter_mut().find(|p| p.id == place_id) {
-            place.running -= 1;
-            place.freeing.push(Instant::now() + self.lag);
-        }
+        self.free(place_id, Instant::now());
         let label = config.units[index].name().to_owned();
         console.borrow_mut().emit(Event::ForTask {
             label: &label,
@@ -317,6 +315,14 @@ impl Slots {
             )),
         });
         self.reports[index] = Some(report.labelled(label, place_id));
+    }
+
+    /// A task on `place_id` ended at `now`: its slot is usable again after the lag.
+    fn free(&mut self, place_id: u64, now: Instant) {
+        if let Some(place) = self.places.iter_mut().find(|p| p.id == place_id) {
+            place.running -= 1;
+            place.freeing.push(now + self.lag);
+        }
     }
 
     /// The heartbeat's line: one for the whole step.
@@ -338,5 +344,94 @@ impl Slots {
             let label = config.units[index].name();
             self.reports[index] = Some(never_started(config, label, self.stop, service));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(id: u64) -> Place {
+        Place {
+            id,
+            version: Some(7),
+            running: 0,
+            freeing: Vec::new(),
+        }
+    }
+
+    /// Every start the limits allow at `now`, as (unit, place).
+    fn starts(
+        slots: &mut Slots,
+        now: Instant,
+        running: usize,
+        parallel: usize,
+    ) -> Vec<(usize, u64)> {
+        let mut started = Vec::new();
+        while let Some((index, (id, version))) =
+            slots.next_start(now, running + started.len(), parallel)
+        {
+            assert_eq!(
+                version,
+                Some(7),
+                "every task is pinned to its place's version"
+            );
+            started.push((index, id));
+        }
+        started
+    }
+
+    #[test]
+    fn starts_go_to_the_emptiest_place_in_unit_order_within_parallel() {
+        let now = Instant::now();
+        let mut slots = Slots::new(5, Duration::ZERO, vec![place(1), place(2)]);
+        assert_eq!(
+            starts(&mut slots, now, 0, 3),
+            [(0, 1), (1, 2), (2, 1)],
+            "three at a time, spread over both places"
+        );
+        assert_eq!(starts(&mut slots, now, 3, 3), []);
+        assert!(!slots.starts_no_more());
+    }
+
+    #[test]
+    fn a_place_holds_ten_tasks_and_a_freed_slot_waits_out_the_lag() {
+        let lag = Duration::from_secs(10);
+        let now = Instant::now();
+        let mut slots = Slots::new(TASKS_PER_PLACE + 1, lag, vec![place(1)]);
+        assert_eq!(starts(&mut slots, now, 0, 100).len(), TASKS_PER_PLACE);
+        slots.free(1, now);
+        // The slot is still Roblox's for the lag: nothing starts, and the step wakes when it
+        // frees (before a later deadline).
+        assert_eq!(starts(&mut slots, now, TASKS_PER_PLACE - 1, 100), []);
+        let deadline = now + Duration::from_secs(60);
+        assert_eq!(slots.wake_at(now, deadline), now + lag);
+        assert_eq!(
+            starts(&mut slots, now + lag, TASKS_PER_PLACE - 1, 100),
+            [(TASKS_PER_PLACE, 1)]
+        );
+        assert!(slots.starts_no_more());
+    }
+
+    #[test]
+    fn the_deadline_stops_starts_only_while_units_wait() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(5);
+        let never = Interrupt::never();
+        let mut slots = Slots::new(2, Duration::ZERO, vec![place(1)]);
+        slots.check_stop(&never, now, deadline);
+        assert_eq!(slots.stop, None);
+        assert_eq!(starts(&mut slots, now, 0, 1), [(0, 1)]);
+        slots.check_stop(&never, deadline, deadline);
+        assert_eq!(slots.stop, Some(Outcome::WaitTimeout));
+        assert_eq!(starts(&mut slots, deadline, 0, 1), []);
+
+        let mut all_started = Slots::new(1, Duration::ZERO, vec![place(1)]);
+        assert_eq!(starts(&mut all_started, now, 0, 1), [(0, 1)]);
+        all_started.check_stop(&never, deadline, deadline);
+        assert_eq!(
+            all_started.stop, None,
+            "a running task has the deadline as its own"
+        );
     }
 }
