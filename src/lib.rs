@@ -42,7 +42,7 @@ use crate::config::{Backend, Config, Inputs, MissingKeyPolicy, OutputFormat};
 use crate::interrupt::Interrupt;
 use crate::outcome::Outcome;
 use crate::render::{Console, Event, Renderer};
-use crate::report::StepReport;
+use crate::report::{Problem, StepReport};
 use crate::secret::Redactor;
 
 /// Runs the command line; returns the exit code.
@@ -118,9 +118,7 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
         // Only reachable with `on-missing-key: skip`; `fail` is refused as bad input.
         debug_assert_eq!(config.missing_key, MissingKeyPolicy::Skip);
         let mut report = StepReport::new(Outcome::Skipped);
-        report.problem = Some(
-            "no API key was given (a pull request from a fork gets no secrets), so the Luau run was skipped".into(),
-        );
+        report.problem = Some(Problem::SkippedNoKey);
         return finish(&config, &mut console, &report, &redactor);
     }
 
@@ -136,14 +134,21 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
     #[cfg(not(feature = "emulator"))]
     if config.backend == Backend::Local {
         let mut report = StepReport::new(Outcome::BadInput);
-        report.problem = Some("input `backend`: this build has no embedded emulator (built without the `emulator` feature)".into());
+        report.problem = Some(Problem::BadInput {
+            input: "backend",
+            problem: "this build has no embedded emulator (built without the `emulator` feature)"
+                .into(),
+        });
         return finish(&config, &mut console, &report, &redactor);
     }
 
     let Some(key) = config.api_key.clone() else {
         // Unreachable: the config refuses a missing key, skip returned above, local set one.
         let mut report = StepReport::new(Outcome::BadInput);
-        report.problem = Some("input `api-key`: is required".into());
+        report.problem = Some(Problem::BadInput {
+            input: "api-key",
+            problem: "is required".into(),
+        });
         return finish(&config, &mut console, &report, &redactor);
     };
     let service = match config.backend {
@@ -154,7 +159,7 @@ async fn run_job(args: &config::RunArgs, env: &dyn Fn(&str) -> Option<String>) -
         Ok(api) => api,
         Err(error) => {
             let mut report = StepReport::new(Outcome::Unavailable);
-            report.problem = Some(error.to_string());
+            report.problem = Some(Problem::Api(error));
             return finish(&config, &mut console, &report, &redactor);
         }
     };
@@ -208,7 +213,7 @@ fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut StepRep
         .and_then(|t| coverage::below_threshold(&measured, t, config.github_actions));
     if let (Some(why), true) = (below, report.outcome.is_success()) {
         report.outcome = Outcome::CoverageBelowThreshold;
-        report.problem = Some(why);
+        report.problem = Some(Problem::CoverageBelowThreshold(why));
     }
     report.coverage = Some(measured);
 }
@@ -267,7 +272,7 @@ async fn start_local_backend(
         }
         Err(error) => {
             let mut report = StepReport::new(Outcome::Unavailable);
-            report.problem = Some(format!("cannot start the local emulator: {error}"));
+            report.problem = Some(Problem::EmulatorStart(error.to_string()));
             Err(report)
         }
     }

@@ -8,6 +8,9 @@
 //! without a label is the step's own (its error, its results and its path are the step's).
 
 pub mod merge;
+pub mod problem;
+
+pub use problem::Problem;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,7 +31,7 @@ pub struct StepReport {
     /// Why the step ended as it did, when its tasks do not say it alone (our words, which may
     /// quote a server's error body): a run of one's task's problem, the merge's summary of a
     /// step of many, a coverage gate, a report that could not be written.
-    pub problem: Option<String>,
+    pub problem: Option<Problem>,
     /// The tests every task reported, together (a shard that reported none is a failed test).
     pub tests: Option<TestRun>,
     /// With coverage asked for: what every task measured, by repository file, or why nothing.
@@ -53,13 +56,13 @@ pub struct TaskReport {
     /// The task as last seen (terminal unless the run ended early).
     pub task: Option<Task>,
     /// Why the task ended without a result, or what went wrong after it.
-    pub problem: Option<String>,
+    pub problem: Option<Problem>,
     /// Every log message, in order.
     pub logs: Vec<LogMessage>,
     /// Set when the logs could not be read; the outcome still follows the task.
-    pub logs_problem: Option<String>,
+    pub logs_problem: Option<Problem>,
     /// Set when only part of the logs was read (a misbehaving server), and why.
-    pub logs_cut: Option<String>,
+    pub logs_cut: Option<Problem>,
     /// From task creation to the terminal state (or to the end of the run).
     pub duration: Duration,
     /// The Saved version the task ran against: uploaded, or pinned.
@@ -274,11 +277,6 @@ impl StepReport {
         self.own_task().and_then(TaskReport::task_path)
     }
 
-    /// The step's own task as last seen.
-    pub fn task(&self) -> Option<&Task> {
-        self.own_task().and_then(|task| task.task.as_ref())
-    }
-
     pub fn state(&self) -> Option<&TaskState> {
         self.own_task().and_then(TaskReport::state)
     }
@@ -305,14 +303,13 @@ impl StepReport {
     }
 
     /// Why the step's own task's logs could not be read.
-    pub fn logs_problem(&self) -> Option<&str> {
-        self.own_task()
-            .and_then(|task| task.logs_problem.as_deref())
+    pub fn logs_problem(&self) -> Option<&Problem> {
+        self.own_task().and_then(|task| task.logs_problem.as_ref())
     }
 
     /// Why the step's own task's logs were cut.
-    pub fn logs_cut(&self) -> Option<&str> {
-        self.own_task().and_then(|task| task.logs_cut.as_deref())
+    pub fn logs_cut(&self) -> Option<&Problem> {
+        self.own_task().and_then(|task| task.logs_cut.as_ref())
     }
 
     pub fn binary_output_path(&self) -> Option<&PathBuf> {
