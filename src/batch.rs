@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
-use crate::api::{OpenCloud, Service};
+use crate::api::{OpenCloud, Service, TaskApi};
 use crate::config::{Config, Unit};
 use crate::duration::human;
 use crate::interrupt::Interrupt;

@@ -29,18 +29,6 @@ pub trait TaskSource {
     }
 }
 
-impl TaskSource for crate::api::OpenCloud {
-    fn get_task(&self, path: &str) -> impl Future<Output = Result<Task, ApiError>> {
-        crate::api::OpenCloud::get_task(self, path)
-    }
-
-    fn poll_floor(&self) -> Duration {
-        self.limiter()
-            .map(crate::api::Limiter::poll_floor)
-            .unwrap_or_default()
-    }
-}
-
 /// What the poller tells the presenter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PollEvent {

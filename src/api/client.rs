@@ -22,18 +22,20 @@ use reqwest::redirect::Policy;
 use reqwest::{RequestBuilder, Url};
 use serde::de::DeserializeOwned;
 
+use super::TaskApi;
 use super::body::{self, BodyError, describe_transport};
 use super::error::{ApiError, Operation, Service, describe_error_body, rejection_hint};
 use super::limiter::{Bucket, Limiter};
 use super::model::{BinaryInput, CreateTaskRequest, LogsPage, PlaceVersion, Redact, Task};
 use super::retry::{self, Idempotency, RetryPolicy, RetryState, Verdict};
 use crate::clock::Timing;
+use crate::poller::TaskSource;
 use crate::roblox::MAX_BINARY_OUTPUT_BYTES;
 use crate::secret::{ApiKey, Redactor};
 
 /// Ordinary requests: long enough for a slow edge, short enough that a hung connection is
 /// retried well within the retry budget.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Uploads and downloads of up to 256 MiB.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,10 +50,10 @@ pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 /// A client of one Open Cloud (or emulator) base URL, holding the key.
 pub struct OpenCloud {
     /// For requests that carry the key: never follows redirects.
-    keyed_http: reqwest::Client,
+    pub(super) keyed_http: reqwest::Client,
     /// For presigned URLs: no key, https-only redirects.
     presigned_http: reqwest::Client,
-    base: String,
+    pub(super) base: String,
     key: ApiKey,
     redactor: Redactor,
     service: Service,
@@ -63,7 +65,7 @@ pub struct OpenCloud {
 }
 
 /// How the body of a successful answer is read.
-enum Read<'a> {
+pub(super) enum Read<'a> {
     /// Into memory, at most this many bytes.
     Capped(usize),
     /// Streamed into a file, at most this many bytes.
@@ -71,25 +73,25 @@ enum Read<'a> {
 }
 
 /// A successful answer's body, as [`Read`] asked for it.
-enum Body {
+pub(super) enum Body {
     Bytes(Bytes),
     /// Bytes written to the file.
     Written(u64),
 }
 
 /// What one request is, for the retry loop.
-struct Call<'a> {
-    operation: Operation,
-    idempotency: Idempotency,
+pub(super) struct Call<'a> {
+    pub(super) operation: Operation,
+    pub(super) idempotency: Idempotency,
     /// What the request is about, in the user's words ("universe 1, place 2").
-    target: String,
-    timeout: Duration,
-    read: Read<'a>,
+    pub(super) target: String,
+    pub(super) timeout: Duration,
+    pub(super) read: Read<'a>,
     /// The rate limit the request counts against.
-    bucket: Option<Bucket>,
+    pub(super) bucket: Option<Bucket>,
     /// A create refused with 429 (rate limited, or the place's ten slots full) is asked again
     /// until this instant, however long that takes: waiting for a slot is never a failure.
-    patience: Option<tokio::time::Instant>,
+    pub(super) patience: Option<tokio::time::Instant>,
 }
 
 /// How one attempt failed.
@@ -156,20 +158,24 @@ impl OpenCloud {
     pub fn limiter(&self) -> Option<&Limiter> {
         self.limiter.as_deref()
     }
+}
 
-    /// Whom this client talks to, for messages.
+/// The runner's seam ([`TaskApi`]) is this client's whole public surface for calls: one
+/// definition of each, used by the runner (generic over the trait) and the emulator's tests alike.
+impl TaskApi for OpenCloud {
     /// What scrubs the key out of text shown to people (see [`crate::secret`]).
-    pub fn redactor(&self) -> &Redactor {
+    fn redactor(&self) -> &Redactor {
         &self.redactor
     }
 
-    pub fn service(&self) -> Service {
+    /// Whom this client talks to, for messages.
+    fn service(&self) -> Service {
         self.service
     }
 
     /// Creates the task, pinned to `version` when given. Retried only on 429 and failed
     /// connects: see [`retry`]. 429s are asked again until `patience` when given.
-    pub async fn create_task(
+    async fn create_task(
         &self,
         universe: u64,
         place: u64,
@@ -217,29 +223,8 @@ impl OpenCloud {
         Ok(task)
     }
 
-    /// Reads the task at `path`, exactly as create returned it.
-    pub async fn get_task(&self, path: &str) -> Result<Task, ApiError> {
-        self.check_resource_path(Operation::GetTask, path)?;
-        let url = format!("{}/cloud/v2/{path}", self.base);
-        let call = Call {
-            operation: Operation::GetTask,
-            idempotency: Idempotency::Idempotent,
-            target: path.to_owned(),
-            timeout: REQUEST_TIMEOUT,
-            read: Read::Capped(body::TASK_BODY_CAP),
-            bucket: Some(Bucket::GetTask),
-            patience: None,
-        };
-        self.execute(call, || self.keyed(self.keyed_http.get(&url)), parse_json)
-            .await
-    }
-
     /// Reads one page of the task's logs (STRUCTURED view).
-    pub async fn list_logs(
-        &self,
-        path: &str,
-        page_token: Option<&str>,
-    ) -> Result<LogsPage, ApiError> {
+    async fn list_logs(&self, path: &str, page_token: Option<&str>) -> Result<LogsPage, ApiError> {
         self.check_resource_path(Operation::ListLogs, path)?;
         let url = format!("{}/cloud/v2/{path}/logs", self.base);
         let mut query = vec![("view", "STRUCTURED"), ("maxPageSize", LOG_PAGE_SIZE)];
@@ -265,7 +250,7 @@ impl OpenCloud {
 
     /// Uploads a place file as a new Saved version (never Published, which changes the live
     /// game) and returns its version number. Retried like a GET: Roblox dedupes identical bytes.
-    pub async fn upload_place(
+    async fn upload_place(
         &self,
         universe: u64,
         place: u64,
@@ -304,11 +289,7 @@ impl OpenCloud {
     }
 
     /// Creates a binary input of `size` bytes; the answer holds the presigned upload URI.
-    pub async fn create_binary_input(
-        &self,
-        universe: u64,
-        size: u64,
-    ) -> Result<BinaryInput, ApiError> {
+    async fn create_binary_input(&self, universe: u64, size: u64) -> Result<BinaryInput, ApiError> {
         let url = format!(
             "{}/cloud/v2/universes/{universe}/luau-execution-session-task-binary-inputs",
             self.base
@@ -342,7 +323,7 @@ impl OpenCloud {
     }
 
     /// PUTs the bytes to a presigned URI, without the API key.
-    pub async fn upload_binary_input(
+    async fn upload_binary_input(
         &self,
         uri: &str,
         bytes: Bytes,
@@ -374,7 +355,7 @@ impl OpenCloud {
 
     /// Streams a presigned URI's bytes into `path` (at most 256 MiB), without the API key.
     /// Returns the number of bytes written.
-    pub async fn download_binary_output(&self, uri: &str, path: &Path) -> Result<u64, ApiError> {
+    async fn download_binary_output(&self, uri: &str, path: &Path) -> Result<u64, ApiError> {
         let url = self.presigned_url(Operation::DownloadBinaryOutput, uri)?;
         let call = Call {
             operation: Operation::DownloadBinaryOutput,
@@ -396,7 +377,37 @@ impl OpenCloud {
         .await
     }
 
-    fn keyed(&self, request: RequestBuilder) -> RequestBuilder {
+    /// Open Cloud's memory-store sorted maps (the local emulator's are new each run).
+    fn sorted_maps(&self) -> Option<&OpenCloud> {
+        (self.service == Service::OpenCloud).then_some(self)
+    }
+}
+
+impl TaskSource for OpenCloud {
+    /// Reads the task at `path`, exactly as create returned it.
+    async fn get_task(&self, path: &str) -> Result<Task, ApiError> {
+        self.check_resource_path(Operation::GetTask, path)?;
+        let url = format!("{}/cloud/v2/{path}", self.base);
+        let call = Call {
+            operation: Operation::GetTask,
+            idempotency: Idempotency::Idempotent,
+            target: path.to_owned(),
+            timeout: REQUEST_TIMEOUT,
+            read: Read::Capped(body::TASK_BODY_CAP),
+            bucket: Some(Bucket::GetTask),
+            patience: None,
+        };
+        self.execute(call, || self.keyed(self.keyed_http.get(&url)), parse_json)
+            .await
+    }
+
+    fn poll_floor(&self) -> Duration {
+        self.limiter().map(Limiter::poll_floor).unwrap_or_default()
+    }
+}
+
+impl OpenCloud {
+    pub(super) fn keyed(&self, request: RequestBuilder) -> RequestBuilder {
         let mut value = reqwest::header::HeaderValue::from_str(self.key.expose())
             .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("invalid"));
         // Keeps the key out of any debug dump of the request.
@@ -445,7 +456,7 @@ impl OpenCloud {
 
     /// Sends a request until it succeeds, is rejected, or the retry budget runs out. The free
     /// text of what comes back is scrubbed of the key here, before anyone sees it.
-    async fn execute<T: Redact>(
+    pub(super) async fn execute<T: Redact>(
         &self,
         call: Call<'_>,
         build: impl Fn() -> RequestBuilder,
@@ -637,7 +648,7 @@ impl OpenCloud {
     }
 }
 
-fn parse_json<T: DeserializeOwned>(body: Body) -> Result<T, String> {
+pub(super) fn parse_json<T: DeserializeOwned>(body: Body) -> Result<T, String> {
     match body {
         Body::Bytes(bytes) => body::parse_json_lenient(&bytes),
         Body::Written(_) => Err("the answer was written to a file".into()),

@@ -5,6 +5,7 @@ pub mod body;
 pub mod client;
 pub mod error;
 pub mod limiter;
+pub mod memory_store;
 pub mod model;
 pub mod retry;
 pub mod url;
@@ -75,62 +76,9 @@ pub trait TaskApi: TaskSource {
         uri: &str,
         path: &Path,
     ) -> impl Future<Output = Result<u64, ApiError>>;
-}
-
-impl TaskApi for OpenCloud {
-    fn service(&self) -> Service {
-        OpenCloud::service(self)
-    }
-    fn redactor(&self) -> &Redactor {
-        OpenCloud::redactor(self)
-    }
-    fn create_task(
-        &self,
-        universe: u64,
-        place: u64,
-        version: Option<u64>,
-        request: &CreateTaskRequest,
-        patience: Option<tokio::time::Instant>,
-    ) -> impl Future<Output = Result<Task, ApiError>> {
-        OpenCloud::create_task(self, universe, place, version, request, patience)
-    }
-    fn list_logs(
-        &self,
-        path: &str,
-        page_token: Option<&str>,
-    ) -> impl Future<Output = Result<LogsPage, ApiError>> {
-        OpenCloud::list_logs(self, path, page_token)
-    }
-    fn upload_place(
-        &self,
-        universe: u64,
-        place: u64,
-        content_type: &'static str,
-        bytes: Bytes,
-        progress: Progress,
-    ) -> impl Future<Output = Result<u64, ApiError>> {
-        OpenCloud::upload_place(self, universe, place, content_type, bytes, progress)
-    }
-    fn create_binary_input(
-        &self,
-        universe: u64,
-        size: u64,
-    ) -> impl Future<Output = Result<BinaryInput, ApiError>> {
-        OpenCloud::create_binary_input(self, universe, size)
-    }
-    fn upload_binary_input(
-        &self,
-        uri: &str,
-        bytes: Bytes,
-        progress: Progress,
-    ) -> impl Future<Output = Result<(), ApiError>> {
-        OpenCloud::upload_binary_input(self, uri, bytes, progress)
-    }
-    fn download_binary_output(
-        &self,
-        uri: &str,
-        path: &Path,
-    ) -> impl Future<Output = Result<u64, ApiError>> {
-        OpenCloud::download_binary_output(self, uri, path)
+    /// The universe's memory-store sorted maps, for place reuse and live progress: Open Cloud
+    /// only (a fake has none; the local emulator's store is new each run, nothing to reuse).
+    fn sorted_maps(&self) -> Option<&OpenCloud> {
+        None
     }
 }

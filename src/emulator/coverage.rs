@@ -171,6 +171,15 @@ pub fn never_run(source: &str) -> Option<crate::coverage::FileCoverage> {
 }
 
 /// Whether a module is under an instance coverage was enabled on.
+/// The coverage level a module compiles with: [`COVERAGE_LEVEL`] under a root, else 0.
+pub(crate) fn level(lua: &Lua, dom: &Dom, module: Ref) -> u8 {
+    if measured(lua, dom, module) {
+        COVERAGE_LEVEL
+    } else {
+        0
+    }
+}
+
 fn measured(lua: &Lua, dom: &Dom, module: Ref) -> bool {
     let Some(roots) = lua.app_data_ref::<Roots>() else {
         return false;
@@ -210,7 +219,7 @@ mod tests {
         end\n\
         return Calc\n";
 
-    fn place() -> Arc<Vec<u8>> {
+    fn place() -> Arc<crate::emulator::place_cache::PlaceVersion> {
         let module = |name: &str, source: &str| {
             InstanceBuilder::new("ModuleScript")
                 .with_name(name)
@@ -229,7 +238,7 @@ mod tests {
         let services = dom.root().children().to_vec();
         let mut bytes = Vec::new();
         rbx_binary::to_writer(&mut bytes, &dom, &services).expect("a place");
-        Arc::new(bytes)
+        Arc::new(crate::emulator::place_cache::PlaceVersion::new(bytes))
     }
 
     fn run(script: &str) -> Result<Value, String> {

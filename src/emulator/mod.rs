@@ -16,12 +16,16 @@
 //! and request counts for tests (`POST /emulator/faults`, `GET /emulator/stats`, which need the
 //! key like every other route).
 
+mod bytecode;
 mod connection;
 pub mod coverage;
 pub mod dom;
 mod json;
+pub mod memory_store;
+pub mod place_cache;
 mod server;
 pub mod vm;
+pub mod warm;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -104,6 +108,20 @@ pub struct EmulatorOptions {
     /// How long a connection may take to send a request's headers, and go without a byte
     /// moving either way (see [`connection`]).
     pub connection_timeout: Duration,
+    /// How long a place version's server stays warm after a task (see [`warm`]).
+    pub warm_period: Duration,
+    /// The scopes the key has, for the routes that check them (the memory-store routes);
+    /// `None`: every scope.
+    pub key_scopes: Option<Vec<String>>,
+}
+
+impl EmulatorOptions {
+    /// Whether the key has `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.key_scopes
+            .as_ref()
+            .is_none_or(|scopes| scopes.iter().any(|s| s == scope))
+    }
 }
 
 /// Tasks that run at once by default. Test tasks mostly wait (`task.wait`, yields), so more
@@ -119,6 +137,8 @@ impl Default for EmulatorOptions {
             workers: DEFAULT_WORKERS,
             limits: RobloxLimits::default(),
             connection_timeout: connection::CONNECTION_TIMEOUT,
+            warm_period: warm::DEFAULT_WARM_PERIOD,
+            key_scopes: None,
         }
     }
 }
@@ -163,6 +183,9 @@ pub struct Stats {
     pub rate_limited: u32,
     /// Creates answered 429 because the place had ten unfinished tasks.
     pub place_full: u32,
+    /// Tasks that booted a server of their version, and tasks that found one warm.
+    pub cold_boots: u32,
+    pub warm_starts: u32,
 }
 
 /// A task's log messages, as Roblox keeps them: the newest ~450 KB, oldest dropped. The VM
@@ -238,13 +261,15 @@ struct State {
     /// By the unguessable token in their download URL (a presigned URL's secret).
     binary_outputs: HashMap<String, BinaryOutputRecord>,
     place_versions: HashMap<(u64, u64), u64>,
-    /// Uploaded place files by (universe, place, version), newest last in `place_order`.
-    places: HashMap<(u64, u64, u64), Arc<Vec<u8>>>,
+    /// Uploaded place versions by (universe, place, version), newest last in `place_order`.
+    places: HashMap<(u64, u64, u64), Arc<place_cache::PlaceVersion>>,
     place_order: VecDeque<(u64, u64, u64)>,
     faults: Faults,
     stats: Stats,
     /// Recent requests per (key, endpoint), for the rate limits.
     recent: HashMap<(String, Endpoint), VecDeque<Instant>>,
+    /// Which place versions have warm servers.
+    servers: warm::Servers,
 }
 
 /// A task waiting for a worker.
@@ -260,6 +285,9 @@ struct Shared {
     base_url: String,
     state: Mutex<State>,
     queue: Mutex<mpsc::Sender<QueuedTask>>,
+    /// Every universe's memory stores, shared with the tasks (apart from `state`, so a task's
+    /// memory-store calls never wait on the HTTP handlers' lock).
+    memory: memory_store::SharedStores,
 }
 
 /// A running emulator; it stops when the process does.
@@ -277,11 +305,13 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
     let (sender, receiver) = mpsc::channel::<QueuedTask>();
     let workers = options.workers.max(1);
     let connection_timeout = options.connection_timeout;
+    let memory = memory_store::SharedStores::new(options.limits.rate_limits);
     let shared = Arc::new(Shared {
         options,
         base_url,
         state: Mutex::new(State::default()),
         queue: Mutex::new(sender),
+        memory,
     });
     let receiver = Arc::new(Mutex::new(receiver));
     for index in 0..workers {
@@ -331,13 +361,23 @@ impl State {
             .count()
     }
 
-    /// Keeps an uploaded place version, forgetting the oldest past the bound.
-    fn keep_place(&mut self, key: (u64, u64, u64), bytes: Arc<Vec<u8>>) {
-        self.places.insert(key, bytes);
+    /// Keeps an uploaded place version, forgetting the oldest past the bound, and the decoded
+    /// trees of all but the newest few (see [`place_cache`]).
+    fn keep_place(&mut self, key: (u64, u64, u64), version: Arc<place_cache::PlaceVersion>) {
+        self.places.insert(key, version);
         self.place_order.push_back(key);
         while self.place_order.len() > MAX_KEPT_PLACE_VERSIONS {
             if let Some(old) = self.place_order.pop_front() {
                 self.places.remove(&old);
+            }
+        }
+        let older = self
+            .place_order
+            .len()
+            .saturating_sub(place_cache::MAX_DECODED_VERSIONS);
+        for old in self.place_order.iter().take(older) {
+            if let Some(version) = self.places.get(old) {
+                version.forget_tree();
             }
         }
     }

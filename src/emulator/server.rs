@@ -18,6 +18,7 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::place_cache::PlaceVersion;
 use super::vm::{self, ExecutionRequest, VmOutcome};
 use super::{
     BinaryInputRecord, BinaryOutputRecord, Faults, LogWindow, MAX_UNFINISHED_TOTAL, QueuedTask,
@@ -74,11 +75,12 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/emulator/binary-outputs/{id}", get(get_binary_output))
         .route("/emulator/faults", post(set_faults))
         .route("/emulator/stats", get(stats))
+        .merge(super::memory_store::http::routes())
         .fallback(|| async { v2_error(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route.") })
         .with_state(shared)
 }
 
-fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(super) fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         axum::Json(json!({ "code": code, "message": message })),
@@ -87,7 +89,7 @@ fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The v2 answer to a bad request.
-fn invalid_argument(message: &str) -> Response {
+pub(super) fn invalid_argument(message: &str) -> Response {
     v2_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message)
 }
 
@@ -100,7 +102,7 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 }
 
 /// Every Open Cloud route needs `x-api-key`: the gateway answers 401 in its own shape.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+pub(super) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     let given = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -244,7 +246,8 @@ fn create(
         Ok(binary_input) => binary_input,
         Err(response) => return response,
     };
-    let (id, task, execution) = record_task(&mut state, valid, binary_input);
+    let (id, task, mut execution) = record_task(&mut state, valid, binary_input);
+    execution.context.memory = Some(shared.memory.clone());
     let sent = shared
         .queue
         .lock()
@@ -426,6 +429,12 @@ fn record_task(
         binary_input,
         enable_binary_output: request.enable_binary_output.unwrap_or(false),
         place: state.places.get(&(universe, place, version)).cloned(),
+        context: vm::TaskContext {
+            universe,
+            place,
+            version,
+            memory: None,
+        },
     };
     (id, task, execution)
 }
@@ -458,8 +467,12 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
             record.task.update_time = Some(now());
         }
     }
-    // A server boots before the script runs (only with Roblox's limits asked for).
-    std::thread::sleep(shared.options.limits.boot_delay);
+    let version = (
+        request.context.universe,
+        request.context.place,
+        request.context.version,
+    );
+    boot(shared, version);
     // A bug in the emulator must end this task, not the worker (and every task after it).
     let execution = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| vm::execute(&request)))
         .unwrap_or_else(|_| vm::Execution {
@@ -470,6 +483,7 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
             logs: LogWindow::default(),
         });
     let mut state = lock(shared);
+    state.servers.ended(version, Instant::now());
     let State {
         tasks,
         binary_outputs,
@@ -514,6 +528,27 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
     record.finished_at = Some(Instant::now());
     state.finish(&id);
     state.evict_binaries(Instant::now());
+}
+
+/// A server of the task's version boots before the script runs (the boot delay, zero unless
+/// asked for), unless one is warm (see [`super::warm`]).
+fn boot(shared: &Shared, version: super::warm::Version) {
+    let warm = {
+        let mut state = lock(shared);
+        let warm = state
+            .servers
+            .is_warm(version, shared.options.warm_period, Instant::now());
+        if warm {
+            state.stats.warm_starts += 1;
+        } else {
+            state.stats.cold_boots += 1;
+        }
+        warm
+    };
+    if !warm {
+        std::thread::sleep(shared.options.limits.boot_delay);
+    }
+    lock(shared).servers.started(version);
 }
 
 #[derive(Deserialize)]
@@ -801,10 +836,11 @@ async fn upload_place(
     }
     // Roblox refuses a file that is not a place; so does the emulator, which will run it. The
     // decode runs off the async workers, so other requests are answered meanwhile.
-    let file = body.clone();
-    let loaded = tokio::task::spawn_blocking(move || super::dom::load_place(&file).map(drop)).await;
-    match loaded {
-        Ok(Ok(())) => {}
+    // The tree it makes is kept: the version's tasks start from copies of it.
+    let file = body.to_vec();
+    let loaded = tokio::task::spawn_blocking(move || PlaceVersion::decode(file)).await;
+    let decoded = match loaded {
+        Ok(Ok(decoded)) => decoded,
         Ok(Err(error)) if error.is_the_files_fault() => {
             return v1_error(
                 StatusCode::BAD_REQUEST,
@@ -813,7 +849,7 @@ async fn upload_place(
         }
         Ok(Err(error)) => return v1_error(StatusCode::SERVICE_UNAVAILABLE, &error.to_string()),
         Err(error) => return v1_error(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
-    }
+    };
     let mut state = lock(&shared);
     state.stats.place_uploads += 1;
     if let Err(response) = rate_limit(&shared, &mut state, &headers, super::Endpoint::UploadPlace) {
@@ -826,7 +862,7 @@ async fn upload_place(
     let version = state.place_versions.entry((universe, place)).or_insert(1);
     *version += 1;
     let number = *version;
-    state.keep_place((universe, place, number), Arc::new(body.to_vec()));
+    state.keep_place((universe, place, number), Arc::new(decoded));
     // Documented as text/plain holding JSON.
     (
         StatusCode::OK,

@@ -18,6 +18,7 @@ use super::LogWindow;
 use super::dom::scheduler::{Scheduler, Stopped};
 use super::dom::{self, Dom};
 use super::json::{JsonError, JsonWriter};
+use super::place_cache::PlaceVersion;
 use crate::api::model::{MessageType, TaskErrorCode};
 use crate::roblox::{MAX_BINARY_OUTPUT_BYTES, MAX_OUTPUT_BYTES};
 
@@ -70,8 +71,21 @@ pub struct ExecutionRequest {
     pub timeout: Duration,
     pub binary_input: Option<Vec<u8>>,
     pub enable_binary_output: bool,
-    /// The place file the task runs in (its version's bytes); an empty place when `None`.
-    pub place: Option<Arc<Vec<u8>>>,
+    /// The place version the task runs in; an empty place when `None`.
+    pub place: Option<Arc<PlaceVersion>>,
+    /// Where the task runs: its universe, place and version, and the universe's memory stores.
+    pub context: TaskContext,
+}
+
+/// Where a task runs, for the engine APIs that answer from it (`game.PlaceVersion`,
+/// `MemoryStoreService`). Set as the VM's app data.
+#[derive(Debug, Clone, Default)]
+pub struct TaskContext {
+    pub universe: u64,
+    pub place: u64,
+    pub version: u64,
+    /// `None` outside the emulator's server (unit tests): memory stores then fail.
+    pub memory: Option<super::memory_store::SharedStores>,
 }
 
 pub fn execute(request: &ExecutionRequest) -> Execution {
@@ -134,8 +148,9 @@ fn run(
     });
     install_output(&lua, logs)?;
     install_stubs(&lua)?;
+    lua.set_app_data(request.context.clone());
     let tree = match &request.place {
-        Some(bytes) => dom::load_place(bytes).map_err(|e| LuaError::runtime(e.to_string()))?,
+        Some(place) => place.tree().map_err(|e| LuaError::runtime(e.to_string()))?,
         None => dom::empty_place(),
     };
     let sink = logs.clone();
@@ -150,6 +165,8 @@ fn run(
 
     let function = lua
         .load(request.script.as_str())
+        // A script is text: one that looks like bytecode is not loaded as such.
+        .set_mode(mlua::chunk::ChunkMode::Text)
         .set_name("=TaskScript")
         .set_environment(dom::script_env(&lua, &shared, None)?)
         .into_function()?;
@@ -809,6 +826,7 @@ return {
             binary_input: Some(vec![0, 1, 2]),
             enable_binary_output: true,
             place: None,
+            context: TaskContext::default(),
         });
         assert_eq!(
             run.outcome,
@@ -823,6 +841,7 @@ return {
             binary_input: None,
             enable_binary_output: true,
             place: None,
+            context: TaskContext::default(),
         });
         assert!(matches!(
             run.outcome,

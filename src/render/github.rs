@@ -628,7 +628,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
     #[test]
     fn a_skipped_run_says_why_in_a_notice() {
         let mut report = StepReport::new(Outcome::Skipped);
-        report.problem = Some(Problem::SkippedNoKey);
+        report.problem = Some(Problem::Skipped("no API key was given"));
         let out = finished(&report);
         assert!(
             out.contains("::notice title=Luau run skipped::no API key was given"),

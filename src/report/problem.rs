@@ -18,8 +18,8 @@ use crate::text::size;
 /// Why a step or a task ended as it did, or what went wrong around it.
 #[derive(Debug, Clone)]
 pub enum Problem {
-    /// No API key, and `on-missing-key: skip`: nothing ran.
-    SkippedNoKey,
+    /// No API key, and `on-missing-key: skip`: nothing ran (in the config's words).
+    Skipped(&'static str),
     /// An input that could not be used, said before anything was sent.
     BadInput {
         input: &'static str,
@@ -144,9 +144,7 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::SkippedNoKey => f.write_str(
-                "no API key was given (a pull request from a fork gets no secrets), so the Luau run was skipped",
-            ),
+            Self::Skipped(why) => f.write_str(why),
             Self::BadInput { input, problem } => write!(f, "input `{input}`: {problem}"),
             Self::Unreadable { path, error } => {
                 write!(f, "cannot read `{}`: {error}", path.display())
@@ -349,8 +347,8 @@ mod tests {
         );
         let cases: Vec<(Problem, String)> = vec![
             (
-                Problem::SkippedNoKey,
-                "no API key was given (a pull request from a fork gets no secrets), so the Luau run was skipped".into(),
+                Problem::Skipped("no API key was given, so the Luau run was skipped"),
+                "no API key was given, so the Luau run was skipped".into(),
             ),
             (
                 Problem::BadInput { input: "api-key", problem: "is required".into() },

@@ -11,15 +11,13 @@ use mlua::{
     AnyUserData, Error as LuaError, FromLuaMulti, Function, IntoLuaMulti, Lua, MetaMethod,
     MultiValue, Table, UserData, UserDataFields, UserDataMethods, Value,
 };
-use rbx_dom_weak::types::{
-    Attributes, CFrame, Color3, Enum, Matrix3, Ref, Tags, UDim, UDim2, Variant, VariantType,
-    Vector2, Vector3,
-};
+use rbx_dom_weak::types::{Attributes, Enum, Ref, Tags, Variant, VariantType};
 use rbx_dom_weak::{Instance, InstanceBuilder, Ustr};
 
 use super::Dom;
 use super::classes::Member;
 use super::classes::collection_service as tag_signals;
+use super::datatypes::convert::{from_lua, to_lua};
 use super::memory::{INSTANCE_OVERHEAD, property_bytes};
 
 /// A handle on one instance of the task's tree.
@@ -761,191 +759,6 @@ pub(crate) fn number(value: &Value) -> Option<f64> {
     }
 }
 
-fn field(table: &Table, name: &str) -> Option<f32> {
-    table.raw_get::<f64>(name).ok().map(|v| v as f32)
-}
-
-/// A Lua value as a property value of type `ty`, when it can be one.
-pub(crate) fn from_lua(value: &Value, ty: rbx_dom_weak::types::VariantType) -> Option<Variant> {
-    use rbx_dom_weak::types::VariantType as T;
-    let datatype = |name: &str| match value {
-        Value::Table(t) if value_type(value) == name => Some(t.clone()),
-        _ => None,
-    };
-    Some(match ty {
-        T::String => match value {
-            Value::String(s) => Variant::String(s.to_str().ok()?.to_owned()),
-            _ => return None,
-        },
-        T::Bool => Variant::Bool(value.as_boolean()?),
-        T::Float32 => Variant::Float32(number(value)? as f32),
-        T::Float64 => Variant::Float64(number(value)?),
-        T::Int32 => Variant::Int32(number(value)? as i32),
-        T::Int64 => Variant::Int64(number(value)? as i64),
-        // Enums are checked against their items: see `enum_item`.
-        T::Vector3 => {
-            let t = datatype("Vector3")?;
-            Variant::Vector3(Vector3::new(
-                field(&t, "X")?,
-                field(&t, "Y")?,
-                field(&t, "Z")?,
-            ))
-        }
-        T::Vector2 => {
-            let t = datatype("Vector2")?;
-            Variant::Vector2(Vector2::new(field(&t, "X")?, field(&t, "Y")?))
-        }
-        T::Color3 => {
-            let t = datatype("Color3")?;
-            Variant::Color3(Color3::new(
-                field(&t, "R")?,
-                field(&t, "G")?,
-                field(&t, "B")?,
-            ))
-        }
-        T::UDim => {
-            let t = datatype("UDim")?;
-            Variant::UDim(UDim::new(field(&t, "Scale")?, field(&t, "Offset")? as i32))
-        }
-        T::UDim2 => {
-            let t = datatype("UDim2")?;
-            let x: Table = t.raw_get("X").ok()?;
-            let y: Table = t.raw_get("Y").ok()?;
-            Variant::UDim2(UDim2::new(
-                UDim::new(field(&x, "Scale")?, field(&x, "Offset")? as i32),
-                UDim::new(field(&y, "Scale")?, field(&y, "Offset")? as i32),
-            ))
-        }
-        T::CFrame => {
-            let t = datatype("CFrame")?;
-            let r: Table = t.raw_get("_r").ok()?;
-            let m = |i: usize| r.raw_get::<f64>(i).ok().map(|v| v as f32);
-            Variant::CFrame(CFrame::new(
-                Vector3::new(field(&t, "X")?, field(&t, "Y")?, field(&t, "Z")?),
-                Matrix3::new(
-                    Vector3::new(m(1)?, m(2)?, m(3)?),
-                    Vector3::new(m(4)?, m(5)?, m(6)?),
-                    Vector3::new(m(7)?, m(8)?, m(9)?),
-                ),
-            ))
-        }
-        T::Ref => match value {
-            Value::Nil => Variant::Ref(Ref::none()),
-            Value::UserData(data) => Variant::Ref(data.borrow::<InstanceRef>().ok()?.0),
-            _ => return None,
-        },
-        other => return super::datatypes::convert::from_lua(value, other),
-    })
-}
-
-/// A property value as Lua sees it.
-pub(crate) fn to_lua(
-    lua: &Lua,
-    dom: &Dom,
-    class: &str,
-    key: &str,
-    value: &Variant,
-) -> mlua::Result<Value> {
-    let hooks = dom.hooks.borrow();
-    // A datatype's constructor, from the shared environment (its module loads on first use).
-    let env = hooks.shared_env.clone();
-    let make = |name: &str, args: &[f64]| -> mlua::Result<Value> {
-        match &env {
-            Some(env) => super::datatypes::constructor(env, name, "new")?.call(
-                MultiValue::from_iter(args.iter().map(|a| Value::Number(*a))),
-            ),
-            None => Ok(Value::Nil),
-        }
-    };
-    Ok(match value {
-        Variant::String(s) => Value::String(lua.create_string(s)?),
-        Variant::BinaryString(b) => Value::String(lua.create_string(AsRef::<[u8]>::as_ref(b))?),
-        Variant::ContentId(c) => Value::String(lua.create_string(c.as_str())?),
-        Variant::Bool(b) => Value::Boolean(*b),
-        Variant::Int32(n) => Value::Integer(i64::from(*n)),
-        Variant::Int64(n) => Value::Number(*n as f64),
-        Variant::Float32(n) => Value::Number(f64::from(*n)),
-        Variant::Float64(n) => Value::Number(*n),
-        Variant::Vector3(v) => make("Vector3", &[v.x.into(), v.y.into(), v.z.into()])?,
-        Variant::Vector2(v) => make("Vector2", &[v.x.into(), v.y.into()])?,
-        Variant::Color3(c) => make("Color3", &[c.r.into(), c.g.into(), c.b.into()])?,
-        Variant::Color3uint8(c) => make(
-            "Color3",
-            &[
-                f64::from(c.r) / 255.0,
-                f64::from(c.g) / 255.0,
-                f64::from(c.b) / 255.0,
-            ],
-        )?,
-        Variant::UDim(u) => make("UDim", &[u.scale.into(), u.offset.into()])?,
-        Variant::UDim2(u) => make(
-            "UDim2",
-            &[
-                u.x.scale.into(),
-                u.x.offset.into(),
-                u.y.scale.into(),
-                u.y.offset.into(),
-            ],
-        )?,
-        Variant::CFrame(c) => {
-            let o = c.orientation;
-            make(
-                "CFrame",
-                &[
-                    c.position.x.into(),
-                    c.position.y.into(),
-                    c.position.z.into(),
-                    o.x.x.into(),
-                    o.x.y.into(),
-                    o.x.z.into(),
-                    o.y.x.into(),
-                    o.y.y.into(),
-                    o.y.z.into(),
-                    o.z.x.into(),
-                    o.z.y.into(),
-                    o.z.z.into(),
-                ],
-            )?
-        }
-        Variant::Enum(e) => {
-            let enum_name = dom.db.classes.get(class).and_then(|c| {
-                dom.db
-                    .superclasses_iter(c)
-                    .find_map(|c| match c.properties.get(key)?.data_type {
-                        rbx_reflection::DataType::Enum(name) => Some(name),
-                        _ => None,
-                    })
-            });
-            match (enum_name, &hooks.make_enum) {
-                (Some(name), Some(maker)) => maker.call((name, e.to_u32()))?,
-                _ => Value::Integer(i64::from(e.to_u32())),
-            }
-        }
-        Variant::Ref(r) => {
-            drop(hooks);
-            return handle_or_nil(lua, dom, *r);
-        }
-        Variant::Tags(tags) => {
-            let list = lua.create_table()?;
-            for tag in tags.iter() {
-                list.push(tag)?;
-            }
-            Value::Table(list)
-        }
-        other => {
-            if let Some(env) = &env
-                && let Some(value) = super::datatypes::convert::to_lua(lua, env, other)?
-            {
-                return Ok(value);
-            }
-            return Err(LuaError::runtime(format!(
-                "{class}.{key} ({:?}) is not emulated: the local emulator does not read this type",
-                other.ty()
-            )));
-        }
-    })
-}
-
 /// Checks a method's `self`.
 pub(crate) fn this(value: &AnyUserData, method: &str) -> mlua::Result<Ref> {
     value.borrow::<InstanceRef>().map(|i| i.0).map_err(|_| {
@@ -1129,26 +942,6 @@ pub(crate) fn tagged(dom: &Dom, tag: &str) -> Vec<Ref> {
         .collect()
 }
 
-/// An attribute value from Lua: the types Roblox attributes hold.
-pub(crate) fn attribute_from_lua(value: &Value) -> Option<Variant> {
-    use rbx_dom_weak::types::VariantType as T;
-    match value {
-        Value::String(s) => Some(Variant::String(s.to_str().ok()?.to_owned())),
-        Value::Boolean(b) => Some(Variant::Bool(*b)),
-        Value::Integer(_) | Value::Number(_) => Some(Variant::Float64(number(value)?)),
-        Value::Table(_) => match value_type(value).as_str() {
-            "Vector3" => from_lua(value, T::Vector3),
-            "Vector2" => from_lua(value, T::Vector2),
-            "Color3" => from_lua(value, T::Color3),
-            "UDim" => from_lua(value, T::UDim),
-            "UDim2" => from_lua(value, T::UDim2),
-            "CFrame" => from_lua(value, T::CFrame),
-            _ => from_lua(value, super::datatypes::convert::attribute_type(value)?),
-        },
-        _ => None,
-    }
-}
-
 /// A step of `destroy`'s walk: an instance to start on, or one whose descendants are done.
 enum Destroying {
     Enter(Ref),
@@ -1306,17 +1099,32 @@ pub(crate) fn compile_module(lua: &Lua, module: AnyUserData) -> mlua::Result<Fun
         .clone()
         .ok_or_else(|| LuaError::runtime("the local emulator's environment is not ready"))?;
     let env = super::script_env(lua, &shared, Some(module.clone()))?;
-    let chunk = lua
-        .load(source)
-        .set_name(format!("={}", dom.full_name(r)))
-        .set_environment(env);
-    // Coverage (`ScriptContext:EnableCoverage`) compiles the modules under its roots with counters.
-    let function = crate::emulator::coverage::instrument(lua, &dom, r, chunk)
-        .into_function()
-        .map_err(|error| match error {
-            LuaError::SyntaxError { message, .. } => LuaError::runtime(message),
-            other => other,
-        })?;
+    let name = format!("={}", dom.full_name(r));
+    // Coverage (`ScriptContext:EnableCoverage`) compiles the modules under its roots with
+    // counters. The bytecode is compiled once per source for the process (`bytecode`); a source
+    // that does not compile goes the text way, for the VM's own message. A source is always
+    // text: one that looks like bytecode is not loaded as such.
+    let level = crate::emulator::coverage::level(lua, &dom, r);
+    let loaded = match crate::emulator::bytecode::compiled(&source, level) {
+        Some(bytecode) => lua
+            .load(&*bytecode)
+            .set_mode(mlua::chunk::ChunkMode::Binary)
+            .set_name(name)
+            .set_environment(env)
+            .into_function(),
+        None => {
+            let chunk = lua
+                .load(source)
+                .set_mode(mlua::chunk::ChunkMode::Text)
+                .set_name(name)
+                .set_environment(env);
+            crate::emulator::coverage::instrument(lua, &dom, r, chunk).into_function()
+        }
+    };
+    let function = loaded.map_err(|error| match error {
+        LuaError::SyntaxError { message, .. } => LuaError::runtime(message),
+        other => other,
+    })?;
     crate::emulator::coverage::track(lua, &dom, r, module, &function)?;
     Ok(function)
 }

@@ -7,10 +7,11 @@ use mlua::{Error as LuaError, Value};
 use rbx_dom_weak::types::{Ref, Variant};
 
 use super::Registrar;
+use crate::emulator::dom::datatypes::convert::{attribute_from_lua, to_lua};
 use crate::emulator::dom::instance::{
-    add_tag, ancestors_of, arg_instance, attribute_from_lua, attributes, children_of, class_of,
-    descendants_of, destroy, fire, found_or_nil, handle, list, name_of, property, property_exists,
-    remove_tag, replace_property, set_parent, signal, tags, to_lua, value_type,
+    add_tag, ancestors_of, arg_instance, attributes, children_of, class_of, descendants_of,
+    destroy, fire, found_or_nil, handle, list, name_of, property, property_exists, remove_tag,
+    replace_property, set_parent, signal, tags, value_type,
 };
 use crate::emulator::dom::memory::subtree_bytes;
 

@@ -186,6 +186,19 @@ impl Registrar<'_> {
         self.add(class, name, member);
     }
 
+    /// A property whose value `get` computes (called with the instance) and that scripts cannot
+    /// assign: assigning it fails as Roblox's read-only properties do.
+    pub(crate) fn read_only(&mut self, class: &'static str, name: &'static str, get: Function) {
+        self.add(
+            class,
+            name,
+            Member::Property {
+                get: Some(get),
+                set: None,
+            },
+        );
+    }
+
     /// The `Name` a new instance of `class` (or a subclass) gets, where it is not the class's.
     pub(crate) fn default_name(&mut self, class: &'static str, name: &'static str) {
         self.default_names.insert(class, name);
@@ -230,6 +243,8 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
     services::tween_service::register(&mut r)?;
     services::debris::register(&mut r)?;
     services::data_stores::register(&mut r)?;
+    services::memory_store_service::register(&mut r)?;
+    services::task_context::register(&mut r)?;
     Ok(ClassRegistry {
         declared: r.declared,
         gathered: RefCell::new(HashMap::new()),

@@ -1,19 +1,231 @@
-//! Property and attribute values of the lazily loaded datatypes, both ways: a place's
-//! `rbx_dom_weak` variant as the Luau datatype a script reads, and a Luau datatype a script
-//! sets as the variant the tree keeps. The prelude's own types (Vector3 … CFrame) convert in
-//! `instance.rs`; these are the arms it falls through to.
+//! Property and attribute values, both ways: a place's `rbx_dom_weak` variant as the Lua value
+//! a script reads, and a Lua value a script sets as the variant the tree keeps. Plain values
+//! first, then the prelude's datatypes (Vector3 … CFrame), enums and instances, then the lazily
+//! loaded datatypes.
 
-use mlua::{Function, Lua, Table, Value};
+use mlua::{Error as LuaError, Function, Lua, Table, Value};
 use rbx_dom_weak::types::{
-    BrickColor, Color3, ColorSequence, ColorSequenceKeypoint, EnumItem, Font, FontStyle,
-    FontWeight, NumberRange, NumberSequence, NumberSequenceKeypoint, Ray, Rect, Region3, Variant,
-    VariantType, Vector2, Vector3,
+    BrickColor, CFrame, Color3, ColorSequence, ColorSequenceKeypoint, EnumItem, Font, FontStyle,
+    FontWeight, Matrix3, NumberRange, NumberSequence, NumberSequenceKeypoint, Ray, Rect, Ref,
+    Region3, UDim, UDim2, Variant, VariantType, Vector2, Vector3,
 };
 
 use super::constructor;
+use crate::emulator::dom::Dom;
+use crate::emulator::dom::instance::{InstanceRef, handle_or_nil, number, value_type};
 
-/// A variant of one of these datatypes as Lua sees it; `None` for a type they do not cover.
-pub(crate) fn to_lua(lua: &Lua, env: &Table, value: &Variant) -> mlua::Result<Option<Value>> {
+/// A property value as Lua sees it.
+pub(crate) fn to_lua(
+    lua: &Lua,
+    dom: &Dom,
+    class: &str,
+    key: &str,
+    value: &Variant,
+) -> mlua::Result<Value> {
+    if let Some(plain) = plain_to_lua(lua, value)? {
+        return Ok(plain);
+    }
+    match value {
+        Variant::Enum(item) => return enum_property(dom, class, key, item.to_u32()),
+        Variant::Ref(r) => return handle_or_nil(lua, dom, *r),
+        _ => {}
+    }
+    // A datatype's constructor comes from the shared environment (its module loads on first
+    // use); the borrow ends here because a constructor may reach the tree.
+    let env = dom.hooks.borrow().shared_env.clone();
+    if let Some(made) = prelude_to_lua(env.as_ref(), value)? {
+        return Ok(made);
+    }
+    if let Some(env) = &env
+        && let Some(made) = lazy_to_lua(lua, env, value)?
+    {
+        return Ok(made);
+    }
+    Err(LuaError::runtime(format!(
+        "{class}.{key} ({:?}) is not emulated: the local emulator does not read this type",
+        value.ty()
+    )))
+}
+
+/// The values Lua holds natively: strings, booleans, numbers, and a tag list as a table.
+fn plain_to_lua(lua: &Lua, value: &Variant) -> mlua::Result<Option<Value>> {
+    Ok(Some(match value {
+        Variant::String(s) => Value::String(lua.create_string(s)?),
+        Variant::BinaryString(b) => Value::String(lua.create_string(AsRef::<[u8]>::as_ref(b))?),
+        Variant::ContentId(c) => Value::String(lua.create_string(c.as_str())?),
+        Variant::Bool(b) => Value::Boolean(*b),
+        Variant::Int32(n) => Value::Integer(i64::from(*n)),
+        Variant::Int64(n) => Value::Number(*n as f64),
+        Variant::Float32(n) => Value::Number(f64::from(*n)),
+        Variant::Float64(n) => Value::Number(*n),
+        Variant::Tags(tags) => {
+            let list = lua.create_table()?;
+            for tag in tags.iter() {
+                list.push(tag)?;
+            }
+            Value::Table(list)
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// The prelude's datatypes (Vector3 … CFrame), built by their `new`; nil before the shared
+/// environment exists.
+fn prelude_to_lua(env: Option<&Table>, value: &Variant) -> mlua::Result<Option<Value>> {
+    let make = |name: &str, args: &[f64]| -> mlua::Result<Value> {
+        match env {
+            Some(env) => constructor(env, name, "new")?.call(mlua::MultiValue::from_iter(
+                args.iter().map(|a| Value::Number(*a)),
+            )),
+            None => Ok(Value::Nil),
+        }
+    };
+    let f = f64::from;
+    Ok(Some(match value {
+        Variant::Vector3(v) => make("Vector3", &[f(v.x), f(v.y), f(v.z)])?,
+        Variant::Vector2(v) => make("Vector2", &[f(v.x), f(v.y)])?,
+        Variant::Color3(c) => make("Color3", &[f(c.r), f(c.g), f(c.b)])?,
+        Variant::Color3uint8(c) => {
+            let unit = |byte: u8| f64::from(byte) / 255.0;
+            make("Color3", &[unit(c.r), unit(c.g), unit(c.b)])?
+        }
+        Variant::UDim(u) => make("UDim", &[f(u.scale), f64::from(u.offset)])?,
+        Variant::UDim2(u) => make(
+            "UDim2",
+            &[
+                f(u.x.scale),
+                f64::from(u.x.offset),
+                f(u.y.scale),
+                f64::from(u.y.offset),
+            ],
+        )?,
+        Variant::CFrame(c) => {
+            let (p, o) = (c.position, c.orientation);
+            let row = |v: Vector3| [f(v.x), f(v.y), f(v.z)];
+            let mut args = row(p).to_vec();
+            for axis in [o.x, o.y, o.z] {
+                args.extend(row(axis));
+            }
+            make("CFrame", &args)?
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// An enum property's item: its enum is the one the reflection database declares for the
+/// property on the class or a superclass; the bare number when none is known.
+fn enum_property(dom: &Dom, class: &str, key: &str, value: u32) -> mlua::Result<Value> {
+    let enum_name = dom.db.classes.get(class).and_then(|c| {
+        dom.db
+            .superclasses_iter(c)
+            .find_map(|c| match c.properties.get(key)?.data_type {
+                rbx_reflection::DataType::Enum(name) => Some(name),
+                _ => None,
+            })
+    });
+    let maker = dom.hooks.borrow().make_enum.clone();
+    match (enum_name, maker) {
+        (Some(name), Some(maker)) => maker.call((name, value)),
+        _ => Ok(Value::Integer(i64::from(value))),
+    }
+}
+
+/// A Lua value as a property value of type `ty`, when it can be one.
+pub(crate) fn from_lua(value: &Value, ty: VariantType) -> Option<Variant> {
+    use VariantType as T;
+    let datatype = |name: &str| match value {
+        Value::Table(t) if value_type(value) == name => Some(t.clone()),
+        _ => None,
+    };
+    Some(match ty {
+        T::String => match value {
+            Value::String(s) => Variant::String(s.to_str().ok()?.to_owned()),
+            _ => return None,
+        },
+        T::Bool => Variant::Bool(value.as_boolean()?),
+        T::Float32 => Variant::Float32(number(value)? as f32),
+        T::Float64 => Variant::Float64(number(value)?),
+        T::Int32 => Variant::Int32(number(value)? as i32),
+        T::Int64 => Variant::Int64(number(value)? as i64),
+        // Enums are checked against their items: see `enum_item`.
+        T::Vector3 => {
+            let t = datatype("Vector3")?;
+            Variant::Vector3(Vector3::new(
+                float(&t, "X")?,
+                float(&t, "Y")?,
+                float(&t, "Z")?,
+            ))
+        }
+        T::Vector2 => {
+            let t = datatype("Vector2")?;
+            Variant::Vector2(Vector2::new(float(&t, "X")?, float(&t, "Y")?))
+        }
+        T::Color3 => {
+            let t = datatype("Color3")?;
+            Variant::Color3(Color3::new(
+                float(&t, "R")?,
+                float(&t, "G")?,
+                float(&t, "B")?,
+            ))
+        }
+        T::UDim => {
+            let t = datatype("UDim")?;
+            Variant::UDim(UDim::new(float(&t, "Scale")?, float(&t, "Offset")? as i32))
+        }
+        T::UDim2 => {
+            let t = datatype("UDim2")?;
+            let x: Table = t.raw_get("X").ok()?;
+            let y: Table = t.raw_get("Y").ok()?;
+            Variant::UDim2(UDim2::new(
+                UDim::new(float(&x, "Scale")?, float(&x, "Offset")? as i32),
+                UDim::new(float(&y, "Scale")?, float(&y, "Offset")? as i32),
+            ))
+        }
+        T::CFrame => {
+            let t = datatype("CFrame")?;
+            let r: Table = t.raw_get("_r").ok()?;
+            let m = |i: usize| r.raw_get::<f64>(i).ok().map(|v| v as f32);
+            Variant::CFrame(CFrame::new(
+                Vector3::new(float(&t, "X")?, float(&t, "Y")?, float(&t, "Z")?),
+                Matrix3::new(
+                    Vector3::new(m(1)?, m(2)?, m(3)?),
+                    Vector3::new(m(4)?, m(5)?, m(6)?),
+                    Vector3::new(m(7)?, m(8)?, m(9)?),
+                ),
+            ))
+        }
+        T::Ref => match value {
+            Value::Nil => Variant::Ref(Ref::none()),
+            Value::UserData(data) => Variant::Ref(data.borrow::<InstanceRef>().ok()?.0),
+            _ => return None,
+        },
+        other => return lazy_from_lua(value, other),
+    })
+}
+
+/// An attribute value from Lua: the types Roblox attributes hold.
+pub(crate) fn attribute_from_lua(value: &Value) -> Option<Variant> {
+    use VariantType as T;
+    match value {
+        Value::String(s) => Some(Variant::String(s.to_str().ok()?.to_owned())),
+        Value::Boolean(b) => Some(Variant::Bool(*b)),
+        Value::Integer(_) | Value::Number(_) => Some(Variant::Float64(number(value)?)),
+        Value::Table(_) => match value_type(value).as_str() {
+            "Vector3" => from_lua(value, T::Vector3),
+            "Vector2" => from_lua(value, T::Vector2),
+            "Color3" => from_lua(value, T::Color3),
+            "UDim" => from_lua(value, T::UDim),
+            "UDim2" => from_lua(value, T::UDim2),
+            "CFrame" => from_lua(value, T::CFrame),
+            _ => from_lua(value, attribute_type(value)?),
+        },
+        _ => None,
+    }
+}
+
+/// A variant of one of the lazily loaded datatypes as Lua sees it; `None` for a type they do
+/// not cover.
+fn lazy_to_lua(lua: &Lua, env: &Table, value: &Variant) -> mlua::Result<Option<Value>> {
     let call = |library: &str, args: Vec<Value>| -> mlua::Result<Value> {
         constructor(env, library, "new")?.call(mlua::MultiValue::from_iter(args))
     };
@@ -129,8 +341,8 @@ fn vector3_of(table: &Table, key: &str) -> Option<Vector3> {
     ))
 }
 
-/// A Lua value as a property of type `ty`, when it is that datatype.
-pub(crate) fn from_lua(value: &Value, ty: VariantType) -> Option<Variant> {
+/// A Lua value as a property of a lazily loaded datatype `ty`, when it is that datatype.
+fn lazy_from_lua(value: &Value, ty: VariantType) -> Option<Variant> {
     let Value::Table(t) = value else {
         return None;
     };

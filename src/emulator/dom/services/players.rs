@@ -4,7 +4,7 @@
 
 use mlua::{MultiValue, Value};
 
-use crate::emulator::dom::classes::{Member, Registrar};
+use crate::emulator::dom::classes::Registrar;
 
 pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
     r.method("Players", "GetPlayers", |lua, _, _, ()| lua.create_table())?;
@@ -12,14 +12,7 @@ pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
         r.method("Players", lookup, |_, _, _, _: MultiValue| Ok(Value::Nil))?;
     }
     let nobody = r.lua().create_function(|_, _: MultiValue| Ok(Value::Nil))?;
-    r.member(
-        "Players",
-        "LocalPlayer",
-        Member::Property {
-            get: Some(nobody),
-            set: None,
-        },
-    );
+    r.read_only("Players", "LocalPlayer", nobody);
     for signal in ["PlayerAdded", "PlayerRemoving", "PlayerMembershipChanged"] {
         r.signal("Players", signal);
     }

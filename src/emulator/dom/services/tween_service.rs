@@ -8,7 +8,7 @@ use rbx_dom_weak::InstanceBuilder;
 use rbx_dom_weak::types::Ref;
 
 use super::LuauHalf;
-use crate::emulator::dom::classes::{Member, Registrar};
+use crate::emulator::dom::classes::Registrar;
 use crate::emulator::dom::instance;
 use crate::emulator::dom::memory::INSTANCE_OVERHEAD;
 
@@ -37,14 +37,7 @@ pub(crate) fn register(r: &mut Registrar) -> mlua::Result<()> {
             let answer: Function = HALF.load(lua)?.raw_get("tweenMember")?;
             answer.call::<Value>((tween, *name))
         })?;
-        r.member(
-            class,
-            name,
-            Member::Property {
-                get: Some(get),
-                set: None,
-            },
-        );
+        r.read_only(class, name, get);
     }
     Ok(())
 }

@@ -1,0 +1,91 @@
+//! Module bytecode, compiled once per source for the whole process: a suite's shards and a
+//! `serve`'s tasks each run in a VM of their own, but they require the same modules (TestEZ,
+//! the shared helpers, the same specs task after task), and Luau's bytecode does not depend on
+//! the VM that loads it. The chunk's name and environment are given at load, so one bytecode
+//! serves every task, whatever its module's full name.
+//!
+//! Coverage changes the bytecode (a counter per statement), so it is part of the key: a module
+//! measured in one task and not in another gets each compile once.
+//!
+//! Only sources that compile are kept (a syntax error is compiled again by the caller, so its
+//! message is the one the VM gives). The cache holds at most [`MAX_CACHED_BYTES`] of sources
+//! and bytecode; past that it starts over, so a long-running `serve` stays bounded.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
+use mlua::chunk::Compiler;
+
+/// Sources and bytecode held at most (a large suite's modules take a few MiB).
+pub const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Default)]
+struct Cache {
+    /// By coverage level (0: none), then by source.
+    by_level: HashMap<u8, HashMap<String, Arc<[u8]>>>,
+    bytes: usize,
+}
+
+static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(Mutex::default);
+
+fn cache() -> std::sync::MutexGuard<'static, Cache> {
+    // A plain cache: a panic while it was held cannot leave an entry half-written.
+    CACHE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The bytecode of `source` compiled with Luau's default options and the given coverage level,
+/// or `None` when it does not compile.
+pub fn compiled(source: &str, coverage_level: u8) -> Option<Arc<[u8]>> {
+    if let Some(found) = cache()
+        .by_level
+        .get(&coverage_level)
+        .and_then(|sources| sources.get(source))
+    {
+        return Some(found.clone());
+    }
+    // Compiled without the lock: two VMs compiling different modules do not wait on each other.
+    let bytecode: Arc<[u8]> = Compiler::new()
+        .set_coverage_level(coverage_level)
+        .compile(source)
+        .ok()?
+        .into();
+    let mut cache = cache();
+    let size = source.len() + bytecode.len();
+    if cache.bytes + size > MAX_CACHED_BYTES {
+        *cache = Cache::default();
+    }
+    if size <= MAX_CACHED_BYTES {
+        cache.bytes += size;
+        cache
+            .by_level
+            .entry(coverage_level)
+            .or_default()
+            .insert(source.to_owned(), bytecode.clone());
+    }
+    Some(bytecode)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_compile_serves_every_vm_and_coverage_is_its_own_entry() {
+        let source = "local n = 0 for i = 1, 3 do n += i end return n -- bytecode test";
+        let first = compiled(source, 0).expect("it compiles");
+        let again = compiled(source, 0).expect("it compiles");
+        assert!(Arc::ptr_eq(&first, &again));
+        let covered = compiled(source, 1).expect("it compiles");
+        assert_ne!(first, covered);
+        for bytecode in [first, covered] {
+            let lua = mlua::Lua::new();
+            let value: i64 = lua
+                .load(&*bytecode)
+                .set_mode(mlua::chunk::ChunkMode::Binary)
+                .eval()
+                .expect("it runs");
+            assert_eq!(value, 6);
+        }
+        assert!(compiled("return (", 0).is_none());
+    }
+}
