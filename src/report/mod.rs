@@ -127,6 +127,7 @@ impl TaskReport {
         !self.outcome.is_success() && !self.reported_as_test && !tests_say_it
     }
 
+    /// The task's resource path, once it was created.
     pub fn task_path(&self) -> Option<&str> {
         self.task
             .as_ref()
@@ -134,10 +135,12 @@ impl TaskReport {
             .filter(|p| !p.is_empty())
     }
 
+    /// The task's state as last seen.
     pub fn state(&self) -> Option<&TaskState> {
         self.task.as_ref().map(|t| &t.state)
     }
 
+    /// The code of the task's own error, when it failed.
     pub fn error_code(&self) -> Option<&TaskErrorCode> {
         self.task
             .as_ref()
@@ -145,6 +148,7 @@ impl TaskReport {
             .map(|e| &e.code)
     }
 
+    /// The task's own error message (the script's error), when it has one.
     pub fn error_message(&self) -> Option<&str> {
         self.task
             .as_ref()
@@ -277,27 +281,33 @@ impl StepReport {
         self.own_task().and_then(TaskReport::task_path)
     }
 
+    /// The step's own task's state as last seen.
     pub fn state(&self) -> Option<&TaskState> {
         self.own_task().and_then(TaskReport::state)
     }
 
+    /// The step's own task's error code.
     pub fn error_code(&self) -> Option<&TaskErrorCode> {
         self.own_task().and_then(TaskReport::error_code)
     }
 
+    /// The step's own task's error message.
     pub fn error_message(&self) -> Option<&str> {
         self.own_task().and_then(TaskReport::error_message)
     }
 
+    /// Where the step's own task's error points in the repository.
     pub fn error_location(&self) -> Option<&FileLine> {
         self.own_task()
             .and_then(|task| task.error_location.as_ref())
     }
 
+    /// The step's own task's returned values, when it completed.
     pub fn results(&self) -> Option<&[Box<RawValue>]> {
         self.own_task().and_then(TaskReport::results)
     }
 
+    /// The step's own task's returned values as compact JSON.
     pub fn results_json(&self) -> Option<String> {
         self.own_task().and_then(TaskReport::results_json)
     }
@@ -312,6 +322,7 @@ impl StepReport {
         self.own_task().and_then(|task| task.logs_cut.as_ref())
     }
 
+    /// Where the step's own task's binary output was written.
     pub fn binary_output_path(&self) -> Option<&PathBuf> {
         self.own_task()
             .and_then(|task| task.binary_output_path.as_ref())
