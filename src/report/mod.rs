@@ -334,3 +334,61 @@ impl StepReport {
         crate::render::text::step_headline(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::TaskError;
+
+    fn crashed() -> TaskReport {
+        let mut task = TaskReport::new(Outcome::ScriptError, Service::OpenCloud);
+        task.task = Some(Task {
+            path: "universes/1/places/2/luau-execution-session-tasks/t".into(),
+            state: TaskState::Failed,
+            error: Some(TaskError {
+                code: TaskErrorCode::ScriptError,
+                message: "TaskScript:1: boom".into(),
+            }),
+            ..Task::default()
+        });
+        task.duration = Duration::from_secs(2);
+        task.problem = Some(Problem::NoUploadUri);
+        task
+    }
+
+    /// A run of one is a step with one unlabelled task: the step's lines are its task's.
+    #[test]
+    fn a_run_of_one_is_a_step_whose_own_task_it_is() {
+        let step = StepReport::of_one(crashed());
+        assert_eq!(step.outcome, Outcome::ScriptError);
+        assert_eq!(step.duration, Duration::from_secs(2));
+        assert!(matches!(step.problem, Some(Problem::NoUploadUri)));
+        assert_eq!(step.error_message(), Some("TaskScript:1: boom"));
+        assert_eq!(
+            step.task_paths(),
+            ["universes/1/places/2/luau-execution-session-tasks/t"]
+        );
+        assert!(step.ran());
+        // Its failure is the step's own to say, not a failed task of a step of many.
+        assert_eq!(step.labelled_tasks().count(), 0);
+        assert_eq!(step.failed_tasks().count(), 0);
+    }
+
+    /// A step of many has no task of its own: each is shown under its label.
+    #[test]
+    fn a_step_of_many_shows_each_task_under_its_label() {
+        let mut step = StepReport::new(Outcome::ScriptError);
+        step.tasks = vec![
+            crashed().labelled("a.luau", 2),
+            TaskReport::new(Outcome::Complete, Service::OpenCloud).labelled("b.luau", 2),
+        ];
+        assert!(step.own_task().is_none());
+        assert_eq!(step.error_message(), None);
+        assert_eq!(step.labelled_tasks().count(), 2);
+        let failed: Vec<&str> = step.failed_tasks().map(TaskReport::name).collect();
+        assert_eq!(failed, ["a.luau"]);
+        // A task that never started still made the step run for a time.
+        assert!(step.ran());
+        assert!(!StepReport::new(Outcome::BadInput).ran());
+    }
+}
