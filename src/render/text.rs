@@ -84,18 +84,21 @@ mod tests {
     use crate::outcome::Signal;
     use crate::report::TaskReport;
 
+    /// An end (outcome, state, error code, service) and its headline.
+    type Case<'a> = (
+        Outcome,
+        Option<&'a TaskState>,
+        Option<&'a TaskErrorCode>,
+        Service,
+        &'static str,
+    );
+
     /// Every headline a task's end can have, in the words the outputs and presenters print.
     #[test]
     fn each_end_has_its_headline() {
         let failed = TaskState::Failed;
         let script_error = TaskErrorCode::ScriptError;
-        let cases: [(
-            Outcome,
-            Option<&TaskState>,
-            Option<&TaskErrorCode>,
-            Service,
-            &str,
-        ); 16] = [
+        let cases: [Case<'_>; 16] = [
             (
                 Outcome::Complete,
                 Some(&TaskState::Complete),
