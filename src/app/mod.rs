@@ -15,7 +15,7 @@ use crate::config::{self, Config, Inputs, OutputFormat, RunArgs};
 use crate::interrupt::Interrupt;
 use crate::outcome::Outcome;
 use crate::render::{self, Console, Event, Renderer};
-use crate::report::StepReport;
+use crate::report::{Problem, StepReport};
 use crate::secret::{ApiKey, Redactor};
 use crate::{batch, coverage, export, text};
 
@@ -127,7 +127,7 @@ fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut StepRep
         .and_then(|t| coverage::below_threshold(&measured, t, config.github_actions));
     if let (Some(why), true) = (below, report.outcome.is_success()) {
         report.outcome = Outcome::CoverageBelowThreshold;
-        report.problem = Some(why);
+        report.problem = Some(Problem::CoverageBelowThreshold(why));
     }
     report.coverage = Some(measured);
 }

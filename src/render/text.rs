@@ -77,3 +77,175 @@ pub fn step_headline(step: &StepReport) -> String {
         .unwrap_or_else(|| format!("EXIT {}", step.outcome.exit_code()));
     format!("{worst}; {failed} of {total} tasks did not succeed")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Signal;
+    use crate::report::TaskReport;
+
+    /// An end (outcome, state, error code, service) and its headline.
+    type Case<'a> = (
+        Outcome,
+        Option<&'a TaskState>,
+        Option<&'a TaskErrorCode>,
+        Service,
+        &'static str,
+    );
+
+    /// Every headline a task's end can have, in the words the outputs and presenters print.
+    #[test]
+    fn each_end_has_its_headline() {
+        let failed = TaskState::Failed;
+        let script_error = TaskErrorCode::ScriptError;
+        let cases: [Case<'_>; 16] = [
+            (
+                Outcome::Complete,
+                Some(&TaskState::Complete),
+                None,
+                Service::OpenCloud,
+                "COMPLETE",
+            ),
+            (
+                Outcome::ScriptError,
+                Some(&failed),
+                Some(&script_error),
+                Service::OpenCloud,
+                "FAILED (SCRIPT_ERROR)",
+            ),
+            (
+                Outcome::Cancelled,
+                Some(&TaskState::Cancelled),
+                None,
+                Service::OpenCloud,
+                "CANCELLED",
+            ),
+            (
+                Outcome::Skipped,
+                None,
+                None,
+                Service::OpenCloud,
+                "SKIPPED (no API key)",
+            ),
+            (
+                Outcome::WaitTimeout,
+                Some(&TaskState::Queued),
+                None,
+                Service::OpenCloud,
+                "WAIT TIMEOUT (task still QUEUED)",
+            ),
+            (
+                Outcome::WaitTimeout,
+                None,
+                None,
+                Service::OpenCloud,
+                "WAIT TIMEOUT",
+            ),
+            (
+                Outcome::Interrupted(Signal::Terminate),
+                None,
+                None,
+                Service::OpenCloud,
+                "INTERRUPTED (SIGTERM)",
+            ),
+            (
+                Outcome::Rejected,
+                None,
+                None,
+                Service::OpenCloud,
+                "REJECTED BY OPEN CLOUD",
+            ),
+            (
+                Outcome::Rejected,
+                None,
+                None,
+                Service::LocalEmulator,
+                "REJECTED BY THE LOCAL EMULATOR",
+            ),
+            (
+                Outcome::Unavailable,
+                Some(&TaskState::Complete),
+                None,
+                Service::OpenCloud,
+                "COMPLETE, then OPEN CLOUD UNAVAILABLE",
+            ),
+            (
+                Outcome::Unavailable,
+                Some(&TaskState::Processing),
+                None,
+                Service::OpenCloud,
+                "OPEN CLOUD UNAVAILABLE",
+            ),
+            (
+                Outcome::BadInput,
+                None,
+                None,
+                Service::OpenCloud,
+                "BAD INPUT",
+            ),
+            (
+                Outcome::LocalWriteFailed,
+                Some(&TaskState::Complete),
+                None,
+                Service::OpenCloud,
+                "COMPLETE, then A LOCAL WRITE FAILED",
+            ),
+            (
+                Outcome::LocalWriteFailed,
+                None,
+                None,
+                Service::OpenCloud,
+                "LOCAL WRITE FAILED",
+            ),
+            (
+                Outcome::TestsFailed,
+                Some(&TaskState::Complete),
+                None,
+                Service::OpenCloud,
+                "TEST RESULTS UNREADABLE",
+            ),
+            (
+                Outcome::CoverageBelowThreshold,
+                Some(&TaskState::Complete),
+                None,
+                Service::OpenCloud,
+                "COVERAGE BELOW THRESHOLD",
+            ),
+        ];
+        for (outcome, state, code, service, words) in cases {
+            assert_eq!(
+                headline(outcome, state, code, None, service),
+                words,
+                "{outcome:?}"
+            );
+        }
+        assert_eq!(
+            headline(Outcome::Complete, None, None, None, Service::OpenCloud),
+            "NOT RUN"
+        );
+    }
+
+    /// A step of one says its task's end; a step of many counts its tasks.
+    #[test]
+    fn a_step_of_one_reads_as_its_task_and_a_step_of_many_counts() {
+        let task = |outcome| TaskReport::new(outcome, Service::OpenCloud);
+        assert_eq!(
+            StepReport::of_one(task(Outcome::WaitTimeout)).headline(),
+            "WAIT TIMEOUT"
+        );
+        let mut step = StepReport::new(Outcome::Complete);
+        step.tasks = vec![
+            task(Outcome::Complete).labelled("a.luau", 1),
+            task(Outcome::Complete).labelled("b.luau", 1),
+        ];
+        assert_eq!(step.headline(), "COMPLETE (2 tasks)");
+        step.outcome = Outcome::WaitTimeout;
+        step.tasks[1].outcome = Outcome::WaitTimeout;
+        assert_eq!(
+            step.headline(),
+            "WAIT TIMEOUT; 1 of 2 tasks did not succeed"
+        );
+        step.outcome = Outcome::CoverageBelowThreshold;
+        assert_eq!(step.headline(), "COVERAGE BELOW THRESHOLD");
+    }
+}
