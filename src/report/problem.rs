@@ -336,15 +336,26 @@ mod tests {
         }
     }
 
-    /// Each kind of problem in the words the reports have always printed.
+    /// Each problem says its words.
+    fn check(cases: Vec<(Problem, String)>) {
+        for (problem, words) in cases {
+            assert_eq!(problem.to_string(), words, "{problem:?}");
+        }
+    }
+
     #[test]
-    fn every_problem_says_what_it_always_said() {
-        let minute = Duration::from_secs(60);
-        let refused_words = refused().to_string();
+    fn an_api_error_says_the_servers_refusal_with_its_status() {
         assert_eq!(
-            refused_words,
+            refused().to_string(),
             "Open Cloud rejected the request to create the task (HTTP 403): forbidden"
         );
+    }
+
+    /// Inputs, requests and the place: each in the words the reports have always printed.
+    #[test]
+    fn the_problems_before_a_task_say_what_they_always_said() {
+        let minute = Duration::from_secs(60);
+        let refused_words = refused().to_string();
         let cases: Vec<(Problem, String)> = vec![
             (
                 Problem::Skipped("no API key was given, so the Luau run was skipped"),
@@ -379,6 +390,16 @@ mod tests {
                 Problem::CreateTimeout { waited: minute, error: refused() },
                 format!("wait-timeout (1m00s) passed before a task could be created: {refused_words}"),
             ),
+        ];
+        check(cases);
+    }
+
+    /// Waits, logs and files on this machine: each in the words the reports have always printed.
+    #[test]
+    fn waits_logs_and_files_say_what_they_always_said() {
+        let minute = Duration::from_secs(60);
+        let refused_words = refused().to_string();
+        let cases: Vec<(Problem, String)> = vec![
             (
                 Problem::DownloadTimeout { waited: minute, path: "out.bin".into() },
                 "the task completed, but its binary output was still downloading when wait-timeout (1m00s) passed; `out.bin` was not written".into(),
@@ -413,6 +434,14 @@ mod tests {
                 )),
                 "the test results could not be read: the first return value is a malformed `luau-exec/test-results@1` envelope: `kind` is `x@9`, a version of the test-results envelope this luau-exec does not read (it reads `luau-exec/test-results@1`)".into(),
             ),
+        ];
+        check(cases);
+    }
+
+    /// Tests, a step's tasks, and one problem after or beside another.
+    #[test]
+    fn tests_steps_and_their_combinations_say_what_they_always_said() {
+        let cases: Vec<(Problem, String)> = vec![
             (
                 Problem::Tests(TestsProblem::NoEnvelope),
                 "the test bootstrap did not return a `luau-exec/test-results@1` envelope".into(),
@@ -458,9 +487,7 @@ mod tests {
                 "1 of 1 tests failed. tasks that may still run on Roblox (Open Cloud has no cancel): t".into(),
             ),
         ];
-        for (problem, words) in cases {
-            assert_eq!(problem.to_string(), words, "{problem:?}");
-        }
+        check(cases);
     }
 
     #[test]
