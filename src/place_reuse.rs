@@ -240,6 +240,11 @@ impl Guard {
         )
     }
 
+    /// The version the task must run on.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// The version the task found instead, when its guard stopped it.
     pub fn tripped(&self, task: &Task) -> Option<u64> {
         let results = &task.output.as_ref()?.results;
@@ -342,16 +347,5 @@ impl Created {
             guard: None,
             wasted: None,
         }
-    }
-
-    /// Why the finished task's results must not be taken as the user's build's, if its guard
-    /// stopped it (a head task whose path named the version but which booted another).
-    pub fn refusal(&self, finished: &Task) -> Option<String> {
-        let guard = self.guard.as_ref()?;
-        let found = guard.tripped(finished)?;
-        Some(format!(
-            "the task ran on place version {found}, not {} (the place's head moved while it started); no test ran on it, and the run stops rather than report another build",
-            guard.version
-        ))
     }
 }

@@ -409,23 +409,6 @@ async fn records_and_guards_work_against_the_emulator() {
 }
 
 #[test]
-fn a_tripped_guard_is_a_refusal_naming_both_versions() {
-    let guard = Guard::new(12);
-    let sentinel = format!("{:?}", guard.sentinel);
-    let created = Created {
-        task: Task::default(),
-        guard: Some(guard),
-        wasted: None,
-    };
-    let refusal = created.refusal(&completed(&[&sentinel, "13"])).unwrap();
-    assert!(
-        refusal.starts_with("the task ran on place version 13, not 12"),
-        "{refusal}"
-    );
-    assert_eq!(created.refusal(&completed(&["1"])), None);
-    let pinned = Created {
-        guard: None,
-        ..created
-    };
-    assert_eq!(pinned.refusal(&completed(&[&sentinel, "13"])), None);
+fn a_guard_knows_its_version() {
+    assert_eq!(Guard::new(12).version(), 12);
 }
