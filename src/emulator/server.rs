@@ -461,22 +461,36 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
     }
     // A server boots before the script runs (only with Roblox's limits asked for).
     std::thread::sleep(shared.options.limits.boot_delay);
+    // The outcome is recorded as soon as the script is done; the VM closes after it.
+    let recorded = std::cell::Cell::new(false);
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        vm::execute_then(&request, |execution| {
+            record_outcome(shared, &id, execution);
+            recorded.set(true);
+        });
+    }));
     // A bug in the emulator must end this task, not the worker (and every task after it).
-    let execution = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| vm::execute(&request)))
-        .unwrap_or_else(|_| vm::Execution {
+    if ran.is_err() && !recorded.get() {
+        let failed = vm::Execution {
             outcome: VmOutcome::Failed {
                 code: crate::api::model::TaskErrorCode::InternalError,
                 message: "The local emulator failed while running the task (a bug in luau-exec; the worker goes on)".into(),
             },
             logs: LogWindow::default(),
-        });
+        };
+        record_outcome(shared, &id, failed);
+    }
+}
+
+/// A finished task's outcome, logs and binary output, as its GETs will answer them.
+fn record_outcome(shared: &Shared, id: &str, execution: vm::Execution) {
     let mut state = lock(shared);
     let State {
         tasks,
         binary_outputs,
         ..
     } = &mut *state;
-    let Some(record) = tasks.get_mut(&id) else {
+    let Some(record) = tasks.get_mut(id) else {
         return;
     };
     record.logs = execution.logs;
@@ -513,7 +527,7 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
     }
     record.task.update_time = Some(now());
     record.finished_at = Some(Instant::now());
-    state.finish(&id);
+    state.finish(id);
     state.evict_binaries(Instant::now());
 }
 
