@@ -10,7 +10,11 @@
 //! emulator received per endpoint (each run stays under a minute, so these are also the most in
 //! any minute) against Roblox's per-minute limits, and the 429s it answered. Run with
 //! `cargo bench --bench shards` (needs npm for TestEZ). `LUAU_EXEC_BENCH_BOOT` sets the
-//! modelled boot (default 5s; a Roblox cold boot is 10-45 s). Asserts nothing about speed.
+//! modelled boot (default 5s; a Roblox cold boot is 10-45 s). A server of a version stays warm
+//! after a task (`serve --warm-period`, default 10m): the upload before each run boots the
+//! version, so the shards start warm, as on Roblox after a first task; `LUAU_EXEC_BENCH_WARM=0`
+//! boots every task, the model before warm servers. Each run prints its cold boots and warm
+//! starts. Asserts nothing about speed.
 
 #![allow(clippy::print_stdout)]
 
@@ -49,16 +53,20 @@ fn generated_place() -> Vec<u8> {
 }
 
 /// `luau-exec serve --roblox-limits --boot-delay …` on a free port.
-fn serve(boot: &str) -> (Child, String) {
+fn serve(boot: &str, warm: Option<&str>) -> (Child, String) {
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--roblox-limits",
+        "--boot-delay",
+        boot,
+    ];
+    if let Some(warm) = warm {
+        args.extend(["--warm-period", warm]);
+    }
     let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--roblox-limits",
-            "--boot-delay",
-            boot,
-        ])
+        .args(&args)
         .env_clear()
         .stdout(Stdio::piped())
         .spawn()
@@ -91,6 +99,7 @@ fn stats(url: &str) -> Value {
 
 fn main() {
     let boot = std::env::var("LUAU_EXEC_BENCH_BOOT").unwrap_or_else(|_| "5s".to_owned());
+    let warm = std::env::var("LUAU_EXEC_BENCH_WARM").ok();
     let boot_seconds = luau_exec::duration::parse_duration(&boot)
         .unwrap()
         .as_secs_f64();
@@ -108,7 +117,7 @@ fn main() {
     let mut serial_wall = f64::NAN;
     for shards in [1usize, 4, 8] {
         // A fresh emulator per run, so its counts and rate windows are this run's alone.
-        let (mut server, url) = serve(&boot);
+        let (mut server, url) = serve(&boot, warm.as_deref());
         // The place becomes the head version once, so the runs create at head (40/min) as
         // a team that uploads in an earlier step would.
         let upload = client(&url)
@@ -150,12 +159,14 @@ fn main() {
             result["tests"]["counts"]
         );
         println!(
-            "    requests: create {} (limit 40/min), get {} (200/min), logs {} (45/min); 429s answered: {} rate-limited, {} place full",
+            "    requests: create {} (limit 40/min), get {} (200/min), logs {} (45/min); 429s answered: {} rate-limited, {} place full; tasks: {} cold boot(s), {} warm start(s)",
             delta("creates"),
             delta("gets"),
             delta("logGets"),
             delta("rateLimited"),
             delta("placeFull"),
+            delta("coldBoots"),
+            delta("warmStarts"),
         );
     }
 }

@@ -29,9 +29,8 @@ use crate::interrupt::Interrupt;
 use crate::outcome::Outcome;
 use crate::poller::HEARTBEAT;
 use crate::render::{Event, Sink};
-use crate::report::{RunReport, UnitReport};
-use crate::results::bootstrap::{Framework, Suite};
-use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus};
+use crate::report::merge::{merge, never_started};
+use crate::report::{StepReport, TaskReport};
 use crate::roblox::{SLOT_LAG, TASKS_PER_PLACE};
 use crate::runner;
 
@@ -75,7 +74,7 @@ pub async fn run(
     api: &OpenCloud,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
-) -> RunReport {
+) -> StepReport {
     let started = Instant::now();
     let lag = match api.service() {
         Service::OpenCloud => config.timing.scaled(SLOT_LAG),
@@ -119,7 +118,7 @@ pub async fn run(
     let deadline = Instant::now() + config.wait_timeout;
     let console = RefCell::new(console);
     let mut queue: VecDeque<usize> = (0..config.units.len()).collect();
-    let mut reports: Vec<Option<UnitReport>> = vec![None; config.units.len()];
+    let mut reports: Vec<Option<TaskReport>> = vec![None; config.units.len()];
     let mut running = FuturesUnordered::new();
     let mut stop: Option<Outcome> = None;
     let mut heartbeat = tokio::time::interval_at(
@@ -204,7 +203,7 @@ pub async fn run(
                         report.outcome.exit_code()
                     )),
                 });
-                reports[index] = Some(UnitReport { label, place_id, report, reported_as_test: false });
+                reports[index] = Some(report.labelled(label, place_id));
             }
             _ = tokio::time::sleep_until(wake_at) => {}
             signal = signals.signalled(), if stop.is_none() => {
@@ -227,25 +226,8 @@ pub async fn run(
 
     // Units never started: said so, in the step's words.
     for index in queue {
-        let mut report = RunReport::new(stop.unwrap_or(Outcome::WaitTimeout));
-        report.service = api.service();
-        report.problem = Some(match stop {
-            Some(Outcome::Interrupted(signal)) => format!(
-                "never started: interrupted by {} first; nothing was created for it",
-                signal.name()
-            ),
-            _ => format!(
-                "never started: wait-timeout ({}) passed while it waited its turn ({} tasks at a time, ten a place)",
-                human(config.wait_timeout),
-                config.parallel
-            ),
-        });
-        reports[index] = Some(UnitReport {
-            label: config.units[index].label.clone(),
-            place_id: config.place_id,
-            report,
-            reported_as_test: false,
-        });
+        let label = &config.units[index].label;
+        reports[index] = Some(never_started(config, label, stop, api.service()));
     }
     let units = reports.into_iter().flatten().collect();
     merge(config, units, started.elapsed(), api.service())
@@ -267,387 +249,4 @@ fn unit_config(config: &Config, unit: &Unit, place_id: u64, version: Option<u64>
     // Uploaded once for the step, above.
     unit_config.place_file = None;
     unit_config
-}
-
-/// The step's report: the most serious outcome, every shard's tests together, and each task's
-/// own report. `units` holds one report for each of `config.units`, in their order.
-pub fn merge(
-    config: &Config,
-    mut units: Vec<UnitReport>,
-    wall: Duration,
-    service: Service,
-) -> RunReport {
-    let mut merged = RunReport::new(Outcome::fold(units.iter().map(|u| u.report.outcome)));
-    merged.service = service;
-    merged.duration = wall;
-    let versions: Vec<Option<u64>> = units.iter().map(|u| u.report.place_version).collect();
-    if versions.windows(2).all(|pair| pair[0] == pair[1]) {
-        merged.place_version = versions.first().copied().flatten();
-    }
-
-    let reported_tests = units.iter().any(|u| u.report.tests.is_some());
-    if config.suite.is_some() || reported_tests {
-        let mut run = TestRun {
-            framework: String::new(),
-            tests: Vec::new(),
-            notes: None,
-            error: None,
-            totals: None,
-        };
-        let mut notes = Vec::new();
-        // `units` are in the order of `config.units`, one for each.
-        for (unit, spec) in units.iter_mut().zip(config.units.iter()) {
-            match &unit.report.tests {
-                Some(tests) => {
-                    if run.framework.is_empty() {
-                        run.framework = tests.framework.clone();
-                    }
-                    // Every shard of a suite that cannot run says so alike: once is enough.
-                    if run.error.is_none() {
-                        run.error = tests.error.clone();
-                    }
-                    run.tests.extend(tests.tests.iter().cloned());
-                    if let Some(note) = &tests.notes {
-                        notes.push(format!("{}: {note}", unit.label));
-                    }
-                }
-                // A shard that did not report its tests: a failed test that says so, so no
-                // reader takes a missing shard for a passing one. A plain script that crashed
-                // is a failed task, not a test: tests come from test results.
-                None if config.suite.is_some() => {
-                    let never_ran = spec
-                        .suite
-                        .as_ref()
-                        .map(|suite| spec_modules_of(suite, &config.locator))
-                        .unwrap_or_default();
-                    run.tests.push(unreported(unit, &never_ran));
-                    unit.reported_as_test = true;
-                }
-                None => {}
-            }
-        }
-        if run.framework.is_empty() {
-            run.framework = config
-                .suite
-                .as_ref()
-                .map_or("tests", |s| s.framework.name())
-                .to_owned();
-        }
-        run.notes = (!notes.is_empty()).then(|| notes.join("\n"));
-        // The tests each unit counted but did not list (its results were trimmed) count in
-        // the step's totals too.
-        let unlisted = units
-            .iter()
-            .filter_map(|u| u.report.tests.as_ref())
-            .fold(Counts::default(), |sum, tests| sum.plus(tests.unlisted()));
-        if unlisted.total > 0 {
-            run.totals = Some(run.listed().plus(unlisted));
-        }
-        let counts = run.counts();
-        let all_completed = units
-            .iter()
-            .all(|u| u.report.outcome.is_success() || u.report.outcome == Outcome::TestsFailed);
-        // The step judges the whole suite: no tests found, a pattern that matched none, or a
-        // suite that could not run (its tests' failures are each task's own to say).
-        let not_run = run.error.is_some()
-            || counts.total == 0
-            || (counts.passed + counts.failed == 0
-                && config
-                    .suite
-                    .as_ref()
-                    .is_some_and(|s| s.name_pattern.is_some()));
-        if all_completed && not_run {
-            if merged.outcome.is_success() {
-                merged.outcome = Outcome::TestsFailed;
-            }
-            merged.problem = Some(match (&config.suite, counts.total) {
-                (None, 0) => "the tasks' results envelopes list no tests".to_owned(),
-                (suite, _) => run
-                    .problem(suite.as_ref(), true, config.github_actions)
-                    .unwrap_or_default(),
-            });
-        }
-        merged.tests = Some(run);
-    }
-
-    // Every shard's hits added up, line by line.
-    merged.coverage = config.coverage.as_ref().map(|_| {
-        crate::coverage::merge_units(
-            units
-                .iter()
-                .map(|u| (u.label.as_str(), u.report.coverage.as_ref())),
-        )
-    });
-    let failed: Vec<String> = units
-        .iter()
-        .filter(|u| !u.report.outcome.is_success())
-        .map(|u| format!("{} {}", u.label, u.report.headline()))
-        .collect();
-    if merged.problem.is_none() && !failed.is_empty() {
-        merged.problem = Some(format!(
-            "{} of {} tasks did not succeed: {}",
-            failed.len(),
-            units.len(),
-            failed.join("; ")
-        ));
-    }
-    let still_running: Vec<&str> = units
-        .iter()
-        .filter(|u| u.report.state().is_some_and(|s| !s.is_terminal()))
-        .filter_map(|u| u.report.task_path())
-        .collect();
-    if !still_running.is_empty() && service == Service::OpenCloud {
-        let problem = merged.problem.get_or_insert_with(String::new);
-        problem.push_str(&format!(
-            "{}tasks that may still run on Roblox (Open Cloud has no cancel): {}",
-            if problem.is_empty() { "" } else { ". " },
-            still_running.join(", ")
-        ));
-    }
-    merged.units = units;
-    merged
-}
-
-/// The spec modules a TestEZ shard holds, as the sourcemap lists them (each with its file):
-/// empty without a sourcemap, or for Jest-Lua, which is split by roots.
-fn spec_modules_of(suite: &Suite, locator: &Locator) -> Vec<String> {
-    let (Some(shard), Some(sourcemap), Framework::TestEz) =
-        (suite.shard, locator.sourcemap(), suite.framework)
-    else {
-        return Vec::new();
-    };
-    let names = suite
-        .roots
-        .iter()
-        .flat_map(|root| sourcemap.spec_modules_under(root))
-        .collect();
-    shard
-        .share_of(names)
-        .into_iter()
-        .map(|name| match sourcemap.file_of(&name) {
-            Some(file) => format!("{name} ({file})"),
-            None => name,
-        })
-        .collect()
-}
-
-/// The failed test that stands for a task that did not report its tests, naming the spec
-/// modules that did not run when they are known.
-fn unreported(unit: &UnitReport, never_ran: &[String]) -> TestCase {
-    let report = &unit.report;
-    let why = report
-        .error_message()
-        .or(report.problem.as_deref())
-        .unwrap_or("it returned no results envelope");
-    let mut message = format!(
-        "{} ended {} and reported no tests, so the tests it holds did not run (or their results were lost): {why}",
-        unit.label,
-        report.headline()
-    );
-    if !never_ran.is_empty() {
-        message.push_str(&format!(
-            "\nSpec modules that did not report: {}",
-            never_ran.join(", ")
-        ));
-    }
-    if let Some(path) = report.task_path() {
-        message.push_str(&format!("\nTask: {path}"));
-    }
-    TestCase {
-        path: vec![unit.label.clone(), "(did not report)".to_owned()],
-        status: TestStatus::Failed,
-        duration: Some(report.duration.as_secs_f64()),
-        message: Some(message),
-        location: None,
-        file: report.error_location.clone(),
-        brief: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::model::{Task, TaskError, TaskErrorCode, TaskState};
-    use crate::config::{Inputs, RunArgs, load};
-
-    /// A TestEZ suite in `shards` shards on the local backend.
-    fn suite_config(shards: &str) -> Config {
-        let env = |name: &str| {
-            match name {
-                "INPUT_BACKEND" => Some("local"),
-                "INPUT_TEST_FRAMEWORK" => Some("testez"),
-                "INPUT_TEST_ROOTS" => Some("ReplicatedStorage.Tests"),
-                "INPUT_SHARDS" => Some(shards),
-                // A suite needs a place: the emulator's empty one holds no tests.
-                "INPUT_PLACE_VERSION" => Some("1"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        };
-        load(&Inputs::new(&RunArgs::default(), &env)).expect("a valid config")
-    }
-
-    fn unit(label: &str, outcome: Outcome, tests: Option<Vec<TestCase>>) -> UnitReport {
-        let mut report = RunReport::new(outcome);
-        report.tests = tests.map(|tests| TestRun {
-            framework: "testez".into(),
-            tests,
-            notes: None,
-            error: None,
-            totals: None,
-        });
-        if outcome == Outcome::ScriptError {
-            report.task = Some(Task {
-                path: "universes/1/places/1/tasks/x".into(),
-                state: TaskState::Failed,
-                error: Some(TaskError {
-                    code: TaskErrorCode::parse("SCRIPT_ERROR"),
-                    message: "TaskScript:3: broke".into(),
-                }),
-                ..Task::default()
-            });
-        }
-        UnitReport {
-            label: label.into(),
-            place_id: 1,
-            report,
-            reported_as_test: false,
-        }
-    }
-
-    fn test(name: &str, status: TestStatus) -> TestCase {
-        TestCase {
-            path: vec!["Tests".into(), name.into()],
-            status,
-            duration: None,
-            message: None,
-            location: None,
-            file: None,
-            brief: None,
-        }
-    }
-
-    #[test]
-    fn the_config_makes_one_unit_per_shard() {
-        let config = suite_config("3");
-        let labels: Vec<&str> = config.units.iter().map(|u| u.label.as_str()).collect();
-        assert_eq!(labels, ["shard 1/3", "shard 2/3", "shard 3/3"]);
-        assert!(
-            config.units[1]
-                .script
-                .contains("shard = { index = 2, count = 3 },")
-        );
-        assert_eq!(config.parallel, 3);
-    }
-
-    #[test]
-    fn shards_that_found_no_tests_are_a_suite_with_no_tests() {
-        let config = suite_config("2");
-        let merged = merge(
-            &config,
-            vec![
-                unit("shard 1/2", Outcome::Complete, Some(Vec::new())),
-                unit("shard 2/2", Outcome::Complete, Some(Vec::new())),
-            ],
-            Duration::from_secs(1),
-            Service::LocalEmulator,
-        );
-        assert_eq!(merged.outcome, Outcome::TestsFailed);
-        assert_eq!(merged.headline(), "NO TESTS FOUND in 2 tasks");
-        assert!(
-            merged
-                .problem
-                .as_deref()
-                .is_some_and(|p| p.starts_with("no tests were found under ReplicatedStorage.Tests"))
-        );
-    }
-
-    /// Shards whose results were trimmed: the step's totals are the sum of theirs, the list
-    /// what they listed, and a shard that listed everything adds its list.
-    #[test]
-    fn the_totals_of_trimmed_shards_add_up() {
-        let config = suite_config("3");
-        let trimmed = |label: &str, passed: usize| {
-            let mut unit = unit(
-                label,
-                Outcome::TestsFailed,
-                Some(vec![test("x", TestStatus::Failed)]),
-            );
-            if let Some(run) = unit.report.tests.as_mut() {
-                run.totals = Some(Counts {
-                    total: passed + 1,
-                    passed,
-                    failed: 1,
-                    skipped: 0,
-                });
-            }
-            unit
-        };
-        let merged = merge(
-            &config,
-            vec![
-                trimmed("shard 1/3", 9000),
-                trimmed("shard 2/3", 500),
-                unit(
-                    "shard 3/3",
-                    Outcome::Complete,
-                    Some(vec![test("y", TestStatus::Skipped)]),
-                ),
-            ],
-            Duration::from_secs(1),
-            Service::LocalEmulator,
-        );
-        let run = merged.tests.as_ref().expect("tests");
-        assert_eq!(
-            run.counts(),
-            Counts {
-                total: 9503,
-                passed: 9500,
-                failed: 2,
-                skipped: 1
-            }
-        );
-        assert_eq!((run.tests.len(), run.omitted()), (3, 9500));
-    }
-
-    #[test]
-    fn a_shard_that_crashed_is_a_failed_test_beside_the_others() {
-        let config = suite_config("2");
-        let merged = merge(
-            &config,
-            vec![
-                unit(
-                    "shard 1/2",
-                    Outcome::Complete,
-                    Some(vec![
-                        test("a", TestStatus::Passed),
-                        test("b", TestStatus::Skipped),
-                    ]),
-                ),
-                unit("shard 2/2", Outcome::ScriptError, None),
-            ],
-            Duration::from_secs(1),
-            Service::LocalEmulator,
-        );
-        assert_eq!(merged.outcome, Outcome::ScriptError);
-        let run = merged.tests.as_ref().expect("tests");
-        let counts = run.counts();
-        assert_eq!(
-            (counts.total, counts.passed, counts.failed, counts.skipped),
-            (3, 1, 1, 1)
-        );
-        let lost = run.failures().next().expect("a failure");
-        assert_eq!(lost.path, ["shard 2/2", "(did not report)"]);
-        let message = lost.message.as_deref().unwrap_or_default();
-        assert!(message.contains("TaskScript:3: broke"), "{message}");
-        assert!(
-            message.contains("Task: universes/1/places/1/tasks/x"),
-            "{message}"
-        );
-        assert_eq!(merged.units.len(), 2);
-        assert_eq!(
-            merged.headline(),
-            "FAILED (SCRIPT_ERROR); 1 of 2 tasks did not succeed"
-        );
-    }
 }

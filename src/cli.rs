@@ -60,5 +60,14 @@ pub enum Command {
         /// moving either way (default 30s). Hidden: for tests of the timeouts themselves.
         #[arg(long, hide = true)]
         connection_timeout: Option<String>,
+        /// How long a place version's server stays warm after a task ends: the next task of
+        /// that version within it skips the boot delay (default 10m; 0 boots every task).
+        #[arg(long)]
+        warm_period: Option<String>,
+        /// The scopes the API key has, comma-separated, for the routes that check them (the
+        /// memory-store routes; default: every scope), e.g.
+        /// `memory-store.sorted-map:read,memory-store.sorted-map:write`.
+        #[arg(long, value_delimiter = ',')]
+        key_scopes: Option<Vec<String>>,
     },
 }

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         }
     };
     let env = |name: &str| std::env::var(name).ok();
-    let code = runtime.block_on(luau_exec::main_with(cli, &env));
+    let code = runtime.block_on(luau_exec::app::main_with(cli, &env));
     // Do not wait for blocking work (an emulated script that ignores its deadline) to finish.
     runtime.shutdown_background();
     ExitCode::from(code)

@@ -1,6 +1,6 @@
 //! The job: upload the place (optional), upload the binary input (optional), create the task,
 //! wait for it, read its logs, download its binary output (optional), and say what happened.
-//! Every failure becomes a [`RunReport`] with an [`Outcome`]; nothing here exits the process.
+//! Every failure becomes a [`TaskReport`] with an [`Outcome`]; nothing here exits the process.
 //!
 //! Each step runs beside the process's [`Interrupt`]: a signal ends the step where it is, and
 //! the report says what that means at that point. `wait-timeout` bounds every step from the
@@ -24,7 +24,7 @@ use crate::interrupt::Interrupt;
 use crate::outcome::{Outcome, Signal};
 use crate::poller::{self, PollError, PollEvent};
 use crate::render::{Event, Sink};
-use crate::report::RunReport;
+use crate::report::{StepReport, TaskReport};
 use crate::results;
 use crate::roblox::{LOG_MESSAGE_OVERHEAD, LOG_WINDOW_BYTES};
 use crate::text::size;
@@ -69,8 +69,8 @@ pub async fn run(
     api: &impl TaskApi,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
-) -> RunReport {
-    run_until(config, api, console, interrupt, None).await
+) -> StepReport {
+    StepReport::of_one(run_until(config, api, console, interrupt, None).await)
 }
 
 /// [`run`], with a deadline of the caller's in place of `wait-timeout` counted from the
@@ -81,9 +81,9 @@ pub async fn run_until<A: TaskApi>(
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
     deadline: Option<Instant>,
-) -> RunReport {
-    let mut report = RunReport::new(Outcome::Complete);
-    report.service = api.service();
+) -> TaskReport {
+    let mut report = TaskReport::new(Outcome::Complete, api.service());
+    report.place_id = config.place_id;
     let mut job = Job {
         config,
         api,
@@ -112,7 +112,7 @@ pub async fn run_until<A: TaskApi>(
 struct Job<'a, A: TaskApi> {
     config: &'a Config,
     api: &'a A,
-    report: RunReport,
+    report: TaskReport,
     phase: Phase,
     started: Instant,
     created_at: Option<Instant>,
@@ -528,11 +528,11 @@ pub async fn upload_place_version(
     place_id: u64,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
-) -> Result<u64, RunReport> {
+) -> Result<u64, StepReport> {
     upload_place_file(config, api, place, place_id, console, interrupt)
         .await
         .map_err(|stop| {
-            let mut report = RunReport::new(Outcome::Complete);
+            let mut report = StepReport::new(Outcome::Complete);
             report.service = api.service();
             let (outcome, problem) = match stop {
                 Stop::Failed(outcome, problem) => (outcome, problem),
@@ -836,8 +836,15 @@ mod tests {
         }
     }
 
-    async fn run_against(api: &FakeApi, extra: &[(&str, &str)]) -> RunReport {
-        run(&config(extra), api, &mut Quiet, &mut Interrupt::never()).await
+    async fn run_against(api: &FakeApi, extra: &[(&str, &str)]) -> TaskReport {
+        run_until(
+            &config(extra),
+            api,
+            &mut Quiet,
+            &mut Interrupt::never(),
+            None,
+        )
+        .await
     }
 
     #[tokio::test(start_paused = true)]

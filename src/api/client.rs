@@ -35,7 +35,7 @@ use crate::secret::{ApiKey, Redactor};
 
 /// Ordinary requests: long enough for a slow edge, short enough that a hung connection is
 /// retried well within the retry budget.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Uploads and downloads of up to 256 MiB.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,10 +50,10 @@ pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 /// A client of one Open Cloud (or emulator) base URL, holding the key.
 pub struct OpenCloud {
     /// For requests that carry the key: never follows redirects.
-    keyed_http: reqwest::Client,
+    pub(super) keyed_http: reqwest::Client,
     /// For presigned URLs: no key, https-only redirects.
     presigned_http: reqwest::Client,
-    base: String,
+    pub(super) base: String,
     key: ApiKey,
     redactor: Redactor,
     service: Service,
@@ -65,7 +65,7 @@ pub struct OpenCloud {
 }
 
 /// How the body of a successful answer is read.
-enum Read<'a> {
+pub(super) enum Read<'a> {
     /// Into memory, at most this many bytes.
     Capped(usize),
     /// Streamed into a file, at most this many bytes.
@@ -73,25 +73,25 @@ enum Read<'a> {
 }
 
 /// A successful answer's body, as [`Read`] asked for it.
-enum Body {
+pub(super) enum Body {
     Bytes(Bytes),
     /// Bytes written to the file.
     Written(u64),
 }
 
 /// What one request is, for the retry loop.
-struct Call<'a> {
-    operation: Operation,
-    idempotency: Idempotency,
+pub(super) struct Call<'a> {
+    pub(super) operation: Operation,
+    pub(super) idempotency: Idempotency,
     /// What the request is about, in the user's words ("universe 1, place 2").
-    target: String,
-    timeout: Duration,
-    read: Read<'a>,
+    pub(super) target: String,
+    pub(super) timeout: Duration,
+    pub(super) read: Read<'a>,
     /// The rate limit the request counts against.
-    bucket: Option<Bucket>,
+    pub(super) bucket: Option<Bucket>,
     /// A create refused with 429 (rate limited, or the place's ten slots full) is asked again
     /// until this instant, however long that takes: waiting for a slot is never a failure.
-    patience: Option<tokio::time::Instant>,
+    pub(super) patience: Option<tokio::time::Instant>,
 }
 
 /// How one attempt failed.
@@ -376,6 +376,11 @@ impl TaskApi for OpenCloud {
         )
         .await
     }
+
+    /// Open Cloud's memory-store sorted maps (the local emulator's are new each run).
+    fn sorted_maps(&self) -> Option<&OpenCloud> {
+        (self.service == Service::OpenCloud).then_some(self)
+    }
 }
 
 impl TaskSource for OpenCloud {
@@ -402,7 +407,7 @@ impl TaskSource for OpenCloud {
 }
 
 impl OpenCloud {
-    fn keyed(&self, request: RequestBuilder) -> RequestBuilder {
+    pub(super) fn keyed(&self, request: RequestBuilder) -> RequestBuilder {
         let mut value = reqwest::header::HeaderValue::from_str(self.key.expose())
             .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static("invalid"));
         // Keeps the key out of any debug dump of the request.
@@ -451,7 +456,7 @@ impl OpenCloud {
 
     /// Sends a request until it succeeds, is rejected, or the retry budget runs out. The free
     /// text of what comes back is scrubbed of the key here, before anyone sees it.
-    async fn execute<T: Redact>(
+    pub(super) async fn execute<T: Redact>(
         &self,
         call: Call<'_>,
         build: impl Fn() -> RequestBuilder,
@@ -643,7 +648,7 @@ impl OpenCloud {
     }
 }
 
-fn parse_json<T: DeserializeOwned>(body: Body) -> Result<T, String> {
+pub(super) fn parse_json<T: DeserializeOwned>(body: Body) -> Result<T, String> {
     match body {
         Body::Bytes(bytes) => body::parse_json_lenient(&bytes),
         Body::Written(_) => Err("the answer was written to a file".into()),

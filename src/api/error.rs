@@ -19,6 +19,9 @@ pub enum Operation {
     CreateBinaryInput,
     UploadBinaryInput,
     DownloadBinaryOutput,
+    /// Memory-store sorted-map reads and writes (place reuse, live progress).
+    ReadMemoryStore,
+    WriteMemoryStore,
 }
 
 impl fmt::Display for Operation {
@@ -31,6 +34,8 @@ impl fmt::Display for Operation {
             Self::CreateBinaryInput => "create the binary input",
             Self::UploadBinaryInput => "upload the binary input",
             Self::DownloadBinaryOutput => "download the binary output",
+            Self::ReadMemoryStore => "read the memory store",
+            Self::WriteMemoryStore => "write the memory store",
         })
     }
 }
@@ -124,10 +129,11 @@ pub fn rejection_hint(
         );
     }
     let place_scope = matches!(operation, Operation::UploadPlace);
-    let scope = if place_scope {
-        "`universe-places:write`"
-    } else {
-        "`universe.place.luau-execution-session:write`"
+    let scope = match operation {
+        Operation::UploadPlace => "`universe-places:write`",
+        Operation::ReadMemoryStore => "`memory-store.sorted-map:read`",
+        Operation::WriteMemoryStore => "`memory-store.sorted-map:write`",
+        _ => "`universe.place.luau-execution-session:write`",
     };
     Some(match status {
         400 if place_scope => "the place file was refused as invalid".to_owned(),

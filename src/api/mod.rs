@@ -5,6 +5,7 @@ pub mod body;
 pub mod client;
 pub mod error;
 pub mod limiter;
+pub mod memory_store;
 pub mod model;
 pub mod retry;
 pub mod url;
@@ -75,4 +76,9 @@ pub trait TaskApi: TaskSource {
         uri: &str,
         path: &Path,
     ) -> impl Future<Output = Result<u64, ApiError>>;
+    /// The universe's memory-store sorted maps, for place reuse and live progress: Open Cloud
+    /// only (a fake has none; the local emulator's store is new each run, nothing to reuse).
+    fn sorted_maps(&self) -> Option<&OpenCloud> {
+        None
+    }
 }

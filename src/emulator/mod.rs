@@ -21,9 +21,11 @@ mod connection;
 pub mod coverage;
 pub mod dom;
 mod json;
+pub mod memory_store;
 pub mod place_cache;
 mod server;
 pub mod vm;
+pub mod warm;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -106,6 +108,20 @@ pub struct EmulatorOptions {
     /// How long a connection may take to send a request's headers, and go without a byte
     /// moving either way (see [`connection`]).
     pub connection_timeout: Duration,
+    /// How long a place version's server stays warm after a task (see [`warm`]).
+    pub warm_period: Duration,
+    /// The scopes the key has, for the routes that check them (the memory-store routes);
+    /// `None`: every scope.
+    pub key_scopes: Option<Vec<String>>,
+}
+
+impl EmulatorOptions {
+    /// Whether the key has `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.key_scopes
+            .as_ref()
+            .is_none_or(|scopes| scopes.iter().any(|s| s == scope))
+    }
 }
 
 /// Tasks that run at once by default. Test tasks mostly wait (`task.wait`, yields), so more
@@ -121,6 +137,8 @@ impl Default for EmulatorOptions {
             workers: DEFAULT_WORKERS,
             limits: RobloxLimits::default(),
             connection_timeout: connection::CONNECTION_TIMEOUT,
+            warm_period: warm::DEFAULT_WARM_PERIOD,
+            key_scopes: None,
         }
     }
 }
@@ -165,6 +183,9 @@ pub struct Stats {
     pub rate_limited: u32,
     /// Creates answered 429 because the place had ten unfinished tasks.
     pub place_full: u32,
+    /// Tasks that booted a server of their version, and tasks that found one warm.
+    pub cold_boots: u32,
+    pub warm_starts: u32,
 }
 
 /// A task's log messages, as Roblox keeps them: the newest ~450 KB, oldest dropped. The VM
@@ -247,6 +268,8 @@ struct State {
     stats: Stats,
     /// Recent requests per (key, endpoint), for the rate limits.
     recent: HashMap<(String, Endpoint), VecDeque<Instant>>,
+    /// Which place versions have warm servers.
+    servers: warm::Servers,
 }
 
 /// A task waiting for a worker.
@@ -262,6 +285,9 @@ struct Shared {
     base_url: String,
     state: Mutex<State>,
     queue: Mutex<mpsc::Sender<QueuedTask>>,
+    /// Every universe's memory stores, shared with the tasks (apart from `state`, so a task's
+    /// memory-store calls never wait on the HTTP handlers' lock).
+    memory: memory_store::SharedStores,
 }
 
 /// A running emulator; it stops when the process does.
@@ -279,11 +305,13 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
     let (sender, receiver) = mpsc::channel::<QueuedTask>();
     let workers = options.workers.max(1);
     let connection_timeout = options.connection_timeout;
+    let memory = memory_store::SharedStores::new(options.limits.rate_limits);
     let shared = Arc::new(Shared {
         options,
         base_url,
         state: Mutex::new(State::default()),
         queue: Mutex::new(sender),
+        memory,
     });
     let receiver = Arc::new(Mutex::new(receiver));
     for index in 0..workers {

@@ -75,11 +75,12 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route("/emulator/binary-outputs/{id}", get(get_binary_output))
         .route("/emulator/faults", post(set_faults))
         .route("/emulator/stats", get(stats))
+        .merge(super::memory_store::http::routes())
         .fallback(|| async { v2_error(StatusCode::NOT_FOUND, "NOT_FOUND", "No such route.") })
         .with_state(shared)
 }
 
-fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(super) fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         axum::Json(json!({ "code": code, "message": message })),
@@ -88,7 +89,7 @@ fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The v2 answer to a bad request.
-fn invalid_argument(message: &str) -> Response {
+pub(super) fn invalid_argument(message: &str) -> Response {
     v2_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message)
 }
 
@@ -101,7 +102,7 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 }
 
 /// Every Open Cloud route needs `x-api-key`: the gateway answers 401 in its own shape.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+pub(super) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     let given = headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
@@ -245,7 +246,8 @@ fn create(
         Ok(binary_input) => binary_input,
         Err(response) => return response,
     };
-    let (id, task, execution) = record_task(&mut state, valid, binary_input);
+    let (id, task, mut execution) = record_task(&mut state, valid, binary_input);
+    execution.context.memory = Some(shared.memory.clone());
     let sent = shared
         .queue
         .lock()
@@ -427,6 +429,12 @@ fn record_task(
         binary_input,
         enable_binary_output: request.enable_binary_output.unwrap_or(false),
         place: state.places.get(&(universe, place, version)).cloned(),
+        context: vm::TaskContext {
+            universe,
+            place,
+            version,
+            memory: None,
+        },
     };
     (id, task, execution)
 }
@@ -459,13 +467,17 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
             record.task.update_time = Some(now());
         }
     }
-    // A server boots before the script runs (only with Roblox's limits asked for).
-    std::thread::sleep(shared.options.limits.boot_delay);
+    let version = (
+        request.context.universe,
+        request.context.place,
+        request.context.version,
+    );
+    boot(shared, version);
     // The outcome is recorded as soon as the script is done; the VM closes after it.
     let recorded = std::cell::Cell::new(false);
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         vm::execute_then(&request, |execution| {
-            record_outcome(shared, &id, execution);
+            record_outcome(shared, &id, version, execution);
             recorded.set(true);
         });
     }));
@@ -478,13 +490,19 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
             },
             logs: LogWindow::default(),
         };
-        record_outcome(shared, &id, failed);
+        record_outcome(shared, &id, version, failed);
     }
 }
 
 /// A finished task's outcome, logs and binary output, as its GETs will answer them.
-fn record_outcome(shared: &Shared, id: &str, execution: vm::Execution) {
+fn record_outcome(
+    shared: &Shared,
+    id: &str,
+    version: super::warm::Version,
+    execution: vm::Execution,
+) {
     let mut state = lock(shared);
+    state.servers.ended(version, Instant::now());
     let State {
         tasks,
         binary_outputs,
@@ -529,6 +547,27 @@ fn record_outcome(shared: &Shared, id: &str, execution: vm::Execution) {
     record.finished_at = Some(Instant::now());
     state.finish(id);
     state.evict_binaries(Instant::now());
+}
+
+/// A server of the task's version boots before the script runs (the boot delay, zero unless
+/// asked for), unless one is warm (see [`super::warm`]).
+fn boot(shared: &Shared, version: super::warm::Version) {
+    let warm = {
+        let mut state = lock(shared);
+        let warm = state
+            .servers
+            .is_warm(version, shared.options.warm_period, Instant::now());
+        if warm {
+            state.stats.warm_starts += 1;
+        } else {
+            state.stats.cold_boots += 1;
+        }
+        warm
+    };
+    if !warm {
+        std::thread::sleep(shared.options.limits.boot_delay);
+    }
+    lock(shared).servers.started(version);
 }
 
 #[derive(Deserialize)]

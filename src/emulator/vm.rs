@@ -73,6 +73,19 @@ pub struct ExecutionRequest {
     pub enable_binary_output: bool,
     /// The place version the task runs in; an empty place when `None`.
     pub place: Option<Arc<PlaceVersion>>,
+    /// Where the task runs: its universe, place and version, and the universe's memory stores.
+    pub context: TaskContext,
+}
+
+/// Where a task runs, for the engine APIs that answer from it (`game.PlaceVersion`,
+/// `MemoryStoreService`). Set as the VM's app data.
+#[derive(Debug, Clone, Default)]
+pub struct TaskContext {
+    pub universe: u64,
+    pub place: u64,
+    pub version: u64,
+    /// `None` outside the emulator's server (unit tests): memory stores then fail.
+    pub memory: Option<super::memory_store::SharedStores>,
 }
 
 pub fn execute(request: &ExecutionRequest) -> Execution {
@@ -145,6 +158,7 @@ fn run(
     });
     install_output(&lua, logs)?;
     install_stubs(&lua)?;
+    lua.set_app_data(request.context.clone());
     let tree = match &request.place {
         Some(place) => place.tree().map_err(|e| LuaError::runtime(e.to_string()))?,
         None => dom::empty_place(),
@@ -822,6 +836,7 @@ return {
             binary_input: Some(vec![0, 1, 2]),
             enable_binary_output: true,
             place: None,
+            context: TaskContext::default(),
         });
         assert_eq!(
             run.outcome,
@@ -836,6 +851,7 @@ return {
             binary_input: None,
             enable_binary_output: true,
             place: None,
+            context: TaskContext::default(),
         });
         assert!(matches!(
             run.outcome,

@@ -3,7 +3,7 @@
 
 use super::Exporter;
 use crate::coverage::Coverage;
-use crate::report::RunReport;
+use crate::report::StepReport;
 
 pub struct Cobertura {
     timestamp_ms: u128,
@@ -23,7 +23,7 @@ impl Exporter for Cobertura {
         "Cobertura coverage report"
     }
 
-    fn render(&self, report: &RunReport) -> String {
+    fn render(&self, report: &StepReport) -> String {
         let none = Coverage::unavailable(crate::coverage::NO_RESULTS);
         let coverage = report.coverage.as_ref().unwrap_or(&none);
         crate::coverage::cobertura::render(coverage, self.timestamp_ms)

@@ -1,7 +1,7 @@
 //! JUnit XML, as test-report readers take it (see `render::junit` for the shape).
 
 use super::Exporter;
-use crate::report::RunReport;
+use crate::report::StepReport;
 
 pub struct Junit;
 
@@ -10,7 +10,7 @@ impl Exporter for Junit {
         "JUnit report"
     }
 
-    fn render(&self, report: &RunReport) -> String {
+    fn render(&self, report: &StepReport) -> String {
         crate::render::junit::render_junit(report)
     }
 }

@@ -2,7 +2,7 @@
 
 use super::Exporter;
 use crate::coverage::Coverage;
-use crate::report::RunReport;
+use crate::report::StepReport;
 
 pub struct Lcov;
 
@@ -11,7 +11,7 @@ impl Exporter for Lcov {
         "lcov coverage report"
     }
 
-    fn render(&self, report: &RunReport) -> String {
+    fn render(&self, report: &StepReport) -> String {
         let none = Coverage::unavailable(crate::coverage::NO_RESULTS);
         crate::coverage::lcov::render(report.coverage.as_ref().unwrap_or(&none))
     }

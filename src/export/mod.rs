@@ -1,4 +1,4 @@
-//! Report formats as exporters: each turns the step's [`RunReport`] into text and never writes;
+//! Report formats as exporters: each turns the step's [`StepReport`] into text and never writes;
 //! [`write_files`] writes every file export whole (through [`crate::files`]) and folds a failure
 //! into the step's outcome (exit 11, or whatever more serious already happened), and
 //! [`append_github`] appends the GitHub step files after the console has shown the end.
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::outcome::Outcome;
-use crate::report::RunReport;
+use crate::report::StepReport;
 use crate::secret::Redactor;
 
 /// One report format.
@@ -25,7 +25,7 @@ pub trait Exporter {
     /// What the written file is, for messages: "JUnit report", "lcov coverage report".
     fn describe(&self) -> &'static str;
     /// The whole text of the format for this report.
-    fn render(&self, report: &RunReport) -> String;
+    fn render(&self, report: &StepReport) -> String;
 }
 
 /// An exporter and where its text goes.
@@ -81,7 +81,7 @@ pub fn github_exports(config: &Config) -> Vec<Export> {
 /// Writes each export whole, redacted. A file that cannot be written leaves what was there,
 /// and the step's outcome becomes the more serious of its own and [`Outcome::LocalWriteFailed`],
 /// with the problem said after the run's own.
-pub fn write_files(exports: &[Export], mut report: RunReport, redactor: &Redactor) -> RunReport {
+pub fn write_files(exports: &[Export], mut report: StepReport, redactor: &Redactor) -> StepReport {
     for export in exports {
         let text = export.exporter.render(&report);
         if let Err(error) =
@@ -108,7 +108,7 @@ pub fn write_files(exports: &[Export], mut report: RunReport, redactor: &Redacto
 
 /// Appends each export to its GitHub file. These files belong to the runner: a failure is said
 /// on stderr and does not change the outcome (the step's own result is already shown).
-pub fn append_github(exports: &[Export], report: &RunReport, redactor: &Redactor) {
+pub fn append_github(exports: &[Export], report: &StepReport, redactor: &Redactor) {
     for export in exports {
         let text = export.exporter.render(report);
         if let Err(error) = append(&export.path, &redactor.redact(&text)) {
@@ -140,7 +140,7 @@ mod tests {
         fn describe(&self) -> &'static str {
             "fixed report"
         }
-        fn render(&self, _report: &RunReport) -> String {
+        fn render(&self, _report: &StepReport) -> String {
             self.0.to_owned()
         }
     }
@@ -159,7 +159,7 @@ mod tests {
         let written = dir.join("after.txt");
         // A folder where a file should go cannot be written (and is not touched).
         let exports = [export("one", dir.clone()), export("two", written.clone())];
-        let mut report = RunReport::new(Outcome::TestsFailed);
+        let mut report = StepReport::new(Outcome::TestsFailed);
         report.problem = Some("2 tests failed".into());
         let report = write_files(&exports, report, &Redactor::default());
         assert_eq!(report.outcome, Outcome::LocalWriteFailed);
@@ -178,7 +178,7 @@ mod tests {
         let dir = std::env::temp_dir();
         let report = write_files(
             &[export("x", dir)],
-            RunReport::new(Outcome::WaitTimeout),
+            StepReport::new(Outcome::WaitTimeout),
             &Redactor::default(),
         );
         assert_eq!(report.outcome, Outcome::WaitTimeout);
@@ -199,7 +199,11 @@ mod tests {
             "a-key-long-enough-to-scrub-0123456789 leaked",
             path.clone(),
         )];
-        write_files(&exports, RunReport::new(Outcome::Complete), &key.redactor());
+        write_files(
+            &exports,
+            StepReport::new(Outcome::Complete),
+            &key.redactor(),
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("a-key-long-enough"), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -2,7 +2,7 @@
 
 use super::Exporter;
 use crate::render::outputs::{outputs, random_delimiter, render_outputs};
-use crate::report::RunReport;
+use crate::report::StepReport;
 
 pub struct Outputs;
 
@@ -11,7 +11,7 @@ impl Exporter for Outputs {
         "GITHUB_OUTPUT"
     }
 
-    fn render(&self, report: &RunReport) -> String {
+    fn render(&self, report: &StepReport) -> String {
         render_outputs(&outputs(report), random_delimiter)
     }
 }

@@ -1,7 +1,7 @@
 //! The job summary (`GITHUB_STEP_SUMMARY`), Markdown with links to the repository's files.
 
 use super::Exporter;
-use crate::report::RunReport;
+use crate::report::StepReport;
 
 pub struct Summary {
     /// Where repository files are browsed (`https://github.com/o/r/blob/<sha>`), for links.
@@ -13,7 +13,7 @@ impl Exporter for Summary {
         "GITHUB_STEP_SUMMARY"
     }
 
-    fn render(&self, report: &RunReport) -> String {
+    fn render(&self, report: &StepReport) -> String {
         crate::render::summary::render_summary(report, self.blob_base.as_deref())
     }
 }

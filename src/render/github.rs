@@ -10,9 +10,11 @@ use std::collections::HashSet;
 use super::plain::{log_message, result_lines};
 use super::workflow::{Level, annotation, annotation_at, escape_data};
 use super::{Event, Renderer, level_tag};
-use crate::api::model::MessageType;
+use crate::api::model::{MessageType, TaskErrorCode};
+use crate::outcome::Outcome;
 use crate::random::random_token;
-use crate::report::RunReport;
+use crate::report::{StepReport, TaskReport};
+use crate::results::FileLine;
 use crate::secret::ApiKey;
 
 /// GitHub turns at most this many annotations of each kind into annotations, per step.
@@ -65,20 +67,20 @@ impl GithubRenderer {
     }
 
     /// Each task of a step that failed in a way its tests do not say (a script that crashed),
-    /// under its label; then, if none did and no failed test says it, the run's own failure.
+    /// under its label; then, if none did and no failed test says it, the step's own failure.
     fn task_failures(
         &mut self,
         out: &mut String,
-        report: &RunReport,
+        report: &StepReport,
         tests_say_it: bool,
         errors_left: &mut usize,
     ) {
         let mut failures: Vec<String> = report
             .failed_tasks()
-            .filter_map(|unit| failure_annotation(&unit.report, Some(&unit.label)))
+            .filter_map(|task| failure_annotation(&Ending::of_task(task)))
             .collect();
         if failures.is_empty() && !tests_say_it {
-            failures.extend(failure_annotation(report, None));
+            failures.extend(failure_annotation(&Ending::of_step(report)));
         }
         let mut unannotated_tasks = 0;
         for failure in failures {
@@ -88,142 +90,170 @@ impl GithubRenderer {
             }
             self.commands(out, &[failure]);
         }
-        if unannotated_tasks > 0 {
-            let text = format!(
-                "{unannotated_tasks} more failed tasks are listed in the step log and the job summary, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} error annotations per step"
-            );
-            self.commands(
-                out,
-                &[annotation(Level::Notice, Some("More failed tasks"), &text)],
-            );
-        }
+        self.more(out, "More failed tasks", unannotated_tasks, "failed tasks");
     }
 
-    fn finished(&mut self, out: &mut String, report: &RunReport) {
-        let mut errors_left = ANNOTATIONS_PER_KIND;
-        let mut warnings_left = ANNOTATIONS_PER_KIND;
+    /// A notice that `count` more failures are not annotated, when some are not.
+    fn more(&mut self, out: &mut String, title: &str, count: usize, what: &str) {
+        if count == 0 {
+            return;
+        }
+        let text = format!(
+            "{count} more {what} are listed in the step log and the job summary, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} error annotations per step"
+        );
+        self.commands(out, &[annotation(Level::Notice, Some(title), &text)]);
+    }
 
-        // Failures first, so no number of logged errors can push them out of sight: each
-        // failed test on its file and line, or else the run's own failure.
-        let mut unannotated_tests = 0;
-        let mut failure_texts: HashSet<&str> = HashSet::new();
-        if let Some(run) = &report.tests {
-            for test in run.failures() {
-                if let Some(message) = test.message.as_deref() {
-                    failure_texts.insert(message);
-                }
-                if take_one(&mut errors_left) {
-                    // The message as it reads first: the framework's frames left to JUnit.
-                    let message = test
-                        .brief_text()
-                        .unwrap_or_else(|| "the test failed".to_owned());
-                    let line = annotation_at(
-                        Level::Error,
-                        Some(&test.title()),
-                        test.file.as_ref(),
-                        &message,
-                    );
-                    self.commands(out, &[line]);
-                } else {
-                    unannotated_tests += 1;
-                }
+    /// Each failed test on its file and line, while the error budget lasts; the texts of
+    /// every failure (their log lines are not annotated again) and how many were left out.
+    fn test_failures<'r>(
+        &mut self,
+        out: &mut String,
+        report: &'r StepReport,
+        errors_left: &mut usize,
+    ) -> (HashSet<&'r str>, usize) {
+        let mut unannotated = 0;
+        let mut texts: HashSet<&str> = HashSet::new();
+        for test in report.tests.iter().flat_map(|run| run.failures()) {
+            if let Some(message) = test.message.as_deref() {
+                texts.insert(message);
             }
-        }
-        let tests_say_it = report
-            .tests
-            .as_ref()
-            .is_some_and(|run| run.counts().failed > 0);
-        self.task_failures(out, report, tests_say_it, &mut errors_left);
-        if unannotated_tests > 0 {
-            let text = format!(
-                "{unannotated_tests} more failed tests are listed in the step log and the job summary, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} error annotations per step"
-            );
-            self.commands(
-                out,
-                &[annotation(Level::Notice, Some("More failed tests"), &text)],
-            );
-        }
-
-        let mut unannotated_errors = 0;
-        let mut unannotated_warnings = 0;
-        for group in report.log_groups() {
-            let logs = &group.report.logs;
-            if logs.is_empty() {
+            if !take_one(errors_left) {
+                unannotated += 1;
                 continue;
             }
-            let failure_message = group.report.error_message();
-            let of = group
-                .label
-                .map(|label| format!(" of {}", escape_data(label)))
-                .unwrap_or_default();
-            self.commands(
-                out,
-                &[format!(
-                    "::group::Task logs{of} ({})",
-                    crate::text::count(logs.len(), "message", "messages")
-                )],
+            // The message as it reads first: the framework's frames left to JUnit.
+            let message = test
+                .brief_text()
+                .unwrap_or_else(|| "the test failed".to_owned());
+            let line = annotation_at(
+                Level::Error,
+                Some(&test.title()),
+                test.file.as_ref(),
+                &message,
             );
-            for message in logs {
-                let is_error = message.message_type == MessageType::Error;
-                let is_warning = message.message_type == MessageType::Warning;
-                // Roblox logs the unhandled error too, and frameworks log each test failure
-                // (TestEZ's `TestService:Error`): those are annotated already.
-                let duplicate = is_error
-                    && (failure_message == Some(message.message.as_str())
-                        || failure_texts.contains(message.message.as_str()));
-                let annotated = if is_error && !duplicate {
-                    take_one(&mut errors_left).then_some((Level::Error, "Luau error"))
-                } else if is_warning {
-                    take_one(&mut warnings_left).then_some((Level::Warning, "Luau warning"))
-                } else {
-                    None
-                };
-                match annotated {
-                    Some((level, title)) => {
-                        let line = annotation(level, Some(title), &message.message);
-                        self.commands(out, &[line]);
-                    }
-                    None => {
-                        unannotated_errors += usize::from(is_error && !duplicate);
-                        unannotated_warnings += usize::from(is_warning);
-                        log_message(out, message, level_tag(&message.message_type));
-                    }
+            self.commands(out, &[line]);
+        }
+        (texts, unannotated)
+    }
+
+    /// A task's logs in a group (labelled when the task is), ERROR and WARNING lines
+    /// annotated while the budgets last; how many errors and warnings were not.
+    fn task_logs(
+        &mut self,
+        out: &mut String,
+        task: &TaskReport,
+        failure_texts: &HashSet<&str>,
+        budgets: &mut Budgets,
+    ) -> (usize, usize) {
+        let (mut errors, mut warnings) = (0, 0);
+        if task.logs.is_empty() {
+            return (errors, warnings);
+        }
+        let failure_message = task.error_message();
+        let of = task
+            .label
+            .as_deref()
+            .map(|label| format!(" of {}", escape_data(label)))
+            .unwrap_or_default();
+        self.commands(
+            out,
+            &[format!(
+                "::group::Task logs{of} ({})",
+                crate::text::count(task.logs.len(), "message", "messages")
+            )],
+        );
+        for message in &task.logs {
+            let is_error = message.message_type == MessageType::Error;
+            let is_warning = message.message_type == MessageType::Warning;
+            // Roblox logs the unhandled error too, and frameworks log each test failure
+            // (TestEZ's `TestService:Error`): those are annotated already.
+            let duplicate = is_error
+                && (failure_message == Some(message.message.as_str())
+                    || failure_texts.contains(message.message.as_str()));
+            let annotated = if is_error && !duplicate {
+                take_one(&mut budgets.errors).then_some((Level::Error, "Luau error"))
+            } else if is_warning {
+                take_one(&mut budgets.warnings).then_some((Level::Warning, "Luau warning"))
+            } else {
+                None
+            };
+            match annotated {
+                Some((level, title)) => {
+                    let line = annotation(level, Some(title), &message.message);
+                    self.commands(out, &[line]);
+                }
+                None => {
+                    errors += usize::from(is_error && !duplicate);
+                    warnings += usize::from(is_warning);
+                    log_message(out, message, level_tag(&message.message_type));
                 }
             }
-            self.commands(out, &["::endgroup::".to_owned()]);
         }
-        if unannotated_errors + unannotated_warnings > 0 {
-            let text = format!(
-                "{unannotated_errors} more ERROR and {unannotated_warnings} more WARNING messages are in the step log, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} annotations of each kind per step"
-            );
-            self.commands(
-                out,
-                &[annotation(Level::Notice, Some("More log messages"), &text)],
-            );
+        self.commands(out, &["::endgroup::".to_owned()]);
+        (errors, warnings)
+    }
+
+    /// Warnings for the step's own logs that could not be read whole, and a notice when
+    /// coverage could not be measured.
+    fn log_and_coverage_notices(&mut self, out: &mut String, report: &StepReport) {
+        if let Some(problem) = report.logs_problem() {
+            let line = annotation(Level::Warning, Some("Logs unavailable"), problem);
+            self.commands(out, &[line]);
         }
-        if let Some(problem) = &report.logs_problem {
-            self.commands(
-                out,
-                &[annotation(
-                    Level::Warning,
-                    Some("Logs unavailable"),
-                    problem,
-                )],
-            );
-        }
-        if let Some(cut) = &report.logs_cut {
+        if let Some(cut) = report.logs_cut() {
             self.commands(out, &[annotation(Level::Warning, Some("Logs cut"), cut)]);
         }
         if let Some(why) = report.coverage.as_ref().and_then(|c| c.missing.as_ref()) {
             let notice = annotation(Level::Notice, Some("Coverage not available"), why);
             self.commands(out, &[notice]);
         }
+    }
+
+    fn finished(&mut self, out: &mut String, report: &StepReport) {
+        let mut budgets = Budgets {
+            errors: ANNOTATIONS_PER_KIND,
+            warnings: ANNOTATIONS_PER_KIND,
+        };
+        // Failures first, so no number of logged errors can push them out of sight: each
+        // failed test on its file and line, or else the run's own failure.
+        let (failure_texts, unannotated_tests) =
+            self.test_failures(out, report, &mut budgets.errors);
+        let tests_say_it = report
+            .tests
+            .as_ref()
+            .is_some_and(|run| run.counts().failed > 0);
+        self.task_failures(out, report, tests_say_it, &mut budgets.errors);
+        self.more(out, "More failed tests", unannotated_tests, "failed tests");
+
+        let (mut errors, mut warnings) = (0, 0);
+        for task in &report.tasks {
+            let (e, w) = self.task_logs(out, task, &failure_texts, &mut budgets);
+            errors += e;
+            warnings += w;
+        }
+        if errors + warnings > 0 {
+            let text = format!(
+                "{errors} more ERROR and {warnings} more WARNING messages are in the step log, not annotated: GitHub shows {ANNOTATIONS_PER_KIND} annotations of each kind per step"
+            );
+            self.commands(
+                out,
+                &[annotation(Level::Notice, Some("More log messages"), &text)],
+            );
+        }
+        self.log_and_coverage_notices(out, report);
         result_lines(out, report, &report.headline());
         // Leave the step with commands working again.
         if let Some(token) = self.stopped.take() {
             out.push_str(&format!("::{token}::\n"));
         }
     }
+}
+
+/// The annotations of each kind still to spend.
+struct Budgets {
+    errors: usize,
+    warnings: usize,
 }
 
 /// Spends one annotation of a kind, if any are left.
@@ -235,36 +265,79 @@ fn take_one(left: &mut usize) -> bool {
     available
 }
 
+/// How a task, or the step, ended: what its failure annotation says.
+struct Ending<'a> {
+    outcome: Outcome,
+    headline: String,
+    problem: Option<&'a str>,
+    error_message: Option<&'a str>,
+    error_code: Option<&'a TaskErrorCode>,
+    task_path: Option<&'a str>,
+    error_location: Option<&'a FileLine>,
+    /// The task's label, when the step ran many.
+    label: Option<&'a str>,
+}
+
+impl<'a> Ending<'a> {
+    fn of_task(task: &'a TaskReport) -> Self {
+        Self {
+            outcome: task.outcome,
+            headline: task.headline(),
+            problem: task.problem.as_deref(),
+            error_message: task.error_message(),
+            error_code: task.error_code(),
+            task_path: task.task_path(),
+            error_location: task.error_location.as_ref(),
+            label: task.label.as_deref(),
+        }
+    }
+
+    /// The step's own end: its problem, with its own task's error.
+    fn of_step(step: &'a StepReport) -> Self {
+        Self {
+            outcome: step.outcome,
+            headline: step.headline(),
+            problem: step.problem.as_deref(),
+            error_message: step.error_message(),
+            error_code: step.error_code(),
+            task_path: step.task_path(),
+            error_location: step.error_location(),
+            label: None,
+        }
+    }
+}
+
 /// The error annotation for a run that did not succeed, titled with what happened (and with
 /// the task's label, when the step ran many).
-fn failure_annotation(report: &RunReport, label: Option<&str>) -> Option<String> {
-    use crate::outcome::Outcome;
-    let outcome = report.outcome;
-    if outcome.is_success() {
-        return match (outcome, &report.problem) {
+fn failure_annotation(ending: &Ending<'_>) -> Option<String> {
+    if ending.outcome.is_success() {
+        return match (ending.outcome, ending.problem) {
             (Outcome::Skipped, Some(problem)) => {
                 Some(annotation(Level::Notice, Some("Luau run skipped"), problem))
             }
             _ => None,
         };
     }
-    let of = label.map(|label| format!(" ({label})")).unwrap_or_default();
-    let title = match report.error_code() {
+    let of = ending
+        .label
+        .map(|label| format!(" ({label})"))
+        .unwrap_or_default();
+    let title = match ending.error_code {
         Some(code) => format!("Luau task failed{of}: {code}"),
-        None => format!("Luau task{of}: {}", report.headline()),
+        None => format!("Luau task{of}: {}", ending.headline),
     };
-    let mut message = report
-        .error_message()
-        .or(report.problem.as_deref())
+    let mut message = ending
+        .error_message
+        .or(ending.problem)
         .unwrap_or("the task ended without a result")
         .to_owned();
-    if let (Some(path), false) = (report.task_path(), report.error_message().is_some()) {
+    if let (Some(path), false) = (ending.task_path, ending.error_message.is_some()) {
         message.push_str(&format!("\nTask: {path}"));
     }
     Some(annotation_at(
         Level::Error,
         Some(&title),
-        report.error_location.as_ref(),
+        ending.error_location,
         &message,
     ))
 }
@@ -293,7 +366,6 @@ mod tests {
 
     use super::*;
     use crate::api::model::{LogMessage, Task, TaskError, TaskErrorCode, TaskState};
-    use crate::outcome::Outcome;
 
     fn renderer() -> GithubRenderer {
         let mut n = 0;
@@ -317,8 +389,8 @@ mod tests {
     #[test]
     fn golden_failed_run() {
         let mut renderer = renderer();
-        let mut report = RunReport::new(Outcome::ScriptError);
-        report.task = Some(Task {
+        let mut report = StepReport::new(Outcome::ScriptError);
+        report.own_task_mut().task = Some(Task {
             path: "universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s".into(),
             state: TaskState::Failed,
             error: Some(TaskError {
@@ -328,7 +400,7 @@ mod tests {
             ..Task::default()
         });
         report.duration = Duration::from_millis(3200);
-        report.logs = vec![
+        report.own_task_mut().logs = vec![
             message(MessageType::Output, "hello\n::error::not a command"),
             message(MessageType::Info, "info ##[warning]x"),
             message(MessageType::Warning, "careful: 50%"),
@@ -386,7 +458,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
                 });
             }
         }
-        report.logs = vec![message(
+        report.tasks[0].logs = vec![message(
             MessageType::Error,
             "ReplicatedStorage.Tests.math.spec:7: Expected 2, got <3> & \u{1b}[31m\nstack",
         )];
@@ -419,7 +491,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
     }
 
     /// The error annotation lines of a finished run.
-    fn errors(report: &RunReport) -> Vec<String> {
+    fn errors(report: &StepReport) -> Vec<String> {
         finished(report)
             .lines()
             .filter(|line| line.starts_with("::error "))
@@ -430,7 +502,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
     #[test]
     fn a_failing_run_without_a_failed_test_still_gets_its_error() {
         // NO TESTS FOUND: a test run with nothing in it.
-        let mut report = RunReport::new(Outcome::TestsFailed);
+        let mut report = StepReport::new(Outcome::TestsFailed);
         report.problem = Some("no tests were found under ReplicatedStorage.Tests".into());
         report.tests = Some(crate::render::junit::tests::empty_run());
         assert_eq!(
@@ -456,7 +528,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
     }
 
     /// What a finished run prints.
-    fn finished(report: &RunReport) -> String {
+    fn finished(report: &StepReport) -> String {
         renderer().render(&Event::Finished(report))
     }
 
@@ -467,9 +539,9 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
 
     #[test]
     fn log_messages_past_the_budget_are_counted() {
-        let mut report = RunReport::new(Outcome::Complete);
+        let mut report = StepReport::new(Outcome::Complete);
         let warnings = (0..12).map(|i| message(MessageType::Warning, &format!("careful {i}")));
-        report.logs = warnings.clone().collect();
+        report.own_task_mut().logs = warnings.clone().collect();
         let out = finished(&report);
         assert_eq!(
             lines_starting(&out, "::warning title=Luau warning::"),
@@ -482,7 +554,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
         // Those past the budget stay plain lines.
         assert!(out.contains("[WARNING] careful 11"), "{out}");
 
-        report.logs = warnings
+        report.tasks[0].logs = warnings
             .chain((0..13).map(|i| message(MessageType::Error, &format!("bad {i}"))))
             .collect();
         let out = finished(&report);
@@ -496,7 +568,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
         );
         assert!(out.contains("[ERROR]   bad 12"), "{out}");
         // Within the budget, no notice.
-        report.logs.truncate(3);
+        report.tasks[0].logs.truncate(3);
         assert!(!finished(&report).contains("More log messages"));
     }
 
@@ -521,14 +593,12 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
 
     #[test]
     fn failed_tasks_past_the_budget_are_counted() {
-        let mut report = RunReport::new(Outcome::ScriptError);
-        let unit = |i: usize, outcome| crate::report::UnitReport {
-            label: format!("tasks/{i}.luau"),
-            place_id: 2,
-            report: RunReport::new(outcome),
-            reported_as_test: false,
+        let mut report = StepReport::new(Outcome::ScriptError);
+        let unit = |i: usize, outcome| {
+            TaskReport::new(outcome, crate::api::Service::OpenCloud)
+                .labelled(format!("tasks/{i}.luau"), 2)
         };
-        report.units = (0..12)
+        report.tasks = (0..12)
             .map(|i| unit(i, Outcome::ScriptError))
             .chain([unit(12, Outcome::Complete)])
             .collect();
@@ -541,7 +611,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
             out.contains("::notice title=More failed tasks::2 more failed tasks are listed"),
             "{out}"
         );
-        report.units.truncate(3);
+        report.tasks.truncate(3);
         let out = finished(&report);
         assert_eq!(lines_starting(&out, "::error "), 3);
         assert!(!out.contains("More failed tasks"), "{out}");
@@ -549,7 +619,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
 
     #[test]
     fn a_skipped_run_says_why_in_a_notice() {
-        let mut report = RunReport::new(Outcome::Skipped);
+        let mut report = StepReport::new(Outcome::Skipped);
         report.problem = Some("no API key was given".into());
         let out = finished(&report);
         assert!(
@@ -562,8 +632,8 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
     #[test]
     fn golden_complete_run_without_logs() {
         let mut renderer = renderer();
-        let mut report = RunReport::new(Outcome::Complete);
-        report.task = Some(Task {
+        let mut report = StepReport::new(Outcome::Complete);
+        report.own_task_mut().task = Some(Task {
             path: "universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s".into(),
             state: TaskState::Complete,
             output: Some(crate::api::model::TaskOutput::from_values(&[

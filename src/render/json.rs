@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Event, Renderer};
-use crate::report::RunReport;
+use crate::report::{StepReport, TaskReport};
 
 #[derive(Default)]
 pub struct JsonRenderer;
@@ -44,14 +44,14 @@ pub struct ResultValue<'a> {
     error_code: Option<&'a str>,
     error_message: Option<&'a str>,
     problem: &'a Option<String>,
-    logs_problem: &'a Option<String>,
-    logs_cut: &'a Option<String>,
+    logs_problem: Option<&'a str>,
+    logs_cut: Option<&'a str>,
     results: Option<&'a [Box<serde_json::value::RawValue>]>,
     task_path: Option<&'a str>,
     duration_seconds: f64,
     place_version: Option<u64>,
     binary_output_path: Option<String>,
-    error_location: &'a Option<crate::results::FileLine>,
+    error_location: Option<&'a crate::results::FileLine>,
     tests: Option<TestsValue<'a>>,
     /// Each task of a step that ran many (empty for one).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -79,29 +79,30 @@ pub struct TaskValue<'a> {
     error_location: &'a Option<crate::results::FileLine>,
 }
 
-/// The tasks of a step that ran many, as the `json` format and the `tasks` output give them.
-pub fn task_values(report: &RunReport) -> Vec<TaskValue<'_>> {
-    report
-        .units
-        .iter()
-        .map(|unit| TaskValue {
-            label: &unit.label,
-            place_id: unit.place_id,
-            outcome: unit.report.headline(),
-            exit_code: unit.report.outcome.exit_code(),
-            state: unit.report.state().map(|s| s.as_str()),
-            error_code: unit.report.error_code().map(|c| c.as_str()),
-            error_message: unit.report.error_message(),
-            problem: &unit.report.problem,
-            task_path: unit.report.task_path(),
-            duration_seconds: unit.report.duration.as_secs_f64(),
-            log_count: unit.report.logs.len(),
-            error_location: &unit.report.error_location,
-        })
-        .collect()
+/// The labelled tasks of a step that ran many, as the `json` format and the `tasks` output
+/// give them.
+pub fn task_values(report: &StepReport) -> Vec<TaskValue<'_>> {
+    report.labelled_tasks().map(task_value).collect()
 }
 
-pub fn result_value(report: &RunReport) -> ResultValue<'_> {
+fn task_value(task: &TaskReport) -> TaskValue<'_> {
+    TaskValue {
+        label: task.name(),
+        place_id: task.place_id,
+        outcome: task.headline(),
+        exit_code: task.outcome.exit_code(),
+        state: task.state().map(|s| s.as_str()),
+        error_code: task.error_code().map(|c| c.as_str()),
+        error_message: task.error_message(),
+        problem: &task.problem,
+        task_path: task.task_path(),
+        duration_seconds: task.duration.as_secs_f64(),
+        log_count: task.logs.len(),
+        error_location: &task.error_location,
+    }
+}
+
+pub fn result_value(report: &StepReport) -> ResultValue<'_> {
     ResultValue {
         event: "result",
         outcome: report.headline(),
@@ -110,17 +111,14 @@ pub fn result_value(report: &RunReport) -> ResultValue<'_> {
         error_code: report.error_code().map(|c| c.as_str()),
         error_message: report.error_message(),
         problem: &report.problem,
-        logs_problem: &report.logs_problem,
-        logs_cut: &report.logs_cut,
+        logs_problem: report.logs_problem(),
+        logs_cut: report.logs_cut(),
         results: report.results(),
         task_path: report.task_path(),
         duration_seconds: report.duration.as_secs_f64(),
         place_version: report.place_version,
-        binary_output_path: report
-            .binary_output_path
-            .as_ref()
-            .map(|p| p.display().to_string()),
-        error_location: &report.error_location,
+        binary_output_path: report.binary_output_path().map(|p| p.display().to_string()),
+        error_location: report.error_location(),
         tests: report.tests.as_ref().map(|run| TestsValue {
             framework: &run.framework,
             counts: run.counts(),
@@ -130,6 +128,22 @@ pub fn result_value(report: &RunReport) -> ResultValue<'_> {
         }),
         tasks: task_values(report),
         coverage: report.coverage.as_ref().map(crate::coverage::json_value),
+    }
+}
+
+/// A task's log lines, each tagged with its label when it has one.
+fn log_lines(out: &mut String, task: &TaskReport) {
+    for message in &task.logs {
+        let mut value = json!({
+            "event": "log",
+            "level": message.message_type.as_str(),
+            "message": message.message,
+            "createTime": message.create_time,
+        });
+        if let Some(label) = &task.label {
+            value["task"] = json!(label);
+        }
+        out.push_str(&line(&value));
     }
 }
 
@@ -157,19 +171,8 @@ impl Renderer for JsonRenderer {
             })),
             Event::Finished(report) => {
                 let mut out = String::new();
-                for group in report.log_groups() {
-                    for message in &group.report.logs {
-                        let mut value = json!({
-                            "event": "log",
-                            "level": message.message_type.as_str(),
-                            "message": message.message,
-                            "createTime": message.create_time,
-                        });
-                        if let Some(label) = group.label {
-                            value["task"] = json!(label);
-                        }
-                        out.push_str(&line(&value));
-                    }
+                for task in &report.tasks {
+                    log_lines(&mut out, task);
                 }
                 out.push_str(&line(&result_value(report)));
                 out
@@ -183,7 +186,6 @@ mod tests {
     use super::*;
     use crate::api::model::{LogMessage, MessageType, TaskState};
     use crate::outcome::Outcome;
-    use crate::report::UnitReport;
 
     /// Each line as a JSON object.
     fn objects(text: &str) -> Vec<serde_json::Value> {
@@ -210,19 +212,14 @@ mod tests {
             })]
         );
 
-        let mut unit = RunReport::new(Outcome::ScriptError);
+        let mut unit = TaskReport::new(Outcome::ScriptError, crate::api::Service::OpenCloud);
         unit.logs = vec![LogMessage {
             message: "boom ##[error]x".into(),
             create_time: None,
             message_type: MessageType::Error,
         }];
-        let mut report = RunReport::new(Outcome::ScriptError);
-        report.units = vec![UnitReport {
-            label: "tasks/a.luau".into(),
-            place_id: 2,
-            report: unit,
-            reported_as_test: false,
-        }];
+        let mut report = StepReport::new(Outcome::ScriptError);
+        report.tasks = vec![unit.labelled("tasks/a.luau", 2)];
         let text = renderer.render(&Event::Finished(&report));
         assert!(!text.contains("##["), "{text}");
         let lines = objects(&text);

@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use crate::report::RunReport;
+use crate::report::StepReport;
 use crate::results::{TestCase as Test, TestRun, TestStatus};
 
 /// The `message` attribute holds the first line of a failure, this long at most.
 const MESSAGE_ATTRIBUTE_CHARS: usize = 300;
 
 /// The report as XML text.
-pub fn render_junit(report: &RunReport) -> String {
+pub fn render_junit(report: &StepReport) -> String {
     let mut junit = Report::new("luau-exec");
     match &report.tests {
         Some(run) if !run.tests.is_empty() => {
@@ -153,7 +153,7 @@ fn unlisted_suite(run: &TestRun) -> Option<TestSuite> {
 }
 
 /// A run without tests as one test case: passed, or an error saying what happened.
-fn run_as_suite(report: &RunReport) -> TestSuite {
+fn run_as_suite(report: &StepReport) -> TestSuite {
     let status = if report.outcome.is_success() {
         TestCaseStatus::success()
     } else {
@@ -170,7 +170,7 @@ fn run_as_suite(report: &RunReport) -> TestSuite {
             .flatten()
             .collect::<Vec<_>>()
             .join("\n");
-        if let Some(place) = &report.error_location {
+        if let Some(place) = report.error_location() {
             description.push_str(&format!("\n    at task ({}:{}:1)", place.path, place.line));
         }
         status.set_description(description);
@@ -179,7 +179,7 @@ fn run_as_suite(report: &RunReport) -> TestSuite {
     let mut case = TestCase::new("task", status);
     case.set_classname("luau-exec");
     case.set_time(report.duration);
-    if let Some(place) = &report.error_location {
+    if let Some(place) = report.error_location() {
         case.extra.insert("file".into(), place.path.as_str().into());
         case.extra
             .insert("line".into(), place.line.to_string().into());
@@ -217,9 +217,9 @@ pub(crate) mod tests {
     }
 
     /// A completed run with a passed, a failed (located) and a skipped test.
-    pub(crate) fn report_with_tests() -> RunReport {
-        let mut report = RunReport::new(Outcome::TestsFailed);
-        report.task = Some(Task {
+    pub(crate) fn report_with_tests() -> StepReport {
+        let mut report = StepReport::new(Outcome::TestsFailed);
+        report.own_task_mut().task = Some(Task {
             path: "universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s".into(),
             state: TaskState::Complete,
             output: Some(TaskOutput::from_values(&[])),
@@ -328,9 +328,9 @@ stack
         assert_eq!(names[0], "adds\u{fffd}\u{fffd}");
 
         // A run without tests: the task's error and the problem hold them.
-        let mut report = RunReport::new(Outcome::ScriptError);
+        let mut report = StepReport::new(Outcome::ScriptError);
         report.problem = Some(format!("problem {bad}"));
-        report.task = Some(Task {
+        report.own_task_mut().task = Some(Task {
             error: Some(crate::api::model::TaskError {
                 code: crate::api::model::TaskErrorCode::ScriptError,
                 message: format!("error {bad}"),
@@ -345,7 +345,7 @@ stack
     #[test]
     fn an_empty_test_run_is_one_error() {
         // NO TESTS FOUND: the envelope arrived, with nothing in it; no reader may show green.
-        let mut report = RunReport::new(Outcome::TestsFailed);
+        let mut report = StepReport::new(Outcome::TestsFailed);
         report.problem = Some("no tests were found".into());
         report.tests = Some(empty_run());
         let parsed = Report::deserialize_from_str(&render_junit(&report)).unwrap();
@@ -373,7 +373,7 @@ stack
 
     #[test]
     fn a_run_without_tests_is_one_error() {
-        let mut report = RunReport::new(Outcome::ScriptError);
+        let mut report = StepReport::new(Outcome::ScriptError);
         report.problem = Some("the task failed".into());
         let xml = render_junit(&report);
         let parsed = Report::deserialize_from_str(&xml).unwrap();

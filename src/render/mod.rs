@@ -15,6 +15,7 @@ pub mod junit;
 pub mod outputs;
 pub mod plain;
 pub mod summary;
+pub mod text;
 pub mod workflow;
 
 pub use crate::text::defang;
@@ -22,7 +23,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use crate::api::model::{MessageType, TaskState};
-use crate::report::RunReport;
+use crate::report::StepReport;
 use crate::secret::Redactor;
 
 /// Something worth telling the person reading the CI log.
@@ -40,7 +41,7 @@ pub enum Event<'a> {
         state: &'a TaskState,
         elapsed: Duration,
     },
-    Finished(&'a RunReport),
+    Finished(&'a StepReport),
     /// Progress of one task of a step that runs many (a note or a state change), under its
     /// label.
     ForTask {

@@ -2,7 +2,7 @@
 //! not to occur in the value, so no value can end early and forge another output.
 
 use crate::random::random_token;
-use crate::report::RunReport;
+use crate::report::StepReport;
 use crate::text::prefix_bytes;
 
 /// GitHub allows 1 MB of outputs per job; `results` can be 4 MB. Larger results are left out
@@ -13,7 +13,7 @@ pub const MAX_ERROR_MESSAGE_OUTPUT_BYTES: usize = 64 * 1024;
 
 /// The outputs, as (name, value) pairs. Every name is always written, empty when not known, so
 /// later steps can test them without `|| ''`.
-pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
+pub fn outputs(report: &StepReport) -> Vec<(&'static str, String)> {
     let results = report.results_json().unwrap_or_default();
     let (results, results_truncated) = if results.len() > MAX_RESULTS_OUTPUT_BYTES {
         (String::new(), "true")
@@ -75,14 +75,7 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
                 .unwrap_or_default(),
         ),
         ("logs-truncated", report.logs_truncated().to_string()),
-        (
-            "tasks",
-            if report.units.is_empty() {
-                String::new()
-            } else {
-                serde_json::to_string(&super::json::task_values(report)).unwrap_or_default()
-            },
-        ),
+        ("tasks", tasks_json(report)),
         (
             "place-version",
             report
@@ -93,16 +86,24 @@ pub fn outputs(report: &RunReport) -> Vec<(&'static str, String)> {
         (
             "binary-output-path",
             report
-                .binary_output_path
-                .as_ref()
+                .binary_output_path()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
         ),
     ]
 }
 
+/// The labelled tasks as JSON, empty for a step without any (a run of one).
+fn tasks_json(report: &StepReport) -> String {
+    let tasks = super::json::task_values(report);
+    if tasks.is_empty() {
+        return String::new();
+    }
+    serde_json::to_string(&tasks).unwrap_or_default()
+}
+
 /// One of the test counts, empty when the task reported no tests.
-fn test_count(report: &RunReport, pick: impl Fn(crate::results::Counts) -> usize) -> String {
+fn test_count(report: &StepReport, pick: impl Fn(crate::results::Counts) -> usize) -> String {
     report
         .tests
         .as_ref()
@@ -166,8 +167,8 @@ mod tests {
 
     #[test]
     fn oversized_results_are_left_out_and_flagged() {
-        let mut report = RunReport::new(Outcome::Complete);
-        report.task = Some(Task {
+        let mut report = StepReport::new(Outcome::Complete);
+        report.own_task_mut().task = Some(Task {
             state: TaskState::Complete,
             output: Some(TaskOutput::from_values(&[serde_json::Value::String(
                 "x".repeat(MAX_RESULTS_OUTPUT_BYTES),
@@ -178,7 +179,7 @@ mod tests {
         assert_eq!(value(&pairs, "results"), "");
         assert_eq!(value(&pairs, "results-too-large"), "true");
 
-        report.task.as_mut().unwrap().output =
+        report.tasks[0].task.as_mut().unwrap().output =
             Some(TaskOutput::from_values(&[serde_json::json!(1)]));
         let pairs = outputs(&report);
         assert_eq!(value(&pairs, "results"), "[1]");
@@ -186,7 +187,7 @@ mod tests {
 
         // Exactly 512 KiB (`["…"]` adds four bytes) is still given.
         let edge = "x".repeat(MAX_RESULTS_OUTPUT_BYTES - 4);
-        report.task.as_mut().unwrap().output =
+        report.tasks[0].task.as_mut().unwrap().output =
             Some(TaskOutput::from_values(&[serde_json::json!(edge)]));
         let pairs = outputs(&report);
         assert_eq!(value(&pairs, "results").len(), MAX_RESULTS_OUTPUT_BYTES);
@@ -194,7 +195,7 @@ mod tests {
 
         // The README's figure: results up to 512 KiB are given whole.
         let big = "x".repeat(500_000);
-        report.task.as_mut().unwrap().output =
+        report.tasks[0].task.as_mut().unwrap().output =
             Some(TaskOutput::from_values(&[serde_json::json!(big)]));
         let pairs = outputs(&report);
         assert_eq!(value(&pairs, "results"), format!("[\"{big}\"]"));
@@ -215,7 +216,7 @@ mod tests {
         .map(|name| value(&pairs, name))
         .collect();
         assert_eq!(counts, ["3", "1", "1", "1"]);
-        let pairs = outputs(&RunReport::new(Outcome::Complete));
+        let pairs = outputs(&StepReport::new(Outcome::Complete));
         assert_eq!(value(&pairs, "tests-total"), "", "no tests: empty, not 0");
     }
 
@@ -248,8 +249,8 @@ mod tests {
 
     #[test]
     fn a_huge_error_message_is_capped() {
-        let mut report = RunReport::new(Outcome::ScriptError);
-        report.task = Some(Task {
+        let mut report = StepReport::new(Outcome::ScriptError);
+        report.own_task_mut().task = Some(Task {
             state: TaskState::Failed,
             error: Some(crate::api::model::TaskError {
                 code: crate::api::model::TaskErrorCode::ScriptError,
@@ -269,7 +270,7 @@ mod tests {
 
         // The README's figure: the first 64 KiB are kept, so a 60,000-byte message is whole.
         let long = "m".repeat(60_000);
-        report
+        report.tasks[0]
             .task
             .as_mut()
             .unwrap()

@@ -5,7 +5,7 @@
 use super::{Event, Renderer, level_tag, prefixed_lines};
 use crate::api::model::{LogMessage, MessageType};
 use crate::duration::human;
-use crate::report::RunReport;
+use crate::report::{StepReport, TaskReport};
 
 pub struct PlainRenderer {
     color: bool,
@@ -39,7 +39,7 @@ const LISTED_FAILURES: usize = 50;
 const MESSAGE_LINES: usize = 6;
 
 /// The test counts and a compact list of failures with file:line.
-pub fn test_lines(out: &mut String, report: &RunReport) {
+pub fn test_lines(out: &mut String, report: &StepReport) {
     let Some(run) = &report.tests else {
         return;
     };
@@ -81,8 +81,9 @@ pub fn test_lines(out: &mut String, report: &RunReport) {
     }
 }
 
-/// The lines after the logs: tests, outcome, error, results, where the task lives.
-pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
+/// The lines after the logs: tests, coverage, each labelled task, the outcome, then the step's
+/// own task's error, results and place.
+pub fn result_lines(out: &mut String, report: &StepReport, headline: &str) {
     test_lines(out, report);
     if let Some(coverage) = &report.coverage {
         let figure = crate::coverage::headline(coverage);
@@ -91,42 +92,10 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
             prefixed_lines(out, "Coverage: ", CONTINUATION, note);
         }
     }
-    for unit in &report.units {
-        let task = unit
-            .report
-            .task_path()
-            .map(|path| format!(" — {path}"))
-            .unwrap_or_default();
-        let took = if unit.report.task.is_some() {
-            format!(" after {}", human(unit.report.duration))
-        } else {
-            String::new()
-        };
-        prefixed_lines(
-            out,
-            "Task: ",
-            CONTINUATION,
-            &format!(
-                "{}: {}{took} (exit {}){task}",
-                unit.label,
-                unit.report.headline(),
-                unit.report.outcome.exit_code()
-            ),
-        );
-        if let Some(message) = unit.report.error_message() {
-            prefixed_lines(out, "  Error: ", CONTINUATION, message);
-        }
-        if let Some(problem) = &unit.report.problem {
-            prefixed_lines(out, "  Problem: ", CONTINUATION, problem);
-        }
-        for problem in [&unit.report.logs_problem, &unit.report.logs_cut]
-            .into_iter()
-            .flatten()
-        {
-            prefixed_lines(out, "  Logs: ", CONTINUATION, problem);
-        }
+    for task in report.labelled_tasks() {
+        labelled_task_lines(out, task);
     }
-    let duration = if report.task.is_some() || !report.units.is_empty() {
+    let duration = if report.ran() {
         format!(" after {}", human(report.duration))
     } else {
         String::new()
@@ -136,7 +105,7 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
     if let Some(message) = report.error_message() {
         prefixed_lines(out, "Error: ", CONTINUATION, message);
     }
-    if let Some(place) = &report.error_location {
+    if let Some(place) = report.error_location() {
         prefixed_lines(
             out,
             "At: ",
@@ -147,11 +116,11 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
     if let Some(problem) = &report.problem {
         prefixed_lines(out, "Problem: ", CONTINUATION, problem);
     }
-    if let Some(problem) = &report.logs_problem {
+    for problem in [report.logs_problem(), report.logs_cut()]
+        .into_iter()
+        .flatten()
+    {
         prefixed_lines(out, "Logs: ", CONTINUATION, problem);
-    }
-    if let Some(cut) = &report.logs_cut {
-        prefixed_lines(out, "Logs: ", CONTINUATION, cut);
     }
     // With tests, the results are the envelope the lines above already show (and it can be
     // megabytes); the `results` output and the JSON format keep it whole.
@@ -161,7 +130,7 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
     if let Some(version) = report.place_version {
         out.push_str(&format!("Place version: {version}\n"));
     }
-    if let Some(path) = &report.binary_output_path {
+    if let Some(path) = report.binary_output_path() {
         prefixed_lines(
             out,
             "Binary output: ",
@@ -174,6 +143,72 @@ pub fn result_lines(out: &mut String, report: &RunReport, headline: &str) {
     }
 }
 
+/// One task of a step of many: its headline under its label, then its error and problems.
+fn labelled_task_lines(out: &mut String, task: &TaskReport) {
+    let path = task
+        .task_path()
+        .map(|path| format!(" — {path}"))
+        .unwrap_or_default();
+    let took = if task.task.is_some() {
+        format!(" after {}", human(task.duration))
+    } else {
+        String::new()
+    };
+    prefixed_lines(
+        out,
+        "Task: ",
+        CONTINUATION,
+        &format!(
+            "{}: {}{took} (exit {}){path}",
+            task.name(),
+            task.headline(),
+            task.outcome.exit_code()
+        ),
+    );
+    if let Some(message) = task.error_message() {
+        prefixed_lines(out, "  Error: ", CONTINUATION, message);
+    }
+    if let Some(problem) = &task.problem {
+        prefixed_lines(out, "  Problem: ", CONTINUATION, problem);
+    }
+    for problem in [&task.logs_problem, &task.logs_cut].into_iter().flatten() {
+        prefixed_lines(out, "  Logs: ", CONTINUATION, problem);
+    }
+}
+
+/// One line's worth of a label of the user's (a path, `shard 2/4`), defanged.
+pub fn label_text(label: &str) -> String {
+    crate::text::defang(&label.replace(['\n', '\r'], " "))
+}
+
+impl PlainRenderer {
+    /// A task's logs between markers, under its label when it has one.
+    fn log_lines(&self, out: &mut String, task: &TaskReport) {
+        if task.logs.is_empty() {
+            return;
+        }
+        let of = task
+            .label
+            .as_deref()
+            .map(|label| format!(" of {}", label_text(label)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "--- logs{of} ({}) ---\n",
+            crate::text::count(task.logs.len(), "message", "messages")
+        ));
+        for message in &task.logs {
+            let tag = level_tag(&message.message_type);
+            let tag = match message.message_type {
+                MessageType::Error => self.paint("31", tag),
+                MessageType::Warning => self.paint("33", tag),
+                _ => tag.to_owned(),
+            };
+            log_message(out, message, &tag);
+        }
+        out.push_str("--- end of logs ---\n");
+    }
+}
+
 impl Renderer for PlainRenderer {
     fn render(&mut self, event: &Event<'_>) -> String {
         let mut out = String::new();
@@ -181,7 +216,7 @@ impl Renderer for PlainRenderer {
             Event::Begin => {}
             Event::ForTask { label, event } => {
                 // The label is the user's own (a path, `shard 2/4`): one line, defanged.
-                let label = crate::text::defang(&label.replace(['\n', '\r'], " "));
+                let label = label_text(label);
                 match event {
                     Event::Note(text) => prefixed_lines(
                         &mut out,
@@ -217,34 +252,8 @@ impl Renderer for PlainRenderer {
                 );
             }
             Event::Finished(report) => {
-                for group in report.log_groups() {
-                    let logs = &group.report.logs;
-                    if logs.is_empty() {
-                        continue;
-                    }
-                    let of = group
-                        .label
-                        .map(|label| {
-                            format!(
-                                " of {}",
-                                crate::text::defang(&label.replace(['\n', '\r'], " "))
-                            )
-                        })
-                        .unwrap_or_default();
-                    out.push_str(&format!(
-                        "--- logs{of} ({}) ---\n",
-                        crate::text::count(logs.len(), "message", "messages")
-                    ));
-                    for message in logs {
-                        let tag = level_tag(&message.message_type);
-                        let tag = match message.message_type {
-                            MessageType::Error => self.paint("31", tag),
-                            MessageType::Warning => self.paint("33", tag),
-                            _ => tag.to_owned(),
-                        };
-                        log_message(&mut out, message, &tag);
-                    }
-                    out.push_str("--- end of logs ---\n");
+                for task in &report.tasks {
+                    self.log_lines(&mut out, task);
                 }
                 let headline = report.headline();
                 let headline = if report.outcome.is_success() {
@@ -265,8 +274,8 @@ mod tests {
     use crate::api::model::{Task, TaskState};
     use crate::outcome::Outcome;
 
-    fn failed_report() -> RunReport {
-        let mut report = RunReport::new(Outcome::ScriptError);
+    fn failed_task() -> TaskReport {
+        let mut report = TaskReport::new(Outcome::ScriptError, crate::api::Service::OpenCloud);
         report.task = Some(Task {
             state: TaskState::Failed,
             ..Task::default()
@@ -277,6 +286,10 @@ mod tests {
             message_type: MessageType::Error,
         }];
         report
+    }
+
+    fn failed_report() -> StepReport {
+        StepReport::of_one(failed_task())
     }
 
     #[test]
@@ -291,7 +304,7 @@ mod tests {
         assert!(!plain.contains('\x1b'), "{plain:?}");
         assert!(plain.contains("[ERROR]   boom"), "{plain:?}");
         let mut report = failed_report();
-        report.logs[0].message_type = MessageType::Warning;
+        report.tasks[0].logs[0].message_type = MessageType::Warning;
         let coloured = PlainRenderer::new(true).render(&Event::Finished(&report));
         assert!(
             coloured.contains("\x1b[33m[WARNING]\x1b[0m boom"),
@@ -316,14 +329,9 @@ mod tests {
             "luau-exec: tasks/a.luau: created task t\n[  1.5s] tasks/a.luau: state: PROCESSING\n"
         );
         // The step ran for a time even without a task of its own.
-        let mut report = RunReport::new(Outcome::ScriptError);
+        let mut report = StepReport::new(Outcome::ScriptError);
         report.duration = std::time::Duration::from_secs(2);
-        report.units = vec![crate::report::UnitReport {
-            label: label.into(),
-            place_id: 2,
-            report: failed_report(),
-            reported_as_test: false,
-        }];
+        report.tasks = vec![failed_task().labelled(label, 2)];
         let text = renderer.render(&Event::Finished(&report));
         assert!(text.contains(" after 2.0s (exit 1)"), "{text}");
     }

@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use crate::duration::human;
-use crate::report::RunReport;
+use crate::report::{StepReport, TaskReport};
 use crate::results::{Brief, FileLine, Locator};
 use crate::text::prefix_bytes;
 
@@ -64,7 +64,7 @@ const LISTED_TASKS: usize = 100;
 
 /// The verdict, one line: the counts first when tests ran (`2 failed, 3 passed, 1 skipped`),
 /// else the headline; tasks that failed beyond their tests; how long it took.
-fn verdict(report: &RunReport) -> String {
+fn verdict(report: &StepReport) -> String {
     let counted = report
         .tests
         .as_ref()
@@ -88,10 +88,10 @@ fn verdict(report: &RunReport) -> String {
     if counted.is_some() && failed_tasks > 0 {
         line.push_str(&format!(
             " · {failed_tasks} of {} tasks failed",
-            report.units.len()
+            report.labelled_tasks().count()
         ));
     }
-    if report.task.is_some() || !report.units.is_empty() {
+    if report.ran() {
         line.push_str(&format!(" — {}", human(report.duration)));
     }
     line
@@ -117,7 +117,7 @@ fn file_link(file: &FileLine, blob_base: Option<&str>) -> String {
 
 /// The failed tests: each with its place and its message as it reads first (without the
 /// location it starts with, with where a helper raised it).
-fn failures_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
+fn failures_section(out: &mut String, report: &StepReport, blob_base: Option<&str>) {
     let Some(run) = &report.tests else {
         return;
     };
@@ -172,7 +172,7 @@ const LEAST_COVERED: usize = 10;
 
 /// Coverage: the total, what was cut, then the files with the least coverage, each linked to
 /// its first line that never ran.
-fn coverage_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
+fn coverage_section(out: &mut String, report: &StepReport, blob_base: Option<&str>) {
     let Some(coverage) = &report.coverage else {
         return;
     };
@@ -223,35 +223,14 @@ fn coverage_section(out: &mut String, report: &RunReport, blob_base: Option<&str
 
 /// The tasks of a step that failed beyond their tests (a script that crashed), each with its
 /// error and where it points.
-fn failed_tasks_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
+fn failed_tasks_section(out: &mut String, report: &StepReport, blob_base: Option<&str>) {
     let failed: Vec<_> = report.failed_tasks().collect();
     if failed.is_empty() {
         return;
     }
     out.push_str("| Failed task | Outcome | Where | Error |\n|:--|:--|:--|:--|\n");
-    for unit in failed.iter().take(LISTED_TASKS) {
-        let error = unit
-            .report
-            .error_message()
-            .or(unit.report.problem.as_deref())
-            .unwrap_or_default();
-        // Its location stands in the Where column: the message without it, as for a test.
-        let error = match &unit.report.error_location {
-            Some(_) => Brief::of(error, None, None, &Locator::default()).headline,
-            None => error.lines().next().unwrap_or_default().to_owned(),
-        };
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {} |",
-            escape_inline(&unit.label),
-            escape_inline(&unit.report.headline()),
-            unit.report
-                .error_location
-                .as_ref()
-                .map(|file| file_link(file, blob_base))
-                .unwrap_or_default(),
-            escape_inline(&crate::text::cut(&error, 200)),
-        );
+    for task in failed.iter().take(LISTED_TASKS) {
+        failed_task_row(out, task, blob_base);
     }
     if failed.len() > LISTED_TASKS {
         let _ = writeln!(
@@ -261,6 +240,30 @@ fn failed_tasks_section(out: &mut String, report: &RunReport, blob_base: Option<
         );
     }
     out.push('\n');
+}
+
+/// A failed task's row: its label, headline, where its error points, and the error.
+fn failed_task_row(out: &mut String, task: &TaskReport, blob_base: Option<&str>) {
+    let error = task
+        .error_message()
+        .or(task.problem.as_deref())
+        .unwrap_or_default();
+    // Its location stands in the Where column: the message without it, as for a test.
+    let error = match &task.error_location {
+        Some(_) => Brief::of(error, None, None, &Locator::default()).headline,
+        None => error.lines().next().unwrap_or_default().to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} |",
+        escape_inline(task.name()),
+        escape_inline(&task.headline()),
+        task.error_location
+            .as_ref()
+            .map(|file| file_link(file, blob_base))
+            .unwrap_or_default(),
+        escape_inline(&crate::text::cut(&error, 200)),
+    );
 }
 
 /// A path segment as it may stand in a URL: unreserved characters kept, the rest escaped.
@@ -279,7 +282,7 @@ fn url_path_segment(segment: &str) -> String {
 
 /// What went wrong when no failed test or task says it: the task's error (with where it
 /// points), or what stopped the run, in full.
-fn problem_section(out: &mut String, report: &RunReport, blob_base: Option<&str>) {
+fn problem_section(out: &mut String, report: &StepReport, blob_base: Option<&str>) {
     let tests_say_it = report
         .tests
         .as_ref()
@@ -289,7 +292,7 @@ fn problem_section(out: &mut String, report: &RunReport, blob_base: Option<&str>
     }
     if let Some(message) = report.error_message() {
         out.push_str(&fenced(message, ""));
-        if let Some(place) = &report.error_location {
+        if let Some(place) = report.error_location() {
             let _ = writeln!(out, "\nat {}", file_link(place, blob_base));
         }
         out.push('\n');
@@ -301,7 +304,7 @@ fn problem_section(out: &mut String, report: &RunReport, blob_base: Option<&str>
 }
 
 /// The rest, folded away: the task's metadata (or each task's, for a step of many).
-fn details_section(out: &mut String, report: &RunReport) {
+fn details_section(out: &mut String, report: &StepReport) {
     let _ = writeln!(out, "<details><summary>Task details</summary>\n");
     // The outcome is the table's header row: no empty stripe above the rows.
     let _ = writeln!(
@@ -325,7 +328,7 @@ fn details_section(out: &mut String, report: &RunReport) {
             run.counts().total
         );
     }
-    if report.task.is_some() || !report.units.is_empty() {
+    if report.ran() {
         let _ = writeln!(out, "| Duration | {} |", human(report.duration));
     }
     if let Some(version) = report.place_version {
@@ -335,7 +338,7 @@ fn details_section(out: &mut String, report: &RunReport) {
         let _ = writeln!(out, "| Task | {} |", escape_inline(path));
     }
     let _ = writeln!(out, "| Log messages | {} |", report.log_count());
-    if let Some(cut) = &report.logs_cut {
+    if let Some(cut) = report.logs_cut() {
         let _ = writeln!(out, "| Logs cut | {} |", escape_inline(cut));
     }
     out.push('\n');
@@ -344,36 +347,41 @@ fn details_section(out: &mut String, report: &RunReport) {
 }
 
 /// A step of many tasks: one row per task (the first 100; the rest are counted).
-fn tasks_table(out: &mut String, report: &RunReport) {
-    if report.units.is_empty() {
+fn tasks_table(out: &mut String, report: &StepReport) {
+    let total = report.labelled_tasks().count();
+    if total == 0 {
         return;
     }
     out.push_str("| Task | Outcome | Exit | Duration | Path |\n|:--|:--|--:|--:|:--|\n");
-    for unit in report.units.iter().take(LISTED_TASKS) {
+    for task in report.labelled_tasks().take(LISTED_TASKS) {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
-            escape_inline(&unit.label),
-            escape_inline(&unit.report.headline()),
-            unit.report.outcome.exit_code(),
-            human(unit.report.duration),
-            escape_inline(unit.report.task_path().unwrap_or("")),
+            escape_inline(task.name()),
+            escape_inline(&task.headline()),
+            task.outcome.exit_code(),
+            human(task.duration),
+            escape_inline(task.task_path().unwrap_or("")),
         );
     }
-    if report.units.len() > LISTED_TASKS {
-        let _ = writeln!(out, "\n{} more tasks", report.units.len() - LISTED_TASKS);
+    if total > LISTED_TASKS {
+        let _ = writeln!(out, "\n{} more tasks", total - LISTED_TASKS);
     }
     out.push('\n');
 }
 
 /// The last log lines, folded away.
-fn log_tail_section(out: &mut String, report: &RunReport) {
-    if report.logs.is_empty() {
+fn log_tail_section(out: &mut String, report: &StepReport) {
+    let Some(logs) = report
+        .own_task()
+        .map(|task| &task.logs)
+        .filter(|logs| !logs.is_empty())
+    else {
         return;
-    }
+    };
     let mut tail: Vec<String> = Vec::new();
     let mut bytes = 0;
-    for message in report.logs.iter().rev().take(TAIL_MESSAGES) {
+    for message in logs.iter().rev().take(TAIL_MESSAGES) {
         let line = format!("[{}] {}", message.message_type, message.message);
         if bytes + line.len() > TAIL_BYTES {
             break;
@@ -386,7 +394,7 @@ fn log_tail_section(out: &mut String, report: &RunReport) {
         out,
         "<details><summary>Log tail ({} of {} messages)</summary>\n",
         tail.len(),
-        report.logs.len()
+        logs.len()
     );
     out.push_str(&fenced(&tail.join("\n"), ""));
     out.push_str("\n</details>\n");
@@ -394,7 +402,7 @@ fn log_tail_section(out: &mut String, report: &RunReport) {
 
 /// The summary: the verdict first, then what failed (tests, tasks, or the run's own error),
 /// the results of a plain script, and the rest folded away (task details, log tail).
-pub fn render_summary(report: &RunReport, blob_base: Option<&str>) -> String {
+pub fn render_summary(report: &StepReport, blob_base: Option<&str>) -> String {
     let mut out = String::new();
     let icon = if report.outcome.is_success() {
         "✅"
@@ -456,7 +464,7 @@ mod golden {
     use super::*;
 
     /// The shared fixture, with each failure read as `TestRun::locate` reads it.
-    fn report() -> RunReport {
+    fn report() -> StepReport {
         let mut report = crate::render::junit::tests::report_with_tests();
         if let Some(run) = &mut report.tests {
             for test in &mut run.tests {
@@ -491,15 +499,15 @@ mod golden {
     #[test]
     fn long_sections_are_cut_where_they_say() {
         // The log tail: the last 200 messages…
-        let mut report = RunReport::new(Outcome::Complete);
-        report.logs = (0..250)
+        let mut report = StepReport::new(Outcome::Complete);
+        report.own_task_mut().logs = (0..250)
             .map(|i| log(MessageType::Output, &format!("line {i}")))
             .collect();
         let out = render_summary(&report, None);
         assert!(out.contains("Log tail (200 of 250 messages)"), "{out}");
         assert!(out.contains("[OUTPUT] line 50\n") && !out.contains("[OUTPUT] line 49\n"));
         // …within 256 KiB: three messages of 100 KB leave room for two.
-        report.logs = (0..3)
+        report.tasks[0].logs = (0..3)
             .map(|i| log(MessageType::Output, &format!("{i}{}", "x".repeat(100_000))))
             .collect();
         let out = render_summary(&report, None);
@@ -510,9 +518,9 @@ mod golden {
         );
         assert!(!out.contains("(summary cut)"));
         // Results up to 128 KiB are pretty-printed; over it, shown as sent.
-        let mut report = RunReport::new(Outcome::Complete);
+        let mut report = StepReport::new(Outcome::Complete);
         let mid = serde_json::json!([{"k": "v".repeat(10_000)}]);
-        report.task = Some(Task {
+        report.own_task_mut().task = Some(Task {
             state: crate::api::model::TaskState::Complete,
             output: Some(TaskOutput::from_values(&[mid])),
             ..Task::default()
@@ -523,9 +531,9 @@ mod golden {
             "{}",
             crate::text::cut(&out, 300)
         );
-        let mut report = RunReport::new(Outcome::Complete);
+        let mut report = StepReport::new(Outcome::Complete);
         let big = serde_json::json!([{"k": "v".repeat(140_000)}]);
-        report.task = Some(Task {
+        report.own_task_mut().task = Some(Task {
             state: crate::api::model::TaskState::Complete,
             output: Some(TaskOutput::from_values(&[big])),
             ..Task::default()
@@ -539,17 +547,16 @@ mod golden {
         assert!(out.len() < MAX_SUMMARY_BYTES);
     }
 
-    fn unit(label: &str, report: RunReport) -> crate::report::UnitReport {
-        crate::report::UnitReport {
-            label: label.into(),
-            place_id: 2,
-            report,
-            reported_as_test: false,
-        }
+    fn unit(label: &str, report: TaskReport) -> TaskReport {
+        report.labelled(label, 2)
     }
 
-    fn crashed(message: &str) -> RunReport {
-        let mut report = RunReport::new(Outcome::ScriptError);
+    fn complete() -> TaskReport {
+        TaskReport::new(Outcome::Complete, crate::api::Service::OpenCloud)
+    }
+
+    fn crashed(message: &str) -> TaskReport {
+        let mut report = TaskReport::new(Outcome::ScriptError, crate::api::Service::OpenCloud);
         report.task = Some(Task {
             state: crate::api::model::TaskState::Failed,
             error: Some(crate::api::model::TaskError {
@@ -574,10 +581,10 @@ mod golden {
             "{out}"
         );
         // A task that crashed beside the tests is counted in the verdict and listed.
-        report.units = vec![
-            unit("tasks/a.luau", RunReport::new(Outcome::Complete)),
+        report.tasks.extend([
+            unit("tasks/a.luau", complete()),
             unit("tasks/b.luau", crashed("TaskScript:3: boom")),
-        ];
+        ]);
         let out = render_summary(&report, None);
         assert!(
             first_line(&out).contains(" · 1 of 2 tasks failed — "),
@@ -602,7 +609,10 @@ mod golden {
 
     #[test]
     fn the_runs_own_error_shows_only_when_no_test_or_task_says_it() {
-        let out = render_summary(&crashed("TaskScript:2: the script's own error"), None);
+        let out = render_summary(
+            &StepReport::of_one(crashed("TaskScript:2: the script's own error")),
+            None,
+        );
         assert!(
             out.contains("```\nTaskScript:2: the script's own error\n```"),
             "{out}"
@@ -615,28 +625,23 @@ mod golden {
 
     #[test]
     fn failed_tasks_past_a_hundred_are_counted() {
-        let mut report = RunReport::new(Outcome::ScriptError);
-        report.units = (0..101)
+        let mut report = StepReport::new(Outcome::ScriptError);
+        report.tasks = (0..101)
             .map(|i| unit(&format!("tasks/{i}.luau"), crashed("TaskScript:1: x")))
             .collect();
         let out = render_summary(&report, None);
         // The failed-task table's rows end with the error; the details table's do not.
         assert_eq!(out.matches("|  | TaskScript:1: x |").count(), 100, "{out}");
         assert!(out.contains("…and 1 more failed tasks."), "{out}");
-        report.units.truncate(100);
+        report.tasks.truncate(100);
         assert!(!render_summary(&report, None).contains("more failed tasks"));
     }
 
     #[test]
     fn a_hundred_rows_then_a_count() {
-        let unit = |i: usize| crate::report::UnitReport {
-            label: format!("tasks/{i}.luau"),
-            place_id: 2,
-            report: RunReport::new(Outcome::Complete),
-            reported_as_test: false,
-        };
-        let mut report = RunReport::new(Outcome::Complete);
-        report.units = (0..102).map(unit).collect();
+        let unit = |i: usize| unit(&format!("tasks/{i}.luau"), complete());
+        let mut report = StepReport::new(Outcome::Complete);
+        report.tasks = (0..102).map(unit).collect();
         let out = render_summary(&report, None);
         assert!(
             out.contains("| Duration |"),
@@ -644,7 +649,7 @@ mod golden {
         );
         assert_eq!(out.matches("| tasks/").count(), 100);
         assert!(out.contains("\n2 more tasks\n"), "{out}");
-        report.units.truncate(100);
+        report.tasks.truncate(100);
         assert!(!render_summary(&report, None).contains("more tasks"));
 
         let mut report = crate::render::junit::tests::report_with_tests();

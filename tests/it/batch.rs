@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 
 use crate::emulator::{get, post, serve_with_args};
 use crate::places::{folder, from_folder, module, place, testez_run, testez_source};
-use crate::support::{Run, RunnerParser, parse_output_file};
+use crate::support::{
+    Expect, FakeCloud, Outcome, Run, RunnerParser, Signal, complete, ok_json, on_get,
+    parse_output_file, task,
+};
 
 /// A suite of six spec modules in nested folders: passing, failing and skipped tests.
 fn six_specs() -> rbx_dom_weak::InstanceBuilder {
@@ -36,12 +39,13 @@ fn six_specs() -> rbx_dom_weak::InstanceBuilder {
         .with_child(passing("f.spec"))
 }
 
-/// Runs the suite in `bytes` on the local backend, JSON output; the exit code and result line.
+/// Runs the suite in `bytes` on the local backend, JSON output; what it left, its result line
+/// and the repository.
 async fn run_suite(
     bytes: &[u8],
     extra: &[(&str, &str)],
     files: &[(&str, String)],
-) -> (i32, Value, tempfile::TempDir, crate::support::Output) {
+) -> (Expect, Value, tempfile::TempDir) {
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(repo.path().join("game.rbxl"), bytes).unwrap();
     for (name, contents) in files {
@@ -51,10 +55,9 @@ async fn run_suite(
     for (name, value) in extra {
         run.env(name, value);
     }
-    let output = run.output().await;
-    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap_or("null"))
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", output.stdout, output.stderr));
-    (output.code, result, repo, output)
+    let ran = run.expect().await;
+    let result = ran.result_line();
+    (ran, result, repo)
 }
 
 /// A folder holding these scripts, and a local-backend run of every `*.luau` in it.
@@ -87,20 +90,20 @@ fn tests_of(result: &Value) -> BTreeSet<(String, String)> {
 #[tokio::test]
 async fn a_sharded_suite_reports_exactly_what_one_task_reports() {
     let bytes = place(vec![from_folder("TestEZ", &testez_source()), six_specs()]);
-    let (code, whole, _, _) = run_suite(&bytes, &[], &[]).await;
-    assert_eq!(code, 10, "{whole}");
+    let (ran, whole, _) = run_suite(&bytes, &[], &[]).await;
+    ran.code(Outcome::TestsFailed);
     assert_eq!(
         whole["tests"]["counts"],
         json!({ "total": 11, "passed": 9, "failed": 1, "skipped": 1 })
     );
 
-    let (code, sharded, repo, _) = run_suite(
+    let (ran, sharded, repo) = run_suite(
         &bytes,
         &[("INPUT_SHARDS", "3"), ("INPUT_JUNIT_PATH", "junit.xml")],
         &[],
     )
     .await;
-    assert_eq!(code, 10, "{sharded}");
+    ran.code(Outcome::TestsFailed);
     // The same tests, with the same paths and verdicts, whichever task ran them.
     assert_eq!(tests_of(&sharded), tests_of(&whole));
     assert_eq!(sharded["tests"]["counts"], whole["tests"]["counts"]);
@@ -141,7 +144,7 @@ async fn a_shard_that_dies_is_reported_with_the_specs_it_never_ran() {
             { "name": "Tests", "className": "Folder", "children": [
                 { "name": "a.spec", "className": "ModuleScript", "filePaths": ["src/a.spec.luau"] },
                 { "name": "b.spec", "className": "ModuleScript", "filePaths": ["src/b.spec.luau"] } ] } ] } ] });
-    let (code, result, _, output) = run_suite(
+    let (ran, result, _) = run_suite(
         &bytes,
         &[
             ("INPUT_SHARDS", "2"),
@@ -152,7 +155,7 @@ async fn a_shard_that_dies_is_reported_with_the_specs_it_never_ran() {
     )
     .await;
     // The deadline is more serious than failing tests: the step exits 3.
-    assert_eq!(code, 3, "{}", output.stdout);
+    ran.code(Outcome::DeadlineExceeded);
     let tests = result["tests"]["tests"].as_array().unwrap();
     let passed = tests.iter().find(|t| t["status"] == "passed").unwrap();
     assert_eq!(passed["path"], json!(["Tests", "a", "passes"]));
@@ -195,13 +198,13 @@ async fn several_scripts_run_side_by_side_and_exit_with_the_most_serious_outcome
         .env("INPUT_TIMEOUT", "1")
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", outputs.to_str().unwrap());
-    let output = run.output().await;
+    let ran = run.expect().await;
     // A deadline (3) outranks a script error (1); both ran to their end beside the other.
-    assert_eq!(output.code, 3, "{}", output.stdout);
+    ran.code(Outcome::DeadlineExceeded);
 
-    let commands = RunnerParser::default().parse(&output.stdout);
+    let commands = RunnerParser::default().parse(&ran.stdout);
     let errors: Vec<_> = commands.iter().filter(|c| c.name == "error").collect();
-    assert_eq!(errors.len(), 2, "{}", output.stdout);
+    ran.holds(errors.len() == 2, "two error annotations");
     assert_eq!(errors[0].properties["file"], "tasks/2-bad.luau");
     assert_eq!(errors[0].properties["line"], "2");
     assert!(errors[0].properties["title"].contains("(tasks/2-bad.luau)"));
@@ -214,14 +217,13 @@ async fn several_scripts_run_side_by_side_and_exit_with_the_most_serious_outcome
         .filter(|c| c.name == "group")
         .map(|c| c.data.as_str())
         .collect();
-    assert_eq!(
-        groups,
-        [
-            "Task logs of tasks/1-ok.luau (1 message)",
-            "Task logs of tasks/2-bad.luau (2 messages)"
-        ],
-        "{}",
-        output.stdout
+    ran.holds(
+        groups
+            == [
+                "Task logs of tasks/1-ok.luau (1 message)",
+                "Task logs of tasks/2-bad.luau (2 messages)",
+            ],
+        "a log group per task with logs",
     );
 
     let pairs = parse_output_file(&std::fs::read_to_string(&outputs).unwrap());
@@ -269,19 +271,14 @@ async fn limited_run(served_url: &str, scripts: usize) -> (tempfile::TempDir, Ru
 async fn twelve_tasks_on_one_place_meet_no_429_of_our_making() {
     let served = serve_with_args(&[], &["--roblox-limits"]).await;
     let (_repo, run) = limited_run(&served.url, 12).await;
-    let output = run.output().await;
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
-    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(result["tasks"].as_array().unwrap().len(), 12);
+    let ran = run.expect().await;
+    ran.code(Outcome::Complete)
+        .took_at_least(Duration::from_secs(10));
+    assert_eq!(ran.result_line()["tasks"].as_array().unwrap().len(), 12);
     // Ten slots, then the last two only after a slot's lag: no create was refused.
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
     assert_eq!(stats["placeFull"], 0, "{stats}");
     assert_eq!(stats["rateLimited"], 0, "{stats}");
-    assert!(
-        output.elapsed >= Duration::from_secs(10),
-        "{:?}",
-        output.elapsed
-    );
 }
 
 /// Someone else's ten tasks, each running `script`, take every slot of place 2.
@@ -302,15 +299,12 @@ async fn a_full_place_is_waited_for_not_failed() {
     // The test clock shrinks the ordinary retry budget to a fraction of a second: only the
     // patience of a create that meets a full place can carry it through.
     run.env("INPUT_WAIT_TIMEOUT", "60");
-    let output = run.output().await;
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    run.expect()
+        .await
+        .code(Outcome::Complete)
+        .took_at_least(Duration::from_millis(900));
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
     assert!(stats["placeFull"].as_u64().unwrap() >= 1, "{stats}");
-    assert!(
-        output.elapsed >= Duration::from_millis(900),
-        "{:?}",
-        output.elapsed
-    );
     // Every create but the refused ones started a task: theirs and exactly one of ours.
     let count = |name: &str| stats[name].as_u64().unwrap();
     assert_eq!(
@@ -326,15 +320,10 @@ async fn a_place_that_stays_full_ends_as_a_wait_timeout_without_a_task() {
     fill_place_two(&served.url, "task.wait(30)").await;
     let mut run = Run::new(&served.url);
     run.env("INPUT_WAIT_TIMEOUT", "1");
-    let output = run.output().await;
-    assert_eq!(output.code, 9, "{}\n{}", output.stdout, output.stderr);
-    assert!(
-        output
-            .stdout
-            .contains("wait-timeout (1.0s) passed before a task could be created"),
-        "{}",
-        output.stdout
-    );
+    run.expect()
+        .await
+        .code(Outcome::WaitTimeout)
+        .stdout_has("wait-timeout (1.0s) passed before a task could be created");
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
     let count = |name: &str| stats[name].as_u64().unwrap();
     assert_eq!(
@@ -359,21 +348,22 @@ async fn a_signal_stops_the_whole_step_and_names_every_task_still_running() {
         .env("INPUT_OUTPUT_FORMAT", "plain")
         .env("LUAU_EXEC_TEST_TIME_SCALE", "0.01");
     let stats_url = format!("{}/emulator/stats", served.url);
-    let (code, stdout) = crate::open_cloud::interrupt_when(&run, "-TERM", async || {
-        get(&stats_url).await.1["creates"].as_u64().unwrap_or(0) >= 2
-    })
-    .await;
-    assert_eq!(code, 143, "{stdout}");
+    let ran = run
+        .interrupted("-TERM", async || {
+            get(&stats_url).await.1["creates"].as_u64().unwrap_or(0) >= 2
+        })
+        .await;
     // Both running tasks are named with their paths; the third was never created.
-    let may_still_run: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.contains("it may still run on Roblox"))
-        .collect();
-    assert_eq!(may_still_run.len(), 2, "{stdout}");
-    assert!(
-        stdout.contains("never started: interrupted by SIGTERM first"),
-        "{stdout}"
-    );
+    ran.code(Outcome::Interrupted(Signal::Terminate))
+        .holds(
+            ran.stdout
+                .lines()
+                .filter(|l| l.contains("it may still run on Roblox"))
+                .count()
+                == 2,
+            "two tasks that may still run",
+        )
+        .stdout_has("never started: interrupted by SIGTERM first");
     let (_, stats) = get(&stats_url).await;
     assert_eq!(stats["creates"], 2, "{stats}");
 }
@@ -383,20 +373,16 @@ async fn several_places_take_twice_the_tasks() {
     let served = serve_with_args(&[], &["--roblox-limits"]).await;
     let (_repo, mut run) = limited_run(&served.url, 12).await;
     run.remove("INPUT_PLACE_ID").env("INPUT_PLACE_IDS", "2, 3");
-    let output = run.output().await;
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
-    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
-    let tasks = result["tasks"].as_array().unwrap();
+    let ran = run.expect().await;
     // Twenty slots: all twelve start at once, six on each place, none waits out a slot's lag.
+    ran.code(Outcome::Complete)
+        .took_less_than(Duration::from_secs(8));
+    let result = ran.result_line();
+    let tasks = result["tasks"].as_array().unwrap();
     for place in [2, 3] {
         let here = tasks.iter().filter(|t| t["placeId"] == place).count();
         assert_eq!(here, 6, "{result}");
     }
-    assert!(
-        output.elapsed < Duration::from_secs(8),
-        "{:?}",
-        output.elapsed
-    );
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
     assert_eq!(stats["placeFull"], 0, "{stats}");
     assert_eq!(stats["rateLimited"], 0, "{stats}");
@@ -415,10 +401,9 @@ async fn the_place_file_is_uploaded_once_per_place_and_every_task_is_pinned_to_i
     run.remove("INPUT_PLACE_ID")
         .env("INPUT_PLACE_IDS", "2,3")
         .env("INPUT_PLACE_FILE", "game.rbxl");
-    let output = run.output().await;
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
-    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
-    for task in result["tasks"].as_array().unwrap() {
+    let ran = run.expect().await;
+    ran.code(Outcome::Complete);
+    for task in ran.result_line()["tasks"].as_array().unwrap() {
         let place = task["placeId"].as_u64().unwrap();
         let path = task["taskPath"].as_str().unwrap();
         assert!(
@@ -438,14 +423,10 @@ async fn wait_timeout_covers_the_whole_step() {
     run.env("INPUT_PARALLEL", "1")
         .env("INPUT_WAIT_TIMEOUT", "1")
         .env("INPUT_OUTPUT_FORMAT", "json");
-    let output = run.output().await;
-    assert_eq!(output.code, 9, "{}", output.stdout);
-    assert!(
-        output.elapsed < Duration::from_secs(10),
-        "{:?}",
-        output.elapsed
-    );
-    let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
+    let ran = run.expect().await;
+    ran.code(Outcome::WaitTimeout)
+        .took_less_than(Duration::from_secs(10));
+    let result = ran.result_line();
     let tasks = result["tasks"].as_array().unwrap();
     assert_eq!(tasks[0]["exitCode"], 9, "{result}");
     for task in &tasks[1..] {
@@ -468,18 +449,18 @@ async fn failed_tasks_share_one_annotation_budget() {
         .collect();
     let (_repo, mut run) = local_scripts(&files);
     run.env("GITHUB_ACTIONS", "true");
-    let output = run.output().await;
-    assert_eq!(output.code, 1, "{}", output.stdout);
-    let commands = RunnerParser::default().parse(&output.stdout);
+    let ran = run.expect().await;
+    ran.code(Outcome::ScriptError);
+    let commands = RunnerParser::default().parse(&ran.stdout);
     let errors: Vec<_> = commands.iter().filter(|c| c.name == "error").collect();
     // GitHub shows ten per step: the first ten tasks, in order, on their files.
-    assert_eq!(errors.len(), 10, "{}", output.stdout);
+    ran.holds(errors.len() == 10, "ten error annotations");
     assert_eq!(errors[0].properties["file"], "t00.luau");
     assert_eq!(errors[9].properties["file"], "t09.luau");
     let notice = commands
         .iter()
         .find(|c| c.name == "notice")
-        .unwrap_or_else(|| panic!("{}", output.stdout));
+        .unwrap_or_else(|| panic!("no notice: {}", ran.stdout));
     assert!(
         notice.data.starts_with("2 more failed tasks"),
         "{}",
@@ -498,13 +479,12 @@ async fn a_file_name_cannot_act_as_a_workflow_command() {
         let (_repo, mut run) = local_scripts(&files);
         run.env("INPUT_OUTPUT_FORMAT", format)
             .env("GITHUB_ACTIONS", "true");
-        let output = run.output().await;
-        assert_eq!(output.code, 0, "{}", output.stdout);
-        let commands = RunnerParser::default().parse(&output.stdout);
-        assert!(
+        let ran = run.expect().await.case(format);
+        ran.code(Outcome::Complete);
+        let commands = RunnerParser::default().parse(&ran.stdout);
+        ran.holds(
             commands.iter().all(|c| c.name != "warning"),
-            "{format}: {commands:?}\n{}",
-            output.stdout
+            format_args!("no warning command: {commands:?}"),
         );
     }
 }
@@ -525,43 +505,40 @@ impl wiremock::Respond for RateLimitedOnce {
                 .set_body_json(json!({"code": "RESOURCE_EXHAUSTED", "message": "slow down"}));
         }
         if arrivals[0].elapsed() < Duration::from_millis(2500) {
-            crate::support::ok_json(crate::support::task("PROCESSING"))
+            ok_json(task("PROCESSING"))
         } else {
-            crate::support::ok_json(crate::support::complete(json!([])))
+            ok_json(complete(json!([])))
         }
     }
 }
 
 #[tokio::test]
 async fn a_retry_after_holds_every_task_of_the_step() {
-    use crate::support::{logs_page, ok_json, on_create, on_get, on_logs, task};
-    let server = wiremock::MockServer::start().await;
-    on_create()
-        .respond_with(ok_json(task("PROCESSING")))
-        .expect(2)
-        .mount(&server)
+    // Two tasks created; their polls answered by hand.
+    let cloud = FakeCloud::task()
+        .through(&["PROCESSING"])
+        .never_ends()
+        .creates(2)
+        .start()
         .await;
     let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    on_get()
-        .respond_with(RateLimitedOnce {
+    cloud
+        .mount_first(on_get().respond_with(RateLimitedOnce {
             arrivals: arrivals.clone(),
-        })
-        .mount(&server)
-        .await;
-    on_logs()
-        .respond_with(ok_json(logs_page(&[], "")))
-        .mount(&server)
+        }))
         .await;
     let repo = tempfile::tempdir().unwrap();
     for name in ["a", "b"] {
         std::fs::write(repo.path().join(format!("{name}.luau")), "return 1\n").unwrap();
     }
-    let mut run = Run::new(&server.uri());
-    run.dir(repo.path())
+    cloud
+        .run()
+        .dir(repo.path())
         .remove("INPUT_SCRIPT")
-        .env("INPUT_SCRIPT_PATH", "*.luau");
-    let output = run.output().await;
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+        .env("INPUT_SCRIPT_PATH", "*.luau")
+        .expect()
+        .await
+        .code(Outcome::Complete);
     let arrivals = arrivals.lock().unwrap();
     assert!(arrivals.len() >= 3, "{}", arrivals.len());
     // On the test clock each task polls every few milliseconds; after the 429, neither polls

@@ -8,7 +8,7 @@ use rbx_dom_weak::types::{Enum, Ref, Variant};
 use rbx_dom_weak::{InstanceBuilder, WeakDom};
 use serde_json::{Value, json};
 
-use crate::support::Run;
+use crate::support::{Outcome, Run};
 
 /// A place whose Workspace has this `SignalBehavior` (as Studio saves it: `SignalBehavior2`;
 /// 0 Default, 1 Immediate, 2 Deferred), with an empty ReplicatedStorage.
@@ -42,8 +42,8 @@ async fn run(script: &str, place: Option<Vec<u8>>) -> Value {
     if let Some((_, path)) = &file {
         run.env("INPUT_PLACE_FILE", path.to_str().expect("a UTF-8 path"));
     }
-    let output = run.output().await;
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let output = run.expect().await;
+    output.code(Outcome::Complete);
     let last: Value =
         serde_json::from_str(output.stdout.lines().last().unwrap_or_default()).expect("JSON");
     last["results"][0].clone()

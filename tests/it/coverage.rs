@@ -8,11 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Value, json};
-use wiremock::MockServer;
 
 use crate::places::{folder, from_folder, module, place, testez_source};
 use crate::report::{Step, finish, github_step};
-use crate::support::{Run, complete, ok_json, on_create, on_get, on_logs};
+use crate::support::{FakeCloud, Outcome, Run, ok_json, on_logs};
 
 /// Lines 1–11: `add` is called three times in all and takes its early return never; `never`
 /// is never called.
@@ -121,11 +120,7 @@ fn line_hits(lcov: &str, file: &str) -> BTreeMap<u32, u64> {
 async fn run_suite(shards: &str) -> (tempfile::TempDir, Step) {
     let repo = repository();
     let step = finish(&coverage_step(repo.path(), shards), repo.path()).await;
-    assert_eq!(
-        step.output.code, 0,
-        "{}\n{}",
-        step.output.stdout, step.output.stderr
-    );
+    step.output.code(Outcome::Complete);
     (repo, step)
 }
 
@@ -252,7 +247,7 @@ async fn coverage_past_its_share_of_the_results_limit_is_cut_and_said() {
     let big = "x = 1\n".repeat(760_000) + "return {}\n";
     let repo = repository_with(Some(&big));
     let step = finish(&coverage_step(repo.path(), "1"), repo.path()).await;
-    assert_eq!(step.output.code, 0, "{}", step.output.stdout);
+    step.output.code(Outcome::Complete);
     let lcov = std::fs::read_to_string(repo.path().join("coverage/lcov.info")).unwrap();
     // The big module is left out, neither counted nor taken for a module no test loaded; the
     // others are whole, and the summary says what was cut.
@@ -274,7 +269,7 @@ async fn below_the_threshold_is_exit_12_and_at_it_passes() {
     let mut run = coverage_step(repo.path(), "1");
     run.env("INPUT_COVERAGE_THRESHOLD", "80%");
     let step = finish(&run, repo.path()).await;
-    assert_eq!(step.output.code, 12, "{}", step.output.stdout);
+    step.output.code(Outcome::CoverageBelowThreshold);
     assert_eq!(step.output("outcome"), "COVERAGE BELOW THRESHOLD");
     assert!(
         step.output("error-message").contains(
@@ -286,7 +281,7 @@ async fn below_the_threshold_is_exit_12_and_at_it_passes() {
     let mut run = coverage_step(repo.path(), "1");
     run.env("INPUT_COVERAGE_THRESHOLD", "50");
     let step = finish(&run, repo.path()).await;
-    assert_eq!(step.output.code, 0, "{}", step.output.stdout);
+    step.output.code(Outcome::Complete);
 }
 
 #[tokio::test]
@@ -294,38 +289,31 @@ async fn coverage_needs_a_sourcemap() {
     let repo = repository();
     let mut run = coverage_step(repo.path(), "1");
     run.remove("INPUT_SOURCEMAP");
-    let output = run.output().await;
-    assert_eq!(output.code, 2, "{}", output.stderr);
-    assert!(
-        output
-            .stderr
-            .contains("input `coverage-lcov`: needs `sourcemap`"),
-        "{}",
-        output.stderr
-    );
+    let output = run.expect().await;
+    output
+        .code(Outcome::BadInput)
+        .stderr_has("input `coverage-lcov`: needs `sourcemap`");
 }
 
-/// A fake Open Cloud whose task completes with `first` as its first return value.
-async fn cloud_returning(first: Value) -> MockServer {
-    let server = MockServer::start().await;
-    on_create()
-        .respond_with(ok_json(crate::support::task("QUEUED")))
-        .mount(&server)
+/// A fake Open Cloud whose task, created `runs` times, completes with `first` as its first
+/// return value; its logs are an empty list.
+async fn cloud_returning(first: Value, runs: u64) -> FakeCloud {
+    let cloud = FakeCloud::task()
+        .through(&["QUEUED"])
+        .completes(json!([first]))
+        .creates(runs)
+        .no_logs()
+        .start()
         .await;
-    on_get()
-        .respond_with(ok_json(complete(json!([first]))))
-        .mount(&server)
+    cloud
+        .mount(on_logs().respond_with(ok_json(json!({ "luauExecutionSessionTaskLogs": [] }))))
         .await;
-    on_logs()
-        .respond_with(ok_json(json!({ "luauExecutionSessionTaskLogs": [] })))
-        .mount(&server)
-        .await;
-    server
+    cloud
 }
 
 /// A plain script run (its own envelope) against the fake, with coverage asked for.
-fn cloud_run(server: &MockServer, repo: &Path) -> Run {
-    let mut run = Run::new(&server.uri());
+fn cloud_run(cloud: &FakeCloud, repo: &Path) -> Run {
+    let mut run = cloud.run();
     run.dir(repo)
         .env("INPUT_SOURCEMAP", "sourcemap.json")
         .env("INPUT_COVERAGE_LCOV", "lcov.info")
@@ -347,17 +335,17 @@ async fn open_cloud_coverage_in_robloxs_shape_becomes_lcov() {
     let repo = repository();
     // As `GetHits()` answers on Roblox: index 1 is line 1, -1 not code; the bootstrap's compact
     // form is read alike.
-    let server = cloud_returning(envelope(json!({
+    let cloud = cloud_returning(envelope(json!({
         "kind": "luau-exec/coverage@1",
         "scripts": [
             { "name": "ReplicatedStorage.Shared.Calc", "lines": [1, 1, 3, 0, -1, 3, -1, 1, 0, -1, 1],
               "functions": [ { "Name": "add", "Line": 2, "Hits": 3 } ] },
             { "name": "ReplicatedStorage.Tests.a.spec", "lines": "1,1" },
         ],
-    })))
+    })), 1)
     .await;
-    let output = cloud_run(&server, repo.path()).output().await;
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let output = cloud_run(&cloud, repo.path()).expect().await;
+    output.code(Outcome::Complete);
     let lcov = std::fs::read_to_string(repo.path().join("lcov.info")).unwrap();
     assert_eq!(
         lcov,
@@ -380,28 +368,23 @@ async fn open_cloud_coverage_in_robloxs_shape_becomes_lcov() {
 #[tokio::test]
 async fn an_engine_that_refuses_coverage_still_runs_the_suite_and_says_so() {
     let repo = repository();
-    let server = cloud_returning(envelope(json!({
+    let cloud = cloud_returning(envelope(json!({
         "kind": "luau-exec/coverage@1",
         "scripts": [],
         "error": "coverage was not available: ScriptContext:EnableCoverage refused it: The current thread cannot call 'EnableCoverage' (lacking capability PluginOrOpenCloud)",
-    })))
+    })), 3)
     .await;
-    let mut run = cloud_run(&server, repo.path());
+    let mut run = cloud_run(&cloud, repo.path());
     run.env("INPUT_OUTPUT_FORMAT", "plain");
-    let output = run.output().await;
+    let output = run.expect().await;
     // The tests passed; coverage is missing, which only a threshold turns into a failure.
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
-    assert!(
-        output.stdout.contains(
-            "Coverage: none (coverage was not available: ScriptContext:EnableCoverage refused it"
-        ),
-        "{}",
-        output.stdout
+    output.code(Outcome::Complete).stdout_has(
+        "Coverage: none (coverage was not available: ScriptContext:EnableCoverage refused it",
     );
     // On GitHub, a notice says so.
-    let mut run = cloud_run(&server, repo.path());
+    let mut run = cloud_run(&cloud, repo.path());
     run.env("INPUT_OUTPUT_FORMAT", "github");
-    let output = run.output().await;
+    let output = run.expect().await;
     let commands = crate::support::RunnerParser::default().parse(&output.stdout);
     let notice = commands
         .iter()
@@ -416,15 +399,11 @@ async fn an_engine_that_refuses_coverage_still_runs_the_suite_and_says_so() {
         notice.data
     );
     // A threshold cannot be met by coverage that was not measured: exit 12.
-    let mut run = cloud_run(&server, repo.path());
+    let mut run = cloud_run(&cloud, repo.path());
     run.env("INPUT_COVERAGE_THRESHOLD", "50");
-    let output = run.output().await;
-    assert_eq!(output.code, 12, "{}\n{}", output.stdout, output.stderr);
-    assert!(
-        output.stdout.contains(
-            "`--coverage-threshold` / `INPUT_COVERAGE_THRESHOLD` asks for 50.0% of lines, but coverage was not available"
-        ),
-        "{}",
-        output.stdout
-    );
+    let output = run.expect().await;
+    output.code(Outcome::CoverageBelowThreshold)
+        .stdout_has(
+            "`--coverage-threshold` / `INPUT_COVERAGE_THRESHOLD` asks for 50.0% of lines, but coverage was not available",
+        );
 }

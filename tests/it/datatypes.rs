@@ -13,7 +13,7 @@ use rbx_dom_weak::types::{
 use serde_json::{Value, json};
 
 use crate::places::place;
-use crate::support::{Run, temp_file};
+use crate::support::{Outcome, Run, temp_file};
 
 /// Runs `script` on the local backend in `place_bytes`; its first result.
 async fn run(place_bytes: &[u8], script: &str) -> Value {
@@ -23,9 +23,9 @@ async fn run(place_bytes: &[u8], script: &str) -> Value {
         .env("INPUT_PLACE_FILE", path.to_str().unwrap())
         .env("INPUT_SCRIPT", script)
         .env("INPUT_OUTPUT_FORMAT", "json")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    output.code(Outcome::Complete);
     let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
     result["results"][0].clone()
 }

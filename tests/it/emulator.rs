@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{Run, temp_file};
+use crate::support::{Outcome, Run, temp_file};
 
 /// A `luau-exec serve` process on a free port; killed on drop.
 pub struct Served {
@@ -123,72 +123,72 @@ async fn serve_runs_the_client_end_to_end() {
     let served = serve().await;
     let output = Run::new(&served.url)
         .env("INPUT_SCRIPT", "print('from serve') return 40 + 2")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
-    assert!(output.stdout.contains("[OUTPUT]  from serve"));
-    assert!(output.stdout.contains("Results: [42]"));
+    output
+        .code(Outcome::Complete)
+        .stdout_has("[OUTPUT]  from serve")
+        .stdout_has("Results: [42]");
 }
 
 #[tokio::test]
 async fn the_local_backend_runs_the_examples() {
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
     let cases = [
-        ("hello.luau", 0, "Results: [55,"),
-        ("failing.luau", 1, "TaskScript:"),
-        ("results.luau", 0, "\"passed\":3"),
+        ("hello.luau", Outcome::Complete, "Results: [55,"),
+        ("failing.luau", Outcome::ScriptError, "TaskScript:"),
+        ("results.luau", Outcome::Complete, "\"passed\":3"),
         (
             "test-results.luau",
-            10,
+            Outcome::TestsFailed,
             "FAIL examples › math › is wrong on purpose — ",
         ),
     ];
     for (file, code, expected) in cases {
-        let output = Run::bare()
+        Run::bare()
             .env("INPUT_BACKEND", "local")
             .env("INPUT_SCRIPT_PATH", &format!("{examples}/{file}"))
-            .output()
-            .await;
-        assert_eq!(output.code, code, "{file}: {}", output.stdout);
-        assert!(
-            output.stdout.contains(expected),
-            "{file}: {}",
-            output.stdout
-        );
+            .expect()
+            .await
+            .case(file)
+            .code(code)
+            .stdout_has(expected);
     }
 }
 
 #[tokio::test]
 async fn local_outcomes_match_open_clouds_codes() {
     let cases = [
-        ("while true do end", "1s", 3, "DEADLINE_EXCEEDED"),
+        (
+            "while true do end",
+            "1s",
+            Outcome::DeadlineExceeded,
+            "DEADLINE_EXCEEDED",
+        ),
         (
             "return string.rep('x', 5 * 1024 * 1024)",
             "30s",
-            4,
+            Outcome::OutputSizeLimitExceeded,
             "OUTPUT_SIZE_LIMIT_EXCEEDED",
         ),
         (
             "local x = RaycastParams.new()",
             "30s",
-            1,
+            Outcome::ScriptError,
             "RaycastParams is not available in the local emulator",
         ),
-        ("return (", "30s", 1, "SCRIPT_ERROR"),
+        ("return (", "30s", Outcome::ScriptError, "SCRIPT_ERROR"),
     ];
     for (script, timeout, code, expected) in cases {
-        let output = Run::bare()
+        Run::bare()
             .env("INPUT_BACKEND", "local")
             .env("INPUT_SCRIPT", script)
             .env("INPUT_TIMEOUT", timeout)
-            .output()
-            .await;
-        assert_eq!(output.code, code, "{script}: {}", output.stdout);
-        assert!(
-            output.stdout.contains(expected),
-            "{script}: {}",
-            output.stdout
-        );
+            .expect()
+            .await
+            .case(script)
+            .code(code)
+            .stdout_has(expected);
     }
 }
 
@@ -200,28 +200,25 @@ async fn cyclic_and_exploding_results_end_the_task_promptly() {
     let cases = [
         (
             "local t = {} t.a = t t.b = t return t",
-            1,
+            Outcome::ScriptError,
             "tables cannot be cyclic, and its .a refers back",
         ),
         (
             "local t = {} for i = 1, 60 do t = {a = t, b = t} end return t",
-            4,
+            Outcome::OutputSizeLimitExceeded,
             "OUTPUT_SIZE_LIMIT_EXCEEDED",
         ),
     ];
     for (script, code, expected) in cases {
-        let output = Run::bare()
+        Run::bare()
             .env("INPUT_BACKEND", "local")
             .env("INPUT_SCRIPT", script)
             .env("INPUT_TIMEOUT", "20s")
-            .output()
-            .await;
-        assert_eq!(output.code, code, "{script}: {}", output.stdout);
-        assert!(
-            output.stdout.contains(expected),
-            "{script}: {}",
-            output.stdout
-        );
+            .expect()
+            .await
+            .case(script)
+            .code(code)
+            .stdout_has(expected);
     }
 }
 
@@ -235,10 +232,11 @@ async fn injected_faults_drive_the_clients_retries() {
     .await;
     let output = Run::new(&served.url)
         .env("INPUT_SCRIPT", "print('survived')")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
-    assert!(output.stdout.contains("[OUTPUT]  survived"));
+    output
+        .code(Outcome::Complete)
+        .stdout_has("[OUTPUT]  survived");
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
     assert_eq!(stats["creates"], 1);
     assert!(stats["gets"].as_u64().unwrap() >= 4, "{stats}");
@@ -246,15 +244,15 @@ async fn injected_faults_drive_the_clients_retries() {
 
     // A create answered 500 is sent once.
     set_faults(&served.url, json!({ "create500": 1 })).await;
-    let output = Run::new(&served.url).output().await;
-    assert_eq!(output.code, 8, "{}", output.stdout);
+    let output = Run::new(&served.url).expect().await;
+    output.code(Outcome::Unavailable);
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
     assert_eq!(stats["creates"], 2);
 
     // Creates answered 429 are retried.
     set_faults(&served.url, json!({ "create429": 2 })).await;
-    let output = Run::new(&served.url).output().await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
+    let output = Run::new(&served.url).expect().await;
+    output.code(Outcome::Complete);
     let (_, stats) = get(&format!("{}/emulator/stats", served.url)).await;
     assert_eq!(stats["creates"], 5);
 }
@@ -624,17 +622,11 @@ async fn the_local_backend_uploads_places_and_moves_binary_data() {
         .env("INPUT_PLACE_FILE", place.to_str().unwrap())
         .env("INPUT_BINARY_INPUT", input.to_str().unwrap())
         .env("INPUT_BINARY_OUTPUT", out.to_str().unwrap())
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
+    output.code(Outcome::Complete);
     // Said in the emulator's terms: no Saved version of a Roblox place, no loopback URL.
-    assert!(
-        output
-            .stdout
-            .contains("the local emulator loaded the place (version 2)"),
-        "{}",
-        output.stdout
-    );
+    output.stdout_has("the local emulator loaded the place (version 2)");
     assert!(
         output.stdout.contains("into the local emulator")
             && !output.stdout.contains("Saved version")
@@ -648,7 +640,7 @@ async fn the_local_backend_uploads_places_and_moves_binary_data() {
         output.stdout
     );
     assert_eq!(std::fs::read(&out).unwrap(), vec![250, 3, 2, 1]);
-    assert!(output.stdout.contains("Results: [4]"), "{}", output.stdout);
+    output.stdout_has("Results: [4]");
 }
 
 /// A client written the way Roblox's own samples are (place-ci-cd-demo's
@@ -735,14 +727,11 @@ async fn queued_is_only_an_injected_fault_and_the_client_waits_it_out() {
     assert_eq!(created["state"], "QUEUED");
     // The real client treats QUEUED as running, not as an ending.
     set_faults(&served.url, json!({ "queued": 1 })).await;
-    let output = Run::new(&served.url).output().await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
-    assert!(output.stdout.contains("state: QUEUED"), "{}", output.stdout);
-    assert!(
-        output.stdout.contains("state: COMPLETE"),
-        "{}",
-        output.stdout
-    );
+    let output = Run::new(&served.url).expect().await;
+    output
+        .code(Outcome::Complete)
+        .stdout_has("state: QUEUED")
+        .stdout_has("state: COMPLETE");
 }
 
 #[tokio::test]
@@ -1052,18 +1041,13 @@ async fn the_local_backend_takes_what_the_readme_promises() {
         .env("INPUT_SCRIPT_PATH", script_path.to_str().unwrap())
         .env("INPUT_PLACE_FILE", place.to_str().unwrap())
         .env("INPUT_BINARY_INPUT", input.to_str().unwrap())
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
-    assert!(
-        output.stdout.contains(&format!(
-            "Results: [{},{}]",
-            3 * 1024 * 1024 + 512 * 1024,
-            9 * 1024 * 1024
-        )),
-        "{}",
-        output.stdout
-    );
+    output.code(Outcome::Complete).stdout_has(&format!(
+        "Results: [{},{}]",
+        3 * 1024 * 1024 + 512 * 1024,
+        9 * 1024 * 1024
+    ));
 }
 
 #[tokio::test]
@@ -1226,26 +1210,20 @@ async fn a_short_key_leaves_paths_logs_and_results_intact() {
                 "INPUT_SCRIPT",
                 "print('exit text') return 'xylophone', { x = 1 }",
             )
-            .output()
-            .await;
-        assert_eq!(output.code, 0, "{format}: {}", output.stdout);
-        assert!(!output.stdout.contains("(redacted)"), "{}", output.stdout);
-        assert!(output.stdout.contains("exit text"), "{}", output.stdout);
-        assert!(
-            output.stdout.contains("luau-execution-sessions/"),
-            "{}",
-            output.stdout
-        );
+            .expect()
+            .await
+            .case(format);
+        output
+            .code(Outcome::Complete)
+            .stdout_lacks("(redacted)")
+            .stdout_has("exit text")
+            .stdout_has("luau-execution-sessions/");
         if format == "github" {
             assert_eq!(output.stdout.lines().next(), Some("::add-mask::x"));
             let written = std::fs::read_to_string(&outputs).unwrap();
             assert!(written.contains(r#"["xylophone",{"x":1}]"#), "{written}");
         } else {
-            assert!(
-                output.stdout.contains(r#"Results: ["xylophone",{"x":1}]"#),
-                "{}",
-                output.stdout
-            );
+            output.stdout_has(r#"Results: ["xylophone",{"x":1}]"#);
         }
     }
 }

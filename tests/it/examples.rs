@@ -10,7 +10,7 @@ use rbx_dom_weak::{InstanceBuilder, WeakDom};
 use serde_json::Value;
 
 use crate::places::{from_folder, testez_source};
-use crate::support::Run;
+use crate::support::{Outcome, Run};
 
 const PROJECT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/testez-project");
 
@@ -76,11 +76,8 @@ async fn the_example_testez_project_passes_offline_with_the_readmes_flags() {
     ] {
         run.arg(arg);
     }
-    let output = run.output().await;
-    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
-    assert!(
-        output.stdout.contains("9 passed, 0 failed, 0 skipped"),
-        "{}",
-        output.stdout
-    );
+    let output = run.expect().await;
+    output
+        .code(Outcome::Complete)
+        .stdout_has("9 passed, 0 failed, 0 skipped");
 }

@@ -5,11 +5,9 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use wiremock::MockServer;
 
 use crate::support::{
-    KEY, Run, RunnerParser, TASK_PATH, complete, failed, logs_page, ok_json, on_create, on_logs,
-    parse_output_file,
+    FakeCloud, KEY, Outcome, Run, RunnerParser, TASK_PATH, complete, failed, parse_output_file,
 };
 
 /// Every form of command injection a script's output could try.
@@ -39,22 +37,14 @@ const HOSTILE: &[&str] = &[
     "::luau-exec-00000000000000000000000000000000::",
 ];
 
-/// The fake server: a task that ends as `terminal`, logging `logs`.
-async fn server_with(terminal: Value, logs: &[(&str, &str)]) -> MockServer {
-    let server = MockServer::start().await;
-    on_create()
-        .respond_with(ok_json(terminal))
-        .mount(&server)
-        .await;
-    on_logs()
-        .respond_with(ok_json(logs_page(logs, "")))
-        .mount(&server)
-        .await;
-    server
+/// The fake cloud: a task that ends as `terminal`, logging `logs`.
+async fn server_with(terminal: Value, logs: &[(&str, &str)]) -> FakeCloud {
+    FakeCloud::task().ends(terminal).logs(logs).start().await
 }
 
-fn github_run(server: &MockServer, dir: &tempfile::TempDir) -> Run {
-    let mut run = Run::new(&server.uri());
+/// A run on GitHub Actions, with its outputs and summary files in `dir`.
+fn github_run(cloud: &FakeCloud, dir: &tempfile::TempDir) -> Run {
+    let mut run = cloud.run();
     run.env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", dir.path().join("output").to_str().unwrap())
         .env(
@@ -77,8 +67,8 @@ async fn hostile_log_lines_yield_no_commands() {
     terminal["error"]["code"] = json!("SCRIPT_ERROR");
     let server = server_with(terminal, &logs).await;
     let dir = tempfile::tempdir().unwrap();
-    let output = github_run(&server, &dir).output().await;
-    assert_eq!(output.code, 1, "{}", output.stdout);
+    let output = github_run(&server, &dir).expect().await;
+    output.code(Outcome::ScriptError);
 
     let mut parser = RunnerParser::default();
     let commands = parser.parse(&output.stdout);
@@ -128,12 +118,9 @@ async fn hostile_log_lines_yield_no_commands() {
     assert_eq!(names.iter().filter(|n| **n == "endgroup").count(), 1);
 
     // The hostile text is still shown to the reader, defanged.
-    assert!(
-        output
-            .stdout
-            .contains("[OUTPUT]  ::set-output name=state::COMPLETE")
-    );
-    assert!(output.stdout.contains("##\u{2060}[error]legacy anywhere"));
+    output
+        .stdout_has("[OUTPUT]  ::set-output name=state::COMPLETE")
+        .stdout_has("##\u{2060}[error]legacy anywhere");
 }
 
 #[tokio::test]
@@ -146,7 +133,7 @@ async fn the_failure_stays_visible_among_many_logged_errors() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let output = github_run(&server, &dir).output().await;
+    let output = github_run(&server, &dir).expect().await;
     let commands = RunnerParser::default().parse(&output.stdout);
     let errors: Vec<_> = commands.iter().filter(|c| c.name == "error").collect();
     assert_eq!(
@@ -162,7 +149,7 @@ async fn the_failure_stays_visible_among_many_logged_errors() {
     assert!(notice.data.starts_with("21 more ERROR"), "{}", notice.data);
     // Every message is still in the log.
     for text in &texts {
-        assert!(output.stdout.contains(text.as_str()), "{text}");
+        output.stdout_has(text);
     }
 }
 
@@ -172,8 +159,10 @@ async fn outputs_parse_back_exactly() {
         "line one\nghadelimiter_00000000000000000000000000000000\nstate=COMPLETE\nexit-code<<EOF\n";
     let server = server_with(failed("SCRIPT_ERROR", tricky), &[("OUTPUT", "x")]).await;
     let dir = tempfile::tempdir().unwrap();
-    let output = github_run(&server, &dir).output().await;
-    assert_eq!(output.code, 1);
+    github_run(&server, &dir)
+        .expect()
+        .await
+        .code(Outcome::ScriptError);
     let text = std::fs::read_to_string(dir.path().join("output")).unwrap();
     let pairs = parse_output_file(&text);
     let outputs: HashMap<_, _> = pairs.iter().cloned().collect();
@@ -196,8 +185,10 @@ async fn outputs_parse_back_exactly() {
 async fn results_output_is_compact_json() {
     let server = server_with(complete(json!([1, {"a": "b\nc"}, null])), &[]).await;
     let dir = tempfile::tempdir().unwrap();
-    let output = github_run(&server, &dir).output().await;
-    assert_eq!(output.code, 0);
+    github_run(&server, &dir)
+        .expect()
+        .await
+        .code(Outcome::Complete);
     let text = std::fs::read_to_string(dir.path().join("output")).unwrap();
     let outputs: HashMap<_, _> = parse_output_file(&text).into_iter().collect();
     assert_eq!(outputs["results"], r#"[1,{"a":"b\nc"},null]"#);
@@ -214,8 +205,10 @@ async fn the_summary_stays_under_a_mebibyte_with_a_3mb_log() {
     let logs: Vec<(&str, &str)> = (0..3000).map(|_| ("OUTPUT", line.as_str())).collect();
     let server = server_with(failed("SCRIPT_ERROR", &"<b>".repeat(100_000)), &logs).await;
     let dir = tempfile::tempdir().unwrap();
-    let output = github_run(&server, &dir).output().await;
-    assert_eq!(output.code, 1);
+    github_run(&server, &dir)
+        .expect()
+        .await
+        .code(Outcome::ScriptError);
     let summary = std::fs::read_to_string(dir.path().join("summary")).unwrap();
     assert!(summary.len() < 1024 * 1024, "{} bytes", summary.len());
     assert!(summary.contains("Log tail ("), "the tail is there");
@@ -253,54 +246,46 @@ async fn off_github_no_workflow_commands_are_printed() {
         &[("ERROR", "::error::x"), ("WARNING", "w")],
     )
     .await;
-    let output = Run::new(&server.uri()).output().await;
-    assert_eq!(output.code, 1);
+    let output = server.run().expect().await;
     let commands = RunnerParser::default().parse(&output.stdout);
-    assert!(commands.is_empty(), "{commands:?}");
-    assert!(!output.stdout.contains("::add-mask::"));
-    assert!(
-        !output.stdout.contains('\x1b'),
-        "no colour without a terminal"
-    );
+    // No colour without a terminal.
+    output
+        .code(Outcome::ScriptError)
+        .holds(
+            commands.is_empty(),
+            format_args!("no commands: {commands:?}"),
+        )
+        .stdout_lacks("::add-mask::")
+        .stdout_lacks("\x1b");
 }
 
 #[tokio::test]
 async fn a_fork_without_a_key_can_skip() {
-    let server = MockServer::start().await;
+    let server = FakeCloud::start().await;
     let dir = tempfile::tempdir().unwrap();
     let output = github_run(&server, &dir)
         .env("INPUT_API_KEY", "")
         .env("INPUT_ON_MISSING_KEY", "skip")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
+    output.code(Outcome::Skipped);
     let commands = RunnerParser::default().parse(&output.stdout);
     let notice = commands
         .iter()
         .find(|c| c.name == "notice")
         .expect("a notice");
     assert!(notice.data.contains("no API key"), "{}", notice.data);
-    assert!(
-        server
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .is_empty()
-    );
+    server.assert_untouched().await;
     let outputs: HashMap<_, _> =
         parse_output_file(&std::fs::read_to_string(dir.path().join("output")).unwrap())
             .into_iter()
             .collect();
     assert_eq!(outputs["outcome"], "SKIPPED (no API key)");
 
-    let failing = github_run(&server, &dir)
+    github_run(&server, &dir)
         .env("INPUT_API_KEY", "")
-        .output()
-        .await;
-    assert_eq!(failing.code, 2);
-    assert!(
-        failing.stderr.contains("input `api-key`"),
-        "{}",
-        failing.stderr
-    );
+        .expect()
+        .await
+        .code(Outcome::BadInput)
+        .stderr_has("input `api-key`");
 }

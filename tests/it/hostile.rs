@@ -5,99 +5,91 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
 
 use crate::support::{
-    CREATE_PATH, KEY, RawBody, RawResponse, RawServer, Run, TASK_PATH, assert_no_key, complete,
-    failed, logs_page, ok_json, on_create, on_get, on_logs, parse_output_file, task,
+    CREATE_PATH, FakeCloud, KEY, Outcome, RawBody, RawResponse, RawServer, Run, TASK_PATH,
+    assert_no_key, complete, failed, logs_page, ok_json, on_create, on_get, on_logs,
+    parse_output_file, task,
 };
-
-/// Requests `server` received.
-async fn received(server: &MockServer) -> usize {
-    server.received_requests().await.unwrap_or_default().len()
-}
 
 #[tokio::test]
 async fn a_request_with_the_key_never_follows_a_redirect() {
-    let elsewhere = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ok_json(task("PROCESSING")))
-        .mount(&elsewhere)
+    let elsewhere = FakeCloud::start().await;
+    elsewhere
+        .mount(Mock::given(method("POST")).respond_with(ok_json(task("PROCESSING"))))
         .await;
     for status in [301, 302, 307, 308] {
-        let server = MockServer::start().await;
-        on_create()
-            .respond_with(
-                ResponseTemplate::new(status)
-                    .insert_header("location", format!("{}{CREATE_PATH}", elsewhere.uri())),
+        let cloud = FakeCloud::start().await;
+        cloud
+            .mount(
+                on_create()
+                    .respond_with(
+                        ResponseTemplate::new(status)
+                            .insert_header("location", format!("{}{CREATE_PATH}", elsewhere.uri())),
+                    )
+                    .expect(1),
             )
-            .expect(1)
-            .mount(&server)
             .await;
-        let output = Run::new(&server.uri()).output().await;
-        assert_eq!(output.code, 7, "{status}: {}", output.stdout);
-        assert!(
-            output.stdout.contains("never follows a redirect"),
-            "{status}: {}",
-            output.stdout
-        );
+        cloud
+            .run()
+            .expect()
+            .await
+            .case(status)
+            .code(Outcome::Rejected)
+            .stdout_has("never follows a redirect");
     }
-    assert_eq!(
-        received(&elsewhere).await,
-        0,
-        "the key went to another origin"
-    );
+    // The key went to no other origin.
+    elsewhere.assert_untouched().await;
 
     // A poll redirected elsewhere is refused the same way.
-    let server = MockServer::start().await;
-    on_create()
-        .respond_with(ok_json(task("PROCESSING")))
-        .mount(&server)
-        .await;
-    on_get()
-        .respond_with(
+    let cloud = FakeCloud::task().through(&["PROCESSING"]).start().await;
+    cloud
+        .mount_first(on_get().respond_with(
             ResponseTemplate::new(302).insert_header("location", elsewhere.uri().as_str()),
-        )
-        .mount(&server)
+        ))
         .await;
-    let output = Run::new(&server.uri()).output().await;
-    assert_eq!(output.code, 7, "{}", output.stdout);
-    assert_eq!(received(&elsewhere).await, 0);
+    cloud.run().expect().await.code(Outcome::Rejected);
+    elsewhere.assert_untouched().await;
+}
+
+/// A task that completed with a binary output at `uri`.
+fn with_binary_output(uri: &str) -> Value {
+    let mut done = complete(json!([]));
+    done["binaryOutputUri"] = json!(uri);
+    done
 }
 
 #[tokio::test]
 async fn presigned_downloads_follow_redirects_without_the_key() {
-    let storage = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/real"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![7u8, 8, 9]))
-        .mount(&storage)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/moved"))
-        .respond_with(
-            ResponseTemplate::new(307).insert_header("location", format!("{}/real", storage.uri())),
+    let storage = FakeCloud::start().await;
+    storage
+        .mount(
+            Mock::given(method("GET"))
+                .and(path("/real"))
+                .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![7u8, 8, 9])),
         )
-        .mount(&storage)
         .await;
-    let server = MockServer::start().await;
-    let mut done = complete(json!([]));
-    done["binaryOutputUri"] = json!(format!("{}/moved", storage.uri()));
-    on_create().respond_with(ok_json(done)).mount(&server).await;
-    on_logs()
-        .respond_with(ok_json(logs_page(&[], "")))
-        .mount(&server)
+    storage
+        .mount(Mock::given(method("GET")).and(path("/moved")).respond_with(
+            ResponseTemplate::new(307).insert_header("location", format!("{}/real", storage.uri())),
+        ))
+        .await;
+    let cloud = FakeCloud::task()
+        .ends(with_binary_output(&format!("{}/moved", storage.uri())))
+        .start()
         .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.bin");
-    let output = Run::new(&server.uri())
+    cloud
+        .run()
         .env("INPUT_BINARY_OUTPUT", out.to_str().unwrap())
-        .output()
-        .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
+        .expect()
+        .await
+        .code(Outcome::Complete);
     assert_eq!(std::fs::read(&out).unwrap(), vec![7, 8, 9]);
-    for request in storage.received_requests().await.unwrap() {
+    for request in storage.received().await {
         assert!(!request.headers.contains_key("x-api-key"));
     }
 }
@@ -114,13 +106,11 @@ async fn huge_and_endless_bodies_are_cut_off_at_their_cap() {
         },
     };
     let server = RawServer::start(vec![("/cloud/v2/universes/1/places/2/", endless.clone())]).await;
-    let output = Run::new(&server.url).output().await;
-    assert_eq!(output.code, 8, "{}", output.stdout);
-    assert!(
-        output.stdout.contains("larger than the 16.0 MiB it may be"),
-        "{}",
-        output.stdout
-    );
+    Run::new(&server.url)
+        .expect()
+        .await
+        .code(Outcome::Unavailable)
+        .stdout_has("larger than the 16.0 MiB it may be");
     assert_eq!(server.requests(), 1, "a create is never repeated");
 
     // An endless poll answer is cut off and not asked for again.
@@ -129,13 +119,11 @@ async fn huge_and_endless_bodies_are_cut_off_at_their_cap() {
         ("/cloud/v2/universes/", endless),
     ])
     .await;
-    let output = Run::new(&server.url).output().await;
-    assert_eq!(output.code, 8, "{}", output.stdout);
-    assert!(
-        output.stdout.contains("larger than the 16.0 MiB it may be"),
-        "{}",
-        output.stdout
-    );
+    Run::new(&server.url)
+        .expect()
+        .await
+        .code(Outcome::Unavailable)
+        .stdout_has("larger than the 16.0 MiB it may be");
     assert_eq!(server.requests(), 2, "one create, one poll");
 
     // A 5xx with a huge body: its start is enough to describe it.
@@ -151,26 +139,29 @@ async fn huge_and_endless_bodies_are_cut_off_at_their_cap() {
         },
     )])
     .await;
-    let output = Run::new(&server.url).output().await;
-    assert_eq!(output.code, 7, "{}", output.stdout);
-    assert!(output.stdout.contains("bad request bad request"));
+    Run::new(&server.url)
+        .expect()
+        .await
+        .code(Outcome::Rejected)
+        .stdout_has("bad request bad request");
 }
 
 #[tokio::test]
 async fn bad_utf8_and_lone_surrogates_lose_nothing() {
-    let server = MockServer::start().await;
-    on_create()
-        .respond_with(ok_json(task("PROCESSING")))
-        .mount(&server)
+    // The poll and the logs answer raw bytes, mounted by hand.
+    let cloud = FakeCloud::task()
+        .through(&["PROCESSING"])
+        .never_ends()
+        .no_logs()
+        .start()
         .await;
     let failed_task = format!(
         r#"{{"path":"{TASK_PATH}","state":"FAILED","error":{{"code":"SCRIPT_ERROR","message":"TaskScript:1: bad \ud800 text"}}}}"#
     );
-    on_get()
-        .respond_with(
+    cloud
+        .mount_first(on_get().respond_with(
             ResponseTemplate::new(200).set_body_raw(failed_task.into_bytes(), "application/json"),
-        )
-        .mount(&server)
+        ))
         .await;
     let mut logs = format!(
         r#"{{"luauExecutionSessionTaskLogs":[{{"path":"{TASK_PATH}/logs/1","structuredMessages":[{{"message":"before \udc00 x","messageType":"OUTPUT"}},{{"message":"bytes "#
@@ -178,87 +169,75 @@ async fn bad_utf8_and_lone_surrogates_lose_nothing() {
     .into_bytes();
     logs.extend_from_slice(b"\xff\xfe");
     logs.extend_from_slice(br#" here","messageType":"OUTPUT"},{"message":"after","messageType":"WARNING"}]}],"nextPageToken":""}"#);
-    on_logs()
-        .respond_with(ResponseTemplate::new(200).set_body_raw(logs, "application/json"))
-        .expect(1)
-        .mount(&server)
+    cloud
+        .mount(
+            on_logs()
+                .respond_with(ResponseTemplate::new(200).set_body_raw(logs, "application/json"))
+                .expect(1),
+        )
         .await;
-    let output = Run::new(&server.uri()).output().await;
-    assert_eq!(output.code, 1, "the task's own outcome: {}", output.stdout);
-    for expected in [
-        "Error: TaskScript:1: bad \u{fffd} text",
-        "before \u{fffd} x",
-        "bytes \u{fffd}\u{fffd} here",
-        "after",
-    ] {
-        assert!(
-            output.stdout.contains(expected),
-            "{expected}: {}",
-            output.stdout
-        );
-    }
+    // The task's own outcome.
+    cloud
+        .run()
+        .expect()
+        .await
+        .code(Outcome::ScriptError)
+        .stdout_has("Error: TaskScript:1: bad \u{fffd} text")
+        .stdout_has("before \u{fffd} x")
+        .stdout_has("bytes \u{fffd}\u{fffd} here")
+        .stdout_has("after");
 }
 
 #[tokio::test]
 async fn a_page_token_cycle_is_detected_and_reported() {
-    let server = MockServer::start().await;
-    on_create()
-        .respond_with(ok_json(complete(json!([]))))
-        .mount(&server)
-        .await;
+    let cloud = FakeCloud::task().no_logs().start().await;
     // Page 1 → A, A → B, B → A: a cycle.
     for (token, message, next) in [("A", "second", "B"), ("B", "third", "A")] {
-        on_logs()
-            .and(wiremock::matchers::query_param("pageToken", token))
-            .respond_with(ok_json(logs_page(&[("OUTPUT", message)], next)))
-            .mount(&server)
+        cloud
+            .mount(
+                on_logs()
+                    .and(query_param("pageToken", token))
+                    .respond_with(ok_json(logs_page(&[("OUTPUT", message)], next))),
+            )
             .await;
     }
-    on_logs()
-        .respond_with(ok_json(logs_page(&[("OUTPUT", "first")], "A")))
-        .mount(&server)
+    cloud
+        .mount(on_logs().respond_with(ok_json(logs_page(&[("OUTPUT", "first")], "A"))))
         .await;
     let dir = tempfile::tempdir().unwrap();
     let outputs = dir.path().join("out");
-    let output = Run::new(&server.uri())
+    cloud
+        .run()
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", outputs.to_str().unwrap())
-        .output()
-        .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
-    for message in ["first", "second", "third"] {
-        let line = format!("[OUTPUT]  {message}\n");
-        assert_eq!(output.stdout.matches(&line).count(), 1, "{}", output.stdout);
-    }
-    assert!(
-        output.stdout.contains("::warning title=Logs cut::") && output.stdout.contains("cycle"),
-        "{}",
-        output.stdout
-    );
+        .expect()
+        .await
+        .code(Outcome::Complete)
+        .stdout_count("[OUTPUT]  first\n", 1)
+        .stdout_count("[OUTPUT]  second\n", 1)
+        .stdout_count("[OUTPUT]  third\n", 1)
+        .stdout_has("::warning title=Logs cut::")
+        .stdout_has("cycle");
     let pairs = parse_output_file(&std::fs::read_to_string(outputs).unwrap());
     assert!(pairs.contains(&("logs-truncated".to_owned(), "true".to_owned())));
-    assert!(server.received_requests().await.unwrap().len() <= 5);
+    assert!(cloud.received().await.len() <= 5);
 }
 
 #[tokio::test]
 async fn retry_after_zero_does_not_burn_the_budget_at_once() {
-    let server = MockServer::start().await;
-    on_create()
-        .respond_with(ok_json(task("PROCESSING")))
-        .mount(&server)
+    let cloud = FakeCloud::task().through(&["PROCESSING"]).start().await;
+    cloud
+        .mount_first(
+            on_get().respond_with(ResponseTemplate::new(503).insert_header("retry-after", "0")),
+        )
         .await;
-    on_get()
-        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "0"))
-        .mount(&server)
-        .await;
-    // The test clock runs at 1/100: the one-minute budget is 0.6 s.
-    let output = Run::new(&server.uri()).output().await;
-    assert_eq!(output.code, 8, "{}", output.stdout);
-    assert!(
-        output.elapsed >= Duration::from_millis(550),
-        "the retry budget is time: gave up after {:?}",
-        output.elapsed
-    );
+    // The test clock runs at 1/100: the one-minute budget is 0.6 s, and the budget is time.
+    cloud
+        .run()
+        .expect()
+        .await
+        .code(Outcome::Unavailable)
+        .took_at_least(Duration::from_millis(550));
 }
 
 #[tokio::test]
@@ -275,36 +254,23 @@ async fn wait_timeout_bounds_a_slow_binary_output_download() {
         },
     )])
     .await;
-    let server = MockServer::start().await;
-    let mut done = complete(json!([]));
-    done["binaryOutputUri"] = json!(format!("{}/slow", storage.url));
-    on_create().respond_with(ok_json(done)).mount(&server).await;
-    on_logs()
-        .respond_with(ok_json(logs_page(&[], "")))
-        .mount(&server)
+    let cloud = FakeCloud::task()
+        .ends(with_binary_output(&format!("{}/slow", storage.url)))
+        .start()
         .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.bin");
     // What the path held before the run: an abandoned download must not destroy it.
     std::fs::write(&out, b"the last run's output").unwrap();
-    let output = Run::new(&server.uri())
+    cloud
+        .run()
         .env("INPUT_BINARY_OUTPUT", out.to_str().unwrap())
         .env("INPUT_WAIT_TIMEOUT", "2s")
-        .output()
-        .await;
-    assert_eq!(output.code, 9, "{}", output.stdout);
-    assert!(
-        output
-            .stdout
-            .contains("still downloading when wait-timeout"),
-        "{}",
-        output.stdout
-    );
-    assert!(
-        output.elapsed < Duration::from_secs(30),
-        "{:?}",
-        output.elapsed
-    );
+        .expect()
+        .await
+        .code(Outcome::WaitTimeout)
+        .stdout_has("still downloading when wait-timeout")
+        .took_less_than(Duration::from_secs(30));
     assert_eq!(
         std::fs::read(&out).unwrap(),
         b"the last run's output",
@@ -342,22 +308,19 @@ async fn a_broken_binary_output_download_leaves_the_old_file() {
         },
     )])
     .await;
-    let server = MockServer::start().await;
-    let mut done = complete(json!([]));
-    done["binaryOutputUri"] = json!(format!("{}/broken", storage.url));
-    on_create().respond_with(ok_json(done)).mount(&server).await;
-    on_logs()
-        .respond_with(ok_json(logs_page(&[], "")))
-        .mount(&server)
+    let cloud = FakeCloud::task()
+        .ends(with_binary_output(&format!("{}/broken", storage.url)))
+        .start()
         .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.bin");
     std::fs::write(&out, b"the last run's output").unwrap();
-    let output = Run::new(&server.uri())
+    cloud
+        .run()
         .env("INPUT_BINARY_OUTPUT", out.to_str().unwrap())
-        .output()
-        .await;
-    assert_eq!(output.code, 8, "{}", output.stdout);
+        .expect()
+        .await
+        .code(Outcome::Unavailable);
     assert!(storage.requests() > 1, "the download was retried");
     assert_eq!(std::fs::read(&out).unwrap(), b"the last run's output");
     assert_eq!(
@@ -369,112 +332,103 @@ async fn a_broken_binary_output_download_leaves_the_old_file() {
 
 #[tokio::test]
 async fn an_unwritable_binary_output_is_refused_before_anything_is_sent() {
-    let server = MockServer::start().await;
+    let cloud = FakeCloud::start().await;
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "x").unwrap();
-    let output = Run::new(&server.uri())
+    cloud
+        .run()
         .env(
             "INPUT_BINARY_OUTPUT",
             blocker.join("out.bin").to_str().unwrap(),
         )
-        .output()
-        .await;
-    assert_eq!(output.code, 2, "{}", output.stderr);
-    assert!(
-        output
-            .stderr
-            .contains(&luau_exec::text::input_name("binary-output", false)),
-        "{}",
-        output.stderr
-    );
-    assert_eq!(received(&server).await, 0);
+        .expect()
+        .await
+        .code(Outcome::BadInput)
+        .names_input("binary-output");
+    cloud.assert_untouched().await;
 }
 
 /// A server that sends the key back everywhere it can: in a task error, in results, in log
 /// lines, in an error body, JSON-escaped and plain.
-async fn echoing_server() -> MockServer {
+async fn echoing_server() -> FakeCloud {
     let escaped: String = KEY
         .chars()
         .map(|c| format!("\\u{:04x}", c as u32))
         .collect();
-    let server = MockServer::start().await;
-    on_create()
-        .respond_with(ok_json(task("PROCESSING")))
-        .mount(&server)
+    // The polls answer raw bytes, mounted by hand ahead of the story's.
+    let cloud = FakeCloud::task()
+        .through(&["PROCESSING"])
+        .never_ends()
+        .logs(&[
+            ("OUTPUT", &format!("printed {KEY}")),
+            ("ERROR", &format!("oops {KEY}")),
+        ])
+        .start()
         .await;
-    on_get()
-        .respond_with(
-            ResponseTemplate::new(503)
-                .set_body_string(format!("upstream said {escaped} and {KEY}")),
+    cloud
+        .mount_first(
+            on_get()
+                .respond_with(
+                    ResponseTemplate::new(503)
+                        .set_body_string(format!("upstream said {escaped} and {KEY}")),
+                )
+                .up_to_n_times(1),
         )
-        .up_to_n_times(1)
-        .mount(&server)
         .await;
     let mut done = failed("SCRIPT_ERROR", &format!("TaskScript:1: key {KEY}"));
     done["output"] = Value::Null;
-    on_get()
-        .respond_with(ResponseTemplate::new(200).set_body_raw(
-            done.to_string().replace(KEY, &escaped).into_bytes(),
-            "application/json",
-        ))
-        .mount(&server)
+    cloud
+        .mount_first(
+            on_get().respond_with(ResponseTemplate::new(200).set_body_raw(
+                done.to_string().replace(KEY, &escaped).into_bytes(),
+                "application/json",
+            )),
+        )
         .await;
-    on_logs()
-        .respond_with(ok_json(logs_page(
-            &[
-                ("OUTPUT", &format!("printed {KEY}")),
-                ("ERROR", &format!("oops {KEY}")),
-            ],
-            "",
-        )))
-        .mount(&server)
-        .await;
-    server
+    cloud
 }
 
 #[tokio::test]
 async fn a_server_that_echoes_the_key_never_gets_it_printed() {
     for format in ["github", "plain", "json"] {
-        let server = echoing_server().await;
+        let cloud = echoing_server().await;
         let dir = tempfile::tempdir().unwrap();
         let outputs = dir.path().join("outputs");
         let summary = dir.path().join("summary");
-        // `output()` checks stdout and stderr in every spelling.
-        let output = Run::new(&server.uri())
+        // Every run checks stdout and stderr in every spelling.
+        cloud
+            .run()
             .env("INPUT_OUTPUT_FORMAT", format)
             .env("GITHUB_ACTIONS", "true")
             .env("RUNNER_DEBUG", "1")
             .env("GITHUB_OUTPUT", outputs.to_str().unwrap())
             .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
-            .output()
-            .await;
-        assert_eq!(output.code, 1, "{format}: {}", output.stdout);
-        assert!(
-            output.stdout.contains("(redacted)"),
-            "{format}: {}",
-            output.stdout
-        );
+            .expect()
+            .await
+            .case(format)
+            .code(Outcome::ScriptError)
+            .stdout_has("(redacted)");
         if format == "github" {
             assert_no_key(&std::fs::read_to_string(&outputs).unwrap(), "GITHUB_OUTPUT");
             assert_no_key(&std::fs::read_to_string(&summary).unwrap(), "the summary");
         }
     }
     // A rejection whose body echoes the key.
-    let server = MockServer::start().await;
-    on_create()
-        .respond_with(ResponseTemplate::new(401).set_body_json(
-            json!({ "errors": [{ "code": 0, "message": format!("Invalid API Key {KEY}") }] }),
-        ))
-        .mount(&server)
+    let cloud = FakeCloud::start().await;
+    cloud
+        .mount(
+            on_create().respond_with(ResponseTemplate::new(401).set_body_json(
+                json!({ "errors": [{ "code": 0, "message": format!("Invalid API Key {KEY}") }] }),
+            )),
+        )
         .await;
-    let output = Run::new(&server.uri()).output().await;
-    assert_eq!(output.code, 7, "{}", output.stdout);
-    assert!(
-        output.stdout.contains("Invalid API Key (redacted)"),
-        "{}",
-        output.stdout
-    );
+    cloud
+        .run()
+        .expect()
+        .await
+        .code(Outcome::Rejected)
+        .stdout_has("Invalid API Key (redacted)");
 }
 
 /// The key echoed inside data that is parsed — the task path, the results envelope — is read
@@ -483,7 +437,8 @@ async fn a_server_that_echoes_the_key_never_gets_it_printed() {
 /// before the cut.
 #[tokio::test]
 async fn a_key_echoed_in_parsed_data_is_read_as_sent_and_never_shown() {
-    let path = format!("universes/1/places/2/versions/3/luau-execution-sessions/{KEY}/tasks/{KEY}");
+    let task_path =
+        format!("universes/1/places/2/versions/3/luau-execution-sessions/{KEY}/tasks/{KEY}");
     // The key starts just before each report's cut: the summary's 200 characters, JUnit's
     // 300, an annotation's 4,096 less its marker.
     let mut tests: Vec<Value> = [190, 290, 4055]
@@ -496,38 +451,42 @@ async fn a_key_echoed_in_parsed_data_is_read_as_sent_and_never_shown() {
     tests.push(json!({ "path": ["Tests", KEY], "status": "passed" }));
     let envelope =
         json!({ "kind": "luau-exec/test-results@1", "framework": "testez", "tests": tests });
-    let server = MockServer::start().await;
+    // The task lives at a path of its own, so its routes are mounted by hand.
+    let cloud = FakeCloud::start().await;
     let mut created = task("PROCESSING");
-    created["path"] = json!(path);
-    on_create()
-        .respond_with(ok_json(created))
-        .mount(&server)
+    created["path"] = json!(task_path);
+    cloud
+        .mount(on_create().respond_with(ok_json(created)))
         .await;
     let mut done = complete(json!([envelope]));
-    done["path"] = json!(path);
-    Mock::given(method("GET"))
-        .and(wiremock::matchers::path(format!("/cloud/v2/{path}")))
-        .respond_with(ok_json(done))
-        .mount(&server)
+    done["path"] = json!(task_path);
+    cloud
+        .mount(
+            Mock::given(method("GET"))
+                .and(path(format!("/cloud/v2/{task_path}")))
+                .respond_with(ok_json(done)),
+        )
         .await;
-    Mock::given(method("GET"))
-        .and(wiremock::matchers::path(format!("/cloud/v2/{path}/logs")))
-        .respond_with(ok_json(logs_page(&[], "")))
-        .mount(&server)
+    cloud
+        .mount(
+            Mock::given(method("GET"))
+                .and(path(format!("/cloud/v2/{task_path}/logs")))
+                .respond_with(ok_json(logs_page(&[], ""))),
+        )
         .await;
     let dir = tempfile::tempdir().unwrap();
     let junit = dir.path().join("junit.xml");
     let outputs = dir.path().join("outputs");
     let summary = dir.path().join("summary");
-    let output = Run::new(&server.uri())
+    let ran = cloud
+        .run()
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_OUTPUT", outputs.to_str().unwrap())
         .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
         .env("INPUT_JUNIT_PATH", junit.to_str().unwrap())
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
-    assert!(output.stdout.contains("(redacted)"), "{}", output.stdout);
+    ran.code(Outcome::TestsFailed).stdout_has("(redacted)");
     for (file, place) in [
         (&junit, "JUnit"),
         (&outputs, "GITHUB_OUTPUT"),
@@ -539,6 +498,9 @@ async fn a_key_echoed_in_parsed_data_is_read_as_sent_and_never_shown() {
         assert!(!text.contains(&KEY[..8]), "a piece of the key in {place}");
     }
     // Past the `::add-mask::` line, the one place the key is meant to be.
-    let shown: Vec<&str> = output.stdout.lines().skip(1).collect();
-    assert!(!shown.join("\n").contains(&KEY[..8]), "{}", output.stdout);
+    let shown: Vec<&str> = ran.stdout.lines().skip(1).collect();
+    ran.holds(
+        !shown.join("\n").contains(&KEY[..8]),
+        "no piece of the key past the add-mask line",
+    );
 }

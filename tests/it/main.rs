@@ -34,3 +34,5 @@ mod services;
 mod shipped;
 mod support;
 mod transfers;
+#[cfg(feature = "emulator")]
+mod warm;

@@ -9,7 +9,7 @@ use rbx_dom_weak::types::{Ref, Variant};
 use rbx_dom_weak::{InstanceBuilder, WeakDom};
 use serde_json::{Value, json};
 
-use crate::support::Run;
+use crate::support::{Expect, Outcome, Run};
 
 /// The TestEZ version the tests run (Apache-2.0, Roblox's TestEZ as published for roblox-ts).
 const TESTEZ_PACKAGE: &str = "@rbxts/testez@0.4.2-ts.0";
@@ -137,14 +137,14 @@ pub fn testez_run(repo: &Path) -> Run {
 
 /// Runs a place of TestEZ and one spec module `Tests.<name>` on the local backend, in the
 /// `json` format: the output and its last line (the run's result).
-pub async fn run_one_spec(name: &str, source: &str) -> (crate::support::Output, Value) {
+pub async fn run_one_spec(name: &str, source: &str) -> (Expect, Value) {
     let bytes = place(vec![
         from_folder("TestEZ", &testez_source()),
         folder("Tests").with_child(module(name, source)),
     ]);
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
-    let output = testez_run(repo.path()).output().await;
+    let output = testez_run(repo.path()).expect().await;
     let result = serde_json::from_str(output.stdout.lines().last().unwrap_or_default())
         .unwrap_or(Value::Null);
     (output, result)
@@ -194,9 +194,9 @@ async fn testez_from_npm_runs_a_spec_project_offline() {
     .unwrap();
     let mut run = testez_run(repo.path());
     run.env("INPUT_SOURCEMAP", "sourcemap.json");
-    let output = run.output().await;
+    let output = run.expect().await;
     let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
+    output.code(Outcome::TestsFailed);
     let tests = result["tests"]["tests"].as_array().unwrap();
     let by_path = |path: &[&str]| {
         tests
@@ -420,9 +420,9 @@ async fn run_in(place_bytes: &[u8], name: &str, script: &str) -> Value {
         .env("INPUT_PLACE_FILE", path.to_str().unwrap())
         .env("INPUT_SCRIPT", script)
         .env("INPUT_OUTPUT_FORMAT", "json")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
+    output.code(Outcome::Complete);
     let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
     result["results"][0].clone()
 }
@@ -561,16 +561,11 @@ async fn a_local_run_without_a_place_has_an_empty_one() {
             "INPUT_SCRIPT",
             "return #workspace:GetChildren(), game:GetService('ReplicatedStorage').Name, game:GetService('TestService').ClassName",
         )
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
-    assert!(
-        output
-            .stdout
-            .contains(r#"Results: [0,"ReplicatedStorage","TestService"]"#),
-        "{}",
-        output.stdout
-    );
+    output
+        .code(Outcome::Complete)
+        .stdout_has(r#"Results: [0,"ReplicatedStorage","TestService"]"#);
 }
 
 /// The main script's error, return values and test results count however its thread was
@@ -584,25 +579,22 @@ async fn what_the_main_script_does_after_a_signal_wait_decides_the_run() {
             .env("INPUT_TIMEOUT", "1")
             .env("INPUT_SCRIPT", &script)
             .env("INPUT_OUTPUT_FORMAT", "json")
-            .output()
+            .expect()
             .await
     };
     let failed = run(format!("{wait}error('x')")).await;
-    assert_eq!(failed.code, 1, "{}", failed.stdout);
-    assert!(
-        failed.stdout.contains("TaskScript:4: x"),
-        "{}",
-        failed.stdout
-    );
+    failed
+        .code(Outcome::ScriptError)
+        .stdout_has("TaskScript:4: x");
 
     let returned = run(format!("{wait}return 42")).await;
-    assert_eq!(returned.code, 0, "{}", returned.stdout);
+    returned.code(Outcome::Complete);
     let last: Value = serde_json::from_str(returned.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["results"], json!([42]), "{last}");
 
     let envelope = "return { kind = 'luau-exec/test-results@1', framework = 'testez', tests = { { path = { 'Tests', 'adds' }, status = 'passed' }, { path = { 'Tests', 'divides' }, status = 'failed', message = 'expected 2' } } }";
     let tests = run(format!("{wait}{envelope}")).await;
-    assert_eq!(tests.code, 10, "{}", tests.stdout);
+    tests.code(Outcome::TestsFailed);
     let last: Value = serde_json::from_str(tests.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(
         last["tests"]["counts"],
@@ -617,7 +609,7 @@ async fn what_the_main_script_does_after_a_signal_wait_decides_the_run() {
 async fn a_testez_suite_that_waits_on_a_signal_still_reports_its_failures() {
     let spec = "local ready = Instance.new('BoolValue')\ntask.delay(0.02, function() ready.Value = true end)\nready.Changed:Wait()\nreturn function()\n\tit('adds', function() expect(1 + 1).to.equal(2) end)\n\tit('divides', function() expect(1 + 1).to.equal(3) end)\nend\n";
     let (output, result) = run_one_spec("loads.spec", spec).await;
-    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
+    output.code(Outcome::TestsFailed);
     assert_eq!(
         result["tests"]["counts"],
         json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 })
@@ -700,8 +692,8 @@ async fn trimmed_results_keep_their_true_counts_in_every_report() {
     let mut run = testez_run(repo.path());
     run.env("INPUT_TIMEOUT", "300")
         .env("INPUT_JUNIT_PATH", "junit.xml");
-    let output = run.output().await;
-    assert_eq!(output.code, 10, "{}", output.stderr);
+    let output = run.expect().await;
+    output.code(Outcome::TestsFailed);
     let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
     let tests = &result["tests"];
     assert_eq!(
@@ -734,8 +726,8 @@ async fn trimmed_results_keep_their_true_counts_in_every_report() {
             "GITHUB_STEP_SUMMARY",
             repo.path().join("summary").to_str().unwrap(),
         );
-    let output = run.output().await;
-    assert_eq!(output.code, 10, "{}", output.stderr);
+    let output = run.expect().await;
+    output.code(Outcome::TestsFailed);
     let listed = assert_junit_totals(repo.path(), 0);
     let read = |name: &str| std::fs::read_to_string(repo.path().join(name)).unwrap_or_default();
     let outputs = crate::support::parse_output_file(&read("outputs"));
@@ -855,9 +847,9 @@ return out
         .env("INPUT_SCRIPT", script)
         .env("INPUT_TIMEOUT", "300")
         .env("INPUT_OUTPUT_FORMAT", "json")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 0, "{}{}", output.stdout, output.stderr);
+    output.code(Outcome::Complete);
     let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
     let expected = |n: u64| {
         json!({

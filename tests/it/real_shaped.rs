@@ -9,7 +9,7 @@ use rbx_dom_weak::InstanceBuilder;
 use serde_json::{Value, json};
 
 use crate::places::{folder, from_folder, module, place, testez_run, testez_source};
-use crate::support::Output;
+use crate::support::{Outcome, Output};
 
 /// Writes a place of TestEZ (from npm) and `children` under ReplicatedStorage to `game.rbxl`.
 fn write_place(repo: &Path, children: Vec<InstanceBuilder>) {
@@ -73,7 +73,7 @@ async fn test_setup_configures_the_modules_the_specs_require() {
 
     let output = testez_run(repo.path())
         .env("INPUT_TEST_SETUP", "ReplicatedStorage.TestSetup")
-        .output()
+        .expect()
         .await;
     let result = result_of(&output);
     assert_eq!(output.code, 0, "{:?}", failures(&result));
@@ -83,8 +83,8 @@ async fn test_setup_configures_the_modules_the_specs_require() {
     );
 
     // Without it the same spec fails: the setup is what configured the library.
-    let output = testez_run(repo.path()).output().await;
-    assert_eq!(output.code, 10, "{}", output.stdout);
+    let output = testez_run(repo.path()).expect().await;
+    output.code(Outcome::TestsFailed);
     assert_eq!(
         result_of(&output)["tests"]["counts"]["failed"],
         json!(1),
@@ -99,10 +99,10 @@ async fn a_test_setup_that_raises_an_error_fails_the_step_with_its_message() {
     write_place(repo.path(), configured_library());
     let output = testez_run(repo.path())
         .env("INPUT_TEST_SETUP", "ReplicatedStorage.FailingSetup")
-        .output()
+        .expect()
         .await;
     let result = result_of(&output);
-    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
+    output.code(Outcome::TestsFailed);
     assert_eq!(
         result["outcome"],
         "TEST SETUP FAILED at ReplicatedStorage.FailingSetup"
@@ -131,10 +131,11 @@ async fn a_test_setup_missing_from_the_place_says_what_is_there() {
     ] {
         let output = testez_run(repo.path())
             .env("INPUT_TEST_SETUP", path)
-            .output()
-            .await;
+            .expect()
+            .await
+            .case(path);
         let result = result_of(&output);
-        assert_eq!(output.code, 10, "{path}: {}", output.stdout);
+        output.code(Outcome::TestsFailed);
         assert_eq!(result["outcome"], format!("NO TEST SETUP at {path}"));
         let problem = result["problem"].as_str().unwrap_or_default();
         assert!(problem.contains(says), "{path}: {result}");
@@ -145,7 +146,7 @@ async fn a_test_setup_missing_from_the_place_says_what_is_there() {
 
 /// Runs `script` on the local backend in a place holding `children`; its first result, once
 /// the run exited `code`.
-async fn first_result(children: Vec<InstanceBuilder>, script: &str, code: i32) -> Value {
+async fn first_result(children: Vec<InstanceBuilder>, script: &str, code: Outcome) -> Value {
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(repo.path().join("game.rbxl"), place(children)).unwrap();
     let output = crate::support::Run::bare()
@@ -154,9 +155,9 @@ async fn first_result(children: Vec<InstanceBuilder>, script: &str, code: i32) -
         .env("INPUT_PLACE_FILE", "game.rbxl")
         .env("INPUT_SCRIPT", script)
         .env("INPUT_OUTPUT_FORMAT", "json")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, code, "{}\n{}", output.stdout, output.stderr);
+    output.code(code);
     result_of(&output)["results"][0].clone()
 }
 
@@ -196,7 +197,7 @@ r.reads = reads()
 r.raises = select(2, pcall(debug.loadmodule(RS.Raises)))
 return r
 "#;
-    let result = first_result(children, script, 0).await;
+    let result = first_result(children, script, Outcome::Complete).await;
     assert_eq!(result["notRunYet"], true, "{result}");
     assert_eq!(result["fresh"], true, "{result}");
     assert_eq!(result["loads"], 3, "two loads and one require: {result}");
@@ -261,7 +262,7 @@ async fn assert_suite_passes(name: &str, library: InstanceBuilder, immediate: bo
     .unwrap();
     let output = testez_run(repo.path())
         .env("INPUT_TEST_ROOTS", &format!("ReplicatedStorage.{name}"))
-        .output()
+        .expect()
         .await;
     let result = result_of(&output);
     assert_eq!(
@@ -271,7 +272,7 @@ async fn assert_suite_passes(name: &str, library: InstanceBuilder, immediate: bo
         failures(&result),
         result["problem"]
     );
-    assert_eq!(output.code, 0, "{}", output.stdout);
+    output.code(Outcome::Complete);
 }
 
 /// Shaped like roblox-lua-promise: the library reads `RunService.Heartbeat` when it loads, and
@@ -864,7 +865,7 @@ async fn a_jest_lua_project_from_npm_reports_its_counts() {
             "ReplicatedStorage.rbxts_include.node_modules.@rbxts.jest.src",
         )
         .env("INPUT_TIMEOUT", "120")
-        .output()
+        .expect()
         .await;
     let result = result_of(&output);
     assert_eq!(
@@ -875,7 +876,7 @@ async fn a_jest_lua_project_from_npm_reports_its_counts() {
         result["outcome"],
         output.stdout
     );
-    assert_eq!(output.code, 10);
+    output.code(Outcome::TestsFailed);
     let failed = &result["tests"]["tests"]
         .as_array()
         .into_iter()
@@ -907,7 +908,12 @@ local aggregated = { testResults = {
 } }
 return envelope("jest", flattenJest(aggregated, "ReplicatedStorage.Packages"))
 "#;
-    let envelope = first_result(vec![], &format!("{COMMON}\n{JEST}\n{recorded}"), 10).await;
+    let envelope = first_result(
+        vec![],
+        &format!("{COMMON}\n{JEST}\n{recorded}"),
+        Outcome::TestsFailed,
+    )
+    .await;
     assert_eq!(
         envelope["tests"][0]["message"],
         "Error: expect(received).toBe\n    at [string \"ReplicatedStorage.Tests.sum.spec\"]:9"

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::places::{folder, from_folder, place, spec_project, spec_sourcemap, testez_source};
-use crate::support::{Output, Run, RunnerParser, WorkflowCommand, parse_output_file};
+use crate::support::{Expect, Outcome, Run, RunnerParser, WorkflowCommand, parse_output_file};
 
 /// A repository holding the spec project's place (TestEZ where Wally puts it,
 /// `ReplicatedStorage.Packages.TestEZ`, the default `framework-path`) and its sourcemap.
@@ -29,7 +29,7 @@ fn spec_repository() -> tempfile::TempDir {
 
 /// What a GitHub step left: its output, outputs, summary, JUnit and workflow commands.
 pub struct Step {
-    pub output: Output,
+    pub output: Expect,
     pub outputs: Vec<(String, String)>,
     pub summary: String,
     pub junit: String,
@@ -68,7 +68,7 @@ pub fn github_step(repo: &Path) -> Run {
 }
 
 pub async fn finish(run: &Run, repo: &Path) -> Step {
-    let output = run.output().await;
+    let output = run.expect().await;
     let read = |name: &str| std::fs::read_to_string(repo.join(name)).unwrap_or_default();
     Step {
         commands: RunnerParser::default().parse(&output.stdout),
@@ -93,7 +93,7 @@ fn suite_step(repo: &Path) -> Run {
 async fn a_helpers_error_is_filed_under_the_test_that_called_it() {
     let repo = spec_repository();
     let step = finish(&suite_step(repo.path()), repo.path()).await;
-    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    step.output.code(Outcome::TestsFailed);
     assert_eq!(step.output("tests-failed"), "2");
 
     let errors = step.errors();
@@ -135,12 +135,8 @@ async fn a_helpers_error_is_filed_under_the_test_that_called_it() {
         case.extra.get("file").map(|f| f.as_str()),
         Some("src/nested/deep/text.spec.luau")
     );
-    assert!(
-        step.output.stdout.contains(
-            "FAIL Tests › nested › deep › text › errors — src/nested/deep/text.spec.luau:6"
-        ),
-        "{}",
-        step.output.stdout
+    step.output.stdout_has(
+        "FAIL Tests › nested › deep › text › errors — src/nested/deep/text.spec.luau:6",
     );
 }
 
@@ -148,7 +144,7 @@ async fn a_helpers_error_is_filed_under_the_test_that_called_it() {
 async fn the_frameworks_frames_and_reporter_stay_out_of_what_is_read_first() {
     let repo = spec_repository();
     let step = finish(&suite_step(repo.path()), repo.path()).await;
-    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    step.output.code(Outcome::TestsFailed);
     let divides = step
         .errors()
         .into_iter()
@@ -166,11 +162,7 @@ async fn the_frameworks_frames_and_reporter_stay_out_of_what_is_read_first() {
         assert!(!place.contains("TaskScript:"), "{place}");
     }
     // TestEZ's own text reporter is silent: luau-exec's list replaces it.
-    assert!(
-        !step.output.stdout.contains("Test results:"),
-        "{}",
-        step.output.stdout
-    );
+    step.output.stdout_lacks("Test results:");
     // JUnit (and JSON) keep the whole traceback.
     assert!(
         step.junit
@@ -188,19 +180,15 @@ async fn the_frameworks_frames_and_reporter_stay_out_of_what_is_read_first() {
         .env("INPUT_TEST_FRAMEWORK", "testez")
         .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
         .env("INPUT_SOURCEMAP", "sourcemap.json");
-    let output = by_hand.output().await;
-    assert_eq!(output.code, 10, "{}", output.stdout);
-    assert!(!output.stdout.contains("TestEZ."), "{}", output.stdout);
-    assert!(
-        output.stdout.contains(
-            "  FAIL Tests › math › math › divides — src/math.spec.luau:9\n          | Expected value \"3\" (number), got \"2\" (number) instead\n          | ReplicatedStorage.Tests.math.spec:9\n"
-        ),
-        "{}",
-        output.stdout
-    );
+    let output = by_hand.expect().await;
+    output.code(Outcome::TestsFailed)
+        .stdout_lacks("TestEZ.")
+        .stdout_has(
+            "  FAIL Tests › math › math › divides — src/math.spec.luau:9\n          | Expected value \"3\" (number), got \"2\" (number) instead\n          | ReplicatedStorage.Tests.math.spec:9\n",
+        );
     let json = {
         by_hand.env("INPUT_OUTPUT_FORMAT", "json");
-        let output = by_hand.output().await;
+        let output = by_hand.expect().await;
         let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
         result
     };
@@ -226,16 +214,13 @@ async fn runner_debug_brings_testezs_own_reporter_back() {
     let mut run = suite_step(repo.path());
     run.env("RUNNER_DEBUG", "1");
     let step = finish(&run, repo.path()).await;
-    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
-    assert!(
-        step.output.stdout.contains("Test results:"),
-        "{}",
-        step.output.stdout
-    );
+    step.output
+        .code(Outcome::TestsFailed)
+        .stdout_has("Test results:");
 }
 
 /// The spec project's suite, by hand (plain output), with these inputs.
-async fn by_hand(repo: &Path, extra: &[(&str, &str)]) -> Output {
+async fn by_hand(repo: &Path, extra: &[(&str, &str)]) -> Expect {
     let mut run = Run::bare();
     run.dir(repo)
         .env("INPUT_BACKEND", "local")
@@ -245,7 +230,7 @@ async fn by_hand(repo: &Path, extra: &[(&str, &str)]) -> Output {
     for (name, value) in extra {
         run.env(name, value);
     }
-    run.output().await
+    run.expect().await
 }
 
 #[tokio::test]
@@ -254,14 +239,10 @@ async fn a_test_name_pattern_that_matches_nothing_fails() {
     let mut run = suite_step(repo.path());
     run.env("INPUT_TEST_NAME_PATTERN", "no such test");
     let step = finish(&run, repo.path()).await;
-    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    step.output.code(Outcome::TestsFailed);
     assert_eq!(step.output("outcome"), "NO TESTS MATCHED (6 skipped)");
-    assert!(
-        step.output.stdout.contains(
-            "`test-name-pattern` `no such test` matched none of the 6 tests under ReplicatedStorage.Tests"
-        ),
-        "{}",
-        step.output.stdout
+    step.output.stdout_has(
+        "`test-name-pattern` `no such test` matched none of the 6 tests under ReplicatedStorage.Tests",
     );
     // Split across tasks, the step judges the whole suite the same way.
     let output = by_hand(
@@ -272,17 +253,12 @@ async fn a_test_name_pattern_that_matches_nothing_fails() {
         ],
     )
     .await;
-    assert_eq!(output.code, 10, "{}", output.stdout);
-    assert!(
-        output
-            .stdout
-            .contains("NO TESTS MATCHED (6 skipped) in 2 tasks"),
-        "{}",
-        output.stdout
-    );
+    output
+        .code(Outcome::TestsFailed)
+        .stdout_has("NO TESTS MATCHED (6 skipped) in 2 tasks");
     // A pattern that matches runs only what it matches, as before.
     let output = by_hand(repo.path(), &[("INPUT_TEST_NAME_PATTERN", "adds")]).await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
+    output.code(Outcome::Complete);
 }
 
 #[tokio::test]
@@ -291,7 +267,7 @@ async fn a_framework_or_root_that_is_not_in_the_place_says_what_is_there() {
     let mut run = suite_step(repo.path());
     run.env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.Packages.TestEz");
     let step = finish(&run, repo.path()).await;
-    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    step.output.code(Outcome::TestsFailed);
     assert_eq!(
         step.output("outcome"),
         "NO FRAMEWORK at ReplicatedStorage.Packages.TestEz"
@@ -306,11 +282,7 @@ async fn a_framework_or_root_that_is_not_in_the_place_says_what_is_there() {
         "{:#?}",
         step.commands
     );
-    assert!(
-        !step.output.stdout.contains("SCRIPT_ERROR"),
-        "{}",
-        step.output.stdout
-    );
+    step.output.stdout_lacks("SCRIPT_ERROR");
 
     for (roots, headline, says) in [
         (
@@ -325,9 +297,10 @@ async fn a_framework_or_root_that_is_not_in_the_place_says_what_is_there() {
         ),
     ] {
         let output = by_hand(repo.path(), &[("INPUT_TEST_ROOTS", roots)]).await;
-        assert_eq!(output.code, 10, "{}", output.stdout);
-        assert!(output.stdout.contains(headline), "{}", output.stdout);
-        assert!(output.stdout.contains(says), "{}", output.stdout);
+        output
+            .code(Outcome::TestsFailed)
+            .stdout_has(headline)
+            .stdout_has(says);
     }
 }
 
@@ -337,11 +310,12 @@ async fn a_suite_on_the_local_backend_without_a_place_says_there_is_none() {
         .env("INPUT_BACKEND", "local")
         .env("INPUT_TEST_FRAMEWORK", "testez")
         .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 2, "{}\n{}", output.stdout, output.stderr);
-    assert!(output.stderr.contains("place-file"), "{}", output.stderr);
-    assert!(output.stderr.contains("empty place"), "{}", output.stderr);
+    output
+        .code(Outcome::BadInput)
+        .stderr_has("place-file")
+        .stderr_has("empty place");
 }
 
 #[tokio::test]
@@ -368,7 +342,7 @@ async fn a_crashed_script_is_a_failed_task_not_a_test() {
     run.env("INPUT_SCRIPT_PATH", "tasks/*.luau");
     let step = finish(&run, repo.path()).await;
     // The crashes fail the step, as the most serious outcome…
-    assert_eq!(step.output.code, 1, "{}", step.output.stdout);
+    step.output.code(Outcome::ScriptError);
     // …but the tests are the tests the suite reported: one failure, not three.
     assert_eq!(
         (
@@ -403,7 +377,7 @@ async fn a_crashed_script_is_a_failed_task_not_a_test() {
 async fn the_summary_leads_with_the_verdict_and_folds_the_rest_away() {
     let repo = spec_repository();
     let step = finish(&suite_step(repo.path()), repo.path()).await;
-    assert_eq!(step.output.code, 10, "{}", step.output.stdout);
+    step.output.code(Outcome::TestsFailed);
     let summary = &step.summary;
     let first = summary.lines().next().unwrap_or_default();
     assert!(
@@ -461,9 +435,9 @@ async fn every_bad_input_is_refused_at_once_in_the_users_own_terms() {
         .env("INPUT_TIMEOUT", "10m")
         .arg("--parallel")
         .arg("zero")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 2, "{}", output.stderr);
+    output.code(Outcome::BadInput);
     let lines: Vec<&str> = output.stderr.lines().collect();
     assert_eq!(
         lines,
@@ -477,23 +451,18 @@ async fn every_bad_input_is_refused_at_once_in_the_users_own_terms() {
         "{}",
         output.stderr
     );
-    assert!(!output.stderr.contains("secrets"), "{}", output.stderr);
+    output.stderr_lacks("secrets");
 
     // On GitHub: action inputs and secrets, and an annotation for each.
     let output = Run::bare()
         .env("GITHUB_ACTIONS", "true")
         .env("INPUT_SCRIPT", "return 1")
         .env("INPUT_TIMEOUT", "10m")
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 2, "{}", output.stderr);
-    assert!(
-        output
-            .stderr
-            .contains("input `api-key`: is required (pass an Open Cloud API key from `secrets.*`"),
-        "{}",
-        output.stderr
-    );
+    output
+        .code(Outcome::BadInput)
+        .stderr_has("input `api-key`: is required (pass an Open Cloud API key from `secrets.*`");
     let commands = RunnerParser::default().parse(&output.stdout);
     let errors: Vec<&str> = commands
         .iter()

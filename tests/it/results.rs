@@ -7,7 +7,7 @@ use std::path::Path;
 use luau_exec::results::bootstrap::{COMMON, JEST, TESTEZ, lua_string};
 use serde_json::{Value, json};
 
-use crate::support::{Output, Run, RunnerParser, WorkflowCommand, parse_output_file};
+use crate::support::{Expect, Outcome, Run, RunnerParser, WorkflowCommand, parse_output_file};
 
 /// A repository with a Rojo sourcemap (relative paths, as `rojo sourcemap` writes them).
 fn repository() -> tempfile::TempDir {
@@ -54,7 +54,7 @@ fn envelope_script(tests: &[String]) -> String {
 
 /// A run on the local backend in `repo`, on GitHub, with outputs, summary and JUnit files.
 struct GithubRun {
-    output: Output,
+    output: Expect,
     outputs: Vec<(String, String)>,
     summary: String,
     junit: String,
@@ -80,7 +80,7 @@ async fn github_run(repo: &Path, script: &str, extra: &[(&str, &str)]) -> Github
     for (name, value) in extra {
         run.env(name, value);
     }
-    let output = run.output().await;
+    let output = run.expect().await;
     let read = |name: &str| std::fs::read_to_string(repo.join(name)).unwrap_or_default();
     let commands = RunnerParser::default().parse(&output.stdout);
     GithubRun {
@@ -128,7 +128,7 @@ async fn failing_tests_are_exit_10_with_annotations_on_their_lines() {
         ),
     ]);
     let run = github_run(repo.path(), &script, &[]).await;
-    assert_eq!(run.output.code, 10, "{}", run.output.stdout);
+    run.output.code(Outcome::TestsFailed);
 
     // One error annotation per failed test, on its file and line, titled with its path.
     let errors = errors(&run.commands);
@@ -169,13 +169,8 @@ async fn failing_tests_are_exit_10_with_annotations_on_their_lines() {
     );
 
     // The log lists failures compactly with file:line.
-    assert!(
-        run.output
-            .stdout
-            .contains("FAIL Tests › math › divides — src/tests/math.spec.luau:7"),
-        "{}",
-        run.output.stdout
-    );
+    run.output
+        .stdout_has("FAIL Tests › math › divides — src/tests/math.spec.luau:7");
 
     // JUnit, parsed back as a reader would.
     let report = quick_junit::Report::deserialize_from_str(&run.junit).expect("valid JUnit");
@@ -209,7 +204,7 @@ async fn a_passing_suite_is_exit_0_and_reports_every_test() {
         test(&["Tests", "math", "skips"], "skipped", None, None),
     ]);
     let run = github_run(repo.path(), &script, &[]).await;
-    assert_eq!(run.output.code, 0, "{}", run.output.stdout);
+    run.output.code(Outcome::Complete);
     assert!(errors(&run.commands).is_empty());
     assert_eq!(output(&run.outputs, "tests-total"), "2");
     let report = quick_junit::Report::deserialize_from_str(&run.junit).unwrap();
@@ -230,7 +225,7 @@ async fn failures_past_the_annotation_budget_are_counted_in_a_notice() {
         })
         .collect();
     let run = github_run(repo.path(), &envelope_script(&tests), &[]).await;
-    assert_eq!(run.output.code, 10);
+    run.output.code(Outcome::TestsFailed);
     let errors = errors(&run.commands);
     assert_eq!(errors.len(), 10, "GitHub shows 10 per step");
     assert_eq!(
@@ -253,27 +248,19 @@ async fn failures_past_the_annotation_budget_are_counted_in_a_notice() {
 async fn no_tests_and_malformed_envelopes_are_failures_that_say_so() {
     let repo = repository();
     let run = github_run(repo.path(), &envelope_script(&[]), &[]).await;
-    assert_eq!(run.output.code, 10, "{}", run.output.stdout);
-    assert!(
-        run.output.stdout.contains("NO TESTS FOUND"),
-        "{}",
-        run.output.stdout
-    );
-    assert!(run.output.stdout.contains("lists no tests"));
+    run.output
+        .code(Outcome::TestsFailed)
+        .stdout_has("NO TESTS FOUND")
+        .stdout_has("lists no tests");
     let report = quick_junit::Report::deserialize_from_str(&run.junit).unwrap();
     assert_eq!(report.errors, 1, "a run without tests is one red test case");
 
     let repo = repository();
     let malformed = "return { kind = 'luau-exec/test-results@1', tests = { { path = { 'a' }, status = 'passd' } } }";
     let run = github_run(repo.path(), malformed, &[]).await;
-    assert_eq!(run.output.code, 10, "{}", run.output.stdout);
-    assert!(
-        run.output.stdout.contains(
-            "malformed `luau-exec/test-results@1` envelope: `tests[1].status` is `passd`"
-        ),
-        "{}",
-        run.output.stdout
-    );
+    run.output
+        .code(Outcome::TestsFailed)
+        .stdout_has("malformed `luau-exec/test-results@1` envelope: `tests[1].status` is `passd`");
     assert_eq!(output(&run.outputs, "tests-total"), "");
 }
 
@@ -291,8 +278,8 @@ async fn a_plain_script_error_points_at_its_file_and_line() {
         .env("INPUT_BACKEND", "local")
         .env("INPUT_SCRIPT_PATH", "tasks/check.luau")
         .env("GITHUB_ACTIONS", "true");
-    let output = run.output().await;
-    assert_eq!(output.code, 1, "{}", output.stdout);
+    let output = run.expect().await;
+    output.code(Outcome::ScriptError);
     let commands = RunnerParser::default().parse(&output.stdout);
     let error = errors(&commands)[0].clone();
     assert_eq!(error.properties["file"], "tasks/check.luau");
@@ -318,8 +305,8 @@ async fn json_carries_every_test_and_plain_lists_failures() {
         .env("INPUT_SCRIPT", &script)
         .env("INPUT_SOURCEMAP", "sourcemap.json")
         .env("INPUT_OUTPUT_FORMAT", "json");
-    let output = run.output().await;
-    assert_eq!(output.code, 10);
+    let output = run.expect().await;
+    output.code(Outcome::TestsFailed);
     let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
     assert_eq!(
         result["tests"]["counts"],
@@ -332,19 +319,10 @@ async fn json_carries_every_test_and_plain_lists_failures() {
     assert_eq!(result["tests"]["tests"][0]["status"], "passed");
 
     run.env("INPUT_OUTPUT_FORMAT", "plain");
-    let output = run.output().await;
-    assert!(
-        output
-            .stdout
-            .contains("Tests: 1 passed, 1 failed, 0 skipped (testez)"),
-        "{}",
-        output.stdout
-    );
-    assert!(
-        output
-            .stdout
-            .contains("  FAIL Tests › math › fails — src/tests/math.spec.luau:9")
-    );
+    let output = run.expect().await;
+    output
+        .stdout_has("Tests: 1 passed, 1 failed, 0 skipped (testez)")
+        .stdout_has("  FAIL Tests › math › fails — src/tests/math.spec.luau:9");
     assert!(
         output.stdout.contains("line six") && !output.stdout.contains("line seven"),
         "{}",
@@ -358,7 +336,7 @@ async fn first_result(script: &str) -> Value {
         .env("INPUT_BACKEND", "local")
         .env("INPUT_SCRIPT", script)
         .env("INPUT_OUTPUT_FORMAT", "json")
-        .output()
+        .expect()
         .await;
     let result: Value = serde_json::from_str(output.stdout.lines().last().unwrap()).unwrap();
     assert!(
@@ -491,7 +469,7 @@ async fn results_over_the_4mb_limit_are_trimmed_to_fit() {
         .env("INPUT_BACKEND", "local")
         .env("INPUT_SCRIPT", &script)
         .env("INPUT_OUTPUT_FORMAT", "json")
-        .output()
+        .expect()
         .await;
     assert_eq!(
         output.code,
@@ -557,29 +535,20 @@ async fn test_inputs_are_checked_before_anything_is_sent() {
         for (name, value) in vars {
             run.env(name, value);
         }
-        let output = run.output().await;
-        assert_eq!(output.code, 2, "{vars:?}: {}", output.stderr);
-        assert!(
-            output
-                .stderr
-                .contains(&luau_exec::text::input_name(input, false)),
-            "{vars:?}: {}",
-            output.stderr
-        );
+        run.expect()
+            .await
+            .case(format_args!("{vars:?}"))
+            .code(Outcome::BadInput)
+            .names_input(input);
     }
     let (_dir, bad) = crate::support::temp_file("sourcemap.json", b"{ not json");
     let output = Run::bare()
         .env("INPUT_BACKEND", "local")
         .env("INPUT_SCRIPT", "return 1")
         .env("INPUT_SOURCEMAP", bad.to_str().unwrap())
-        .output()
+        .expect()
         .await;
-    assert_eq!(output.code, 2);
-    assert!(
-        output
-            .stderr
-            .contains(&luau_exec::text::input_name("sourcemap", false)),
-        "{}",
-        output.stderr
-    );
+    output
+        .code(Outcome::BadInput)
+        .stderr_has(&luau_exec::text::input_name("sourcemap", false));
 }

@@ -7,15 +7,22 @@
 use serde_json::{Value, json};
 
 use crate::places::run_one_spec;
-use crate::support::Run;
+use crate::support::{Expect, Outcome, Run};
 
-/// A script's run on the local backend: exit code, first result, log lines (level, text),
-/// and the whole output for messages.
+/// A script's run on the local backend: first result, log lines (level, text), and the
+/// expectations on the whole output.
 struct Ran {
-    code: i32,
+    output: Expect,
     result: Value,
     logs: Vec<(String, String)>,
-    stdout: String,
+}
+
+impl std::ops::Deref for Ran {
+    type Target = Expect;
+
+    fn deref(&self) -> &Expect {
+        &self.output
+    }
 }
 
 async fn run(script: &str, timeout: &str) -> Ran {
@@ -24,7 +31,7 @@ async fn run(script: &str, timeout: &str) -> Ran {
         .env("INPUT_SCRIPT", script)
         .env("INPUT_TIMEOUT", timeout)
         .env("INPUT_OUTPUT_FORMAT", "json")
-        .output()
+        .expect()
         .await;
     let lines: Vec<Value> = output
         .stdout
@@ -48,17 +55,16 @@ async fn run(script: &str, timeout: &str) -> Ran {
         .map(|line| line["results"][0].clone())
         .unwrap_or(Value::Null);
     Ran {
-        code: output.code,
+        output,
         result,
         logs,
-        stdout: output.stdout,
     }
 }
 
 /// A script that must complete; its first result.
 async fn result_of(script: &str) -> Value {
     let ran = run(script, "30s").await;
-    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    ran.code(Outcome::Complete);
     ran.result
 }
 
@@ -141,7 +147,7 @@ async fn a_frame_loop_never_keeps_a_task_alive_nor_hides_a_stuck_one() {
         "30s",
     )
     .await;
-    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    ran.code(Outcome::Complete);
     assert_eq!(ran.result, "done");
     // Nobody listens any more and nothing is scheduled: stuck, ended at once.
     let ran = run(
@@ -149,12 +155,8 @@ async fn a_frame_loop_never_keeps_a_task_alive_nor_hides_a_stuck_one() {
         "30s",
     )
     .await;
-    assert_eq!(ran.code, 3, "{}", ran.stdout);
-    assert!(
-        ran.stdout.contains("yielded with nothing scheduled"),
-        "{}",
-        ran.stdout
-    );
+    ran.code(Outcome::DeadlineExceeded)
+        .stdout_has("yielded with nothing scheduled");
 }
 
 #[tokio::test]
@@ -164,19 +166,15 @@ async fn an_error_after_a_frame_still_fails_the_task() {
         "30s",
     )
     .await;
-    assert_eq!(ran.code, 1, "{}", ran.stdout);
-    assert!(
-        ran.stdout.contains("TaskScript:2: after the frame"),
-        "{}",
-        ran.stdout
-    );
+    ran.code(Outcome::ScriptError)
+        .stdout_has("TaskScript:2: after the frame");
 }
 
 #[tokio::test]
 async fn heartbeat_handler_errors_are_logged_with_their_traceback_and_frames_go_on() {
     let script = "local count = 0\ngame:GetService('RunService').Heartbeat:Connect(function()\n\tcount += 1\n\tif count == 1 then error('handler broke') end\nend)\nwhile count < 4 do game:GetService('RunService').Heartbeat:Wait() end\nreturn count";
     let ran = run(script, "30s").await;
-    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    ran.code(Outcome::Complete);
     // The handler ran in the frames after the one where it failed.
     assert_eq!(ran.result, 4);
     let errors: Vec<&String> = ran
@@ -206,8 +204,8 @@ async fn deadlines_hold_while_frames_run() {
     for script in cases {
         let started = std::time::Instant::now();
         let ran = run(script, "1s").await;
-        assert_eq!(ran.code, 3, "{script}: {}", ran.stdout);
-        assert!(ran.stdout.contains("DEADLINE_EXCEEDED"), "{}", ran.stdout);
+        ran.code(Outcome::DeadlineExceeded)
+            .stdout_has("DEADLINE_EXCEEDED");
         assert!(started.elapsed().as_secs() < 20, "{script}");
     }
 }
@@ -217,7 +215,7 @@ async fn deadlines_hold_while_frames_run() {
 async fn a_testez_test_failing_after_a_frame_is_a_failure() {
     let spec = "local RunService = game:GetService(\"RunService\")\nreturn function()\n\tit(\"waits a frame then fails\", function()\n\t\tRunService.Heartbeat:Wait()\n\t\terror(\"late failure\")\n\tend)\n\tit(\"waits a frame then passes\", function()\n\t\tlocal dt = RunService.Heartbeat:Wait()\n\t\texpect(dt > 0).to.equal(true)\n\tend)\nend\n";
     let (output, result) = run_one_spec("frames.spec", spec).await;
-    assert_eq!(output.code, 10, "{}\n{}", output.stdout, output.stderr);
+    output.code(Outcome::TestsFailed);
     assert_eq!(
         result["tests"]["counts"],
         json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 })
@@ -344,7 +342,7 @@ table.insert(r.debris, part.Parent == nil)
 r.joined = joined
 r.errors = {
 	select(2, pcall(function() return game:GetService("DataStoreService"):GetDataStore("scores") end)),
-	select(2, pcall(function() return game:GetService("MemoryStoreService"):GetSortedMap("m") end)),
+	select(2, pcall(function() return game:GetService("MemoryStoreService"):GetHashMap("m") end)),
 	select(2, pcall(function() Debris:AddItem("nope", 1) end)),
 	select(2, pcall(function() return Players.GetPlayers() end)),
 }
@@ -361,7 +359,7 @@ return r
         r["errors"],
         json!([
             "TaskScript:16: DataStoreService:GetDataStore is not available in the local emulator, which has no data stores (run it with backend open-cloud)",
-            "TaskScript:17: MemoryStoreService:GetSortedMap is not available in the local emulator, which has no memory stores (run it with backend open-cloud)",
+            "TaskScript:17: MemoryStoreService:GetHashMap is not available in the local emulator, which has no memory-store hash maps (run it with backend open-cloud)",
             "TaskScript:18: Unable to cast value to Object",
             "TaskScript:19: Expected ':' not '.' calling member function GetPlayers",
         ])
@@ -450,6 +448,6 @@ async fn garbage_is_collected_while_every_thread_waits() {
         "10s",
     )
     .await;
-    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    ran.code(Outcome::Complete);
     assert_eq!(ran.result, json!(true), "{}", ran.stdout);
 }

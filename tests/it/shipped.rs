@@ -1,7 +1,7 @@
 //! What ships: the release profile and the failure paths of the emulator, which `.ci/run`
 //! also runs against the release binary (`LUAU_EXEC_TEST_BINARY`).
 
-use crate::support::Run;
+use crate::support::{Outcome, Run};
 
 /// Luau reports errors by unwinding through mlua's Rust callbacks; under `panic = "abort"`
 /// every deadline or bad argument killed the process (exit 134). The profiles must agree.
@@ -29,31 +29,46 @@ async fn failure_paths_end_as_task_results_with_outputs_written() {
     // (script, timeout, exit code, expected text). The allocation gets time to reach the
     // memory limit however busy the machine is.
     let cases = [
-        ("while true do end", "2", 3, "DEADLINE_EXCEEDED"),
-        ("task.wait(10)", "2", 3, "DEADLINE_EXCEEDED"),
+        (
+            "while true do end",
+            "2",
+            Outcome::DeadlineExceeded,
+            "DEADLINE_EXCEEDED",
+        ),
+        (
+            "task.wait(10)",
+            "2",
+            Outcome::DeadlineExceeded,
+            "DEADLINE_EXCEEDED",
+        ),
         (
             "task.wait('abc')",
             "2",
-            1,
+            Outcome::ScriptError,
             "TaskScript:1: invalid argument #1 to 'wait'",
         ),
-        ("return pcall(task.wait, {})", "2", 0, "Results: [false"),
+        (
+            "return pcall(task.wait, {})",
+            "2",
+            Outcome::Complete,
+            "Results: [false",
+        ),
         (
             "print(setmetatable({}, {__tostring = function() error('x') end}))",
             "2",
-            1,
+            Outcome::ScriptError,
             "TaskScript:1: x",
         ),
         (
             "collectgarbage('bogus')",
             "2",
-            1,
+            Outcome::ScriptError,
             "collectgarbage called with invalid option",
         ),
         (
             "local t = {} local i = 0 while true do i += 1 t[i] = string.rep('x', 1e6) .. i end",
             "60",
-            1,
+            Outcome::ScriptError,
             "not enough memory",
         ),
     ];
@@ -68,18 +83,11 @@ async fn failure_paths_end_as_task_results_with_outputs_written() {
             .env("GITHUB_ACTIONS", "true")
             .env("GITHUB_OUTPUT", outputs.to_str().unwrap())
             .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
-            .output()
-            .await;
-        assert_eq!(
-            output.code, code,
-            "{script}: {}{}",
-            output.stdout, output.stderr
-        );
-        assert!(
-            output.stdout.contains(expected),
-            "{script}: {}",
-            output.stdout
-        );
+            .expect()
+            .await
+            .case(script);
+        output.code(code).stdout_has(expected);
+        let code = code.exit_code();
         let written = std::fs::read_to_string(&outputs).unwrap_or_default();
         assert!(
             written.contains("exit-code<<") && written.contains(&format!("\n{code}\n")),

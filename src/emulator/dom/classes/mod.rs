@@ -243,6 +243,8 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
     services::tween_service::register(&mut r)?;
     services::debris::register(&mut r)?;
     services::data_stores::register(&mut r)?;
+    services::memory_store_service::register(&mut r)?;
+    services::task_context::register(&mut r)?;
     Ok(ClassRegistry {
         declared: r.declared,
         gathered: RefCell::new(HashMap::new()),

@@ -1,5 +1,5 @@
-//! `DataStoreService` and `MemoryStoreService`: the local emulator has no data stores or memory
-//! stores, so their members fail when called, naming the service and the member (a script that
+//! `DataStoreService` and `MemoryStoreService:GetHashMap`: the local emulator has no data stores
+//! or memory-store hash maps, so these members fail when called, naming the service and the member (a script that
 //! guards them with `pcall` sees the error, as it would see an outage on Roblox).
 
 use crate::emulator::dom::classes::Registrar;
@@ -18,8 +18,9 @@ const SERVICES: &[(&str, &str, &[&str])] = &[
     ),
     (
         "MemoryStoreService",
-        "memory stores",
-        &["GetHashMap", "GetQueue", "GetSortedMap"],
+        "memory-store hash maps",
+        // Sorted maps and queues are emulated (`memory_store_service.rs`); hash maps are not.
+        &["GetHashMap"],
     ),
 ];
 

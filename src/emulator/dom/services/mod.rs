@@ -1,8 +1,8 @@
 //! Services test code touches first, each registered in the class registry
 //! (`classes/mod.rs`, one line each): `RunService` (the task's context and the frame events),
 //! `HttpService` (JSON and GUIDs; no network), `Players` (no players), `TweenService` and its
-//! `Tween`s, `Debris`, and `DataStoreService`/`MemoryStoreService` (which fail, naming
-//! themselves).
+//! `Tween`s, `Debris`, `MemoryStoreService`'s sorted maps and queues (the emulator's
+//! per-universe store), and `DataStoreService` (which fails, naming itself).
 //!
 //! Parts that yield, schedule or keep state are written in Luau (`*.luau` beside each file),
 //! loaded the first time a script reads one of their members ([`lazy`]), so a task that never
@@ -11,8 +11,10 @@
 pub(crate) mod data_stores;
 pub(crate) mod debris;
 pub(crate) mod http_service;
+pub(crate) mod memory_store_service;
 pub(crate) mod players;
 pub(crate) mod run_service;
+pub(crate) mod task_context;
 pub(crate) mod tween_service;
 
 use mlua::{AnyUserData, Lua, Table, Value};

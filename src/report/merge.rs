@@ -1,0 +1,611 @@
+//! One step's report out of its tasks' reports: the most serious outcome, every shard's tests
+//! together (a shard that did not report its tests is a failed test that says which tests
+//! never ran), every shard's coverage added up, and what the step as a whole has to say (a
+//! suite with no tests, the tasks that failed, the tasks that may still run on Roblox).
+
+use std::time::Duration;
+
+use super::{StepReport, TaskReport};
+use crate::api::Service;
+use crate::config::{Config, Unit};
+use crate::duration::human;
+use crate::outcome::Outcome;
+use crate::results::bootstrap::{Framework, Suite};
+use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus};
+
+/// The step's report: the most serious outcome, every shard's tests together, and each task's
+/// own report. `tasks` holds one report for each of `config.units`, in their order.
+pub fn merge(
+    config: &Config,
+    mut tasks: Vec<TaskReport>,
+    wall: Duration,
+    service: Service,
+) -> StepReport {
+    let mut step = StepReport::new(Outcome::fold(tasks.iter().map(|t| t.outcome)));
+    step.service = service;
+    step.duration = wall;
+    step.place_version = common_place_version(&tasks);
+    if config.suite.is_some() || tasks.iter().any(|t| t.tests.is_some()) {
+        let run = merged_tests(config, &mut tasks);
+        judge_suite(config, &tasks, &run, &mut step);
+        step.tests = Some(run);
+    }
+    // Every shard's hits added up, line by line.
+    step.coverage = config.coverage.as_ref().map(|_| {
+        crate::coverage::merge_units(tasks.iter().map(|t| (t.name(), t.coverage.as_ref())))
+    });
+    if step.problem.is_none() {
+        step.problem = failed_tasks_problem(&tasks);
+    }
+    if service == Service::OpenCloud {
+        say_still_running(&tasks, &mut step.problem);
+    }
+    step.tasks = tasks;
+    step
+}
+
+/// The one place version every task ran against, if they agree.
+fn common_place_version(tasks: &[TaskReport]) -> Option<u64> {
+    let versions: Vec<Option<u64>> = tasks.iter().map(|t| t.place_version).collect();
+    versions
+        .windows(2)
+        .all(|pair| pair[0] == pair[1])
+        .then(|| versions.first().copied().flatten())
+        .flatten()
+}
+
+/// Every task's tests in one run, in the order of the tasks. A shard of a suite that did not
+/// report its tests becomes a failed test that says so (and is marked as reported by it).
+fn merged_tests(config: &Config, tasks: &mut [TaskReport]) -> TestRun {
+    let mut run = TestRun {
+        framework: String::new(),
+        tests: Vec::new(),
+        notes: None,
+        error: None,
+        totals: None,
+    };
+    let mut notes = Vec::new();
+    // `tasks` are in the order of `config.units`, one for each.
+    for (task, unit) in tasks.iter_mut().zip(config.units.iter()) {
+        match &task.tests {
+            Some(tests) => {
+                if run.framework.is_empty() {
+                    run.framework = tests.framework.clone();
+                }
+                // Every shard of a suite that cannot run says so alike: once is enough.
+                if run.error.is_none() {
+                    run.error = tests.error.clone();
+                }
+                run.tests.extend(tests.tests.iter().cloned());
+                if let Some(note) = &tests.notes {
+                    notes.push(format!("{}: {note}", task.name()));
+                }
+            }
+            // No reader may take a missing shard for a passing one. A plain script that
+            // crashed is a failed task, not a test: tests come from test results.
+            None if config.suite.is_some() => {
+                let never_ran = unit_spec_modules(config, unit);
+                run.tests.push(unreported(task, &never_ran));
+                task.reported_as_test = true;
+            }
+            None => {}
+        }
+    }
+    if run.framework.is_empty() {
+        run.framework = config
+            .suite
+            .as_ref()
+            .map_or("tests", |s| s.framework.name())
+            .to_owned();
+    }
+    run.notes = (!notes.is_empty()).then(|| notes.join("\n"));
+    run.totals = totals_with_unlisted(&run, tasks);
+    run
+}
+
+/// The tests each task counted but did not list (its results were trimmed) count in the
+/// step's totals too: `None` when every task listed all it ran.
+fn totals_with_unlisted(run: &TestRun, tasks: &[TaskReport]) -> Option<Counts> {
+    let unlisted = tasks
+        .iter()
+        .filter_map(|t| t.tests.as_ref())
+        .fold(Counts::default(), |sum, tests| sum.plus(tests.unlisted()));
+    (unlisted.total > 0).then(|| run.listed().plus(unlisted))
+}
+
+/// The step judges the whole suite once every task completed: no tests found, a pattern that
+/// matched none, or a suite that could not run (its tests' failures are each task's own to
+/// say).
+fn judge_suite(config: &Config, tasks: &[TaskReport], run: &TestRun, step: &mut StepReport) {
+    let counts = run.counts();
+    let all_completed = tasks
+        .iter()
+        .all(|t| t.outcome.is_success() || t.outcome == Outcome::TestsFailed);
+    let matched_none = counts.passed + counts.failed == 0
+        && config
+            .suite
+            .as_ref()
+            .is_some_and(|s| s.name_pattern.is_some());
+    let not_run = run.error.is_some() || counts.total == 0 || matched_none;
+    if !(all_completed && not_run) {
+        return;
+    }
+    if step.outcome.is_success() {
+        step.outcome = Outcome::TestsFailed;
+    }
+    step.problem = Some(match (&config.suite, counts.total) {
+        (None, 0) => "the tasks' results envelopes list no tests".to_owned(),
+        (suite, _) => run
+            .problem(suite.as_ref(), true, config.github_actions)
+            .unwrap_or_default(),
+    });
+}
+
+/// `2 of 5 tasks did not succeed: a.luau FAILED (SCRIPT_ERROR); …`, when some did not.
+fn failed_tasks_problem(tasks: &[TaskReport]) -> Option<String> {
+    let failed: Vec<String> = tasks
+        .iter()
+        .filter(|t| !t.outcome.is_success())
+        .map(|t| format!("{} {}", t.name(), t.headline()))
+        .collect();
+    (!failed.is_empty()).then(|| {
+        format!(
+            "{} of {} tasks did not succeed: {}",
+            failed.len(),
+            tasks.len(),
+            failed.join("; ")
+        )
+    })
+}
+
+/// Names the tasks last seen unfinished: Open Cloud has no cancel, so they may still run.
+fn say_still_running(tasks: &[TaskReport], problem: &mut Option<String>) {
+    let still_running: Vec<&str> = tasks
+        .iter()
+        .filter(|t| t.state().is_some_and(|s| !s.is_terminal()))
+        .filter_map(TaskReport::task_path)
+        .collect();
+    if still_running.is_empty() {
+        return;
+    }
+    let problem = problem.get_or_insert_with(String::new);
+    problem.push_str(&format!(
+        "{}tasks that may still run on Roblox (Open Cloud has no cancel): {}",
+        if problem.is_empty() { "" } else { ". " },
+        still_running.join(", ")
+    ));
+}
+
+/// The report of a unit the step never started: its deadline passed, or a signal came, while
+/// it waited its turn.
+pub fn never_started(
+    config: &Config,
+    label: &str,
+    stop: Option<Outcome>,
+    service: Service,
+) -> TaskReport {
+    let mut task = TaskReport::new(stop.unwrap_or(Outcome::WaitTimeout), service)
+        .labelled(label, config.place_id);
+    task.problem = Some(match stop {
+        Some(Outcome::Interrupted(signal)) => format!(
+            "never started: interrupted by {} first; nothing was created for it",
+            signal.name()
+        ),
+        _ => format!(
+            "never started: wait-timeout ({}) passed while it waited its turn ({} tasks at a time, ten a place)",
+            human(config.wait_timeout),
+            config.parallel
+        ),
+    });
+    task
+}
+
+/// The spec modules of a unit's TestEZ shard, as the sourcemap lists them (each with its
+/// file): empty without a sourcemap, for a unit without a suite, or for Jest-Lua, which is
+/// split by roots.
+fn unit_spec_modules(config: &Config, unit: &Unit) -> Vec<String> {
+    unit.suite
+        .as_ref()
+        .map(|suite| spec_modules_of(suite, &config.locator))
+        .unwrap_or_default()
+}
+
+fn spec_modules_of(suite: &Suite, locator: &Locator) -> Vec<String> {
+    let (Some(shard), Some(sourcemap), Framework::TestEz) =
+        (suite.shard, locator.sourcemap(), suite.framework)
+    else {
+        return Vec::new();
+    };
+    let names = suite
+        .roots
+        .iter()
+        .flat_map(|root| sourcemap.spec_modules_under(root))
+        .collect();
+    shard
+        .share_of(names)
+        .into_iter()
+        .map(|name| match sourcemap.file_of(&name) {
+            Some(file) => format!("{name} ({file})"),
+            None => name,
+        })
+        .collect()
+}
+
+/// The failed test that stands for a task that did not report its tests, naming the spec
+/// modules that did not run when they are known.
+fn unreported(task: &TaskReport, never_ran: &[String]) -> TestCase {
+    let why = task
+        .error_message()
+        .or(task.problem.as_deref())
+        .unwrap_or("it returned no results envelope");
+    let mut message = format!(
+        "{} ended {} and reported no tests, so the tests it holds did not run (or their results were lost): {why}",
+        task.name(),
+        task.headline()
+    );
+    if !never_ran.is_empty() {
+        message.push_str(&format!(
+            "\nSpec modules that did not report: {}",
+            never_ran.join(", ")
+        ));
+    }
+    if let Some(path) = task.task_path() {
+        message.push_str(&format!("\nTask: {path}"));
+    }
+    TestCase {
+        path: vec![task.name().to_owned(), "(did not report)".to_owned()],
+        status: TestStatus::Failed,
+        duration: Some(task.duration.as_secs_f64()),
+        message: Some(message),
+        location: None,
+        file: task.error_location.clone(),
+        brief: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::{Task, TaskError, TaskErrorCode, TaskState};
+    use crate::config::{Inputs, RunArgs, load};
+
+    /// A TestEZ suite in `shards` shards on the local backend.
+    fn suite_config(shards: &str) -> Config {
+        let env = |name: &str| {
+            match name {
+                "INPUT_BACKEND" => Some("local"),
+                "INPUT_TEST_FRAMEWORK" => Some("testez"),
+                "INPUT_TEST_ROOTS" => Some("ReplicatedStorage.Tests"),
+                "INPUT_SHARDS" => Some(shards),
+                // A suite needs a place: the emulator's empty one holds no tests.
+                "INPUT_PLACE_VERSION" => Some("1"),
+                _ => None,
+            }
+            .map(str::to_owned)
+        };
+        load(&Inputs::new(&RunArgs::default(), &env)).expect("a valid config")
+    }
+
+    fn unit(label: &str, outcome: Outcome, tests: Option<Vec<TestCase>>) -> TaskReport {
+        let mut report = TaskReport::new(outcome, Service::LocalEmulator).labelled(label, 1);
+        report.tests = tests.map(|tests| TestRun {
+            framework: "testez".into(),
+            tests,
+            notes: None,
+            error: None,
+            totals: None,
+        });
+        if outcome == Outcome::ScriptError {
+            report.task = Some(Task {
+                path: "universes/1/places/1/tasks/x".into(),
+                state: TaskState::Failed,
+                error: Some(TaskError {
+                    code: TaskErrorCode::parse("SCRIPT_ERROR"),
+                    message: "TaskScript:3: broke".into(),
+                }),
+                ..Task::default()
+            });
+        }
+        report
+    }
+
+    fn test(name: &str, status: TestStatus) -> TestCase {
+        TestCase {
+            path: vec!["Tests".into(), name.into()],
+            status,
+            duration: None,
+            message: None,
+            location: None,
+            file: None,
+            brief: None,
+        }
+    }
+
+    fn merged(config: &Config, tasks: Vec<TaskReport>) -> StepReport {
+        merge(
+            config,
+            tasks,
+            Duration::from_secs(1),
+            Service::LocalEmulator,
+        )
+    }
+
+    #[test]
+    fn the_config_makes_one_unit_per_shard() {
+        let config = suite_config("3");
+        let labels: Vec<&str> = config.units.iter().map(|u| u.label.as_str()).collect();
+        assert_eq!(labels, ["shard 1/3", "shard 2/3", "shard 3/3"]);
+        assert!(
+            config.units[1]
+                .script
+                .contains("shard = { index = 2, count = 3 },")
+        );
+        assert_eq!(config.parallel, 3);
+    }
+
+    #[test]
+    fn shards_that_found_no_tests_are_a_suite_with_no_tests() {
+        let config = suite_config("2");
+        let step = merged(
+            &config,
+            vec![
+                unit("shard 1/2", Outcome::Complete, Some(Vec::new())),
+                unit("shard 2/2", Outcome::Complete, Some(Vec::new())),
+            ],
+        );
+        assert_eq!(step.outcome, Outcome::TestsFailed);
+        assert_eq!(step.headline(), "NO TESTS FOUND in 2 tasks");
+        assert!(
+            step.problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with("no tests were found under ReplicatedStorage.Tests"))
+        );
+    }
+
+    /// Shards whose results were trimmed: the step's totals are the sum of theirs, the list
+    /// what they listed, and a shard that listed everything adds its list.
+    #[test]
+    fn the_totals_of_trimmed_shards_add_up() {
+        let config = suite_config("3");
+        let trimmed = |label: &str, passed: usize| {
+            let mut unit = unit(
+                label,
+                Outcome::TestsFailed,
+                Some(vec![test("x", TestStatus::Failed)]),
+            );
+            if let Some(run) = unit.tests.as_mut() {
+                run.totals = Some(Counts {
+                    total: passed + 1,
+                    passed,
+                    failed: 1,
+                    skipped: 0,
+                });
+            }
+            unit
+        };
+        let step = merged(
+            &config,
+            vec![
+                trimmed("shard 1/3", 9000),
+                trimmed("shard 2/3", 500),
+                unit(
+                    "shard 3/3",
+                    Outcome::Complete,
+                    Some(vec![test("y", TestStatus::Skipped)]),
+                ),
+            ],
+        );
+        let run = step.tests.as_ref().expect("tests");
+        assert_eq!(
+            run.counts(),
+            Counts {
+                total: 9503,
+                passed: 9500,
+                failed: 2,
+                skipped: 1
+            }
+        );
+        assert_eq!((run.tests.len(), run.omitted()), (3, 9500));
+        // Untrimmed shards add no totals of their own: the list is the count.
+        let step = merged(
+            &config,
+            vec![
+                unit(
+                    "shard 1/3",
+                    Outcome::Complete,
+                    Some(vec![test("a", TestStatus::Passed)]),
+                ),
+                unit(
+                    "shard 2/3",
+                    Outcome::Complete,
+                    Some(vec![test("b", TestStatus::Passed)]),
+                ),
+                unit("shard 3/3", Outcome::Complete, Some(Vec::new())),
+            ],
+        );
+        let run = step.tests.as_ref().expect("tests");
+        assert_eq!(
+            (run.totals, run.counts().total, run.omitted()),
+            (None, 2, 0)
+        );
+        assert_eq!(step.outcome, Outcome::Complete);
+    }
+
+    #[test]
+    fn a_shard_that_crashed_is_a_failed_test_beside_the_others() {
+        let config = suite_config("2");
+        let step = merged(
+            &config,
+            vec![
+                unit(
+                    "shard 1/2",
+                    Outcome::Complete,
+                    Some(vec![
+                        test("a", TestStatus::Passed),
+                        test("b", TestStatus::Skipped),
+                    ]),
+                ),
+                unit("shard 2/2", Outcome::ScriptError, None),
+            ],
+        );
+        assert_eq!(step.outcome, Outcome::ScriptError);
+        let run = step.tests.as_ref().expect("tests");
+        let counts = run.counts();
+        assert_eq!(
+            (counts.total, counts.passed, counts.failed, counts.skipped),
+            (3, 1, 1, 1)
+        );
+        let lost = run.failures().next().expect("a failure");
+        assert_eq!(lost.path, ["shard 2/2", "(did not report)"]);
+        let message = lost.message.as_deref().unwrap_or_default();
+        assert!(
+            message.starts_with(
+                "shard 2/2 ended FAILED (SCRIPT_ERROR) and reported no tests, so the tests it holds did not run (or their results were lost): TaskScript:3: broke"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("\nTask: universes/1/places/1/tasks/x"),
+            "{message}"
+        );
+        // The crashed shard is the failed test, so it is not a failed task besides.
+        assert_eq!(step.tasks.len(), 2);
+        assert!(step.tasks[1].reported_as_test);
+        assert_eq!(step.failed_tasks().count(), 0);
+        assert_eq!(
+            step.headline(),
+            "FAILED (SCRIPT_ERROR); 1 of 2 tasks did not succeed"
+        );
+        assert_eq!(
+            step.problem.as_deref(),
+            Some("1 of 2 tasks did not succeed: shard 2/2 FAILED (SCRIPT_ERROR)")
+        );
+    }
+
+    /// The outcome, the counts and the step's words do not depend on the order the tasks are
+    /// merged in: only the order of the tests follows the tasks'.
+    #[test]
+    fn the_merge_does_not_depend_on_the_order_of_the_tasks() {
+        let config = suite_config("3");
+        let tasks = || {
+            vec![
+                unit(
+                    "shard 1/3",
+                    Outcome::TestsFailed,
+                    Some(vec![
+                        test("a", TestStatus::Failed),
+                        test("b", TestStatus::Passed),
+                    ]),
+                ),
+                unit(
+                    "shard 2/3",
+                    Outcome::Complete,
+                    Some(vec![test("c", TestStatus::Skipped)]),
+                ),
+                unit(
+                    "shard 3/3",
+                    Outcome::Complete,
+                    Some(vec![test("d", TestStatus::Passed)]),
+                ),
+            ]
+        };
+        let forward = merged(&config, tasks());
+        let mut reversed = tasks();
+        reversed.reverse();
+        let backward = merged(&config, reversed);
+        for step in [&forward, &backward] {
+            assert_eq!(step.outcome, Outcome::TestsFailed);
+            let counts = step.tests.as_ref().expect("tests").counts();
+            assert_eq!(
+                (counts.total, counts.passed, counts.failed, counts.skipped),
+                (4, 2, 1, 1)
+            );
+            assert_eq!(
+                step.headline(),
+                "TESTS FAILED (2 passed, 1 failed, 1 skipped) in 3 tasks"
+            );
+            assert_eq!(step.tasks.len(), 3);
+        }
+        assert_eq!(forward.problem, backward.problem);
+    }
+
+    #[test]
+    fn a_step_that_passed_says_nothing_and_keeps_the_common_version() {
+        let config = suite_config("2");
+        let mut tasks = vec![
+            unit(
+                "shard 1/2",
+                Outcome::Complete,
+                Some(vec![test("a", TestStatus::Passed)]),
+            ),
+            unit(
+                "shard 2/2",
+                Outcome::Complete,
+                Some(vec![test("b", TestStatus::Passed)]),
+            ),
+        ];
+        for task in &mut tasks {
+            task.place_version = Some(7);
+        }
+        let step = merged(&config, tasks.clone());
+        assert_eq!(step.outcome, Outcome::Complete);
+        assert_eq!(step.problem, None);
+        assert_eq!(step.place_version, Some(7));
+        assert_eq!(step.headline(), "COMPLETE (2 tasks)");
+        tasks[1].place_version = Some(8);
+        assert_eq!(merged(&config, tasks).place_version, None);
+    }
+
+    #[test]
+    fn tasks_left_running_on_open_cloud_are_named() {
+        let config = suite_config("2");
+        let mut running = unit("shard 2/2", Outcome::WaitTimeout, None);
+        running.task = Some(Task {
+            path: "universes/1/places/1/tasks/y".into(),
+            state: TaskState::Processing,
+            ..Task::default()
+        });
+        let tasks = vec![
+            unit(
+                "shard 1/2",
+                Outcome::Complete,
+                Some(vec![test("a", TestStatus::Passed)]),
+            ),
+            running,
+        ];
+        let step = merge(&config, tasks.clone(), Duration::ZERO, Service::OpenCloud);
+        let problem = step.problem.unwrap_or_default();
+        assert!(
+            problem.ends_with(". tasks that may still run on Roblox (Open Cloud has no cancel): universes/1/places/1/tasks/y"),
+            "{problem}"
+        );
+        // The emulator stops with luau-exec: nothing is left running.
+        let step = merged(&config, tasks);
+        assert!(!step.problem.unwrap_or_default().contains("may still run"));
+    }
+
+    #[test]
+    fn a_unit_never_started_says_why() {
+        let config = suite_config("2");
+        let late = never_started(&config, "shard 2/2", None, Service::OpenCloud);
+        assert_eq!(late.outcome, Outcome::WaitTimeout);
+        assert_eq!(late.label.as_deref(), Some("shard 2/2"));
+        assert!(
+            late.problem
+                .as_deref()
+                .is_some_and(|p| p.starts_with("never started: wait-timeout (")
+                    && p.ends_with(
+                        "passed while it waited its turn (2 tasks at a time, ten a place)"
+                    )),
+            "{:?}",
+            late.problem
+        );
+        let signal = Outcome::Interrupted(crate::outcome::Signal::Terminate);
+        let stopped = never_started(&config, "shard 2/2", Some(signal), Service::OpenCloud);
+        assert_eq!(stopped.outcome, signal);
+        assert_eq!(
+            stopped.problem.as_deref(),
+            Some("never started: interrupted by SIGTERM first; nothing was created for it")
+        );
+    }
+}

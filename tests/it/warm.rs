@@ -1,0 +1,344 @@
+//! What warm and live runs on Roblox depend on, in the emulator: servers of a place version stay
+//! warm after a task (only a cold version pays the boot delay), `game.PlaceVersion` is the
+//! version a task runs on, and MemoryStoreService's sorted maps and queues are shared per
+//! universe by tasks and Open Cloud's memory-store routes, which check the key's scopes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::emulator::{get, post, serve_with_args};
+use crate::places::place;
+use crate::support::Run;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// Creates a task (at head, or pinned to `version`) in universe 1, place 1, and polls it until
+/// it ends; gives the task and how long it took.
+async fn run_task(base: &str, version: Option<u64>, script: &str) -> (Value, Duration) {
+    let at = match version {
+        Some(v) => format!("versions/{v}/"),
+        None => String::new(),
+    };
+    let started = Instant::now();
+    let (status, task) = post(
+        &format!("{base}/cloud/v2/universes/1/places/1/{at}luau-execution-session-tasks"),
+        json!({ "script": script }),
+    )
+    .await;
+    assert_eq!(status, 200, "{task}");
+    let path = task["path"].as_str().unwrap().to_owned();
+    for _ in 0..400 {
+        let (_, task) = get(&format!("{base}/cloud/v2/{path}")).await;
+        if matches!(task["state"].as_str(), Some("COMPLETE" | "FAILED")) {
+            return (task, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the task did not end");
+}
+
+async fn stats(base: &str) -> Value {
+    get(&format!("{base}/emulator/stats")).await.1
+}
+
+async fn upload(base: &str) -> u64 {
+    let response = client()
+        .post(format!(
+            "{base}/universes/v1/1/places/1/versions?versionType=Saved"
+        ))
+        .header("x-api-key", "any")
+        .header("content-type", "application/octet-stream")
+        .body(place(Vec::new()))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    body["versionNumber"].as_u64().unwrap()
+}
+
+async fn send(method: reqwest::Method, url: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = client().request(method, url).header("x-api-key", "any");
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("sent");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_second_task_of_the_same_version_starts_without_the_boot_delay() {
+    let served = serve_with_args(&[], &["--boot-delay", "2"]).await;
+    let (first, cold) = run_task(&served.url, None, "return game.PlaceVersion").await;
+    assert_eq!(first["output"]["results"], json!([1]));
+    let (second, warm) = run_task(&served.url, None, "return 2").await;
+    assert_eq!(second["state"], "COMPLETE");
+    assert!(cold >= Duration::from_secs(2), "{cold:?}");
+    assert!(
+        warm < Duration::from_millis(1000),
+        "warm: {warm:?}, cold: {cold:?}"
+    );
+    let counts = stats(&served.url).await;
+    assert_eq!(
+        (counts["coldBoots"].clone(), counts["warmStarts"].clone()),
+        (json!(1), json!(1))
+    );
+
+    // A new version is cold even while the old one is warm, and a task at head runs on it.
+    let version = upload(&served.url).await;
+    assert_eq!(version, 2);
+    let (head, cold_again) = run_task(&served.url, None, "return game.PlaceVersion").await;
+    assert_eq!(head["output"]["results"], json!([2]));
+    assert!(
+        head["path"].as_str().unwrap().contains("/versions/2/"),
+        "{head}"
+    );
+    assert!(cold_again >= Duration::from_secs(2), "{cold_again:?}");
+    // Pinned to the old version: still warm, and it says which version it runs on.
+    let (pinned, quick) = run_task(
+        &served.url,
+        Some(1),
+        "return game.PlaceVersion, game.PlaceId, game.GameId",
+    )
+    .await;
+    assert_eq!(pinned["output"]["results"], json!([1, 1, 1]));
+    assert!(quick < Duration::from_millis(1000), "{quick:?}");
+}
+
+#[tokio::test]
+async fn a_warm_period_of_zero_boots_every_task() {
+    let served = serve_with_args(&[], &["--boot-delay", "1", "--warm-period", "0"]).await;
+    for _ in 0..2 {
+        let (task, took) = run_task(&served.url, None, "return 1").await;
+        assert_eq!(task["state"], "COMPLETE");
+        assert!(took >= Duration::from_secs(1), "{took:?}");
+    }
+    assert_eq!(stats(&served.url).await["coldBoots"], 2);
+}
+
+#[tokio::test]
+async fn a_value_set_in_one_task_is_read_by_the_next_and_by_open_cloud() {
+    let served = serve_with_args(&[], &[]).await;
+    let base = &served.url;
+    let (set, _) = run_task(
+        base,
+        None,
+        r#"local map = game:GetService("MemoryStoreService"):GetSortedMap("progress")
+return map:SetAsync("spec-1", { passed = 3, name = "a" }, 600, 7), map:SetAsync("spec-1", { passed = 4, name = "a" }, 600, 7)"#,
+    )
+    .await;
+    assert_eq!(set["output"]["results"], json!([true, false]), "{set}");
+    let (read, _) = run_task(
+        base,
+        None,
+        r#"local ms = game:GetService("MemoryStoreService")
+local map = ms:GetSortedMap("progress")
+local value, sortKey = map:GetAsync("spec-1")
+return value, sortKey, ms:GetSortedMap("progress") == map, map.ClassName, map:GetAsync("missing")"#,
+    )
+    .await;
+    assert_eq!(
+        read["output"]["results"],
+        json!([{ "passed": 4, "name": "a" }, 7, true, "MemoryStoreSortedMap", null, null])
+    );
+
+    let items = format!("{base}/cloud/v2/universes/1/memory-store/sorted-maps/progress/items");
+    let (status, item) = get(&format!("{items}/spec-1")).await;
+    assert_eq!(status, 200, "{item}");
+    assert_eq!(item["value"], json!({ "passed": 4, "name": "a" }));
+    assert_eq!(item["numericSortKey"], 7.0);
+    assert_eq!(item["id"], "spec-1");
+    assert_eq!(
+        item["path"],
+        "cloud/v2/universes/1/memory-store/sorted-maps/progress/items/spec-1"
+    );
+    // Another universe's map of the same name is another map.
+    let (status, _) = get(&format!(
+        "{base}/cloud/v2/universes/2/memory-store/sorted-maps/progress/items/spec-1"
+    ))
+    .await;
+    assert_eq!(status, 404);
+
+    // Written through Open Cloud, read in a task, in the map's order.
+    let (status, created) = post(
+        &format!("{items}?id=spec-0"),
+        json!({ "value": "from the runner", "ttl": "60s", "numericSortKey": 1 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let (again, _) = post(
+        &format!("{items}?id=spec-0"),
+        json!({ "value": 1, "ttl": "60s" }),
+    )
+    .await;
+    assert_eq!(again, 409);
+    let (range, _) = run_task(
+        base,
+        None,
+        r#"local map = game:GetService("MemoryStoreService"):GetSortedMap("progress")
+local keys = {}
+for _, item in map:GetRangeAsync(Enum.SortDirection.Ascending, 10) do table.insert(keys, item.key) end
+local down = map:GetRangeAsync(Enum.SortDirection.Descending, 1)
+local updated = map:UpdateAsync("spec-0", function(old) return old .. "!" end, 60)
+return keys, down[1].key, updated"#,
+    )
+    .await;
+    assert_eq!(
+        range["output"]["results"],
+        json!([["spec-0", "spec-1"], "spec-1", "from the runner!"])
+    );
+
+    // Listing pages through the map; deleting removes. The update returned no sort key, so
+    // spec-0 has none now and sorts last.
+    let (_, page) = get(&format!("{items}?maxPageSize=1")).await;
+    assert_eq!(page["items"][0]["id"], "spec-1");
+    let token = page["nextPageToken"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let (_, next) = get(&format!("{items}?maxPageSize=1&pageToken={token}")).await;
+    assert_eq!(next["items"][0]["id"], "spec-0");
+    assert!(next["items"][0].get("numericSortKey").is_none(), "{next}");
+    assert!(next.get("nextPageToken").is_none(), "{next}");
+    let (status, _) = send(reqwest::Method::DELETE, &format!("{items}/spec-0"), None).await;
+    assert_eq!(status, 200);
+    let (_, all) = get(&format!("{items}?maxPageSize=100")).await;
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(1), "{all}");
+}
+
+#[tokio::test]
+async fn queues_pass_items_between_open_cloud_and_tasks() {
+    let served = serve_with_args(&[], &[]).await;
+    let queue = format!(
+        "{}/cloud/v2/universes/1/memory-store/queues/specs/items",
+        served.url
+    );
+    for (spec, priority) in [("slow", 0), ("fast", 5)] {
+        let (status, item) = post(
+            &queue,
+            json!({ "data": spec, "priority": priority, "ttl": "120s" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{item}");
+    }
+    let (task, _) = run_task(
+        &served.url,
+        None,
+        r#"local q = game:GetService("MemoryStoreService"):GetQueue("specs")
+local items, id = q:ReadAsync(1, false, 0)
+q:RemoveAsync(id)
+q:AddAsync({ done = items[1] }, 60)
+local none, noId = q:ReadAsync(5, true, 0)
+return items, #none, noId, q:GetSizeAsync()"#,
+    )
+    .await;
+    assert_eq!(
+        task["output"]["results"],
+        json!([["fast"], 0, null, 2]),
+        "{task}"
+    );
+    let (_, read) = get(&format!("{queue}:read?count=5&invisibilityWindow=30s")).await;
+    let data: Vec<Value> = read["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["data"].clone())
+        .collect();
+    assert_eq!(data, [json!("slow"), json!({ "done": "fast" })]);
+    let read_id = read["readId"].as_str().unwrap();
+    let (status, _) = post(&format!("{queue}:discard"), json!({ "readId": read_id })).await;
+    assert_eq!(status, 200);
+    let (status, _) = get(&format!("{queue}:read?count=1&allOrNothing=true")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_key_without_the_memory_store_scope_is_refused() {
+    let served = serve_with_args(&[], &["--key-scopes", "memory-store.sorted-map:read"]).await;
+    let items = format!(
+        "{}/cloud/v2/universes/1/memory-store/sorted-maps/m/items",
+        served.url
+    );
+    let (status, body) = post(&format!("{items}?id=a"), json!({ "value": 1 })).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["code"], "PERMISSION_DENIED");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("memory-store.sorted-map:write"),
+        "{body}"
+    );
+    let (status, _) = get(&items).await;
+    assert_eq!(status, 200);
+    let (status, _) = get(&format!(
+        "{}/cloud/v2/universes/1/memory-store/queues/q/items:read",
+        served.url
+    ))
+    .await;
+    assert_eq!(status, 403);
+    // Without a key at all, the gateway's 401 comes first.
+    let response = client().get(&items).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+/// On the local backend, through the real binary: one task writes and reads its universe's
+/// stores, sees Roblox's limits, and knows its version.
+#[tokio::test]
+async fn the_local_backend_runs_memory_stores_with_their_limits() {
+    let script = r#"
+local ms = game:GetService("MemoryStoreService")
+local map = ms:GetSortedMap("m")
+map:SetAsync("b", 2, 30, "z")
+map:SetAsync("a", 1, 30, 5)
+map:SetAsync("c", 3, 30)
+local keys = {}
+for _, item in map:GetRangeAsync(Enum.SortDirection.Ascending, 200, { key = "a", sortKey = 5 }) do
+	table.insert(keys, item.key)
+end
+local function try(f) return select(2, pcall(f)) end
+local errors = {
+	try(function() map:SetAsync(string.rep("k", 129), 1, 30) end),
+	try(function() map:SetAsync("big", string.rep("x", 40000), 30) end),
+	try(function() map:SetAsync("late", 1, 3888001) end),
+	try(function() map:SetAsync("f", function() end, 30) end),
+	try(function() map:GetRangeAsync(Enum.SortDirection.Ascending, 201) end),
+	try(function() map:UpdateAsync("a", function() error("no") end, 30) end),
+	try(function() map.GetAsync(ms, "a") end),
+}
+return keys, errors, game.PlaceVersion, map:GetSizeAsync()
+"#;
+    let output = Run::bare()
+        .env("INPUT_BACKEND", "local")
+        .env("INPUT_SCRIPT", script)
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        .output()
+        .await;
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    let result: Value = output
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["event"] == "result")
+        .map(|line| line["results"].clone())
+        .expect("a result");
+    assert_eq!(result[0], json!(["b", "c"]));
+    assert_eq!(
+        result[1],
+        json!([
+            "TaskScript:13: InvalidRequest: The key is longer than 128 characters.",
+            "TaskScript:14: ItemValueSizeTooLarge: Value size exceeds limit (32KB).",
+            "TaskScript:15: InvalidExpirationTime: The field 'expiration' time must be between 0 and 3,888,000.",
+            "TaskScript:16: InvalidRequest: Unable to convert value to json.",
+            "TaskScript:17: InvalidRequest: count must be between 1 and 200.",
+            "TaskScript:18: TransformCallbackFailed: Failed to invoke transformation callback function.",
+            "TaskScript:19: Expected ':' not '.' calling member function GetAsync",
+        ])
+    );
+    assert_eq!(result[2], 1);
+    assert_eq!(result[3], 3);
+}
