@@ -156,8 +156,8 @@ fn run(
         }
         Ok(VmState::Continue)
     });
-    install_output(&lua, logs)?;
-    install_stubs(&lua)?;
+    install_output(lua, logs)?;
+    install_stubs(lua)?;
     lua.set_app_data(request.context.clone());
     let tree = match &request.place {
         Some(place) => place.tree().map_err(|e| LuaError::runtime(e.to_string()))?,
@@ -170,7 +170,7 @@ fn run(
         MEMORY_LIMIT,
     ));
     let scheduler = Rc::new(Scheduler::default());
-    let shared = dom::install(&lua, dom, scheduler.clone())?;
+    let shared = dom::install(lua, dom, scheduler.clone())?;
     lua.sandbox(true)?;
 
     let function = lua
@@ -178,14 +178,14 @@ fn run(
         // A script is text: one that looks like bytecode is not loaded as such.
         .set_mode(mlua::chunk::ChunkMode::Text)
         .set_name("=TaskScript")
-        .set_environment(dom::script_env(&lua, &shared, None)?)
+        .set_environment(dom::script_env(lua, &shared, None)?)
         .into_function()?;
     let input = lua.create_table()?;
     if let Some(bytes) = &request.binary_input {
         input.set("BinaryInput", lua.create_buffer(bytes)?)?;
     }
     let returned = match scheduler.run(
-        &lua,
+        lua,
         function,
         std::iter::once(Value::Table(input)).collect(),
         deadline,
