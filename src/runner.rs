@@ -18,14 +18,15 @@ use tokio::time::Instant;
 
 use crate::api::model::{CreateTaskRequest, LogMessage, MessageType, Task, TaskState};
 use crate::api::{ApiError, Progress, Service, TaskApi};
-use crate::config::{Config, PlaceFile};
-use crate::duration::{human, to_protobuf_duration};
+use crate::config::{Config, PlaceFile, TaskSpec};
+use crate::duration::to_protobuf_duration;
 use crate::interrupt::Interrupt;
 use crate::outcome::{Outcome, Signal};
 use crate::poller::{self, PollError, PollEvent};
 use crate::render::{Event, Sink};
-use crate::report::{StepReport, TaskReport};
-use crate::results;
+use crate::report::problem::{Interruption, LeftRunning, LogsCut};
+use crate::report::{Problem, StepReport, TaskReport};
+use crate::results::judge::Judge;
 use crate::roblox::{LOG_MESSAGE_OVERHEAD, LOG_WINDOW_BYTES};
 use crate::text::size;
 
@@ -51,47 +52,65 @@ enum Phase {
 
 /// Why the steps stopped early.
 enum Stop {
-    Failed(Outcome, String),
+    Failed(Outcome, Problem),
     Interrupted(Signal),
 }
 
 impl Stop {
     fn api(error: ApiError) -> Self {
-        Self::Failed(Outcome::of_api_error(&error), error.to_string())
+        Self::Failed(Outcome::of_api_error(&error), Problem::Api(error))
     }
 }
 
 type Step<T> = Result<T, Stop>;
 
-/// Runs the job to its end, or until `interrupt` fires.
-pub async fn run(
-    config: &Config,
-    api: &impl TaskApi,
-    console: &mut dyn Sink,
-    interrupt: &mut Interrupt,
-) -> StepReport {
-    StepReport::of_one(run_until(config, api, console, interrupt, None).await)
+/// One task of the step, and where it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRun<'a> {
+    pub spec: &'a TaskSpec,
+    pub place_id: u64,
+    /// The version the task is pinned to; `None`: the place's latest.
+    pub version: Option<u64>,
+    /// The place file the task uploads first, as a new version it then runs on (the step's own
+    /// task; a step of many uploads once per place, and pins its tasks to that version).
+    pub upload: Option<&'a PlaceFile>,
+    /// The step's deadline, for a task of many; `None`: `wait-timeout` counted from the task's
+    /// creation.
+    pub deadline: Option<Instant>,
 }
 
-/// [`run`], with a deadline of the caller's in place of `wait-timeout` counted from the
-/// task's creation: a step that runs many tasks gives each the step's own deadline.
-pub async fn run_until<A: TaskApi>(
+impl<'a> TaskRun<'a> {
+    /// The step's own task: on the first place, uploading the place file itself, within
+    /// `wait-timeout` from its creation.
+    pub fn own(config: &'a Config, spec: &'a TaskSpec) -> Self {
+        Self {
+            spec,
+            place_id: config.place_id,
+            version: config.place_version,
+            upload: config.place_file.as_ref(),
+            deadline: None,
+        }
+    }
+}
+
+/// Runs one task to its end, or until `interrupt` fires.
+pub async fn run_task<A: TaskApi>(
     config: &Config,
+    task: TaskRun<'_>,
     api: &A,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
-    deadline: Option<Instant>,
 ) -> TaskReport {
     let mut report = TaskReport::new(Outcome::Complete, api.service());
-    report.place_id = config.place_id;
+    report.place_id = task.place_id;
     let mut job = Job {
         config,
+        task,
         api,
         report,
         phase: Phase::Preparing,
         started: Instant::now(),
         created_at: None,
-        deadline,
     };
     let result = job.steps(console, interrupt).await;
     job.report.duration = job.created_at.unwrap_or(job.started).elapsed();
@@ -111,13 +130,12 @@ pub async fn run_until<A: TaskApi>(
 
 struct Job<'a, A: TaskApi> {
     config: &'a Config,
+    task: TaskRun<'a>,
     api: &'a A,
     report: TaskReport,
     phase: Phase,
     started: Instant,
     created_at: Option<Instant>,
-    /// The caller's deadline, if it set one; else `wait-timeout` from the task's creation.
-    deadline: Option<Instant>,
 }
 
 /// Runs a step unless a signal comes first.
@@ -134,21 +152,9 @@ async fn unless_interrupted<T>(
 impl<A: TaskApi> Job<'_, A> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
-        self.report.place_version = config.place_version;
-        if let Some(place) = &config.place_file {
-            let version =
-                upload_place_file(config, self.api, place, config.place_id, console, interrupt)
-                    .await?;
-            self.report.place_version = Some(version);
-        }
-
-        let binary_input = match &config.binary_input {
-            Some(path) => Some(self.upload_binary_input(path, console, interrupt).await?),
-            None => None,
-        };
-
+        let binary_input = self.prepare(console, interrupt).await?;
         let request = CreateTaskRequest {
-            script: config.script.clone(),
+            script: self.task.spec.script.clone(),
             timeout: config.task_timeout.map(to_protobuf_duration),
             binary_input,
             enable_binary_output: config.binary_output.is_some().then_some(true),
@@ -156,27 +162,11 @@ impl<A: TaskApi> Job<'_, A> {
         self.phase = Phase::Creating;
         let created_at = Instant::now();
         // A create held off by 429s waits for its turn within the same wait.
-        let deadline = self.deadline.unwrap_or(created_at + config.wait_timeout);
-        let create = self.api.create_task(
-            config.universe_id,
-            config.place_id,
-            self.report.place_version,
-            &request,
-            Some(deadline),
-        );
-        let task = unless_interrupted(interrupt, create)
-            .await?
-            .map_err(|error| match error {
-                // Refused with 429s until the wait was over: the wait's end, not an outage.
-                ApiError::Unavailable { .. } if Instant::now() >= deadline => Stop::Failed(
-                    Outcome::WaitTimeout,
-                    format!(
-                        "wait-timeout ({}) passed before a task could be created: {error}",
-                        human(config.wait_timeout)
-                    ),
-                ),
-                error => Stop::api(error),
-            })?;
+        let deadline = self
+            .task
+            .deadline
+            .unwrap_or(created_at + config.wait_timeout);
+        let task = self.create(&request, deadline, interrupt).await?;
         self.phase = Phase::Following;
         self.created_at = Some(created_at);
         console.emit(Event::Note(&format!("created task {}", task.path)));
@@ -184,50 +174,110 @@ impl<A: TaskApi> Job<'_, A> {
 
         let task = self.wait(task, deadline, console, interrupt).await?;
         self.report.duration = created_at.elapsed();
-        self.report.outcome = Outcome::of_task(&task);
-        if matches!(task.state, TaskState::Other(_) | TaskState::Unspecified) {
-            self.report.problem = Some(format!(
-                "the task ended in a state this tool does not know: {}",
-                task.state
-            ));
-        }
         let completed = task.state == TaskState::Complete;
         let output_uri = task.binary_output_uri.clone();
         let path = task.path.clone();
-        self.report.task = Some(task);
-        self.read_test_results();
-
-        // The logs: the API serves them only once the task has ended.
-        let logs = tokio::time::timeout_at(deadline, fetch_logs(self.api, &path));
-        match unless_interrupted(interrupt, logs).await? {
-            Ok(Ok(logs)) => {
-                self.report.logs = logs.messages;
-                self.report.logs_cut = logs.cut;
-            }
-            Ok(Err(error)) => {
-                self.report.logs_problem =
-                    Some(format!("the task's logs could not be read: {error}"));
-            }
-            Err(_) => {
-                self.report.logs_problem = Some(format!(
-                    "the task's logs were not read: wait-timeout ({}) passed first",
-                    human(config.wait_timeout)
-                ));
-            }
-        }
+        self.ended(task);
+        self.read_logs(&path, deadline, interrupt).await?;
 
         if let (Some(path), true) = (&config.binary_output, completed) {
             let Some(uri) = output_uri.filter(|u| !u.is_empty()) else {
                 return Err(Stop::Failed(
                     Outcome::Unavailable,
-                    format!(
-                        "{} completed the task without a binary output URI (did the script return {{ BinaryOutput = buffer }}?)",
-                        self.api.service()
-                    ),
+                    Problem::NoBinaryOutputUri(self.api.service()),
                 ));
             };
             self.download_binary_output(&uri, path, deadline, console, interrupt)
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// The uploads before the task: the place file (its new version is the one the task runs
+    /// against), then the binary input, whose path the create names.
+    async fn prepare(
+        &mut self,
+        console: &mut dyn Sink,
+        interrupt: &mut Interrupt,
+    ) -> Step<Option<String>> {
+        let (config, task) = (self.config, self.task);
+        self.report.place_version = task.version;
+        if let Some(place) = task.upload {
+            let version =
+                upload_place_file(config, self.api, place, task.place_id, console, interrupt)
+                    .await?;
+            self.report.place_version = Some(version);
+        }
+        match &config.binary_input {
+            Some(path) => Ok(Some(
+                self.upload_binary_input(path, console, interrupt).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates the task; creates refused with 429s until `deadline` are the wait's end.
+    async fn create(
+        &mut self,
+        request: &CreateTaskRequest,
+        deadline: Instant,
+        interrupt: &mut Interrupt,
+    ) -> Step<Task> {
+        let config = self.config;
+        let create = self.api.create_task(
+            config.universe_id,
+            self.task.place_id,
+            self.report.place_version,
+            request,
+            Some(deadline),
+        );
+        unless_interrupted(interrupt, create)
+            .await?
+            .map_err(|error| match error {
+                // Refused with 429s until the wait was over: the wait's end, not an outage.
+                ApiError::Unavailable { .. } if Instant::now() >= deadline => Stop::Failed(
+                    Outcome::WaitTimeout,
+                    Problem::CreateTimeout {
+                        waited: config.wait_timeout,
+                        error,
+                    },
+                ),
+                error => Stop::api(error),
+            })
+    }
+
+    /// The task's end: its outcome, then what its results say.
+    fn ended(&mut self, task: Task) {
+        self.report.outcome = Outcome::of_task(&task);
+        if matches!(task.state, TaskState::Other(_) | TaskState::Unspecified) {
+            self.report.problem = Some(Problem::UnknownState(task.state.clone()));
+        }
+        self.report.task = Some(task);
+        self.read_test_results();
+    }
+
+    /// Reads the task's logs (the API serves them only once the task has ended) within the
+    /// deadline; logs that cannot be read are said, and the outcome still follows the task.
+    async fn read_logs(
+        &mut self,
+        path: &str,
+        deadline: Instant,
+        interrupt: &mut Interrupt,
+    ) -> Step<()> {
+        let logs = tokio::time::timeout_at(deadline, fetch_logs(self.api, path));
+        match unless_interrupted(interrupt, logs).await? {
+            Ok(Ok(logs)) => {
+                self.report.logs = logs.messages;
+                self.report.logs_cut = logs.cut.map(Problem::LogsCut);
+            }
+            Ok(Err(error)) => {
+                self.report.logs_problem = Some(Problem::LogsUnreadable(error));
+            }
+            Err(_) => {
+                self.report.logs_problem = Some(Problem::LogsTimedOut {
+                    waited: self.config.wait_timeout,
+                });
+            }
         }
         Ok(())
     }
@@ -246,10 +296,7 @@ impl<A: TaskApi> Job<'_, A> {
             .await?
             .map_err(Stop::api)?;
         let Some(uri) = input.upload_uri.as_deref() else {
-            return Err(Stop::Failed(
-                Outcome::Unavailable,
-                "the binary input was created without an upload URI".into(),
-            ));
+            return Err(Stop::Failed(Outcome::Unavailable, Problem::NoUploadUri));
         };
         console.emit(Event::Note(&format!(
             "uploading binary input {} ({})",
@@ -314,15 +361,11 @@ impl<A: TaskApi> Job<'_, A> {
             Ok(task) => Ok(task),
             Err(PollError::Api(error)) => Err(Stop::api(error)),
             Err(PollError::WaitTimeout { last }) => {
-                let mut problem = format!(
-                    "gave up waiting after {} (wait-timeout) with the task still {}; {}",
-                    human(self.config.wait_timeout),
-                    last.state,
-                    self.still_running(&last.path)
-                );
-                if last.state == TaskState::Processing && self.api.service() == Service::OpenCloud {
-                    problem.push_str(". A task that never leaves PROCESSING often means a place version Roblox could not load.");
-                }
+                let problem = Problem::WaitTimeout {
+                    waited: self.config.wait_timeout,
+                    last: last.state.clone(),
+                    left: self.left_running(&last.path),
+                };
                 self.report.task = Some(*last);
                 Err(Stop::Failed(Outcome::WaitTimeout, problem))
             }
@@ -341,7 +384,10 @@ impl<A: TaskApi> Job<'_, A> {
             tokio::fs::create_dir_all(parent).await.map_err(|e| {
                 Stop::Failed(
                     Outcome::LocalWriteFailed,
-                    format!("cannot create `{}` on this machine: {e}", parent.display()),
+                    Problem::CannotCreate {
+                        path: parent.to_owned(),
+                        error: Arc::new(e),
+                    },
                 )
             })?;
         }
@@ -361,11 +407,10 @@ impl<A: TaskApi> Job<'_, A> {
             // The abandoned download's file beside `path` went with it; `path` is untouched.
             Ok(Err(_)) => Err(Stop::Failed(
                 Outcome::WaitTimeout,
-                format!(
-                    "the task completed, but its binary output was still downloading when wait-timeout ({}) passed; `{}` was not written",
-                    human(self.config.wait_timeout),
-                    path.display()
-                ),
+                Problem::DownloadTimeout {
+                    waited: self.config.wait_timeout,
+                    path: path.to_owned(),
+                },
             )),
             Err(stop) => Err(stop),
         }
@@ -375,85 +420,48 @@ impl<A: TaskApi> Job<'_, A> {
     /// envelope), maps failures to files, and locates the task's own error. A completed task
     /// with failing tests, no tests, or unreadable results is [`Outcome::TestsFailed`].
     fn read_test_results(&mut self) {
-        let config = self.config;
-        self.report.error_location = self
-            .report
-            .error_message()
-            .and_then(|message| config.locator.find_in(message));
-        let completed = self.report.outcome == Outcome::Complete;
+        let (config, spec) = (self.config, self.task.spec);
         let first = self.report.results().and_then(|results| results.first());
-        let redactor = self.api.redactor();
-        let coverage = config.coverage.as_ref().map(|spec| {
-            let sourcemap = config.locator.sourcemap();
-            crate::coverage::of_results(first.map(|raw| raw.get()), spec, sourcemap)
-        });
-        let parsed = first.map(|raw| results::parse_envelope(raw.get(), redactor));
-        self.report.coverage = coverage;
-        let problem = match parsed {
-            Some(Ok(Some(mut run))) => {
-                run.locate(&config.locator);
-                run.redact_with(redactor);
-                // One shard of a suite may hold no spec modules, or no test the pattern
-                // matches; the step judges the whole.
-                let sharded = config.suite.as_ref().is_some_and(|s| s.shard.is_some());
-                let problem = run.problem(config.suite.as_ref(), !sharded, config.github_actions);
-                self.report.tests = Some(run);
-                problem
-            }
-            Some(Err(error)) => Some(format!(
-                "the test results could not be read: the first return value is a malformed `{}` envelope: {error}",
-                results::ENVELOPE_KIND
-            )),
-            _ if config.suite.is_some() => Some(format!(
-                "the test bootstrap did not return a `{}` envelope",
-                results::ENVELOPE_KIND
-            )),
-            _ => None,
+        let first = first.map(|raw| raw.get());
+        let coverage = config
+            .coverage
+            .as_ref()
+            .map(|coverage| crate::coverage::of_results(first, coverage, spec.locator.sourcemap()));
+        let judge = Judge {
+            locator: &spec.locator,
+            suite: spec.suite.as_ref(),
+            github_actions: config.github_actions,
+            redactor: self.api.redactor(),
         };
-        if let (true, Some(problem)) = (completed, problem) {
+        let reading = judge.read(self.report.error_message(), first);
+        self.report.coverage = coverage;
+        self.report.error_location = reading.error_location;
+        self.report.tests = reading.tests;
+        if let (Outcome::Complete, Some(problem)) = (self.report.outcome, reading.problem) {
             self.report.outcome = Outcome::TestsFailed;
-            self.report.problem = Some(problem);
+            self.report.problem = Some(Problem::Tests(problem));
         }
     }
 
     /// What an interruption at this point leaves behind.
-    fn interruption(&self, signal: Signal) -> String {
-        let name = signal.name();
-        let task = self.report.task_path();
-        match (self.phase, task) {
-            (Phase::Preparing, _) => {
-                format!("interrupted by {name} before a task was created; nothing was started")
-            }
-            (Phase::Creating, _) => match self.api.service() {
-                Service::OpenCloud => format!(
-                    "interrupted by {name} while the task was being created: it may exist and run on Roblox, which has no way to list or cancel tasks"
-                ),
-                Service::LocalEmulator => format!(
-                    "interrupted by {name} while the task was being created; the local emulator stops with luau-exec"
-                ),
+    fn interruption(&self, signal: Signal) -> Problem {
+        let at = match (self.phase, self.report.task_path()) {
+            (Phase::Preparing, _) => Interruption::BeforeCreate,
+            (Phase::Creating, _) => Interruption::WhileCreating(self.api.service()),
+            (Phase::Following, Some(path)) => Interruption::Following {
+                ended: self.report.state().filter(|s| s.is_terminal()).cloned(),
+                left: self.left_running(path),
             },
-            (Phase::Following, Some(path)) => {
-                let ended = self
-                    .report
-                    .state()
-                    .filter(|state| state.is_terminal())
-                    .map(|state| format!(" after the task ended ({state})"))
-                    .unwrap_or_default();
-                format!("interrupted by {name}{ended}; {}", self.still_running(path))
-            }
-            (Phase::Following, None) => format!("interrupted by {name}"),
-        }
+            (Phase::Following, None) => Interruption::FollowingUnknown,
+        };
+        Problem::Interrupted { signal, at }
     }
 
     /// Where a task that may still be running lives, in this backend's terms.
-    fn still_running(&self, path: &str) -> String {
-        match self.api.service() {
-            Service::OpenCloud => format!(
-                "it may still run on Roblox (Open Cloud has no cancel): GET /cloud/v2/{path}"
-            ),
-            Service::LocalEmulator => {
-                format!("the local emulator stops with luau-exec, and the task with it: {path}")
-            }
+    fn left_running(&self, path: &str) -> LeftRunning {
+        LeftRunning {
+            service: self.api.service(),
+            path: path.to_owned(),
         }
     }
 }
@@ -501,16 +509,17 @@ async fn upload_place_file(
     );
     // Name the file: with several places, or a refusal of its content, "the place file" alone
     // does not say which.
-    let version =
-        unless_interrupted(interrupt, transfer)
-            .await?
-            .map_err(|error| match Stop::api(error) {
-                Stop::Failed(outcome, problem) => Stop::Failed(
-                    outcome,
-                    format!("place file `{}`: {problem}", place.path.display()),
-                ),
-                other => other,
-            })?;
+    let version = unless_interrupted(interrupt, transfer)
+        .await?
+        .map_err(|error| {
+            Stop::Failed(
+                Outcome::of_api_error(&error),
+                Problem::PlaceUpload {
+                    path: place.path.clone(),
+                    error,
+                },
+            )
+        })?;
     console.emit(Event::Note(&if local {
         format!("the local emulator loaded the place (version {version})")
     } else {
@@ -538,10 +547,10 @@ pub async fn upload_place_version(
                 Stop::Failed(outcome, problem) => (outcome, problem),
                 Stop::Interrupted(signal) => (
                     Outcome::Interrupted(signal),
-                    format!(
-                        "interrupted by {} while uploading the place; no task was started",
-                        signal.name()
-                    ),
+                    Problem::Interrupted {
+                        signal,
+                        at: Interruption::UploadingPlace,
+                    },
                 ),
             };
             report.outcome = outcome;
@@ -556,7 +565,7 @@ pub struct Logs {
     pub messages: Vec<LogMessage>,
     /// Set when some logs were left unread (a server that kept paging, a token cycle, more
     /// text than any task can log).
-    pub cut: Option<String>,
+    pub cut: Option<LogsCut>,
 }
 
 /// Reads every page of the task's logs, in order, within [`MAX_LOG_PAGES`] pages and
@@ -585,10 +594,9 @@ pub async fn fetch_logs(api: &impl TaskApi, path: &str) -> Result<Logs, ApiError
             for message in messages {
                 kept_bytes += message.message.len() + LOG_MESSAGE_OVERHEAD;
                 if kept_bytes > MAX_LOG_BYTES {
-                    logs.cut = Some(format!(
-                        "the logs were cut after {} of text: more than any task can log, so the server misbehaved",
-                        size(MAX_LOG_BYTES as u64)
-                    ));
+                    logs.cut = Some(LogsCut::TooMuchText {
+                        max_bytes: MAX_LOG_BYTES,
+                    });
                     return Ok(logs);
                 }
                 logs.messages.push(message);
@@ -597,18 +605,15 @@ pub async fn fetch_logs(api: &impl TaskApi, path: &str) -> Result<Logs, ApiError
         match page.next_page_token.filter(|t| !t.is_empty()) {
             None => return Ok(logs),
             Some(next) if !seen_tokens.insert(next.clone()) => {
-                logs.cut = Some(
-                    "the log listing repeated a page token (a cycle), so reading stopped there"
-                        .into(),
-                );
+                logs.cut = Some(LogsCut::TokenCycle);
                 return Ok(logs);
             }
             Some(next) => token = Some(next),
         }
     }
-    logs.cut = Some(format!(
-        "the logs were cut after {MAX_LOG_PAGES} pages: the server kept answering with more"
-    ));
+    logs.cut = Some(LogsCut::TooManyPages {
+        pages: MAX_LOG_PAGES,
+    });
     Ok(logs)
 }
 
@@ -616,7 +621,10 @@ async fn read_file(path: &Path) -> Step<Bytes> {
     tokio::fs::read(path).await.map(Bytes::from).map_err(|e| {
         Stop::Failed(
             Outcome::BadInput,
-            format!("cannot read `{}`: {e}", path.display()),
+            Problem::Unreadable {
+                path: path.to_owned(),
+                error: Arc::new(e),
+            },
         )
     })
 }
@@ -837,12 +845,13 @@ mod tests {
     }
 
     async fn run_against(api: &FakeApi, extra: &[(&str, &str)]) -> TaskReport {
-        run_until(
-            &config(extra),
+        let config = config(extra);
+        run_task(
+            &config,
+            TaskRun::own(&config, &config.units[0]),
             api,
             &mut Quiet,
             &mut Interrupt::never(),
-            None,
         )
         .await
     }
@@ -858,7 +867,7 @@ mod tests {
         assert_eq!(report.outcome, Outcome::Complete);
         let lines: Vec<&str> = report.logs.iter().map(|m| m.message.as_str()).collect();
         assert_eq!(lines, ["one", "two"]);
-        assert_eq!(report.logs_cut, None);
+        assert!(report.logs_cut.is_none());
         assert_eq!(api.called("create"), 1);
         assert_eq!(api.called("logs"), 2);
     }
@@ -887,7 +896,15 @@ mod tests {
         let api = FakeApi::answering(Err(refusal), vec![]);
         let report = run_against(&api, &[]).await;
         assert_eq!(report.outcome, Outcome::Rejected);
-        assert!(report.problem.is_some_and(|p| p.contains("HTTP 403")));
+        // The cause is the server's refusal, with its status, not a sentence to parse.
+        assert!(
+            matches!(
+                report.problem,
+                Some(Problem::Api(ApiError::Rejected { status: 403, .. }))
+            ),
+            "{:?}",
+            report.problem
+        );
         assert_eq!(api.called("get"), 0);
         assert_eq!(api.called("logs"), 0);
     }
@@ -898,6 +915,15 @@ mod tests {
         let report = run_against(&api, &[("INPUT_WAIT-TIMEOUT", "30s")]).await;
         assert_eq!(report.outcome, Outcome::WaitTimeout);
         assert!(api.called("get") > 10, "polled {} times", api.called("get"));
+        let Some(Problem::WaitTimeout { waited, last, left }) = &report.problem else {
+            panic!("not a wait timeout: {:?}", report.problem);
+        };
+        assert_eq!(*waited, Duration::from_secs(30));
+        assert_eq!(*last, TaskState::Processing);
+        assert_eq!(
+            left.path,
+            "universes/1/places/2/luau-execution-session-tasks/t"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -914,11 +940,10 @@ mod tests {
         let report = run_against(&api, &[]).await;
         assert_eq!(report.outcome, Outcome::Complete);
         assert_eq!(report.logs.len(), 3);
-        assert!(
-            report
-                .logs_cut
-                .is_some_and(|c| c.contains("repeated a page token"))
-        );
+        assert!(matches!(
+            report.logs_cut,
+            Some(Problem::LogsCut(LogsCut::TokenCycle))
+        ));
     }
 
     #[tokio::test(start_paused = true)]
@@ -931,5 +956,9 @@ mod tests {
         let tests = report.tests.as_ref().map(|t| t.counts());
         assert_eq!(tests.map(|c| (c.passed, c.failed)), Some((0, 1)));
         assert_eq!(report.outcome, Outcome::TestsFailed);
+        assert_eq!(
+            report.problem.map(|p| p.to_string()).as_deref(),
+            Some("1 of 1 tests failed")
+        );
     }
 }

@@ -16,6 +16,7 @@ use crate::config::{Config, Target};
 use crate::coverage;
 use crate::outcome::Outcome;
 use crate::render::Sink;
+use crate::report::Problem;
 use crate::results::Sourcemap;
 use crate::secret::ApiKey;
 // What only the emulator's side uses.
@@ -31,7 +32,7 @@ use super::error_line;
 /// request (skipped, no emulator in this build, a client that cannot start).
 pub async fn connect(config: &Config, console: &mut dyn Sink) -> Result<OpenCloud, Unstarted> {
     match &config.target {
-        Target::Skipped { why } => Err(ended(Outcome::Skipped, (*why).to_owned())),
+        Target::Skipped { why } => Err(ended(Outcome::Skipped, Problem::Skipped(why))),
         Target::OpenCloud { key, base_url } => {
             let api = client(base_url, key.clone(), config.timing, Service::OpenCloud)?;
             // Open Cloud's per-key-owner limits, shared by every request of the step.
@@ -48,17 +49,17 @@ fn client(
     service: Service,
 ) -> Result<OpenCloud, Unstarted> {
     OpenCloud::new(base_url, key, timing, service)
-        .map_err(|error| ended(Outcome::Unavailable, error.to_string()))
+        .map_err(|error| ended(Outcome::Unavailable, Problem::Api(error)))
 }
 
 /// Why a run ends before any request: how it ends, and why.
 #[derive(Debug)]
 pub struct Unstarted {
     pub outcome: Outcome,
-    pub problem: String,
+    pub problem: Problem,
 }
 
-fn ended(outcome: Outcome, problem: String) -> Unstarted {
+fn ended(outcome: Outcome, problem: Problem) -> Unstarted {
     Unstarted { outcome, problem }
 }
 
@@ -80,7 +81,7 @@ async fn start_local(config: &Config, console: &mut dyn Sink) -> Result<OpenClou
         .map_err(|error| {
             ended(
                 Outcome::Unavailable,
-                format!("cannot start the local emulator: {error}"),
+                Problem::EmulatorStart(error.to_string()),
             )
         })?;
     // Its loopback address is an implementation detail, not a service to visit.
@@ -99,7 +100,11 @@ async fn start_local(config: &Config, console: &mut dyn Sink) -> Result<OpenClou
 async fn start_local(_config: &Config, _console: &mut dyn Sink) -> Result<OpenCloud, Unstarted> {
     Err(ended(
         Outcome::BadInput,
-        "input `backend`: this build has no embedded emulator (built without the `emulator` feature)".into(),
+        Problem::BadInput {
+            input: "backend",
+            problem: "this build has no embedded emulator (built without the `emulator` feature)"
+                .into(),
+        },
     ))
 }
 

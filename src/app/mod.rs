@@ -10,15 +10,14 @@ mod backend;
 
 use std::io::Write;
 
-use crate::api::OpenCloud;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Config, Inputs, OutputFormat, RunArgs};
 use crate::interrupt::Interrupt;
 use crate::outcome::Outcome;
 use crate::render::{self, Console, Event, Renderer};
-use crate::report::StepReport;
+use crate::report::{Problem, StepReport};
 use crate::secret::{ApiKey, Redactor};
-use crate::{batch, coverage, export, runner, text};
+use crate::{batch, coverage, export, text};
 
 /// Runs the command line; returns the exit code.
 pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
@@ -74,7 +73,7 @@ async fn run_job(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> u8 {
     let mut console = Console::new(renderer_for(&config), redactor.clone());
     console.emit(Event::Begin);
     let report = match backend::connect(&config, &mut console).await {
-        Ok(api) => run_step(&config, &api, &mut console, &mut interrupt).await,
+        Ok(api) => batch::step(&config, &api, &mut console, &mut interrupt).await,
         Err(unstarted) => {
             let mut report = StepReport::new(unstarted.outcome);
             report.problem = Some(unstarted.problem);
@@ -100,20 +99,6 @@ fn refuse(errors: &config::ConfigErrors, github_actions: bool) -> u8 {
         }
     }
     Outcome::BadInput.exit_code()
-}
-
-/// The step's tasks, through the one client.
-async fn run_step(
-    config: &Config,
-    api: &OpenCloud,
-    console: &mut Console,
-    interrupt: &mut Interrupt,
-) -> StepReport {
-    if config.units.len() > 1 {
-        batch::run(config, api, console, interrupt).await
-    } else {
-        runner::run(config, api, console, interrupt).await
-    }
 }
 
 /// The end of every run: coverage judged, the report files written (a failure is exit 11), the
@@ -142,7 +127,7 @@ fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut StepRep
         .and_then(|t| coverage::below_threshold(&measured, t, config.github_actions));
     if let (Some(why), true) = (below, report.outcome.is_success()) {
         report.outcome = Outcome::CoverageBelowThreshold;
-        report.problem = Some(why);
+        report.problem = Some(Problem::CoverageBelowThreshold(why));
     }
     report.coverage = Some(measured);
 }

@@ -129,7 +129,6 @@ fn measure_roots(
 pub(super) fn set_coverage_roots(work: &mut Work, roots: &[String]) {
     if let Some(suite) = &mut work.suite {
         suite.coverage = Some(roots.to_vec());
-        work.script = crate::results::bootstrap::script(suite);
     }
     for unit in &mut work.units {
         if let Some(suite) = &mut unit.suite {

@@ -33,7 +33,7 @@ pub use exports::GithubFiles;
 pub use files::PlaceFile;
 pub use inputs::{Inputs, RunArgs, is_github_actions, serve_api_key};
 pub use target::{Backend, DEFAULT_BASE_URL, MissingKeyPolicy, Target};
-pub use tasks::{MAX_SCRIPT_FILES, MAX_SHARDS, Unit, WAIT_GRACE};
+pub use tasks::{MAX_SCRIPT_FILES, MAX_SHARDS, TaskSpec, WAIT_GRACE};
 
 use exports::{github_files, load_coverage};
 use files::{check_place, check_writable, load_files};
@@ -62,18 +62,16 @@ pub struct Config {
     /// Every place the step's tasks may run on (`place-ids`, else `place-id` alone).
     pub place_ids: Vec<u64>,
     pub place_version: Option<u64>,
-    /// The step's tasks, one unit of work each. One unit is an ordinary run of `script` below;
-    /// several (files from `script-path`, or a suite's `shards`) run as a batch. Shared: each
-    /// unit's task gets a copy of the config.
-    pub units: std::sync::Arc<[Unit]>,
+    /// The step's tasks, one per unit of work: the one script or suite (the step's own task,
+    /// unlabelled), or the files of `script-path`, or a suite's `shards`. Everything else in
+    /// the config is the step's, the same for every task.
+    pub units: Vec<TaskSpec>,
     /// How many of the units' tasks run at once.
     pub parallel: usize,
-    pub script: String,
-    /// The file the script came from (`script-path`), where `TaskScript:N` errors point.
-    pub script_path: Option<PathBuf>,
-    /// With a `test-framework`: the suite the written bootstrap runs.
+    /// With a `test-framework`: the whole suite (each shard's is its task's).
     pub suite: Option<Suite>,
-    /// Maps engine locations (`ReplicatedStorage.Tests.math.spec:7`, `TaskScript:3`) to files.
+    /// Maps engine locations (`ReplicatedStorage.Tests.math.spec:7`, `TaskScript:3`) to files,
+    /// for the step as a whole (each task's own is its spec's).
     pub locator: Locator,
     /// Where to write a JUnit XML report of the tests.
     pub junit_path: Option<PathBuf>,
@@ -209,10 +207,8 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
         place_id: site.place_ids[0],
         place_ids: site.place_ids,
         place_version: site.place_version,
-        units: work.units.into(),
+        units: work.units,
         parallel,
-        script: work.script,
-        script_path: work.script_path,
         suite: work.suite,
         locator: work.locator,
         junit_path,

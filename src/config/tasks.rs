@@ -20,15 +20,38 @@ use crate::roblox::{MAX_SCRIPT_BYTES, MAX_TASK_TIMEOUT, TASKS_PER_PLACE};
 /// `DEADLINE_EXCEEDED` normally arrives before we give up.
 pub const WAIT_GRACE: Duration = Duration::from_secs(90);
 
-/// One task's worth of a step: its script, where the script came from, and the suite shard it
-/// runs, if any.
+/// One task of the step: what differs from task to task. Built at load, one per unit of work
+/// (a file of `script-path`, a suite's shard, or the one script or suite); the place it runs
+/// on is the schedule's to choose.
 #[derive(Debug, Clone)]
-pub struct Unit {
-    /// How the step's output names it: the script's path, or `shard 2/4`.
-    pub label: String,
+pub struct TaskSpec {
+    /// How the step's output names it: the script's path, or `shard 2/4`. `None` for the
+    /// step's own task, a step of one, which runs as the step itself and is shown unlabelled.
+    pub label: Option<String>,
+    /// The Luau the task runs: a file's text, the inline script, or the suite's bootstrap.
     pub script: String,
+    /// The file the script came from (`script-path`), where `TaskScript:N` errors point.
     pub script_path: Option<PathBuf>,
+    /// With a `test-framework`: the suite (or its shard) the bootstrap runs.
     pub suite: Option<Suite>,
+    /// Maps this task's engine locations (`ReplicatedStorage.Tests.math.spec:7`,
+    /// `TaskScript:3`) to files: the step's sourcemap, with its own script's file.
+    pub locator: Locator,
+}
+
+impl TaskSpec {
+    /// The label, or nothing for the step's own task.
+    pub fn name(&self) -> &str {
+        self.label.as_deref().unwrap_or_default()
+    }
+}
+
+/// A unit of work as read, before its locator is known.
+struct Unit {
+    label: String,
+    script: String,
+    script_path: Option<PathBuf>,
+    suite: Option<Suite>,
 }
 
 /// More shards than this is a typo, not a plan (and would take minutes of creates to start).
@@ -43,9 +66,7 @@ pub const MAX_SCRIPT_FILES: usize = 1_000;
 /// What the tasks run: the suite or scripts, as units, and how failures are located.
 pub(super) struct Work {
     pub(super) suite: Option<Suite>,
-    pub(super) script: String,
-    pub(super) script_path: Option<PathBuf>,
-    pub(super) units: Vec<Unit>,
+    pub(super) units: Vec<TaskSpec>,
     pub(super) locator: Locator,
 }
 
@@ -94,13 +115,32 @@ pub(super) fn load_work(inputs: &Inputs<'_>, problems: &mut Problems) -> Option<
             .map(|p| p.display().to_string().replace('\\', "/")),
     )
     .with_framework(suite.as_ref().map(Suite::framework_root));
+    let units = task_specs(units, &locator);
     Some(Work {
         suite,
-        script,
-        script_path,
         units,
         locator,
     })
+}
+
+/// The step's tasks, each with its locator. A step of one unit runs it as the step's own task,
+/// unlabelled (as a run of one script always was); a step of several labels each.
+fn task_specs(units: Vec<Unit>, locator: &Locator) -> Vec<TaskSpec> {
+    let labelled = units.len() > 1;
+    units
+        .into_iter()
+        .map(|unit| TaskSpec {
+            label: labelled.then_some(unit.label),
+            locator: locator.for_script(
+                unit.script_path
+                    .as_ref()
+                    .map(|p| p.display().to_string().replace('\\', "/")),
+            ),
+            script: unit.script,
+            script_path: unit.script_path,
+            suite: unit.suite,
+        })
+        .collect()
 }
 
 /// `wait-timeout`, or the default: one task's wait for every wave of `parallel` tasks.
@@ -132,7 +172,7 @@ pub(super) fn load_wait_timeout(
 }
 
 /// The step's units of work: the suite's shards, the files of `script-path`, or the one script.
-pub(super) fn load_units(
+fn load_units(
     inputs: &Inputs<'_>,
     suite: &Option<Suite>,
     script: &str,

@@ -28,7 +28,7 @@ const BASE: &[(&str, &str)] = &[
     ("INPUT_SCRIPT", "return 1"),
 ];
 
-fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+fn with<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut all: Vec<_> = BASE
         .iter()
         .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
@@ -208,7 +208,7 @@ fn script_rules() {
     assert_eq!(err.input, "script-path");
     // Inline scripts are sent verbatim, leading and trailing whitespace included.
     let config = load_with(&with(&[("INPUT_SCRIPT", "  print(1)\n")])).unwrap();
-    assert_eq!(config.script, "  print(1)\n");
+    assert_eq!(config.units[0].script, "  print(1)\n");
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn script_file_rules() {
         _ => None,
     };
     assert_eq!(
-        load(&Inputs::new(&args, &env)).unwrap().script,
+        load(&Inputs::new(&args, &env)).unwrap().units[0].script,
         "return 42\n"
     );
 }
@@ -272,7 +272,7 @@ fn a_byte_order_mark_is_stripped() {
         _ => None,
     };
     assert_eq!(
-        load(&Inputs::new(&args, &env)).unwrap().script,
+        load(&Inputs::new(&args, &env)).unwrap().units[0].script,
         "return 1\n"
     );
 }
@@ -530,8 +530,7 @@ fn place_file_rules() {
     std::fs::write(&rbxl, b"<roblox!").unwrap();
     let txt = dir.path().join("game.txt");
     std::fs::write(&txt, b"x").unwrap();
-    let rbxl_str: &'static str = Box::leak(rbxl.to_str().unwrap().to_owned().into_boxed_str());
-    let txt_str: &'static str = Box::leak(txt.to_str().unwrap().to_owned().into_boxed_str());
+    let (rbxl_str, txt_str) = (rbxl.to_str().unwrap(), txt.to_str().unwrap());
     let config = load_with(&with(&[("INPUT_PLACE-FILE", rbxl_str)])).unwrap();
     assert_eq!(
         config.place_file.unwrap().content_type,
@@ -580,4 +579,42 @@ fn shards_auto_is_one_per_core_for_a_local_testez_suite() {
     ]))
     .unwrap();
     assert_eq!(cloud.units.len(), 1);
+}
+
+/// A step of one runs its task as the step's own (unlabelled); several files are a task each,
+/// labelled by path, and each task's `TaskScript:N` points at its own file.
+#[test]
+fn each_unit_is_a_task_spec_with_its_own_script_and_locator() {
+    let own = load_with(BASE).unwrap();
+    assert_eq!(own.units.len(), 1);
+    assert_eq!(
+        (own.units[0].label.as_deref(), own.units[0].name()),
+        (None, "")
+    );
+    assert_eq!(own.units[0].script, "return 1");
+
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [("a.luau", "return 'a'\n"), ("b.luau", "return 'b'\n")] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let glob = dir.path().join("*.luau");
+    let config = load_with(&with(&[
+        ("INPUT_SCRIPT", ""),
+        ("INPUT_SCRIPT-PATH", glob.to_str().unwrap()),
+    ]))
+    .unwrap();
+    let names: Vec<String> = ["a.luau", "b.luau"]
+        .iter()
+        .map(|name| dir.path().join(name).display().to_string())
+        .collect();
+    let labels: Vec<&str> = config.units.iter().map(|u| u.name()).collect();
+    assert_eq!(labels, names);
+    assert_eq!(config.units[1].script, "return 'b'\n");
+    let located: Vec<Option<String>> = config
+        .units
+        .iter()
+        .map(|u| u.locator.resolve("TaskScript:1").map(|at| at.path))
+        .collect();
+    let expected: Vec<Option<String>> = names.iter().map(|n| Some(n.replace('\\', "/"))).collect();
+    assert_eq!(located, expected);
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::outcome::Outcome;
-use crate::report::StepReport;
+use crate::report::{Problem, StepReport};
 use crate::secret::Redactor;
 
 /// One report format.
@@ -87,19 +87,16 @@ pub fn write_files(exports: &[Export], mut report: StepReport, redactor: &Redact
         if let Err(error) =
             crate::files::write_whole(&export.path, redactor.redact(&text).as_bytes())
         {
-            let problem = format!(
-                "cannot write the {} `{}` on this machine: {error}",
-                export.exporter.describe(),
-                export.path.display()
-            );
-            report.problem = Some(match &report.problem {
-                Some(before) => format!("{before}; then {problem}"),
-                None => format!(
-                    "{} ({}); then {problem}",
-                    report.headline(),
-                    report.outcome.exit_code()
-                ),
+            let problem = Problem::WriteFailed {
+                what: export.exporter.describe(),
+                path: export.path.clone(),
+                error: std::sync::Arc::new(error),
+            };
+            let before = report.problem.take().unwrap_or_else(|| Problem::Ended {
+                headline: report.headline(),
+                exit_code: report.outcome.exit_code(),
             });
+            report.problem = Some(before.then(problem));
             report.outcome = Outcome::fold([report.outcome, Outcome::LocalWriteFailed]);
         }
     }
@@ -160,12 +157,15 @@ mod tests {
         // A folder where a file should go cannot be written (and is not touched).
         let exports = [export("one", dir.clone()), export("two", written.clone())];
         let mut report = StepReport::new(Outcome::TestsFailed);
-        report.problem = Some("2 tests failed".into());
+        report.problem = Some(Problem::Tests(crate::results::TestsProblem::Failed {
+            failed: 2,
+            total: 3,
+        }));
         let report = write_files(&exports, report, &Redactor::default());
         assert_eq!(report.outcome, Outcome::LocalWriteFailed);
-        let problem = report.problem.unwrap_or_default();
+        let problem = report.problem.map(|p| p.to_string()).unwrap_or_default();
         assert!(
-            problem.starts_with("2 tests failed; then cannot write the fixed report `"),
+            problem.starts_with("2 of 3 tests failed; then cannot write the fixed report `"),
             "{problem}"
         );
         assert_eq!(std::fs::read_to_string(&written).unwrap(), "two");
@@ -182,10 +182,10 @@ mod tests {
             &Redactor::default(),
         );
         assert_eq!(report.outcome, Outcome::WaitTimeout);
+        let problem = report.problem.map(|p| p.to_string()).unwrap_or_default();
         assert!(
-            report
-                .problem
-                .is_some_and(|p| p.contains("cannot write the fixed report"))
+            problem.starts_with("WAIT TIMEOUT (9); then cannot write the fixed report `"),
+            "{problem}"
         );
     }
 

@@ -198,11 +198,16 @@ impl GithubRenderer {
     /// coverage could not be measured.
     fn log_and_coverage_notices(&mut self, out: &mut String, report: &StepReport) {
         if let Some(problem) = report.logs_problem() {
-            let line = annotation(Level::Warning, Some("Logs unavailable"), problem);
+            let line = annotation(
+                Level::Warning,
+                Some("Logs unavailable"),
+                &problem.to_string(),
+            );
             self.commands(out, &[line]);
         }
         if let Some(cut) = report.logs_cut() {
-            self.commands(out, &[annotation(Level::Warning, Some("Logs cut"), cut)]);
+            let line = annotation(Level::Warning, Some("Logs cut"), &cut.to_string());
+            self.commands(out, &[line]);
         }
         if let Some(why) = report.coverage.as_ref().and_then(|c| c.missing.as_ref()) {
             let notice = annotation(Level::Notice, Some("Coverage not available"), why);
@@ -269,7 +274,7 @@ fn take_one(left: &mut usize) -> bool {
 struct Ending<'a> {
     outcome: Outcome,
     headline: String,
-    problem: Option<&'a str>,
+    problem: Option<String>,
     error_message: Option<&'a str>,
     error_code: Option<&'a TaskErrorCode>,
     task_path: Option<&'a str>,
@@ -283,7 +288,7 @@ impl<'a> Ending<'a> {
         Self {
             outcome: task.outcome,
             headline: task.headline(),
-            problem: task.problem.as_deref(),
+            problem: task.problem.as_ref().map(ToString::to_string),
             error_message: task.error_message(),
             error_code: task.error_code(),
             task_path: task.task_path(),
@@ -297,7 +302,7 @@ impl<'a> Ending<'a> {
         Self {
             outcome: step.outcome,
             headline: step.headline(),
-            problem: step.problem.as_deref(),
+            problem: step.problem.as_ref().map(ToString::to_string),
             error_message: step.error_message(),
             error_code: step.error_code(),
             task_path: step.task_path(),
@@ -311,7 +316,7 @@ impl<'a> Ending<'a> {
 /// the task's label, when the step ran many).
 fn failure_annotation(ending: &Ending<'_>) -> Option<String> {
     if ending.outcome.is_success() {
-        return match (ending.outcome, ending.problem) {
+        return match (ending.outcome, &ending.problem) {
             (Outcome::Skipped, Some(problem)) => {
                 Some(annotation(Level::Notice, Some("Luau run skipped"), problem))
             }
@@ -328,7 +333,7 @@ fn failure_annotation(ending: &Ending<'_>) -> Option<String> {
     };
     let mut message = ending
         .error_message
-        .or(ending.problem)
+        .or(ending.problem.as_deref())
         .unwrap_or("the task ended without a result")
         .to_owned();
     if let (Some(path), false) = (ending.task_path, ending.error_message.is_some()) {
@@ -366,6 +371,7 @@ mod tests {
 
     use super::*;
     use crate::api::model::{LogMessage, Task, TaskError, TaskErrorCode, TaskState};
+    use crate::report::Problem;
 
     fn renderer() -> GithubRenderer {
         let mut n = 0;
@@ -503,7 +509,9 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
     fn a_failing_run_without_a_failed_test_still_gets_its_error() {
         // NO TESTS FOUND: a test run with nothing in it.
         let mut report = StepReport::new(Outcome::TestsFailed);
-        report.problem = Some("no tests were found under ReplicatedStorage.Tests".into());
+        report.problem = Some(Problem::Tests(crate::results::TestsProblem::NoneFound(
+            "no tests were found under ReplicatedStorage.Tests".into(),
+        )));
         report.tests = Some(crate::render::junit::tests::empty_run());
         assert_eq!(
             errors(&report),
@@ -518,11 +526,11 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
         run.tests
             .retain(|t| t.status != crate::results::TestStatus::Failed);
         report.outcome = Outcome::Unavailable;
-        report.problem = Some("the binary output download failed".into());
+        report.problem = Some(Problem::NoBinaryOutputUri(crate::api::Service::OpenCloud));
         let errors = errors(&report);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
-            errors[0].contains("::the binary output download failed"),
+            errors[0].contains("::Open Cloud completed the task without a binary output URI"),
             "{errors:?}"
         );
     }
@@ -620,7 +628,7 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
     #[test]
     fn a_skipped_run_says_why_in_a_notice() {
         let mut report = StepReport::new(Outcome::Skipped);
-        report.problem = Some("no API key was given".into());
+        report.problem = Some(Problem::Skipped("no API key was given"));
         let out = finished(&report);
         assert!(
             out.contains("::notice title=Luau run skipped::no API key was given"),

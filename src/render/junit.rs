@@ -157,15 +157,15 @@ fn run_as_suite(report: &StepReport) -> TestSuite {
     let status = if report.outcome.is_success() {
         TestCaseStatus::success()
     } else {
-        let message = report
-            .problem
+        let problem = report.problem.as_ref().map(ToString::to_string);
+        let message = problem
             .as_deref()
             .or(report.error_message())
             .unwrap_or("the task ended without a result");
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
         status.set_message(first_line(message));
         status.set_type(report.headline());
-        let mut description = [report.error_message(), report.problem.as_deref()]
+        let mut description = [report.error_message(), problem.as_deref()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
@@ -203,6 +203,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::api::model::{Task, TaskOutput, TaskState};
     use crate::outcome::Outcome;
+    use crate::report::Problem;
     use crate::results::{FileLine, TestRun};
 
     /// A TestEZ run whose envelope listed no test (NO TESTS FOUND).
@@ -226,7 +227,10 @@ pub(crate) mod tests {
             ..Task::default()
         });
         report.duration = Duration::from_millis(1500);
-        report.problem = Some("1 of 3 tests failed".into());
+        report.problem = Some(Problem::Tests(crate::results::TestsProblem::Failed {
+            failed: 1,
+            total: 3,
+        }));
         let test =
             |path: &[&str], status, duration, message: Option<&str>, file: Option<(&str, u32)>| {
                 Test {
@@ -329,7 +333,9 @@ stack
 
         // A run without tests: the task's error and the problem hold them.
         let mut report = StepReport::new(Outcome::ScriptError);
-        report.problem = Some(format!("problem {bad}"));
+        report.problem = Some(Problem::Tests(crate::results::TestsProblem::CouldNotRun(
+            format!("problem {bad}"),
+        )));
         report.own_task_mut().task = Some(Task {
             error: Some(crate::api::model::TaskError {
                 code: crate::api::model::TaskErrorCode::ScriptError,
@@ -346,7 +352,9 @@ stack
     fn an_empty_test_run_is_one_error() {
         // NO TESTS FOUND: the envelope arrived, with nothing in it; no reader may show green.
         let mut report = StepReport::new(Outcome::TestsFailed);
-        report.problem = Some("no tests were found".into());
+        report.problem = Some(Problem::Tests(crate::results::TestsProblem::NoneFound(
+            "no tests were found".into(),
+        )));
         report.tests = Some(empty_run());
         let parsed = Report::deserialize_from_str(&render_junit(&report)).unwrap();
         assert_eq!((parsed.tests, parsed.errors), (1, 1));
@@ -361,7 +369,9 @@ stack
             test.status = TestStatus::Skipped;
             test.message = None;
         }
-        report.problem = Some("`test-name-pattern` matched none of the 3 tests".into());
+        report.problem = Some(Problem::Tests(crate::results::TestsProblem::NoneMatched(
+            "`test-name-pattern` matched none of the 3 tests".into(),
+        )));
         let parsed = Report::deserialize_from_str(&render_junit(&report)).unwrap();
         assert_eq!((parsed.tests, parsed.failures, parsed.errors), (4, 0, 1));
         assert!(render_junit(&report).contains("matched none of the 3 tests"));
@@ -374,7 +384,7 @@ stack
     #[test]
     fn a_run_without_tests_is_one_error() {
         let mut report = StepReport::new(Outcome::ScriptError);
-        report.problem = Some("the task failed".into());
+        report.problem = Some(Problem::Tests(crate::results::TestsProblem::NoEnvelope));
         let xml = render_junit(&report);
         let parsed = Report::deserialize_from_str(&xml).unwrap();
         assert_eq!((parsed.tests, parsed.errors), (1, 1));

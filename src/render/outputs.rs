@@ -37,9 +37,10 @@ pub fn outputs(report: &StepReport) -> Vec<(&'static str, String)> {
         (
             "error-message",
             capped(
-                report
+                &report
                     .error_message()
-                    .or(report.problem.as_deref())
+                    .map(str::to_owned)
+                    .or_else(|| report.problem.as_ref().map(ToString::to_string))
                     .unwrap_or_default(),
                 MAX_ERROR_MESSAGE_OUTPUT_BYTES,
             ),

@@ -114,13 +114,13 @@ pub fn result_lines(out: &mut String, report: &StepReport, headline: &str) {
         );
     }
     if let Some(problem) = &report.problem {
-        prefixed_lines(out, "Problem: ", CONTINUATION, problem);
+        prefixed_lines(out, "Problem: ", CONTINUATION, &problem.to_string());
     }
     for problem in [report.logs_problem(), report.logs_cut()]
         .into_iter()
         .flatten()
     {
-        prefixed_lines(out, "Logs: ", CONTINUATION, problem);
+        prefixed_lines(out, "Logs: ", CONTINUATION, &problem.to_string());
     }
     // With tests, the results are the envelope the lines above already show (and it can be
     // megabytes); the `results` output and the JSON format keep it whole.
@@ -169,10 +169,10 @@ fn labelled_task_lines(out: &mut String, task: &TaskReport) {
         prefixed_lines(out, "  Error: ", CONTINUATION, message);
     }
     if let Some(problem) = &task.problem {
-        prefixed_lines(out, "  Problem: ", CONTINUATION, problem);
+        prefixed_lines(out, "  Problem: ", CONTINUATION, &problem.to_string());
     }
     for problem in [&task.logs_problem, &task.logs_cut].into_iter().flatten() {
-        prefixed_lines(out, "  Logs: ", CONTINUATION, problem);
+        prefixed_lines(out, "  Logs: ", CONTINUATION, &problem.to_string());
     }
 }
 

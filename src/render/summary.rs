@@ -246,11 +246,12 @@ fn failed_tasks_section(out: &mut String, report: &StepReport, blob_base: Option
 fn failed_task_row(out: &mut String, task: &TaskReport, blob_base: Option<&str>) {
     let error = task
         .error_message()
-        .or(task.problem.as_deref())
+        .map(str::to_owned)
+        .or_else(|| task.problem.as_ref().map(ToString::to_string))
         .unwrap_or_default();
     // Its location stands in the Where column: the message without it, as for a test.
     let error = match &task.error_location {
-        Some(_) => Brief::of(error, None, None, &Locator::default()).headline,
+        Some(_) => Brief::of(&error, None, None, &Locator::default()).headline,
         None => error.lines().next().unwrap_or_default().to_owned(),
     };
     let _ = writeln!(
@@ -298,7 +299,7 @@ fn problem_section(out: &mut String, report: &StepReport, blob_base: Option<&str
         out.push('\n');
     }
     if let Some(problem) = &report.problem {
-        out.push_str(&fenced(problem, ""));
+        out.push_str(&fenced(&problem.to_string(), ""));
         out.push('\n');
     }
 }
@@ -339,7 +340,7 @@ fn details_section(out: &mut String, report: &StepReport) {
     }
     let _ = writeln!(out, "| Log messages | {} |", report.log_count());
     if let Some(cut) = report.logs_cut() {
-        let _ = writeln!(out, "| Logs cut | {} |", escape_inline(cut));
+        let _ = writeln!(out, "| Logs cut | {} |", escape_inline(&cut.to_string()));
     }
     out.push('\n');
     tasks_table(out, report);
@@ -619,7 +620,12 @@ mod golden {
         );
         // A failed test says what failed: the run's problem is not repeated as a block.
         let mut report = report();
-        report.problem = Some("1 of 3 tests failed".into());
+        report.problem = Some(crate::report::Problem::Tests(
+            crate::results::TestsProblem::Failed {
+                failed: 1,
+                total: 3,
+            },
+        ));
         assert!(!render_summary(&report, None).contains("```\n1 of 3 tests failed"));
     }
 

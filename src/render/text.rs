@@ -77,3 +77,104 @@ pub fn step_headline(step: &StepReport) -> String {
         .unwrap_or_else(|| format!("EXIT {}", step.outcome.exit_code()));
     format!("{worst}; {failed} of {total} tasks did not succeed")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Signal;
+    use crate::report::TaskReport;
+
+    /// The headline of a task on Open Cloud that ended so, with no tests.
+    fn on_open_cloud(outcome: Outcome, state: Option<TaskState>) -> String {
+        headline(outcome, state.as_ref(), None, None, Service::OpenCloud)
+    }
+
+    /// Every headline a task's end can have, in the words the outputs and presenters print.
+    #[test]
+    fn each_end_has_its_headline() {
+        use TaskState::{Cancelled, Complete, Processing, Queued};
+        let cases = [
+            (Outcome::Complete, Some(Complete), "COMPLETE"),
+            (Outcome::Cancelled, Some(Cancelled), "CANCELLED"),
+            (Outcome::Skipped, None, "SKIPPED (no API key)"),
+            (
+                Outcome::WaitTimeout,
+                Some(Queued),
+                "WAIT TIMEOUT (task still QUEUED)",
+            ),
+            (Outcome::WaitTimeout, None, "WAIT TIMEOUT"),
+            (
+                Outcome::Interrupted(Signal::Terminate),
+                None,
+                "INTERRUPTED (SIGTERM)",
+            ),
+            (Outcome::Rejected, None, "REJECTED BY OPEN CLOUD"),
+            (
+                Outcome::Unavailable,
+                Some(Complete),
+                "COMPLETE, then OPEN CLOUD UNAVAILABLE",
+            ),
+            (
+                Outcome::Unavailable,
+                Some(Processing),
+                "OPEN CLOUD UNAVAILABLE",
+            ),
+            (Outcome::BadInput, None, "BAD INPUT"),
+            (
+                Outcome::LocalWriteFailed,
+                Some(Complete),
+                "COMPLETE, then A LOCAL WRITE FAILED",
+            ),
+            (Outcome::LocalWriteFailed, None, "LOCAL WRITE FAILED"),
+            (
+                Outcome::TestsFailed,
+                Some(Complete),
+                "TEST RESULTS UNREADABLE",
+            ),
+            (
+                Outcome::CoverageBelowThreshold,
+                Some(Complete),
+                "COVERAGE BELOW THRESHOLD",
+            ),
+            (Outcome::Complete, None, "NOT RUN"),
+        ];
+        for (outcome, state, words) in cases {
+            assert_eq!(on_open_cloud(outcome, state), words, "{outcome:?}");
+        }
+        let failed = Some(&TaskState::Failed);
+        let code = Some(&TaskErrorCode::ScriptError);
+        let local = Service::LocalEmulator;
+        assert_eq!(
+            headline(Outcome::ScriptError, failed, code, None, local),
+            "FAILED (SCRIPT_ERROR)"
+        );
+        assert_eq!(
+            headline(Outcome::Rejected, None, None, None, local),
+            "REJECTED BY THE LOCAL EMULATOR"
+        );
+    }
+
+    /// A step of one says its task's end; a step of many counts its tasks.
+    #[test]
+    fn a_step_of_one_reads_as_its_task_and_a_step_of_many_counts() {
+        let task = |outcome| TaskReport::new(outcome, Service::OpenCloud);
+        assert_eq!(
+            StepReport::of_one(task(Outcome::WaitTimeout)).headline(),
+            "WAIT TIMEOUT"
+        );
+        let mut step = StepReport::new(Outcome::Complete);
+        step.tasks = vec![
+            task(Outcome::Complete).labelled("a.luau", 1),
+            task(Outcome::Complete).labelled("b.luau", 1),
+        ];
+        assert_eq!(step.headline(), "COMPLETE (2 tasks)");
+        step.outcome = Outcome::WaitTimeout;
+        step.tasks[1].outcome = Outcome::WaitTimeout;
+        assert_eq!(
+            step.headline(),
+            "WAIT TIMEOUT; 1 of 2 tasks did not succeed"
+        );
+        step.outcome = Outcome::CoverageBelowThreshold;
+        assert_eq!(step.headline(), "COVERAGE BELOW THRESHOLD");
+    }
+}

@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use super::{StepReport, TaskReport};
+use super::problem::Interruption;
+use super::{Problem, StepReport, TaskReport};
 use crate::api::Service;
-use crate::config::{Config, Unit};
-use crate::duration::human;
+use crate::config::{Config, TaskSpec};
 use crate::outcome::Outcome;
 use crate::results::bootstrap::{Framework, Suite};
-use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus};
+use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus, TestsProblem};
 
 /// The step's report: the most serious outcome, every shard's tests together, and each task's
 /// own report. `tasks` holds one report for each of `config.units`, in their order.
@@ -133,47 +133,44 @@ fn judge_suite(config: &Config, tasks: &[TaskReport], run: &TestRun, step: &mut 
     if step.outcome.is_success() {
         step.outcome = Outcome::TestsFailed;
     }
-    step.problem = Some(match (&config.suite, counts.total) {
-        (None, 0) => "the tasks' results envelopes list no tests".to_owned(),
-        (suite, _) => run
-            .problem(suite.as_ref(), true, config.github_actions)
-            .unwrap_or_default(),
-    });
+    step.problem = match (&config.suite, counts.total) {
+        (None, 0) => Some(TestsProblem::NoneFound(
+            "the tasks' results envelopes list no tests".to_owned(),
+        )),
+        (suite, _) => run.problem(suite.as_ref(), true, config.github_actions),
+    }
+    .map(Problem::Tests);
 }
 
 /// `2 of 5 tasks did not succeed: a.luau FAILED (SCRIPT_ERROR); …`, when some did not.
-fn failed_tasks_problem(tasks: &[TaskReport]) -> Option<String> {
+fn failed_tasks_problem(tasks: &[TaskReport]) -> Option<Problem> {
     let failed: Vec<String> = tasks
         .iter()
         .filter(|t| !t.outcome.is_success())
         .map(|t| format!("{} {}", t.name(), t.headline()))
         .collect();
-    (!failed.is_empty()).then(|| {
-        format!(
-            "{} of {} tasks did not succeed: {}",
-            failed.len(),
-            tasks.len(),
-            failed.join("; ")
-        )
+    (!failed.is_empty()).then_some(Problem::TasksFailed {
+        failed,
+        total: tasks.len(),
     })
 }
 
 /// Names the tasks last seen unfinished: Open Cloud has no cancel, so they may still run.
-fn say_still_running(tasks: &[TaskReport], problem: &mut Option<String>) {
-    let still_running: Vec<&str> = tasks
+fn say_still_running(tasks: &[TaskReport], problem: &mut Option<Problem>) {
+    let still_running: Vec<String> = tasks
         .iter()
         .filter(|t| t.state().is_some_and(|s| !s.is_terminal()))
         .filter_map(TaskReport::task_path)
+        .map(str::to_owned)
         .collect();
     if still_running.is_empty() {
         return;
     }
-    let problem = problem.get_or_insert_with(String::new);
-    problem.push_str(&format!(
-        "{}tasks that may still run on Roblox (Open Cloud has no cancel): {}",
-        if problem.is_empty() { "" } else { ". " },
-        still_running.join(", ")
-    ));
+    let left = Problem::StillRunning(still_running);
+    *problem = Some(match problem.take() {
+        Some(before) => before.also(left),
+        None => left,
+    });
 }
 
 /// The report of a unit the step never started: its deadline passed, or a signal came, while
@@ -187,15 +184,14 @@ pub fn never_started(
     let mut task = TaskReport::new(stop.unwrap_or(Outcome::WaitTimeout), service)
         .labelled(label, config.place_id);
     task.problem = Some(match stop {
-        Some(Outcome::Interrupted(signal)) => format!(
-            "never started: interrupted by {} first; nothing was created for it",
-            signal.name()
-        ),
-        _ => format!(
-            "never started: wait-timeout ({}) passed while it waited its turn ({} tasks at a time, ten a place)",
-            human(config.wait_timeout),
-            config.parallel
-        ),
+        Some(Outcome::Interrupted(signal)) => Problem::Interrupted {
+            signal,
+            at: Interruption::NeverStarted,
+        },
+        _ => Problem::NeverStarted {
+            waited: config.wait_timeout,
+            parallel: config.parallel,
+        },
     });
     task
 }
@@ -203,7 +199,7 @@ pub fn never_started(
 /// The spec modules of a unit's TestEZ shard, as the sourcemap lists them (each with its
 /// file): empty without a sourcemap, for a unit without a suite, or for Jest-Lua, which is
 /// split by roots.
-fn unit_spec_modules(config: &Config, unit: &Unit) -> Vec<String> {
+fn unit_spec_modules(config: &Config, unit: &TaskSpec) -> Vec<String> {
     unit.suite
         .as_ref()
         .map(|suite| spec_modules_of(suite, &config.locator))
@@ -234,10 +230,11 @@ fn spec_modules_of(suite: &Suite, locator: &Locator) -> Vec<String> {
 /// The failed test that stands for a task that did not report its tests, naming the spec
 /// modules that did not run when they are known.
 fn unreported(task: &TaskReport, never_ran: &[String]) -> TestCase {
-    let why = task
-        .error_message()
-        .or(task.problem.as_deref())
-        .unwrap_or("it returned no results envelope");
+    let why = match (task.error_message(), &task.problem) {
+        (Some(message), _) => message.to_owned(),
+        (None, Some(problem)) => problem.to_string(),
+        (None, None) => "it returned no results envelope".to_owned(),
+    };
     let mut message = format!(
         "{} ended {} and reported no tests, so the tests it holds did not run (or their results were lost): {why}",
         task.name(),
@@ -333,7 +330,7 @@ mod tests {
     #[test]
     fn the_config_makes_one_unit_per_shard() {
         let config = suite_config("3");
-        let labels: Vec<&str> = config.units.iter().map(|u| u.label.as_str()).collect();
+        let labels: Vec<&str> = config.units.iter().map(|u| u.name()).collect();
         assert_eq!(labels, ["shard 1/3", "shard 2/3", "shard 3/3"]);
         assert!(
             config.units[1]
@@ -355,11 +352,10 @@ mod tests {
         );
         assert_eq!(step.outcome, Outcome::TestsFailed);
         assert_eq!(step.headline(), "NO TESTS FOUND in 2 tasks");
-        assert!(
-            step.problem
-                .as_deref()
-                .is_some_and(|p| p.starts_with("no tests were found under ReplicatedStorage.Tests"))
-        );
+        assert!(step.problem.as_ref().is_some_and(|p| {
+            p.to_string()
+                .starts_with("no tests were found under ReplicatedStorage.Tests")
+        }));
     }
 
     /// Shards whose results were trimmed: the step's totals are the sum of theirs, the list
@@ -477,7 +473,7 @@ mod tests {
             "FAILED (SCRIPT_ERROR); 1 of 2 tasks did not succeed"
         );
         assert_eq!(
-            step.problem.as_deref(),
+            step.problem.map(|p| p.to_string()).as_deref(),
             Some("1 of 2 tasks did not succeed: shard 2/2 FAILED (SCRIPT_ERROR)")
         );
     }
@@ -526,7 +522,8 @@ mod tests {
             );
             assert_eq!(step.tasks.len(), 3);
         }
-        assert_eq!(forward.problem, backward.problem);
+        let words = |step: &StepReport| step.problem.as_ref().map(ToString::to_string);
+        assert_eq!(words(&forward), words(&backward));
     }
 
     #[test]
@@ -549,7 +546,7 @@ mod tests {
         }
         let step = merged(&config, tasks.clone());
         assert_eq!(step.outcome, Outcome::Complete);
-        assert_eq!(step.problem, None);
+        assert!(step.problem.is_none());
         assert_eq!(step.place_version, Some(7));
         assert_eq!(step.headline(), "COMPLETE (2 tasks)");
         tasks[1].place_version = Some(8);
@@ -574,14 +571,15 @@ mod tests {
             running,
         ];
         let step = merge(&config, tasks.clone(), Duration::ZERO, Service::OpenCloud);
-        let problem = step.problem.unwrap_or_default();
+        let problem = step.problem.map(|p| p.to_string()).unwrap_or_default();
         assert!(
             problem.ends_with(". tasks that may still run on Roblox (Open Cloud has no cancel): universes/1/places/1/tasks/y"),
             "{problem}"
         );
         // The emulator stops with luau-exec: nothing is left running.
         let step = merged(&config, tasks);
-        assert!(!step.problem.unwrap_or_default().contains("may still run"));
+        let problem = step.problem.map(|p| p.to_string()).unwrap_or_default();
+        assert!(!problem.contains("may still run"), "{problem}");
     }
 
     #[test]
@@ -590,21 +588,18 @@ mod tests {
         let late = never_started(&config, "shard 2/2", None, Service::OpenCloud);
         assert_eq!(late.outcome, Outcome::WaitTimeout);
         assert_eq!(late.label.as_deref(), Some("shard 2/2"));
+        let words = late.problem.map(|p| p.to_string()).unwrap_or_default();
         assert!(
-            late.problem
-                .as_deref()
-                .is_some_and(|p| p.starts_with("never started: wait-timeout (")
-                    && p.ends_with(
-                        "passed while it waited its turn (2 tasks at a time, ten a place)"
-                    )),
-            "{:?}",
-            late.problem
+            words.starts_with("never started: wait-timeout (")
+                && words
+                    .ends_with("passed while it waited its turn (2 tasks at a time, ten a place)"),
+            "{words}"
         );
         let signal = Outcome::Interrupted(crate::outcome::Signal::Terminate);
         let stopped = never_started(&config, "shard 2/2", Some(signal), Service::OpenCloud);
         assert_eq!(stopped.outcome, signal);
         assert_eq!(
-            stopped.problem.as_deref(),
+            stopped.problem.map(|p| p.to_string()).as_deref(),
             Some("never started: interrupted by SIGTERM first; nothing was created for it")
         );
     }

@@ -8,6 +8,9 @@
 //! without a label is the step's own (its error, its results and its path are the step's).
 
 pub mod merge;
+pub mod problem;
+
+pub use problem::Problem;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,7 +31,7 @@ pub struct StepReport {
     /// Why the step ended as it did, when its tasks do not say it alone (our words, which may
     /// quote a server's error body): a run of one's task's problem, the merge's summary of a
     /// step of many, a coverage gate, a report that could not be written.
-    pub problem: Option<String>,
+    pub problem: Option<Problem>,
     /// The tests every task reported, together (a shard that reported none is a failed test).
     pub tests: Option<TestRun>,
     /// With coverage asked for: what every task measured, by repository file, or why nothing.
@@ -53,13 +56,13 @@ pub struct TaskReport {
     /// The task as last seen (terminal unless the run ended early).
     pub task: Option<Task>,
     /// Why the task ended without a result, or what went wrong after it.
-    pub problem: Option<String>,
+    pub problem: Option<Problem>,
     /// Every log message, in order.
     pub logs: Vec<LogMessage>,
     /// Set when the logs could not be read; the outcome still follows the task.
-    pub logs_problem: Option<String>,
+    pub logs_problem: Option<Problem>,
     /// Set when only part of the logs was read (a misbehaving server), and why.
-    pub logs_cut: Option<String>,
+    pub logs_cut: Option<Problem>,
     /// From task creation to the terminal state (or to the end of the run).
     pub duration: Duration,
     /// The Saved version the task ran against: uploaded, or pinned.
@@ -124,6 +127,7 @@ impl TaskReport {
         !self.outcome.is_success() && !self.reported_as_test && !tests_say_it
     }
 
+    /// The task's resource path, once it was created.
     pub fn task_path(&self) -> Option<&str> {
         self.task
             .as_ref()
@@ -131,10 +135,12 @@ impl TaskReport {
             .filter(|p| !p.is_empty())
     }
 
+    /// The task's state as last seen.
     pub fn state(&self) -> Option<&TaskState> {
         self.task.as_ref().map(|t| &t.state)
     }
 
+    /// The code of the task's own error, when it failed.
     pub fn error_code(&self) -> Option<&TaskErrorCode> {
         self.task
             .as_ref()
@@ -142,6 +148,7 @@ impl TaskReport {
             .map(|e| &e.code)
     }
 
+    /// The task's own error message (the script's error), when it has one.
     pub fn error_message(&self) -> Option<&str> {
         self.task
             .as_ref()
@@ -274,47 +281,48 @@ impl StepReport {
         self.own_task().and_then(TaskReport::task_path)
     }
 
-    /// The step's own task as last seen.
-    pub fn task(&self) -> Option<&Task> {
-        self.own_task().and_then(|task| task.task.as_ref())
-    }
-
+    /// The step's own task's state as last seen.
     pub fn state(&self) -> Option<&TaskState> {
         self.own_task().and_then(TaskReport::state)
     }
 
+    /// The step's own task's error code.
     pub fn error_code(&self) -> Option<&TaskErrorCode> {
         self.own_task().and_then(TaskReport::error_code)
     }
 
+    /// The step's own task's error message.
     pub fn error_message(&self) -> Option<&str> {
         self.own_task().and_then(TaskReport::error_message)
     }
 
+    /// Where the step's own task's error points in the repository.
     pub fn error_location(&self) -> Option<&FileLine> {
         self.own_task()
             .and_then(|task| task.error_location.as_ref())
     }
 
+    /// The step's own task's returned values, when it completed.
     pub fn results(&self) -> Option<&[Box<RawValue>]> {
         self.own_task().and_then(TaskReport::results)
     }
 
+    /// The step's own task's returned values as compact JSON.
     pub fn results_json(&self) -> Option<String> {
         self.own_task().and_then(TaskReport::results_json)
     }
 
     /// Why the step's own task's logs could not be read.
-    pub fn logs_problem(&self) -> Option<&str> {
-        self.own_task()
-            .and_then(|task| task.logs_problem.as_deref())
+    pub fn logs_problem(&self) -> Option<&Problem> {
+        self.own_task().and_then(|task| task.logs_problem.as_ref())
     }
 
     /// Why the step's own task's logs were cut.
-    pub fn logs_cut(&self) -> Option<&str> {
-        self.own_task().and_then(|task| task.logs_cut.as_deref())
+    pub fn logs_cut(&self) -> Option<&Problem> {
+        self.own_task().and_then(|task| task.logs_cut.as_ref())
     }
 
+    /// Where the step's own task's binary output was written.
     pub fn binary_output_path(&self) -> Option<&PathBuf> {
         self.own_task()
             .and_then(|task| task.binary_output_path.as_ref())
@@ -324,5 +332,63 @@ impl StepReport {
     /// stopped the step.
     pub fn headline(&self) -> String {
         crate::render::text::step_headline(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::TaskError;
+
+    fn crashed() -> TaskReport {
+        let mut task = TaskReport::new(Outcome::ScriptError, Service::OpenCloud);
+        task.task = Some(Task {
+            path: "universes/1/places/2/luau-execution-session-tasks/t".into(),
+            state: TaskState::Failed,
+            error: Some(TaskError {
+                code: TaskErrorCode::ScriptError,
+                message: "TaskScript:1: boom".into(),
+            }),
+            ..Task::default()
+        });
+        task.duration = Duration::from_secs(2);
+        task.problem = Some(Problem::NoUploadUri);
+        task
+    }
+
+    /// A run of one is a step with one unlabelled task: the step's lines are its task's.
+    #[test]
+    fn a_run_of_one_is_a_step_whose_own_task_it_is() {
+        let step = StepReport::of_one(crashed());
+        assert_eq!(step.outcome, Outcome::ScriptError);
+        assert_eq!(step.duration, Duration::from_secs(2));
+        assert!(matches!(step.problem, Some(Problem::NoUploadUri)));
+        assert_eq!(step.error_message(), Some("TaskScript:1: boom"));
+        assert_eq!(
+            step.task_paths(),
+            ["universes/1/places/2/luau-execution-session-tasks/t"]
+        );
+        assert!(step.ran());
+        // Its failure is the step's own to say, not a failed task of a step of many.
+        assert_eq!(step.labelled_tasks().count(), 0);
+        assert_eq!(step.failed_tasks().count(), 0);
+    }
+
+    /// A step of many has no task of its own: each is shown under its label.
+    #[test]
+    fn a_step_of_many_shows_each_task_under_its_label() {
+        let mut step = StepReport::new(Outcome::ScriptError);
+        step.tasks = vec![
+            crashed().labelled("a.luau", 2),
+            TaskReport::new(Outcome::Complete, Service::OpenCloud).labelled("b.luau", 2),
+        ];
+        assert!(step.own_task().is_none());
+        assert_eq!(step.error_message(), None);
+        assert_eq!(step.labelled_tasks().count(), 2);
+        let failed: Vec<&str> = step.failed_tasks().map(TaskReport::name).collect();
+        assert_eq!(failed, ["a.luau"]);
+        // A task that never started still made the step run for a time.
+        assert!(step.ran());
+        assert!(!StepReport::new(Outcome::BadInput).ran());
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod bootstrap;
 pub mod failure;
+pub mod judge;
 pub mod sourcemap;
 
 use std::fmt;
@@ -17,6 +18,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 pub use failure::Brief;
+pub use judge::TestsProblem;
 pub use sourcemap::{FileLine, Locator, Sourcemap};
 
 use crate::secret::Redactor;
@@ -217,30 +219,37 @@ impl TestRun {
         suite: Option<&bootstrap::Suite>,
         whole: bool,
         github_actions: bool,
-    ) -> Option<String> {
+    ) -> Option<TestsProblem> {
         if let Some(error) = &self.error {
-            return Some(match &error.input {
+            return Some(TestsProblem::CouldNotRun(match &error.input {
                 Some(input) => format!(
                     "{}: {}",
                     crate::text::input_name(input, github_actions),
                     error.message
                 ),
                 None => error.message.clone(),
-            });
+            }));
         }
         let counts = self.counts();
         if whole && counts.total == 0 {
-            return Some(match suite {
+            return Some(TestsProblem::NoneFound(match suite {
                 Some(suite) => suite.nothing_found(),
                 None => "the results envelope lists no tests".to_owned(),
-            });
+            }));
         }
         if let (true, 0, Some(suite)) = (whole, counts.passed + counts.failed, suite)
             && let Some(pattern) = &suite.name_pattern
         {
-            return Some(suite.nothing_matched(pattern, &self.tests, github_actions));
+            return Some(TestsProblem::NoneMatched(suite.nothing_matched(
+                pattern,
+                &self.tests,
+                github_actions,
+            )));
         }
-        (counts.failed > 0).then(|| format!("{} of {} tests failed", counts.failed, counts.total))
+        (counts.failed > 0).then_some(TestsProblem::Failed {
+            failed: counts.failed,
+            total: counts.total,
+        })
     }
 
     /// The headline of a run whose tests did not pass: `TESTS FAILED (…)`, `NO TESTS FOUND`,
