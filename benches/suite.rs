@@ -11,8 +11,9 @@
 //!   `beforeEach`, tables and strings built through a shared helper, skipped and failing tests),
 //!   at 1,000 and 5,000 spec modules (5,000 and 25,000 tests). `SUITE_SIZES=200,1000` overrides.
 //!
-//! `BASELINE=/path/to/luau-exec` runs an earlier build beside this one (same inputs, interleaved),
-//! so a change can show it did not make the offline suite slower.
+//! luau-exec runs with `shards: auto` (one shard per core on the local backend).
+//! `BASELINE=/path/to/luau-exec` runs an earlier build beside this one (same inputs but one task,
+//! interleaved), so a change can show it did not make the offline suite slower.
 //!
 //! Each place also runs with coverage on (`coverage-lcov`, through a sourcemap that maps the
 //! suite's shared helper module to a file), so the overhead of measuring it is printed beside.
@@ -139,6 +140,10 @@ impl Tool<'_> {
                     // The JSON format carries every test, so the counts can be checked; it is
                     // also the heaviest report to write.
                     .env("INPUT_OUTPUT_FORMAT", "json");
+                // One shard per core (earlier builds do not know `auto`: they run one task).
+                if !matches!(self, Tool::Baseline(_)) {
+                    command.env("INPUT_SHARDS", "auto");
+                }
                 command
             }
             Tool::Lune(lune) => {

@@ -209,10 +209,11 @@ fn load_units(
 }
 
 /// `shards`: how many tasks a suite is split across (1 unless given; only with a suite, and
-/// for Jest-Lua, which splits by root, at most one per root).
+/// for Jest-Lua, which splits by root, at most one per root). `auto`: see [`auto_shards`].
 fn load_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> Result<usize, ConfigError> {
     let shards = match inputs.input("shards", &inputs.args.shards) {
         None => return Ok(1),
+        Some(text) if text == "auto" && suite.is_some() => return Ok(auto_shards(inputs, suite)),
         Some(_) if suite.is_none() => {
             return Err(ConfigError::new(
                 "shards",
@@ -243,6 +244,24 @@ fn load_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> Result<usize, Conf
             ))
         }
         _ => Ok(shards),
+    }
+}
+
+/// `shards: auto`: on the local backend a TestEZ suite runs as one shard per core (each on a VM
+/// and thread of its own, merged as given shards are), since one VM runs on one core; Jest-Lua
+/// (split by root), Open Cloud (each task a server of its own) and a run whose `parallel` is
+/// given (the user chose how many tasks run at once) get one task. Not the default: a
+/// step's report would then name a number of tasks that depends on the machine.
+fn auto_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> usize {
+    let local = inputs.input("backend", &inputs.args.backend).as_deref() == Some("local");
+    let parallel_given = inputs.input("parallel", &inputs.args.parallel).is_some();
+    match suite {
+        Some(suite) if local && !parallel_given && suite.framework == Framework::TestEz => {
+            std::thread::available_parallelism()
+                .map_or(1, std::num::NonZeroUsize::get)
+                .clamp(1, MAX_SHARDS)
+        }
+        _ => 1,
     }
 }
 

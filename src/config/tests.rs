@@ -546,6 +546,41 @@ fn place_file_rules() {
     assert!(err.problem.contains("conflicts"), "{err}");
 }
 
+#[test]
+fn shards_auto_is_one_per_core_for_a_local_testez_suite() {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let dir = tempfile::tempdir().unwrap();
+    let rbxl = dir.path().join("game.rbxl");
+    std::fs::write(&rbxl, b"<roblox!").unwrap();
+    let rbxl: &'static str = Box::leak(rbxl.to_str().unwrap().to_owned().into_boxed_str());
+    let suite = [
+        ("INPUT_PLACE-FILE", rbxl),
+        ("INPUT_BACKEND", "local"),
+        ("INPUT_TEST-FRAMEWORK", "testez"),
+        ("INPUT_TEST-ROOTS", "ReplicatedStorage.Tests"),
+    ];
+    let units = |extra: &[(&str, &str)]| {
+        let mut pairs = suite.to_vec();
+        pairs.push(("INPUT_SHARDS", "auto"));
+        pairs.extend_from_slice(extra);
+        load_with(&pairs).map(|config| config.units.len())
+    };
+    assert_eq!(units(&[]).unwrap(), cores.min(MAX_SHARDS));
+    // A `parallel` given wins (how many run at once); no `shards` is one task.
+    assert_eq!(units(&[("INPUT_PARALLEL", "1")]).unwrap(), 1);
+    assert_eq!(load_with(&suite).unwrap().units.len(), 1);
+    assert_eq!(units(&[("INPUT_PARALLEL", "auto")]).unwrap(), 1);
+    // On Open Cloud each task is a server: one unless told.
+    let cloud = load_with(&with(&[
+        ("INPUT_SCRIPT", ""),
+        ("INPUT_SHARDS", "auto"),
+        ("INPUT_TEST-FRAMEWORK", "testez"),
+        ("INPUT_TEST-ROOTS", "ReplicatedStorage.Tests"),
+    ]))
+    .unwrap();
+    assert_eq!(cloud.units.len(), 1);
+}
+
 /// A step of one runs its task as the step's own (unlabelled); several files are a task each,
 /// labelled by path, and each task's `TaskScript:N` points at its own file.
 #[test]

@@ -473,15 +473,34 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
         request.context.version,
     );
     boot(shared, version);
+    // The outcome is recorded as soon as the script is done; the VM closes after it.
+    let recorded = std::cell::Cell::new(false);
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        vm::execute_then(&request, |execution| {
+            record_outcome(shared, &id, version, execution);
+            recorded.set(true);
+        });
+    }));
     // A bug in the emulator must end this task, not the worker (and every task after it).
-    let execution = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| vm::execute(&request)))
-        .unwrap_or_else(|_| vm::Execution {
+    if ran.is_err() && !recorded.get() {
+        let failed = vm::Execution {
             outcome: VmOutcome::Failed {
                 code: crate::api::model::TaskErrorCode::InternalError,
                 message: "The local emulator failed while running the task (a bug in luau-exec; the worker goes on)".into(),
             },
             logs: LogWindow::default(),
-        });
+        };
+        record_outcome(shared, &id, version, failed);
+    }
+}
+
+/// A finished task's outcome, logs and binary output, as its GETs will answer them.
+fn record_outcome(
+    shared: &Shared,
+    id: &str,
+    version: super::warm::Version,
+    execution: vm::Execution,
+) {
     let mut state = lock(shared);
     state.servers.ended(version, Instant::now());
     let State {
@@ -489,7 +508,7 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
         binary_outputs,
         ..
     } = &mut *state;
-    let Some(record) = tasks.get_mut(&id) else {
+    let Some(record) = tasks.get_mut(id) else {
         return;
     };
     record.logs = execution.logs;
@@ -526,7 +545,7 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
     }
     record.task.update_time = Some(now());
     record.finished_at = Some(Instant::now());
-    state.finish(&id);
+    state.finish(id);
     state.evict_binaries(Instant::now());
 }
 
