@@ -134,28 +134,7 @@ fn run(
     logs: &Logs,
     timed_out: &Arc<AtomicBool>,
 ) -> mlua::Result<VmOutcome> {
-    lua.set_memory_limit(MEMORY_LIMIT)?;
-    // A suite keeps every test's plan live (TestEZ gives each node an environment of
-    // closures), and Luau's default pacing lets garbage double the heap before collecting.
-    // Collecting at 30% growth, in larger steps, holds a 25,000-test run at 320 MiB (Lune: 350);
-    // at 15% the collector's marking of that live plan cost a fifth of the run (5.4 s against
-    // 4.2 s at load 4.5, measured beside `cargo bench --bench suite`).
-    lua.gc_set_mode(GcMode::Incremental(
-        GcIncParams::default().goal(130).step_multiplier(1000),
-    ));
-    let flag = timed_out.clone();
-    // Luau calls this at every call and loop back-edge: the clock is read only every 256th
-    // time (a few microseconds of script at most), which made it a fifth of a suite's run time.
-    let calls = std::cell::Cell::new(0u32);
-    lua.set_interrupt(move |_| {
-        let count = calls.get().wrapping_add(1);
-        calls.set(count);
-        if count.is_multiple_of(256) && Instant::now() >= deadline {
-            flag.store(true, Ordering::SeqCst);
-            return Err(LuaError::runtime("the task exceeded its timeout"));
-        }
-        Ok(VmState::Continue)
-    });
+    limit_and_pace(lua, deadline, timed_out)?;
     install_output(lua, logs)?;
     install_stubs(lua)?;
     lua.set_app_data(request.context.clone());
@@ -215,6 +194,33 @@ fn run(
             .map(|results| complete(results, None))
     };
     outcome.or_else(|error| serialization_failed(error, timed_out))
+}
+
+/// The VM's memory limit, its collector's pacing for suites, and the deadline's interrupt.
+fn limit_and_pace(lua: &Lua, deadline: Instant, timed_out: &Arc<AtomicBool>) -> mlua::Result<()> {
+    lua.set_memory_limit(MEMORY_LIMIT)?;
+    // A suite keeps every test's plan live (TestEZ gives each node an environment of
+    // closures), and Luau's default pacing lets garbage double the heap before collecting.
+    // Collecting at 30% growth, in larger steps, holds a 25,000-test run at 320 MiB (Lune: 350);
+    // at 15% the collector's marking of that live plan cost a fifth of the run (5.4 s against
+    // 4.2 s at load 4.5, measured beside `cargo bench --bench suite`).
+    lua.gc_set_mode(GcMode::Incremental(
+        GcIncParams::default().goal(130).step_multiplier(1000),
+    ));
+    let flag = timed_out.clone();
+    // Luau calls this at every call and loop back-edge: the clock is read only every 256th
+    // time (a few microseconds of script at most), which made it a fifth of a suite's run time.
+    let calls = std::cell::Cell::new(0u32);
+    lua.set_interrupt(move |_| {
+        let count = calls.get().wrapping_add(1);
+        calls.set(count);
+        if count.is_multiple_of(256) && Instant::now() >= deadline {
+            flag.store(true, Ordering::SeqCst);
+            return Err(LuaError::runtime("the task exceeded its timeout"));
+        }
+        Ok(VmState::Continue)
+    });
+    Ok(())
 }
 
 /// What a failure to write the return values as JSON does to the task: too large is Roblox's
