@@ -75,13 +75,11 @@ async fn a_second_task_of_the_same_version_starts_without_the_boot_delay() {
     let served = serve_with_args(&[], &["--boot-delay", "2"]).await;
     let (first, cold) = run_task(&served.url, None, "return game.PlaceVersion").await;
     assert_eq!(first["output"]["results"], json!([1]));
-    let (second, warm) = run_task(&served.url, None, "return 2").await;
+    let (second, _) = run_task(&served.url, None, "return 2").await;
     assert_eq!(second["state"], "COMPLETE");
     assert!(cold >= Duration::from_secs(2), "{cold:?}");
-    assert!(
-        warm < Duration::from_millis(1000),
-        "warm: {warm:?}, cold: {cold:?}"
-    );
+    // Whether a task waited for a boot is read from the emulator's counts, not from a time
+    // bound a busy machine could break.
     let counts = stats(&served.url).await;
     assert_eq!(
         (counts["coldBoots"].clone(), counts["warmStarts"].clone()),
@@ -99,14 +97,18 @@ async fn a_second_task_of_the_same_version_starts_without_the_boot_delay() {
     );
     assert!(cold_again >= Duration::from_secs(2), "{cold_again:?}");
     // Pinned to the old version: still warm, and it says which version it runs on.
-    let (pinned, quick) = run_task(
+    let (pinned, _) = run_task(
         &served.url,
         Some(1),
         "return game.PlaceVersion, game.PlaceId, game.GameId",
     )
     .await;
     assert_eq!(pinned["output"]["results"], json!([1, 1, 1]));
-    assert!(quick < Duration::from_millis(1000), "{quick:?}");
+    let counts = stats(&served.url).await;
+    assert_eq!(
+        (counts["coldBoots"].clone(), counts["warmStarts"].clone()),
+        (json!(2), json!(2))
+    );
 }
 
 #[tokio::test]
@@ -380,11 +382,16 @@ async fn the_second_run_of_an_unchanged_place_uploads_nothing_and_starts_warm() 
     );
     let counts = stats(&served.url).await;
     assert_eq!(counts["placeUploads"], 1, "{counts}");
+    // The first run booted a server for the version it uploaded; the second started on it.
     assert!(
-        second.elapsed + Duration::from_secs(2) <= first.elapsed + Duration::from_millis(500),
-        "first {:?}, second {:?}",
-        first.elapsed,
-        second.elapsed
+        first.elapsed >= Duration::from_secs(2),
+        "{:?}",
+        first.elapsed
+    );
+    assert_eq!(
+        (counts["coldBoots"].clone(), counts["warmStarts"].clone()),
+        (json!(1), json!(1)),
+        "{counts}"
     );
     let off = run(Some("false")).output().await;
     assert_eq!(off.code, 0, "{}", off.stdout);
