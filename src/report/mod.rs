@@ -204,12 +204,15 @@ impl StepReport {
     }
 
     /// A step of one task: its outcome, problem, tests and figures are the task's.
-    pub fn of_one(task: TaskReport) -> Self {
+    ///
+    /// The task's tests and coverage move to the step (a suite's tests are the largest part of
+    /// a report, and nothing reads them from the step's own task), so they are held once.
+    pub fn of_one(mut task: TaskReport) -> Self {
         Self {
             outcome: task.outcome,
             problem: task.problem.clone(),
-            tests: task.tests.clone(),
-            coverage: task.coverage.clone(),
+            tests: task.tests.take(),
+            coverage: task.coverage.take(),
             duration: task.duration,
             place_version: task.place_version,
             service: task.service,
