@@ -82,6 +82,8 @@ struct Shape {
     announce: bool,
     /// Whether each task's end is said under its label, with its exit code.
     end_notes: bool,
+    /// Where each task's events go.
+    events: TaskEvents,
     /// Whether the step beats one line for all its tasks. Otherwise the one task's poller
     /// beats, its heartbeats passing straight to the console.
     step_heartbeat: bool,
@@ -101,6 +103,7 @@ impl Shape {
             Presentation::OneTask => Self {
                 announce: false,
                 end_notes: false,
+                events: TaskEvents::AsTheStep,
                 step_heartbeat: false,
                 shared_deadline: false,
                 upload_interrupted_at: Interruption::BeforeCreate,
@@ -109,6 +112,7 @@ impl Shape {
             Presentation::Labelled => Self {
                 announce: true,
                 end_notes: true,
+                events: TaskEvents::UnderLabels,
                 step_heartbeat: true,
                 shared_deadline: true,
                 upload_interrupted_at: Interruption::UploadingPlace,
@@ -173,25 +177,36 @@ impl Reporting {
     }
 }
 
-/// A task's share of the console. The step's one task speaks as the step: every event as it
-/// comes. A labelled task's notes and state changes go under its label; heartbeats are the
-/// step's (one line for every task), not each task's.
+/// Where a task's events go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskEvents {
+    /// Every event as it comes: the step's one task speaks as the step.
+    AsTheStep,
+    /// Notes and state changes under the task's label; heartbeats are the step's (one line for
+    /// every task), not each task's.
+    UnderLabels,
+}
+
+/// A task's share of the console, as the step's [`TaskEvents`] say.
 struct UnitSink<'a, 'c> {
     console: &'a RefCell<&'c mut dyn Sink>,
-    label: Option<&'a str>,
+    events: TaskEvents,
+    label: &'a str,
 }
 
 impl Sink for UnitSink<'_, '_> {
     fn emit(&mut self, event: Event<'_>) {
-        match self.label {
-            None => self.console.borrow_mut().emit(event),
-            Some(label) if matches!(event, Event::Note(_) | Event::StateChanged { .. }) => {
+        match self.events {
+            TaskEvents::AsTheStep => self.console.borrow_mut().emit(event),
+            TaskEvents::UnderLabels
+                if matches!(event, Event::Note(_) | Event::StateChanged { .. }) =>
+            {
                 self.console.borrow_mut().emit(Event::ForTask {
-                    label,
+                    label: self.label,
                     event: &event,
                 });
             }
-            Some(_) => {}
+            TaskEvents::UnderLabels => {}
         }
     }
 }
@@ -256,7 +271,8 @@ async fn schedule(
                 optimistic: at.reused,
                 deadline: shape.shared_deadline.then_some(deadline),
             };
-            running.push(run_unit(config, index, task, api, &console, interrupt));
+            let sink = (&console, shape.events);
+            running.push(run_unit(config, index, task, api, sink, interrupt));
         }
         if let Some(limiter) = api.limiter() {
             limiter.set_pollers(running.len());
@@ -347,13 +363,17 @@ fn run_unit<'a, A: TaskApi>(
     index: usize,
     task: TaskRun<'a>,
     api: &'a A,
-    console: &'a RefCell<&mut dyn Sink>,
+    (console, events): (&'a RefCell<&mut dyn Sink>, TaskEvents),
     interrupt: &Interrupt,
 ) -> impl Future<Output = (usize, u64, TaskReport)> + 'a {
     let mut interrupt = interrupt.clone();
     async move {
-        let label = task.spec.label.as_deref();
-        let mut sink = UnitSink { console, label };
+        let label = task.spec.name();
+        let mut sink = UnitSink {
+            console,
+            events,
+            label,
+        };
         let report = runner::run_task(config, task, api, &mut sink, &mut interrupt).await;
         (index, task.place_id, report)
     }
