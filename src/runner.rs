@@ -710,32 +710,14 @@ async fn with_progress<T>(
 mod tests {
     //! The runner against a fake API: what each answer of Open Cloud makes of the report,
     //! with time paused so waits cost nothing.
-    use std::cell::RefCell;
-    use std::collections::VecDeque;
-
     use super::*;
-    use crate::api::model::{BinaryInput, LogChunk, LogsPage, TaskError, TaskErrorCode};
-    use crate::api::{Operation, TaskApi};
+    use crate::api::Operation;
+    use crate::api::fake::{FakeApi, task_at};
+    use crate::api::model::{LogChunk, LogsPage, TaskError, TaskErrorCode};
     use crate::config::{Inputs, RunArgs};
-    use crate::poller::TaskSource;
-    use crate::secret::Redactor;
-
-    /// Answers scripted per call; records what was asked.
-    #[derive(Default)]
-    struct FakeApi {
-        created: RefCell<Option<Result<Task, ApiError>>>,
-        states: RefCell<VecDeque<Task>>,
-        log_pages: RefCell<VecDeque<LogsPage>>,
-        calls: RefCell<Vec<&'static str>>,
-        redactor: Redactor,
-    }
 
     fn task(state: TaskState) -> Task {
-        Task {
-            path: "universes/1/places/2/luau-execution-session-tasks/t".into(),
-            state,
-            ..Task::default()
-        }
+        task_at("universes/1/places/2/luau-execution-session-tasks/t", state)
     }
 
     fn failed(code: TaskErrorCode, message: &str) -> Task {
@@ -755,95 +737,6 @@ mod tests {
                 ..LogChunk::default()
             }],
             next_page_token: next.map(str::to_owned),
-        }
-    }
-
-    impl FakeApi {
-        fn answering(created: Result<Task, ApiError>, states: Vec<Task>) -> Self {
-            Self {
-                created: RefCell::new(Some(created)),
-                states: RefCell::new(states.into()),
-                ..Self::default()
-            }
-        }
-
-        fn with_logs(self, pages: Vec<LogsPage>) -> Self {
-            *self.log_pages.borrow_mut() = pages.into();
-            self
-        }
-
-        fn called(&self, what: &'static str) -> usize {
-            self.calls.borrow().iter().filter(|c| **c == what).count()
-        }
-    }
-
-    impl TaskSource for FakeApi {
-        async fn get_task(&self, _path: &str) -> Result<Task, ApiError> {
-            self.calls.borrow_mut().push("get");
-            let mut states = self.states.borrow_mut();
-            // The last answer repeats: a task stays in its last state.
-            let next = if states.len() > 1 {
-                states.pop_front()
-            } else {
-                states.front().cloned()
-            };
-            Ok(next.unwrap_or_else(|| task(TaskState::Processing)))
-        }
-    }
-
-    impl TaskApi for FakeApi {
-        fn service(&self) -> Service {
-            Service::OpenCloud
-        }
-        fn redactor(&self) -> &Redactor {
-            &self.redactor
-        }
-        async fn create_task(
-            &self,
-            _universe: u64,
-            _place: u64,
-            _version: Option<u64>,
-            _request: &CreateTaskRequest,
-            _patience: Option<Instant>,
-        ) -> Result<Task, ApiError> {
-            self.calls.borrow_mut().push("create");
-            self.created
-                .borrow_mut()
-                .take()
-                .unwrap_or_else(|| Err(ApiError::Client("created twice".into())))
-        }
-        async fn list_logs(&self, _path: &str, _page: Option<&str>) -> Result<LogsPage, ApiError> {
-            self.calls.borrow_mut().push("logs");
-            Ok(self.log_pages.borrow_mut().pop_front().unwrap_or_default())
-        }
-        async fn upload_place(
-            &self,
-            _universe: u64,
-            _place: u64,
-            _content_type: &'static str,
-            _bytes: Bytes,
-            _progress: Progress,
-        ) -> Result<u64, ApiError> {
-            self.calls.borrow_mut().push("upload");
-            Ok(7)
-        }
-        async fn create_binary_input(
-            &self,
-            _universe: u64,
-            _size: u64,
-        ) -> Result<BinaryInput, ApiError> {
-            Err(ApiError::Client("no binary input in these tests".into()))
-        }
-        async fn upload_binary_input(
-            &self,
-            _uri: &str,
-            _bytes: Bytes,
-            _progress: Progress,
-        ) -> Result<(), ApiError> {
-            Err(ApiError::Client("no binary input in these tests".into()))
-        }
-        async fn download_binary_output(&self, _uri: &str, _path: &Path) -> Result<u64, ApiError> {
-            Err(ApiError::Client("no binary output in these tests".into()))
         }
     }
 
