@@ -515,6 +515,85 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Inputs, RunArgs};
+    use crate::outcome::Signal;
+
+    /// A plan on the local backend, `return 1` unless `extra` says otherwise.
+    fn config(extra: &[(&str, &str)]) -> Config {
+        let env = |name: &str| {
+            let given = extra.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+            match name {
+                "INPUT_BACKEND" => Some("local"),
+                "INPUT_SCRIPT" => given.or(Some("return 1")),
+                _ => given,
+            }
+            .map(str::to_owned)
+        };
+        match crate::config::load(&Inputs::new(&RunArgs::default(), &env)) {
+            Ok(config) => config,
+            Err(errors) => panic!("the test's inputs were refused: {errors:?}"),
+        }
+    }
+
+    /// A signal during the place upload, in the words of each shape.
+    fn interrupted_upload(config: &Config) -> StepReport {
+        let shape = Shape::of(config.presentation);
+        let signal = Signal::Interrupt;
+        let problem = Problem::Interrupted {
+            signal,
+            at: shape.upload_interrupted_at.clone(),
+        };
+        let failure = (Outcome::Interrupted(signal), problem);
+        shape
+            .report
+            .of_failed_upload(config, failure, Instant::now(), Service::OpenCloud)
+    }
+
+    #[test]
+    fn a_failed_upload_is_the_one_tasks_failure_or_the_steps() {
+        let one = config(&[]);
+        assert_eq!(one.presentation, Presentation::OneTask);
+        let step = interrupted_upload(&one);
+        let task = step.own_task().expect("the step's one task");
+        assert_eq!(task.place_id, one.place_id);
+        assert_eq!(
+            step.problem.map(|p| p.to_string()).as_deref(),
+            Some("interrupted by SIGINT before a task was created; nothing was started")
+        );
+
+        let many = config(&[("INPUT_SCRIPT", ""), ("INPUT_SCRIPT_PATH", "src/*.rs")]);
+        assert_eq!(many.presentation, Presentation::Labelled);
+        let step = interrupted_upload(&many);
+        assert!(step.tasks.is_empty(), "no task was started");
+        assert_eq!(
+            step.problem.map(|p| p.to_string()).as_deref(),
+            Some("interrupted by SIGINT while uploading the place; no task was started")
+        );
+    }
+
+    #[test]
+    fn one_tasks_report_is_the_steps_and_labelled_tasks_are_merged() {
+        let one = config(&[]);
+        let mut task = TaskReport::new(Outcome::Complete, Service::LocalEmulator);
+        task.duration = Duration::from_secs(2);
+        let wall = Duration::from_secs(5);
+        let step = Reporting::OneTask.of_tasks(&one, vec![task.clone()], wall, task.service);
+        // The task's time (from its creation), not the step's wall time.
+        assert_eq!(step.duration, Duration::from_secs(2));
+        assert!(step.own_task().is_some());
+
+        let many = config(&[("INPUT_SCRIPT", ""), ("INPUT_SCRIPT_PATH", "src/*.rs")]);
+        let tasks: Vec<TaskReport> = many
+            .units
+            .iter()
+            .map(|unit| task.clone().labelled(unit.name(), 1))
+            .collect();
+        let count = tasks.len();
+        let step = Reporting::Merged.of_tasks(&many, tasks, wall, task.service);
+        assert_eq!(step.duration, wall);
+        assert!(step.own_task().is_none());
+        assert_eq!(step.headline(), format!("COMPLETE ({count} tasks)"));
+    }
 
     fn place(id: u64) -> Place {
         Place::new(PlaceAt {

@@ -1,10 +1,13 @@
-//! The job: upload the place (optional), upload the binary input (optional), create the task,
-//! wait for it, read its logs, download its binary output (optional), and say what happened.
-//! Every failure becomes a [`TaskReport`] with an [`Outcome`]; nothing here exits the process.
+//! The job: upload the binary input (optional), create the task (at head behind a guard when
+//! its version was reused, see [`place_reuse`]), wait for it, read its logs, download its
+//! binary output (optional), and say what happened. Every failure becomes a [`TaskReport`]
+//! with an [`Outcome`]; nothing here exits the process. The place file is the step's to upload
+//! ([`upload_place`], once per place, before any task).
 //!
 //! Each step runs beside the process's [`Interrupt`]: a signal ends the step where it is, and
-//! the report says what that means at that point. `wait-timeout` bounds every step from the
-//! task's creation on, the log reading and the binary download included.
+//! the report says what that means at that point. The task's deadline (the step's, or
+//! `wait-timeout` from its creation) bounds every step from its creation on, the log reading
+//! and the binary download included.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -710,6 +713,8 @@ async fn with_progress<T>(
 mod tests {
     //! The runner against a fake API: what each answer of Open Cloud makes of the report,
     //! with time paused so waits cost nothing.
+    use std::cell::RefCell;
+
     use super::*;
     use crate::api::Operation;
     use crate::api::fake::{FakeApi, task_at};
@@ -889,6 +894,81 @@ mod tests {
         assert_eq!(
             report.problem.map(|p| p.to_string()).as_deref(),
             Some("1 of 1 tests failed")
+        );
+    }
+
+    /// Every note the task says, in order.
+    #[derive(Default)]
+    struct Notes(Vec<String>);
+    impl Sink for Notes {
+        fn emit(&mut self, event: Event<'_>) {
+            if let Event::Note(note) = event {
+                self.0.push(note.to_owned());
+            }
+        }
+    }
+
+    /// A task of version 7, which the step reused: created at head behind its guard.
+    async fn run_reused(api: &FakeApi) -> (TaskReport, Vec<String>) {
+        let config = config(&[]);
+        let task = TaskRun {
+            spec: &config.units[0],
+            place_id: 2,
+            version: Some(7),
+            optimistic: true,
+            deadline: None,
+        };
+        let mut notes = Notes::default();
+        let report = run_task(&config, task, api, &mut notes, &mut Interrupt::never()).await;
+        (report, notes.0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reused_version_runs_at_head_behind_its_guard_or_pinned_when_head_moved() {
+        let done = || vec![task(TaskState::Complete)];
+        let head = FakeApi {
+            states: RefCell::new(done().into()),
+            ..FakeApi::on_head(7)
+        };
+        let (report, notes) = run_reused(&head).await;
+        assert_eq!(report.outcome, Outcome::Complete);
+        assert_eq!(report.place_version, Some(7));
+        let asked = head.asked.borrow().clone();
+        assert_eq!(asked.len(), 1, "one create, at head: {asked:?}");
+        assert_eq!(asked[0].0, None);
+        assert!(
+            asked[0]
+                .1
+                .starts_with("do if game.PlaceVersion ~= 7 then return ")
+                && asked[0].1.ends_with(" end end return 1"),
+            "{}",
+            asked[0].1
+        );
+        assert!(!notes.iter().any(|n| n.contains("not the place's head")));
+
+        // Someone uploaded version 8 since: the head task is left at its guard, and the task
+        // that runs the script is pinned to 7, unguarded.
+        let moved = FakeApi {
+            states: RefCell::new(done().into()),
+            ..FakeApi::on_head(8)
+        };
+        let (report, notes) = run_reused(&moved).await;
+        assert_eq!(report.outcome, Outcome::Complete);
+        let asked = moved.asked.borrow().clone();
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert_eq!(asked[1], (Some(7), "return 1".to_owned()));
+        assert!(
+            notes.contains(
+                &"created task universes/1/places/2/versions/7/luau-execution-sessions/s/tasks/s"
+                    .to_owned()
+            ),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n.starts_with(
+                "place version 7 is not the place's head (a task created at head got universes/1/places/2/versions/8/"
+            )),
+            "{notes:?}"
         );
     }
 }
