@@ -9,8 +9,9 @@
 //!   tried at head first, behind a `game.PlaceVersion` guard, and re-created pinned when head
 //!   has moved.
 //! - At most `parallel` tasks run at once, and at most ten unfinished on each place; a place's
-//!   slot is reused only after Roblox's ~10 s lag, so our own creates never meet a full place.
-//!   A 429 from someone else's tasks waits its turn until the step's deadline (the client's
+//!   slot is reused only after Roblox's ~10 s lag, so our own creates never meet a full place
+//!   (but after a wrong head-first guess, whose guard task holds a slot the schedule does not
+//!   count). A 429 from a full place waits its turn until the step's deadline (the client's
 //!   patience): it is never a failure, and never a second task.
 //! - Every request goes through the one client and its rate limiter, and the poll schedule
 //!   stretches with the number of tasks polled (see [`crate::api::Limiter`]).
