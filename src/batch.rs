@@ -141,6 +141,8 @@ impl Reporting {
         wall: Duration,
         service: Service,
     ) -> StepReport {
+        // A one-task step has exactly one unit (the plan says so); were it ever otherwise, the
+        // reports are merged rather than any dropped.
         match (self, tasks.pop()) {
             (Self::OneTask, Some(task)) if tasks.is_empty() => StepReport::of_one(task),
             (_, last) => {
