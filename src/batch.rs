@@ -518,24 +518,13 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Inputs, RunArgs};
     use crate::outcome::Signal;
 
     /// A plan on the local backend, `return 1` unless `extra` says otherwise.
     fn config(extra: &[(&str, &str)]) -> Config {
-        let env = |name: &str| {
-            let given = extra.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-            match name {
-                "INPUT_BACKEND" => Some("local"),
-                "INPUT_SCRIPT" => given.or(Some("return 1")),
-                _ => given,
-            }
-            .map(str::to_owned)
-        };
-        match crate::config::load(&Inputs::new(&RunArgs::default(), &env)) {
-            Ok(config) => config,
-            Err(errors) => panic!("the test's inputs were refused: {errors:?}"),
-        }
+        let mut pairs = vec![("INPUT_BACKEND", "local"), ("INPUT_SCRIPT", "return 1")];
+        pairs.extend_from_slice(extra);
+        crate::config::from_pairs(&pairs)
     }
 
     /// A signal during the place upload, in the words of each shape.

@@ -552,7 +552,7 @@ fn shards_auto_is_one_per_core_for_a_local_testez_suite() {
     let dir = tempfile::tempdir().unwrap();
     let rbxl = dir.path().join("game.rbxl");
     std::fs::write(&rbxl, b"<roblox!").unwrap();
-    let rbxl: &'static str = Box::leak(rbxl.to_str().unwrap().to_owned().into_boxed_str());
+    let rbxl = rbxl.to_str().unwrap();
     let suite = [
         ("INPUT_PLACE-FILE", rbxl),
         ("INPUT_BACKEND", "local"),
