@@ -1,7 +1,7 @@
 //! The step: its tasks, run through the one client and one schedule. A run of one script or
 //! suite is a step of one task, presented as the step itself; a step of several units
 //! (several scripts, or a suite's shards) shows them as labelled tasks and merges their
-//! reports into one. What differs between the two is data of the step ([`Shape`], read once
+//! reports into one. What differs between the two is data of the step (`Shape`, read once
 //! from the plan's [`Presentation`]), never a second code path.
 //!
 //! - The place file is uploaded (or reused, see [`crate::place_reuse`]) once per place used,
