@@ -62,7 +62,13 @@ struct UnitSink<'a, 'c> {
 
 impl Sink for UnitSink<'_, '_> {
     fn emit(&mut self, event: Event<'_>) {
-        if matches!(event, Event::Note(_) | Event::StateChanged { .. }) {
+        if matches!(
+            event,
+            Event::Note(_)
+                | Event::StateChanged { .. }
+                | Event::LiveFailure { .. }
+                | Event::LiveProgress { .. }
+        ) {
             self.console.borrow_mut().emit(Event::ForTask {
                 label: self.label,
                 event: &event,

@@ -21,6 +21,7 @@ use crate::api::{ApiError, Progress, Service, TaskApi};
 use crate::config::{Config, PlaceFile, TaskSpec};
 use crate::duration::to_protobuf_duration;
 use crate::interrupt::Interrupt;
+use crate::live_progress;
 use crate::outcome::{Outcome, Signal};
 use crate::place_reuse::{self, Created};
 use crate::poller::{self, PollError, PollEvent};
@@ -114,6 +115,7 @@ pub async fn run_task<A: TaskApi>(
         created_at: None,
         optimistic: false,
         guard: None,
+        live: None,
     };
     let result = job.steps(console, interrupt).await;
     job.report.duration = job.created_at.unwrap_or(job.started).elapsed();
@@ -143,6 +145,8 @@ struct Job<'a, A: TaskApi> {
     optimistic: bool,
     /// The guard of a task created at head, which its results are checked against.
     guard: Option<place_reuse::Guard>,
+    /// The task's live progress (`live-progress`), read while it runs.
+    live: Option<live_progress::Live>,
 }
 
 /// Runs a step unless a signal comes first.
@@ -160,8 +164,9 @@ impl<A: TaskApi> Job<'_, A> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
         let binary_input = self.prepare(console, interrupt).await?;
+        self.live = live_progress::Live::for_task(self.task.spec, config.universe_id, self.api);
         let request = CreateTaskRequest {
-            script: self.task.spec.script.clone(),
+            script: live_progress::script(self.live.as_ref(), &self.task.spec.script),
             timeout: config.task_timeout.map(to_protobuf_duration),
             binary_input,
             enable_binary_output: config.binary_output.is_some().then_some(true),
@@ -367,19 +372,22 @@ impl<A: TaskApi> Job<'_, A> {
         let created_at = self.created_at.unwrap_or(self.started);
         let mut last_state = task.state.clone();
         let mut last_task = task.clone();
+        let console = std::cell::RefCell::new(console);
         let polled = {
             let mut on_event = |event: PollEvent| match event {
                 PollEvent::StateChanged { state, elapsed } => {
-                    console.emit(Event::StateChanged {
+                    console.borrow_mut().emit(Event::StateChanged {
                         state: &state,
                         elapsed,
                     });
                     last_state = state;
                 }
-                PollEvent::Heartbeat { state, elapsed } => console.emit(Event::Heartbeat {
-                    state: &state,
-                    elapsed,
-                }),
+                PollEvent::Heartbeat { state, elapsed } => {
+                    console.borrow_mut().emit(Event::Heartbeat {
+                        state: &state,
+                        elapsed,
+                    })
+                }
             };
             let poll = poller::wait_for_terminal(
                 self.api,
@@ -389,6 +397,12 @@ impl<A: TaskApi> Job<'_, A> {
                 self.config.timing,
                 &mut on_event,
             );
+            // Live progress is read beside the poll (live_progress).
+            let follow = live_progress::Follow {
+                locator: &self.task.spec.locator,
+                timing: self.config.timing,
+            };
+            let poll = live_progress::beside(self.live.as_mut(), self.api, follow, &console, poll);
             unless_interrupted(interrupt, poll).await
         };
         // An interrupted poll leaves the task as last seen in the report.
@@ -403,6 +417,7 @@ impl<A: TaskApi> Job<'_, A> {
                     last: last.state.clone(),
                     left: self.left_running(&last.path),
                 };
+                let problem = live_progress::with_last_test(self.live.as_ref(), problem);
                 self.report.task = Some(*last);
                 Err(Stop::Failed(Outcome::WaitTimeout, problem))
             }
@@ -491,7 +506,8 @@ impl<A: TaskApi> Job<'_, A> {
             },
             (Phase::Following, None) => Interruption::FollowingUnknown,
         };
-        Problem::Interrupted { signal, at }
+        let problem = Problem::Interrupted { signal, at };
+        live_progress::with_last_test(self.live.as_ref(), problem)
     }
 
     /// Where a task that may still be running lives, in this backend's terms.

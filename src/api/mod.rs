@@ -81,4 +81,9 @@ pub trait TaskApi: TaskSource {
     fn sorted_maps(&self) -> Option<&OpenCloud> {
         None
     }
+    /// The sorted maps live progress reads while a task runs: Open Cloud's, or the local
+    /// emulator's (whose store lives as long as the run); a fake has none.
+    fn progress_maps(&self) -> Option<&OpenCloud> {
+        None
+    }
 }

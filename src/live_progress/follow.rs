@@ -1,0 +1,249 @@
+//! The runner's side of live progress while one task runs: the reader polls the task's map beside
+//! the wait for the task's end; each failed test is located as the final report locates it
+//! (`TestRun::locate`, through the step's sourcemap) and shown at once (GitHub: annotated at its
+//! file and line), passing tests as a progress line, and the last test that started is kept
+//! for a report that ends before the task does (wait-timeout, a signal).
+//!
+//! Reading costs requests of the universe's memory-store budget (1,000 units a minute, shared
+//! with the task's own writes), so on Open Cloud the map is read at most every 2 s, or less
+//! often when the task poll's own schedule or the step's floor (many tasks at once) says so.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Entry, Reader, map_name, prelude};
+use crate::api::TaskApi;
+use crate::clock::{Cadence, Timing};
+use crate::config::TaskSpec;
+use crate::render::{Event, Sink};
+use crate::report::Problem;
+use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus};
+use crate::secret::Redactor;
+
+/// The shortest interval between two reads of the map on Open Cloud.
+const OPEN_CLOUD_EVERY: Duration = Duration::from_secs(2);
+/// The interval on the local emulator, which has no budget to keep.
+const LOCAL_EVERY: Duration = Duration::from_millis(100);
+/// Progress lines come at most this often (failures are shown at once).
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// The last read after the task ended waits at most this long.
+const LAST_READ: Duration = Duration::from_secs(5);
+
+/// One task's live progress, as far as the runner has read it.
+#[derive(Debug)]
+pub struct Live {
+    reader: Reader,
+    map: String,
+    counts: Counts,
+    /// The test that started and has not ended.
+    running: Option<String>,
+    /// The last test that started, ended or not.
+    last_started: Option<String>,
+    since: Instant,
+    progress_at: Option<Instant>,
+}
+
+/// What following a task needs besides the task: where failures are, how the clock runs.
+#[derive(Clone, Copy)]
+pub struct Follow<'a> {
+    pub locator: &'a Locator,
+    pub timing: Timing,
+}
+
+impl Live {
+    /// Live progress for a task of a suite with `live-progress: true`, on a backend with
+    /// sorted maps; `None` otherwise (a run as without it).
+    pub fn for_task(spec: &TaskSpec, universe: u64, api: &impl TaskApi) -> Option<Self> {
+        if !spec.suite.as_ref().is_some_and(|suite| suite.live) {
+            return None;
+        }
+        api.progress_maps()?;
+        let map = map_name(&crate::random::random_token(""));
+        Some(Self {
+            reader: Reader::new(universe, map.clone()),
+            map,
+            counts: Counts::default(),
+            running: None,
+            last_started: None,
+            since: Instant::now(),
+            progress_at: None,
+        })
+    }
+
+    /// The script with the writer in front of it, on its first line.
+    pub fn wrap(&self, script: &str) -> String {
+        format!("{}{script}", prelude(&self.map))
+    }
+
+    /// The last test the task said it started.
+    pub fn last_started(&self) -> Option<&str> {
+        self.last_started.as_deref()
+    }
+
+    /// How long until the next read.
+    fn interval(&self, timing: Timing, floor: Duration) -> Duration {
+        let every = match timing.cadence {
+            Cadence::Local => LOCAL_EVERY,
+            Cadence::OpenCloud => {
+                let elapsed = timing.unscaled(self.since.elapsed());
+                OPEN_CLOUD_EVERY
+                    .max(timing.cadence.interval(elapsed))
+                    .max(floor)
+            }
+        };
+        timing.scaled(every)
+    }
+
+    /// Reads the map once and shows what is new.
+    async fn read(
+        &mut self,
+        api: &impl TaskApi,
+        follow: Follow<'_>,
+        console: &RefCell<&mut dyn Sink>,
+    ) {
+        let Some(maps) = api.progress_maps() else {
+            return;
+        };
+        let polled = self.reader.poll(maps).await;
+        if let Some(note) = &polled.note {
+            console.borrow_mut().emit(Event::Note(note));
+        }
+        if polled.entries.is_empty() {
+            return;
+        }
+        for entry in polled.entries {
+            self.take(entry, api.redactor(), follow.locator, console);
+        }
+        let now = Instant::now();
+        let due = self
+            .progress_at
+            .is_none_or(|at| now - at >= follow.timing.scaled(PROGRESS_EVERY));
+        if due {
+            self.progress_at = Some(now);
+            console.borrow_mut().emit(Event::LiveProgress {
+                counts: &self.counts,
+                running: self.running.as_deref(),
+                elapsed: now - self.since,
+            });
+        }
+    }
+
+    /// Counts one entry; a failure is located and shown at once.
+    fn take(
+        &mut self,
+        entry: Entry,
+        redactor: &Redactor,
+        locator: &Locator,
+        console: &RefCell<&mut dyn Sink>,
+    ) {
+        let title = entry.title();
+        let status = match entry.status.as_str() {
+            "started" => {
+                self.running = Some(title.clone());
+                self.last_started = Some(title);
+                return;
+            }
+            "passed" => TestStatus::Passed,
+            "failed" => TestStatus::Failed,
+            _ => TestStatus::Skipped,
+        };
+        if self.running.as_deref() == Some(title.as_str()) {
+            self.running = None;
+        }
+        self.counts.total += 1;
+        match status {
+            TestStatus::Passed => self.counts.passed += 1,
+            TestStatus::Skipped => self.counts.skipped += 1,
+            TestStatus::Failed => {
+                self.counts.failed += 1;
+                if let Some((test, logs)) = located(entry, redactor, locator) {
+                    console.borrow_mut().emit(Event::LiveFailure {
+                        test: &test,
+                        logs: &logs,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A failed test as the final report has it: located through the sourcemap, its message read
+/// for the annotation, the key scrubbed out of every text.
+fn located(
+    entry: Entry,
+    redactor: &Redactor,
+    locator: &Locator,
+) -> Option<(TestCase, Vec<crate::api::model::LogMessage>)> {
+    let test = TestCase {
+        path: entry.path,
+        status: TestStatus::Failed,
+        duration: None,
+        message: entry.message,
+        location: entry.location,
+        file: None,
+        brief: None,
+    };
+    let mut run = TestRun {
+        framework: String::new(),
+        tests: vec![test],
+        notes: None,
+        totals: None,
+        error: None,
+    };
+    run.locate(locator);
+    run.redact_with(redactor);
+    let mut logs = entry.logs;
+    for line in &mut logs {
+        redactor.scrub(&mut line.message);
+    }
+    Some((run.tests.pop()?, logs))
+}
+
+/// Runs `wait` (the poll for the task's end) with the map read beside it, when the task reports
+/// live; reads once more after it, for the last entries (within a few seconds).
+pub async fn beside<T>(
+    live: Option<&mut Live>,
+    api: &impl TaskApi,
+    follow: Follow<'_>,
+    console: &RefCell<&mut dyn Sink>,
+    wait: impl Future<Output = T>,
+) -> T {
+    let Some(live) = live else {
+        return wait.await;
+    };
+    let mut wait = std::pin::pin!(wait);
+    // A read cut short when the task ends loses nothing: the reader keeps what it had read
+    // for the next poll.
+    let ended = loop {
+        let pause = live.interval(follow.timing, api.poll_floor());
+        tokio::select! {
+            ended = &mut wait => break ended,
+            () = async {
+                tokio::time::sleep(pause).await;
+                live.read(api, follow, console).await;
+            } => {}
+        }
+    };
+    let last = live.read(api, follow, console);
+    let _ = tokio::time::timeout(follow.timing.scaled(LAST_READ), last).await;
+    ended
+}
+
+/// The task's script: with the writer in front when the task reports live.
+pub fn script(live: Option<&Live>, script: &str) -> String {
+    match live {
+        Some(live) => live.wrap(script),
+        None => script.to_owned(),
+    }
+}
+
+/// A problem of a run that ended before its task did, naming the last test the task started.
+pub fn with_last_test(live: Option<&Live>, problem: Problem) -> Problem {
+    match live.and_then(Live::last_started) {
+        Some(name) => problem.also(Problem::LastTestStarted(name.to_owned())),
+        None => problem,
+    }
+}
