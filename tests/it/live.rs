@@ -257,3 +257,73 @@ async fn live_progress_without_a_suite_is_refused() {
         .code(Outcome::BadInput)
         .stderr_has("INPUT_LIVE_PROGRESS`: `sometimes` must be `true` or `false`");
 }
+
+#[tokio::test]
+async fn jest_lua_tests_are_reported_live_too() {
+    use crate::real_shaped::{JEST_CONFIG, JEST_SPEC, jest_modules, package_tree};
+    let modules = jest_modules();
+    let include = folder("rbxts_include").with_child(
+        folder("node_modules")
+            .with_child(package_tree("@rbxts", &modules.join("@rbxts")))
+            .with_child(package_tree("@rbxts-js", &modules.join("@rbxts-js"))),
+    );
+    let tests = folder("Tests")
+        .with_child(module("jest.config", JEST_CONFIG))
+        .with_child(module("sum.spec", JEST_SPEC));
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), place(vec![include, tests])).unwrap();
+    let output = testez_run(repo.path())
+        .env("INPUT_TEST_FRAMEWORK", "jest")
+        .env(
+            "INPUT_FRAMEWORK_PATH",
+            "ReplicatedStorage.rbxts_include.node_modules.@rbxts.jest.src",
+        )
+        .env("INPUT_TIMEOUT", "120")
+        .env("INPUT_LIVE_PROGRESS", "true")
+        .output()
+        .await;
+    let result = result_of(&output.stdout);
+    assert_eq!(
+        result["tests"]["counts"],
+        json!({ "total": 3, "passed": 1, "failed": 1, "skipped": 1 }),
+        "{}",
+        output.stdout
+    );
+    let live: Vec<Value> = output
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| event["event"] == "live-failure")
+        .collect();
+    assert_eq!(live.len(), 1, "{}", output.stdout);
+    // Named and located as the final report names and locates it.
+    assert_eq!(
+        live[0]["path"],
+        json!(["Tests", "sum.spec", "sum", "fails"])
+    );
+    assert_eq!(live[0]["location"], "ReplicatedStorage.Tests.sum.spec:9");
+    let message = live[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Expected: 3") && !message.contains('\u{1b}'),
+        "{message}"
+    );
+    // Every test that ran counted by the end, as the envelope counts them; Jest-Lua hands its
+    // reporters no result for a skipped test (only tests that ran end in `test_done`), so the
+    // final report alone counts those.
+    let progress = output
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| event["event"] == "live-progress")
+        .last()
+        .unwrap_or_else(|| panic!("no progress: {}", output.stdout));
+    assert_eq!(
+        (
+            &progress["passed"],
+            &progress["failed"],
+            &progress["skipped"]
+        ),
+        (&json!(1), &json!(1), &json!(0)),
+        "{progress}"
+    );
+}
