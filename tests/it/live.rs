@@ -314,8 +314,7 @@ async fn jest_lua_tests_are_reported_live_too() {
         .stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|event| event["event"] == "live-progress")
-        .last()
+        .rfind(|event| event["event"] == "live-progress")
         .unwrap_or_else(|| panic!("no progress: {}", output.stdout));
     assert_eq!(
         (
