@@ -30,6 +30,9 @@ use crate::api::model::{LogMessage, MessageType};
 mod follow;
 pub use follow::{Follow, Live, beside, script, with_last_test};
 
+/// The most pages one poll lists (100 items each; the task writes about one item a second).
+pub const MAX_PAGES: usize = 10;
+
 /// How long a progress item lives if the runner never reads it.
 pub const ITEM_TTL_SECONDS: u64 = 600;
 
@@ -148,7 +151,8 @@ impl Reader {
         }
         let mut batches: Vec<(u64, String, Vec<Entry>)> = Vec::new();
         let mut token: Option<String> = None;
-        loop {
+        // A server that keeps answering with page tokens is left for the next poll.
+        for _ in 0..MAX_PAGES {
             let page = match store
                 .list_items(self.universe, &self.map, token.as_deref())
                 .await

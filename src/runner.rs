@@ -401,6 +401,7 @@ impl<A: TaskApi> Job<'_, A> {
             let follow = live_progress::Follow {
                 locator: &self.task.spec.locator,
                 timing: self.config.timing,
+                deadline,
             };
             let poll = live_progress::beside(self.live.as_mut(), self.api, follow, &console, poll);
             unless_interrupted(interrupt, poll).await

@@ -51,6 +51,8 @@ pub struct Live {
 pub struct Follow<'a> {
     pub locator: &'a Locator,
     pub timing: Timing,
+    /// The wait's end: the last read never goes past it.
+    pub deadline: Instant,
 }
 
 impl Live {
@@ -203,7 +205,8 @@ fn located(
 }
 
 /// Runs `wait` (the poll for the task's end) with the map read beside it, when the task reports
-/// live; reads once more after it, for the last entries (within a few seconds).
+/// live; reads once more after it, for the last entries (within a few seconds, and never past
+/// the wait's deadline).
 pub async fn beside<T>(
     live: Option<&mut Live>,
     api: &impl TaskApi,
@@ -227,8 +230,10 @@ pub async fn beside<T>(
             } => {}
         }
     };
-    let last = live.read(api, follow, console);
-    let _ = tokio::time::timeout(follow.timing.scaled(LAST_READ), last).await;
+    let until = follow
+        .deadline
+        .min(Instant::now() + follow.timing.scaled(LAST_READ));
+    let _ = tokio::time::timeout_at(until, live.read(api, follow, console)).await;
     ended
 }
 

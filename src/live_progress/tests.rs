@@ -106,6 +106,19 @@ async fn the_reader_hands_over_new_entries_in_order_and_deletes_what_it_read() {
 }
 
 #[tokio::test]
+async fn one_poll_lists_a_bounded_number_of_pages() {
+    let map = FakeMap::default();
+    // Two items a page: 15 pages, past the bound of 10.
+    map.items
+        .borrow_mut()
+        .extend((1..=30).map(|seq| batch(seq, &[("passed", "t")])));
+    let mut reader = Reader::new(1, map_name("t"));
+    assert_eq!(reader.poll(&map).await.entries.len(), 2 * MAX_PAGES);
+    // What was left is read next time.
+    assert_eq!(reader.poll(&map).await.entries.len(), 30 - 2 * MAX_PAGES);
+}
+
+#[tokio::test]
 async fn without_the_scope_it_says_so_once_and_stops_reading() {
     let map = FakeMap {
         refuse: Some(403),

@@ -326,3 +326,45 @@ async fn jest_lua_tests_are_reported_live_too() {
         "{progress}"
     );
 }
+
+#[tokio::test]
+async fn each_shard_reports_live_under_its_label_and_each_failure_is_annotated_once() {
+    let fails = |name: &str, wait: u32| {
+        format!(
+            "return function()\n\tit(\"{name}\", function()\n\t\texpect(1).to.equal(2)\n\tend)\n\tit(\"then waits\", function()\n\t\ttask.wait({wait})\n\tend)\nend\n"
+        )
+    };
+    let bytes = place(vec![
+        from_folder("TestEZ", &testez_source()),
+        folder("Tests")
+            .with_child(module("a.spec", &fails("a fails", 2)))
+            .with_child(module("b.spec", &fails("b fails", 3))),
+    ]);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), bytes).unwrap();
+    let mut run = testez_run(repo.path());
+    run.env("INPUT_OUTPUT_FORMAT", "github")
+        .env("INPUT_SHARDS", "2")
+        .env("INPUT_LIVE_PROGRESS", "true");
+    let output = run.expect().await;
+    output.code(Outcome::TestsFailed);
+    for (shard, name) in [
+        ("shard 1/2", "Tests › a › a fails"),
+        ("shard 2/2", "Tests › b › b fails"),
+    ] {
+        output.stdout_has(&format!("live: {shard}: FAIL {name} — "));
+        assert_eq!(
+            output.stdout.matches(&format!("title={name}::")).count(),
+            1,
+            "{}",
+            output.stdout
+        );
+    }
+    assert_eq!(
+        output.stdout.matches("::error ").count(),
+        2,
+        "{}",
+        output.stdout
+    );
+    output.stdout_has("Tests: 2 passed, 2 failed, 0 skipped (testez)");
+}
