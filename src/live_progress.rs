@@ -14,7 +14,8 @@
 //! **The runner's side** ([`Reader`]): lists the map each poll, hands over the entries it has
 //! not seen in order, and deletes the items it read, so the universe's 64 KB memory quota is
 //! never filled by progress. Reading needs `memory-store.sorted-map:read` and `:write` on the
-//! key: without them the reader says so once and the run goes on as without live progress.
+//! key: without them the reader says so once and the run goes on as without live progress
+//! (the runner checks before the create, so such a task gets no writer: `Live::start`).
 //!
 //! **Wiring**: the bootstraps report through `live.luau` (TestEZ's session and Jest-Lua's
 //! reporter dispatcher are watched); the runner puts [`prelude`] in front of the script and

@@ -164,7 +164,9 @@ impl<A: TaskApi> Job<'_, A> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
         let binary_input = self.prepare(console, interrupt).await?;
-        self.live = live_progress::Live::for_task(self.task.spec, config.universe_id, self.api);
+        let (spec, universe) = (self.task.spec, config.universe_id);
+        let live = live_progress::Live::start(spec, universe, self.api, console);
+        self.live = unless_interrupted(interrupt, live).await?;
         let request = CreateTaskRequest {
             script: live_progress::script(self.live.as_ref(), &self.task.spec.script),
             timeout: config.task_timeout.map(to_protobuf_duration),

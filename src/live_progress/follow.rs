@@ -10,6 +10,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -58,7 +59,7 @@ pub struct Follow<'a> {
 impl Live {
     /// Live progress for a task of a suite with `live-progress: true`, on a backend with
     /// sorted maps; `None` otherwise (a run as without it).
-    pub fn for_task(spec: &TaskSpec, universe: u64, api: &impl TaskApi) -> Option<Self> {
+    fn for_task(spec: &TaskSpec, universe: u64, api: &impl TaskApi) -> Option<Self> {
         if !spec.suite.as_ref().is_some_and(|suite| suite.live) {
             return None;
         }
@@ -73,6 +74,28 @@ impl Live {
             since: Instant::now(),
             progress_at: None,
         })
+    }
+
+    /// [`Live::for_task`], once the key is known to read the map: a task whose progress nobody
+    /// can read must not write it (its items would sit in the universe's 64 KB memory quota for
+    /// ten minutes), so without the scopes the run says so (once a run, however many tasks)
+    /// and the task runs as without live progress. One list request, before the create.
+    pub async fn start(
+        spec: &TaskSpec,
+        universe: u64,
+        api: &impl TaskApi,
+        console: &mut dyn Sink,
+    ) -> Option<Self> {
+        static NOTED: AtomicBool = AtomicBool::new(false);
+        let mut live = Self::for_task(spec, universe, api)?;
+        let polled = live.reader.poll(api.progress_maps()?).await;
+        if let Some(note) = polled.note {
+            if !NOTED.swap(true, Ordering::Relaxed) {
+                console.emit(Event::Note(&note));
+            }
+            return None;
+        }
+        Some(live)
     }
 
     /// The script with the writer in front of it, on its first line.

@@ -171,6 +171,8 @@ async fn without_the_memory_store_scopes_one_note_and_a_normal_run() {
         .env("INPUT_SOURCEMAP", "sourcemap.json")
         .env("INPUT_OUTPUT_FORMAT", "github")
         .env("INPUT_LIVE_PROGRESS", "true")
+        // Two tasks, one note.
+        .env("INPUT_SHARDS", "2")
         .expect()
         .await;
     output.code(Outcome::TestsFailed);
