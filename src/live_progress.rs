@@ -4,8 +4,9 @@
 //! one per task (`luau-exec-live-{token}`).
 //!
 //! **The task's side** ([`writer_source`]): `liveReport(entry)` buffers an entry (a test that
-//! started or finished, with its status and message) and a background thread writes the buffer
-//! as one item at most every second, at once after a failure, and at the end (`liveFlush()`).
+//! started or finished, with its status, message, location and log lines) and a background
+//! thread writes the buffer as one item at most every 2 s, at once after a failure, and at the
+//! end (`liveFlush()`); a test's start and end in one buffer are written as its end alone.
 //! Items are keyed and sorted by a sequence number, expire after 10 minutes, and stay under the
 //! 32 KB value limit; a write that fails (quota, throttling) is counted, not raised: the suite
 //! never fails because its progress could not be shown. Writes are batched because each
@@ -31,7 +32,7 @@ use crate::api::model::{LogMessage, MessageType};
 mod follow;
 pub use follow::{Follow, Live, beside, script, with_last_test};
 
-/// The most pages one poll lists (100 items each; the task writes about one item a second).
+/// The most pages one poll lists (100 items each; the task writes an item every 2 s).
 pub const MAX_PAGES: usize = 10;
 
 /// How long a progress item lives if the runner never reads it.
