@@ -10,10 +10,13 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::emulator::serve_with_args;
 use crate::places::{folder, from_folder, module, place, spec_project, testez_run, testez_source};
-use crate::support::{Outcome, Run};
+use crate::support::{Outcome, Run, Signal};
 
 /// A spec whose first test fails at once and whose second runs for four seconds.
 const FAILS_THEN_WAITS: &str = "return function()\n\tit(\"fails first\", function()\n\t\texpect(1 + 1).to.equal(3)\n\tend)\n\tit(\"waits\", function()\n\t\ttask.wait(4)\n\tend)\nend\n";
+
+/// A spec whose second test never ends (within any wait of a test).
+const HANGS: &str = "return function()\n\tit(\"passes\", function() end)\n\tit(\"hangs\", function()\n\t\ttask.wait(60)\n\tend)\nend\n";
 
 /// A repository holding a place of TestEZ and `Tests.live.spec` (its file `src/live.spec.luau`
 /// in the sourcemap).
@@ -128,8 +131,7 @@ async fn a_failure_is_annotated_while_its_task_still_runs_and_only_once() {
 
 #[tokio::test]
 async fn a_hanging_test_is_named_at_wait_timeout() {
-    let hangs = "return function()\n\tit(\"passes\", function() end)\n\tit(\"hangs\", function()\n\t\ttask.wait(60)\n\tend)\nend\n";
-    let repo = repository(hangs);
+    let repo = repository(HANGS);
     let mut run = live_run(repo.path());
     run.env("INPUT_TIMEOUT", "120")
         .env("INPUT_WAIT_TIMEOUT", "5s");
@@ -146,6 +148,24 @@ async fn a_hanging_test_is_named_at_wait_timeout() {
     );
     // The progress line said so while it ran.
     assert!(text.contains("running: Tests › live › hangs"), "{text}");
+}
+
+#[tokio::test]
+async fn a_signal_names_the_test_that_was_running() {
+    let repo = repository(HANGS);
+    let mut run = live_run(repo.path());
+    run.env("INPUT_TIMEOUT", "120");
+    let started = Instant::now();
+    // Past the task's first write (its buffer goes out every 2 s).
+    let output = run
+        .interrupted("-INT", async || {
+            started.elapsed() > Duration::from_millis(3500)
+        })
+        .await;
+    output
+        .code(Outcome::Interrupted(Signal::Interrupt))
+        .stdout_has("interrupted by SIGINT")
+        .stdout_has("The last test it started (live progress): Tests › live › hangs");
 }
 
 #[tokio::test]
