@@ -716,4 +716,89 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
 ";
         assert_eq!(out, expected);
     }
+
+    /// Failures shown live, then the final report with the same failures.
+    fn live_then_finished(live: usize, report: &StepReport) -> String {
+        let mut renderer = renderer();
+        let failed = report.tests.as_ref().unwrap().tests[1].clone();
+        let mut out = String::new();
+        for _ in 0..live {
+            out.push_str(&renderer.render(&Event::LiveFailure {
+                test: &failed,
+                logs: &[],
+            }));
+        }
+        out.push_str(&renderer.render(&Event::Finished(report)));
+        out
+    }
+
+    #[test]
+    fn a_failure_annotated_live_is_not_annotated_again() {
+        let report = crate::render::junit::tests::report_with_tests();
+        let out = live_then_finished(1, &report);
+        assert_eq!(
+            lines_starting(&out, "::error file=src/tests/math.spec.luau,line=7,"),
+            1,
+            "{out}"
+        );
+        // Still listed with the run's tests.
+        assert!(out.contains("  FAIL "), "{out}");
+        // Live annotations spend the same budget: 10 live, 12 in the report, two noticed.
+        let mut report = crate::render::junit::tests::report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        run.tests = vec![run.tests[1].clone(); 12];
+        let out = live_then_finished(10, &report);
+        assert_eq!(
+            lines_starting(&out, "::error file=src/tests/math.spec.luau,line=7,"),
+            ANNOTATIONS_PER_KIND,
+            "{out}"
+        );
+        assert!(
+            out.contains("::notice title=More failed tests::2 more failed tests are listed"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn live_lines_from_the_task_cannot_issue_commands() {
+        let test = TestCase {
+            path: vec!["a\n::error::forged".into(), "b ##[warning]x".into()],
+            status: crate::results::TestStatus::Failed,
+            duration: None,
+            message: Some("boom\n::error::forged too".into()),
+            location: None,
+            file: None,
+            brief: None,
+        };
+        let logs = [message(MessageType::Output, "printed\n::warning::forged")];
+        let mut renderer = renderer();
+        let mut out = renderer.render(&Event::Begin);
+        out.push_str(&renderer.render(&Event::LiveFailure {
+            test: &test,
+            logs: &logs,
+        }));
+        out.push_str(&renderer.render(&Event::LiveProgress {
+            counts: &crate::results::Counts::default(),
+            running: Some("x\n::error::forged"),
+            elapsed: Duration::from_secs(1),
+        }));
+        // Our one annotation, its data escaped; every other line is ours or prefixed.
+        let commands: Vec<&str> = out.lines().filter(|l| l.starts_with("::")).collect();
+        assert_eq!(commands.len(), 5, "{out}");
+        assert!(
+            commands[3].starts_with(
+                "::error title=a%0A%3A%3Aerror%3A%3Aforged › b ##[warning]x::boom%0A::error::forged too"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("\n::error::forged"), "{out}");
+        assert!(!out.contains("\n::warning::forged"), "{out}");
+        // The step log's lines (the annotation is the final report's own encoding).
+        assert!(
+            out.lines()
+                .filter(|l| !l.starts_with("::"))
+                .all(|l| !l.contains("##[")),
+            "{out}"
+        );
+    }
 }
