@@ -110,16 +110,18 @@ impl Live {
 
     /// How long until the next read.
     fn interval(&self, timing: Timing, floor: Duration) -> Duration {
-        let every = match timing.cadence {
+        match timing.cadence {
+            // Not scaled: the emulator's task writes on its own clock (every 2 s), so a test's
+            // scaled clock would only read an unchanged map more often.
             Cadence::Local => LOCAL_EVERY,
             Cadence::OpenCloud => {
                 let elapsed = timing.unscaled(self.since.elapsed());
-                OPEN_CLOUD_EVERY
+                let every = OPEN_CLOUD_EVERY
                     .max(timing.cadence.interval(elapsed))
-                    .max(floor)
+                    .max(floor);
+                timing.scaled(every)
             }
-        };
-        timing.scaled(every)
+        }
     }
 
     /// Reads the map once and shows what is new.
@@ -273,5 +275,85 @@ pub fn with_last_test(live: Option<&Live>, problem: Problem) -> Problem {
     match live.and_then(Live::last_started) {
         Some(name) => problem.also(Problem::LastTestStarted(name.to_owned())),
         None => problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event, as debug text.
+    #[derive(Default)]
+    struct Collect(Vec<String>);
+
+    impl Sink for Collect {
+        fn emit(&mut self, event: Event<'_>) {
+            self.0.push(format!("{event:?}"));
+        }
+    }
+
+    fn live() -> Live {
+        Live {
+            reader: Reader::new(1, "m".into()),
+            map: "m".into(),
+            counts: Counts::default(),
+            running: None,
+            last_started: None,
+            since: Instant::now(),
+            progress_at: None,
+        }
+    }
+
+    fn entry(status: &str, name: &str) -> Entry {
+        Entry {
+            status: status.into(),
+            path: vec!["Tests".into(), name.into()],
+            ..Entry::default()
+        }
+    }
+
+    #[test]
+    fn entries_count_and_name_the_running_test_and_failures_are_shown_at_once() {
+        let (mut live, mut sink) = (live(), Collect::default());
+        let console: RefCell<&mut dyn Sink> = RefCell::new(&mut sink);
+        let (redactor, locator) = (Redactor::default(), Locator::default());
+        live.take(entry("started", "a"), &redactor, &locator, &console);
+        assert_eq!(live.running.as_deref(), Some("Tests › a"));
+        live.take(entry("passed", "a"), &redactor, &locator, &console);
+        assert_eq!(live.running, None);
+        let mut failed = entry("failed", "b");
+        failed.message = Some("boom".into());
+        live.take(failed, &redactor, &locator, &console);
+        live.take(entry("skipped", "c"), &redactor, &locator, &console);
+        assert_eq!(
+            (live.counts.passed, live.counts.failed, live.counts.skipped),
+            (1, 1, 1)
+        );
+        // The last test that started, though it ended: what a hang report names.
+        assert_eq!(live.last_started(), Some("Tests › a"));
+        drop(console);
+        assert_eq!(sink.0.len(), 1, "{:?}", sink.0);
+        assert!(sink.0[0].starts_with("LiveFailure"), "{:?}", sink.0);
+        assert!(sink.0[0].contains("boom"), "{:?}", sink.0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_cloud_is_read_at_most_every_two_seconds_and_never_under_the_floor() {
+        let live = live();
+        let timing = Timing::default();
+        assert_eq!(live.interval(timing, Duration::ZERO), OPEN_CLOUD_EVERY);
+        let floor = Duration::from_secs(4);
+        assert_eq!(live.interval(timing, floor), floor);
+        // Later in a long task, the poll's own schedule (5 s after three minutes).
+        tokio::time::advance(Duration::from_secs(200)).await;
+        assert_eq!(
+            live.interval(timing, Duration::ZERO),
+            Duration::from_secs(5)
+        );
+        let local = Timing {
+            cadence: Cadence::Local,
+            ..timing
+        };
+        assert_eq!(live.interval(local, floor), LOCAL_EVERY);
     }
 }
