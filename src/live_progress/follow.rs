@@ -331,7 +331,6 @@ mod tests {
         );
         // The last test that started, though it ended: what a hang report names.
         assert_eq!(live.last_started(), Some("Tests › a"));
-        drop(console);
         assert_eq!(sink.0.len(), 1, "{:?}", sink.0);
         assert!(sink.0[0].starts_with("LiveFailure"), "{:?}", sink.0);
         assert!(sink.0[0].contains("boom"), "{:?}", sink.0);
