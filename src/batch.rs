@@ -202,7 +202,13 @@ impl Sink for UnitSink<'_, '_> {
         match self.events {
             TaskEvents::AsTheStep => self.console.borrow_mut().emit(event),
             TaskEvents::UnderLabels
-                if matches!(event, Event::Note(_) | Event::StateChanged { .. }) =>
+                if matches!(
+                    event,
+                    Event::Note(_)
+                        | Event::StateChanged { .. }
+                        | Event::LiveFailure { .. }
+                        | Event::LiveProgress { .. }
+                ) =>
             {
                 self.console.borrow_mut().emit(Event::ForTask {
                     label: self.label,

@@ -24,6 +24,7 @@ use crate::api::{ApiError, Progress, Service, TaskApi};
 use crate::config::{Config, PlaceFile, TaskSpec};
 use crate::duration::to_protobuf_duration;
 use crate::interrupt::Interrupt;
+use crate::live_progress;
 use crate::outcome::{Outcome, Signal};
 use crate::place_reuse::{self, Created};
 use crate::poller::{self, PollError, PollEvent};
@@ -103,6 +104,7 @@ pub async fn run_task<A: TaskApi>(
         started: Instant::now(),
         created_at: None,
         guard: None,
+        live: None,
     };
     let result = job.steps(console, interrupt).await;
     job.report.duration = job.created_at.unwrap_or(job.started).elapsed();
@@ -130,6 +132,8 @@ struct Job<'a, A: TaskApi> {
     created_at: Option<Instant>,
     /// The guard of a task created at head, which its results are checked against.
     guard: Option<place_reuse::Guard>,
+    /// The task's live progress (`live-progress`), read while it runs.
+    live: Option<live_progress::Live>,
 }
 
 /// Runs a step unless a signal comes first.
@@ -147,8 +151,11 @@ impl<A: TaskApi> Job<'_, A> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
         let binary_input = self.prepare(console, interrupt).await?;
+        let (spec, universe) = (self.task.spec, config.universe_id);
+        let live = live_progress::Live::start(spec, universe, self.api, console);
+        self.live = unless_interrupted(interrupt, live).await?;
         let request = CreateTaskRequest {
-            script: self.task.spec.script.clone(),
+            script: live_progress::script(self.live.as_ref(), &self.task.spec.script),
             timeout: config.task_timeout.map(to_protobuf_duration),
             binary_input,
             enable_binary_output: config.binary_output.is_some().then_some(true),
@@ -345,19 +352,22 @@ impl<A: TaskApi> Job<'_, A> {
         let created_at = self.created_at.unwrap_or(self.started);
         let mut last_state = task.state.clone();
         let mut last_task = task.clone();
+        let console = std::cell::RefCell::new(console);
         let polled = {
             let mut on_event = |event: PollEvent| match event {
                 PollEvent::StateChanged { state, elapsed } => {
-                    console.emit(Event::StateChanged {
+                    console.borrow_mut().emit(Event::StateChanged {
                         state: &state,
                         elapsed,
                     });
                     last_state = state;
                 }
-                PollEvent::Heartbeat { state, elapsed } => console.emit(Event::Heartbeat {
-                    state: &state,
-                    elapsed,
-                }),
+                PollEvent::Heartbeat { state, elapsed } => {
+                    console.borrow_mut().emit(Event::Heartbeat {
+                        state: &state,
+                        elapsed,
+                    })
+                }
             };
             let poll = poller::wait_for_terminal(
                 self.api,
@@ -367,6 +377,13 @@ impl<A: TaskApi> Job<'_, A> {
                 self.config.timing,
                 &mut on_event,
             );
+            // Live progress is read beside the poll (live_progress).
+            let follow = live_progress::Follow {
+                locator: &self.task.spec.locator,
+                timing: self.config.timing,
+                deadline,
+            };
+            let poll = live_progress::beside(self.live.as_mut(), self.api, follow, &console, poll);
             unless_interrupted(interrupt, poll).await
         };
         // An interrupted poll leaves the task as last seen in the report.
@@ -381,6 +398,7 @@ impl<A: TaskApi> Job<'_, A> {
                     last: last.state.clone(),
                     left: self.left_running(&last.path),
                 };
+                let problem = live_progress::with_last_test(self.live.as_ref(), problem);
                 self.report.task = Some(*last);
                 Err(Stop::Failed(Outcome::WaitTimeout, problem))
             }
@@ -469,7 +487,8 @@ impl<A: TaskApi> Job<'_, A> {
             },
             (Phase::Following, None) => Interruption::FollowingUnknown,
         };
-        Problem::Interrupted { signal, at }
+        let problem = Problem::Interrupted { signal, at };
+        live_progress::with_last_test(self.live.as_ref(), problem)
     }
 
     /// Where a task that may still be running lives, in this backend's terms.
