@@ -103,6 +103,15 @@ async fn schedule(
         Ok(places) => places,
         Err(report) => return report,
     };
+    // Work stealing needs the universe's memory stores: without them, the static deal.
+    let fallback = crate::work_queue::check_scopes(config, api).await;
+    let config = match &fallback {
+        Some((dealt, note)) => {
+            console.emit(Event::Note(note));
+            dealt
+        }
+        None => config,
+    };
     let deadline = Instant::now() + config.wait_timeout;
     let lag = match api.service() {
         Service::OpenCloud => config.timing.scaled(SLOT_LAG),
@@ -151,7 +160,11 @@ async fn schedule(
         }
     }
     slots.never_started(config, api.service());
-    let tasks = slots.reports.into_iter().flatten().collect();
+    let tasks: Vec<TaskReport> = slots.reports.into_iter().flatten().collect();
+    crate::work_queue::clean_up(config, api).await;
+    if let Some(line) = crate::work_queue::distribution(config, &tasks) {
+        console.borrow_mut().emit(Event::Note(&line));
+    }
     merge(config, tasks, started.elapsed(), api.service())
 }
 
