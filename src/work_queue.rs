@@ -121,8 +121,6 @@ pub struct Ledger {
     pub total: Option<usize>,
     /// Every module reported run, with how many tasks ran it.
     pub ran: std::collections::BTreeMap<String, usize>,
-    /// Modules run in all (a module run twice counts twice).
-    pub runs: usize,
     /// `label: why` of each task that stopped claiming early.
     pub stopped: Vec<String>,
 }
@@ -136,7 +134,6 @@ impl Ledger {
                 continue;
             };
             ledger.total = Some(ledger.total.unwrap_or(0).max(log.total));
-            ledger.runs += log.ran.len();
             for name in log.ran {
                 *ledger.ran.entry(name).or_default() += 1;
             }
