@@ -36,6 +36,9 @@ use crate::results::bootstrap::{self, Framework};
 pub const MAP_PREFIX: &str = "luau-exec-steal-";
 /// The item every task increments.
 pub const COUNTER: &str = "next";
+/// How long the runner's own memory-store calls may take (retries included): a throttled
+/// universe (its request units are the tasks' too) must not hold the step up for a minute.
+pub const SIDE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A fresh map for one step.
 pub fn new_map_name() -> String {
@@ -223,12 +226,17 @@ pub fn static_deal(config: &Config) -> Config {
 
 /// Whether the step may steal work: on Open Cloud the key must reach the universe's memory
 /// stores. Lists the step's (empty) map once; a 403 gives the step's static deal and the note
-/// that says why, once. Another failure keeps stealing: the tasks' own claims decide, and
-/// whatever they could not claim is reported as never run.
+/// that says why, once. Another failure (or no answer within [`SIDE_PATIENCE`]) keeps
+/// stealing: the tasks' own claims decide, and whatever they could not claim is reported as
+/// never run.
 pub async fn check_scopes(config: &Config, store: &impl SortedMaps) -> Option<(Config, String)> {
     let map = map_of(config)?;
-    match store.list_items(config.universe_id, map, None).await {
-        Err(error) if error.lacks_scope() => Some((static_deal(config), no_scope_note())),
+    let listed = tokio::time::timeout(
+        SIDE_PATIENCE,
+        store.list_items(config.universe_id, map, None),
+    );
+    match listed.await {
+        Ok(Err(error)) if error.lacks_scope() => Some((static_deal(config), no_scope_note())),
         _ => None,
     }
 }
@@ -237,10 +245,12 @@ fn no_scope_note() -> String {
     "work-stealing: the API key lacks the scopes memory-store.sorted-map:read and memory-store.sorted-map:write, so the shards split the suite's spec modules by name in advance (the static deal)".to_owned()
 }
 
-/// Deletes the step's counter once every task is done (best effort: it expires on its own).
+/// Deletes the step's counter once every task is done (best effort, within [`SIDE_PATIENCE`]:
+/// it expires on its own).
 pub async fn clean_up(config: &Config, store: &impl SortedMaps) {
     if let Some(map) = map_of(config) {
-        let _ = store.delete_item(config.universe_id, map, COUNTER).await;
+        let delete = store.delete_item(config.universe_id, map, COUNTER);
+        let _ = tokio::time::timeout(SIDE_PATIENCE, delete).await;
     }
 }
 

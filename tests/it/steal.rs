@@ -236,3 +236,78 @@ async fn without_the_memory_store_scopes_the_shards_deal_statically_and_say_so_o
         json!({ "total": 17, "passed": 17, "failed": 0, "skipped": 0 })
     );
 }
+
+/// Against `serve --roblox-limits`: a spec module spends the universe's 1,000 memory-store
+/// request units of the minute, so the tasks' next claims are throttled. Every task completes,
+/// yet the modules no task could claim are a failed test that names why: never a green step.
+#[tokio::test]
+async fn modules_left_unclaimed_when_claims_are_throttled_fail_the_step() {
+    let served = serve_with_args(&[], &["--roblox-limits"]).await;
+    let waits = |name: &str| {
+        module(
+            name,
+            "return function()\n\tit(\"waits\", function()\n\t\ttask.wait(3)\n\tend)\nend\n",
+        )
+    };
+    let tests = folder("Tests")
+        .with_child(module(
+            "a_burn.spec",
+            "return function()\n\tit(\"spends the request units\", function()\n\t\tlocal map = game:GetService(\"MemoryStoreService\"):GetSortedMap(\"burn\")\n\t\tfor _ = 1, 2000 do\n\t\t\tif not pcall(map.GetAsync, map, \"x\") then\n\t\t\t\treturn\n\t\t\tend\n\t\tend\n\tend)\nend\n",
+        ))
+        .with_child(waits("b.spec"))
+        .with_child(waits("c.spec"))
+        .with_child(waits("d.spec"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("game.rbxl");
+    std::fs::write(
+        &file,
+        place(vec![from_folder("TestEZ", &testez_source()), tests]),
+    )
+    .unwrap();
+    let output = Run::new(&served.url)
+        .env("INPUT_PLACE_ID", "1")
+        .env("INPUT_PLACE_FILE", file.to_str().unwrap())
+        .remove("INPUT_SCRIPT")
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+        .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+        .env("INPUT_SHARDS", "2")
+        .env("INPUT_OUTPUT_FORMAT", "json")
+        // Real poll cadence: the test clock's hundredfold polls would meet the emulator's
+        // 200 GETs a minute within these seconds, and wait out the minute.
+        .remove("LUAU_EXEC_TEST_TIME_SCALE")
+        .expect()
+        .await;
+    output.code(Outcome::TestsFailed);
+    let result = output.result_line();
+    let tasks = result["tasks"].as_array().unwrap();
+    assert!(
+        tasks.iter().all(|t| t["exitCode"] == 0),
+        "every task completed: {result}"
+    );
+    let tests = result["tests"]["tests"].as_array().unwrap();
+    let gap = tests
+        .iter()
+        .find(|t| t["path"] == json!(["work stealing", "(never ran)"]))
+        .unwrap_or_else(|| panic!("{result}"));
+    assert_eq!(gap["status"], "failed");
+    let message = gap["message"].as_str().unwrap();
+    let ran = tests.iter().filter(|t| t["status"] == "passed").count();
+    let unrun = match 4 - ran {
+        1 => "1 spec module".to_owned(),
+        n => format!("{n} spec modules"),
+    };
+    assert!(
+        message.starts_with(&format!(
+            "{unrun} of the 4 listed by the tasks ran in no task, so their tests did not run"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("\nTasks that stopped claiming: shard ")
+            && message.contains("claiming the next spec module failed: ")
+            && message
+                .contains("RequestThrottled: Recent MemoryStores requests hit one or more limits."),
+        "{message}"
+    );
+}
