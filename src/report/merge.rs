@@ -85,6 +85,9 @@ fn merged_tests(config: &Config, tasks: &mut [TaskReport]) -> TestRun {
                     notes.push(format!("{}: {note}", task.name()));
                 }
             }
+            // With work stealing, a task that died when the others had reported every module
+            // (it never started, or claimed nothing) lost no test: it is a failed task.
+            None if stolen.as_ref().is_some_and(StolenWork::all_reported) => {}
             // No reader may take a missing shard for a passing one. A plain script that
             // crashed is a failed task, not a test: tests come from test results.
             None if config.suite.is_some() => {
@@ -136,6 +139,11 @@ impl StolenWork {
             .map(|name| with_file(name, &config.locator))
             .collect();
         Some(Self { ledger, never_ran })
+    }
+
+    /// Whether the tasks that reported ran every module they listed.
+    fn all_reported(&self) -> bool {
+        self.ledger.unreported() == Some(0)
     }
 
     /// Every task reported, yet some modules are in none of their reports (claiming failed,
@@ -690,6 +698,20 @@ mod tests {
         );
         let step = merged(&config, whole.clone());
         assert_eq!(step.outcome, Outcome::Complete);
+        // A third task that died having claimed nothing lost no test: a failed task, not a
+        // failed test, and the step is still red.
+        let config3 = suite_config("3");
+        let mut three = whole.clone();
+        for (i, task) in three.iter_mut().enumerate() {
+            task.label = Some(format!("shard {}/3", i + 1));
+        }
+        three.push(unit("shard 3/3", Outcome::ScriptError, None));
+        let step = merged(&config3, three);
+        assert_eq!(step.outcome, Outcome::ScriptError);
+        let run = step.tests.as_ref().expect("tests");
+        assert_eq!(run.failures().count(), 0);
+        assert!(!step.tasks[2].reported_as_test);
+        assert_eq!(step.failed_tasks().count(), 1);
         // A module two tasks ran is said.
         whole[0] = stealing(
             "shard 1/2",
