@@ -33,7 +33,7 @@ pub use exports::GithubFiles;
 pub use files::PlaceFile;
 pub use inputs::{Inputs, RunArgs, is_github_actions, serve_api_key};
 pub use target::{Backend, DEFAULT_BASE_URL, MissingKeyPolicy, Target};
-pub use tasks::{MAX_SCRIPT_FILES, MAX_SHARDS, TaskSpec, WAIT_GRACE};
+pub use tasks::{MAX_SCRIPT_FILES, MAX_SHARDS, Presentation, TaskSpec, WAIT_GRACE};
 
 use exports::{github_files, load_coverage};
 use files::{check_place, check_writable, load_files};
@@ -66,6 +66,9 @@ pub struct Config {
     /// unlabelled), or the files of `script-path`, or a suite's `shards`. Everything else in
     /// the config is the step's, the same for every task.
     pub units: Vec<TaskSpec>,
+    /// How the step presents itself: as its one task, or as labelled tasks (decided with the
+    /// units; the schedule reads it, never the number of units).
+    pub presentation: Presentation,
     /// How many of the units' tasks run at once.
     pub parallel: usize,
     /// With a `test-framework`: the whole suite (each shard's is its task's).
@@ -208,6 +211,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
         place_ids: site.place_ids,
         place_version: site.place_version,
         units: work.units,
+        presentation: work.presentation,
         parallel,
         suite: work.suite,
         locator: work.locator,

@@ -177,12 +177,13 @@ fn say_still_running(tasks: &[TaskReport], problem: &mut Option<Problem>) {
 /// it waited its turn.
 pub fn never_started(
     config: &Config,
-    label: &str,
+    label: Option<&str>,
     stop: Option<Outcome>,
     service: Service,
 ) -> TaskReport {
-    let mut task = TaskReport::new(stop.unwrap_or(Outcome::WaitTimeout), service)
-        .labelled(label, config.place_id);
+    let mut task = TaskReport::new(stop.unwrap_or(Outcome::WaitTimeout), service);
+    task.label = label.map(str::to_owned);
+    task.place_id = config.place_id;
     task.problem = Some(match stop {
         Some(Outcome::Interrupted(signal)) => Problem::Interrupted {
             signal,
@@ -585,7 +586,7 @@ mod tests {
     #[test]
     fn a_unit_never_started_says_why() {
         let config = suite_config("2");
-        let late = never_started(&config, "shard 2/2", None, Service::OpenCloud);
+        let late = never_started(&config, Some("shard 2/2"), None, Service::OpenCloud);
         assert_eq!(late.outcome, Outcome::WaitTimeout);
         assert_eq!(late.label.as_deref(), Some("shard 2/2"));
         let words = late.problem.map(|p| p.to_string()).unwrap_or_default();
@@ -596,7 +597,7 @@ mod tests {
             "{words}"
         );
         let signal = Outcome::Interrupted(crate::outcome::Signal::Terminate);
-        let stopped = never_started(&config, "shard 2/2", Some(signal), Service::OpenCloud);
+        let stopped = never_started(&config, Some("shard 2/2"), Some(signal), Service::OpenCloud);
         assert_eq!(stopped.outcome, signal);
         assert_eq!(
             stopped.problem.map(|p| p.to_string()).as_deref(),
