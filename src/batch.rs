@@ -39,6 +39,7 @@ use crate::poller::HEARTBEAT;
 use crate::render::{Event, Sink};
 use crate::report::merge::{merge, never_started};
 use crate::report::problem::Interruption;
+use crate::report::whole;
 use crate::report::{Problem, StepReport, TaskReport};
 use crate::roblox::{SLOT_LAG, TASKS_PER_PLACE};
 use crate::runner::{self, TaskRun};
@@ -118,6 +119,16 @@ impl Shape {
                 upload_interrupted_at: Interruption::UploadingPlace,
                 report: Reporting::Merged,
             },
+            // Shards the step chose itself: the one run the user asked for, with none named.
+            Presentation::Whole => Self {
+                announce: false,
+                end_notes: false,
+                events: TaskEvents::Hidden,
+                step_heartbeat: true,
+                shared_deadline: true,
+                upload_interrupted_at: Interruption::BeforeCreate,
+                report: Reporting::Whole,
+            },
         }
     }
 }
@@ -129,6 +140,8 @@ enum Reporting {
     OneTask,
     /// The tasks' reports merged ([`merge`]).
     Merged,
+    /// The tasks' reports folded into one task's ([`whole::fold`]).
+    Whole,
 }
 
 impl Reporting {
@@ -142,6 +155,10 @@ impl Reporting {
     ) -> StepReport {
         match (self, tasks.pop()) {
             (Self::OneTask, Some(task)) if tasks.is_empty() => StepReport::of_one(task),
+            (Self::Whole, last) => {
+                tasks.extend(last);
+                whole::fold(config, tasks, wall, service)
+            }
             (_, last) => {
                 tasks.extend(last);
                 merge(config, tasks, wall, service)
@@ -159,7 +176,7 @@ impl Reporting {
         service: Service,
     ) -> StepReport {
         match self {
-            Self::OneTask => {
+            Self::OneTask | Self::Whole => {
                 let mut task = TaskReport::new(outcome, service);
                 task.place_id = config.place_id;
                 task.place_version = config.place_version;
@@ -185,6 +202,8 @@ enum TaskEvents {
     /// Notes and state changes under the task's label; heartbeats are the step's (one line for
     /// every task), not each task's.
     UnderLabels,
+    /// None: the tasks are shards of one run, which the step's report speaks for.
+    Hidden,
 }
 
 /// A task's share of the console, as the step's [`TaskEvents`] say.
@@ -206,7 +225,7 @@ impl Sink for UnitSink<'_, '_> {
                     event: &event,
                 });
             }
-            TaskEvents::UnderLabels => {}
+            TaskEvents::UnderLabels | TaskEvents::Hidden => {}
         }
     }
 }

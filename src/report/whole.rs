@@ -3,6 +3,7 @@
 //! into one task's, so every presenter shows what a run of one shows, whatever the number of
 //! cores. Nothing here names a shard; a user who wants them named gives `shards`.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::merge::merge;
@@ -11,9 +12,11 @@ use crate::api::Service;
 use crate::api::model::TaskOutput;
 use crate::config::Config;
 use crate::outcome::Outcome;
+use crate::results::TestCase;
 
 /// The step's report for shards the user did not ask for: one unlabelled task whose tests,
-/// coverage and logs are every shard's (in the order of the shards), whose outcome is the most
+/// coverage and logs are every shard's (tests in the order one task runs them, the rest in the
+/// order of the shards), whose outcome is the most
 /// serious, and whose problem is what a run of one would say.
 pub fn fold(
     config: &Config,
@@ -21,7 +24,16 @@ pub fn fold(
     wall: Duration,
     service: Service,
 ) -> StepReport {
+    let lengths: Vec<usize> = tasks
+        .iter()
+        .map(|t| t.tests.as_ref().map_or(1, |run| run.tests.len()))
+        .collect();
     let mut step = merge(config, tasks, wall, service);
+    if let Some(run) = step.tests.as_mut()
+        && lengths.iter().sum::<usize>() == run.tests.len()
+    {
+        run.tests = in_run_order(std::mem::take(&mut run.tests), &lengths);
+    }
     let mut shards = std::mem::take(&mut step.tasks).into_iter();
     let Some(first) = shards.next() else {
         return step;
@@ -56,6 +68,48 @@ pub fn fold(
         };
     }
     StepReport::of_one(whole)
+}
+
+/// Every shard's tests (one after the other, `lengths` of them each) in the order one task
+/// would have run them. TestEZ runs its spec modules sorted by their path (lowercased names
+/// joined by spaces, root first), and the shards deal those modules out in turn, so each
+/// shard's list is in that order already; no module is split across shards, so two tests of
+/// different shards compare as their modules do, which their whole paths compared the same way
+/// decide.
+fn in_run_order(tests: Vec<TestCase>, lengths: &[usize]) -> Vec<TestCase> {
+    let mut shards: Vec<VecDeque<TestCase>> = Vec::with_capacity(lengths.len());
+    let mut rest = tests;
+    for &length in lengths {
+        let tail = rest.split_off(length.min(rest.len()));
+        shards.push(std::mem::replace(&mut rest, tail).into());
+    }
+    let mut ordered = Vec::with_capacity(lengths.iter().sum());
+    loop {
+        let mut first: Option<(usize, &TestCase)> = None;
+        for (index, shard) in shards.iter().enumerate() {
+            if let Some(head) = shard.front()
+                && first.is_none_or(|(_, best)| sort_key(head).cmp(sort_key(best)).is_lt())
+            {
+                first = Some((index, head));
+            }
+        }
+        let Some((index, _)) = first else {
+            break;
+        };
+        ordered.extend(shards[index].pop_front());
+    }
+    ordered
+}
+
+/// TestEZ's sort key of spec modules, read from a test's path: its names lowercased (ASCII, as
+/// Lua's `string.lower`) and joined by spaces, compared byte by byte.
+fn sort_key(test: &TestCase) -> impl Iterator<Item = u8> + '_ {
+    test.path.iter().enumerate().flat_map(|(i, name)| {
+        (i > 0)
+            .then_some(b' ')
+            .into_iter()
+            .chain(name.bytes().map(|b| b.to_ascii_lowercase()))
+    })
 }
 
 /// The speaking shard's words become the run's: its task (state, error, path) and problem.
@@ -178,7 +232,10 @@ mod tests {
             ),
         ]);
         assert_eq!(step.outcome, Outcome::TestsFailed);
-        assert_eq!(step.headline(), "TESTS FAILED (2 passed, 1 failed, 0 skipped)");
+        assert_eq!(
+            step.headline(),
+            "TESTS FAILED (2 passed, 1 failed, 0 skipped)"
+        );
         assert_eq!(
             step.problem.as_ref().map(ToString::to_string).as_deref(),
             Some("1 of 3 tests failed")
@@ -208,6 +265,50 @@ mod tests {
         assert_eq!(
             own.task.as_ref().map(|t| t.state.clone()),
             Some(TaskState::Complete)
+        );
+    }
+
+    /// TestEZ runs modules sorted (`feature0`, `feature1`, `feature10`, `feature11`) and the
+    /// shards deal them out in turn; the run lists them as one task would, each module's
+    /// tests in the order they ran.
+    #[test]
+    fn the_tests_are_listed_as_one_task_runs_them() {
+        let case = |module: &str, name: &str| TestCase {
+            path: vec!["Tests".into(), "Group".into(), module.into(), name.into()],
+            ..test("x", TestStatus::Passed)
+        };
+        let step = folded(vec![
+            shard(
+                1,
+                Outcome::Complete,
+                TaskState::Complete,
+                vec![
+                    case("feature0", "z"),
+                    case("feature0", "a"),
+                    case("Feature10", "b"),
+                ],
+            ),
+            shard(
+                2,
+                Outcome::Complete,
+                TaskState::Complete,
+                vec![case("feature1", "y"), case("feature11", "c")],
+            ),
+        ]);
+        let order: Vec<String> = step
+            .tests
+            .iter()
+            .flat_map(|run| run.tests.iter().map(|t| t.path[2..].join("/")))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "feature0/z",
+                "feature0/a",
+                "feature1/y",
+                "Feature10/b",
+                "feature11/c"
+            ]
         );
     }
 
