@@ -30,6 +30,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
+use crate::api::model::TaskState;
 use crate::api::{OpenCloud, Service, TaskApi};
 use crate::config::{Config, Presentation};
 use crate::duration::human;
@@ -85,9 +86,9 @@ struct Shape {
     end_notes: bool,
     /// Where each task's events go.
     events: TaskEvents,
-    /// Whether the step beats one line for all its tasks. Otherwise the one task's poller
-    /// beats, its heartbeats passing straight to the console.
-    step_heartbeat: bool,
+    /// What the step beats every [`HEARTBEAT`] for all its tasks, if anything. Without a step
+    /// heartbeat the one task's poller beats, its heartbeats passing straight to the console.
+    step_heartbeat: Option<StepBeat>,
     /// Whether every task shares the step's deadline (`wait-timeout` from the step's start
     /// after the upload), or counts `wait-timeout` from its own creation.
     shared_deadline: bool,
@@ -105,7 +106,7 @@ impl Shape {
                 announce: false,
                 end_notes: false,
                 events: TaskEvents::AsTheStep,
-                step_heartbeat: false,
+                step_heartbeat: None,
                 shared_deadline: false,
                 upload_interrupted_at: Interruption::BeforeCreate,
                 report: Reporting::OneTask,
@@ -114,7 +115,7 @@ impl Shape {
                 announce: true,
                 end_notes: true,
                 events: TaskEvents::UnderLabels,
-                step_heartbeat: true,
+                step_heartbeat: Some(StepBeat::Progress),
                 shared_deadline: true,
                 upload_interrupted_at: Interruption::UploadingPlace,
                 report: Reporting::Merged,
@@ -124,13 +125,22 @@ impl Shape {
                 announce: false,
                 end_notes: false,
                 events: TaskEvents::Hidden,
-                step_heartbeat: true,
+                step_heartbeat: Some(StepBeat::StillRunning),
                 shared_deadline: true,
                 upload_interrupted_at: Interruption::BeforeCreate,
                 report: Reporting::Whole,
             },
         }
     }
+}
+
+/// The step's heartbeat line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepBeat {
+    /// How many tasks run, wait and are done.
+    Progress,
+    /// What one task's poller says (`still PROCESSING`): the tasks are one run.
+    StillRunning,
 }
 
 /// How the step's report is made of its tasks'.
@@ -308,9 +318,15 @@ async fn schedule(
                 // Each running task reports the signal itself; nothing more is started.
                 slots.stop = Some(Outcome::Interrupted(signal));
             }
-            _ = heartbeat.tick(), if shape.step_heartbeat => {
-                let line = slots.progress(config, running.len(), started);
-                console.borrow_mut().emit(Event::Note(&line));
+            _ = heartbeat.tick(), if shape.step_heartbeat.is_some() => {
+                let mut console = console.borrow_mut();
+                match shape.step_heartbeat {
+                    Some(StepBeat::StillRunning) => console.emit(Event::Heartbeat {
+                        state: &TaskState::Processing,
+                        elapsed: started.elapsed(),
+                    }),
+                    _ => console.emit(Event::Note(&slots.progress(config, running.len(), started))),
+                }
             }
         }
     }

@@ -263,9 +263,14 @@ async fn testez_from_npm_runs_a_spec_project_offline() {
 #[tokio::test]
 async fn a_local_suite_splits_across_the_cores_and_reads_as_one_run() {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    // A spec that outlasts a heartbeat (15 s, a hundredth of it in tests).
+    let slow = module(
+        "slow.spec",
+        "return function()\n\tit(\"waits\", function()\n\t\ttask.wait(0.4)\n\tend)\nend\n",
+    );
     let bytes = place(vec![
         from_folder("TestEZ", &testez_source()),
-        spec_project(),
+        spec_project().with_child(slow),
     ]);
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
@@ -281,7 +286,19 @@ async fn a_local_suite_splits_across_the_cores_and_reads_as_one_run() {
     for text in [&split.stdout, &split.stderr] {
         assert!(!text.contains("shard"), "{text}");
         assert!(!text.contains("running 2 tasks"), "{text}");
+        assert!(
+            !text.contains(" waiting, "),
+            "no count of tasks in a heartbeat: {text}"
+        );
     }
+    // It beats as one task does.
+    assert!(
+        split
+            .stdout
+            .contains(r#""event":"heartbeat","state":"PROCESSING""#),
+        "{}",
+        split.stdout
+    );
     // Both shards ran (each returned its envelope) where there are cores for them.
     let values = |result: &Value| result["results"].as_array().map_or(0, Vec::len);
     assert_eq!(values(&one_result), 1);
