@@ -14,7 +14,8 @@
 //! after a task (`serve --warm-period`, default 10m): the upload before each run boots the
 //! version, so the shards start warm, as on Roblox after a first task; `LUAU_EXEC_BENCH_WARM=0`
 //! boots every task, the model before warm servers. Each run prints its cold boots and warm
-//! starts. Asserts nothing about speed.
+//! starts. Then (`live_annotation`) how soon a failing test at the start of a long task is
+//! annotated, with `live-progress: true` and without. Asserts nothing about speed.
 
 #![allow(clippy::print_stdout)]
 
@@ -167,6 +168,64 @@ fn main() {
             delta("placeFull"),
             delta("coldBoots"),
             delta("warmStarts"),
+        );
+    }
+    live_annotation(&boot);
+}
+
+/// Live progress: a task whose first test fails at once and whose other tests take
+/// `LIVE_TESTS` seconds, run without and with `live-progress`; prints when the failure's
+/// annotation arrived against the run's wall time.
+fn live_annotation(boot: &str) {
+    const LIVE_TESTS: usize = 8;
+    let mut spec = String::from(
+        "return function()\n\tit(\"fails first\", function()\n\t\texpect(1).to.equal(2)\n\tend)\n",
+    );
+    for index in 0..LIVE_TESTS {
+        spec.push_str(&format!(
+            "\tit(\"takes a second {index}\", function()\n\t\ttask.wait(1)\n\tend)\n"
+        ));
+    }
+    spec.push_str("end\n");
+    let tests = InstanceBuilder::new("Folder")
+        .with_name("Tests")
+        .with_child(support::module("long.spec", spec));
+    let place = Path::new(env!("CARGO_TARGET_TMPDIR")).join("live.rbxl");
+    std::fs::write(&place, support::place_with_testez(tests)).unwrap();
+    println!("live progress: a failing first test in a task of {LIVE_TESTS} s of tests");
+    for live in [false, true] {
+        let (mut server, url) = serve(boot, None);
+        let upload = client(&url)
+            .env("INPUT_PLACE_FILE", &place)
+            .env("INPUT_SCRIPT", "return 1")
+            .output()
+            .unwrap();
+        assert!(upload.status.success(), "{upload:?}");
+        let started = Instant::now();
+        let mut child = client(&url)
+            .env("INPUT_TEST_FRAMEWORK", "testez")
+            .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+            .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+            .env("INPUT_OUTPUT_FORMAT", "github")
+            .env("INPUT_LIVE_PROGRESS", live.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut annotated = None;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap_or_default();
+            if annotated.is_none() && line.starts_with("::error ") {
+                annotated = Some(started.elapsed().as_secs_f64());
+            }
+        }
+        let status = child.wait().unwrap();
+        let wall = started.elapsed().as_secs_f64();
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(status.code(), Some(10), "the suite has one failing test");
+        println!(
+            "  live-progress {live}: the failure annotated after {} of a {wall:.1} s run",
+            annotated.map_or("(never)".to_owned(), |at| format!("{at:.1} s"))
         );
     }
 }

@@ -9,8 +9,9 @@
 //!   tried at head first, behind a `game.PlaceVersion` guard, and re-created pinned when head
 //!   has moved.
 //! - At most `parallel` tasks run at once, and at most ten unfinished on each place; a place's
-//!   slot is reused only after Roblox's ~10 s lag, so our own creates never meet a full place.
-//!   A 429 from someone else's tasks waits its turn until the step's deadline (the client's
+//!   slot is reused only after Roblox's ~10 s lag, so our own creates never meet a full place
+//!   (but after a wrong head-first guess, whose guard task holds a slot the schedule does not
+//!   count). A 429 from a full place waits its turn until the step's deadline (the client's
 //!   patience): it is never a failure, and never a second task.
 //! - Every request goes through the one client and its rate limiter, and the poll schedule
 //!   stretches with the number of tasks polled (see [`crate::api::Limiter`]).
@@ -163,6 +164,8 @@ impl Reporting {
         wall: Duration,
         service: Service,
     ) -> StepReport {
+        // A one-task step has exactly one unit (the plan says so); were it ever otherwise, the
+        // reports are merged rather than any dropped.
         match (self, tasks.pop()) {
             (Self::OneTask, Some(task)) if tasks.is_empty() => StepReport::of_one(task),
             (Self::Whole, last) => {
@@ -228,7 +231,13 @@ impl Sink for UnitSink<'_, '_> {
         match self.events {
             TaskEvents::AsTheStep => self.console.borrow_mut().emit(event),
             TaskEvents::UnderLabels
-                if matches!(event, Event::Note(_) | Event::StateChanged { .. }) =>
+                if matches!(
+                    event,
+                    Event::Note(_)
+                        | Event::StateChanged { .. }
+                        | Event::LiveFailure { .. }
+                        | Event::LiveProgress { .. }
+                ) =>
             {
                 self.console.borrow_mut().emit(Event::ForTask {
                     label: self.label,
@@ -550,6 +559,74 @@ impl Slots {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outcome::Signal;
+
+    /// A plan on the local backend, `return 1` unless `extra` says otherwise.
+    fn config(extra: &[(&str, &str)]) -> Config {
+        let mut pairs = vec![("INPUT_BACKEND", "local"), ("INPUT_SCRIPT", "return 1")];
+        pairs.extend_from_slice(extra);
+        crate::config::from_pairs(&pairs)
+    }
+
+    /// A signal during the place upload, in the words of each shape.
+    fn interrupted_upload(config: &Config) -> StepReport {
+        let shape = Shape::of(config.presentation);
+        let signal = Signal::Interrupt;
+        let problem = Problem::Interrupted {
+            signal,
+            at: shape.upload_interrupted_at.clone(),
+        };
+        let failure = (Outcome::Interrupted(signal), problem);
+        shape
+            .report
+            .of_failed_upload(config, failure, Instant::now(), Service::OpenCloud)
+    }
+
+    #[test]
+    fn a_failed_upload_is_the_one_tasks_failure_or_the_steps() {
+        let one = config(&[]);
+        assert_eq!(one.presentation, Presentation::OneTask);
+        let step = interrupted_upload(&one);
+        let task = step.own_task().expect("the step's one task");
+        assert_eq!(task.place_id, one.place_id);
+        assert_eq!(
+            step.problem.map(|p| p.to_string()).as_deref(),
+            Some("interrupted by SIGINT before a task was created; nothing was started")
+        );
+
+        let many = config(&[("INPUT_SCRIPT", ""), ("INPUT_SCRIPT_PATH", "src/*.rs")]);
+        assert_eq!(many.presentation, Presentation::Labelled);
+        let step = interrupted_upload(&many);
+        assert!(step.tasks.is_empty(), "no task was started");
+        assert_eq!(
+            step.problem.map(|p| p.to_string()).as_deref(),
+            Some("interrupted by SIGINT while uploading the place; no task was started")
+        );
+    }
+
+    #[test]
+    fn one_tasks_report_is_the_steps_and_labelled_tasks_are_merged() {
+        let one = config(&[]);
+        let mut task = TaskReport::new(Outcome::Complete, Service::LocalEmulator);
+        task.duration = Duration::from_secs(2);
+        let wall = Duration::from_secs(5);
+        let step = Reporting::OneTask.of_tasks(&one, vec![task.clone()], wall, task.service);
+        // The task's time (from its creation), not the step's wall time.
+        assert_eq!(step.duration, Duration::from_secs(2));
+        assert!(step.own_task().is_some());
+
+        let many = config(&[("INPUT_SCRIPT", ""), ("INPUT_SCRIPT_PATH", "src/*.rs")]);
+        let tasks: Vec<TaskReport> = many
+            .units
+            .iter()
+            .map(|unit| task.clone().labelled(unit.name(), 1))
+            .collect();
+        let count = tasks.len();
+        let step = Reporting::Merged.of_tasks(&many, tasks, wall, task.service);
+        assert_eq!(step.duration, wall);
+        assert!(step.own_task().is_none());
+        assert_eq!(step.headline(), format!("COMPLETE ({count} tasks)"));
+    }
 
     fn place(id: u64) -> Place {
         Place::new(PlaceAt {

@@ -1,10 +1,13 @@
-//! The job: upload the place (optional), upload the binary input (optional), create the task,
-//! wait for it, read its logs, download its binary output (optional), and say what happened.
-//! Every failure becomes a [`TaskReport`] with an [`Outcome`]; nothing here exits the process.
+//! The job: upload the binary input (optional), create the task (at head behind a guard when
+//! its version was reused, see [`place_reuse`]), wait for it, read its logs, download its
+//! binary output (optional), and say what happened. Every failure becomes a [`TaskReport`]
+//! with an [`Outcome`]; nothing here exits the process. The place file is the step's to upload
+//! ([`upload_place`], once per place, before any task).
 //!
 //! Each step runs beside the process's [`Interrupt`]: a signal ends the step where it is, and
-//! the report says what that means at that point. `wait-timeout` bounds every step from the
-//! task's creation on, the log reading and the binary download included.
+//! the report says what that means at that point. The task's deadline (the step's, or
+//! `wait-timeout` from its creation) bounds every step from its creation on, the log reading
+//! and the binary download included.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -21,6 +24,7 @@ use crate::api::{ApiError, Progress, Service, TaskApi};
 use crate::config::{Config, PlaceFile, TaskSpec};
 use crate::duration::to_protobuf_duration;
 use crate::interrupt::Interrupt;
+use crate::live_progress;
 use crate::outcome::{Outcome, Signal};
 use crate::place_reuse::{self, Created};
 use crate::poller::{self, PollError, PollEvent};
@@ -100,6 +104,7 @@ pub async fn run_task<A: TaskApi>(
         started: Instant::now(),
         created_at: None,
         guard: None,
+        live: None,
     };
     let result = job.steps(console, interrupt).await;
     job.report.duration = job.created_at.unwrap_or(job.started).elapsed();
@@ -127,6 +132,8 @@ struct Job<'a, A: TaskApi> {
     created_at: Option<Instant>,
     /// The guard of a task created at head, which its results are checked against.
     guard: Option<place_reuse::Guard>,
+    /// The task's live progress (`live-progress`), read while it runs.
+    live: Option<live_progress::Live>,
 }
 
 /// Runs a step unless a signal comes first.
@@ -144,8 +151,11 @@ impl<A: TaskApi> Job<'_, A> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
         let binary_input = self.prepare(console, interrupt).await?;
+        let (spec, universe) = (self.task.spec, config.universe_id);
+        let live = live_progress::Live::start(spec, universe, self.api, console);
+        self.live = unless_interrupted(interrupt, live).await?;
         let request = CreateTaskRequest {
-            script: self.task.spec.script.clone(),
+            script: live_progress::script(self.live.as_ref(), &self.task.spec.script),
             timeout: config.task_timeout.map(to_protobuf_duration),
             binary_input,
             enable_binary_output: config.binary_output.is_some().then_some(true),
@@ -342,19 +352,22 @@ impl<A: TaskApi> Job<'_, A> {
         let created_at = self.created_at.unwrap_or(self.started);
         let mut last_state = task.state.clone();
         let mut last_task = task.clone();
+        let console = std::cell::RefCell::new(console);
         let polled = {
             let mut on_event = |event: PollEvent| match event {
                 PollEvent::StateChanged { state, elapsed } => {
-                    console.emit(Event::StateChanged {
+                    console.borrow_mut().emit(Event::StateChanged {
                         state: &state,
                         elapsed,
                     });
                     last_state = state;
                 }
-                PollEvent::Heartbeat { state, elapsed } => console.emit(Event::Heartbeat {
-                    state: &state,
-                    elapsed,
-                }),
+                PollEvent::Heartbeat { state, elapsed } => {
+                    console.borrow_mut().emit(Event::Heartbeat {
+                        state: &state,
+                        elapsed,
+                    })
+                }
             };
             let poll = poller::wait_for_terminal(
                 self.api,
@@ -364,6 +377,13 @@ impl<A: TaskApi> Job<'_, A> {
                 self.config.timing,
                 &mut on_event,
             );
+            // Live progress is read beside the poll (live_progress).
+            let follow = live_progress::Follow {
+                locator: &self.task.spec.locator,
+                timing: self.config.timing,
+                deadline,
+            };
+            let poll = live_progress::beside(self.live.as_mut(), self.api, follow, &console, poll);
             unless_interrupted(interrupt, poll).await
         };
         // An interrupted poll leaves the task as last seen in the report.
@@ -378,6 +398,7 @@ impl<A: TaskApi> Job<'_, A> {
                     last: last.state.clone(),
                     left: self.left_running(&last.path),
                 };
+                let problem = live_progress::with_last_test(self.live.as_ref(), problem);
                 self.report.task = Some(*last);
                 Err(Stop::Failed(Outcome::WaitTimeout, problem))
             }
@@ -466,7 +487,8 @@ impl<A: TaskApi> Job<'_, A> {
             },
             (Phase::Following, None) => Interruption::FollowingUnknown,
         };
-        Problem::Interrupted { signal, at }
+        let problem = Problem::Interrupted { signal, at };
+        live_progress::with_last_test(self.live.as_ref(), problem)
     }
 
     /// Where a task that may still be running lives, in this backend's terms.
@@ -710,11 +732,12 @@ async fn with_progress<T>(
 mod tests {
     //! The runner against a fake API: what each answer of Open Cloud makes of the report,
     //! with time paused so waits cost nothing.
+    use std::cell::RefCell;
+
     use super::*;
     use crate::api::Operation;
     use crate::api::fake::{FakeApi, task_at};
     use crate::api::model::{LogChunk, LogsPage, TaskError, TaskErrorCode};
-    use crate::config::{Inputs, RunArgs};
 
     fn task(state: TaskState) -> Task {
         task_at("universes/1/places/2/luau-execution-session-tasks/t", state)
@@ -746,32 +769,16 @@ mod tests {
         fn emit(&mut self, _event: Event<'_>) {}
     }
 
+    /// A run of `return 1` on Open Cloud (universe 1, place 2), with `extra` inputs.
     fn config(extra: &[(&str, &str)]) -> Config {
-        let mut pairs: Vec<(String, String)> = [
+        let mut pairs = vec![
             ("INPUT_API-KEY", "k"),
             ("INPUT_UNIVERSE-ID", "1"),
             ("INPUT_PLACE-ID", "2"),
             ("INPUT_SCRIPT", "return 1"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        pairs.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        let env = move |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        match crate::config::load(&Inputs::new(&RunArgs::default(), &env)) {
-            Ok(config) => config,
-            Err(errors) => panic!("the test's inputs were refused: {errors:?}"),
-        }
+        ];
+        pairs.extend_from_slice(extra);
+        crate::config::from_pairs(&pairs)
     }
 
     async fn run_against(api: &FakeApi, extra: &[(&str, &str)]) -> TaskReport {
@@ -889,6 +896,81 @@ mod tests {
         assert_eq!(
             report.problem.map(|p| p.to_string()).as_deref(),
             Some("1 of 1 tests failed")
+        );
+    }
+
+    /// Every note the task says, in order.
+    #[derive(Default)]
+    struct Notes(Vec<String>);
+    impl Sink for Notes {
+        fn emit(&mut self, event: Event<'_>) {
+            if let Event::Note(note) = event {
+                self.0.push(note.to_owned());
+            }
+        }
+    }
+
+    /// A task of version 7, which the step reused: created at head behind its guard.
+    async fn run_reused(api: &FakeApi) -> (TaskReport, Vec<String>) {
+        let config = config(&[]);
+        let task = TaskRun {
+            spec: &config.units[0],
+            place_id: 2,
+            version: Some(7),
+            optimistic: true,
+            deadline: None,
+        };
+        let mut notes = Notes::default();
+        let report = run_task(&config, task, api, &mut notes, &mut Interrupt::never()).await;
+        (report, notes.0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reused_version_runs_at_head_behind_its_guard_or_pinned_when_head_moved() {
+        let done = || vec![task(TaskState::Complete)];
+        let head = FakeApi {
+            states: RefCell::new(done().into()),
+            ..FakeApi::on_head(7)
+        };
+        let (report, notes) = run_reused(&head).await;
+        assert_eq!(report.outcome, Outcome::Complete);
+        assert_eq!(report.place_version, Some(7));
+        let asked = head.asked.borrow().clone();
+        assert_eq!(asked.len(), 1, "one create, at head: {asked:?}");
+        assert_eq!(asked[0].0, None);
+        assert!(
+            asked[0]
+                .1
+                .starts_with("do if game.PlaceVersion ~= 7 then return ")
+                && asked[0].1.ends_with(" end end return 1"),
+            "{}",
+            asked[0].1
+        );
+        assert!(!notes.iter().any(|n| n.contains("not the place's head")));
+
+        // Someone uploaded version 8 since: the head task is left at its guard, and the task
+        // that runs the script is pinned to 7, unguarded.
+        let moved = FakeApi {
+            states: RefCell::new(done().into()),
+            ..FakeApi::on_head(8)
+        };
+        let (report, notes) = run_reused(&moved).await;
+        assert_eq!(report.outcome, Outcome::Complete);
+        let asked = moved.asked.borrow().clone();
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert_eq!(asked[1], (Some(7), "return 1".to_owned()));
+        assert!(
+            notes.contains(
+                &"created task universes/1/places/2/versions/7/luau-execution-sessions/s/tasks/s"
+                    .to_owned()
+            ),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n.starts_with(
+                "place version 7 is not the place's head (a task created at head got universes/1/places/2/versions/8/"
+            )),
+            "{notes:?}"
         );
     }
 }

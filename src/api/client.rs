@@ -383,6 +383,11 @@ impl TaskApi for OpenCloud {
     fn sorted_maps(&self) -> Option<&OpenCloud> {
         (self.service == Service::OpenCloud).then_some(self)
     }
+
+    /// Live progress reads the emulator's store as it reads Open Cloud's.
+    fn progress_maps(&self) -> Option<&OpenCloud> {
+        Some(self)
+    }
 }
 
 impl TaskSource for OpenCloud {

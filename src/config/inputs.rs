@@ -94,6 +94,10 @@ pub struct RunArgs {
     /// A ModuleScript required before the suite runs: `ReplicatedStorage.TestSetup`.
     #[arg(long, allow_hyphen_values = true)]
     pub test_setup: Option<String>,
+    /// With `test-framework`: `true` reports each test while the task runs, through a
+    /// memory-store sorted map (the key needs `memory-store.sorted-map:read` and `:write`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub live_progress: Option<String>,
     /// Rojo's sourcemap.json, to map failures to files and lines.
     #[arg(long, allow_hyphen_values = true)]
     pub sourcemap: Option<String>,

@@ -160,6 +160,23 @@ impl Problems {
     }
 }
 
+/// The plan these `INPUT_*` pairs make, a later pair winning over an earlier one: the unit
+/// tests' one builder of a plan. Panics with every refused input.
+#[cfg(test)]
+pub fn from_pairs(pairs: &[(&str, &str)]) -> Config {
+    let env = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    };
+    match load(&Inputs::new(&RunArgs::default(), &env)) {
+        Ok(config) => config,
+        Err(errors) => panic!("the test's inputs were refused: {errors}"),
+    }
+}
+
 /// Reads and checks every input, and refuses every bad one at once. Reads the script file and
 /// stats the other files, so a run that passes this will not fail later for a missing file.
 pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {

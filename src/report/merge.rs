@@ -265,23 +265,17 @@ fn unreported(task: &TaskReport, never_ran: &[String]) -> TestCase {
 mod tests {
     use super::*;
     use crate::api::model::{Task, TaskError, TaskErrorCode, TaskState};
-    use crate::config::{Inputs, RunArgs, load};
 
     /// A TestEZ suite in `shards` shards on the local backend.
     fn suite_config(shards: &str) -> Config {
-        let env = |name: &str| {
-            match name {
-                "INPUT_BACKEND" => Some("local"),
-                "INPUT_TEST_FRAMEWORK" => Some("testez"),
-                "INPUT_TEST_ROOTS" => Some("ReplicatedStorage.Tests"),
-                "INPUT_SHARDS" => Some(shards),
-                // A suite needs a place: the emulator's empty one holds no tests.
-                "INPUT_PLACE_VERSION" => Some("1"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        };
-        load(&Inputs::new(&RunArgs::default(), &env)).expect("a valid config")
+        crate::config::from_pairs(&[
+            ("INPUT_BACKEND", "local"),
+            ("INPUT_TEST_FRAMEWORK", "testez"),
+            ("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests"),
+            ("INPUT_SHARDS", shards),
+            // A suite needs a place: the emulator's empty one holds no tests.
+            ("INPUT_PLACE_VERSION", "1"),
+        ])
     }
 
     fn unit(label: &str, outcome: Outcome, tests: Option<Vec<TestCase>>) -> TaskReport {

@@ -4,6 +4,9 @@
 
 /// Instance lookup, location of failures, and the envelope with its 4 MB trimming.
 pub const COMMON: &str = include_str!("bootstrap/common.luau");
+/// The per-test reports of live progress (`liveTestStarted`, `liveTestEnded`): they do nothing
+/// unless the runner defined `liveReport` in front of the script.
+pub const LIVE: &str = include_str!("bootstrap/live.luau");
 /// `runSuite` and `flattenTestEZ`.
 pub const TESTEZ: &str = include_str!("bootstrap/testez.luau");
 /// `runSuite` and `flattenJest`.
@@ -69,6 +72,9 @@ pub struct Suite {
     /// With coverage: the instances the bootstrap enables it on (`ScriptContext:
     /// EnableCoverage`) before requiring anything; see [`crate::coverage::select::roots`].
     pub coverage: Option<Vec<String>>,
+    /// `live-progress`: the task reports each test as it goes (see [`crate::live_progress`]),
+    /// through the `liveReport` the runner puts in front of the script.
+    pub live: bool,
 }
 
 impl Suite {
@@ -183,7 +189,7 @@ pub fn script(suite: &Suite) -> String {
          \tshard = {shard},\n\
          \tframeworkOutput = {output},\n\
          \tcoverage = {coverage},\n\
-         }}\n\n{COMMON}\n{framework}\nreturn runSuite(CONFIG)\n",
+         }}\n\n{COMMON}\n{LIVE}\n{framework}\nreturn runSuite(CONFIG)\n",
         name = suite.framework.name(),
         path = lua_string(&suite.framework_path),
         output = suite.framework_output,
@@ -252,6 +258,7 @@ mod tests {
             shard: Some(Shard { index: 2, count: 3 }),
             framework_output: false,
             coverage: Some(vec!["ReplicatedStorage.Shared".into()]),
+            live: false,
         });
         assert!(
             text.contains(r#"roots = { "ReplicatedStorage.Tests", "ServerScriptService.\"x\"" }"#),

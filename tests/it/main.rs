@@ -16,6 +16,8 @@ mod examples;
 mod github;
 mod hostile;
 mod inputs;
+#[cfg(feature = "emulator")]
+mod live;
 mod open_cloud;
 mod packaging;
 #[cfg(feature = "emulator")]

@@ -589,3 +589,45 @@ async fn shards_re_create_pinned_when_head_moved() {
         (json!(2), json!(9), json!(2), json!(7))
     );
 }
+
+/// Why head first matters for a step of many: pinned creates are five a minute, so eight tasks
+/// pinned to a version take over a minute to start. Eight tasks of a reused place go to head
+/// (forty a minute) and all start at once, under Roblox's limits.
+#[tokio::test]
+async fn eight_tasks_of_a_reused_place_start_at_once_not_five_a_minute() {
+    let served = serve_with_args(&[], &["--roblox-limits"]).await;
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), place(Vec::new())).unwrap();
+    for i in 0..8 {
+        std::fs::write(
+            repo.path().join(format!("task{i}.luau")),
+            format!("return {i}\n"),
+        )
+        .unwrap();
+    }
+    let run = |scripts: &str| {
+        let mut run = Run::new(&served.url);
+        run.dir(repo.path())
+            .remove("INPUT_SCRIPT")
+            .env("INPUT_SCRIPT_PATH", scripts)
+            .env("INPUT_PLACE_FILE", "game.rbxl")
+            .env("INPUT_OUTPUT_FORMAT", "json")
+            // Roblox's own clocks: the rate limits are real minutes.
+            .remove("LUAU_EXEC_TEST_TIME_SCALE");
+        run
+    };
+    // One task uploads the place and records it.
+    run("task0.luau")
+        .expect()
+        .await
+        .code(crate::support::Outcome::Complete);
+    let ran = run("task*.luau").expect().await;
+    ran.code(crate::support::Outcome::Complete)
+        .stdout_count("holds this place file", 1)
+        .took_less_than(Duration::from_secs(30));
+    assert_eq!(ran.result_line()["tasks"].as_array().unwrap().len(), 8);
+    let counts = stats(&served.url).await;
+    assert_eq!(counts["placeUploads"], 1, "{counts}");
+    assert_eq!(counts["creates"], 9, "{counts}");
+    assert_eq!(counts["rateLimited"], 0, "{counts}");
+}
