@@ -280,7 +280,11 @@ pub async fn step(
     };
     let tasks = schedule(config, &shape, places, api, console, interrupt, started).await;
     crate::work_queue::clean_up(config, api).await;
-    if let Some(line) = crate::work_queue::distribution(config, &tasks) {
+    // Which task ran what is said only where the step speaks of its tasks: a suite split
+    // without the user asking reads as one run.
+    if shape.end_notes
+        && let Some(line) = crate::work_queue::distribution(config, &tasks)
+    {
         console.emit(Event::Note(&line));
     }
     shape

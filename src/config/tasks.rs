@@ -211,7 +211,10 @@ fn load_units(
     let shards = load_shards(inputs, suite.as_ref())?;
     if let Some(suite) = suite {
         let queue = load_work_queue(inputs, suite, shards.count)?;
-        return Ok((suite_units(suite, script, shards.count, queue), shards.asked));
+        return Ok((
+            suite_units(suite, script, shards.count, queue),
+            shards.asked,
+        ));
     }
     load_script_units(script, script_files).map(|units| (units, true))
 }
