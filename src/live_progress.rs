@@ -210,15 +210,20 @@ fn no_scope_note() -> String {
 /// and the runner's reads).
 pub const WRITE_EVERY_SECONDS: u64 = 2;
 
+/// A failure is written at once, unless a write went out less than this long ago: then that
+/// soon after it, so a burst of failures costs a few writes a second, not one each.
+pub const FAILURE_GAP_SECONDS: f64 = 0.5;
+
 /// The Luau the task runs before the suite: `liveReport(entry)` and `liveFlush()`, writing to
 /// `map`. Texts are cut to keep each item under the 32 KB limit.
 pub fn writer_source(map: &str) -> String {
     format!(
         r#"local liveMapName = {map:?}
-local live = {{ seq = 0, buffer = {{}}, bytes = 0, dropped = 0, scheduled = false }}
+local live = {{ seq = 0, buffer = {{}}, bytes = 0, dropped = 0, scheduled = false, urgent = false, last = -1 }}
 local function liveWrite()
 	live.scheduled = false
 	if #live.buffer == 0 then return end
+	live.last = time()
 	local batch = live.buffer
 	live.buffer, live.bytes = {{}}, 0
 	live.seq += 1
@@ -249,7 +254,13 @@ function liveReport(entry)
 	table.insert(live.buffer, entry)
 	live.bytes += size
 	if entry.status == "failed" then
-		task.spawn(liveWrite)
+		local wait = live.last + {gap} - time()
+		if wait <= 0 then
+			task.spawn(liveWrite)
+		elseif not live.urgent then
+			live.urgent = true
+			task.delay(wait, function() live.urgent = false liveWrite() end)
+		end
 	elseif not live.scheduled then
 		live.scheduled = true
 		task.delay({every}, liveWrite)
@@ -258,6 +269,7 @@ end
 "#,
         ttl = ITEM_TTL_SECONDS,
         every = WRITE_EVERY_SECONDS,
+        gap = FAILURE_GAP_SECONDS,
     )
 }
 

@@ -201,3 +201,55 @@ async fn the_task_writes_and_the_runner_reads_through_the_emulator() {
     let left = api.list_items(1, &map, None).await.unwrap();
     assert!(left.items.is_empty(), "{left:?}");
 }
+
+/// A burst of failures costs a few writes, not one each: the first at once, the rest together
+/// half a second later.
+#[cfg(feature = "emulator")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_failures_is_written_in_a_few_items() {
+    use crate::api::model::CreateTaskRequest;
+    use crate::api::{OpenCloud, TaskApi};
+    use crate::clock::Timing;
+    use crate::emulator::{EmulatorOptions, start};
+    use crate::poller::TaskSource;
+    use crate::secret::ApiKey;
+
+    let running = start("127.0.0.1:0", EmulatorOptions::default())
+        .await
+        .unwrap();
+    let api = OpenCloud::new(
+        &running.url,
+        ApiKey::new("k".into()),
+        Timing::default(),
+        Service::LocalEmulator,
+    )
+    .unwrap();
+    let map = map_name("burst");
+    let script = format!(
+        "{}for i = 1, 50 do liveReport({{ status = 'failed', path = {{ 'test ' .. i }} }}) end\ntask.wait(1)\nliveFlush()\nreturn live.seq, live.dropped",
+        prelude(&map)
+    );
+    let request = CreateTaskRequest {
+        script,
+        ..CreateTaskRequest::default()
+    };
+    let task = api.create_task(1, 1, None, &request, None).await.unwrap();
+    let mut finished = task.clone();
+    for _ in 0..200 {
+        finished = api.get_task(&task.path).await.unwrap();
+        if finished.state.is_terminal() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let results: Vec<String> = finished
+        .output
+        .map(|o| o.results.iter().map(|r| r.get().to_owned()).collect())
+        .unwrap_or_default();
+    // The first failure at once, the other 49 together after the gap.
+    assert_eq!(results, ["2", "0"], "{:?}", finished.error);
+    let mut reader = Reader::new(1, map);
+    let polled = reader.poll(&api).await;
+    assert_eq!(polled.entries.len(), 50);
+    assert_eq!(polled.entries[49].title(), "test 50");
+}
