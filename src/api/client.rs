@@ -163,6 +163,8 @@ impl OpenCloud {
 /// The runner's seam ([`TaskApi`]) is this client's whole public surface for calls: one
 /// definition of each, used by the runner (generic over the trait) and the emulator's tests alike.
 impl TaskApi for OpenCloud {
+    type Maps = OpenCloud;
+
     /// What scrubs the key out of text shown to people (see [`crate::secret`]).
     fn redactor(&self) -> &Redactor {
         &self.redactor

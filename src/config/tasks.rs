@@ -63,10 +63,25 @@ pub const MAX_SHARDS: usize = 100;
 /// however many files a glob would match.
 pub const MAX_SCRIPT_FILES: usize = 1_000;
 
+/// How the step presents itself, decided once with its units: everything that differs between
+/// a run of one and a step of several is read from this, never from the number of units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presentation {
+    /// One unlabelled task that speaks as the step: its events go straight to the console (its
+    /// own poller beats), its place upload is called its own (an interruption there is before
+    /// its creation), `wait-timeout` counts from its creation, and its report is the step's.
+    OneTask,
+    /// Labelled tasks: the step announces them, beats for them all, says each one's end with
+    /// its exit code, shares one deadline from its start after the upload, and merges their
+    /// reports.
+    Labelled,
+}
+
 /// What the tasks run: the suite or scripts, as units, and how failures are located.
 pub(super) struct Work {
     pub(super) suite: Option<Suite>,
     pub(super) units: Vec<TaskSpec>,
+    pub(super) presentation: Presentation,
     pub(super) locator: Locator,
 }
 
@@ -115,18 +130,23 @@ pub(super) fn load_work(inputs: &Inputs<'_>, problems: &mut Problems) -> Option<
             .map(|p| p.display().to_string().replace('\\', "/")),
     )
     .with_framework(suite.as_ref().map(Suite::framework_root));
-    let units = task_specs(units, &locator);
+    let presentation = match units.len() {
+        1 => Presentation::OneTask,
+        _ => Presentation::Labelled,
+    };
+    let units = task_specs(units, presentation, &locator);
     Some(Work {
         suite,
         units,
+        presentation,
         locator,
     })
 }
 
 /// The step's tasks, each with its locator. A step of one unit runs it as the step's own task,
 /// unlabelled (as a run of one script always was); a step of several labels each.
-fn task_specs(units: Vec<Unit>, locator: &Locator) -> Vec<TaskSpec> {
-    let labelled = units.len() > 1;
+fn task_specs(units: Vec<Unit>, presentation: Presentation, locator: &Locator) -> Vec<TaskSpec> {
+    let labelled = presentation == Presentation::Labelled;
     units
         .into_iter()
         .map(|unit| TaskSpec {

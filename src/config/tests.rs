@@ -552,7 +552,7 @@ fn shards_auto_is_one_per_core_for_a_local_testez_suite() {
     let dir = tempfile::tempdir().unwrap();
     let rbxl = dir.path().join("game.rbxl");
     std::fs::write(&rbxl, b"<roblox!").unwrap();
-    let rbxl: &'static str = Box::leak(rbxl.to_str().unwrap().to_owned().into_boxed_str());
+    let rbxl = rbxl.to_str().unwrap();
     let suite = [
         ("INPUT_PLACE-FILE", rbxl),
         ("INPUT_BACKEND", "local"),
@@ -592,6 +592,7 @@ fn each_unit_is_a_task_spec_with_its_own_script_and_locator() {
         (None, "")
     );
     assert_eq!(own.units[0].script, "return 1");
+    assert_eq!(own.presentation, Presentation::OneTask);
 
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in [("a.luau", "return 'a'\n"), ("b.luau", "return 'b'\n")] {
@@ -609,6 +610,7 @@ fn each_unit_is_a_task_spec_with_its_own_script_and_locator() {
         .collect();
     let labels: Vec<&str> = config.units.iter().map(|u| u.name()).collect();
     assert_eq!(labels, names);
+    assert_eq!(config.presentation, Presentation::Labelled);
     assert_eq!(config.units[1].script, "return 'b'\n");
     let located: Vec<Option<String>> = config
         .units

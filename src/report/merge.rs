@@ -177,12 +177,13 @@ fn say_still_running(tasks: &[TaskReport], problem: &mut Option<Problem>) {
 /// it waited its turn.
 pub fn never_started(
     config: &Config,
-    label: &str,
+    label: Option<&str>,
     stop: Option<Outcome>,
     service: Service,
 ) -> TaskReport {
-    let mut task = TaskReport::new(stop.unwrap_or(Outcome::WaitTimeout), service)
-        .labelled(label, config.place_id);
+    let mut task = TaskReport::new(stop.unwrap_or(Outcome::WaitTimeout), service);
+    task.label = label.map(str::to_owned);
+    task.place_id = config.place_id;
     task.problem = Some(match stop {
         Some(Outcome::Interrupted(signal)) => Problem::Interrupted {
             signal,
@@ -264,23 +265,17 @@ fn unreported(task: &TaskReport, never_ran: &[String]) -> TestCase {
 mod tests {
     use super::*;
     use crate::api::model::{Task, TaskError, TaskErrorCode, TaskState};
-    use crate::config::{Inputs, RunArgs, load};
 
     /// A TestEZ suite in `shards` shards on the local backend.
     fn suite_config(shards: &str) -> Config {
-        let env = |name: &str| {
-            match name {
-                "INPUT_BACKEND" => Some("local"),
-                "INPUT_TEST_FRAMEWORK" => Some("testez"),
-                "INPUT_TEST_ROOTS" => Some("ReplicatedStorage.Tests"),
-                "INPUT_SHARDS" => Some(shards),
-                // A suite needs a place: the emulator's empty one holds no tests.
-                "INPUT_PLACE_VERSION" => Some("1"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        };
-        load(&Inputs::new(&RunArgs::default(), &env)).expect("a valid config")
+        crate::config::from_pairs(&[
+            ("INPUT_BACKEND", "local"),
+            ("INPUT_TEST_FRAMEWORK", "testez"),
+            ("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests"),
+            ("INPUT_SHARDS", shards),
+            // A suite needs a place: the emulator's empty one holds no tests.
+            ("INPUT_PLACE_VERSION", "1"),
+        ])
     }
 
     fn unit(label: &str, outcome: Outcome, tests: Option<Vec<TestCase>>) -> TaskReport {
@@ -585,7 +580,7 @@ mod tests {
     #[test]
     fn a_unit_never_started_says_why() {
         let config = suite_config("2");
-        let late = never_started(&config, "shard 2/2", None, Service::OpenCloud);
+        let late = never_started(&config, Some("shard 2/2"), None, Service::OpenCloud);
         assert_eq!(late.outcome, Outcome::WaitTimeout);
         assert_eq!(late.label.as_deref(), Some("shard 2/2"));
         let words = late.problem.map(|p| p.to_string()).unwrap_or_default();
@@ -596,7 +591,7 @@ mod tests {
             "{words}"
         );
         let signal = Outcome::Interrupted(crate::outcome::Signal::Terminate);
-        let stopped = never_started(&config, "shard 2/2", Some(signal), Service::OpenCloud);
+        let stopped = never_started(&config, Some("shard 2/2"), Some(signal), Service::OpenCloud);
         assert_eq!(stopped.outcome, signal);
         assert_eq!(
             stopped.problem.map(|p| p.to_string()).as_deref(),
