@@ -215,7 +215,8 @@ pub const WRITE_EVERY_SECONDS: u64 = 2;
 pub const FAILURE_GAP_SECONDS: f64 = 0.5;
 
 /// The Luau the task runs before the suite: `liveReport(entry)` and `liveFlush()`, writing to
-/// `map`. Texts are cut to keep each item under the 32 KB limit.
+/// `map`. Texts are cut (on a character boundary: a value that is not UTF-8 would fail its whole
+/// write) to keep each item under the 32 KB limit.
 pub fn writer_source(map: &str) -> String {
     format!(
         r#"local liveMapName = {map:?}
@@ -238,8 +239,10 @@ function liveFlush()
 	liveWrite()
 end
 local function liveCut(text, limit)
-	if type(text) == "string" and #text > limit then return string.sub(text, 1, limit) .. "…" end
-	return text
+	if type(text) ~= "string" or #text <= limit then return text end
+	local stop = limit
+	while stop > 0 and bit32.band(string.byte(text, stop + 1), 0xC0) == 0x80 do stop -= 1 end
+	return string.sub(text, 1, stop) .. "…"
 end
 function liveReport(entry)
 	entry.message = liveCut(entry.message, 4000)

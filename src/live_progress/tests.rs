@@ -155,7 +155,7 @@ async fn the_task_writes_and_the_runner_reads_through_the_emulator() {
     .unwrap();
     let map = map_name("abc");
     let script = format!(
-        "{}\nliveReport({{ status = 'started', path = {{ 'one' }} }})\nliveReport({{ status = 'failed', path = {{ 'one' }}, message = string.rep('x', 5000), logs = {{ {{ message = 'printed', level = 'MessageWarning' }} }} }})\ntask.wait(0.3)\nliveReport({{ status = 'started', path = {{ 'two' }} }})\nliveReport({{ status = 'passed', path = {{ 'two' }} }})\ntask.wait(2.5)\nliveReport({{ status = 'passed', path = {{ 'three' }} }})\nliveFlush()\nreturn live.dropped",
+        "{}\nliveReport({{ status = 'started', path = {{ 'one' }} }})\nliveReport({{ status = 'failed', path = {{ 'one' }}, message = 'x' .. string.rep('é', 2500), logs = {{ {{ message = 'printed', level = 'MessageWarning' }} }} }})\ntask.wait(0.3)\nliveReport({{ status = 'started', path = {{ 'two' }} }})\nliveReport({{ status = 'passed', path = {{ 'two' }} }})\ntask.wait(2.5)\nliveReport({{ status = 'passed', path = {{ 'three' }} }})\nliveFlush()\nreturn live.dropped",
         prelude(&map)
     );
     let request = CreateTaskRequest {
@@ -195,7 +195,9 @@ async fn the_task_writes_and_the_runner_reads_through_the_emulator() {
             ("passed", "three".to_owned())
         ]
     );
-    assert!(seen[0].message.as_ref().unwrap().len() < 4100);
+    // Cut to 4,000 bytes on a character boundary (the odd `x` puts byte 4,000 mid-`é`).
+    let message = seen[0].message.as_ref().unwrap();
+    assert_eq!(message, &format!("x{}…", "é".repeat(1999)));
     assert_eq!(seen[0].logs[0].message, "printed");
     assert_eq!(seen[0].logs[0].message_type, MessageType::Warning);
     let left = api.list_items(1, &map, None).await.unwrap();
