@@ -244,11 +244,23 @@ local function liveCut(text, limit)
 	while stop > 0 and bit32.band(string.byte(text, stop + 1), 0xC0) == 0x80 do stop -= 1 end
 	return string.sub(text, 1, stop) .. "…"
 end
+local function liveSize(text)
+	if type(text) ~= "string" then return 0 end
+	local _, escaped = string.gsub(text, '[%c"\\]', "")
+	return #text + 5 * escaped + 2
+end
 function liveReport(entry)
 	entry.message = liveCut(entry.message, 4000)
-	local size = 64 + (entry.message and #entry.message or 0)
-	for _, part in entry.path do size += #tostring(part) + 4 end
-	for _, line in entry.logs or {{}} do size += #line.message + 32 end
+	local size = 64 + liveSize(entry.message)
+	for _, part in entry.path do size += liveSize(tostring(part)) + 2 end
+	local logs = entry.logs or {{}}
+	for _, line in logs do size += liveSize(line.message) + 32 end
+	local cut = 0
+	while size > 24000 and #logs > 0 do
+		size -= liveSize(table.remove(logs).message) + 32
+		cut += 1
+	end
+	if cut > 0 then table.insert(logs, {{ message = string.format("… %d more log lines left out to fit a memory-store item", cut), level = "MessageInfo" }}) end
 	local last = live.buffer[#live.buffer]
 	if entry.status ~= "started" and last ~= nil and last.status == "started" and table.concat(last.path, "\0") == table.concat(entry.path, "\0") then
 		table.remove(live.buffer)

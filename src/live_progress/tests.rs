@@ -205,7 +205,8 @@ async fn the_task_writes_and_the_runner_reads_through_the_emulator() {
 }
 
 /// A burst of failures costs a few writes, not one each: the first at once, the rest together
-/// half a second later.
+/// half a second later (or when the buffer is full); an entry too big for an item loses log
+/// lines, never the write.
 #[cfg(feature = "emulator")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_failures_is_written_in_a_few_items() {
@@ -228,7 +229,7 @@ async fn a_burst_of_failures_is_written_in_a_few_items() {
     .unwrap();
     let map = map_name("burst");
     let script = format!(
-        "{}for i = 1, 50 do liveReport({{ status = 'failed', path = {{ 'test ' .. i }} }}) end\ntask.wait(1)\nliveFlush()\nreturn live.seq, live.dropped",
+        "{}for i = 1, 50 do liveReport({{ status = 'failed', path = {{ 'test ' .. i }} }}) end\nlocal noisy = {{}}\nfor i = 1, 40 do noisy[i] = {{ message = string.rep('\"', 1000), level = 'MessageOutput' }} end\nliveReport({{ status = 'failed', path = {{ 'noisy' }}, logs = noisy }})\ntask.wait(1)\nliveFlush()\nreturn live.seq, live.dropped",
         prelude(&map)
     );
     let request = CreateTaskRequest {
@@ -248,10 +249,20 @@ async fn a_burst_of_failures_is_written_in_a_few_items() {
         .output
         .map(|o| o.results.iter().map(|r| r.get().to_owned()).collect())
         .unwrap_or_default();
-    // The first failure at once, the other 49 together after the gap.
+    // The first failure at once, the other 50 together after the gap; none failed to write
+    // (the noisy entry's 40 KB of lines would have failed its whole item).
     assert_eq!(results, ["2", "0"], "{:?}", finished.error);
     let mut reader = Reader::new(1, map);
     let polled = reader.poll(&api).await;
-    assert_eq!(polled.entries.len(), 50);
+    assert_eq!(polled.entries.len(), 51);
     assert_eq!(polled.entries[49].title(), "test 50");
+    // Lines of quotes take six bytes each in JSON: the entry keeps what fits in an item, and
+    // says how many it left out.
+    let logs = &polled.entries[50].logs;
+    assert!((2..40).contains(&logs.len()), "{}", logs.len());
+    let last = &logs[logs.len() - 1].message;
+    assert!(
+        last.ends_with("more log lines left out to fit a memory-store item"),
+        "{last}"
+    );
 }
