@@ -240,7 +240,20 @@ pub async fn step(
                 .of_failed_upload(config, failure, started, api.service());
         }
     };
+    // Work stealing needs the universe's memory stores: without them, the static deal.
+    let fallback = crate::work_queue::check_scopes(config, api).await;
+    let config = match &fallback {
+        Some((dealt, note)) => {
+            console.emit(Event::Note(note));
+            dealt
+        }
+        None => config,
+    };
     let tasks = schedule(config, &shape, places, api, console, interrupt, started).await;
+    crate::work_queue::clean_up(config, api).await;
+    if let Some(line) = crate::work_queue::distribution(config, &tasks) {
+        console.emit(Event::Note(&line));
+    }
     shape
         .report
         .of_tasks(config, tasks, started.elapsed(), api.service())

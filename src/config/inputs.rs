@@ -107,6 +107,10 @@ pub struct RunArgs {
     /// With `test-framework`: split the suite across this many tasks (default 1).
     #[arg(long, allow_hyphen_values = true)]
     pub shards: Option<String>,
+    /// With `shards`: `true` (default) lets a TestEZ suite's tasks take spec modules one at a
+    /// time from a shared counter (work stealing); `false` deals them out by name in advance.
+    #[arg(long, allow_hyphen_values = true)]
+    pub work_stealing: Option<String>,
     /// How many tasks run at once: `auto` (default: every unit, within 10 per place) or a number.
     #[arg(long, allow_hyphen_values = true)]
     pub parallel: Option<String>,

@@ -84,6 +84,7 @@ pub(super) fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigErr
         framework_path,
         setup,
         shard: None,
+        work_queue: None,
         framework_output: inputs.var(RUNNER_DEBUG).as_deref() == Some("1"),
         coverage: None,
         live,

@@ -200,7 +200,8 @@ fn load_units(
 ) -> Result<Vec<Unit>, ConfigError> {
     let shards = load_shards(inputs, suite.as_ref())?;
     if let Some(suite) = suite {
-        return Ok(suite_units(suite, script, shards));
+        let queue = load_work_queue(inputs, suite, shards)?;
+        return Ok(suite_units(suite, script, shards, queue));
     }
     if script_files.is_empty() {
         return Ok(vec![Unit {
@@ -267,6 +268,31 @@ fn load_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> Result<usize, Conf
     }
 }
 
+/// `work-stealing` (`true` unless given): the sorted map a sharded TestEZ suite's tasks claim
+/// spec modules from, named for this step alone. `None` for one task, for Jest-Lua (split by
+/// root, dealt out statically) and with `work-stealing: false`.
+fn load_work_queue(
+    inputs: &Inputs<'_>,
+    suite: &Suite,
+    shards: usize,
+) -> Result<Option<String>, ConfigError> {
+    let stealing = match inputs.input("work-stealing", &inputs.args.work_stealing) {
+        None => true,
+        Some(text) if text.eq_ignore_ascii_case("true") => true,
+        Some(text) if text.eq_ignore_ascii_case("false") => false,
+        Some(text) => {
+            return Err(ConfigError::new(
+                "work-stealing",
+                format!("`{}` must be `true` or `false`", shorten(&text)),
+            ));
+        }
+    };
+    Ok(
+        (stealing && shards > 1 && crate::work_queue::supports(suite.framework))
+            .then(crate::work_queue::new_map_name),
+    )
+}
+
 /// `shards: auto`: on the local backend a TestEZ suite runs as one shard per core (each on a VM
 /// and thread of its own, merged as given shards are), since one VM runs on one core; Jest-Lua
 /// (split by root), Open Cloud (each task a server of its own) and a run whose `parallel` is
@@ -286,8 +312,8 @@ fn auto_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> usize {
 }
 
 /// A suite's units: the whole suite (labelled by its roots), or one per shard, each with the
-/// bootstrap that runs its share.
-fn suite_units(suite: &Suite, script: &str, shards: usize) -> Vec<Unit> {
+/// bootstrap that runs its share (or, with `queue`, claims spec modules from it).
+fn suite_units(suite: &Suite, script: &str, shards: usize, queue: Option<String>) -> Vec<Unit> {
     if shards == 1 {
         return vec![Unit {
             label: suite.roots.join(", "),
@@ -304,6 +330,7 @@ fn suite_units(suite: &Suite, script: &str, shards: usize) -> Vec<Unit> {
             };
             let suite = Suite {
                 shard: Some(shard),
+                work_queue: queue.clone(),
                 ..suite.clone()
             };
             Unit {

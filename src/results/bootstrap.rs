@@ -66,6 +66,10 @@ pub struct Suite {
     pub setup: Option<String>,
     /// When the suite is split across tasks: which part this task runs.
     pub shard: Option<Shard>,
+    /// With a shard: the memory-store sorted map whose counter the step's tasks claim spec
+    /// modules from, one at a time (work stealing, see [`crate::work_queue`]); `None` deals
+    /// them out statically ([`Shard::share_of`]).
+    pub work_queue: Option<String>,
     /// Whether the framework's own text reporter prints too. luau-exec's list of failures
     /// replaces it, so only when asked (`RUNNER_DEBUG=1`, GitHub's debug logging).
     pub framework_output: bool,
@@ -131,7 +135,9 @@ impl Suite {
 
 /// One part of a suite split across tasks. TestEZ's spec modules (Jest-Lua's roots) are sorted
 /// by full name and dealt out in turn, so every task computes the same split from the same
-/// place, and folders of many specs spread over every shard.
+/// place, and folders of many specs spread over every shard. With work stealing (TestEZ's
+/// `work_queue`) every task sorts the same names and claims the next one from a shared counter
+/// instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// From 1.
@@ -179,6 +185,10 @@ pub fn script(suite: &Suite) -> String {
     let shard = suite.shard.map_or("nil".to_owned(), |shard| {
         format!("{{ index = {}, count = {} }}", shard.index, shard.count)
     });
+    let work_queue = suite
+        .work_queue
+        .as_deref()
+        .map_or("nil".to_owned(), lua_string);
     format!(
         "-- Written by luau-exec: runs the {name} suite and returns its results envelope.\n\
          local CONFIG = {{\n\
@@ -187,6 +197,7 @@ pub fn script(suite: &Suite) -> String {
          \ttestNamePattern = {pattern},\n\
          \tsetup = {setup},\n\
          \tshard = {shard},\n\
+         \tworkQueue = {work_queue},\n\
          \tframeworkOutput = {output},\n\
          \tcoverage = {coverage},\n\
          }}\n\n{COMMON}\n{LIVE}\n{framework}\nreturn runSuite(CONFIG)\n",
@@ -256,6 +267,7 @@ mod tests {
             framework_path: "ReplicatedStorage.TestEZ".into(),
             setup: Some("ReplicatedStorage.TestSetup".into()),
             shard: Some(Shard { index: 2, count: 3 }),
+            work_queue: Some("luau-exec-steal-x".into()),
             framework_output: false,
             coverage: Some(vec!["ReplicatedStorage.Shared".into()]),
             live: false,
@@ -271,6 +283,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("shard = { index = 2, count = 3 },"), "{text}");
+        assert!(
+            text.contains(r#"workQueue = "luau-exec-steal-x","#),
+            "{text}"
+        );
         assert!(text.contains("frameworkOutput = false,"), "{text}");
         assert!(
             text.contains(r#"coverage = { "ReplicatedStorage.Shared" },"#),

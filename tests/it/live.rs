@@ -370,11 +370,16 @@ async fn each_shard_reports_live_under_its_label_and_each_failure_is_annotated_o
         .env("INPUT_LIVE_PROGRESS", "true");
     let output = run.expect().await;
     output.code(Outcome::TestsFailed);
-    for (shard, name) in [
-        ("shard 1/2", "Tests › a › a fails"),
-        ("shard 2/2", "Tests › b › b fails"),
-    ] {
-        output.stdout_has(&format!("live: {shard}: FAIL {name} — "));
+    // Work stealing (the default) runs each module on whichever shard claims it: the live
+    // hooks fire for claimed modules, under that shard's label.
+    for name in ["Tests › a › a fails", "Tests › b › b fails"] {
+        assert!(
+            ["shard 1/2", "shard 2/2"].iter().any(|shard| output
+                .stdout
+                .contains(&format!("live: {shard}: FAIL {name} — "))),
+            "{name}: {}",
+            output.stdout
+        );
         assert_eq!(
             output.stdout.matches(&format!("title={name}::")).count(),
             1,

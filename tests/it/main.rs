@@ -34,6 +34,8 @@ mod results;
 mod services;
 #[cfg(feature = "emulator")]
 mod shipped;
+#[cfg(feature = "emulator")]
+mod steal;
 mod support;
 mod transfers;
 #[cfg(feature = "emulator")]
