@@ -395,3 +395,70 @@ async fn each_shard_reports_live_under_its_label_and_each_failure_is_annotated_o
     );
     output.stdout_has("Tests: 2 passed, 2 failed, 0 skipped (testez)");
 }
+
+/// A place of TestEZ and `Tests.live.spec`, whose Workspace has this `SignalBehavior` (as
+/// Studio saves it; 1 Immediate, 2 Deferred).
+fn place_with_behavior(spec: &str, behavior: u32) -> Vec<u8> {
+    use rbx_dom_weak::types::{Enum, Ref, Variant};
+    use rbx_dom_weak::{InstanceBuilder, WeakDom};
+    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
+    let root = dom.root_ref();
+    dom.insert(
+        root,
+        InstanceBuilder::new("Workspace")
+            .with_name("Workspace")
+            .with_property("SignalBehavior2", Variant::Enum(Enum::from_u32(behavior))),
+    );
+    let storage = dom.insert(
+        root,
+        InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
+    );
+    dom.insert(storage, from_folder("TestEZ", &testez_source()));
+    dom.insert(
+        storage,
+        folder("Tests").with_child(module("live.spec", spec)),
+    );
+    let services: Vec<Ref> = dom.root().children().to_vec();
+    let mut bytes = Vec::new();
+    rbx_binary::to_writer(&mut bytes, &dom, &services).expect("a place");
+    bytes
+}
+
+#[tokio::test]
+async fn a_failing_tests_printed_lines_come_with_its_live_failure() {
+    let spec = "return function()\n\tit(\"prints then fails\", function()\n\t\tprint(\"before the failure\")\n\t\twarn(\"careful\")\n\t\texpect(1 + 1).to.equal(3)\n\tend)\n\tit(\"prints and passes\", function()\n\t\tprint(\"a passing line\")\n\tend)\nend\n";
+    // Immediate (MessageOut fires as the line is printed) and Deferred (after the resumption,
+    // so after the test has ended): either way the lines are the test's own.
+    for (behavior, name) in [(1, "Immediate"), (2, "Deferred")] {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::write(
+            repo.path().join("game.rbxl"),
+            place_with_behavior(spec, behavior),
+        )
+        .unwrap();
+        let output = testez_run(repo.path())
+            .env("INPUT_LIVE_PROGRESS", "true")
+            .output()
+            .await;
+        let failure = output
+            .stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|event| event["event"] == "live-failure")
+            .unwrap_or_else(|| panic!("{name}: no live failure: {}", output.stdout));
+        assert_eq!(
+            failure["logs"],
+            json!([
+                { "level": "OUTPUT", "message": "before the failure" },
+                { "level": "WARNING", "message": "careful" }
+            ]),
+            "{name}: {}",
+            output.stdout
+        );
+        assert_eq!(
+            result_of(&output.stdout)["tests"]["counts"],
+            json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 }),
+            "{name}"
+        );
+    }
+}
