@@ -462,3 +462,28 @@ async fn a_failing_tests_printed_lines_come_with_its_live_failure() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failures_lines_survive_the_450_kb_log_window() {
+    // The failing test prints a line; the next prints 600 KB, so Roblox's window (the last
+    // 450 KB of the task's logs) has lost the first line by the time the task ends.
+    let spec = "return function()\n\tit(\"fails\", function()\n\t\tprint(\"the failing test's own line\")\n\t\texpect(1).to.equal(2)\n\tend)\n\tit(\"floods the log\", function()\n\t\tfor i = 1, 600 do\n\t\t\tprint(string.rep(\"x\", 1000))\n\t\tend\n\tend)\nend\n";
+    let repo = repository(spec);
+    let output = live_run(repo.path()).expect().await;
+    output.code(Outcome::TestsFailed);
+    // Once: with the live failure, not in the task's logs.
+    output.stdout_count("[OUTPUT]  the failing test's own line", 1);
+    let live = output
+        .stdout
+        .find("live: FAIL Tests › live › fails")
+        .expect("the live failure");
+    let line = output
+        .stdout
+        .find("the failing test's own line")
+        .expect("the line");
+    assert!(
+        line > live,
+        "{}",
+        &output.stdout[..2000.min(output.stdout.len())]
+    );
+}
