@@ -210,15 +210,21 @@ fn no_scope_note() -> String {
 /// and the runner's reads).
 pub const WRITE_EVERY_SECONDS: u64 = 2;
 
+/// A failure is written at once, unless a write went out less than this long ago: then that
+/// soon after it, so a burst of failures costs a few writes a second, not one each.
+pub const FAILURE_GAP_SECONDS: f64 = 0.5;
+
 /// The Luau the task runs before the suite: `liveReport(entry)` and `liveFlush()`, writing to
-/// `map`. Texts are cut to keep each item under the 32 KB limit.
+/// `map`. Texts are cut (on a character boundary: a value that is not UTF-8 would fail its whole
+/// write) to keep each item under the 32 KB limit.
 pub fn writer_source(map: &str) -> String {
     format!(
         r#"local liveMapName = {map:?}
-local live = {{ seq = 0, buffer = {{}}, bytes = 0, dropped = 0, scheduled = false }}
+local live = {{ seq = 0, buffer = {{}}, bytes = 0, dropped = 0, scheduled = false, urgent = false, last = -1 }}
 local function liveWrite()
 	live.scheduled = false
 	if #live.buffer == 0 then return end
+	live.last = time()
 	local batch = live.buffer
 	live.buffer, live.bytes = {{}}, 0
 	live.seq += 1
@@ -233,14 +239,28 @@ function liveFlush()
 	liveWrite()
 end
 local function liveCut(text, limit)
-	if type(text) == "string" and #text > limit then return string.sub(text, 1, limit) .. "…" end
-	return text
+	if type(text) ~= "string" or #text <= limit then return text end
+	local stop = limit
+	while stop > 0 and bit32.band(string.byte(text, stop + 1), 0xC0) == 0x80 do stop -= 1 end
+	return string.sub(text, 1, stop) .. "…"
+end
+local function liveSize(text)
+	if type(text) ~= "string" then return 0 end
+	local _, escaped = string.gsub(text, '[%c"\\]', "")
+	return #text + 5 * escaped + 2
 end
 function liveReport(entry)
 	entry.message = liveCut(entry.message, 4000)
-	local size = 64 + (entry.message and #entry.message or 0)
-	for _, part in entry.path do size += #tostring(part) + 4 end
-	for _, line in entry.logs or {{}} do size += #line.message + 32 end
+	local size = 64 + liveSize(entry.message)
+	for _, part in entry.path do size += liveSize(tostring(part)) + 2 end
+	local logs = entry.logs or {{}}
+	for _, line in logs do size += liveSize(line.message) + 32 end
+	local cut = 0
+	while size > 24000 and #logs > 0 do
+		size -= liveSize(table.remove(logs).message) + 32
+		cut += 1
+	end
+	if cut > 0 then table.insert(logs, {{ message = string.format("… %d more log lines left out to fit a memory-store item", cut), level = "MessageInfo" }}) end
 	local last = live.buffer[#live.buffer]
 	if entry.status ~= "started" and last ~= nil and last.status == "started" and table.concat(last.path, "\0") == table.concat(entry.path, "\0") then
 		table.remove(live.buffer)
@@ -249,7 +269,13 @@ function liveReport(entry)
 	table.insert(live.buffer, entry)
 	live.bytes += size
 	if entry.status == "failed" then
-		task.spawn(liveWrite)
+		local wait = live.last + {gap} - time()
+		if wait <= 0 then
+			task.spawn(liveWrite)
+		elseif not live.urgent then
+			live.urgent = true
+			task.delay(wait, function() live.urgent = false liveWrite() end)
+		end
 	elseif not live.scheduled then
 		live.scheduled = true
 		task.delay({every}, liveWrite)
@@ -258,6 +284,7 @@ end
 "#,
         ttl = ITEM_TTL_SECONDS,
         every = WRITE_EVERY_SECONDS,
+        gap = FAILURE_GAP_SECONDS,
     )
 }
 

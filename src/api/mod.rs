@@ -89,7 +89,7 @@ pub trait TaskApi: TaskSource {
     }
     /// The sorted maps live progress reads while a task runs: Open Cloud's, or the local
     /// emulator's (whose store lives as long as the run); a fake has none.
-    fn progress_maps(&self) -> Option<&OpenCloud> {
+    fn progress_maps(&self) -> Option<&Self::Maps> {
         None
     }
 }

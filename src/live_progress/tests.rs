@@ -155,7 +155,7 @@ async fn the_task_writes_and_the_runner_reads_through_the_emulator() {
     .unwrap();
     let map = map_name("abc");
     let script = format!(
-        "{}\nliveReport({{ status = 'started', path = {{ 'one' }} }})\nliveReport({{ status = 'failed', path = {{ 'one' }}, message = string.rep('x', 5000), logs = {{ {{ message = 'printed', level = 'MessageWarning' }} }} }})\ntask.wait(0.3)\nliveReport({{ status = 'started', path = {{ 'two' }} }})\nliveReport({{ status = 'passed', path = {{ 'two' }} }})\ntask.wait(2.5)\nliveReport({{ status = 'passed', path = {{ 'three' }} }})\nliveFlush()\nreturn live.dropped",
+        "{}\nliveReport({{ status = 'started', path = {{ 'one' }} }})\nliveReport({{ status = 'failed', path = {{ 'one' }}, message = 'x' .. string.rep('é', 2500), logs = {{ {{ message = 'printed', level = 'MessageWarning' }} }} }})\ntask.wait(0.3)\nliveReport({{ status = 'started', path = {{ 'two' }} }})\nliveReport({{ status = 'passed', path = {{ 'two' }} }})\ntask.wait(2.5)\nliveReport({{ status = 'passed', path = {{ 'three' }} }})\nliveFlush()\nreturn live.dropped",
         prelude(&map)
     );
     let request = CreateTaskRequest {
@@ -195,9 +195,74 @@ async fn the_task_writes_and_the_runner_reads_through_the_emulator() {
             ("passed", "three".to_owned())
         ]
     );
-    assert!(seen[0].message.as_ref().unwrap().len() < 4100);
+    // Cut to 4,000 bytes on a character boundary (the odd `x` puts byte 4,000 mid-`é`).
+    let message = seen[0].message.as_ref().unwrap();
+    assert_eq!(message, &format!("x{}…", "é".repeat(1999)));
     assert_eq!(seen[0].logs[0].message, "printed");
     assert_eq!(seen[0].logs[0].message_type, MessageType::Warning);
     let left = api.list_items(1, &map, None).await.unwrap();
     assert!(left.items.is_empty(), "{left:?}");
+}
+
+/// A burst of failures costs a few writes, not one each: the first at once, the rest together
+/// half a second later (or when the buffer is full); an entry too big for an item loses log
+/// lines, never the write.
+#[cfg(feature = "emulator")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_failures_is_written_in_a_few_items() {
+    use crate::api::model::CreateTaskRequest;
+    use crate::api::{OpenCloud, TaskApi};
+    use crate::clock::Timing;
+    use crate::emulator::{EmulatorOptions, start};
+    use crate::poller::TaskSource;
+    use crate::secret::ApiKey;
+
+    let running = start("127.0.0.1:0", EmulatorOptions::default())
+        .await
+        .unwrap();
+    let api = OpenCloud::new(
+        &running.url,
+        ApiKey::new("k".into()),
+        Timing::default(),
+        Service::LocalEmulator,
+    )
+    .unwrap();
+    let map = map_name("burst");
+    let script = format!(
+        "{}for i = 1, 50 do liveReport({{ status = 'failed', path = {{ 'test ' .. i }} }}) end\nlocal noisy = {{}}\nfor i = 1, 40 do noisy[i] = {{ message = string.rep('\"', 1000), level = 'MessageOutput' }} end\nliveReport({{ status = 'failed', path = {{ 'noisy' }}, logs = noisy }})\ntask.wait(1)\nliveFlush()\nreturn live.seq, live.dropped",
+        prelude(&map)
+    );
+    let request = CreateTaskRequest {
+        script,
+        ..CreateTaskRequest::default()
+    };
+    let task = api.create_task(1, 1, None, &request, None).await.unwrap();
+    let mut finished = task.clone();
+    for _ in 0..200 {
+        finished = api.get_task(&task.path).await.unwrap();
+        if finished.state.is_terminal() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let results: Vec<String> = finished
+        .output
+        .map(|o| o.results.iter().map(|r| r.get().to_owned()).collect())
+        .unwrap_or_default();
+    // The first failure at once, the other 50 together after the gap; none failed to write
+    // (the noisy entry's 40 KB of lines would have failed its whole item).
+    assert_eq!(results, ["2", "0"], "{:?}", finished.error);
+    let mut reader = Reader::new(1, map);
+    let polled = reader.poll(&api).await;
+    assert_eq!(polled.entries.len(), 51);
+    assert_eq!(polled.entries[49].title(), "test 50");
+    // Lines of quotes take six bytes each in JSON: the entry keeps what fits in an item, and
+    // says how many it left out.
+    let logs = &polled.entries[50].logs;
+    assert!((2..40).contains(&logs.len()), "{}", logs.len());
+    let last = &logs[logs.len() - 1].message;
+    assert!(
+        last.ends_with("more log lines left out to fit a memory-store item"),
+        "{last}"
+    );
 }

@@ -457,3 +457,95 @@ async fn a_suite_split_by_default_reports_live_as_one_run() {
         output.stdout
     );
 }
+
+/// A place of TestEZ and `Tests.live.spec`, whose Workspace has this `SignalBehavior` (as
+/// Studio saves it; 1 Immediate, 2 Deferred).
+fn place_with_behavior(spec: &str, behavior: u32) -> Vec<u8> {
+    use rbx_dom_weak::types::{Enum, Ref, Variant};
+    use rbx_dom_weak::{InstanceBuilder, WeakDom};
+    let mut dom = WeakDom::new(InstanceBuilder::new("DataModel"));
+    let root = dom.root_ref();
+    dom.insert(
+        root,
+        InstanceBuilder::new("Workspace")
+            .with_name("Workspace")
+            .with_property("SignalBehavior2", Variant::Enum(Enum::from_u32(behavior))),
+    );
+    let storage = dom.insert(
+        root,
+        InstanceBuilder::new("ReplicatedStorage").with_name("ReplicatedStorage"),
+    );
+    dom.insert(storage, from_folder("TestEZ", &testez_source()));
+    dom.insert(
+        storage,
+        folder("Tests").with_child(module("live.spec", spec)),
+    );
+    let services: Vec<Ref> = dom.root().children().to_vec();
+    let mut bytes = Vec::new();
+    rbx_binary::to_writer(&mut bytes, &dom, &services).expect("a place");
+    bytes
+}
+
+#[tokio::test]
+async fn a_failing_tests_printed_lines_come_with_its_live_failure() {
+    let spec = "return function()\n\tit(\"prints then fails\", function()\n\t\tprint(\"before the failure\")\n\t\twarn(\"careful\")\n\t\texpect(1 + 1).to.equal(3)\n\tend)\n\tit(\"prints and passes\", function()\n\t\tprint(\"a passing line\")\n\tend)\nend\n";
+    // Immediate (MessageOut fires as the line is printed) and Deferred (after the resumption,
+    // so after the test has ended): either way the lines are the test's own.
+    for (behavior, name) in [(1, "Immediate"), (2, "Deferred")] {
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::write(
+            repo.path().join("game.rbxl"),
+            place_with_behavior(spec, behavior),
+        )
+        .unwrap();
+        let output = testez_run(repo.path())
+            .env("INPUT_LIVE_PROGRESS", "true")
+            .output()
+            .await;
+        let failure = output
+            .stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|event| event["event"] == "live-failure")
+            .unwrap_or_else(|| panic!("{name}: no live failure: {}", output.stdout));
+        assert_eq!(
+            failure["logs"],
+            json!([
+                { "level": "OUTPUT", "message": "before the failure" },
+                { "level": "WARNING", "message": "careful" }
+            ]),
+            "{name}: {}",
+            output.stdout
+        );
+        assert_eq!(
+            result_of(&output.stdout)["tests"]["counts"],
+            json!({ "total": 2, "passed": 1, "failed": 1, "skipped": 0 }),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failures_lines_survive_the_450_kb_log_window() {
+    // The failing test prints a line; the next prints 600 KB, so Roblox's window (the last
+    // 450 KB of the task's logs) has lost the first line by the time the task ends.
+    let spec = "return function()\n\tit(\"fails\", function()\n\t\tprint(\"the failing test's own line\")\n\t\texpect(1).to.equal(2)\n\tend)\n\tit(\"floods the log\", function()\n\t\tfor i = 1, 600 do\n\t\t\tprint(string.rep(\"x\", 1000))\n\t\tend\n\tend)\nend\n";
+    let repo = repository(spec);
+    let output = live_run(repo.path()).expect().await;
+    output.code(Outcome::TestsFailed);
+    // Once: with the live failure, not in the task's logs.
+    output.stdout_count("[OUTPUT]  the failing test's own line", 1);
+    let live = output
+        .stdout
+        .find("live: FAIL Tests › live › fails")
+        .expect("the live failure");
+    let line = output
+        .stdout
+        .find("the failing test's own line")
+        .expect("the line");
+    assert!(
+        line > live,
+        "{}",
+        &output.stdout[..2000.min(output.stdout.len())]
+    );
+}
