@@ -31,6 +31,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 
+use crate::api::model::TaskState;
 use crate::api::{OpenCloud, Service, TaskApi};
 use crate::config::{Config, Presentation};
 use crate::duration::human;
@@ -40,6 +41,7 @@ use crate::poller::HEARTBEAT;
 use crate::render::{Event, Sink};
 use crate::report::merge::{merge, never_started};
 use crate::report::problem::Interruption;
+use crate::report::whole;
 use crate::report::{Problem, StepReport, TaskReport};
 use crate::roblox::{SLOT_LAG, TASKS_PER_PLACE};
 use crate::runner::{self, TaskRun};
@@ -85,9 +87,9 @@ struct Shape {
     end_notes: bool,
     /// Where each task's events go.
     events: TaskEvents,
-    /// Whether the step beats one line for all its tasks. Otherwise the one task's poller
-    /// beats, its heartbeats passing straight to the console.
-    step_heartbeat: bool,
+    /// What the step beats every [`HEARTBEAT`] for all its tasks, if anything. Without a step
+    /// heartbeat the one task's poller beats, its heartbeats passing straight to the console.
+    step_heartbeat: Option<StepBeat>,
     /// Whether every task shares the step's deadline (`wait-timeout` from the step's start
     /// after the upload), or counts `wait-timeout` from its own creation.
     shared_deadline: bool,
@@ -105,7 +107,7 @@ impl Shape {
                 announce: false,
                 end_notes: false,
                 events: TaskEvents::AsTheStep,
-                step_heartbeat: false,
+                step_heartbeat: None,
                 shared_deadline: false,
                 upload_interrupted_at: Interruption::BeforeCreate,
                 report: Reporting::OneTask,
@@ -114,13 +116,32 @@ impl Shape {
                 announce: true,
                 end_notes: true,
                 events: TaskEvents::UnderLabels,
-                step_heartbeat: true,
+                step_heartbeat: Some(StepBeat::Progress),
                 shared_deadline: true,
                 upload_interrupted_at: Interruption::UploadingPlace,
                 report: Reporting::Merged,
             },
+            // Shards the step chose itself: the one run the user asked for, with none named.
+            Presentation::Whole => Self {
+                announce: false,
+                end_notes: false,
+                events: TaskEvents::Hidden,
+                step_heartbeat: Some(StepBeat::StillRunning),
+                shared_deadline: true,
+                upload_interrupted_at: Interruption::BeforeCreate,
+                report: Reporting::Whole,
+            },
         }
     }
+}
+
+/// The step's heartbeat line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StepBeat {
+    /// How many tasks run, wait and are done.
+    Progress,
+    /// What one task's poller says (`still PROCESSING`): the tasks are one run.
+    StillRunning,
 }
 
 /// How the step's report is made of its tasks'.
@@ -130,6 +151,8 @@ enum Reporting {
     OneTask,
     /// The tasks' reports merged ([`merge`]).
     Merged,
+    /// The tasks' reports folded into one task's ([`whole::fold`]).
+    Whole,
 }
 
 impl Reporting {
@@ -145,6 +168,10 @@ impl Reporting {
         // reports are merged rather than any dropped.
         match (self, tasks.pop()) {
             (Self::OneTask, Some(task)) if tasks.is_empty() => StepReport::of_one(task),
+            (Self::Whole, last) => {
+                tasks.extend(last);
+                whole::fold(config, tasks, wall, service)
+            }
             (_, last) => {
                 tasks.extend(last);
                 merge(config, tasks, wall, service)
@@ -162,7 +189,7 @@ impl Reporting {
         service: Service,
     ) -> StepReport {
         match self {
-            Self::OneTask => {
+            Self::OneTask | Self::Whole => {
                 let mut task = TaskReport::new(outcome, service);
                 task.place_id = config.place_id;
                 task.place_version = config.place_version;
@@ -188,6 +215,8 @@ enum TaskEvents {
     /// Notes and state changes under the task's label; heartbeats are the step's (one line for
     /// every task), not each task's.
     UnderLabels,
+    /// None: the tasks are shards of one run, which the step's report speaks for.
+    Hidden,
 }
 
 /// A task's share of the console, as the step's [`TaskEvents`] say.
@@ -215,7 +244,7 @@ impl Sink for UnitSink<'_, '_> {
                     event: &event,
                 });
             }
-            TaskEvents::UnderLabels => {}
+            TaskEvents::UnderLabels | TaskEvents::Hidden => {}
         }
     }
 }
@@ -251,7 +280,11 @@ pub async fn step(
     };
     let tasks = schedule(config, &shape, places, api, console, interrupt, started).await;
     crate::work_queue::clean_up(config, api).await;
-    if let Some(line) = crate::work_queue::distribution(config, &tasks) {
+    // Which task ran what is said only where the step speaks of its tasks: a suite split
+    // without the user asking reads as one run.
+    if shape.end_notes
+        && let Some(line) = crate::work_queue::distribution(config, &tasks)
+    {
         console.emit(Event::Note(&line));
     }
     shape
@@ -311,9 +344,15 @@ async fn schedule(
                 // Each running task reports the signal itself; nothing more is started.
                 slots.stop = Some(Outcome::Interrupted(signal));
             }
-            _ = heartbeat.tick(), if shape.step_heartbeat => {
-                let line = slots.progress(config, running.len(), started);
-                console.borrow_mut().emit(Event::Note(&line));
+            _ = heartbeat.tick(), if shape.step_heartbeat.is_some() => {
+                let mut console = console.borrow_mut();
+                match shape.step_heartbeat {
+                    Some(StepBeat::StillRunning) => console.emit(Event::Heartbeat {
+                        state: &TaskState::Processing,
+                        elapsed: started.elapsed(),
+                    }),
+                    _ => console.emit(Event::Note(&slots.progress(config, running.len(), started))),
+                }
             }
         }
     }

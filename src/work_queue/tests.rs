@@ -70,7 +70,12 @@ fn sharded_testez_steals_by_default_through_one_map_per_step() {
 #[test]
 fn one_task_jest_and_work_stealing_false_deal_statically() {
     let off = [("INPUT_SHARDS", "2"), ("INPUT_WORK_STEALING", "FALSE")];
-    let one = config("testez", "ReplicatedStorage.Tests", &[]).unwrap();
+    let one = config(
+        "testez",
+        "ReplicatedStorage.Tests",
+        &[("INPUT_SHARDS", "1")],
+    )
+    .unwrap();
     let dealt = config("testez", "ReplicatedStorage.Tests", &off).unwrap();
     let jest = config(
         "jest",
