@@ -1,7 +1,7 @@
 //! The step: its tasks, run through the one client and one schedule. A run of one script or
 //! suite is a step of one task, presented as the step itself; a step of several units
 //! (several scripts, or a suite's shards) shows them as labelled tasks and merges their
-//! reports into one. What differs between the two is data of the step ([`Shape`], read once
+//! reports into one. What differs between the two is data of the step (`Shape`, read once
 //! from the plan's [`Presentation`]), never a second code path.
 //!
 //! - The place file is uploaded (or reused, see [`crate::place_reuse`]) once per place used,
@@ -43,6 +43,7 @@ use crate::report::merge::{merge, never_started};
 use crate::report::problem::Interruption;
 use crate::report::whole;
 use crate::report::{Problem, StepReport, TaskReport};
+use crate::results::Counts;
 use crate::roblox::{SLOT_LAG, TASKS_PER_PLACE};
 use crate::runner::{self, TaskRun};
 
@@ -215,7 +216,8 @@ enum TaskEvents {
     /// Notes and state changes under the task's label; heartbeats are the step's (one line for
     /// every task), not each task's.
     UnderLabels,
-    /// None: the tasks are shards of one run, which the step's report speaks for.
+    /// Only what a test says live (`live-progress`), as the step's: the tasks are shards of one
+    /// run, which the step's heartbeat and report speak for.
     Hidden,
 }
 
@@ -224,6 +226,10 @@ struct UnitSink<'a, 'c> {
     console: &'a RefCell<&'c mut dyn Sink>,
     events: TaskEvents,
     label: &'a str,
+    /// Which unit this is, and every unit's latest live counts (a whole run's progress is
+    /// the sum of its shards').
+    index: usize,
+    live_counts: &'a RefCell<Vec<Counts>>,
 }
 
 impl Sink for UnitSink<'_, '_> {
@@ -244,7 +250,31 @@ impl Sink for UnitSink<'_, '_> {
                     event: &event,
                 });
             }
-            TaskEvents::UnderLabels | TaskEvents::Hidden => {}
+            // Shards of one run: what a test says live is the run's, its progress the sum of
+            // every shard's so far; the rest (created, state changes, heartbeats) is the step's.
+            TaskEvents::Hidden => match event {
+                Event::LiveFailure { .. } => self.console.borrow_mut().emit(event),
+                Event::LiveProgress {
+                    counts,
+                    running,
+                    elapsed,
+                } => {
+                    let sum = {
+                        let mut all = self.live_counts.borrow_mut();
+                        if let Some(mine) = all.get_mut(self.index) {
+                            *mine = *counts;
+                        }
+                        all.iter().fold(Counts::default(), |sum, c| sum.plus(*c))
+                    };
+                    self.console.borrow_mut().emit(Event::LiveProgress {
+                        counts: &sum,
+                        running,
+                        elapsed,
+                    });
+                }
+                _ => {}
+            },
+            TaskEvents::UnderLabels => {}
         }
     }
 }
@@ -311,6 +341,7 @@ async fn schedule(
     };
     let mut slots = Slots::new(config.units.len(), lag, places);
     let console = RefCell::new(console);
+    let live_counts = RefCell::new(vec![Counts::default(); config.units.len()]);
     let mut running = FuturesUnordered::new();
     let beat = config.timing.scaled(HEARTBEAT);
     let mut heartbeat = tokio::time::interval_at(started + beat, beat);
@@ -326,7 +357,7 @@ async fn schedule(
                 optimistic: at.reused,
                 deadline: shape.shared_deadline.then_some(deadline),
             };
-            let sink = (&console, shape.events);
+            let sink = (&console, shape.events, &live_counts);
             running.push(run_unit(config, index, task, api, sink, interrupt));
         }
         if let Some(limiter) = api.limiter() {
@@ -424,7 +455,11 @@ fn run_unit<'a, A: TaskApi>(
     index: usize,
     task: TaskRun<'a>,
     api: &'a A,
-    (console, events): (&'a RefCell<&mut dyn Sink>, TaskEvents),
+    (console, events, live_counts): (
+        &'a RefCell<&mut dyn Sink>,
+        TaskEvents,
+        &'a RefCell<Vec<Counts>>,
+    ),
     interrupt: &Interrupt,
 ) -> impl Future<Output = (usize, u64, TaskReport)> + 'a {
     let mut interrupt = interrupt.clone();
@@ -434,6 +469,8 @@ fn run_unit<'a, A: TaskApi>(
             console,
             events,
             label,
+            index,
+            live_counts,
         };
         let report = runner::run_task(config, task, api, &mut sink, &mut interrupt).await;
         (index, task.place_id, report)

@@ -1,7 +1,7 @@
-//! What went wrong, as a kind with its facts: the reports say it in words ([`Display`], the
-//! words every format prints), and a reader of the report can tell one cause from another
-//! (the server's refusal with its status, a wait that ran out, a signal, a file that could not
-//! be written) without parsing a sentence.
+//! What went wrong, as a kind with its facts: the reports say it in words
+//! ([`Display`](std::fmt::Display), the words every format prints), and a reader of the report
+//! can tell one cause from another (the server's refusal with its status, a wait that ran out,
+//! a signal, a file that could not be written) without parsing a sentence.
 
 use std::fmt;
 use std::path::PathBuf;

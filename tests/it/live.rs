@@ -80,10 +80,12 @@ async fn streamed(run: &Run) -> Streamed {
     }
 }
 
-/// The local backend over `repo`'s place and sourcemap, GitHub's format, live progress on.
+/// The local backend over `repo`'s place and sourcemap, GitHub's format, live progress on, as
+/// one task (`shards: 1`: these tests read its state lines).
 fn live_run(repo: &std::path::Path) -> Run {
     let mut run = testez_run(repo);
     run.env("INPUT_OUTPUT_FORMAT", "github")
+        .env("INPUT_SHARDS", "1")
         .env("INPUT_SOURCEMAP", "sourcemap.json")
         .env("INPUT_LIVE_PROGRESS", "true");
     run
@@ -225,8 +227,13 @@ async fn the_results_are_the_same_with_live_progress_on() {
     ]);
     let repo = tempfile::tempdir().unwrap();
     std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
-    let off = testez_run(repo.path()).output().await;
+    // One task (`shards: 1`): its failures arrive in the order it runs them.
+    let off = testez_run(repo.path())
+        .env("INPUT_SHARDS", "1")
+        .output()
+        .await;
     let on = testez_run(repo.path())
+        .env("INPUT_SHARDS", "1")
         .env("INPUT_LIVE_PROGRESS", "true")
         .output()
         .await;
@@ -394,4 +401,59 @@ async fn each_shard_reports_live_under_its_label_and_each_failure_is_annotated_o
         output.stdout
     );
     output.stdout_has("Tests: 2 passed, 2 failed, 0 skipped (testez)");
+}
+
+/// A suite split across the cores without being asked (`shards` not given) reports live as
+/// one run: every failure unlabelled, and the progress counts of all its shards added up.
+#[tokio::test]
+async fn a_suite_split_by_default_reports_live_as_one_run() {
+    // Each fails at once, then waits past a progress line (every 5 s, a hundredth in tests).
+    let fails = |name: &str| {
+        format!(
+            "return function()\n\tit(\"{name}\", function()\n\t\texpect(1).to.equal(2)\n\tend)\n\tit(\"then waits\", function()\n\t\ttask.wait(0.5)\n\tend)\nend\n"
+        )
+    };
+    let bytes = place(vec![
+        from_folder("TestEZ", &testez_source()),
+        folder("Tests")
+            .with_child(module("a.spec", &fails("a fails")))
+            .with_child(module("b.spec", &fails("b fails"))),
+    ]);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
+    let output = testez_run(repo.path())
+        .env("INPUT_LIVE_PROGRESS", "true")
+        .output()
+        .await;
+    let events: Vec<Value> = output
+        .stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .collect();
+    let mut names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "live-failure")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["Tests › a › a fails", "Tests › b › b fails"],
+        "{}",
+        output.stdout
+    );
+    assert!(!output.stdout.contains("shard"), "{}", output.stdout);
+    // Progress lines hold every shard's counts so far: with two cores, the two failures (one
+    // in each shard) show together; no line counts more than the run holds.
+    let progress: Vec<u64> = events
+        .iter()
+        .filter(|e| e["event"] == "live-progress")
+        .map(|e| e["failed"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(progress.contains(&2), "{}", output.stdout);
+    assert!(
+        progress.iter().all(|&failed| failed <= 2),
+        "{}",
+        output.stdout
+    );
 }
