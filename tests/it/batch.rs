@@ -110,7 +110,8 @@ async fn a_sharded_suite_reports_exactly_what_one_task_reports() {
     let tasks = sharded["tasks"].as_array().unwrap();
     let labels: Vec<&str> = tasks.iter().map(|t| t["label"].as_str().unwrap()).collect();
     assert_eq!(labels, ["shard 1/3", "shard 2/3", "shard 3/3"]);
-    // Six spec modules dealt out in turn: two to each shard, so every shard ran tests.
+    // Every shard ran as a task of its own (which modules each ran is work stealing's to
+    // decide: see `steal.rs`).
     for task in tasks {
         assert!(
             task["taskPath"].as_str().is_some_and(|p| !p.is_empty()),

@@ -22,12 +22,13 @@ fn quick(name: &str) -> rbx_dom_weak::InstanceBuilder {
     )
 }
 
-/// `a_slow.spec` (one test that waits 3 s; first by name, so the first claim takes it) and
-/// eight quick modules in two folders: 17 tests.
+/// `a_slow.spec` (one test that waits 4 s, time enough for the other shards to start and run
+/// the rest on a busy machine; first by name, so the first claim takes it) and eight quick
+/// modules in two folders: 17 tests.
 fn one_slow_module() -> Vec<u8> {
     let mut tests = folder("Tests").with_child(module(
         "a_slow.spec",
-        "return function()\n\tit(\"waits\", function()\n\t\ttask.wait(3)\n\tend)\nend\n",
+        "return function()\n\tit(\"waits\", function()\n\t\ttask.wait(4)\n\tend)\nend\n",
     ));
     let mut nested = folder("nested");
     for name in ["b", "c", "d", "e"] {
