@@ -14,7 +14,10 @@
 //! after a task (`serve --warm-period`, default 10m): the upload before each run boots the
 //! version, so the shards start warm, as on Roblox after a first task; `LUAU_EXEC_BENCH_WARM=0`
 //! boots every task, the model before warm servers. Each run prints its cold boots and warm
-//! starts. Asserts nothing about speed.
+//! starts. Then (`live_annotation`) how soon a failing test at the start of a long task is
+//! annotated, with `live-progress: true` and without. Then one slow spec module
+//! ([`slow_module_scenario`]): the same suite in four shards with the static deal and with work
+//! stealing, side by side. Asserts nothing about speed.
 
 #![allow(clippy::print_stdout)]
 
@@ -167,6 +170,136 @@ fn main() {
             delta("placeFull"),
             delta("coldBoots"),
             delta("warmStarts"),
+        );
+    }
+    live_annotation(&boot);
+    slow_module_scenario(&boot, warm.as_deref(), boot_seconds);
+}
+
+/// Live progress: a task whose first test fails at once and whose other tests take
+/// `LIVE_TESTS` seconds, run without and with `live-progress`; prints when the failure's
+/// annotation arrived against the run's wall time.
+fn live_annotation(boot: &str) {
+    const LIVE_TESTS: usize = 8;
+    let mut spec = String::from(
+        "return function()\n\tit(\"fails first\", function()\n\t\texpect(1).to.equal(2)\n\tend)\n",
+    );
+    for index in 0..LIVE_TESTS {
+        spec.push_str(&format!(
+            "\tit(\"takes a second {index}\", function()\n\t\ttask.wait(1)\n\tend)\n"
+        ));
+    }
+    spec.push_str("end\n");
+    let tests = InstanceBuilder::new("Folder")
+        .with_name("Tests")
+        .with_child(support::module("long.spec", spec));
+    let place = Path::new(env!("CARGO_TARGET_TMPDIR")).join("live.rbxl");
+    std::fs::write(&place, support::place_with_testez(tests)).unwrap();
+    println!("live progress: a failing first test in a task of {LIVE_TESTS} s of tests");
+    for live in [false, true] {
+        let (mut server, url) = serve(boot, None);
+        let upload = client(&url)
+            .env("INPUT_PLACE_FILE", &place)
+            .env("INPUT_SCRIPT", "return 1")
+            .output()
+            .unwrap();
+        assert!(upload.status.success(), "{upload:?}");
+        let started = Instant::now();
+        let mut child = client(&url)
+            .env("INPUT_TEST_FRAMEWORK", "testez")
+            .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+            .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+            .env("INPUT_OUTPUT_FORMAT", "github")
+            .env("INPUT_LIVE_PROGRESS", live.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut annotated = None;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let line = line.unwrap_or_default();
+            if annotated.is_none() && line.starts_with("::error ") {
+                annotated = Some(started.elapsed().as_secs_f64());
+            }
+        }
+        let status = child.wait().unwrap();
+        let wall = started.elapsed().as_secs_f64();
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(status.code(), Some(10), "the suite has one failing test");
+        println!(
+            "  live-progress {live}: the failure annotated after {} of a {wall:.1} s run",
+            annotated.map_or("(never)".to_owned(), |at| format!("{at:.1} s"))
+        );
+    }
+}
+
+/// One slow spec module among quick ones: `a_slow.spec` waits `SLOW_SECONDS` (first by name,
+/// so the static deal gives shard 1 it and every fourth quick module besides), and
+/// `QUICK_SPECS` modules wait 0.25 s each. With the static deal the step lasts as long as
+/// shard 1's share; with work stealing the other shards take the quick modules while the slow
+/// one runs, and the step ends near (total work / shards).
+fn slow_module_scenario(boot: &str, warm: Option<&str>, boot_seconds: f64) {
+    const SLOW_SECONDS: f64 = 3.0;
+    const QUICK_SPECS: usize = 40;
+    const SHARDS: usize = 4;
+    let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
+    tests.add_child(support::module(
+        "a_slow.spec",
+        format!("return function()\n\tit(\"is slow\", function()\n\t\ttask.wait({SLOW_SECONDS})\n\tend)\nend\n"),
+    ));
+    for spec in 0..QUICK_SPECS {
+        tests.add_child(support::module(
+            &format!("spec{spec:02}.spec"),
+            format!("return function()\n\tit(\"works\", function()\n\t\ttask.wait({SPEC_SECONDS})\n\tend)\nend\n"),
+        ));
+    }
+    let place = Path::new(env!("CARGO_TARGET_TMPDIR")).join("shards-slow.rbxl");
+    std::fs::write(&place, support::place_with_testez(tests)).unwrap();
+    let work = SLOW_SECONDS + QUICK_SPECS as f64 * SPEC_SECONDS;
+    // Shard 1's static share: the slow module and every fourth quick one after it.
+    let static_share = SLOW_SECONDS + (QUICK_SPECS / SHARDS) as f64 * SPEC_SECONDS;
+    let goal = (work / SHARDS as f64).max(SLOW_SECONDS);
+    println!(
+        "one slow spec module: {} modules, {work:.0} s of tests ({SLOW_SECONDS:.0} s in one), {SHARDS} shards; goal: max(work / shards, slowest module) = {goal:.1} s when warm, {:.1} s after a cold boot",
+        QUICK_SPECS + 1,
+        goal + boot_seconds
+    );
+    for (name, stealing) in [("static deal", "false"), ("work stealing", "true")] {
+        let (mut server, url) = serve(boot, warm);
+        let upload = client(&url)
+            .env("INPUT_PLACE_FILE", &place)
+            .env("INPUT_SCRIPT", "return 1")
+            .output()
+            .unwrap();
+        assert!(upload.status.success(), "{upload:?}");
+        let started = Instant::now();
+        let output = client(&url)
+            .env("INPUT_TEST_FRAMEWORK", "testez")
+            .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+            .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+            .env("INPUT_SHARDS", SHARDS.to_string())
+            .env("INPUT_WORK_STEALING", stealing)
+            .env("INPUT_OUTPUT_FORMAT", "json")
+            .output()
+            .unwrap();
+        let wall = started.elapsed().as_secs_f64();
+        let _ = server.kill();
+        let _ = server.wait();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        let result: Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or(Value::Null);
+        let shares = stdout
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find_map(|event| {
+                let message = event["message"].as_str()?;
+                message.strip_prefix("work stealing: ").map(str::to_owned)
+            })
+            .unwrap_or_else(|| format!("shard 1's share: {static_share:.1} s of tests"));
+        println!(
+            "  {name:<13}: wall {wall:.1} s, counts {}; {shares}",
+            result["tests"]["counts"]
         );
     }
 }

@@ -11,7 +11,8 @@
 //!   `beforeEach`, tables and strings built through a shared helper, skipped and failing tests),
 //!   at 1,000 and 5,000 spec modules (5,000 and 25,000 tests). `SUITE_SIZES=200,1000` overrides.
 //!
-//! luau-exec runs with `shards: auto` (one shard per core on the local backend).
+//! luau-exec runs twice: as users run it, with `shards` unset (`default`: what the step chooses),
+//! and with `shards: auto` (one shard per core on the local backend).
 //! `BASELINE=/path/to/luau-exec` runs an earlier build beside this one (same inputs but one task,
 //! interleaved), so a change can show it did not make the offline suite slower.
 //!
@@ -76,7 +77,10 @@ fn light_place() -> (Vec<u8>, Counts) {
 /// The command line each tool runs the place with.
 #[derive(Clone, Copy, PartialEq)]
 enum Tool<'a> {
+    /// With `shards: auto`.
     LuauExec,
+    /// With `shards` unset: what a user who gives no `shards` gets.
+    LuauExecDefault,
     /// The same run, measuring the coverage of the suite's helper module.
     LuauExecCoverage,
     Lune(&'a str),
@@ -86,6 +90,8 @@ enum Tool<'a> {
 
 /// The flag of `--peak-rss-of` that picks the coverage run.
 const COVERAGE_FLAG: &str = "--coverage";
+/// The flag of `--peak-rss-of` that picks the run with `shards` unset.
+const DEFAULT_FLAG: &str = "--default";
 /// The flag of `--peak-rss-of` that picks the baseline binary (the next argument).
 const BASELINE_FLAG: &str = "--baseline";
 
@@ -106,7 +112,8 @@ fn coverage_sourcemap() -> PathBuf {
 impl Tool<'_> {
     fn name(&self) -> &'static str {
         match self {
-            Tool::LuauExec => "luau-exec",
+            Tool::LuauExec => "shards: auto",
+            Tool::LuauExecDefault => "luau-exec",
             Tool::LuauExecCoverage => "+ coverage",
             Tool::Lune(_) => "Lune 0.11.1",
             Tool::Baseline(_) => "baseline",
@@ -123,7 +130,7 @@ impl Tool<'_> {
                     .env("INPUT_COVERAGE_LCOV", lcov);
                 command
             }
-            Tool::LuauExec | Tool::Baseline(_) => {
+            Tool::LuauExec | Tool::LuauExecDefault | Tool::Baseline(_) => {
                 let binary = match self {
                     Tool::Baseline(path) => path,
                     _ => BIN,
@@ -141,7 +148,7 @@ impl Tool<'_> {
                     // also the heaviest report to write.
                     .env("INPUT_OUTPUT_FORMAT", "json");
                 // One shard per core (earlier builds do not know `auto`: they run one task).
-                if !matches!(self, Tool::Baseline(_)) {
+                if *self == Tool::LuauExec {
                     command.env("INPUT_SHARDS", "auto");
                 }
                 command
@@ -158,7 +165,9 @@ impl Tool<'_> {
     fn counts(&self, stdout: &str) -> Option<Counts> {
         let last: Value = serde_json::from_str(stdout.lines().last()?).ok()?;
         let counts = match self {
-            Tool::LuauExec | Tool::LuauExecCoverage | Tool::Baseline(_) => &last["tests"]["counts"],
+            Tool::LuauExec | Tool::LuauExecDefault | Tool::LuauExecCoverage | Tool::Baseline(_) => {
+                &last["tests"]["counts"]
+            }
             Tool::Lune(_) => &last,
         };
         let read = |name: &str| counts[name].as_u64().map(|n| n as usize);
@@ -176,6 +185,9 @@ fn lune_script() -> PathBuf {
 
 struct Measured {
     walls: Vec<f64>,
+    /// User + system CPU seconds of each run: on a shared machine, what the run cost whatever
+    /// else ran beside it.
+    cpus: Vec<f64>,
     counts: Option<Counts>,
     peak_mib: f64,
 }
@@ -188,10 +200,21 @@ impl Measured {
     }
 }
 
-fn run_once(tool: Tool, place: &Path, expected: Counts) -> (f64, Option<Counts>) {
+/// CPU seconds (user + system) of every child this process has waited for.
+fn children_cpu() -> f64 {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    seconds(usage.user_time()) + seconds(usage.system_time())
+}
+
+/// One run: its wall time, CPU time and counts.
+fn run_once(tool: Tool, place: &Path, expected: Counts) -> (f64, f64, Option<Counts>) {
+    let cpu_before = children_cpu();
     let started = Instant::now();
     let output = tool.command(place).output().expect("the tool runs");
     let wall = started.elapsed().as_secs_f64();
+    let cpu = children_cpu() - cpu_before;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let counts = tool.counts(&stdout);
     assert_eq!(
@@ -203,7 +226,7 @@ fn run_once(tool: Tool, place: &Path, expected: Counts) -> (f64, Option<Counts>)
         &stdout[stdout.len().saturating_sub(1500)..],
         String::from_utf8_lossy(&output.stderr)
     );
-    (wall, counts)
+    (wall, cpu, counts)
 }
 
 fn peak_rss_mib(tool: Tool, place: &Path) -> f64 {
@@ -219,6 +242,9 @@ fn peak_rss_mib(tool: Tool, place: &Path) -> f64 {
         Tool::LuauExecCoverage => {
             command.arg(COVERAGE_FLAG);
         }
+        Tool::LuauExecDefault => {
+            command.arg(DEFAULT_FLAG);
+        }
         Tool::LuauExec => {}
     }
     let measured = command.output().expect("the measure runs");
@@ -233,6 +259,7 @@ fn print_peak_rss(args: &[String]) {
     let place = Path::new(&args[2]);
     let tool = match args.get(3) {
         Some(flag) if flag == COVERAGE_FLAG => Tool::LuauExecCoverage,
+        Some(flag) if flag == DEFAULT_FLAG => Tool::LuauExecDefault,
         Some(flag) if flag == BASELINE_FLAG => Tool::Baseline(&args[4]),
         Some(lune) => Tool::Lune(lune),
         None => Tool::LuauExec,
@@ -267,6 +294,7 @@ fn measure_place(label: &str, bytes: &[u8], expected: Counts, tools: &[Tool]) {
         .iter()
         .map(|_| Measured {
             walls: Vec::new(),
+            cpus: Vec::new(),
             counts: None,
             peak_mib: f64::NAN,
         })
@@ -274,8 +302,9 @@ fn measure_place(label: &str, bytes: &[u8], expected: Counts, tools: &[Tool]) {
     // Interleaved, so a change in the machine's load falls on both tools alike.
     for _ in 0..rounds {
         for (tool, measure) in tools.iter().zip(&mut measured) {
-            let (wall, counts) = run_once(*tool, &place, expected);
+            let (wall, cpu, counts) = run_once(*tool, &place, expected);
             measure.walls.push(wall);
+            measure.cpus.push(cpu);
             measure.counts = counts;
         }
     }
@@ -298,14 +327,17 @@ fn measure_place(label: &str, bytes: &[u8], expected: Counts, tools: &[Tool]) {
     for (tool, measure) in tools.iter().zip(&measured) {
         let mut sorted = measure.walls.clone();
         sorted.sort_by(f64::total_cmp);
+        let mut cpus = measure.cpus.clone();
+        cpus.sort_by(f64::total_cmp);
         println!(
-            "  {:<12} median {:.3} s (best {:.3}, worst {:.3}, {} runs), {:.0} µs a test, peak RSS {:.1} MiB, counts exact: {}",
+            "  {:<12} median {:.3} s (best {:.3}, worst {:.3}, {} runs), {:.0} µs a test, CPU {:.2} s, peak RSS {:.1} MiB, counts exact: {}",
             tool.name(),
             measure.median(),
             sorted[0],
             sorted[sorted.len() - 1],
             sorted.len(),
             measure.median() * 1e6 / expected.total() as f64,
+            cpus[cpus.len() / 2],
             measure.peak_mib,
             measure.counts == Some(expected),
         );
@@ -313,6 +345,7 @@ fn measure_place(label: &str, bytes: &[u8], expected: Counts, tools: &[Tool]) {
     let of =
         |wanted: fn(&Tool) -> bool| tools.iter().position(wanted).map(|index| &measured[index]);
     let ours = of(|t| *t == Tool::LuauExec);
+    let default = of(|t| *t == Tool::LuauExecDefault);
     if let (Some(ours), Some(covered)) = (ours, of(|t| *t == Tool::LuauExecCoverage)) {
         println!(
             "  coverage on / off: {:.2}× the time ({:+.0} ms), {:.2}× the peak RSS",
@@ -323,17 +356,31 @@ fn measure_place(label: &str, bytes: &[u8], expected: Counts, tools: &[Tool]) {
     }
     if let (Some(ours), Some(baseline)) = (ours, of(|t| matches!(t, Tool::Baseline(_)))) {
         println!(
-            "  this build / baseline: {:.2}× the time, {:.2}× the peak RSS",
+            "  shards: auto / baseline: {:.2}× the time, {:.2}× the peak RSS",
             ours.median() / baseline.median(),
             ours.peak_mib / baseline.peak_mib
         );
     }
-    if let (Some(ours), Some(lune)) = (ours, of(|t| matches!(t, Tool::Lune(_)))) {
+    if let (Some(default), Some(baseline)) = (default, of(|t| matches!(t, Tool::Baseline(_)))) {
         println!(
-            "  luau-exec / Lune: {:.2}× the time, {:.2}× the peak RSS",
-            ours.median() / lune.median(),
-            ours.peak_mib / lune.peak_mib
+            "  this build (shards unset) / baseline: {:.2}× the time, {:.2}× the peak RSS",
+            default.median() / baseline.median(),
+            default.peak_mib / baseline.peak_mib
         );
+    }
+    if let Some(lune) = of(|t| matches!(t, Tool::Lune(_))) {
+        for (name, ours) in [
+            ("luau-exec (shards unset)", default),
+            ("shards: auto", ours),
+        ] {
+            if let Some(ours) = ours {
+                println!(
+                    "  {name} / Lune: {:.2}× the time, {:.2}× the peak RSS (goal: ≤ 0.50×, ≤ 1.00×)",
+                    ours.median() / lune.median(),
+                    ours.peak_mib / lune.peak_mib
+                );
+            }
+        }
     }
 }
 
@@ -344,7 +391,11 @@ fn main() {
         return;
     }
     let lune = std::env::var("LUNE").ok().filter(|path| !path.is_empty());
-    let mut tools = vec![Tool::LuauExec, Tool::LuauExecCoverage];
+    let mut tools = vec![
+        Tool::LuauExecDefault,
+        Tool::LuauExec,
+        Tool::LuauExecCoverage,
+    ];
     if let Some(lune) = lune.as_deref() {
         tools.push(Tool::Lune(lune));
     }

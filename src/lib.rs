@@ -38,5 +38,6 @@ pub mod roblox;
 pub mod runner;
 pub mod secret;
 pub mod text;
+pub mod work_queue;
 
 pub(crate) use app::error_line;

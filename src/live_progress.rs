@@ -4,8 +4,9 @@
 //! one per task (`luau-exec-live-{token}`).
 //!
 //! **The task's side** ([`writer_source`]): `liveReport(entry)` buffers an entry (a test that
-//! started or finished, with its status and message) and a background thread writes the buffer
-//! as one item at most every second, at once after a failure, and at the end (`liveFlush()`).
+//! started or finished, with its status, message, location and log lines) and a background
+//! thread writes the buffer as one item at most every 2 s, at once after a failure, and at the
+//! end (`liveFlush()`); a test's start and end in one buffer are written as its end alone.
 //! Items are keyed and sorted by a sequence number, expire after 10 minutes, and stay under the
 //! 32 KB value limit; a write that fails (quota, throttling) is counted, not raised: the suite
 //! never fails because its progress could not be shown. Writes are batched because each
@@ -14,15 +15,25 @@
 //! **The runner's side** ([`Reader`]): lists the map each poll, hands over the entries it has
 //! not seen in order, and deletes the items it read, so the universe's 64 KB memory quota is
 //! never filled by progress. Reading needs `memory-store.sorted-map:read` and `:write` on the
-//! key: without them the reader says so once and the run goes on as without live progress.
+//! key: without them the reader says so once and the run goes on as without live progress
+//! (the runner checks before the create, so such a task gets no writer: `Live::start`).
 //!
-//! Not wired yet: the bootstraps (`results/bootstrap/`) and the runner's wait loop are to call
-//! these.
+//! **Wiring**: the bootstraps report through `live.luau` (TestEZ's session and Jest-Lua's
+//! reporter dispatcher are watched); the runner puts [`prelude`] in front of the script and
+//! follows the task with [`Live`] (`follow.rs`) beside its poll.
 
-use serde::Deserialize;
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::api::memory_store::SortedMaps;
+use crate::api::model::{LogMessage, MessageType};
+
+mod follow;
+pub use follow::{Follow, Live, beside, script, with_last_test};
+
+/// The most pages one poll lists (100 items each; the task writes an item every 2 s).
+pub const MAX_PAGES: usize = 10;
 
 /// How long a progress item lives if the runner never reads it.
 pub const ITEM_TTL_SECONDS: u64 = 600;
@@ -32,16 +43,67 @@ pub fn map_name(token: &str) -> String {
     format!("luau-exec-live-{token}")
 }
 
-/// One report from the task.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// One report from the task: a test that started, or ended with its status.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Entry {
     /// `started`, `passed`, `failed` or `skipped`.
     pub status: String,
-    /// The test's full name.
-    pub name: String,
-    #[serde(default)]
+    /// The test's path, as the results envelope names it (`["math", "adds"]`).
+    pub path: Vec<String>,
     pub message: Option<String>,
+    /// Where it failed, as the engine names it (`ReplicatedStorage.Tests.math.spec:7`).
+    pub location: Option<String>,
+    /// The log lines the test printed.
+    pub logs: Vec<LogMessage>,
+}
+
+impl Entry {
+    /// Reads one entry; anything malformed is left out. Read by hand rather than derived: the
+    /// engine encodes an empty Luau table as `{}` or `[]`, and either means none.
+    fn of(value: &Value) -> Option<Self> {
+        let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+        let list = |key: &str| value.get(key).and_then(Value::as_array).cloned();
+        let path = list("path")?
+            .iter()
+            .map(|part| match part {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            })
+            .collect();
+        let logs = list("logs")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|line| {
+                Some(LogMessage {
+                    message: line.get("message")?.as_str()?.to_owned(),
+                    create_time: None,
+                    message_type: level(line.get("level").and_then(Value::as_str)),
+                })
+            })
+            .collect();
+        Some(Self {
+            status: text("status")?,
+            path,
+            message: text("message"),
+            location: text("location"),
+            logs,
+        })
+    }
+
+    /// The test's name as one line, as the reports show it.
+    pub fn title(&self) -> String {
+        self.path.join(" › ")
+    }
+}
+
+/// `Enum.MessageType`'s names, as Open Cloud's logs name them.
+fn level(name: Option<&str>) -> MessageType {
+    match name {
+        Some("MessageWarning") => MessageType::Warning,
+        Some("MessageError") => MessageType::Error,
+        Some("MessageInfo") => MessageType::Info,
+        _ => MessageType::Output,
+    }
 }
 
 /// What a poll gave.
@@ -58,8 +120,12 @@ pub struct Polled {
 pub struct Reader {
     universe: u64,
     map: String,
-    /// The highest batch sequence handed over.
-    seen: u64,
+    /// The batches read (by sequence): two writes of the task may land out of order, so a
+    /// batch older than one read is still new.
+    seen: HashSet<u64>,
+    /// Entries read and not yet handed over: a poll cut short (the task ended while it read)
+    /// hands them over next time.
+    pending: Vec<Entry>,
     off: bool,
 }
 
@@ -68,7 +134,8 @@ impl Reader {
         Self {
             universe,
             map,
-            seen: 0,
+            seen: HashSet::new(),
+            pending: Vec::new(),
             off: false,
         }
     }
@@ -86,7 +153,8 @@ impl Reader {
         }
         let mut batches: Vec<(u64, String, Vec<Entry>)> = Vec::new();
         let mut token: Option<String> = None;
-        loop {
+        // A server that keeps answering with page tokens is left for the next poll.
+        for _ in 0..MAX_PAGES {
             let page = match store
                 .list_items(self.universe, &self.map, token.as_deref())
                 .await
@@ -111,17 +179,15 @@ impl Reader {
             }
         }
         batches.sort_by_key(|(seq, _, _)| *seq);
-        let mut entries = Vec::new();
         for (seq, id, batch) in batches {
-            if seq > self.seen {
-                self.seen = seq;
-                entries.extend(batch);
+            if self.seen.insert(seq) {
+                self.pending.extend(batch);
             }
             // Best effort: an item left behind expires on its own.
             let _ = store.delete_item(self.universe, &self.map, &id).await;
         }
         Polled {
-            entries,
+            entries: std::mem::take(&mut self.pending),
             note: None,
         }
     }
@@ -131,12 +197,7 @@ fn parse_batch(value: &Value) -> Vec<Entry> {
     value
         .get("entries")
         .and_then(Value::as_array)
-        .map(|entries| {
-            entries
-                .iter()
-                .filter_map(|e| serde_json::from_value(e.clone()).ok())
-                .collect()
-        })
+        .map(|entries| entries.iter().filter_map(Entry::of).collect())
         .unwrap_or_default()
 }
 
@@ -144,8 +205,13 @@ fn no_scope_note() -> String {
     "live-progress: the API key lacks the scopes memory-store.sorted-map:read and memory-store.sorted-map:write, so test results show when the task ends, as without live progress".to_owned()
 }
 
+/// How often the task writes what it buffered (a failure is written at once): every write is
+/// a request unit of the universe's memory-store budget (1,000 a minute, shared by every task
+/// and the runner's reads).
+pub const WRITE_EVERY_SECONDS: u64 = 2;
+
 /// The Luau the task runs before the suite: `liveReport(entry)` and `liveFlush()`, writing to
-/// `map`. Values are cut to stay under the 32 KB item limit.
+/// `map`. Texts are cut to keep each item under the 32 KB limit.
 pub fn writer_source(map: &str) -> String {
     format!(
         r#"local liveMapName = {map:?}
@@ -166,24 +232,44 @@ end
 function liveFlush()
 	liveWrite()
 end
+local function liveCut(text, limit)
+	if type(text) == "string" and #text > limit then return string.sub(text, 1, limit) .. "…" end
+	return text
+end
 function liveReport(entry)
-	if type(entry.message) == "string" and #entry.message > 4000 then
-		entry.message = string.sub(entry.message, 1, 4000) .. "…"
+	entry.message = liveCut(entry.message, 4000)
+	local size = 64 + (entry.message and #entry.message or 0)
+	for _, part in entry.path do size += #tostring(part) + 4 end
+	for _, line in entry.logs or {{}} do size += #line.message + 32 end
+	local last = live.buffer[#live.buffer]
+	if entry.status ~= "started" and last ~= nil and last.status == "started" and table.concat(last.path, "\0") == table.concat(entry.path, "\0") then
+		table.remove(live.buffer)
 	end
-	local size = #entry.name + (entry.message and #entry.message or 0) + 64
-	if live.bytes + size > 28000 then liveWrite() end
+	if live.bytes + size > 24000 then liveWrite() end
 	table.insert(live.buffer, entry)
 	live.bytes += size
 	if entry.status == "failed" then
 		task.spawn(liveWrite)
 	elseif not live.scheduled then
 		live.scheduled = true
-		task.delay(1, liveWrite)
+		task.delay({every}, liveWrite)
 	end
 end
 "#,
-        ttl = ITEM_TTL_SECONDS
+        ttl = ITEM_TTL_SECONDS,
+        every = WRITE_EVERY_SECONDS,
     )
+}
+
+/// [`writer_source`] on one line, to go in front of the script on its first line, so every
+/// line number of the script stays as it was (as the place-version guard does).
+pub fn prelude(map: &str) -> String {
+    writer_source(map)
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+        + " "
 }
 
 #[cfg(test)]

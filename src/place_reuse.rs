@@ -10,8 +10,9 @@
 //! record read back names a version holding exactly these bytes: the guess "this version is the
 //! user's build" can only be wrong if someone wrote a false record by hand.
 //!
-//! **What a task proves.** A task of a reused or freshly uploaded version is first created at the
-//! place's head (40 creates a minute, against 5 pinned, and head's servers may be warm), with a
+//! **What a task proves.** A task of a reused version (any task of the step, one or many) is
+//! first created at the place's head (40 creates a minute, against 5 pinned, and head's servers
+//! may be warm; a version this step uploads is cold anyway, and pinned at once), with a
 //! guard before the script: `game.PlaceVersion` must be the expected version, else the task
 //! returns a sentinel at once and runs nothing of the user's. Create answers with the task's
 //! path, which names the version it runs on: when that is not the expected one (someone

@@ -1,10 +1,13 @@
-//! The job: upload the place (optional), upload the binary input (optional), create the task,
-//! wait for it, read its logs, download its binary output (optional), and say what happened.
-//! Every failure becomes a [`TaskReport`] with an [`Outcome`]; nothing here exits the process.
+//! The job: upload the binary input (optional), create the task (at head behind a guard when
+//! its version was reused, see [`place_reuse`]), wait for it, read its logs, download its
+//! binary output (optional), and say what happened. Every failure becomes a [`TaskReport`]
+//! with an [`Outcome`]; nothing here exits the process. The place file is the step's to upload
+//! ([`upload_place`], once per place, before any task).
 //!
 //! Each step runs beside the process's [`Interrupt`]: a signal ends the step where it is, and
-//! the report says what that means at that point. `wait-timeout` bounds every step from the
-//! task's creation on, the log reading and the binary download included.
+//! the report says what that means at that point. The task's deadline (the step's, or
+//! `wait-timeout` from its creation) bounds every step from its creation on, the log reading
+//! and the binary download included.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -21,12 +24,13 @@ use crate::api::{ApiError, Progress, Service, TaskApi};
 use crate::config::{Config, PlaceFile, TaskSpec};
 use crate::duration::to_protobuf_duration;
 use crate::interrupt::Interrupt;
+use crate::live_progress;
 use crate::outcome::{Outcome, Signal};
 use crate::place_reuse::{self, Created};
 use crate::poller::{self, PollError, PollEvent};
 use crate::render::{Event, Sink};
 use crate::report::problem::{Interruption, LeftRunning, LogsCut};
-use crate::report::{Problem, StepReport, TaskReport};
+use crate::report::{Problem, TaskReport};
 use crate::results::judge::Judge;
 use crate::roblox::{LOG_MESSAGE_OVERHEAD, LOG_WINDOW_BYTES};
 use crate::text::size;
@@ -70,28 +74,14 @@ type Step<T> = Result<T, Stop>;
 pub struct TaskRun<'a> {
     pub spec: &'a TaskSpec,
     pub place_id: u64,
-    /// The version the task is pinned to; `None`: the place's latest.
+    /// The version the task is pinned to (the step's upload, or `place-version`); `None`: the
+    /// place's latest.
     pub version: Option<u64>,
-    /// The place file the task uploads first, as a new version it then runs on (the step's own
-    /// task; a step of many uploads once per place, and pins its tasks to that version).
-    pub upload: Option<&'a PlaceFile>,
-    /// The step's deadline, for a task of many; `None`: `wait-timeout` counted from the task's
-    /// creation.
+    /// Whether the version is tried at head first, behind its guard: a version the step
+    /// reused rather than uploaded, whose servers may be warm (see [`place_reuse`]).
+    pub optimistic: bool,
+    /// The step's deadline; `None`: `wait-timeout` counted from the task's creation.
     pub deadline: Option<Instant>,
-}
-
-impl<'a> TaskRun<'a> {
-    /// The step's own task: on the first place, uploading the place file itself, within
-    /// `wait-timeout` from its creation.
-    pub fn own(config: &'a Config, spec: &'a TaskSpec) -> Self {
-        Self {
-            spec,
-            place_id: config.place_id,
-            version: config.place_version,
-            upload: config.place_file.as_ref(),
-            deadline: None,
-        }
-    }
 }
 
 /// Runs one task to its end, or until `interrupt` fires.
@@ -103,6 +93,7 @@ pub async fn run_task<A: TaskApi>(
     interrupt: &mut Interrupt,
 ) -> TaskReport {
     let mut report = TaskReport::new(Outcome::Complete, api.service());
+    report.label = task.spec.label.clone();
     report.place_id = task.place_id;
     let mut job = Job {
         config,
@@ -112,8 +103,8 @@ pub async fn run_task<A: TaskApi>(
         phase: Phase::Preparing,
         started: Instant::now(),
         created_at: None,
-        optimistic: false,
         guard: None,
+        live: None,
     };
     let result = job.steps(console, interrupt).await;
     job.report.duration = job.created_at.unwrap_or(job.started).elapsed();
@@ -139,10 +130,10 @@ struct Job<'a, A: TaskApi> {
     phase: Phase,
     started: Instant,
     created_at: Option<Instant>,
-    /// Whether the task's known version is tried at head first (a reused place version).
-    optimistic: bool,
     /// The guard of a task created at head, which its results are checked against.
     guard: Option<place_reuse::Guard>,
+    /// The task's live progress (`live-progress`), read while it runs.
+    live: Option<live_progress::Live>,
 }
 
 /// Runs a step unless a signal comes first.
@@ -160,8 +151,11 @@ impl<A: TaskApi> Job<'_, A> {
     async fn steps(&mut self, console: &mut dyn Sink, interrupt: &mut Interrupt) -> Step<()> {
         let config = self.config;
         let binary_input = self.prepare(console, interrupt).await?;
+        let (spec, universe) = (self.task.spec, config.universe_id);
+        let live = live_progress::Live::start(spec, universe, self.api, console);
+        self.live = unless_interrupted(interrupt, live).await?;
         let request = CreateTaskRequest {
-            script: self.task.spec.script.clone(),
+            script: live_progress::script(self.live.as_ref(), &self.task.spec.script),
             timeout: config.task_timeout.map(to_protobuf_duration),
             binary_input,
             enable_binary_output: config.binary_output.is_some().then_some(true),
@@ -208,24 +202,15 @@ impl<A: TaskApi> Job<'_, A> {
         Ok(())
     }
 
-    /// The uploads before the task: the place file (its new version is the one the task runs
-    /// against), then the binary input, whose path the create names.
+    /// The upload before the task: the binary input, whose path the create names (the place
+    /// is the step's to upload).
     async fn prepare(
         &mut self,
         console: &mut dyn Sink,
         interrupt: &mut Interrupt,
     ) -> Step<Option<String>> {
-        let (config, task) = (self.config, self.task);
-        self.report.place_version = task.version;
-        if let Some(place) = task.upload {
-            let (version, reused) =
-                upload_place_file(config, self.api, place, task.place_id, console, interrupt)
-                    .await?;
-            self.report.place_version = Some(version);
-            // A reused version is tried at head first (its servers may be warm): place_reuse.
-            self.optimistic = reused;
-        }
-        match &config.binary_input {
+        self.report.place_version = self.task.version;
+        match &self.config.binary_input {
             Some(path) => Ok(Some(
                 self.upload_binary_input(path, console, interrupt).await?,
             )),
@@ -244,7 +229,7 @@ impl<A: TaskApi> Job<'_, A> {
     ) -> Step<Task> {
         let config = self.config;
         let (universe, place, optimistic) =
-            (config.universe_id, self.task.place_id, self.optimistic);
+            (config.universe_id, self.task.place_id, self.task.optimistic);
         let (api, version) = (self.api, self.report.place_version);
         let create = async move {
             match version {
@@ -367,19 +352,22 @@ impl<A: TaskApi> Job<'_, A> {
         let created_at = self.created_at.unwrap_or(self.started);
         let mut last_state = task.state.clone();
         let mut last_task = task.clone();
+        let console = std::cell::RefCell::new(console);
         let polled = {
             let mut on_event = |event: PollEvent| match event {
                 PollEvent::StateChanged { state, elapsed } => {
-                    console.emit(Event::StateChanged {
+                    console.borrow_mut().emit(Event::StateChanged {
                         state: &state,
                         elapsed,
                     });
                     last_state = state;
                 }
-                PollEvent::Heartbeat { state, elapsed } => console.emit(Event::Heartbeat {
-                    state: &state,
-                    elapsed,
-                }),
+                PollEvent::Heartbeat { state, elapsed } => {
+                    console.borrow_mut().emit(Event::Heartbeat {
+                        state: &state,
+                        elapsed,
+                    })
+                }
             };
             let poll = poller::wait_for_terminal(
                 self.api,
@@ -389,6 +377,13 @@ impl<A: TaskApi> Job<'_, A> {
                 self.config.timing,
                 &mut on_event,
             );
+            // Live progress is read beside the poll (live_progress).
+            let follow = live_progress::Follow {
+                locator: &self.task.spec.locator,
+                timing: self.config.timing,
+                deadline,
+            };
+            let poll = live_progress::beside(self.live.as_mut(), self.api, follow, &console, poll);
             unless_interrupted(interrupt, poll).await
         };
         // An interrupted poll leaves the task as last seen in the report.
@@ -403,6 +398,7 @@ impl<A: TaskApi> Job<'_, A> {
                     last: last.state.clone(),
                     left: self.left_running(&last.path),
                 };
+                let problem = live_progress::with_last_test(self.live.as_ref(), problem);
                 self.report.task = Some(*last);
                 Err(Stop::Failed(Outcome::WaitTimeout, problem))
             }
@@ -491,7 +487,8 @@ impl<A: TaskApi> Job<'_, A> {
             },
             (Phase::Following, None) => Interruption::FollowingUnknown,
         };
-        Problem::Interrupted { signal, at }
+        let problem = Problem::Interrupted { signal, at };
+        live_progress::with_last_test(self.live.as_ref(), problem)
     }
 
     /// Where a task that may still be running lives, in this backend's terms.
@@ -590,36 +587,35 @@ async fn upload_now(
     .await
 }
 
-/// Uploads the place file once for a step that uploads per place before its tasks: a failure
-/// is the step's report, nothing having been started.
-pub async fn upload_place_version(
+/// The place as uploaded (or reused) for the step's tasks on one place.
+#[derive(Debug, Clone, Copy)]
+pub struct PlaceUploaded {
+    pub version: u64,
+    /// Whether the version was found in the records instead of uploaded (see [`place_reuse`]).
+    pub reused: bool,
+}
+
+/// The step's upload of the place file to `place_id`, before any task: its version, or how it
+/// failed, a signal being said as `interrupted_at` (the step's words for where it was).
+pub async fn upload_place(
     config: &Config,
     api: &impl TaskApi,
-    place: &PlaceFile,
-    place_id: u64,
+    (place, place_id): (&PlaceFile, u64),
+    interrupted_at: Interruption,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
-) -> Result<u64, StepReport> {
-    upload_place_file(config, api, place, place_id, console, interrupt)
-        .await
-        .map(|(version, _)| version)
-        .map_err(|stop| {
-            let mut report = StepReport::new(Outcome::Complete);
-            report.service = api.service();
-            let (outcome, problem) = match stop {
-                Stop::Failed(outcome, problem) => (outcome, problem),
-                Stop::Interrupted(signal) => (
-                    Outcome::Interrupted(signal),
-                    Problem::Interrupted {
-                        signal,
-                        at: Interruption::UploadingPlace,
-                    },
-                ),
-            };
-            report.outcome = outcome;
-            report.problem = Some(problem);
-            report
-        })
+) -> Result<PlaceUploaded, (Outcome, Problem)> {
+    match upload_place_file(config, api, place, place_id, console, interrupt).await {
+        Ok((version, reused)) => Ok(PlaceUploaded { version, reused }),
+        Err(Stop::Failed(outcome, problem)) => Err((outcome, problem)),
+        Err(Stop::Interrupted(signal)) => Err((
+            Outcome::Interrupted(signal),
+            Problem::Interrupted {
+                signal,
+                at: interrupted_at,
+            },
+        )),
+    }
 }
 
 /// The logs as read, and why reading stopped early, if it did.
@@ -737,31 +733,14 @@ mod tests {
     //! The runner against a fake API: what each answer of Open Cloud makes of the report,
     //! with time paused so waits cost nothing.
     use std::cell::RefCell;
-    use std::collections::VecDeque;
 
     use super::*;
-    use crate::api::model::{BinaryInput, LogChunk, LogsPage, TaskError, TaskErrorCode};
-    use crate::api::{Operation, TaskApi};
-    use crate::config::{Inputs, RunArgs};
-    use crate::poller::TaskSource;
-    use crate::secret::Redactor;
-
-    /// Answers scripted per call; records what was asked.
-    #[derive(Default)]
-    struct FakeApi {
-        created: RefCell<Option<Result<Task, ApiError>>>,
-        states: RefCell<VecDeque<Task>>,
-        log_pages: RefCell<VecDeque<LogsPage>>,
-        calls: RefCell<Vec<&'static str>>,
-        redactor: Redactor,
-    }
+    use crate::api::Operation;
+    use crate::api::fake::{FakeApi, task_at};
+    use crate::api::model::{LogChunk, LogsPage, TaskError, TaskErrorCode};
 
     fn task(state: TaskState) -> Task {
-        Task {
-            path: "universes/1/places/2/luau-execution-session-tasks/t".into(),
-            state,
-            ..Task::default()
-        }
+        task_at("universes/1/places/2/luau-execution-session-tasks/t", state)
     }
 
     fn failed(code: TaskErrorCode, message: &str) -> Task {
@@ -784,139 +763,34 @@ mod tests {
         }
     }
 
-    impl FakeApi {
-        fn answering(created: Result<Task, ApiError>, states: Vec<Task>) -> Self {
-            Self {
-                created: RefCell::new(Some(created)),
-                states: RefCell::new(states.into()),
-                ..Self::default()
-            }
-        }
-
-        fn with_logs(self, pages: Vec<LogsPage>) -> Self {
-            *self.log_pages.borrow_mut() = pages.into();
-            self
-        }
-
-        fn called(&self, what: &'static str) -> usize {
-            self.calls.borrow().iter().filter(|c| **c == what).count()
-        }
-    }
-
-    impl TaskSource for FakeApi {
-        async fn get_task(&self, _path: &str) -> Result<Task, ApiError> {
-            self.calls.borrow_mut().push("get");
-            let mut states = self.states.borrow_mut();
-            // The last answer repeats: a task stays in its last state.
-            let next = if states.len() > 1 {
-                states.pop_front()
-            } else {
-                states.front().cloned()
-            };
-            Ok(next.unwrap_or_else(|| task(TaskState::Processing)))
-        }
-    }
-
-    impl TaskApi for FakeApi {
-        fn service(&self) -> Service {
-            Service::OpenCloud
-        }
-        fn redactor(&self) -> &Redactor {
-            &self.redactor
-        }
-        async fn create_task(
-            &self,
-            _universe: u64,
-            _place: u64,
-            _version: Option<u64>,
-            _request: &CreateTaskRequest,
-            _patience: Option<Instant>,
-        ) -> Result<Task, ApiError> {
-            self.calls.borrow_mut().push("create");
-            self.created
-                .borrow_mut()
-                .take()
-                .unwrap_or_else(|| Err(ApiError::Client("created twice".into())))
-        }
-        async fn list_logs(&self, _path: &str, _page: Option<&str>) -> Result<LogsPage, ApiError> {
-            self.calls.borrow_mut().push("logs");
-            Ok(self.log_pages.borrow_mut().pop_front().unwrap_or_default())
-        }
-        async fn upload_place(
-            &self,
-            _universe: u64,
-            _place: u64,
-            _content_type: &'static str,
-            _bytes: Bytes,
-            _progress: Progress,
-        ) -> Result<u64, ApiError> {
-            self.calls.borrow_mut().push("upload");
-            Ok(7)
-        }
-        async fn create_binary_input(
-            &self,
-            _universe: u64,
-            _size: u64,
-        ) -> Result<BinaryInput, ApiError> {
-            Err(ApiError::Client("no binary input in these tests".into()))
-        }
-        async fn upload_binary_input(
-            &self,
-            _uri: &str,
-            _bytes: Bytes,
-            _progress: Progress,
-        ) -> Result<(), ApiError> {
-            Err(ApiError::Client("no binary input in these tests".into()))
-        }
-        async fn download_binary_output(&self, _uri: &str, _path: &Path) -> Result<u64, ApiError> {
-            Err(ApiError::Client("no binary output in these tests".into()))
-        }
-    }
-
     /// A console that keeps nothing: these tests read the report.
     struct Quiet;
     impl Sink for Quiet {
         fn emit(&mut self, _event: Event<'_>) {}
     }
 
+    /// A run of `return 1` on Open Cloud (universe 1, place 2), with `extra` inputs.
     fn config(extra: &[(&str, &str)]) -> Config {
-        let mut pairs: Vec<(String, String)> = [
+        let mut pairs = vec![
             ("INPUT_API-KEY", "k"),
             ("INPUT_UNIVERSE-ID", "1"),
             ("INPUT_PLACE-ID", "2"),
             ("INPUT_SCRIPT", "return 1"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        pairs.extend(
-            extra
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        );
-        let env = move |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        match crate::config::load(&Inputs::new(&RunArgs::default(), &env)) {
-            Ok(config) => config,
-            Err(errors) => panic!("the test's inputs were refused: {errors:?}"),
-        }
+        ];
+        pairs.extend_from_slice(extra);
+        crate::config::from_pairs(&pairs)
     }
 
     async fn run_against(api: &FakeApi, extra: &[(&str, &str)]) -> TaskReport {
         let config = config(extra);
-        run_task(
-            &config,
-            TaskRun::own(&config, &config.units[0]),
-            api,
-            &mut Quiet,
-            &mut Interrupt::never(),
-        )
-        .await
+        let task = TaskRun {
+            spec: &config.units[0],
+            place_id: config.place_id,
+            version: None,
+            optimistic: false,
+            deadline: None,
+        };
+        run_task(&config, task, api, &mut Quiet, &mut Interrupt::never()).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -1022,6 +896,81 @@ mod tests {
         assert_eq!(
             report.problem.map(|p| p.to_string()).as_deref(),
             Some("1 of 1 tests failed")
+        );
+    }
+
+    /// Every note the task says, in order.
+    #[derive(Default)]
+    struct Notes(Vec<String>);
+    impl Sink for Notes {
+        fn emit(&mut self, event: Event<'_>) {
+            if let Event::Note(note) = event {
+                self.0.push(note.to_owned());
+            }
+        }
+    }
+
+    /// A task of version 7, which the step reused: created at head behind its guard.
+    async fn run_reused(api: &FakeApi) -> (TaskReport, Vec<String>) {
+        let config = config(&[]);
+        let task = TaskRun {
+            spec: &config.units[0],
+            place_id: 2,
+            version: Some(7),
+            optimistic: true,
+            deadline: None,
+        };
+        let mut notes = Notes::default();
+        let report = run_task(&config, task, api, &mut notes, &mut Interrupt::never()).await;
+        (report, notes.0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reused_version_runs_at_head_behind_its_guard_or_pinned_when_head_moved() {
+        let done = || vec![task(TaskState::Complete)];
+        let head = FakeApi {
+            states: RefCell::new(done().into()),
+            ..FakeApi::on_head(7)
+        };
+        let (report, notes) = run_reused(&head).await;
+        assert_eq!(report.outcome, Outcome::Complete);
+        assert_eq!(report.place_version, Some(7));
+        let asked = head.asked.borrow().clone();
+        assert_eq!(asked.len(), 1, "one create, at head: {asked:?}");
+        assert_eq!(asked[0].0, None);
+        assert!(
+            asked[0]
+                .1
+                .starts_with("do if game.PlaceVersion ~= 7 then return ")
+                && asked[0].1.ends_with(" end end return 1"),
+            "{}",
+            asked[0].1
+        );
+        assert!(!notes.iter().any(|n| n.contains("not the place's head")));
+
+        // Someone uploaded version 8 since: the head task is left at its guard, and the task
+        // that runs the script is pinned to 7, unguarded.
+        let moved = FakeApi {
+            states: RefCell::new(done().into()),
+            ..FakeApi::on_head(8)
+        };
+        let (report, notes) = run_reused(&moved).await;
+        assert_eq!(report.outcome, Outcome::Complete);
+        let asked = moved.asked.borrow().clone();
+        assert_eq!(asked.len(), 2, "{asked:?}");
+        assert_eq!(asked[1], (Some(7), "return 1".to_owned()));
+        assert!(
+            notes.contains(
+                &"created task universes/1/places/2/versions/7/luau-execution-sessions/s/tasks/s"
+                    .to_owned()
+            ),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n.starts_with(
+                "place version 7 is not the place's head (a task created at head got universes/1/places/2/versions/8/"
+            )),
+            "{notes:?}"
         );
     }
 }

@@ -163,6 +163,8 @@ impl OpenCloud {
 /// The runner's seam ([`TaskApi`]) is this client's whole public surface for calls: one
 /// definition of each, used by the runner (generic over the trait) and the emulator's tests alike.
 impl TaskApi for OpenCloud {
+    type Maps = OpenCloud;
+
     /// What scrubs the key out of text shown to people (see [`crate::secret`]).
     fn redactor(&self) -> &Redactor {
         &self.redactor
@@ -380,6 +382,11 @@ impl TaskApi for OpenCloud {
     /// Open Cloud's memory-store sorted maps (the local emulator's are new each run).
     fn sorted_maps(&self) -> Option<&OpenCloud> {
         (self.service == Service::OpenCloud).then_some(self)
+    }
+
+    /// Live progress reads the emulator's store as it reads Open Cloud's.
+    fn progress_maps(&self) -> Option<&OpenCloud> {
+        Some(self)
     }
 }
 

@@ -4,6 +4,8 @@
 pub mod body;
 pub mod client;
 pub mod error;
+#[cfg(test)]
+pub mod fake;
 pub mod limiter;
 pub mod memory_store;
 pub mod model;
@@ -21,6 +23,7 @@ use bytes::Bytes;
 
 use crate::poller::TaskSource;
 use crate::secret::Redactor;
+use memory_store::SortedMaps;
 use model::{BinaryInput, CreateTaskRequest, LogsPage, Task};
 
 /// What the runner asks of Open Cloud (or its emulator): the seam that lets the runner be
@@ -28,6 +31,9 @@ use model::{BinaryInput, CreateTaskRequest, LogsPage, Task};
 /// `impl Future` and callers take `api: &impl TaskApi` (generic, not `dyn`), so the real
 /// client pays nothing for it.
 pub trait TaskApi: TaskSource {
+    /// The universe's memory-store sorted maps as this API reaches them (the real client for
+    /// Open Cloud, an in-memory map for a fake).
+    type Maps: SortedMaps;
     /// Which service answers, for wording (Open Cloud or the local emulator).
     fn service(&self) -> Service;
     /// What hides the key in text this API's answers carry.
@@ -76,9 +82,14 @@ pub trait TaskApi: TaskSource {
         uri: &str,
         path: &Path,
     ) -> impl Future<Output = Result<u64, ApiError>>;
-    /// The universe's memory-store sorted maps, for place reuse and live progress: Open Cloud
-    /// only (a fake has none; the local emulator's store is new each run, nothing to reuse).
-    fn sorted_maps(&self) -> Option<&OpenCloud> {
+    /// The universe's memory-store sorted maps, for place reuse and live progress: none when
+    /// there is nothing to reuse (the local emulator's store is new each run).
+    fn sorted_maps(&self) -> Option<&Self::Maps> {
+        None
+    }
+    /// The sorted maps live progress reads while a task runs: Open Cloud's, or the local
+    /// emulator's (whose store lives as long as the run); a fake has none.
+    fn progress_maps(&self) -> Option<&OpenCloud> {
         None
     }
 }

@@ -94,6 +94,10 @@ pub struct RunArgs {
     /// A ModuleScript required before the suite runs: `ReplicatedStorage.TestSetup`.
     #[arg(long, allow_hyphen_values = true)]
     pub test_setup: Option<String>,
+    /// With `test-framework`: `true` reports each test while the task runs, through a
+    /// memory-store sorted map (the key needs `memory-store.sorted-map:read` and `:write`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub live_progress: Option<String>,
     /// Rojo's sourcemap.json, to map failures to files and lines.
     #[arg(long, allow_hyphen_values = true)]
     pub sourcemap: Option<String>,
@@ -103,6 +107,10 @@ pub struct RunArgs {
     /// With `test-framework`: split the suite across this many tasks (default 1).
     #[arg(long, allow_hyphen_values = true)]
     pub shards: Option<String>,
+    /// With `shards`: `true` (default) lets a TestEZ suite's tasks take spec modules one at a
+    /// time from a shared counter (work stealing); `false` deals them out by name in advance.
+    #[arg(long, allow_hyphen_values = true)]
+    pub work_stealing: Option<String>,
     /// How many tasks run at once: `auto` (default: every unit, within 10 per place) or a number.
     #[arg(long, allow_hyphen_values = true)]
     pub parallel: Option<String>,

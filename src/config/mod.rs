@@ -33,7 +33,7 @@ pub use exports::GithubFiles;
 pub use files::PlaceFile;
 pub use inputs::{Inputs, RunArgs, is_github_actions, serve_api_key};
 pub use target::{Backend, DEFAULT_BASE_URL, MissingKeyPolicy, Target};
-pub use tasks::{MAX_SCRIPT_FILES, MAX_SHARDS, TaskSpec, WAIT_GRACE};
+pub use tasks::{MAX_SCRIPT_FILES, MAX_SHARDS, Presentation, TaskSpec, WAIT_GRACE};
 
 use exports::{github_files, load_coverage};
 use files::{check_place, check_writable, load_files};
@@ -66,6 +66,9 @@ pub struct Config {
     /// unlabelled), or the files of `script-path`, or a suite's `shards`. Everything else in
     /// the config is the step's, the same for every task.
     pub units: Vec<TaskSpec>,
+    /// How the step presents itself: as its one task, or as labelled tasks (decided with the
+    /// units; the schedule reads it, never the number of units).
+    pub presentation: Presentation,
     /// How many of the units' tasks run at once.
     pub parallel: usize,
     /// With a `test-framework`: the whole suite (each shard's is its task's).
@@ -157,6 +160,23 @@ impl Problems {
     }
 }
 
+/// The plan these `INPUT_*` pairs make, a later pair winning over an earlier one: the unit
+/// tests' one builder of a plan. Panics with every refused input.
+#[cfg(test)]
+pub fn from_pairs(pairs: &[(&str, &str)]) -> Config {
+    let env = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| (*value).to_owned())
+    };
+    match load(&Inputs::new(&RunArgs::default(), &env)) {
+        Ok(config) => config,
+        Err(errors) => panic!("the test's inputs were refused: {errors}"),
+    }
+}
+
 /// Reads and checks every input, and refuses every bad one at once. Reads the script file and
 /// stats the other files, so a run that passes this will not fail later for a missing file.
 pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
@@ -208,6 +228,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
         place_ids: site.place_ids,
         place_version: site.place_version,
         units: work.units,
+        presentation: work.presentation,
         parallel,
         suite: work.suite,
         locator: work.locator,

@@ -26,6 +26,13 @@ pub(super) fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigErr
                 ));
             }
         }
+        // `false` (or an action's empty default) without a suite is no mistake.
+        if live_progress(inputs)? {
+            return Err(ConfigError::new(
+                "live-progress",
+                "is used only with `test-framework`: the bootstraps report each test as it ends",
+            ));
+        }
         return Ok(None);
     };
     let framework = Framework::parse(&name).ok_or_else(|| {
@@ -69,6 +76,7 @@ pub(super) fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigErr
             ));
         }
     }
+    let live = live_progress(inputs)?;
     Ok(Some(Suite {
         framework,
         roots,
@@ -76,9 +84,27 @@ pub(super) fn load_suite(inputs: &Inputs<'_>) -> Result<Option<Suite>, ConfigErr
         framework_path,
         setup,
         shard: None,
+        work_queue: None,
         framework_output: inputs.var(RUNNER_DEBUG).as_deref() == Some("1"),
         coverage: None,
+        live,
     }))
+}
+
+/// `live-progress`: `true` or `false` (default).
+fn live_progress(inputs: &Inputs<'_>) -> Result<bool, ConfigError> {
+    match inputs
+        .input("live-progress", &inputs.args.live_progress)
+        .as_deref()
+    {
+        None => Ok(false),
+        Some(text) if text.eq_ignore_ascii_case("true") => Ok(true),
+        Some(text) if text.eq_ignore_ascii_case("false") => Ok(false),
+        Some(text) => Err(ConfigError::new(
+            "live-progress",
+            format!("`{}` must be `true` or `false`", shorten(text)),
+        )),
+    }
 }
 
 /// `Service.Child.Grandchild`: dot-separated, non-empty names, no line breaks.

@@ -63,10 +63,31 @@ pub const MAX_SHARDS: usize = 100;
 /// however many files a glob would match.
 pub const MAX_SCRIPT_FILES: usize = 1_000;
 
+/// How the step presents itself, decided once with its units: everything that differs between
+/// a run of one and a step of several is read from this, never from the number of units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presentation {
+    /// One unlabelled task that speaks as the step: its events go straight to the console (its
+    /// own poller beats), its place upload is called its own (an interruption there is before
+    /// its creation), `wait-timeout` counts from its creation, and its report is the step's.
+    OneTask,
+    /// Labelled tasks: the step announces them, beats for them all, says each one's end with
+    /// its exit code, shares one deadline from its start after the upload, and merges their
+    /// reports.
+    Labelled,
+    /// A suite the step split across the machine's cores without being asked (`shards` not
+    /// given: see [`default_shards`]), shown as the one run the user asked for: no shard is
+    /// announced or named on the console, they share one deadline, and their reports fold into
+    /// one task's ([`crate::report::whole`]), so what a user reads does not depend on the
+    /// machine's number of cores.
+    Whole,
+}
+
 /// What the tasks run: the suite or scripts, as units, and how failures are located.
 pub(super) struct Work {
     pub(super) suite: Option<Suite>,
     pub(super) units: Vec<TaskSpec>,
+    pub(super) presentation: Presentation,
     pub(super) locator: Locator,
 }
 
@@ -103,7 +124,7 @@ pub(super) fn load_work(inputs: &Inputs<'_>, problems: &mut Problems) -> Option<
         .input("sourcemap", &args.sourcemap)
         .map(|p| problems.take(load_sourcemap(Path::new(&p), inputs.var(GITHUB_WORKSPACE))));
     let (suite, (script, script_files)) = (suite?, script?);
-    let units = problems.take(load_units(inputs, &suite, &script, &script_files))?;
+    let (units, asked) = problems.take(load_units(inputs, &suite, &script, &script_files))?;
     let script_path = script_files.first().cloned();
     let locator = Locator::new(
         match sourcemap {
@@ -115,18 +136,25 @@ pub(super) fn load_work(inputs: &Inputs<'_>, problems: &mut Problems) -> Option<
             .map(|p| p.display().to_string().replace('\\', "/")),
     )
     .with_framework(suite.as_ref().map(Suite::framework_root));
-    let units = task_specs(units, &locator);
+    let presentation = match (units.len(), asked) {
+        (1, _) => Presentation::OneTask,
+        (_, true) => Presentation::Labelled,
+        (_, false) => Presentation::Whole,
+    };
+    let units = task_specs(units, presentation, &locator);
     Some(Work {
         suite,
         units,
+        presentation,
         locator,
     })
 }
 
 /// The step's tasks, each with its locator. A step of one unit runs it as the step's own task,
-/// unlabelled (as a run of one script always was); a step of several labels each.
-fn task_specs(units: Vec<Unit>, locator: &Locator) -> Vec<TaskSpec> {
-    let labelled = units.len() > 1;
+/// unlabelled (as a run of one script always was); a step of several labels each (shards of a
+/// whole run too, though the console never shows their labels).
+fn task_specs(units: Vec<Unit>, presentation: Presentation, locator: &Locator) -> Vec<TaskSpec> {
+    let labelled = presentation != Presentation::OneTask;
     units
         .into_iter()
         .map(|unit| TaskSpec {
@@ -171,17 +199,28 @@ pub(super) fn load_wait_timeout(
     }
 }
 
-/// The step's units of work: the suite's shards, the files of `script-path`, or the one script.
+/// The step's units of work: the suite's shards, the files of `script-path`, or the one script;
+/// and whether the user asked for them (false for shards the step chose, see
+/// [`default_shards`]).
 fn load_units(
     inputs: &Inputs<'_>,
     suite: &Option<Suite>,
     script: &str,
     script_files: &[PathBuf],
-) -> Result<Vec<Unit>, ConfigError> {
+) -> Result<(Vec<Unit>, bool), ConfigError> {
     let shards = load_shards(inputs, suite.as_ref())?;
     if let Some(suite) = suite {
-        return Ok(suite_units(suite, script, shards));
+        let queue = load_work_queue(inputs, suite, shards.count)?;
+        return Ok((
+            suite_units(suite, script, shards.count, queue),
+            shards.asked,
+        ));
     }
+    load_script_units(script, script_files).map(|units| (units, true))
+}
+
+/// The units of a step without a suite: the files of `script-path`, or the one script.
+fn load_script_units(script: &str, script_files: &[PathBuf]) -> Result<Vec<Unit>, ConfigError> {
     if script_files.is_empty() {
         return Ok(vec![Unit {
             label: "script".to_owned(),
@@ -208,12 +247,28 @@ fn load_units(
     Ok(units)
 }
 
-/// `shards`: how many tasks a suite is split across (1 unless given; only with a suite, and
-/// for Jest-Lua, which splits by root, at most one per root). `auto`: see [`auto_shards`].
-fn load_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> Result<usize, ConfigError> {
+/// How many tasks a suite is split across, and whether the user asked for that.
+#[derive(Debug, Clone, Copy)]
+struct Shards {
+    count: usize,
+    asked: bool,
+}
+
+/// `shards`: how many tasks a suite is split across (only with a suite, and for Jest-Lua, which
+/// splits by root, at most one per root). `auto`: see [`auto_shards`]; not given: see
+/// [`default_shards`].
+fn load_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> Result<Shards, ConfigError> {
+    let asked = |count| Shards { count, asked: true };
     let shards = match inputs.input("shards", &inputs.args.shards) {
-        None => return Ok(1),
-        Some(text) if text == "auto" && suite.is_some() => return Ok(auto_shards(inputs, suite)),
+        None => {
+            return Ok(Shards {
+                count: default_shards(inputs, suite),
+                asked: false,
+            });
+        }
+        Some(text) if text == "auto" && suite.is_some() => {
+            return Ok(asked(auto_shards(inputs, suite)));
+        }
         Some(_) if suite.is_none() => {
             return Err(ConfigError::new(
                 "shards",
@@ -243,15 +298,49 @@ fn load_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> Result<usize, Conf
                 ),
             ))
         }
-        _ => Ok(shards),
+        _ => Ok(asked(shards)),
     }
+}
+
+/// `work-stealing` (`true` unless given): the sorted map a sharded TestEZ suite's tasks claim
+/// spec modules from, named for this step alone. `None` for one task, for Jest-Lua (split by
+/// root, dealt out statically) and with `work-stealing: false`.
+fn load_work_queue(
+    inputs: &Inputs<'_>,
+    suite: &Suite,
+    shards: usize,
+) -> Result<Option<String>, ConfigError> {
+    let stealing = match inputs.input("work-stealing", &inputs.args.work_stealing) {
+        None => true,
+        Some(text) if text.eq_ignore_ascii_case("true") => true,
+        Some(text) if text.eq_ignore_ascii_case("false") => false,
+        Some(text) => {
+            return Err(ConfigError::new(
+                "work-stealing",
+                format!("`{}` must be `true` or `false`", shorten(&text)),
+            ));
+        }
+    };
+    Ok(
+        (stealing && shards > 1 && crate::work_queue::supports(suite.framework))
+            .then(crate::work_queue::new_map_name),
+    )
+}
+
+/// `shards` not given: what `auto` gives (one shard per core for a local TestEZ suite whose
+/// `parallel` is not given, else 1). One VM runs on one core, so a local suite as one task
+/// leaves every other core idle: split, 25,000 TestEZ tests take about half the time on two
+/// cores. The step presents the shards as the one run the user asked for
+/// ([`Presentation::Whole`]), so nothing a user reads depends on the number of cores; `shards:
+/// 1` runs one task.
+fn default_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> usize {
+    auto_shards(inputs, suite)
 }
 
 /// `shards: auto`: on the local backend a TestEZ suite runs as one shard per core (each on a VM
 /// and thread of its own, merged as given shards are), since one VM runs on one core; Jest-Lua
 /// (split by root), Open Cloud (each task a server of its own) and a run whose `parallel` is
-/// given (the user chose how many tasks run at once) get one task. Not the default: a
-/// step's report would then name a number of tasks that depends on the machine.
+/// given (the user chose how many tasks run at once) get one task.
 fn auto_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> usize {
     let local = inputs.input("backend", &inputs.args.backend).as_deref() == Some("local");
     let parallel_given = inputs.input("parallel", &inputs.args.parallel).is_some();
@@ -266,8 +355,8 @@ fn auto_shards(inputs: &Inputs<'_>, suite: Option<&Suite>) -> usize {
 }
 
 /// A suite's units: the whole suite (labelled by its roots), or one per shard, each with the
-/// bootstrap that runs its share.
-fn suite_units(suite: &Suite, script: &str, shards: usize) -> Vec<Unit> {
+/// bootstrap that runs its share (or, with `queue`, claims spec modules from it).
+fn suite_units(suite: &Suite, script: &str, shards: usize, queue: Option<String>) -> Vec<Unit> {
     if shards == 1 {
         return vec![Unit {
             label: suite.roots.join(", "),
@@ -284,6 +373,7 @@ fn suite_units(suite: &Suite, script: &str, shards: usize) -> Vec<Unit> {
             };
             let suite = Suite {
                 shard: Some(shard),
+                work_queue: queue.clone(),
                 ..suite.clone()
             };
             Unit {

@@ -547,12 +547,12 @@ fn place_file_rules() {
 }
 
 #[test]
-fn shards_auto_is_one_per_core_for_a_local_testez_suite() {
+fn shards_auto_and_the_default_are_one_per_core_for_a_local_testez_suite() {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     let dir = tempfile::tempdir().unwrap();
     let rbxl = dir.path().join("game.rbxl");
     std::fs::write(&rbxl, b"<roblox!").unwrap();
-    let rbxl: &'static str = Box::leak(rbxl.to_str().unwrap().to_owned().into_boxed_str());
+    let rbxl = rbxl.to_str().unwrap();
     let suite = [
         ("INPUT_PLACE-FILE", rbxl),
         ("INPUT_BACKEND", "local"),
@@ -566,10 +566,32 @@ fn shards_auto_is_one_per_core_for_a_local_testez_suite() {
         load_with(&pairs).map(|config| config.units.len())
     };
     assert_eq!(units(&[]).unwrap(), cores.min(MAX_SHARDS));
-    // A `parallel` given wins (how many run at once); no `shards` is one task.
+    // A `parallel` given wins (how many run at once).
     assert_eq!(units(&[("INPUT_PARALLEL", "1")]).unwrap(), 1);
-    assert_eq!(load_with(&suite).unwrap().units.len(), 1);
     assert_eq!(units(&[("INPUT_PARALLEL", "auto")]).unwrap(), 1);
+    let asked = load_with(&[suite.as_slice(), &[("INPUT_SHARDS", "auto")]].concat()).unwrap();
+    let labelled = if cores > 1 {
+        Presentation::Labelled
+    } else {
+        Presentation::OneTask
+    };
+    assert_eq!(asked.presentation, labelled);
+    // No `shards`: split as `auto` would, shown as one run; `shards: 1` is one task.
+    let default = load_with(&suite).unwrap();
+    assert_eq!(default.units.len(), cores.min(MAX_SHARDS));
+    let whole = if cores > 1 {
+        Presentation::Whole
+    } else {
+        Presentation::OneTask
+    };
+    assert_eq!(default.presentation, whole);
+    let one = load_with(&[suite.as_slice(), &[("INPUT_SHARDS", "1")]].concat()).unwrap();
+    assert_eq!(
+        (one.units.len(), one.presentation),
+        (1, Presentation::OneTask)
+    );
+    let given = load_with(&[suite.as_slice(), &[("INPUT_PARALLEL", "2")]].concat()).unwrap();
+    assert_eq!(given.units.len(), 1, "a `parallel` given keeps one task");
     // On Open Cloud each task is a server: one unless told.
     let cloud = load_with(&with(&[
         ("INPUT_SCRIPT", ""),
@@ -592,6 +614,7 @@ fn each_unit_is_a_task_spec_with_its_own_script_and_locator() {
         (None, "")
     );
     assert_eq!(own.units[0].script, "return 1");
+    assert_eq!(own.presentation, Presentation::OneTask);
 
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in [("a.luau", "return 'a'\n"), ("b.luau", "return 'b'\n")] {
@@ -609,6 +632,7 @@ fn each_unit_is_a_task_spec_with_its_own_script_and_locator() {
         .collect();
     let labels: Vec<&str> = config.units.iter().map(|u| u.name()).collect();
     assert_eq!(labels, names);
+    assert_eq!(config.presentation, Presentation::Labelled);
     assert_eq!(config.units[1].script, "return 'b'\n");
     let located: Vec<Option<String>> = config
         .units

@@ -320,8 +320,9 @@ fn install_output(lua: &Lua, logs: &Logs) -> mlua::Result<()> {
             for arg in args {
                 parts.push(tostring.call::<mlua::LuaString>(arg)?.to_string_lossy());
             }
-            sink.borrow_mut().push(level.clone(), &parts.join(" "));
-            Ok(())
+            let line = parts.join(" ");
+            sink.borrow_mut().push(level.clone(), &line);
+            crate::emulator::dom::services::log_service::message_out(lua, &level, &line)
         })?;
         globals.set(name, function)?;
     }

@@ -63,7 +63,7 @@ impl SortedMaps for FakeMap {
 fn batch(seq: u64, names: &[(&str, &str)]) -> MapItem {
     let entries: Vec<Value> = names
         .iter()
-        .map(|(status, name)| json!({ "status": status, "name": name }))
+        .map(|(status, name)| json!({ "status": status, "path": [name], "logs": {} }))
         .collect();
     MapItem {
         id: format!("{seq:012}"),
@@ -85,15 +85,15 @@ async fn the_reader_hands_over_new_entries_in_order_and_deletes_what_it_read() {
     let names: Vec<(String, String)> = polled
         .entries
         .into_iter()
-        .map(|e| (e.status, e.name))
+        .map(|e| (e.title(), e.status))
         .collect();
     assert_eq!(
         names,
         [
-            ("started".into(), "a".into()),
-            ("passed".into(), "a".into()),
-            ("failed".into(), "b".into()),
-            ("passed".into(), "c".into())
+            ("a".into(), "started".into()),
+            ("a".into(), "passed".into()),
+            ("b".into(), "failed".into()),
+            ("c".into(), "passed".into())
         ]
     );
     assert!(map.items.borrow().is_empty());
@@ -102,7 +102,20 @@ async fn the_reader_hands_over_new_entries_in_order_and_deletes_what_it_read() {
     map.items.borrow_mut().push(batch(4, &[("passed", "d")]));
     let again = reader.poll(&map).await;
     assert_eq!(again.entries.len(), 1);
-    assert_eq!(again.entries[0].name, "d");
+    assert_eq!(again.entries[0].title(), "d");
+}
+
+#[tokio::test]
+async fn one_poll_lists_a_bounded_number_of_pages() {
+    let map = FakeMap::default();
+    // Two items a page: 15 pages, past the bound of 10.
+    map.items
+        .borrow_mut()
+        .extend((1..=30).map(|seq| batch(seq, &[("passed", "t")])));
+    let mut reader = Reader::new(1, map_name("t"));
+    assert_eq!(reader.poll(&map).await.entries.len(), 2 * MAX_PAGES);
+    // What was left is read next time.
+    assert_eq!(reader.poll(&map).await.entries.len(), 30 - 2 * MAX_PAGES);
 }
 
 #[tokio::test]
@@ -142,8 +155,8 @@ async fn the_task_writes_and_the_runner_reads_through_the_emulator() {
     .unwrap();
     let map = map_name("abc");
     let script = format!(
-        "{}\nliveReport({{ status = 'started', name = 'one' }})\nliveReport({{ status = 'failed', name = 'one', message = string.rep('x', 5000) }})\ntask.wait(0.3)\nliveReport({{ status = 'passed', name = 'two' }})\ntask.wait(1.5)\nliveReport({{ status = 'passed', name = 'three' }})\nliveFlush()\nreturn live.dropped",
-        writer_source(&map)
+        "{}\nliveReport({{ status = 'started', path = {{ 'one' }} }})\nliveReport({{ status = 'failed', path = {{ 'one' }}, message = string.rep('x', 5000), logs = {{ {{ message = 'printed', level = 'MessageWarning' }} }} }})\ntask.wait(0.3)\nliveReport({{ status = 'started', path = {{ 'two' }} }})\nliveReport({{ status = 'passed', path = {{ 'two' }} }})\ntask.wait(2.5)\nliveReport({{ status = 'passed', path = {{ 'three' }} }})\nliveFlush()\nreturn live.dropped",
+        prelude(&map)
     );
     let request = CreateTaskRequest {
         script,
@@ -169,20 +182,22 @@ async fn the_task_writes_and_the_runner_reads_through_the_emulator() {
             .collect::<Vec<_>>()
     });
     assert_eq!(results, Some(vec!["0".to_owned()]), "{:?}", finished.error);
-    let names: Vec<(&str, &str)> = seen
+    let names: Vec<(&str, String)> = seen
         .iter()
-        .map(|e| (e.status.as_str(), e.name.as_str()))
+        .map(|e| (e.status.as_str(), e.path.join("/")))
         .collect();
     assert_eq!(
         names,
         [
-            ("started", "one"),
-            ("failed", "one"),
-            ("passed", "two"),
-            ("passed", "three")
+            // A start and its end in one batch: only the end is written.
+            ("failed", "one".to_owned()),
+            ("passed", "two".to_owned()),
+            ("passed", "three".to_owned())
         ]
     );
-    assert!(seen[1].message.as_ref().unwrap().len() < 4100);
+    assert!(seen[0].message.as_ref().unwrap().len() < 4100);
+    assert_eq!(seen[0].logs[0].message, "printed");
+    assert_eq!(seen[0].logs[0].message_type, MessageType::Warning);
     let left = api.list_items(1, &map, None).await.unwrap();
     assert!(left.items.is_empty(), "{left:?}");
 }

@@ -1,69 +1,7 @@
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::path::Path;
-
-use bytes::Bytes;
-use tokio::time::Instant;
 
 use super::*;
-use crate::api::memory_store::MapPage;
-use crate::api::model::{BinaryInput, LogsPage, TaskOutput, TaskState};
-use crate::api::{Operation, Progress, Service};
-use crate::poller::TaskSource;
-use crate::secret::Redactor;
-
-fn rejected(status: u16) -> ApiError {
-    ApiError::Rejected {
-        service: Service::OpenCloud,
-        operation: Operation::ReadMemoryStore,
-        status,
-        detail: String::new(),
-        hint: None,
-    }
-}
-
-/// A universe's sorted maps in memory; `refuse` answers every call with that status.
-#[derive(Default)]
-struct FakeMaps {
-    items: RefCell<HashMap<(String, String), MapItem>>,
-    refuse: Option<u16>,
-    refuse_writes: Option<u16>,
-}
-
-impl SortedMaps for FakeMaps {
-    async fn get_item(&self, _u: u64, map: &str, id: &str) -> Result<Option<MapItem>, ApiError> {
-        if let Some(status) = self.refuse {
-            return Err(rejected(status));
-        }
-        Ok(self
-            .items
-            .borrow()
-            .get(&(map.to_owned(), id.to_owned()))
-            .cloned())
-    }
-    async fn put_item(
-        &self,
-        _u: u64,
-        map: &str,
-        item: &MapItem,
-        ttl: Duration,
-    ) -> Result<(), ApiError> {
-        if let Some(status) = self.refuse.or(self.refuse_writes) {
-            return Err(rejected(status));
-        }
-        assert_eq!(ttl, RECORD_TTL);
-        self.items
-            .borrow_mut()
-            .insert((map.to_owned(), item.id.clone()), item.clone());
-        Ok(())
-    }
-    async fn list_items(&self, _u: u64, _map: &str, _t: Option<&str>) -> Result<MapPage, ApiError> {
-        Ok(MapPage::default())
-    }
-    async fn delete_item(&self, _u: u64, _map: &str, _id: &str) -> Result<(), ApiError> {
-        Ok(())
-    }
-}
+use crate::api::fake::{FakeApi, FakeMaps};
 
 /// Uploads counted; each upload is the next version.
 struct Uploads(RefCell<u64>);
@@ -85,6 +23,8 @@ async fn an_unchanged_place_is_uploaded_once_then_reused_from_the_record() {
         .unwrap();
     assert_eq!((first.version, first.uploaded), (11, true));
     assert!(first.notes.is_empty(), "{:?}", first.notes);
+    // The record lasts Roblox's longest expiration.
+    assert_eq!(*maps.ttls.borrow(), [RECORD_TTL]);
     // A new runner (nothing local) finds the record on Roblox.
     let second = prepare(Some(&maps), 1, 2, bytes, || uploads.upload())
         .await
@@ -206,91 +146,13 @@ fn the_version_is_read_from_the_task_path() {
     );
 }
 
-/// Creates answer with tasks on `head` at head, and on the asked version when pinned.
-struct FakeCreates {
-    head: u64,
-    asked: RefCell<Vec<(Option<u64>, String)>>,
-    redactor: Redactor,
-}
-
-impl TaskSource for FakeCreates {
-    async fn get_task(&self, _path: &str) -> Result<Task, ApiError> {
-        Err(ApiError::Client("not polled here".into()))
-    }
-}
-
-impl TaskApi for FakeCreates {
-    fn service(&self) -> Service {
-        Service::OpenCloud
-    }
-    fn redactor(&self) -> &Redactor {
-        &self.redactor
-    }
-    async fn create_task(
-        &self,
-        universe: u64,
-        place: u64,
-        version: Option<u64>,
-        request: &CreateTaskRequest,
-        _patience: Option<Instant>,
-    ) -> Result<Task, ApiError> {
-        self.asked
-            .borrow_mut()
-            .push((version, request.script.clone()));
-        let on = version.unwrap_or(self.head);
-        Ok(Task {
-            path: format!(
-                "universes/{universe}/places/{place}/versions/{on}/luau-execution-sessions/s/tasks/s"
-            ),
-            state: TaskState::Processing,
-            output: None::<TaskOutput>,
-            ..Task::default()
-        })
-    }
-    async fn list_logs(&self, _path: &str, _page: Option<&str>) -> Result<LogsPage, ApiError> {
-        Ok(LogsPage::default())
-    }
-    async fn upload_place(
-        &self,
-        _u: u64,
-        _p: u64,
-        _c: &'static str,
-        _b: Bytes,
-        _p2: Progress,
-    ) -> Result<u64, ApiError> {
-        Ok(0)
-    }
-    async fn create_binary_input(&self, _u: u64, _s: u64) -> Result<BinaryInput, ApiError> {
-        Err(ApiError::Client("unused".into()))
-    }
-    async fn upload_binary_input(
-        &self,
-        _uri: &str,
-        _b: Bytes,
-        _p: Progress,
-    ) -> Result<(), ApiError> {
-        Err(ApiError::Client("unused".into()))
-    }
-    async fn download_binary_output(&self, _uri: &str, _path: &Path) -> Result<u64, ApiError> {
-        Err(ApiError::Client("unused".into()))
-    }
-}
-
-fn fake(head: u64) -> FakeCreates {
-    FakeCreates {
-        head,
-        asked: RefCell::new(Vec::new()),
-        redactor: Redactor::default(),
-    }
-}
-
 #[tokio::test]
 async fn a_task_runs_at_head_when_head_is_the_version_and_pinned_when_it_is_not() {
     let request = CreateTaskRequest {
         script: "return 1".into(),
         ..CreateTaskRequest::default()
     };
-    let api = fake(7);
+    let api = FakeApi::on_head(7);
     let created = create_on_version(&api, true, (1, 2, 7), &request, None)
         .await
         .unwrap();
@@ -301,7 +163,7 @@ async fn a_task_runs_at_head_when_head_is_the_version_and_pinned_when_it_is_not(
     assert!(asked[0].1.ends_with(" end end return 1"), "{}", asked[0].1);
 
     // Someone uploaded version 8 since: the head task is wasted, the pinned one is the run.
-    let api = fake(8);
+    let api = FakeApi::on_head(8);
     let created = create_on_version(&api, true, (1, 2, 7), &request, None)
         .await
         .unwrap();
@@ -312,7 +174,7 @@ async fn a_task_runs_at_head_when_head_is_the_version_and_pinned_when_it_is_not(
     assert_eq!(asked[1], (Some(7), "return 1".to_owned()));
 
     // Not optimistic: one pinned create, the script untouched.
-    let api = fake(7);
+    let api = FakeApi::on_head(7);
     let created = create_on_version(&api, false, (1, 2, 7), &request, None)
         .await
         .unwrap();
@@ -329,9 +191,10 @@ async fn a_task_runs_at_head_when_head_is_the_version_and_pinned_when_it_is_not(
 #[cfg(feature = "emulator")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_and_guards_work_against_the_emulator() {
-    use crate::api::OpenCloud;
+    use crate::api::{OpenCloud, Service};
     use crate::clock::Timing;
     use crate::emulator::{EmulatorOptions, start};
+    use crate::poller::TaskSource;
     use crate::secret::ApiKey;
 
     let client = |url: &reqwest::Url| {

@@ -10,11 +10,11 @@ use std::collections::HashSet;
 use super::plain::{log_message, result_lines};
 use super::workflow::{Level, annotation, annotation_at, escape_data};
 use super::{Event, Renderer, level_tag};
-use crate::api::model::{MessageType, TaskErrorCode};
+use crate::api::model::{LogMessage, MessageType, TaskErrorCode};
 use crate::outcome::Outcome;
 use crate::random::random_token;
 use crate::report::{StepReport, TaskReport};
-use crate::results::FileLine;
+use crate::results::{FileLine, TestCase};
 use crate::secret::ApiKey;
 
 /// GitHub turns at most this many annotations of each kind into annotations, per step.
@@ -27,6 +27,11 @@ pub struct GithubRenderer {
     stopped: Option<String>,
     /// Progress lines are plain lines, printed inside the bracket.
     plain: super::plain::PlainRenderer,
+    /// Failures annotated while their tasks ran (`live-progress`), by title and place: the
+    /// final report does not annotate them again, and they count against GitHub's budget.
+    live_annotated: Vec<(String, Option<FileLine>)>,
+    /// How many error annotations those took.
+    live_spent: usize,
 }
 
 impl GithubRenderer {
@@ -41,6 +46,8 @@ impl GithubRenderer {
             tokens,
             stopped: None,
             plain: super::plain::PlainRenderer::new(false),
+            live_annotated: Vec::new(),
+            live_spent: 0,
         }
     }
 
@@ -117,6 +124,9 @@ impl GithubRenderer {
         for test in report.tests.iter().flat_map(|run| run.failures()) {
             if let Some(message) = test.message.as_deref() {
                 texts.insert(message);
+            }
+            if self.annotated_live(test) {
+                continue;
             }
             if !take_one(errors_left) {
                 unannotated += 1;
@@ -215,9 +225,49 @@ impl GithubRenderer {
         }
     }
 
+    /// Annotates a failure as its task reports it (`live-progress`), while the budget lasts,
+    /// then shows it and its log lines in the log.
+    fn live_failure(
+        &mut self,
+        out: &mut String,
+        label: Option<&str>,
+        test: &TestCase,
+        logs: &[LogMessage],
+    ) {
+        if self.live_spent < ANNOTATIONS_PER_KIND {
+            self.live_spent += 1;
+            let message = test
+                .brief_text()
+                .unwrap_or_else(|| "the test failed".to_owned());
+            let line = annotation_at(
+                Level::Error,
+                Some(&test.title()),
+                test.file.as_ref(),
+                &message,
+            );
+            self.commands(out, &[line]);
+            self.live_annotated.push((test.title(), test.file.clone()));
+        }
+        super::live::failure_lines(out, label, test, logs);
+    }
+
+    /// Whether `test` was annotated while its task ran; each live annotation stands for one
+    /// failure of the final report.
+    fn annotated_live(&mut self, test: &TestCase) -> bool {
+        let key = (test.title(), test.file.clone());
+        match self.live_annotated.iter().position(|seen| *seen == key) {
+            Some(at) => {
+                self.live_annotated.swap_remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn finished(&mut self, out: &mut String, report: &StepReport) {
         let mut budgets = Budgets {
-            errors: ANNOTATIONS_PER_KIND,
+            // Live annotations came out of the same budget.
+            errors: ANNOTATIONS_PER_KIND.saturating_sub(self.live_spent),
             warnings: ANNOTATIONS_PER_KIND,
         };
         // Failures first, so no number of logged errors can push them out of sight: each
@@ -359,6 +409,11 @@ impl Renderer for GithubRenderer {
                 self.stop(&mut out);
             }
             Event::Finished(report) => self.finished(&mut out, report),
+            Event::LiveFailure { test, logs } => self.live_failure(&mut out, None, test, logs),
+            Event::ForTask {
+                label,
+                event: Event::LiveFailure { test, logs },
+            } => self.live_failure(&mut out, Some(label), test, logs),
             other => out.push_str(&self.plain.render(other)),
         }
         out
@@ -660,5 +715,90 @@ Task: universes/1/places/2/versions/3/luau-execution-sessions/s/tasks/s
 ::tok1::
 ";
         assert_eq!(out, expected);
+    }
+
+    /// Failures shown live, then the final report with the same failures.
+    fn live_then_finished(live: usize, report: &StepReport) -> String {
+        let mut renderer = renderer();
+        let failed = report.tests.as_ref().unwrap().tests[1].clone();
+        let mut out = String::new();
+        for _ in 0..live {
+            out.push_str(&renderer.render(&Event::LiveFailure {
+                test: &failed,
+                logs: &[],
+            }));
+        }
+        out.push_str(&renderer.render(&Event::Finished(report)));
+        out
+    }
+
+    #[test]
+    fn a_failure_annotated_live_is_not_annotated_again() {
+        let report = crate::render::junit::tests::report_with_tests();
+        let out = live_then_finished(1, &report);
+        assert_eq!(
+            lines_starting(&out, "::error file=src/tests/math.spec.luau,line=7,"),
+            1,
+            "{out}"
+        );
+        // Still listed with the run's tests.
+        assert!(out.contains("  FAIL "), "{out}");
+        // Live annotations spend the same budget: 10 live, 12 in the report, two noticed.
+        let mut report = crate::render::junit::tests::report_with_tests();
+        let run = report.tests.as_mut().unwrap();
+        run.tests = vec![run.tests[1].clone(); 12];
+        let out = live_then_finished(10, &report);
+        assert_eq!(
+            lines_starting(&out, "::error file=src/tests/math.spec.luau,line=7,"),
+            ANNOTATIONS_PER_KIND,
+            "{out}"
+        );
+        assert!(
+            out.contains("::notice title=More failed tests::2 more failed tests are listed"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn live_lines_from_the_task_cannot_issue_commands() {
+        let test = TestCase {
+            path: vec!["a\n::error::forged".into(), "b ##[warning]x".into()],
+            status: crate::results::TestStatus::Failed,
+            duration: None,
+            message: Some("boom\n::error::forged too".into()),
+            location: None,
+            file: None,
+            brief: None,
+        };
+        let logs = [message(MessageType::Output, "printed\n::warning::forged")];
+        let mut renderer = renderer();
+        let mut out = renderer.render(&Event::Begin);
+        out.push_str(&renderer.render(&Event::LiveFailure {
+            test: &test,
+            logs: &logs,
+        }));
+        out.push_str(&renderer.render(&Event::LiveProgress {
+            counts: &crate::results::Counts::default(),
+            running: Some("x\n::error::forged"),
+            elapsed: Duration::from_secs(1),
+        }));
+        // Our one annotation, its data escaped; every other line is ours or prefixed.
+        let commands: Vec<&str> = out.lines().filter(|l| l.starts_with("::")).collect();
+        assert_eq!(commands.len(), 5, "{out}");
+        assert!(
+            commands[3].starts_with(
+                "::error title=a%0A%3A%3Aerror%3A%3Aforged › b ##[warning]x::boom%0A::error::forged too"
+            ),
+            "{out}"
+        );
+        assert!(!out.contains("\n::error::forged"), "{out}");
+        assert!(!out.contains("\n::warning::forged"), "{out}");
+        // The step log's lines (the annotation is the final report's own encoding).
+        assert!(
+            out.lines()
+                .filter(|l| !l.starts_with("::"))
+                .all(|l| !l.contains("##[")),
+            "{out}"
+        );
     }
 }

@@ -169,6 +169,30 @@ impl Renderer for JsonRenderer {
             Event::Heartbeat { state, elapsed } => line(&json!({
                 "event": "heartbeat", "state": state.as_str(), "elapsedSeconds": elapsed.as_secs_f64()
             })),
+            Event::LiveFailure { test, logs } => line(&json!({
+                "event": "live-failure",
+                "name": test.title(),
+                "path": test.path,
+                "file": test.file.as_ref().map(|f| f.path.as_str()),
+                "line": test.file.as_ref().map(|f| f.line),
+                "location": test.location,
+                "message": test.message,
+                "logs": logs.iter().map(|l| json!({
+                    "level": l.message_type.as_str(), "message": l.message
+                })).collect::<Vec<_>>(),
+            })),
+            Event::LiveProgress {
+                counts,
+                running,
+                elapsed,
+            } => line(&json!({
+                "event": "live-progress",
+                "passed": counts.passed,
+                "failed": counts.failed,
+                "skipped": counts.skipped,
+                "running": running,
+                "elapsedSeconds": elapsed.as_secs_f64(),
+            })),
             Event::Finished(report) => {
                 let mut out = String::new();
                 for task in &report.tasks {

@@ -12,6 +12,7 @@
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod live;
 pub mod outputs;
 pub mod plain;
 pub mod summary;
@@ -22,8 +23,9 @@ pub use crate::text::defang;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::api::model::{MessageType, TaskState};
+use crate::api::model::{LogMessage, MessageType, TaskState};
 use crate::report::StepReport;
+use crate::results::{Counts, TestCase};
 use crate::secret::Redactor;
 
 /// Something worth telling the person reading the CI log.
@@ -42,6 +44,18 @@ pub enum Event<'a> {
         elapsed: Duration,
     },
     Finished(&'a StepReport),
+    /// A test that failed while its task ran (`live-progress`), located as the final report
+    /// locates it, with the log lines it printed.
+    LiveFailure {
+        test: &'a TestCase,
+        logs: &'a [LogMessage],
+    },
+    /// The task's tests so far (`live-progress`), and the one running.
+    LiveProgress {
+        counts: &'a Counts,
+        running: Option<&'a str>,
+        elapsed: Duration,
+    },
     /// Progress of one task of a step that runs many (a note or a state change), under its
     /// label.
     ForTask {

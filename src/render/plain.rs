@@ -230,11 +230,33 @@ impl Renderer for PlainRenderer {
                         CONTINUATION,
                         state.as_str(),
                     ),
+                    Event::LiveFailure { test, logs } => {
+                        super::live::failure_lines(&mut out, Some(&label), test, logs)
+                    }
+                    Event::LiveProgress {
+                        counts,
+                        running,
+                        elapsed,
+                    } => super::live::progress_line(
+                        &mut out,
+                        Some(&label),
+                        counts,
+                        *running,
+                        *elapsed,
+                    ),
                     // A step's tasks have one heartbeat, the step's own.
                     _ => {}
                 }
             }
             Event::Note(text) => prefixed_lines(&mut out, "luau-exec: ", CONTINUATION, text),
+            Event::LiveFailure { test, logs } => {
+                super::live::failure_lines(&mut out, None, test, logs)
+            }
+            Event::LiveProgress {
+                counts,
+                running,
+                elapsed,
+            } => super::live::progress_line(&mut out, None, counts, *running, *elapsed),
             Event::StateChanged { state, elapsed } => {
                 prefixed_lines(
                     &mut out,

@@ -1,7 +1,8 @@
 //! One step's report out of its tasks' reports: the most serious outcome, every shard's tests
 //! together (a shard that did not report its tests is a failed test that says which tests
-//! never ran), every shard's coverage added up, and what the step as a whole has to say (a
-//! suite with no tests, the tasks that failed, the tasks that may still run on Roblox).
+//! never ran; with work stealing, so is any spec module no task reported), every shard's
+//! coverage added up, and what the step as a whole has to say (a suite with no tests, the
+//! tasks that failed, the tasks that may still run on Roblox).
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use crate::config::{Config, TaskSpec};
 use crate::outcome::Outcome;
 use crate::results::bootstrap::{Framework, Suite};
 use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus, TestsProblem};
+use crate::work_queue::Ledger;
 
 /// The step's report: the most serious outcome, every shard's tests together, and each task's
 /// own report. `tasks` holds one report for each of `config.units`, in their order.
@@ -28,6 +30,7 @@ pub fn merge(
     if config.suite.is_some() || tasks.iter().any(|t| t.tests.is_some()) {
         let run = merged_tests(config, &mut tasks);
         judge_suite(config, &tasks, &run, &mut step);
+        never_green_with_a_gap(&run, &mut step);
         step.tests = Some(run);
     }
     // Every shard's hits added up, line by line.
@@ -65,6 +68,7 @@ fn merged_tests(config: &Config, tasks: &mut [TaskReport]) -> TestRun {
         totals: None,
     };
     let mut notes = Vec::new();
+    let stolen = StolenWork::of(config, tasks);
     // `tasks` are in the order of `config.units`, one for each.
     for (task, unit) in tasks.iter_mut().zip(config.units.iter()) {
         match &task.tests {
@@ -81,10 +85,16 @@ fn merged_tests(config: &Config, tasks: &mut [TaskReport]) -> TestRun {
                     notes.push(format!("{}: {note}", task.name()));
                 }
             }
+            // With work stealing, a task that died when the others had reported every module
+            // (it never started, or claimed nothing) lost no test: it is a failed task.
+            None if stolen.as_ref().is_some_and(StolenWork::all_reported) => {}
             // No reader may take a missing shard for a passing one. A plain script that
             // crashed is a failed task, not a test: tests come from test results.
             None if config.suite.is_some() => {
-                let never_ran = unit_spec_modules(config, unit);
+                let never_ran = match &stolen {
+                    Some(stolen) => stolen.never_ran.clone(),
+                    None => unit_spec_modules(config, unit),
+                };
                 run.tests.push(unreported(task, &never_ran));
                 task.reported_as_test = true;
             }
@@ -98,9 +108,99 @@ fn merged_tests(config: &Config, tasks: &mut [TaskReport]) -> TestRun {
             .map_or("tests", |s| s.framework.name())
             .to_owned();
     }
+    if let Some(stolen) = &stolen {
+        stolen.account(tasks, &mut run, &mut notes);
+    }
     run.notes = (!notes.is_empty()).then(|| notes.join("\n"));
     run.totals = totals_with_unlisted(&run, tasks);
     run
+}
+
+/// What the tasks of a work-stealing step ran, against what the suite holds.
+struct StolenWork {
+    ledger: Ledger,
+    /// The spec modules no task reported, named (with their files) as far as the sourcemap
+    /// knows them.
+    never_ran: Vec<String>,
+}
+
+impl StolenWork {
+    fn of(config: &Config, tasks: &[TaskReport]) -> Option<Self> {
+        crate::work_queue::map_of(config)?;
+        let ledger = Ledger::of(tasks);
+        let expected = config
+            .suite
+            .as_ref()
+            .map(|suite| suite_spec_modules(suite, &config.locator))
+            .unwrap_or_default();
+        let never_ran = ledger
+            .never_ran(&expected)
+            .into_iter()
+            .map(|name| with_file(name, &config.locator))
+            .collect();
+        Some(Self { ledger, never_ran })
+    }
+
+    /// Whether the tasks that reported ran every module they listed.
+    fn all_reported(&self) -> bool {
+        self.ledger.unreported() == Some(0)
+    }
+
+    /// Every task reported, yet some modules are in none of their reports (claiming failed,
+    /// or the tasks listed different modules): a failed test that names them. A task that did
+    /// not report names them itself. A module two tasks ran is a note.
+    fn account(&self, tasks: &[TaskReport], run: &mut TestRun, notes: &mut Vec<String>) {
+        let twice = self.ledger.ran_twice();
+        if !twice.is_empty() {
+            notes.push(format!(
+                "work stealing: {} ran in more than one task (the step's counter was lost mid-step): {}",
+                crate::text::count(twice.len(), "spec module", "spec modules"),
+                twice.join(", ")
+            ));
+        }
+        let missing = self.ledger.unreported().unwrap_or(0);
+        if missing == 0 || tasks.iter().any(|t| t.reported_as_test) {
+            return;
+        }
+        let mut message = format!(
+            "{} of the {} listed by the tasks ran in no task, so their tests did not run",
+            crate::text::count(missing, "spec module", "spec modules"),
+            self.ledger.total.unwrap_or(0)
+        );
+        if !self.never_ran.is_empty() {
+            message.push_str(&format!(": {}", self.never_ran.join(", ")));
+        }
+        if !self.ledger.stopped.is_empty() {
+            message.push_str(&format!(
+                "\nTasks that stopped claiming: {}",
+                self.ledger.stopped.join("; ")
+            ));
+        }
+        run.tests.push(TestCase {
+            path: vec!["work stealing".to_owned(), "(never ran)".to_owned()],
+            status: TestStatus::Failed,
+            duration: None,
+            message: Some(message),
+            location: None,
+            file: None,
+            brief: None,
+        });
+    }
+}
+
+/// A step whose tests have a failure no task's outcome carries (spec modules no task ran) is
+/// not green.
+fn never_green_with_a_gap(run: &TestRun, step: &mut StepReport) {
+    let counts = run.counts();
+    if step.outcome.is_success() && counts.failed > 0 {
+        step.outcome = Outcome::TestsFailed;
+        if step.problem.is_none() {
+            step.problem = Some(Problem::Tests(TestsProblem::Failed {
+                failed: counts.failed,
+                total: counts.total,
+            }));
+        }
+    }
 }
 
 /// The tests each task counted but did not list (its results were trimmed) count in the
@@ -177,12 +277,13 @@ fn say_still_running(tasks: &[TaskReport], problem: &mut Option<Problem>) {
 /// it waited its turn.
 pub fn never_started(
     config: &Config,
-    label: &str,
+    label: Option<&str>,
     stop: Option<Outcome>,
     service: Service,
 ) -> TaskReport {
-    let mut task = TaskReport::new(stop.unwrap_or(Outcome::WaitTimeout), service)
-        .labelled(label, config.place_id);
+    let mut task = TaskReport::new(stop.unwrap_or(Outcome::WaitTimeout), service);
+    task.label = label.map(str::to_owned);
+    task.place_id = config.place_id;
     task.problem = Some(match stop {
         Some(Outcome::Interrupted(signal)) => Problem::Interrupted {
             signal,
@@ -207,24 +308,37 @@ fn unit_spec_modules(config: &Config, unit: &TaskSpec) -> Vec<String> {
 }
 
 fn spec_modules_of(suite: &Suite, locator: &Locator) -> Vec<String> {
-    let (Some(shard), Some(sourcemap), Framework::TestEz) =
-        (suite.shard, locator.sourcemap(), suite.framework)
-    else {
+    let Some(shard) = suite.shard else {
         return Vec::new();
     };
-    let names = suite
+    shard
+        .share_of(suite_spec_modules(suite, locator))
+        .into_iter()
+        .map(|name| with_file(&name, locator))
+        .collect()
+}
+
+/// Every TestEZ spec module under the suite's roots, as the sourcemap lists them, sorted:
+/// empty without a sourcemap, or for Jest-Lua.
+fn suite_spec_modules(suite: &Suite, locator: &Locator) -> Vec<String> {
+    let (Some(sourcemap), Framework::TestEz) = (locator.sourcemap(), suite.framework) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = suite
         .roots
         .iter()
         .flat_map(|root| sourcemap.spec_modules_under(root))
         .collect();
-    shard
-        .share_of(names)
-        .into_iter()
-        .map(|name| match sourcemap.file_of(&name) {
-            Some(file) => format!("{name} ({file})"),
-            None => name,
-        })
-        .collect()
+    names.sort();
+    names
+}
+
+/// `ReplicatedStorage.Tests.a.spec (src/a.spec.luau)`, when the sourcemap knows its file.
+fn with_file(name: &str, locator: &Locator) -> String {
+    match locator.sourcemap().and_then(|map| map.file_of(name)) {
+        Some(file) => format!("{name} ({file})"),
+        None => name.to_owned(),
+    }
 }
 
 /// The failed test that stands for a task that did not report its tests, naming the spec
@@ -264,23 +378,17 @@ fn unreported(task: &TaskReport, never_ran: &[String]) -> TestCase {
 mod tests {
     use super::*;
     use crate::api::model::{Task, TaskError, TaskErrorCode, TaskState};
-    use crate::config::{Inputs, RunArgs, load};
 
     /// A TestEZ suite in `shards` shards on the local backend.
     fn suite_config(shards: &str) -> Config {
-        let env = |name: &str| {
-            match name {
-                "INPUT_BACKEND" => Some("local"),
-                "INPUT_TEST_FRAMEWORK" => Some("testez"),
-                "INPUT_TEST_ROOTS" => Some("ReplicatedStorage.Tests"),
-                "INPUT_SHARDS" => Some(shards),
-                // A suite needs a place: the emulator's empty one holds no tests.
-                "INPUT_PLACE_VERSION" => Some("1"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        };
-        load(&Inputs::new(&RunArgs::default(), &env)).expect("a valid config")
+        crate::config::from_pairs(&[
+            ("INPUT_BACKEND", "local"),
+            ("INPUT_TEST_FRAMEWORK", "testez"),
+            ("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests"),
+            ("INPUT_SHARDS", shards),
+            // A suite needs a place: the emulator's empty one holds no tests.
+            ("INPUT_PLACE_VERSION", "1"),
+        ])
     }
 
     fn unit(label: &str, outcome: Outcome, tests: Option<Vec<TestCase>>) -> TaskReport {
@@ -526,6 +634,93 @@ mod tests {
         assert_eq!(words(&forward), words(&backward));
     }
 
+    /// A shard whose envelope says what it claimed and ran (the bootstrap's `work`).
+    fn stealing(label: &str, tests: Vec<TestCase>, work: &str) -> TaskReport {
+        let mut report = unit(label, Outcome::Complete, Some(tests));
+        let envelope = format!(
+            r#"{{"kind":"luau-exec/test-results@1","framework":"testez","tests":[],"work":{work}}}"#
+        );
+        report.task = Some(Task {
+            state: TaskState::Complete,
+            output: serde_json::from_str(&format!(r#"{{"results":[{envelope}]}}"#)).ok(),
+            ..Task::default()
+        });
+        report
+    }
+
+    /// Every task completed, but one stopped claiming and no task ran the third module: the
+    /// step is not green, and a failed test says which module and why.
+    #[test]
+    fn a_module_no_stealing_task_ran_is_a_failed_test_even_when_every_task_completed() {
+        let config = suite_config("2");
+        assert!(
+            crate::work_queue::map_of(&config).is_some(),
+            "stealing is the default"
+        );
+        let tasks = vec![
+            stealing(
+                "shard 1/2",
+                vec![test("a", TestStatus::Passed)],
+                r#"{"total":3,"ran":["T.a.spec"],"claims":1,"stopped":"claiming the next spec module failed: RequestThrottled"}"#,
+            ),
+            stealing(
+                "shard 2/2",
+                vec![test("b", TestStatus::Passed)],
+                r#"{"total":3,"ran":["T.b.spec"],"claims":2}"#,
+            ),
+        ];
+        let step = merged(&config, tasks.clone());
+        assert_eq!(step.outcome, Outcome::TestsFailed);
+        let run = step.tests.as_ref().expect("tests");
+        let gap = run.failures().next().expect("a failure");
+        assert_eq!(gap.path, ["work stealing", "(never ran)"]);
+        assert_eq!(
+            gap.message.as_deref(),
+            Some(
+                "1 spec module of the 3 listed by the tasks ran in no task, so their tests did not run\nTasks that stopped claiming: shard 1/2: claiming the next spec module failed: RequestThrottled"
+            )
+        );
+        assert_eq!(
+            step.problem.map(|p| p.to_string()).as_deref(),
+            Some("1 of 3 tests failed")
+        );
+        // When the tasks ran every module they listed, nothing is missing.
+        let mut whole = tasks;
+        whole[1] = stealing(
+            "shard 2/2",
+            vec![test("b", TestStatus::Passed)],
+            r#"{"total":3,"ran":["T.b.spec","T.c.spec"],"claims":3}"#,
+        );
+        let step = merged(&config, whole.clone());
+        assert_eq!(step.outcome, Outcome::Complete);
+        // A third task that died having claimed nothing lost no test: a failed task, not a
+        // failed test, and the step is still red.
+        let config3 = suite_config("3");
+        let mut three = whole.clone();
+        for (i, task) in three.iter_mut().enumerate() {
+            task.label = Some(format!("shard {}/3", i + 1));
+        }
+        three.push(unit("shard 3/3", Outcome::ScriptError, None));
+        let step = merged(&config3, three);
+        assert_eq!(step.outcome, Outcome::ScriptError);
+        let run = step.tests.as_ref().expect("tests");
+        assert_eq!(run.failures().count(), 0);
+        assert!(!step.tasks[2].reported_as_test);
+        assert_eq!(step.failed_tasks().count(), 1);
+        // A module two tasks ran is said.
+        whole[0] = stealing(
+            "shard 1/2",
+            vec![test("a", TestStatus::Passed)],
+            r#"{"total":3,"ran":["T.a.spec","T.c.spec"],"claims":2}"#,
+        );
+        let step = merged(&config, whole);
+        let notes = step.tests.and_then(|t| t.notes).unwrap_or_default();
+        assert!(
+            notes.contains("1 spec module ran in more than one task (the step's counter was lost mid-step): T.c.spec"),
+            "{notes}"
+        );
+    }
+
     #[test]
     fn a_step_that_passed_says_nothing_and_keeps_the_common_version() {
         let config = suite_config("2");
@@ -585,7 +780,7 @@ mod tests {
     #[test]
     fn a_unit_never_started_says_why() {
         let config = suite_config("2");
-        let late = never_started(&config, "shard 2/2", None, Service::OpenCloud);
+        let late = never_started(&config, Some("shard 2/2"), None, Service::OpenCloud);
         assert_eq!(late.outcome, Outcome::WaitTimeout);
         assert_eq!(late.label.as_deref(), Some("shard 2/2"));
         let words = late.problem.map(|p| p.to_string()).unwrap_or_default();
@@ -596,7 +791,7 @@ mod tests {
             "{words}"
         );
         let signal = Outcome::Interrupted(crate::outcome::Signal::Terminate);
-        let stopped = never_started(&config, "shard 2/2", Some(signal), Service::OpenCloud);
+        let stopped = never_started(&config, Some("shard 2/2"), Some(signal), Service::OpenCloud);
         assert_eq!(stopped.outcome, signal);
         assert_eq!(
             stopped.problem.map(|p| p.to_string()).as_deref(),

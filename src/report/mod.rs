@@ -9,6 +9,7 @@
 
 pub mod merge;
 pub mod problem;
+pub mod whole;
 
 pub use problem::Problem;
 

@@ -92,6 +92,8 @@ pub enum Problem {
     Then(Box<Problem>, Box<Problem>),
     /// One problem, and another beside it (tasks left running beside the step's failure).
     Also(Box<Problem>, Box<Problem>),
+    /// The last test a task said it started (`live-progress`), when the run ended before it.
+    LastTestStarted(String),
 }
 
 /// Where a task that may still run lives, in its backend's terms.
@@ -224,6 +226,11 @@ impl fmt::Display for Problem {
             } => write!(f, "{headline} ({exit_code})"),
             Self::Then(first, later) => write!(f, "{first}; then {later}"),
             Self::Also(first, beside) => write!(f, "{first}. {beside}"),
+            Self::LastTestStarted(name) => write!(
+                f,
+                "The last test it started (live progress): {}",
+                crate::text::cut(&name.replace(['\n', '\r'], " "), 200)
+            ),
         }
     }
 }

@@ -4,6 +4,9 @@
 
 /// Instance lookup, location of failures, and the envelope with its 4 MB trimming.
 pub const COMMON: &str = include_str!("bootstrap/common.luau");
+/// The per-test reports of live progress (`liveTestStarted`, `liveTestEnded`): they do nothing
+/// unless the runner defined `liveReport` in front of the script.
+pub const LIVE: &str = include_str!("bootstrap/live.luau");
 /// `runSuite` and `flattenTestEZ`.
 pub const TESTEZ: &str = include_str!("bootstrap/testez.luau");
 /// `runSuite` and `flattenJest`.
@@ -63,12 +66,19 @@ pub struct Suite {
     pub setup: Option<String>,
     /// When the suite is split across tasks: which part this task runs.
     pub shard: Option<Shard>,
+    /// With a shard: the memory-store sorted map whose counter the step's tasks claim spec
+    /// modules from, one at a time (work stealing, see [`crate::work_queue`]); `None` deals
+    /// them out statically ([`Shard::share_of`]).
+    pub work_queue: Option<String>,
     /// Whether the framework's own text reporter prints too. luau-exec's list of failures
     /// replaces it, so only when asked (`RUNNER_DEBUG=1`, GitHub's debug logging).
     pub framework_output: bool,
     /// With coverage: the instances the bootstrap enables it on (`ScriptContext:
     /// EnableCoverage`) before requiring anything; see [`crate::coverage::select::roots`].
     pub coverage: Option<Vec<String>>,
+    /// `live-progress`: the task reports each test as it goes (see [`crate::live_progress`]),
+    /// through the `liveReport` the runner puts in front of the script.
+    pub live: bool,
 }
 
 impl Suite {
@@ -125,7 +135,9 @@ impl Suite {
 
 /// One part of a suite split across tasks. TestEZ's spec modules (Jest-Lua's roots) are sorted
 /// by full name and dealt out in turn, so every task computes the same split from the same
-/// place, and folders of many specs spread over every shard.
+/// place, and folders of many specs spread over every shard. With work stealing (TestEZ's
+/// `work_queue`) every task sorts the same names and claims the next one from a shared counter
+/// instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     /// From 1.
@@ -173,6 +185,10 @@ pub fn script(suite: &Suite) -> String {
     let shard = suite.shard.map_or("nil".to_owned(), |shard| {
         format!("{{ index = {}, count = {} }}", shard.index, shard.count)
     });
+    let work_queue = suite
+        .work_queue
+        .as_deref()
+        .map_or("nil".to_owned(), lua_string);
     format!(
         "-- Written by luau-exec: runs the {name} suite and returns its results envelope.\n\
          local CONFIG = {{\n\
@@ -181,9 +197,10 @@ pub fn script(suite: &Suite) -> String {
          \ttestNamePattern = {pattern},\n\
          \tsetup = {setup},\n\
          \tshard = {shard},\n\
+         \tworkQueue = {work_queue},\n\
          \tframeworkOutput = {output},\n\
          \tcoverage = {coverage},\n\
-         }}\n\n{COMMON}\n{framework}\nreturn runSuite(CONFIG)\n",
+         }}\n\n{COMMON}\n{LIVE}\n{framework}\nreturn runSuite(CONFIG)\n",
         name = suite.framework.name(),
         path = lua_string(&suite.framework_path),
         output = suite.framework_output,
@@ -250,8 +267,10 @@ mod tests {
             framework_path: "ReplicatedStorage.TestEZ".into(),
             setup: Some("ReplicatedStorage.TestSetup".into()),
             shard: Some(Shard { index: 2, count: 3 }),
+            work_queue: Some("luau-exec-steal-x".into()),
             framework_output: false,
             coverage: Some(vec!["ReplicatedStorage.Shared".into()]),
+            live: false,
         });
         assert!(
             text.contains(r#"roots = { "ReplicatedStorage.Tests", "ServerScriptService.\"x\"" }"#),
@@ -264,6 +283,10 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("shard = { index = 2, count = 3 },"), "{text}");
+        assert!(
+            text.contains(r#"workQueue = "luau-exec-steal-x","#),
+            "{text}"
+        );
         assert!(text.contains("frameworkOutput = false,"), "{text}");
         assert!(
             text.contains(r#"coverage = { "ReplicatedStorage.Shared" },"#),

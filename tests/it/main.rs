@@ -16,6 +16,8 @@ mod examples;
 mod github;
 mod hostile;
 mod inputs;
+#[cfg(feature = "emulator")]
+mod live;
 mod open_cloud;
 mod packaging;
 #[cfg(feature = "emulator")]
@@ -32,6 +34,8 @@ mod results;
 mod services;
 #[cfg(feature = "emulator")]
 mod shipped;
+#[cfg(feature = "emulator")]
+mod steal;
 mod support;
 mod transfers;
 #[cfg(feature = "emulator")]

@@ -257,6 +257,71 @@ async fn testez_from_npm_runs_a_spec_project_offline() {
     );
 }
 
+/// With `shards` not given, a local TestEZ suite runs as one shard per core, and reads as the
+/// one run that was asked for: nothing on the console or in the report names a shard, and the
+/// tests are listed as one task lists them. `shards: 1` runs one task.
+#[tokio::test]
+async fn a_local_suite_splits_across_the_cores_and_reads_as_one_run() {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    // A spec that outlasts a heartbeat (15 s, a hundredth of it in tests).
+    let slow = module(
+        "slow.spec",
+        "return function()\n\tit(\"waits\", function()\n\t\ttask.wait(0.4)\n\tend)\nend\n",
+    );
+    let bytes = place(vec![
+        from_folder("TestEZ", &testez_source()),
+        spec_project().with_child(slow),
+    ]);
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), &bytes).unwrap();
+    let mut one = testez_run(repo.path());
+    one.env("INPUT_SHARDS", "1");
+    let one = one.expect().await;
+    let split = testez_run(repo.path()).expect().await;
+    let last = |output: &Expect| -> Value {
+        serde_json::from_str(output.stdout.lines().last().unwrap_or_default()).unwrap()
+    };
+    let (one_result, split_result) = (last(&one), last(&split));
+    split.code(Outcome::TestsFailed);
+    for text in [&split.stdout, &split.stderr] {
+        assert!(!text.contains("shard"), "{text}");
+        assert!(!text.contains("running 2 tasks"), "{text}");
+        assert!(
+            !text.contains(" waiting, "),
+            "no count of tasks in a heartbeat: {text}"
+        );
+    }
+    // It beats as one task does.
+    assert!(
+        split
+            .stdout
+            .contains(r#""event":"heartbeat","state":"PROCESSING""#),
+        "{}",
+        split.stdout
+    );
+    // Both shards ran (each returned its envelope) where there are cores for them.
+    let values = |result: &Value| result["results"].as_array().map_or(0, Vec::len);
+    assert_eq!(values(&one_result), 1);
+    assert_eq!(values(&split_result), cores.clamp(1, 2), "{split_result}");
+    for key in ["outcome", "exitCode", "state", "problem"] {
+        assert_eq!(one_result[key], split_result[key], "{key}");
+    }
+    assert_eq!(split_result.get("tasks"), None, "no task list: one run");
+    let listed = |result: &Value| -> Vec<(Value, Value)> {
+        result["tests"]["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["path"].clone(), t["status"].clone()))
+            .collect()
+    };
+    assert_eq!(listed(&one_result), listed(&split_result));
+    assert_eq!(
+        one_result["tests"]["counts"],
+        split_result["tests"]["counts"]
+    );
+}
+
 #[tokio::test]
 async fn the_emulated_dom_answers_as_roblox_does() {
     let bytes = place(vec![

@@ -764,7 +764,7 @@ const JEST_PACKAGES: [&str; 2] = ["@rbxts/jest@3.13.3-ts.1", "@rbxts/jest-global
 
 /// A `node_modules` folder holding Jest-Lua: `LUAU_EXEC_JEST_DIR` when set (`.ci/run` installs
 /// it once), else installed here with `npm install` into the target folder.
-fn jest_modules() -> std::path::PathBuf {
+pub(crate) fn jest_modules() -> std::path::PathBuf {
     static MODULES: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     MODULES
         .get_or_init(|| {
@@ -798,7 +798,7 @@ fn jest_modules() -> std::path::PathBuf {
 /// A package folder as Rojo maps it: one with a `default.project.json` is that project (named
 /// by its `name`, its tree the folder at its `$path`); any other folder is a Folder of its
 /// packages.
-fn package_tree(name: &str, dir: &Path) -> InstanceBuilder {
+pub(crate) fn package_tree(name: &str, dir: &Path) -> InstanceBuilder {
     let project = dir.join("default.project.json");
     if let Ok(text) = std::fs::read_to_string(&project) {
         let project: Value = serde_json::from_str(&text).expect("a project file");
@@ -827,9 +827,9 @@ fn package_tree(name: &str, dir: &Path) -> InstanceBuilder {
     node
 }
 
-const JEST_CONFIG: &str = "return {\n\ttestMatch = { \"**/*.spec\" },\n}\n";
+pub(crate) const JEST_CONFIG: &str = "return {\n\ttestMatch = { \"**/*.spec\" },\n}\n";
 
-const JEST_SPEC: &str = r##"local JestGlobals = require(game:GetService("ReplicatedStorage").rbxts_include.node_modules["@rbxts"]["jest-globals"].src)
+pub(crate) const JEST_SPEC: &str = r##"local JestGlobals = require(game:GetService("ReplicatedStorage").rbxts_include.node_modules["@rbxts"]["jest-globals"].src)
 local describe, it, expect = JestGlobals.describe, JestGlobals.it, JestGlobals.expect
 
 describe("sum", function()

@@ -451,3 +451,33 @@ async fn garbage_is_collected_while_every_thread_waits() {
     ran.code(Outcome::Complete);
     assert_eq!(ran.result, json!(true), "{}", ran.stdout);
 }
+
+#[tokio::test]
+async fn log_service_message_out_hears_each_print_and_warn_with_its_kind() {
+    // Deferred signals (the default): each line reaches the handler after the printing thread
+    // yields, in order, with Enum.MessageType; a disconnected handler hears nothing more.
+    let heard = result_of(
+        r#"
+        local LogService = game:GetService("LogService")
+        local heard = {}
+        local connection = LogService.MessageOut:Connect(function(message, kind)
+            table.insert(heard, message .. "|" .. tostring(kind))
+        end)
+        print("one", 2)
+        warn("careful")
+        task.wait()
+        connection:Disconnect()
+        print("after")
+        task.wait()
+        return heard
+        "#,
+    )
+    .await;
+    assert_eq!(
+        heard,
+        serde_json::json!([
+            "one 2|Enum.MessageType.MessageOutput",
+            "careful|Enum.MessageType.MessageWarning"
+        ])
+    );
+}

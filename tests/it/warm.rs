@@ -426,3 +426,208 @@ async fn the_second_run_of_an_unchanged_place_uploads_nothing_and_starts_warm() 
     }
     assert_eq!(stats(&scoped.url).await["placeUploads"], 2);
 }
+
+/// Three spec modules of one passing test each, with TestEZ, as a place file in a new
+/// repository.
+fn three_spec_place() -> tempfile::TempDir {
+    use crate::places::{folder, from_folder, module, testez_source};
+    let spec = |name: &str| {
+        module(
+            name,
+            "return function()\n\tit(\"passes\", function()\n\t\texpect(1).to.equal(1)\n\tend)\nend\n",
+        )
+    };
+    let tests = folder("Tests")
+        .with_child(spec("a.spec"))
+        .with_child(spec("b.spec"))
+        .with_child(spec("c.spec"));
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(
+        repo.path().join("game.rbxl"),
+        place(vec![from_folder("TestEZ", &testez_source()), tests]),
+    )
+    .unwrap();
+    repo
+}
+
+/// The suite of [`three_spec_place`] in three shards on place 1 of `base`, one shard at a time
+/// (so which task boots a server and which finds one warm is the same on every run).
+fn three_shards(base: &str, repo: &std::path::Path) -> Run {
+    let mut run = Run::new(base);
+    run.dir(repo)
+        .remove("INPUT_SCRIPT")
+        .env("INPUT_PLACE_ID", "1")
+        .env("INPUT_PLACE_FILE", "game.rbxl")
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+        .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+        .env("INPUT_SHARDS", "3")
+        .env("INPUT_PARALLEL", "1")
+        .env("INPUT_OUTPUT_FORMAT", "json");
+    run
+}
+
+/// Each of the three tests counted exactly once, passed, by three tasks on `version`.
+fn every_test_once(result: &Value, version: u64) {
+    assert_eq!(
+        result["tests"]["counts"],
+        json!({ "total": 3, "passed": 3, "failed": 0, "skipped": 0 }),
+        "{result}"
+    );
+    let mut names: Vec<String> = result["tests"]["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["path"].to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 3, "{result}");
+    let tasks = result["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 3, "{result}");
+    for task in tasks {
+        let path = task["taskPath"].as_str().unwrap();
+        assert!(
+            path.starts_with(&format!("universes/1/places/1/versions/{version}/")),
+            "ran on version {version}: {path}"
+        );
+    }
+}
+
+/// Whether each task of the step was created at head behind a `game.PlaceVersion` guard for
+/// `version` (its script, as the emulator keeps it, starts with the guard) or pinned as is.
+async fn guarded(base: &str, result: &Value, version: u64) -> Vec<bool> {
+    let guard = format!("do if game.PlaceVersion ~= {version} then return ");
+    let mut guarded = Vec::new();
+    for task in result["tasks"].as_array().unwrap() {
+        let path = task["taskPath"].as_str().unwrap();
+        let (_, task) = get(&format!("{base}/cloud/v2/{path}?view=FULL")).await;
+        guarded.push(task["script"].as_str().unwrap().starts_with(&guard));
+    }
+    guarded
+}
+
+/// The emulator's counts: (place uploads, creates, cold boots, warm starts).
+async fn counts(base: &str) -> (Value, Value, Value, Value) {
+    let counts = stats(base).await;
+    (
+        counts["placeUploads"].clone(),
+        counts["creates"].clone(),
+        counts["coldBoots"].clone(),
+        counts["warmStarts"].clone(),
+    )
+}
+
+/// Shards of an unchanged place: the second run uploads nothing, and each shard is created once,
+/// at head behind its guard, on the warm version the first run uploaded.
+#[tokio::test]
+async fn shards_of_an_unchanged_place_upload_nothing_and_start_warm() {
+    let served = serve_with_args(&[], &[]).await;
+    let repo = three_spec_place();
+    let first = three_shards(&served.url, repo.path()).expect().await;
+    first.code(crate::support::Outcome::Complete);
+    every_test_once(&first.result_line(), 2);
+    // Uploaded once; pinned to the new version, whose first task boots its server.
+    assert_eq!(
+        counts(&served.url).await,
+        (json!(1), json!(3), json!(1), json!(2))
+    );
+    assert_eq!(
+        guarded(&served.url, &first.result_line(), 2).await,
+        [false; 3]
+    );
+
+    let second = three_shards(&served.url, repo.path()).expect().await;
+    second
+        .code(crate::support::Outcome::Complete)
+        .stdout_count("holds this place file", 1)
+        .stdout_lacks("is not the place's head");
+    every_test_once(&second.result_line(), 2);
+    // Every shard at head (40 creates a minute, not 5), behind its guard.
+    assert_eq!(
+        guarded(&served.url, &second.result_line(), 2).await,
+        [true; 3]
+    );
+    // Nothing uploaded, one create a shard, every shard warm.
+    assert_eq!(
+        counts(&served.url).await,
+        (json!(1), json!(6), json!(1), json!(5))
+    );
+}
+
+/// Head moved between runs (someone uploaded another version): every shard's head task stops at
+/// its guard and the shard is re-created pinned to the recorded version, so the tests run on
+/// the user's build, each counted once. The cost: one more create a shard.
+#[tokio::test]
+async fn shards_re_create_pinned_when_head_moved() {
+    let served = serve_with_args(&[], &[]).await;
+    let repo = three_spec_place();
+    three_shards(&served.url, repo.path())
+        .expect()
+        .await
+        .code(crate::support::Outcome::Complete);
+    assert_eq!(upload(&served.url).await, 3);
+
+    let second = three_shards(&served.url, repo.path()).expect().await;
+    second
+        .code(crate::support::Outcome::Complete)
+        .stdout_count("holds this place file", 1)
+        .stdout_count(
+            "place version 2 is not the place's head (a task created at head got universes/1/places/1/versions/3/",
+            3,
+        );
+    every_test_once(&second.result_line(), 2);
+    // The tasks that ran the tests are the pinned ones, without a guard.
+    assert_eq!(
+        guarded(&served.url, &second.result_line(), 2).await,
+        [false; 3]
+    );
+    // Two uploads (ours, then theirs); 3 creates, then 2 a shard: at head (version 3, booted
+    // once, warm after) and pinned (version 2, warm from the first run).
+    assert_eq!(
+        counts(&served.url).await,
+        (json!(2), json!(9), json!(2), json!(7))
+    );
+}
+
+/// Why head first matters for a step of many: pinned creates are five a minute, so eight tasks
+/// pinned to a version take over a minute to start. Eight tasks of a reused place go to head
+/// (forty a minute) and all start at once, under Roblox's limits.
+#[tokio::test]
+async fn eight_tasks_of_a_reused_place_start_at_once_not_five_a_minute() {
+    let served = serve_with_args(&[], &["--roblox-limits"]).await;
+    let repo = tempfile::tempdir().unwrap();
+    std::fs::write(repo.path().join("game.rbxl"), place(Vec::new())).unwrap();
+    for i in 0..8 {
+        std::fs::write(
+            repo.path().join(format!("task{i}.luau")),
+            format!("return {i}\n"),
+        )
+        .unwrap();
+    }
+    let run = |scripts: &str| {
+        let mut run = Run::new(&served.url);
+        run.dir(repo.path())
+            .remove("INPUT_SCRIPT")
+            .env("INPUT_SCRIPT_PATH", scripts)
+            .env("INPUT_PLACE_FILE", "game.rbxl")
+            .env("INPUT_OUTPUT_FORMAT", "json")
+            // Roblox's own clocks: the rate limits are real minutes.
+            .remove("LUAU_EXEC_TEST_TIME_SCALE");
+        run
+    };
+    // One task uploads the place and records it.
+    run("task0.luau")
+        .expect()
+        .await
+        .code(crate::support::Outcome::Complete);
+    let ran = run("task*.luau").expect().await;
+    ran.code(crate::support::Outcome::Complete)
+        .stdout_count("holds this place file", 1)
+        .took_less_than(Duration::from_secs(30));
+    assert_eq!(ran.result_line()["tasks"].as_array().unwrap().len(), 8);
+    let counts = stats(&served.url).await;
+    assert_eq!(counts["placeUploads"], 1, "{counts}");
+    assert_eq!(counts["creates"], 9, "{counts}");
+    assert_eq!(counts["rateLimited"], 0, "{counts}");
+}

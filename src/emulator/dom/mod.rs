@@ -14,7 +14,7 @@ mod instance;
 mod memory;
 mod place;
 pub mod scheduler;
-mod services;
+pub(crate) mod services;
 mod tags;
 
 use std::cell::RefCell;
@@ -85,6 +85,8 @@ pub(crate) struct Watchers {
     pub descendant_removing: HashSet<Ref>,
     /// Tags with a `CollectionService:GetInstanceAddedSignal`/`RemovedSignal` asked for.
     pub tags: HashSet<String>,
+    /// The `LogService` whose `MessageOut` a script asked for: prints are fired to it.
+    pub message_out: Option<Ref>,
 }
 
 impl Watchers {
@@ -93,6 +95,10 @@ impl Watchers {
             "AncestryChanged" => &mut self.ancestry,
             "DescendantAdded" => &mut self.descendant_added,
             "DescendantRemoving" => &mut self.descendant_removing,
+            "MessageOut" => {
+                self.message_out = Some(r);
+                return;
+            }
             _ => return,
         };
         set.insert(r);
@@ -103,6 +109,9 @@ impl Watchers {
         self.ancestry.remove(&r);
         self.descendant_added.remove(&r);
         self.descendant_removing.remove(&r);
+        if self.message_out == Some(r) {
+            self.message_out = None;
+        }
     }
 }
 

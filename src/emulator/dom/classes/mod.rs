@@ -240,6 +240,7 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
     services::run_service::register(&mut r)?;
     services::http_service::register(&mut r)?;
     services::players::register(&mut r)?;
+    services::log_service::register(&mut r)?;
     services::tween_service::register(&mut r)?;
     services::debris::register(&mut r)?;
     services::data_stores::register(&mut r)?;
@@ -277,7 +278,7 @@ const NOT_EMULATED: &[(&str, &[&str])] = &[
     ),
     ("PVInstance", &["GetPivot", "PivotTo"]),
     ("Model", &["GetBoundingBox", "MoveTo", "GetExtentsSize"]),
-    ("LogService", &["MessageOut", "GetLogHistory"]),
+    ("LogService", &["GetLogHistory"]),
     (
         "RunService",
         &[

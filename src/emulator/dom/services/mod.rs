@@ -1,7 +1,7 @@
 //! Services test code touches first, each registered in the class registry
 //! (`classes/mod.rs`, one line each): `RunService` (the task's context and the frame events),
 //! `HttpService` (JSON and GUIDs; no network), `Players` (no players), `TweenService` and its
-//! `Tween`s, `Debris`, `MemoryStoreService`'s sorted maps and queues (the emulator's
+//! `Tween`s, `Debris`, `LogService.MessageOut`, `MemoryStoreService`'s sorted maps and queues (the emulator's
 //! per-universe store), and `DataStoreService` (which fails, naming itself).
 //!
 //! Parts that yield, schedule or keep state are written in Luau (`*.luau` beside each file),
@@ -11,6 +11,7 @@
 pub(crate) mod data_stores;
 pub(crate) mod debris;
 pub(crate) mod http_service;
+pub(crate) mod log_service;
 pub(crate) mod memory_store_service;
 pub(crate) mod players;
 pub(crate) mod run_service;
