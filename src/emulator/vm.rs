@@ -196,27 +196,49 @@ fn run(
     outcome.or_else(|error| serialization_failed(error, timed_out))
 }
 
+/// The collector's goal (how far the heap grows past what the last cycle left before the next
+/// one starts, in percent) while the heap is small, and from [`LARGE_HEAP`] on.
+const GC_GOAL_SMALL: i32 = 130;
+const GC_GOAL_LARGE: i32 = 140;
+const LARGE_HEAP: usize = 64 * 1024 * 1024;
+
 /// The VM's memory limit, its collector's pacing for suites, and the deadline's interrupt.
 fn limit_and_pace(lua: &Lua, deadline: Instant, timed_out: &Arc<AtomicBool>) -> mlua::Result<()> {
     lua.set_memory_limit(MEMORY_LIMIT)?;
     // A suite keeps every test's plan live (TestEZ gives each node an environment of
     // closures), and Luau's default pacing lets garbage double the heap before collecting.
-    // Collecting at 30% growth, in larger steps, holds a 25,000-test run at 320 MiB (Lune: 350);
-    // at 15% the collector's marking of that live plan cost a fifth of the run (5.4 s against
-    // 4.2 s at load 4.5, measured beside `cargo bench --bench suite`).
+    // Most of what a suite allocates is garbage, so each cycle marks the live plan for every
+    // (goal - 100)% of it that is allocated: the marking costs about allocation / (goal - 100)
+    // whatever the heap's size, and the peak is the goal times the live heap. At 15% the
+    // marking cost a fifth of the run; at 30% a 25,000-test run peaks at 310 MiB, Lune (goal
+    // 200%) at 342-360 MiB. A heap past `LARGE_HEAP` is a large suite's, where Lune's peak
+    // leaves room: 40% there cut the CPU time by a tenth at 325 MiB, while a small suite (5,000
+    // tests, 80 MiB beside Lune's 81) keeps 30%.
     lua.gc_set_mode(GcMode::Incremental(
-        GcIncParams::default().goal(130).step_multiplier(1000),
+        GcIncParams::default()
+            .goal(GC_GOAL_SMALL)
+            .step_multiplier(1000),
     ));
     let flag = timed_out.clone();
     // Luau calls this at every call and loop back-edge: the clock is read only every 256th
     // time (a few microseconds of script at most), which made it a fifth of a suite's run time.
     let calls = std::cell::Cell::new(0u32);
-    lua.set_interrupt(move |_| {
+    let large = std::cell::Cell::new(false);
+    lua.set_interrupt(move |lua| {
         let count = calls.get().wrapping_add(1);
         calls.set(count);
-        if count.is_multiple_of(256) && Instant::now() >= deadline {
+        if !count.is_multiple_of(256) {
+            return Ok(VmState::Continue);
+        }
+        if Instant::now() >= deadline {
             flag.store(true, Ordering::SeqCst);
             return Err(LuaError::runtime("the task exceeded its timeout"));
+        }
+        if !large.get() && lua.used_memory() >= LARGE_HEAP {
+            large.set(true);
+            lua.gc_set_mode(GcMode::Incremental(
+                GcIncParams::default().goal(GC_GOAL_LARGE),
+            ));
         }
         Ok(VmState::Continue)
     });
