@@ -244,6 +244,19 @@ impl Sink for UnitSink<'_, '_> {
                     event: &event,
                 });
             }
+            // A run the step split: its failures and progress as the one run's
+            // (live_progress::AsOneRun takes the labels off).
+            TaskEvents::Hidden
+                if matches!(
+                    event,
+                    Event::LiveFailure { .. } | Event::LiveProgress { .. }
+                ) =>
+            {
+                self.console.borrow_mut().emit(Event::ForTask {
+                    label: self.label,
+                    event: &event,
+                });
+            }
             TaskEvents::UnderLabels | TaskEvents::Hidden => {}
         }
     }
@@ -310,6 +323,15 @@ async fn schedule(
         Service::LocalEmulator => Duration::ZERO,
     };
     let mut slots = Slots::new(config.units.len(), lag, places);
+    let every = config.timing.scaled(crate::live_progress::PROGRESS_EVERY);
+    let mut as_one_run;
+    let console: &mut dyn Sink = match shape.events {
+        TaskEvents::Hidden => {
+            as_one_run = crate::live_progress::AsOneRun::new(console, every);
+            &mut as_one_run
+        }
+        _ => console,
+    };
     let console = RefCell::new(console);
     let mut running = FuturesUnordered::new();
     let beat = config.timing.scaled(HEARTBEAT);

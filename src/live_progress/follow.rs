@@ -29,7 +29,7 @@ const OPEN_CLOUD_EVERY: Duration = Duration::from_secs(2);
 /// The interval on the local emulator, which has no budget to keep.
 const LOCAL_EVERY: Duration = Duration::from_millis(100);
 /// Progress lines come at most this often (failures are shown at once).
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// The last read after the task ended waits at most this long.
 const LAST_READ: Duration = Duration::from_secs(5);
 
