@@ -43,7 +43,6 @@ use crate::report::merge::{merge, never_started};
 use crate::report::problem::Interruption;
 use crate::report::whole;
 use crate::report::{Problem, StepReport, TaskReport};
-use crate::results::Counts;
 use crate::roblox::{SLOT_LAG, TASKS_PER_PLACE};
 use crate::runner::{self, TaskRun};
 
@@ -226,10 +225,6 @@ struct UnitSink<'a, 'c> {
     console: &'a RefCell<&'c mut dyn Sink>,
     events: TaskEvents,
     label: &'a str,
-    /// Which unit this is, and every unit's latest live counts (a whole run's progress is
-    /// the sum of its shards').
-    index: usize,
-    live_counts: &'a RefCell<Vec<Counts>>,
 }
 
 impl Sink for UnitSink<'_, '_> {
@@ -250,31 +245,20 @@ impl Sink for UnitSink<'_, '_> {
                     event: &event,
                 });
             }
-            // Shards of one run: what a test says live is the run's, its progress the sum of
-            // every shard's so far; the rest (created, state changes, heartbeats) is the step's.
-            TaskEvents::Hidden => match event {
-                Event::LiveFailure { .. } => self.console.borrow_mut().emit(event),
-                Event::LiveProgress {
-                    counts,
-                    running,
-                    elapsed,
-                } => {
-                    let sum = {
-                        let mut all = self.live_counts.borrow_mut();
-                        if let Some(mine) = all.get_mut(self.index) {
-                            *mine = *counts;
-                        }
-                        all.iter().fold(Counts::default(), |sum, c| sum.plus(*c))
-                    };
-                    self.console.borrow_mut().emit(Event::LiveProgress {
-                        counts: &sum,
-                        running,
-                        elapsed,
-                    });
-                }
-                _ => {}
-            },
-            TaskEvents::UnderLabels => {}
+            // A run the step split: its failures and progress as the one run's
+            // (live_progress::AsOneRun takes the labels off).
+            TaskEvents::Hidden
+                if matches!(
+                    event,
+                    Event::LiveFailure { .. } | Event::LiveProgress { .. }
+                ) =>
+            {
+                self.console.borrow_mut().emit(Event::ForTask {
+                    label: self.label,
+                    event: &event,
+                });
+            }
+            TaskEvents::UnderLabels | TaskEvents::Hidden => {}
         }
     }
 }
@@ -340,8 +324,16 @@ async fn schedule(
         Service::LocalEmulator => Duration::ZERO,
     };
     let mut slots = Slots::new(config.units.len(), lag, places);
+    let every = config.timing.scaled(crate::live_progress::PROGRESS_EVERY);
+    let mut as_one_run;
+    let console: &mut dyn Sink = match shape.events {
+        TaskEvents::Hidden => {
+            as_one_run = crate::live_progress::AsOneRun::new(console, every);
+            &mut as_one_run
+        }
+        _ => console,
+    };
     let console = RefCell::new(console);
-    let live_counts = RefCell::new(vec![Counts::default(); config.units.len()]);
     let mut running = FuturesUnordered::new();
     let beat = config.timing.scaled(HEARTBEAT);
     let mut heartbeat = tokio::time::interval_at(started + beat, beat);
@@ -357,7 +349,7 @@ async fn schedule(
                 optimistic: at.reused,
                 deadline: shape.shared_deadline.then_some(deadline),
             };
-            let sink = (&console, shape.events, &live_counts);
+            let sink = (&console, shape.events);
             running.push(run_unit(config, index, task, api, sink, interrupt));
         }
         if let Some(limiter) = api.limiter() {
@@ -455,11 +447,7 @@ fn run_unit<'a, A: TaskApi>(
     index: usize,
     task: TaskRun<'a>,
     api: &'a A,
-    (console, events, live_counts): (
-        &'a RefCell<&mut dyn Sink>,
-        TaskEvents,
-        &'a RefCell<Vec<Counts>>,
-    ),
+    (console, events): (&'a RefCell<&mut dyn Sink>, TaskEvents),
     interrupt: &Interrupt,
 ) -> impl Future<Output = (usize, u64, TaskReport)> + 'a {
     let mut interrupt = interrupt.clone();
@@ -469,8 +457,6 @@ fn run_unit<'a, A: TaskApi>(
             console,
             events,
             label,
-            index,
-            live_counts,
         };
         let report = runner::run_task(config, task, api, &mut sink, &mut interrupt).await;
         (index, task.place_id, report)

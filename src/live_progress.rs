@@ -29,8 +29,10 @@ use serde_json::Value;
 use crate::api::memory_store::SortedMaps;
 use crate::api::model::{LogMessage, MessageType};
 
+mod as_one_run;
 mod follow;
-pub use follow::{Follow, Live, beside, script, with_last_test};
+pub use as_one_run::AsOneRun;
+pub use follow::{Follow, Live, PROGRESS_EVERY, beside, script, with_last_test};
 
 /// The most pages one poll lists (100 items each; the task writes an item every 2 s).
 pub const MAX_PAGES: usize = 10;
