@@ -710,11 +710,18 @@ async fn with_progress<T>(
     let every = config.timing.scaled(PROGRESS_EVERY);
     let mut ticker = tokio::time::interval_at(started + every, every);
     tokio::pin!(transfer);
+    let mut said_all_sent = false;
     loop {
         tokio::select! {
             result = &mut transfer => return result,
             _ = ticker.tick() => {
                 let sent = counter.load(Ordering::Relaxed).min(total);
+                // Once every byte is sent, the server is taking it (the local emulator decodes
+                // the place): said once, not again at every tick.
+                if said_all_sent {
+                    continue;
+                }
+                said_all_sent = sent == total;
                 let rate = sent as f64 / started.elapsed().as_secs_f64().max(0.001);
                 console.emit(Event::Note(&format!(
                     "{label}: {} of {} ({:.0}%, {}/s)",

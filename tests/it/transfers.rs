@@ -251,15 +251,23 @@ async fn large_uploads_show_progress() {
         .start()
         .await;
     let (_dir, place) = temp_file("big.rbxl", &vec![7u8; 3 * 1024 * 1024]);
-    cloud
+    let output = cloud
         .run()
         .env("INPUT_PLACE_FILE", place.to_str().unwrap())
         .expect()
-        .await
+        .await;
+    output
         .code(Outcome::Complete)
         .stdout_has("uploading ")
         .stdout_has("place upload: 3.0 MiB of 3.0 MiB (100%, ")
         .stdout_has("uploaded place version 5");
+    // While the server takes the last byte's answer, 100% is said once, not at every tick.
+    assert_eq!(
+        output.stdout.matches("(100%, ").count(),
+        1,
+        "{}",
+        output.stdout
+    );
 }
 
 #[tokio::test]
