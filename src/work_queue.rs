@@ -66,16 +66,43 @@ pub struct WorkLog {
     pub claims: usize,
     /// Why it stopped claiming before the list ran out.
     pub stopped: Option<String>,
-    /// The module that took longest, and its seconds.
+    /// The claim that took longest: its first module, how many it held, and its seconds.
     pub slowest: Option<Slowest>,
 }
 
-/// A task's slowest spec module.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+/// A task's slowest claim. Claims shrink to one module as the list runs out, so a slow module
+/// left to the end is named alone; a claim of several modules runs them as one TestEZ plan (one
+/// plan per module doubled a large suite's CPU), so it is timed as a whole.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default)]
 pub struct Slowest {
     pub name: String,
+    pub modules: usize,
     pub seconds: f64,
+}
+
+impl Default for Slowest {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            modules: 1,
+            seconds: 0.0,
+        }
+    }
+}
+
+impl Slowest {
+    /// The claim as the console names it.
+    fn describe(&self) -> String {
+        match self.modules {
+            0 | 1 => format!("the slowest spec module, {},", self.name),
+            more => format!(
+                "the slowest claim, {} from {},",
+                crate::text::count(more, "spec module", "spec modules"),
+                self.name
+            ),
+        }
+    }
 }
 
 /// Luau encodes an empty table as `[]` or `{}`; anything but strings is dropped.
@@ -202,10 +229,11 @@ pub fn distribution(config: &Config, tasks: &[TaskReport]) -> Option<String> {
             None => format!("{} reported nothing", task.name()),
         })
         .collect();
-    let slowest = slowest.map_or(String::new(), |(module, task)| {
+    let slowest = slowest.map_or(String::new(), |(claim, task)| {
         format!(
-            "; the slowest spec module, {}, took {:.1} s on {task}",
-            module.name, module.seconds
+            "; {} took {:.1} s on {task}",
+            claim.describe(),
+            claim.seconds
         )
     });
     Some(format!("work stealing: {}{slowest}", shares.join(", ")))

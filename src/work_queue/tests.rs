@@ -205,3 +205,21 @@ fn a_sourcemap_module_the_tasks_never_listed_is_not_taken_for_unrun() {
     assert_eq!(short.never_ran(&expected), [&expected[2]]);
     assert_eq!(Ledger::default().unreported(), None);
 }
+
+#[test]
+fn a_claim_of_several_modules_is_named_as_a_claim_and_one_module_as_itself() {
+    let claim = r#"{"kind":"luau-exec/test-results@1","tests":[],"work":{"total":9,"ran":[],"claims":2,"slowest":{"name":"A.a.spec","modules":4,"seconds":1.5}}}"#;
+    let slowest = WorkLog::from_envelope(claim)
+        .and_then(|log| log.slowest)
+        .expect("a slowest claim");
+    assert_eq!(
+        slowest.describe(),
+        "the slowest claim, 4 spec modules from A.a.spec,"
+    );
+    // A bootstrap that does not say how many modules (or says one) names the module.
+    let one = r#"{"kind":"luau-exec/test-results@1","tests":[],"work":{"total":9,"ran":[],"claims":2,"slowest":{"name":"A.b.spec","seconds":3}}}"#;
+    let slowest = WorkLog::from_envelope(one)
+        .and_then(|log| log.slowest)
+        .expect("a slowest module");
+    assert_eq!(slowest.describe(), "the slowest spec module, A.b.spec,");
+}
