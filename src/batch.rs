@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::api::model::TaskState;
 use crate::api::{OpenCloud, Service, TaskApi};
-use crate::config::{Config, Presentation};
+use crate::config::{Plan, Presentation};
 use crate::duration::human;
 use crate::interrupt::Interrupt;
 use crate::outcome::Outcome;
@@ -159,7 +159,7 @@ impl Reporting {
     /// The step's report once every unit has one.
     fn of_tasks(
         self,
-        config: &Config,
+        config: &Plan,
         mut tasks: Vec<TaskReport>,
         wall: Duration,
         service: Service,
@@ -183,7 +183,7 @@ impl Reporting {
     /// failure, or the step's alone.
     fn of_failed_upload(
         self,
-        config: &Config,
+        config: &Plan,
         (outcome, problem): (Outcome, Problem),
         started: Instant,
         service: Service,
@@ -265,7 +265,7 @@ impl Sink for UnitSink<'_, '_> {
 
 /// Runs the step's tasks and returns the step's report.
 pub async fn step(
-    config: &Config,
+    config: &Plan,
     api: &OpenCloud,
     console: &mut dyn Sink,
     interrupt: &mut Interrupt,
@@ -309,7 +309,7 @@ pub async fn step(
 /// Runs every unit of `config` as a task on `places`, side by side within the limits; each
 /// unit's report, in the order of the units.
 async fn schedule(
-    config: &Config,
+    config: &Plan,
     shape: &Shape,
     places: Vec<Place>,
     api: &OpenCloud,
@@ -384,7 +384,7 @@ async fn schedule(
 }
 
 /// The step's first line: how many tasks, how many at once, on which places.
-fn announcement(config: &Config) -> String {
+fn announcement(config: &Plan) -> String {
     format!(
         "running {} tasks, {} at a time, on {} ({})",
         config.units.len(),
@@ -407,7 +407,7 @@ fn announcement(config: &Config) -> String {
 /// emptiest place, the first of equals, so a place further down is used only once every place
 /// before it holds a task of ours.
 async fn upload_places(
-    config: &Config,
+    config: &Plan,
     shape: &Shape,
     api: &OpenCloud,
     console: &mut dyn Sink,
@@ -443,7 +443,7 @@ async fn upload_places(
 /// One task, its events in its share of the console; its index and place come back with its
 /// report.
 fn run_unit<'a, A: TaskApi>(
-    config: &'a Config,
+    config: &'a Plan,
     index: usize,
     task: TaskRun<'a>,
     api: &'a A,
@@ -546,7 +546,7 @@ impl Slots {
     /// under its label.
     fn finished(
         &mut self,
-        config: &Config,
+        config: &Plan,
         shape: &Shape,
         (index, place_id): (usize, u64),
         report: TaskReport,
@@ -575,7 +575,7 @@ impl Slots {
     }
 
     /// The heartbeat's line: one for the whole step.
-    fn progress(&self, config: &Config, running: usize, started: Instant) -> String {
+    fn progress(&self, config: &Plan, running: usize, started: Instant) -> String {
         let done = self.reports.iter().filter(|r| r.is_some()).count();
         format!(
             "{} running, {} waiting, {} of {} done after {}",
@@ -588,7 +588,7 @@ impl Slots {
     }
 
     /// Units never started: said so, in the step's words.
-    fn never_started(&mut self, config: &Config, service: Service) {
+    fn never_started(&mut self, config: &Plan, service: Service) {
         for index in std::mem::take(&mut self.queue) {
             let label = config.units[index].label.as_deref();
             self.reports[index] = Some(never_started(config, label, self.stop, service));
@@ -602,14 +602,14 @@ mod tests {
     use crate::outcome::Signal;
 
     /// A plan on the local backend, `return 1` unless `extra` says otherwise.
-    fn config(extra: &[(&str, &str)]) -> Config {
+    fn config(extra: &[(&str, &str)]) -> Plan {
         let mut pairs = vec![("INPUT_BACKEND", "local"), ("INPUT_SCRIPT", "return 1")];
         pairs.extend_from_slice(extra);
         crate::config::from_pairs(&pairs)
     }
 
     /// A signal during the place upload, in the words of each shape.
-    fn interrupted_upload(config: &Config) -> StepReport {
+    fn interrupted_upload(config: &Plan) -> StepReport {
         let shape = Shape::of(config.presentation);
         let signal = Signal::Interrupt;
         let problem = Problem::Interrupted {

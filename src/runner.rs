@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use crate::api::model::{CreateTaskRequest, LogMessage, MessageType, Task, TaskState};
 use crate::api::{ApiError, Progress, Service, TaskApi};
-use crate::config::{Config, PlaceFile, TaskSpec};
+use crate::config::{PlaceFile, Plan, TaskSpec};
 use crate::duration::to_protobuf_duration;
 use crate::interrupt::Interrupt;
 use crate::live_progress;
@@ -86,7 +86,7 @@ pub struct TaskRun<'a> {
 
 /// Runs one task to its end, or until `interrupt` fires.
 pub async fn run_task<A: TaskApi>(
-    config: &Config,
+    config: &Plan,
     task: TaskRun<'_>,
     api: &A,
     console: &mut dyn Sink,
@@ -123,7 +123,7 @@ pub async fn run_task<A: TaskApi>(
 }
 
 struct Job<'a, A: TaskApi> {
-    config: &'a Config,
+    config: &'a Plan,
     task: TaskRun<'a>,
     api: &'a A,
     report: TaskReport,
@@ -504,7 +504,7 @@ impl<A: TaskApi> Job<'_, A> {
 /// number, and whether it was reused: with `place-reuse`, a version already holding these
 /// bytes is used instead (see [`place_reuse`]).
 async fn upload_place_file(
-    config: &Config,
+    config: &Plan,
     api: &impl TaskApi,
     place: &PlaceFile,
     place_id: u64,
@@ -548,7 +548,7 @@ async fn upload_place_file(
 
 /// The upload itself, with its progress lines.
 async fn upload_now(
-    config: &Config,
+    config: &Plan,
     api: &impl TaskApi,
     place: &PlaceFile,
     place_id: u64,
@@ -598,7 +598,7 @@ pub struct PlaceUploaded {
 /// The step's upload of the place file to `place_id`, before any task: its version, or how it
 /// failed, a signal being said as `interrupted_at` (the step's words for where it was).
 pub async fn upload_place(
-    config: &Config,
+    config: &Plan,
     api: &impl TaskApi,
     (place, place_id): (&PlaceFile, u64),
     interrupted_at: Interruption,
@@ -703,7 +703,7 @@ async fn with_progress<T>(
     label: &str,
     total: u64,
     counter: &AtomicU64,
-    config: &Config,
+    config: &Plan,
     transfer: impl Future<Output = T>,
 ) -> T {
     let started = Instant::now();
@@ -777,7 +777,7 @@ mod tests {
     }
 
     /// A run of `return 1` on Open Cloud (universe 1, place 2), with `extra` inputs.
-    fn config(extra: &[(&str, &str)]) -> Config {
+    fn config(extra: &[(&str, &str)]) -> Plan {
         let mut pairs = vec![
             ("INPUT_API-KEY", "k"),
             ("INPUT_UNIVERSE-ID", "1"),

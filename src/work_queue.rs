@@ -28,7 +28,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::api::memory_store::SortedMaps;
-use crate::config::Config;
+use crate::config::Plan;
 use crate::report::TaskReport;
 use crate::results::bootstrap::{self, Framework};
 
@@ -46,7 +46,7 @@ pub fn new_map_name() -> String {
 }
 
 /// The step's map, when its shards steal work.
-pub fn map_of(config: &Config) -> Option<&str> {
+pub fn map_of(config: &Plan) -> Option<&str> {
     config
         .units
         .iter()
@@ -205,7 +205,7 @@ impl Ledger {
 
 /// One line for the console: how many modules each task ran, and where the slowest ran, so a
 /// reader sees the balance.
-pub fn distribution(config: &Config, tasks: &[TaskReport]) -> Option<String> {
+pub fn distribution(config: &Plan, tasks: &[TaskReport]) -> Option<String> {
     map_of(config)?;
     let mut slowest: Option<(Slowest, &str)> = None;
     let shares: Vec<String> = tasks
@@ -240,7 +240,7 @@ pub fn distribution(config: &Config, tasks: &[TaskReport]) -> Option<String> {
 }
 
 /// The step as it runs without stealing: every shard's bootstrap deals its share by name.
-pub fn static_deal(config: &Config) -> Config {
+pub fn static_deal(config: &Plan) -> Plan {
     let mut config = config.clone();
     for unit in &mut config.units {
         if let Some(suite) = &mut unit.suite
@@ -257,7 +257,7 @@ pub fn static_deal(config: &Config) -> Config {
 /// that says why, once. Another failure (or no answer within [`SIDE_PATIENCE`]) keeps
 /// stealing: the tasks' own claims decide, and whatever they could not claim is reported as
 /// never run.
-pub async fn check_scopes(config: &Config, store: &impl SortedMaps) -> Option<(Config, String)> {
+pub async fn check_scopes(config: &Plan, store: &impl SortedMaps) -> Option<(Plan, String)> {
     let map = map_of(config)?;
     let listed = tokio::time::timeout(
         SIDE_PATIENCE,
@@ -275,7 +275,7 @@ fn no_scope_note() -> String {
 
 /// Deletes the step's counter once every task is done (best effort, within [`SIDE_PATIENCE`]:
 /// it expires on its own).
-pub async fn clean_up(config: &Config, store: &impl SortedMaps) {
+pub async fn clean_up(config: &Plan, store: &impl SortedMaps) {
     if let Some(map) = map_of(config) {
         let delete = store.delete_item(config.universe_id, map, COUNTER);
         let _ = tokio::time::timeout(SIDE_PATIENCE, delete).await;

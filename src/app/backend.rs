@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::api::{Limiter, OpenCloud, Service};
 use crate::clock::Timing;
-use crate::config::{Config, Target};
+use crate::config::{Plan, Target};
 use crate::coverage;
 use crate::outcome::Outcome;
 use crate::render::Sink;
@@ -30,7 +30,7 @@ use super::error_line;
 
 /// The client the step runs through, for the config's target; or how a run ends before any
 /// request (skipped, no emulator in this build, a client that cannot start).
-pub async fn connect(config: &Config, console: &mut dyn Sink) -> Result<OpenCloud, Unstarted> {
+pub async fn connect(config: &Plan, console: &mut dyn Sink) -> Result<OpenCloud, Unstarted> {
     match &config.target {
         Target::Skipped { why } => Err(ended(Outcome::Skipped, Problem::Skipped(why))),
         Target::OpenCloud { key, base_url } => {
@@ -66,7 +66,7 @@ fn ended(outcome: Outcome, problem: Problem) -> Unstarted {
 /// `backend: local`: starts the emulator on a loopback port, and a client for it with a
 /// one-off key. Universe and place IDs default to 1.
 #[cfg(feature = "emulator")]
-async fn start_local(config: &Config, console: &mut dyn Sink) -> Result<OpenCloud, Unstarted> {
+async fn start_local(config: &Plan, console: &mut dyn Sink) -> Result<OpenCloud, Unstarted> {
     let key = random::random_token("local-");
     let options = emulator::EmulatorOptions {
         api_key: Some(key.clone()),
@@ -97,7 +97,7 @@ async fn start_local(config: &Config, console: &mut dyn Sink) -> Result<OpenClou
 }
 
 #[cfg(not(feature = "emulator"))]
-async fn start_local(_config: &Config, _console: &mut dyn Sink) -> Result<OpenCloud, Unstarted> {
+async fn start_local(_config: &Plan, _console: &mut dyn Sink) -> Result<OpenCloud, Unstarted> {
     Err(ended(
         Outcome::BadInput,
         Problem::BadInput {

@@ -11,7 +11,7 @@ mod backend;
 use std::io::Write;
 
 use crate::cli::{Cli, Command};
-use crate::config::{self, Config, Inputs, OutputFormat, RunArgs};
+use crate::config::{self, Inputs, OutputFormat, Plan, RunArgs};
 use crate::interrupt::Interrupt;
 use crate::outcome::Outcome;
 use crate::render::{self, Console, Event, Renderer};
@@ -103,7 +103,7 @@ fn refuse(errors: &config::ConfigErrors, github_actions: bool) -> u8 {
 
 /// The end of every run: coverage judged, the report files written (a failure is exit 11), the
 /// end shown on the console, then the GitHub step outputs and summary; the exit code.
-fn finish(config: &Config, console: &mut Console, report: &StepReport, redactor: &Redactor) -> u8 {
+fn finish(config: &Plan, console: &mut Console, report: &StepReport, redactor: &Redactor) -> u8 {
     let mut report = report.clone();
     if let Some(spec) = &config.coverage {
         measure_coverage(config, spec, &mut report);
@@ -116,7 +116,7 @@ fn finish(config: &Config, console: &mut Console, report: &StepReport, redactor:
 
 /// Completes the step's coverage (modules no test loaded count as never run) and holds it to
 /// `coverage-threshold`: below it, a step that otherwise passed fails with its own code.
-fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut StepReport) {
+fn measure_coverage(config: &Plan, spec: &coverage::Spec, report: &mut StepReport) {
     let mut measured = report
         .coverage
         .take()
@@ -132,7 +132,7 @@ fn measure_coverage(config: &Config, spec: &coverage::Spec, report: &mut StepRep
     report.coverage = Some(measured);
 }
 
-fn renderer_for(config: &Config) -> Box<dyn Renderer + Send> {
+fn renderer_for(config: &Plan) -> Box<dyn Renderer + Send> {
     use std::io::IsTerminal;
     match config.output_format {
         OutputFormat::Github => Box::new(render::github::GithubRenderer::new(

@@ -4,7 +4,7 @@
 //! upper-cased, hyphens kept; `INPUT_API_KEY` with underscores is accepted too, for `docker run
 //! -e`), or from CLI flags, which win. An empty value means "not given", because GitHub exports
 //! every declared input, empty when the workflow did not set it. No other module reads the
-//! environment: what the run needs is in [`Config`].
+//! environment: what the run needs is its [`Plan`].
 //!
 //! One file per domain, each reading its own inputs: `inputs.rs` (where values come from),
 //! `target.rs` (backend, key, universe and places), `tasks.rs` (the scripts or shards, as units,
@@ -52,9 +52,10 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Everything the run needs, typed and checked.
+/// The plan of the run, typed and checked before anything is sent: where the step runs, its
+/// tasks (`units`: a [`TaskSpec`] each), how the step presents itself, and what it exports.
 #[derive(Debug, Clone)]
-pub struct Config {
+pub struct Plan {
     /// Where the step runs, and with what key.
     pub target: Target,
     pub universe_id: u64,
@@ -163,7 +164,7 @@ impl Problems {
 /// The plan these `INPUT_*` pairs make, a later pair winning over an earlier one: the unit
 /// tests' one builder of a plan. Panics with every refused input.
 #[cfg(test)]
-pub fn from_pairs(pairs: &[(&str, &str)]) -> Config {
+pub fn from_pairs(pairs: &[(&str, &str)]) -> Plan {
     let env = |name: &str| {
         pairs
             .iter()
@@ -179,7 +180,7 @@ pub fn from_pairs(pairs: &[(&str, &str)]) -> Config {
 
 /// Reads and checks every input, and refuses every bad one at once. Reads the script file and
 /// stats the other files, so a run that passes this will not fail later for a missing file.
-pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
+pub fn load(inputs: &Inputs<'_>) -> Result<Plan, ConfigErrors> {
     let args = inputs.args;
     let mut problems = Problems::default();
     let github_actions = inputs.var(GITHUB_ACTIONS).as_deref() == Some("true");
@@ -214,7 +215,7 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigErrors> {
     ) else {
         return Err(ConfigErrors(problems.0));
     };
-    Ok(Config {
+    Ok(Plan {
         github: github_files(inputs, output_format),
         debug: inputs.var(RUNNER_DEBUG).as_deref() == Some("1"),
         // no-color.org: present and not empty disables colour. Colour is for terminals only;

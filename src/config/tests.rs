@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 /// Every refused input of a load from these `INPUT_*` pairs.
-fn load_all(pairs: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+fn load_all(pairs: &[(&str, &str)]) -> Result<Plan, ConfigErrors> {
     let map: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -17,7 +17,7 @@ fn load_all(pairs: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
 }
 
 /// The first refused input of a load from these `INPUT_*` pairs.
-fn load_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+fn load_with(pairs: &[(&str, &str)]) -> Result<Plan, ConfigError> {
     load_all(pairs).map_err(|mut errors| errors.0.remove(0))
 }
 
@@ -367,7 +367,7 @@ fn sourcemap_files_are_kept_inside_the_workspace() {
 }
 
 /// A load with a sourcemap of one module (`src/Calc.luau`) and one spec, in a workspace.
-fn load_coverage_inputs(extra: &[(&str, &str)]) -> Result<Config, ConfigError> {
+fn load_coverage_inputs(extra: &[(&str, &str)]) -> Result<Plan, ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     let map = dir.path().join("sourcemap.json");
     std::fs::write(

@@ -15,7 +15,7 @@ mod summary;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
+use crate::config::Plan;
 use crate::outcome::Outcome;
 use crate::report::{Problem, StepReport};
 use crate::secret::Redactor;
@@ -36,7 +36,7 @@ pub struct Export {
 
 /// The files the step writes, in the order they are written: coverage first (its reports stand
 /// whatever happens to the others), then JUnit.
-pub fn file_exports(config: &Config) -> Vec<Export> {
+pub fn file_exports(config: &Plan) -> Vec<Export> {
     let mut exports = Vec::new();
     let mut add = |path: Option<&PathBuf>, exporter: Box<dyn Exporter>| {
         if let Some(path) = path {
@@ -59,7 +59,7 @@ pub fn file_exports(config: &Config) -> Vec<Export> {
 
 /// The GitHub files appended to when running as an action: the step outputs, then the job
 /// summary.
-pub fn github_exports(config: &Config) -> Vec<Export> {
+pub fn github_exports(config: &Plan) -> Vec<Export> {
     let mut exports: Vec<Export> = Vec::new();
     if let Some(path) = &config.github.output {
         exports.push(Export {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::problem::Interruption;
 use super::{Problem, StepReport, TaskReport};
 use crate::api::Service;
-use crate::config::{Config, TaskSpec};
+use crate::config::{Plan, TaskSpec};
 use crate::outcome::Outcome;
 use crate::results::bootstrap::{Framework, Suite};
 use crate::results::{Counts, Locator, TestCase, TestRun, TestStatus, TestsProblem};
@@ -18,7 +18,7 @@ use crate::work_queue::Ledger;
 /// The step's report: the most serious outcome, every shard's tests together, and each task's
 /// own report. `tasks` holds one report for each of `config.units`, in their order.
 pub fn merge(
-    config: &Config,
+    config: &Plan,
     mut tasks: Vec<TaskReport>,
     wall: Duration,
     service: Service,
@@ -59,7 +59,7 @@ fn common_place_version(tasks: &[TaskReport]) -> Option<u64> {
 
 /// Every task's tests in one run, in the order of the tasks. A shard of a suite that did not
 /// report its tests becomes a failed test that says so (and is marked as reported by it).
-fn merged_tests(config: &Config, tasks: &mut [TaskReport]) -> TestRun {
+fn merged_tests(config: &Plan, tasks: &mut [TaskReport]) -> TestRun {
     let mut run = TestRun {
         framework: String::new(),
         tests: Vec::new(),
@@ -125,7 +125,7 @@ struct StolenWork {
 }
 
 impl StolenWork {
-    fn of(config: &Config, tasks: &[TaskReport]) -> Option<Self> {
+    fn of(config: &Plan, tasks: &[TaskReport]) -> Option<Self> {
         crate::work_queue::map_of(config)?;
         let ledger = Ledger::of(tasks);
         let expected = config
@@ -216,7 +216,7 @@ fn totals_with_unlisted(run: &TestRun, tasks: &[TaskReport]) -> Option<Counts> {
 /// The step judges the whole suite once every task completed: no tests found, a pattern that
 /// matched none, or a suite that could not run (its tests' failures are each task's own to
 /// say).
-fn judge_suite(config: &Config, tasks: &[TaskReport], run: &TestRun, step: &mut StepReport) {
+fn judge_suite(config: &Plan, tasks: &[TaskReport], run: &TestRun, step: &mut StepReport) {
     let counts = run.counts();
     let all_completed = tasks
         .iter()
@@ -276,7 +276,7 @@ fn say_still_running(tasks: &[TaskReport], problem: &mut Option<Problem>) {
 /// The report of a unit the step never started: its deadline passed, or a signal came, while
 /// it waited its turn.
 pub fn never_started(
-    config: &Config,
+    config: &Plan,
     label: Option<&str>,
     stop: Option<Outcome>,
     service: Service,
@@ -300,7 +300,7 @@ pub fn never_started(
 /// The spec modules of a unit's TestEZ shard, as the sourcemap lists them (each with its
 /// file): empty without a sourcemap, for a unit without a suite, or for Jest-Lua, which is
 /// split by roots.
-fn unit_spec_modules(config: &Config, unit: &TaskSpec) -> Vec<String> {
+fn unit_spec_modules(config: &Plan, unit: &TaskSpec) -> Vec<String> {
     unit.suite
         .as_ref()
         .map(|suite| spec_modules_of(suite, &config.locator))
@@ -380,7 +380,7 @@ mod tests {
     use crate::api::model::{Task, TaskError, TaskErrorCode, TaskState};
 
     /// A TestEZ suite in `shards` shards on the local backend.
-    fn suite_config(shards: &str) -> Config {
+    fn suite_config(shards: &str) -> Plan {
         crate::config::from_pairs(&[
             ("INPUT_BACKEND", "local"),
             ("INPUT_TEST_FRAMEWORK", "testez"),
@@ -426,7 +426,7 @@ mod tests {
         }
     }
 
-    fn merged(config: &Config, tasks: Vec<TaskReport>) -> StepReport {
+    fn merged(config: &Plan, tasks: Vec<TaskReport>) -> StepReport {
         merge(
             config,
             tasks,

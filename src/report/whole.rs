@@ -10,7 +10,7 @@ use super::merge::merge;
 use super::{Problem, StepReport, TaskReport};
 use crate::api::Service;
 use crate::api::model::TaskOutput;
-use crate::config::Config;
+use crate::config::Plan;
 use crate::outcome::Outcome;
 use crate::results::TestCase;
 
@@ -18,12 +18,7 @@ use crate::results::TestCase;
 /// coverage and logs are every shard's (tests in the order one task runs them, the rest in the
 /// order of the shards), whose outcome is the most
 /// serious, and whose problem is what a run of one would say.
-pub fn fold(
-    config: &Config,
-    tasks: Vec<TaskReport>,
-    wall: Duration,
-    service: Service,
-) -> StepReport {
+pub fn fold(config: &Plan, tasks: Vec<TaskReport>, wall: Duration, service: Service) -> StepReport {
     let lengths: Vec<usize> = tasks
         .iter()
         .map(|t| t.tests.as_ref().map_or(1, |run| run.tests.len()))
@@ -153,7 +148,7 @@ mod tests {
     use crate::results::{TestCase, TestRun, TestStatus};
 
     /// A TestEZ suite in two shards on the local backend.
-    fn two_shards() -> Config {
+    fn two_shards() -> Plan {
         let env = |name: &str| {
             match name {
                 "INPUT_BACKEND" => Some("local"),

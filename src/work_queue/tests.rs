@@ -8,7 +8,7 @@ use crate::api::{Operation, Service};
 use crate::config::{ConfigErrors, Inputs, RunArgs, load};
 
 /// A sharded suite's config on the local backend, with these inputs besides.
-fn config(framework: &str, roots: &str, extra: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+fn config(framework: &str, roots: &str, extra: &[(&str, &str)]) -> Result<Plan, ConfigErrors> {
     let env = |name: &str| {
         extra
             .iter()
