@@ -132,17 +132,7 @@ impl GithubRenderer {
                 unannotated += 1;
                 continue;
             }
-            // The message as it reads first: the framework's frames left to JUnit.
-            let message = test
-                .brief_text()
-                .unwrap_or_else(|| "the test failed".to_owned());
-            let line = annotation_at(
-                Level::Error,
-                Some(&test.title()),
-                test.file.as_ref(),
-                &message,
-            );
-            self.commands(out, &[line]);
+            self.commands(out, &[failed_test_annotation(test)]);
         }
         (texts, unannotated)
     }
@@ -236,16 +226,7 @@ impl GithubRenderer {
     ) {
         if self.live_spent < ANNOTATIONS_PER_KIND {
             self.live_spent += 1;
-            let message = test
-                .brief_text()
-                .unwrap_or_else(|| "the test failed".to_owned());
-            let line = annotation_at(
-                Level::Error,
-                Some(&test.title()),
-                test.file.as_ref(),
-                &message,
-            );
-            self.commands(out, &[line]);
+            self.commands(out, &[failed_test_annotation(test)]);
             self.live_annotated.push((test.title(), test.file.clone()));
         }
         super::live::failure_lines(out, label, test, logs);
@@ -418,6 +399,20 @@ impl Renderer for GithubRenderer {
         }
         out
     }
+}
+
+/// A failed test's annotation, at its file and line when known: its title and the message as
+/// it reads first (the framework's frames are left to JUnit). The same live and at the end.
+fn failed_test_annotation(test: &TestCase) -> String {
+    let message = test
+        .brief_text()
+        .unwrap_or_else(|| "the test failed".to_owned());
+    annotation_at(
+        Level::Error,
+        Some(&test.title()),
+        test.file.as_ref(),
+        &message,
+    )
 }
 
 #[cfg(test)]
