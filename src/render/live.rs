@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::plain::{label_text, log_message};
+use super::plain::{failure_place, label_text, log_message};
 use super::{level_tag, prefixed_lines, split_lines};
 use crate::api::model::LogMessage;
 use crate::duration::human;
@@ -25,12 +25,7 @@ fn of(label: Option<&str>) -> String {
 
 /// `FAIL <test> — <file:line>`, the start of its message, then the lines it printed.
 pub fn failure_lines(out: &mut String, label: Option<&str>, test: &TestCase, logs: &[LogMessage]) {
-    let place = test
-        .file
-        .as_ref()
-        .map(|f| format!("{}:{}", f.path, f.line))
-        .or_else(|| test.location.clone())
-        .unwrap_or_else(|| "(no location)".to_owned());
+    let place = failure_place(test);
     prefixed_lines(
         out,
         &format!("live: {}FAIL ", of(label)),

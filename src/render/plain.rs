@@ -6,6 +6,7 @@ use super::{Event, Renderer, level_tag, prefixed_lines};
 use crate::api::model::{LogMessage, MessageType};
 use crate::duration::human;
 use crate::report::{StepReport, TaskReport};
+use crate::results::TestCase;
 
 pub struct PlainRenderer {
     color: bool,
@@ -49,12 +50,7 @@ pub fn test_lines(out: &mut String, report: &StepReport) {
         run.framework.replace(['\n', '\r'], " ")
     ));
     for test in run.failures().take(LISTED_FAILURES) {
-        let place = test
-            .file
-            .as_ref()
-            .map(|f| format!("{}:{}", f.path, f.line))
-            .or_else(|| test.location.clone())
-            .unwrap_or_else(|| "(no location)".to_owned());
+        let place = failure_place(test);
         prefixed_lines(
             out,
             "  FAIL ",
@@ -288,6 +284,16 @@ impl Renderer for PlainRenderer {
         }
         out
     }
+}
+
+/// Where a failed test failed, as the console says it: its repository file and line, else the
+/// place the framework named, else that there is none.
+pub(super) fn failure_place(test: &TestCase) -> String {
+    test.file
+        .as_ref()
+        .map(|f| format!("{}:{}", f.path, f.line))
+        .or_else(|| test.location.clone())
+        .unwrap_or_else(|| "(no location)".to_owned())
 }
 
 #[cfg(test)]

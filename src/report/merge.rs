@@ -414,18 +414,6 @@ mod tests {
         report
     }
 
-    fn test(name: &str, status: TestStatus) -> TestCase {
-        TestCase {
-            path: vec!["Tests".into(), name.into()],
-            status,
-            duration: None,
-            message: None,
-            location: None,
-            file: None,
-            brief: None,
-        }
-    }
-
     fn merged(config: &Plan, tasks: Vec<TaskReport>) -> StepReport {
         merge(
             config,
@@ -475,7 +463,7 @@ mod tests {
             let mut unit = unit(
                 label,
                 Outcome::TestsFailed,
-                Some(vec![test("x", TestStatus::Failed)]),
+                Some(vec![TestCase::in_tests("x", TestStatus::Failed)]),
             );
             if let Some(run) = unit.tests.as_mut() {
                 run.totals = Some(Counts {
@@ -495,7 +483,7 @@ mod tests {
                 unit(
                     "shard 3/3",
                     Outcome::Complete,
-                    Some(vec![test("y", TestStatus::Skipped)]),
+                    Some(vec![TestCase::in_tests("y", TestStatus::Skipped)]),
                 ),
             ],
         );
@@ -517,12 +505,12 @@ mod tests {
                 unit(
                     "shard 1/3",
                     Outcome::Complete,
-                    Some(vec![test("a", TestStatus::Passed)]),
+                    Some(vec![TestCase::in_tests("a", TestStatus::Passed)]),
                 ),
                 unit(
                     "shard 2/3",
                     Outcome::Complete,
-                    Some(vec![test("b", TestStatus::Passed)]),
+                    Some(vec![TestCase::in_tests("b", TestStatus::Passed)]),
                 ),
                 unit("shard 3/3", Outcome::Complete, Some(Vec::new())),
             ],
@@ -545,8 +533,8 @@ mod tests {
                     "shard 1/2",
                     Outcome::Complete,
                     Some(vec![
-                        test("a", TestStatus::Passed),
-                        test("b", TestStatus::Skipped),
+                        TestCase::in_tests("a", TestStatus::Passed),
+                        TestCase::in_tests("b", TestStatus::Skipped),
                     ]),
                 ),
                 unit("shard 2/2", Outcome::ScriptError, None),
@@ -597,19 +585,19 @@ mod tests {
                     "shard 1/3",
                     Outcome::TestsFailed,
                     Some(vec![
-                        test("a", TestStatus::Failed),
-                        test("b", TestStatus::Passed),
+                        TestCase::in_tests("a", TestStatus::Failed),
+                        TestCase::in_tests("b", TestStatus::Passed),
                     ]),
                 ),
                 unit(
                     "shard 2/3",
                     Outcome::Complete,
-                    Some(vec![test("c", TestStatus::Skipped)]),
+                    Some(vec![TestCase::in_tests("c", TestStatus::Skipped)]),
                 ),
                 unit(
                     "shard 3/3",
                     Outcome::Complete,
-                    Some(vec![test("d", TestStatus::Passed)]),
+                    Some(vec![TestCase::in_tests("d", TestStatus::Passed)]),
                 ),
             ]
         };
@@ -660,12 +648,12 @@ mod tests {
         let tasks = vec![
             stealing(
                 "shard 1/2",
-                vec![test("a", TestStatus::Passed)],
+                vec![TestCase::in_tests("a", TestStatus::Passed)],
                 r#"{"total":3,"ran":["T.a.spec"],"claims":1,"stopped":"claiming the next spec module failed: RequestThrottled"}"#,
             ),
             stealing(
                 "shard 2/2",
-                vec![test("b", TestStatus::Passed)],
+                vec![TestCase::in_tests("b", TestStatus::Passed)],
                 r#"{"total":3,"ran":["T.b.spec"],"claims":2}"#,
             ),
         ];
@@ -688,7 +676,7 @@ mod tests {
         let mut whole = tasks;
         whole[1] = stealing(
             "shard 2/2",
-            vec![test("b", TestStatus::Passed)],
+            vec![TestCase::in_tests("b", TestStatus::Passed)],
             r#"{"total":3,"ran":["T.b.spec","T.c.spec"],"claims":3}"#,
         );
         let step = merged(&config, whole.clone());
@@ -710,7 +698,7 @@ mod tests {
         // A module two tasks ran is said.
         whole[0] = stealing(
             "shard 1/2",
-            vec![test("a", TestStatus::Passed)],
+            vec![TestCase::in_tests("a", TestStatus::Passed)],
             r#"{"total":3,"ran":["T.a.spec","T.c.spec"],"claims":2}"#,
         );
         let step = merged(&config, whole);
@@ -728,12 +716,12 @@ mod tests {
             unit(
                 "shard 1/2",
                 Outcome::Complete,
-                Some(vec![test("a", TestStatus::Passed)]),
+                Some(vec![TestCase::in_tests("a", TestStatus::Passed)]),
             ),
             unit(
                 "shard 2/2",
                 Outcome::Complete,
-                Some(vec![test("b", TestStatus::Passed)]),
+                Some(vec![TestCase::in_tests("b", TestStatus::Passed)]),
             ),
         ];
         for task in &mut tasks {
@@ -761,7 +749,7 @@ mod tests {
             unit(
                 "shard 1/2",
                 Outcome::Complete,
-                Some(vec![test("a", TestStatus::Passed)]),
+                Some(vec![TestCase::in_tests("a", TestStatus::Passed)]),
             ),
             running,
         ];

@@ -144,35 +144,17 @@ fn absorb(whole: &mut TaskReport, mut shard: TaskReport) {
 mod tests {
     use super::*;
     use crate::api::model::{LogMessage, MessageType, Task, TaskError, TaskErrorCode, TaskState};
-    use crate::config::{Inputs, RunArgs, load};
     use crate::results::{TestCase, TestRun, TestStatus};
 
     /// A TestEZ suite in two shards on the local backend.
     fn two_shards() -> Plan {
-        let env = |name: &str| {
-            match name {
-                "INPUT_BACKEND" => Some("local"),
-                "INPUT_TEST_FRAMEWORK" => Some("testez"),
-                "INPUT_TEST_ROOTS" => Some("ReplicatedStorage.Tests"),
-                "INPUT_SHARDS" => Some("2"),
-                "INPUT_PLACE_VERSION" => Some("1"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        };
-        load(&Inputs::new(&RunArgs::default(), &env)).expect("a valid config")
-    }
-
-    fn test(name: &str, status: TestStatus) -> TestCase {
-        TestCase {
-            path: vec!["Tests".into(), name.into()],
-            status,
-            duration: None,
-            message: None,
-            location: None,
-            file: None,
-            brief: None,
-        }
+        crate::config::from_pairs(&[
+            ("INPUT_BACKEND", "local"),
+            ("INPUT_TEST_FRAMEWORK", "testez"),
+            ("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests"),
+            ("INPUT_SHARDS", "2"),
+            ("INPUT_PLACE_VERSION", "1"),
+        ])
     }
 
     /// A shard that ended in `state` with `tests`, one log line and one returned value.
@@ -217,13 +199,16 @@ mod tests {
                 1,
                 Outcome::TestsFailed,
                 TaskState::Complete,
-                vec![test("a", TestStatus::Passed), test("b", TestStatus::Failed)],
+                vec![
+                    TestCase::in_tests("a", TestStatus::Passed),
+                    TestCase::in_tests("b", TestStatus::Failed),
+                ],
             ),
             shard(
                 2,
                 Outcome::Complete,
                 TaskState::Complete,
-                vec![test("c", TestStatus::Passed)],
+                vec![TestCase::in_tests("c", TestStatus::Passed)],
             ),
         ]);
         assert_eq!(step.outcome, Outcome::TestsFailed);
@@ -270,7 +255,7 @@ mod tests {
     fn the_tests_are_listed_as_one_task_runs_them() {
         let case = |module: &str, name: &str| TestCase {
             path: vec!["Tests".into(), "Group".into(), module.into(), name.into()],
-            ..test("x", TestStatus::Passed)
+            ..TestCase::in_tests("x", TestStatus::Passed)
         };
         let step = folded(vec![
             shard(
@@ -322,7 +307,7 @@ mod tests {
                 1,
                 Outcome::Complete,
                 TaskState::Complete,
-                vec![test("a", TestStatus::Passed)],
+                vec![TestCase::in_tests("a", TestStatus::Passed)],
             ),
             crashed,
         ]);

@@ -72,6 +72,23 @@ pub struct TestCase {
     pub brief: Option<Brief>,
 }
 
+/// A test of the suite `Tests` named `name`, with nothing but its status: the unit tests' one
+/// builder of a bare test case.
+#[cfg(test)]
+impl TestCase {
+    pub(crate) fn in_tests(name: &str, status: TestStatus) -> Self {
+        Self {
+            path: vec!["Tests".into(), name.into()],
+            status,
+            duration: None,
+            message: None,
+            location: None,
+            file: None,
+            brief: None,
+        }
+    }
+}
+
 impl TestCase {
     /// The test's name as one line: `Tests › math › adds`.
     pub fn title(&self) -> String {
