@@ -161,10 +161,10 @@ impl Problems {
     }
 }
 
-/// The plan these `INPUT_*` pairs make, a later pair winning over an earlier one: the unit
-/// tests' one builder of a plan. Panics with every refused input.
+/// The plan these `INPUT_*` pairs make, a later pair winning over an earlier one, or every
+/// refused input: the unit tests' one builder of a plan.
 #[cfg(test)]
-pub fn from_pairs(pairs: &[(&str, &str)]) -> Plan {
+pub fn try_from_pairs(pairs: &[(&str, &str)]) -> Result<Plan, ConfigErrors> {
     let env = |name: &str| {
         pairs
             .iter()
@@ -172,8 +172,14 @@ pub fn from_pairs(pairs: &[(&str, &str)]) -> Plan {
             .find(|(key, _)| *key == name)
             .map(|(_, value)| (*value).to_owned())
     };
-    match load(&Inputs::new(&RunArgs::default(), &env)) {
-        Ok(config) => config,
+    load(&Inputs::new(&RunArgs::default(), &env))
+}
+
+/// [`try_from_pairs`] for inputs a test knows are valid. Panics with every refused input.
+#[cfg(test)]
+pub fn from_pairs(pairs: &[(&str, &str)]) -> Plan {
+    match try_from_pairs(pairs) {
+        Ok(plan) => plan,
         Err(errors) => panic!("the test's inputs were refused: {errors}"),
     }
 }

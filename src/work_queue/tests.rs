@@ -5,27 +5,18 @@ use super::*;
 use crate::api::ApiError;
 use crate::api::memory_store::{MapItem, MapPage};
 use crate::api::{Operation, Service};
-use crate::config::{ConfigErrors, Inputs, RunArgs, load};
+use crate::config::ConfigErrors;
 
-/// A sharded suite's config on the local backend, with these inputs besides.
+/// A sharded suite's plan on the local backend, with these inputs besides (which win).
 fn config(framework: &str, roots: &str, extra: &[(&str, &str)]) -> Result<Plan, ConfigErrors> {
-    let env = |name: &str| {
-        extra
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| (*v).to_owned())
-            .or_else(|| {
-                match name {
-                    "INPUT_BACKEND" => Some("local"),
-                    "INPUT_TEST_FRAMEWORK" => Some(framework),
-                    "INPUT_TEST_ROOTS" => Some(roots),
-                    "INPUT_PLACE_VERSION" => Some("1"),
-                    _ => None,
-                }
-                .map(str::to_owned)
-            })
-    };
-    load(&Inputs::new(&RunArgs::default(), &env))
+    let mut pairs = vec![
+        ("INPUT_BACKEND", "local"),
+        ("INPUT_TEST_FRAMEWORK", framework),
+        ("INPUT_TEST_ROOTS", roots),
+        ("INPUT_PLACE_VERSION", "1"),
+    ];
+    pairs.extend_from_slice(extra);
+    crate::config::try_from_pairs(&pairs)
 }
 
 #[test]
