@@ -48,8 +48,24 @@ fn cache() -> std::sync::MutexGuard<'static, Cache> {
     CACHE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The bytecode of `source` compiled with Luau's default options and the given coverage level,
-/// or `None` when it does not compile.
+/// Builtins the emulator replaces with Roblox's: a call to one must reach the replacement.
+///
+/// Luau compiles a call to a builtin (`typeof`, `math.floor`) as a fast call that, in a script
+/// whose environment is safe (see [`super::dom::script_env`]), runs Luau's own function without
+/// looking the global up. Roblox's `typeof` names the emulator's datatypes (`Vector3`), which
+/// Luau's cannot, so its calls are compiled as ordinary calls.
+pub(crate) const REPLACED_BUILTINS: &[&str] = &["typeof"];
+
+/// The options every chunk of a task is compiled with: Luau's defaults, the given coverage level
+/// (0: none), and [`REPLACED_BUILTINS`] called as globals.
+pub(crate) fn compiler(coverage_level: u8) -> Compiler {
+    Compiler::new()
+        .set_coverage_level(coverage_level)
+        .set_disabled_builtins(REPLACED_BUILTINS.iter().copied())
+}
+
+/// The bytecode of `source` compiled with [`compiler`] at the given coverage level, or `None`
+/// when it does not compile.
 pub fn compiled(source: &str, coverage_level: u8) -> Option<Arc<[u8]>> {
     if let Some(found) = cache()
         .by_level
@@ -59,11 +75,7 @@ pub fn compiled(source: &str, coverage_level: u8) -> Option<Arc<[u8]>> {
         return Some(found.clone());
     }
     // Compiled without the lock: two VMs compiling different modules do not wait on each other.
-    let bytecode: Arc<[u8]> = Compiler::new()
-        .set_coverage_level(coverage_level)
-        .compile(source)
-        .ok()?
-        .into();
+    let bytecode: Arc<[u8]> = compiler(coverage_level).compile(source).ok()?.into();
     let mut cache = cache();
     let first_sight = (coverage_level, cache.hasher.hash_one(source));
     if !cache.seen.contains(&first_sight) {

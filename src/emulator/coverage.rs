@@ -10,7 +10,7 @@
 //! before. As on Roblox (where coverage is a compile-time option too), a module required before
 //! `EnableCoverage` is not measured.
 
-use mlua::chunk::{Chunk, Compiler};
+use mlua::chunk::Chunk;
 use mlua::{AnyUserData, Error as LuaError, Function, Lua, Table, Value};
 use rbx_dom_weak::types::Ref;
 
@@ -49,7 +49,7 @@ pub(crate) fn enable(lua: &Lua, root: Value) -> mlua::Result<()> {
 /// A module's chunk, compiled with coverage when the module is under a root.
 pub(crate) fn instrument<'a>(lua: &Lua, dom: &Dom, module: Ref, chunk: Chunk<'a>) -> Chunk<'a> {
     if measured(lua, dom, module) {
-        chunk.set_compiler(Compiler::new().set_coverage_level(COVERAGE_LEVEL))
+        chunk.set_compiler(crate::emulator::bytecode::compiler(COVERAGE_LEVEL))
     } else {
         chunk
     }
@@ -149,7 +149,7 @@ pub fn never_run(source: &str) -> Option<crate::coverage::FileCoverage> {
     let lua = Lua::new();
     let function = lua
         .load(source)
-        .set_compiler(Compiler::new().set_coverage_level(COVERAGE_LEVEL))
+        .set_compiler(crate::emulator::bytecode::compiler(COVERAGE_LEVEL))
         .into_function()
         .ok()?;
     let mut file = crate::coverage::FileCoverage::default();

@@ -135,23 +135,7 @@ fn run(
     timed_out: &Arc<AtomicBool>,
 ) -> mlua::Result<VmOutcome> {
     limit_and_pace(lua, deadline, timed_out)?;
-    install_output(lua, logs)?;
-    install_stubs(lua)?;
-    lua.set_app_data(request.context.clone());
-    let tree = match &request.place {
-        Some(place) => place.tree().map_err(|e| LuaError::runtime(e.to_string()))?,
-        None => dom::empty_place(),
-    };
-    let sink = logs.clone();
-    let dom = Rc::new(Dom::new(
-        tree,
-        Box::new(move |level, text| sink.borrow_mut().push(level, text)),
-        MEMORY_LIMIT,
-    ));
-    let scheduler = Rc::new(Scheduler::default());
-    let shared = dom::install(lua, dom, scheduler.clone())?;
-    lua.sandbox(true)?;
-
+    let (shared, scheduler) = install_task(lua, request, logs)?;
     let function = lua
         .load(request.script.as_str())
         // A script is text: one that looks like bytecode is not loaded as such.
@@ -194,6 +178,34 @@ fn run(
             .map(|results| complete(results, None))
     };
     outcome.or_else(|error| serialization_failed(error, timed_out))
+}
+
+/// Everything a task's scripts find, up to the sandbox that closes the global table: compile
+/// options, `print` and `warn`, the place's tree and Roblox's globals. Returns the environment
+/// scripts share and the task's scheduler.
+fn install_task(
+    lua: &Lua,
+    request: &ExecutionRequest,
+    logs: &Logs,
+) -> mlua::Result<(Table, Rc<Scheduler>)> {
+    lua.set_compiler(super::bytecode::compiler(0));
+    install_output(lua, logs)?;
+    install_stubs(lua)?;
+    lua.set_app_data(request.context.clone());
+    let tree = match &request.place {
+        Some(place) => place.tree().map_err(|e| LuaError::runtime(e.to_string()))?,
+        None => dom::empty_place(),
+    };
+    let sink = logs.clone();
+    let dom = Rc::new(Dom::new(
+        tree,
+        Box::new(move |level, text| sink.borrow_mut().push(level, text)),
+        MEMORY_LIMIT,
+    ));
+    let scheduler = Rc::new(Scheduler::default());
+    let shared = dom::install(lua, dom, scheduler.clone())?;
+    lua.sandbox(true)?;
+    Ok((shared, scheduler))
 }
 
 /// The collector's goal (how far the heap grows past what the last cycle left before the next
@@ -889,6 +901,91 @@ return {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn scripts_run_fast_and_still_find_what_roblox_gives_them() {
+        // Modules and the task's script run in safe environments (Luau's fast paths): each
+        // must still find Roblox's `typeof`, its own globals, `_G` shared between scripts, and
+        // what `getfenv` changed.
+        let script = r#"
+            local module = Instance.new("ModuleScript")
+            module.Source = [[
+                local v = Vector3.new(1, 2, 3)
+                _G.fromModule = typeof(v)
+                math = { floor = function() return "its own" end }
+                local n = 0
+                for _ in pairs({ 1, 2, 3 }) do n += 1 end
+                return { typeof(v), math.floor(1.5), n, typeof(game) }
+            ]]
+            local fromModule = require(module)
+            local before = typeof(game)
+            getfenv().game = "replaced"
+            return fromModule, _G.fromModule, typeof(Vector3.new()), before, game, math.floor(2.5)
+        "#;
+        assert_eq!(
+            results(script),
+            vec![
+                json!(["Vector3", "its own", 3, "Instance"]),
+                json!("Vector3"),
+                json!("Vector3"),
+                json!("Instance"),
+                json!("replaced"),
+                json!(2),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_builtin_the_emulator_replaces_is_compiled_as_a_call_of_the_global() {
+        // In a safe environment Luau runs its own builtin for a call of `typeof` or
+        // `math.floor` without reading the global: one the emulator replaces must be in
+        // `REPLACED_BUILTINS`, or scripts would silently get Luau's. Functions Luau does not
+        // compile as builtins may be replaced freely.
+        const NOT_BUILTINS: &[&str] = &["print", "warn", "require"];
+        const LIBRARIES: &[&str] = &["math", "bit32", "string", "table", "buffer", "vector"];
+        let lua = Lua::new();
+        // (library, name, function) of each function Luau gives, "" for the base library.
+        let mut originals: Vec<(&str, String, Value)> = Vec::new();
+        for library in std::iter::once(&"").chain(LIBRARIES) {
+            let table: Table = if library.is_empty() {
+                lua.globals()
+            } else {
+                lua.globals().raw_get(*library).unwrap()
+            };
+            for pair in table.pairs::<String, Value>() {
+                let (name, value) = pair.unwrap();
+                if let Value::Function(_) = value {
+                    originals.push((library, name, value));
+                }
+            }
+        }
+        assert!(
+            originals
+                .iter()
+                .any(|(lib, name, _)| *lib == "math" && name == "floor")
+        );
+        let logs: Logs = Rc::default();
+        install_task(&lua, &ExecutionRequest::default(), &logs).unwrap();
+        // What a script's global import finds now (through the sandbox's proxy).
+        let found = |library: &str, name: &str| -> Value {
+            if library.is_empty() {
+                lua.globals().get(name).unwrap()
+            } else {
+                let table: Table = lua.globals().get(library).unwrap();
+                table.raw_get(name).unwrap()
+            }
+        };
+        let replaced: Vec<String> = originals
+            .iter()
+            .filter(|(library, name, original)| found(library, name) != *original)
+            .map(|(library, name, _)| match *library {
+                "" => name.clone(),
+                library => format!("{library}.{name}"),
+            })
+            .filter(|name| !NOT_BUILTINS.contains(&name.as_str()))
+            .collect();
+        assert_eq!(replaced, super::super::bytecode::REPLACED_BUILTINS);
     }
 
     #[test]

@@ -428,8 +428,36 @@ pub fn install(
             env.raw_set(name, value)?;
         }
     }
+    mirror_into_globals(lua, &env)?;
     dom.hooks.borrow_mut().shared_env = Some(env.clone());
     Ok(env)
+}
+
+/// Makes the VM's global table answer as the shared environment does, before the sandbox
+/// freezes it.
+///
+/// Luau resolves a chunk's global imports (`game`, `string.format`) once, when it loads the
+/// chunk, against the global table, and a function whose environment is safe (every script's,
+/// see [`script_env`]) uses what was resolved instead of looking the global up. Scripts read
+/// through to the shared environment, so the global table must give the same values: every
+/// function, userdata and plain value the shared environment holds, and its frozen tables. A
+/// table that stays writable (`_G`, `shared`, `Enum`) is taken out of the global table, since
+/// the sandbox would freeze it there: a script finds it through its environment, the slow way.
+/// Datatypes the shared environment loads later are not in the global table either, and are
+/// found the same way.
+fn mirror_into_globals(lua: &Lua, shared: &Table) -> mlua::Result<()> {
+    let globals = lua.globals();
+    for pair in shared.pairs::<Value, Value>() {
+        let (name, value) = pair?;
+        let mirrored = match &value {
+            Value::Table(table) => {
+                table.is_readonly() || globals.raw_get::<Value>(name.clone())? == value
+            }
+            _ => true,
+        };
+        globals.raw_set(name, if mirrored { value } else { Value::Nil })?;
+    }
+    Ok(())
 }
 
 /// A script's own environment: its `script`, reading through to the shared one (one
@@ -437,6 +465,10 @@ pub fn install(
 pub fn script_env(lua: &Lua, shared: &Table, script: Option<AnyUserData>) -> mlua::Result<Table> {
     let env = lua.create_table()?;
     env.set("script", script)?;
+    // Safe, as on Roblox: the script's global imports and its calls of builtins take Luau's fast
+    // paths (the global table answers as the shared environment does, see
+    // `mirror_into_globals`). `getfenv` and `setfenv` turn it off for the environment they touch.
+    env.set_safeenv(true);
     let meta = match lua.named_registry_value::<Option<Table>>(SCRIPT_ENV_META)? {
         Some(meta) => meta,
         None => {
