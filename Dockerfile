@@ -14,6 +14,8 @@ WORKDIR /src
 # Set to "" to leave the embedded emulator (backend: local, serve) out of the image.
 ARG CARGO_FEATURES=emulator
 COPY Cargo.toml Cargo.lock ./
+# Build settings (Luau built without its internal assertions).
+COPY .cargo ./.cargo
 COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
