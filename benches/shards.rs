@@ -214,11 +214,7 @@ fn last_shard_to_exit(boot: &str, warm: Option<&str>, place: &Path) {
             .filter_map(|task| task["taskPath"].as_str().map(str::to_owned))
             .collect();
         assert_eq!(paths.len(), SHARDS, "{result}");
-        let last_end = paths
-            .iter()
-            .map(|path| task_end(&url, path))
-            .max()
-            .unwrap();
+        let last_end = paths.iter().map(|path| task_end(&url, path)).max().unwrap();
         let _ = server.kill();
         let _ = server.wait();
         let delay = exited.duration_since(last_end).unwrap_or_default();
