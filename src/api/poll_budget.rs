@@ -231,12 +231,14 @@ mod tests {
             let budget = budget.clone();
             tasks.push(tokio::spawn(async move {
                 let mut turns = Vec::new();
-                // Tasks come and go for ten minutes: each is polled a while, then ends.
-                let mut polling = Some(budget.polling());
+                // Ten slots for ten minutes, each asking far more often than the budget
+                // allows; every 40-odd seconds a slot's task ends and another takes its place.
+                let mut polling = budget.polling();
                 while Instant::now() - start < Duration::from_secs(600) {
-                    if (Instant::now() - start).as_secs() % (40 + u64::from(task)) == 0 {
-                        polling = None;
-                        polling.get_or_insert_with(|| budget.polling());
+                    let elapsed = (Instant::now() - start).as_secs();
+                    if elapsed.is_multiple_of(40 + u64::from(task)) {
+                        drop(polling);
+                        polling = budget.polling();
                     }
                     budget.turn().await;
                     turns.push(Instant::now());
