@@ -17,7 +17,9 @@
 //! starts. Then (`live_annotation`) how soon a failing test at the start of a long task is
 //! annotated, with `live-progress: true` and without. Then one slow spec module
 //! ([`slow_module_scenario`]): the same suite in four shards with the static deal and with work
-//! stealing, side by side. Asserts nothing about speed.
+//! stealing, side by side. Then ([`last_shard_to_exit`]) the delay from the last of 8 shards
+//! ending (the emulator's `updateTime` of each task) to the process exiting, over several runs:
+//! how soon a sharded step notices its end. Asserts nothing about speed.
 
 #![allow(clippy::print_stdout)]
 
@@ -174,6 +176,82 @@ fn main() {
     }
     live_annotation(&boot);
     slow_module_scenario(&boot, warm.as_deref(), boot_seconds);
+    last_shard_to_exit(&boot, warm.as_deref(), &place);
+}
+
+/// The delay from the last shard's end to the process exiting, 8 shards of the suite above,
+/// `LAST_SHARD_RUNS` runs (median and worst): what the poll schedule costs a sharded step at
+/// its end. A task's end is the emulator's `updateTime` of it, read after the run.
+fn last_shard_to_exit(boot: &str, warm: Option<&str>, place: &Path) {
+    const SHARDS: usize = 8;
+    const LAST_SHARD_RUNS: usize = 6;
+    let mut delays_ms = Vec::new();
+    for _ in 0..LAST_SHARD_RUNS {
+        let (mut server, url) = serve(boot, warm);
+        let upload = client(&url)
+            .env("INPUT_PLACE_FILE", place)
+            .env("INPUT_SCRIPT", "return 1")
+            .output()
+            .unwrap();
+        assert!(upload.status.success(), "{upload:?}");
+        let output = client(&url)
+            .env("INPUT_TEST_FRAMEWORK", "testez")
+            .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+            .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+            .env("INPUT_SHARDS", SHARDS.to_string())
+            .env("INPUT_OUTPUT_FORMAT", "json")
+            .output()
+            .unwrap();
+        let exited = std::time::SystemTime::now();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{stdout}");
+        let result: Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or("null")).unwrap_or(Value::Null);
+        let paths: Vec<String> = result["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|task| task["taskPath"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(paths.len(), SHARDS, "{result}");
+        let last_end = paths.iter().map(|path| task_end(&url, path)).max().unwrap();
+        let _ = server.kill();
+        let _ = server.wait();
+        let delay = exited.duration_since(last_end).unwrap_or_default();
+        delays_ms.push(delay.as_secs_f64() * 1000.0);
+    }
+    let mut sorted = delays_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "last shard's end -> exit, {SHARDS} shards: median {:.0} ms, worst {:.0} ms over {LAST_SHARD_RUNS} runs ({})",
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1],
+        delays_ms
+            .iter()
+            .map(|ms| format!("{ms:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// When the emulator recorded the task at `path` ending (its `updateTime`).
+fn task_end(url: &str, path: &str) -> std::time::SystemTime {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let task: Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{url}/cloud/v2/{path}"))
+            .header("x-api-key", KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    humantime::parse_rfc3339(task["updateTime"].as_str().unwrap()).unwrap()
 }
 
 /// Live progress: a task whose first test fails at once and whose other tests take

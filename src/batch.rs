@@ -13,8 +13,8 @@
 //!   (but after a wrong head-first guess, whose guard task holds a slot the schedule does not
 //!   count). A 429 from a full place waits its turn until the step's deadline (the client's
 //!   patience): it is never a failure, and never a second task.
-//! - Every request goes through the one client and its rate limiter, and the poll schedule
-//!   stretches with the number of tasks polled (see [`crate::api::Limiter`]).
+//! - Every request goes through the one client and its rate limiter, and polls take turns from
+//!   the step's GET budget, shared by the tasks still polled (see [`crate::api::PollBudget`]).
 //! - `wait-timeout` and signals cover the whole step: a unit not started by then is reported
 //!   as never started, and every task still running is named with its path.
 //! - Each task's progress is printed as it happens (labelled, in a step of several); the end
@@ -351,9 +351,6 @@ async fn schedule(
             };
             let sink = (&console, shape.events);
             running.push(run_unit(config, index, task, api, sink, interrupt));
-        }
-        if let Some(limiter) = api.limiter() {
-            limiter.set_pollers(running.len());
         }
         if running.is_empty() && slots.starts_no_more() {
             break;

@@ -6,26 +6,32 @@
 //! quarter of the interval), 1 s to one minute, 2 s to three minutes, 5 s after. The first
 //! minute costs 90 GETs, under the 120/min this tool allows itself, and a five-minute task about
 //! 180 in all, so parallel jobs sharing one key stay inside Open Cloud's 200 GET/min per owner.
-//! When one step polls many tasks at once, the schedule stretches to the source's
-//! [`TaskSource::poll_floor`], so that together they stay inside that budget too.
+//! When one step polls many tasks at once, each poll the cadence says is due waits for a turn
+//! from the step's [`PollBudget`] (the source's), so that together they stay inside that budget
+//! too, and the tasks still polled share what the finished ones left.
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::api::ApiError;
 use crate::api::model::{Task, TaskState};
+use crate::api::{ApiError, PollBudget};
 use crate::clock::Timing;
 
 /// The seam between the poller and the network, so its timing can be tested with paused time.
 pub trait TaskSource {
     fn get_task(&self, path: &str) -> impl Future<Output = Result<Task, ApiError>>;
 
-    /// The shortest interval between two polls of one task: when a step polls many tasks at
-    /// once, each is polled less often so that all of them stay inside the GET budget.
+    /// The steady interval between two polls of one task when every task of the step is due at
+    /// once: what other readers beside the poll (live progress) space their reads by.
     fn poll_floor(&self) -> Duration {
         Duration::ZERO
+    }
+
+    /// The step's poll turns, when its polls share a GET budget (Open Cloud's).
+    fn poll_budget(&self) -> Option<&PollBudget> {
+        None
     }
 }
 
@@ -58,6 +64,9 @@ pub async fn wait_for_terminal<S: TaskSource>(
     timing: Timing,
     on_event: &mut dyn FnMut(PollEvent),
 ) -> Result<Task, PollError> {
+    let budget = source.poll_budget();
+    // Counted as polled until this returns, however it returns.
+    let _polling = budget.map(PollBudget::polling);
     let mut task = initial;
     let mut last_report = started;
     on_event(PollEvent::StateChanged {
@@ -67,7 +76,7 @@ pub async fn wait_for_terminal<S: TaskSource>(
     while !task.state.is_terminal() {
         // The schedule is read in production terms, so a scaled clock keeps its shape.
         let elapsed = timing.unscaled(started.elapsed());
-        let interval = timing.cadence.interval(elapsed).max(source.poll_floor());
+        let interval = timing.cadence.interval(elapsed);
         let next = Instant::now() + timing.scaled(interval);
         if next >= deadline {
             tokio::time::sleep_until(deadline).await;
@@ -76,7 +85,13 @@ pub async fn wait_for_terminal<S: TaskSource>(
             });
         }
         tokio::time::sleep_until(next).await;
-        let polled = match tokio::time::timeout_at(deadline, source.get_task(&task.path)).await {
+        let poll = async {
+            if let Some(budget) = budget {
+                budget.turn().await;
+            }
+            source.get_task(&task.path).await
+        };
+        let polled = match tokio::time::timeout_at(deadline, poll).await {
             Ok(result) => result.map_err(PollError::Api)?,
             Err(_) => {
                 return Err(PollError::WaitTimeout {
@@ -117,8 +132,8 @@ mod tests {
     struct Scripted {
         states: RefCell<Vec<TaskState>>,
         polls: RefCell<Vec<Instant>>,
-        /// What it says the floor between polls is (many tasks polled at once).
-        floor: Duration,
+        /// The step's poll turns, when it has a GET budget.
+        budget: Option<PollBudget>,
     }
 
     impl TaskSource for Scripted {
@@ -137,8 +152,8 @@ mod tests {
             })
         }
 
-        fn poll_floor(&self) -> Duration {
-            self.floor
+        fn poll_budget(&self) -> Option<&PollBudget> {
+            self.budget.as_ref()
         }
     }
 
@@ -146,33 +161,193 @@ mod tests {
         Scripted {
             states: RefCell::new(states.to_vec()),
             polls: RefCell::new(Vec::new()),
-            floor: Duration::ZERO,
+            budget: None,
         }
     }
 
+    /// A step's tasks on Open Cloud: each is processing until its own end, then complete. Every
+    /// poll is recorded; the step's GET budget is `budget`.
+    struct Step<'a> {
+        ends: Vec<(String, Instant)>,
+        polls: RefCell<Vec<(String, Instant)>>,
+        budget: &'a PollBudget,
+    }
+
+    impl TaskSource for Step<'_> {
+        async fn get_task(&self, path: &str) -> Result<Task, ApiError> {
+            let now = Instant::now();
+            self.polls.borrow_mut().push((path.to_owned(), now));
+            let ended = self
+                .ends
+                .iter()
+                .find(|(of, _)| of == path)
+                .is_none_or(|(_, end)| now >= *end);
+            Ok(Task {
+                path: path.to_owned(),
+                state: if ended {
+                    TaskState::Complete
+                } else {
+                    TaskState::Processing
+                },
+                ..Task::default()
+            })
+        }
+
+        fn poll_budget(&self) -> Option<&PollBudget> {
+            Some(self.budget)
+        }
+    }
+
+    impl<'a> Step<'a> {
+        /// Tasks created now that end after these times (seconds).
+        fn ending_after(ends: &[f64], budget: &'a PollBudget) -> Self {
+            let now = Instant::now();
+            Self {
+                ends: ends
+                    .iter()
+                    .enumerate()
+                    .map(|(i, end)| (format!("tasks/{i}"), now + Duration::from_secs_f64(*end)))
+                    .collect(),
+                polls: RefCell::new(Vec::new()),
+                budget,
+            }
+        }
+
+        /// Polls every task side by side, as a step does; how long after its end each one was
+        /// noticed, in the order of the ends given.
+        async fn notice_delays(&self) -> Vec<Duration> {
+            let started = Instant::now();
+            let waits = self.ends.iter().map(|(path, end)| async move {
+                let task = Task {
+                    path: path.clone(),
+                    state: TaskState::Processing,
+                    ..Task::default()
+                };
+                let deadline = started + Duration::from_secs(3600);
+                let timing = Timing::default();
+                let mut quiet = |_| {};
+                let polled = wait_for_terminal(self, task, started, deadline, timing, &mut quiet);
+                assert!(polled.await.is_ok());
+                Instant::now() - *end
+            });
+            futures_util::future::join_all(waits).await
+        }
+    }
+
+    /// The most polls any 60 s window holds.
+    fn most_in_a_minute(polls: &[Instant]) -> usize {
+        let mut polls = polls.to_vec();
+        polls.sort();
+        (0..polls.len())
+            .map(|i| {
+                polls[i..]
+                    .iter()
+                    .take_while(|at| **at - polls[i] < Duration::from_secs(60))
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_floor_from_the_source_stretches_the_cadence() {
-        // Ten tasks polled at once: each at most every 3.3 s, even in the first half minute.
-        let source = Scripted {
-            floor: Duration::from_millis(3333),
+    async fn the_last_of_eight_shards_is_noticed_within_the_one_task_cadence() {
+        // Eight shards of one suite ending at different times, within 2.6 s of each other.
+        let budget = PollBudget::default();
+        let ends = [20.0, 20.3, 20.7, 21.2, 21.4, 21.9, 22.3, 22.6];
+        let delays = Step::ending_after(&ends, &budget).notice_delays().await;
+        // The one-task cadence of a task's first half minute.
+        assert!(delays[7] <= Duration::from_millis(500), "{delays:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_seven_of_eight_have_ended_the_last_is_polled_at_the_one_task_cadence() {
+        let budget = PollBudget::default();
+        let step = Step::ending_after(&[5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 50.0], &budget);
+        let start = Instant::now();
+        step.notice_delays().await;
+        let polls = step.polls.borrow();
+        // The last task's polls once the seven ended have been noticed (by 10 s at most).
+        let last: Vec<Duration> = polls
+            .iter()
+            .filter(|(path, at)| path == "tasks/7" && *at - start >= Duration::from_secs(10))
+            .map(|(_, at)| *at - start)
+            .collect();
+        for pair in last.windows(2) {
+            let alone = crate::clock::poll_interval(pair[0]);
+            assert_eq!(pair[1] - pair[0], alone, "{last:?}");
+        }
+        assert!(last.len() > 40, "{last:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shards_ending_together_are_all_noticed_within_a_second() {
+        // Work stealing ends every shard within moments of the others. The first end is
+        // noticed at the next paced turn; the burst then notices the rest at the cadence,
+        // where turns at the pace alone would reach the eighth 4 s after it ended.
+        let budget = PollBudget::default();
+        let delays = Step::ending_after(&[20.0; 8], &budget)
+            .notice_delays()
+            .await;
+        let worst = delays.iter().max().copied().unwrap_or_default();
+        assert!(worst <= Duration::from_secs(1), "{delays:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_tasks_for_ten_minutes_stay_inside_the_budget_in_every_minute() {
+        // Ten slots each running tasks back to back, of lengths from 13 s to 4 minutes, for
+        // ten minutes: tasks end and start throughout, so the burst opens again and again.
+        let budget = PollBudget::default();
+        let polls = RefCell::new(Vec::new());
+        let slots = (0..10u32).map(|slot| {
+            let (budget, polls) = (&budget, &polls);
+            async move {
+                let started = Instant::now();
+                let mut length = 13.0 + 23.0 * f64::from(slot);
+                while Instant::now() - started < Duration::from_secs(600) {
+                    let step = Step::ending_after(&[length], budget);
+                    step.notice_delays().await;
+                    polls
+                        .borrow_mut()
+                        .extend(step.polls.take().into_iter().map(|(_, at)| at));
+                    length = (length * 1.5) % 240.0 + 13.0;
+                }
+            }
+        });
+        futures_util::future::join_all(slots).await;
+        let most = most_in_a_minute(&polls.into_inner());
+        let budget = crate::api::poll_budget::POLLS_PER_MINUTE as usize;
+        assert!(most <= budget, "{most} GETs in a minute");
+        // It spends the budget it has: more than the steady pace alone would.
+        let paced = crate::api::poll_budget::PACED_PER_MINUTE as usize;
+        assert!(most > paced, "{most}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_polled_alone_keeps_its_cadence_under_the_budget() {
+        // A run of one task polls exactly as without a budget: 90 in the first minute.
+        let alone = Scripted {
+            budget: Some(PollBudget::default()),
             ..scripted(&[TaskState::Processing])
         };
-        let started = Instant::now();
-        let _ = wait_for_terminal(
-            &source,
-            queued(),
-            started,
-            started + Duration::from_secs(60),
-            Timing::default(),
-            &mut |_| {},
-        )
-        .await;
-        let polls = source.polls.borrow();
-        // 60 s at one poll every 3.3 s, where the cadence alone would poll 90 times.
-        assert_eq!(polls.len(), 18, "{polls:?}");
-        for pair in polls.windows(2) {
-            assert!(pair[1] - pair[0] >= Duration::from_millis(3333));
+        let free = scripted(&[TaskState::Processing]);
+        for source in [&alone, &free] {
+            let started = Instant::now();
+            let _ = wait_for_terminal(
+                source,
+                queued(),
+                started,
+                started + Duration::from_secs(120),
+                Timing::default(),
+                &mut |_| {},
+            )
+            .await;
         }
+        let gaps = |polls: &[Instant]| -> Vec<Duration> {
+            polls.windows(2).map(|pair| pair[1] - pair[0]).collect()
+        };
+        let (alone, free) = (alone.polls.borrow(), free.polls.borrow());
+        assert_eq!(gaps(&alone), gaps(&free));
+        assert_eq!(alone.len(), free.len());
     }
 
     fn queued() -> Task {

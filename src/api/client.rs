@@ -411,6 +411,10 @@ impl TaskSource for OpenCloud {
     fn poll_floor(&self) -> Duration {
         self.limiter().map(Limiter::poll_floor).unwrap_or_default()
     }
+
+    fn poll_budget(&self) -> Option<&super::PollBudget> {
+        self.limiter().map(Limiter::polls)
+    }
 }
 
 impl OpenCloud {

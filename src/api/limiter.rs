@@ -9,6 +9,10 @@
 //! server's clock), and waiters are served in arrival order. A 429 with `retry-after` holds the
 //! whole bucket until then, so the other tasks of the step do not walk into the same wall.
 //!
+//! Polls also take turns from the step's [`PollBudget`], which keeps them inside a share of
+//! the GET limit and hands what is left to the tasks still polled; this window stays the hard
+//! guard under it.
+//!
 //! The window is the server's minute. Only the test suite's clock scale shrinks it, with every
 //! other clock of the run, so a scaled test does not wait real minutes for its own polls.
 
@@ -18,13 +22,11 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::poll_budget::PollBudget;
 use crate::roblox::per_minute;
 
 /// The limits' window, plus a second of slack for the server's clock.
 const WINDOW: Duration = Duration::from_secs(61);
-/// The share of the GET budget the poll schedule plans for; the rest is headroom for retries
-/// and other clients of the same key owner.
-const POLL_SHARE_PER_MINUTE: u32 = 180;
 
 /// A request kind with its own per-key-owner limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +103,8 @@ pub struct Limiter {
     windows: Vec<std::sync::Mutex<Window>>,
     /// Each bucket's queue of waiters, locked across the wait so they go in arrival order.
     queues: Vec<Mutex<()>>,
-    /// How many tasks are being polled at once, for the poll schedule.
-    pollers: std::sync::atomic::AtomicUsize,
+    /// The step's poll turns, inside a share of the GET limit.
+    polls: PollBudget,
     /// The sliding window: a minute and the slack, on the run's clock.
     window: Duration,
 }
@@ -123,6 +125,7 @@ impl Limiter {
     pub fn on_clock(timing: crate::clock::Timing) -> Self {
         Self {
             window: timing.scaled(WINDOW),
+            polls: PollBudget::on_clock(timing),
             ..Self::new()
         }
     }
@@ -141,7 +144,7 @@ impl Limiter {
                 })
                 .collect(),
             queues: Bucket::ALL.iter().map(|_| Mutex::new(())).collect(),
-            pollers: std::sync::atomic::AtomicUsize::new(1),
+            polls: PollBudget::default(),
             window: WINDOW,
         }
     }
@@ -181,17 +184,15 @@ impl Limiter {
         window.held_until = Some(window.held_until.map_or(until, |held| held.max(until)));
     }
 
-    /// Tells the poll schedule how many tasks are being polled at once.
-    pub fn set_pollers(&self, tasks: usize) {
-        self.pollers
-            .store(tasks.max(1), std::sync::atomic::Ordering::Relaxed);
+    /// The step's poll turns.
+    pub fn polls(&self) -> &PollBudget {
+        &self.polls
     }
 
-    /// The shortest interval between two polls of one task, so that every task polled at once
-    /// together stays inside the GET budget: 0.33 s for one task, 3.3 s for ten.
+    /// The steady interval between two polls of one task when every task polled is due at
+    /// once: 0.33 s for one task, 3.3 s for ten.
     pub fn poll_floor(&self) -> Duration {
-        let tasks = self.pollers.load(std::sync::atomic::Ordering::Relaxed) as u32;
-        Duration::from_secs(60) * tasks / POLL_SHARE_PER_MINUTE
+        self.polls.floor()
     }
 }
 
@@ -260,7 +261,7 @@ mod tests {
     fn the_poll_floor_grows_with_the_tasks_polled() {
         let limiter = Limiter::new();
         assert!(limiter.poll_floor() < Duration::from_millis(500));
-        limiter.set_pollers(10);
+        let _polled: Vec<_> = (0..10).map(|_| limiter.polls().polling()).collect();
         assert_eq!(limiter.poll_floor().as_millis(), 3333);
         // Ten tasks polled at the floor stay inside Roblox's 200 GET/min.
         let per_minute = 10.0 * 60.0 / limiter.poll_floor().as_secs_f64();

@@ -9,12 +9,14 @@ pub mod fake;
 pub mod limiter;
 pub mod memory_store;
 pub mod model;
+pub mod poll_budget;
 pub mod retry;
 pub mod url;
 
 pub use client::{OpenCloud, Progress};
 pub use error::{ApiError, Operation, Service};
 pub use limiter::{Bucket, Limiter};
+pub use poll_budget::PollBudget;
 
 use std::future::Future;
 use std::path::Path;
