@@ -13,8 +13,8 @@
 //!
 //! luau-exec runs twice: as users run it, with `shards` unset (`default`: what the step chooses),
 //! and with `shards: auto` (one shard per core on the local backend).
-//! `BASELINE=/path/to/luau-exec` runs an earlier build beside this one (same inputs but one task,
-//! interleaved), so a change can show it did not make the offline suite slower.
+//! `BASELINE=/path/to/luau-exec` runs an earlier build beside this one (the same inputs as
+//! `luau-exec`, `shards` not given; interleaved), so a change can show what it gained.
 //!
 //! Each place also runs with coverage on (`coverage-lcov`, through a sourcemap that maps the
 //! suite's shared helper module to a file), so the overhead of measuring it is printed beside.
