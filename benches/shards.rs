@@ -240,17 +240,7 @@ fn task_end(url: &str, path: &str) -> std::time::SystemTime {
         .enable_all()
         .build()
         .unwrap();
-    let task: Value = runtime.block_on(async {
-        reqwest::Client::new()
-            .get(format!("{url}/cloud/v2/{path}"))
-            .header("x-api-key", KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let task = runtime.block_on(support::get_json(&format!("{url}/cloud/v2/{path}"), KEY));
     humantime::parse_rfc3339(task["updateTime"].as_str().unwrap()).unwrap()
 }
 

@@ -68,8 +68,13 @@ pub fn from_folder(name: &str, dir: &Path) -> InstanceBuilder {
 
 /// The emulator's request counts (`GET /emulator/stats`).
 pub async fn stats(base: &str, key: &str) -> Value {
+    get_json(&format!("{base}/emulator/stats"), key).await
+}
+
+/// A GET of the emulator's, with the key, read as JSON.
+pub async fn get_json(url: &str, key: &str) -> Value {
     reqwest::Client::new()
-        .get(format!("{base}/emulator/stats"))
+        .get(url)
         .header("x-api-key", key)
         .send()
         .await
