@@ -440,11 +440,13 @@ pub fn install(
 /// chunk, against the global table, and a function whose environment is safe (every script's,
 /// see [`script_env`]) uses what was resolved instead of looking the global up. Scripts read
 /// through to the shared environment, so the global table must give the same values: every
-/// function, userdata and plain value the shared environment holds, and its frozen tables. A
-/// table that stays writable (`_G`, `shared`, `Enum`) is taken out of the global table, since
-/// the sandbox would freeze it there: a script finds it through its environment, the slow way.
-/// Datatypes the shared environment loads later are not in the global table either, and are
-/// found the same way.
+/// function, userdata and plain value the shared environment holds, its frozen tables, and the
+/// standard library's tables (the sandbox freezes those). A table that must stay writable
+/// (`_G`, `shared`, `Enum`) is taken out of the global table, since the sandbox would freeze it
+/// there: a script finds it through its environment, the slow way. Datatypes the shared
+/// environment loads later are not in the global table either, and are found the same way; the
+/// shared environment only ever gains names after this, never changes one, so nothing the
+/// global table holds goes stale.
 fn mirror_into_globals(lua: &Lua, shared: &Table) -> mlua::Result<()> {
     let globals = lua.globals();
     for pair in shared.pairs::<Value, Value>() {
