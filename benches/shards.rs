@@ -94,12 +94,40 @@ fn client(url: &str) -> Command {
     command
 }
 
-fn stats(url: &str) -> Value {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// The emulator at `url` with `place` uploaded as the head version, so the runs create at head
+/// (40/min) as a team that uploads in an earlier step would.
+fn serve_with_place(boot: &str, warm: Option<&str>, place: &Path) -> (Child, String) {
+    let (server, url) = serve(boot, warm);
+    let upload = client(&url)
+        .env("INPUT_PLACE_FILE", place)
+        .env("INPUT_SCRIPT", "return 1")
+        .output()
+        .unwrap();
+    assert!(upload.status.success(), "{upload:?}");
+    (server, url)
+}
+
+/// The client running the suite's TestEZ specs (the caller adds shards and format).
+fn suite(url: &str) -> Command {
+    let mut command = client(url);
+    command
+        .env("INPUT_TEST_FRAMEWORK", "testez")
+        .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
+        .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ");
+    command
+}
+
+/// Runs one request of the emulator's to the end (this program is otherwise synchronous).
+fn blocking<T>(request: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    runtime.block_on(support::stats(url, KEY))
+        .unwrap()
+        .block_on(request)
+}
+
+fn stats(url: &str) -> Value {
+    blocking(support::stats(url, KEY))
 }
 
 fn main() {
@@ -122,22 +150,11 @@ fn main() {
     let mut serial_wall = f64::NAN;
     for shards in [1usize, 4, 8] {
         // A fresh emulator per run, so its counts and rate windows are this run's alone.
-        let (mut server, url) = serve(&boot, warm.as_deref());
-        // The place becomes the head version once, so the runs create at head (40/min) as
-        // a team that uploads in an earlier step would.
-        let upload = client(&url)
-            .env("INPUT_PLACE_FILE", &place)
-            .env("INPUT_SCRIPT", "return 1")
-            .output()
-            .unwrap();
-        assert!(upload.status.success(), "{upload:?}");
+        let (mut server, url) = serve_with_place(&boot, warm.as_deref(), &place);
         let before = stats(&url);
 
         let started = Instant::now();
-        let output = client(&url)
-            .env("INPUT_TEST_FRAMEWORK", "testez")
-            .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
-            .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+        let output = suite(&url)
             .env("INPUT_SHARDS", shards.to_string())
             .env("INPUT_OUTPUT_FORMAT", "json")
             .output()
@@ -187,17 +204,8 @@ fn last_shard_to_exit(boot: &str, warm: Option<&str>, place: &Path) {
     const LAST_SHARD_RUNS: usize = 6;
     let mut delays_ms = Vec::new();
     for _ in 0..LAST_SHARD_RUNS {
-        let (mut server, url) = serve(boot, warm);
-        let upload = client(&url)
-            .env("INPUT_PLACE_FILE", place)
-            .env("INPUT_SCRIPT", "return 1")
-            .output()
-            .unwrap();
-        assert!(upload.status.success(), "{upload:?}");
-        let output = client(&url)
-            .env("INPUT_TEST_FRAMEWORK", "testez")
-            .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
-            .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+        let (mut server, url) = serve_with_place(boot, warm, place);
+        let output = suite(&url)
             .env("INPUT_SHARDS", SHARDS.to_string())
             .env("INPUT_OUTPUT_FORMAT", "json")
             .output()
@@ -236,11 +244,7 @@ fn last_shard_to_exit(boot: &str, warm: Option<&str>, place: &Path) {
 
 /// When the emulator recorded the task at `path` ending (its `updateTime`).
 fn task_end(url: &str, path: &str) -> std::time::SystemTime {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let task = runtime.block_on(support::get_json(&format!("{url}/cloud/v2/{path}"), KEY));
+    let task = blocking(support::get_json(&format!("{url}/cloud/v2/{path}"), KEY));
     humantime::parse_rfc3339(task["updateTime"].as_str().unwrap()).unwrap()
 }
 
@@ -265,18 +269,9 @@ fn live_annotation(boot: &str) {
     std::fs::write(&place, support::place_with_testez(tests)).unwrap();
     println!("live progress: a failing first test in a task of {LIVE_TESTS} s of tests");
     for live in [false, true] {
-        let (mut server, url) = serve(boot, None);
-        let upload = client(&url)
-            .env("INPUT_PLACE_FILE", &place)
-            .env("INPUT_SCRIPT", "return 1")
-            .output()
-            .unwrap();
-        assert!(upload.status.success(), "{upload:?}");
+        let (mut server, url) = serve_with_place(boot, None, &place);
         let started = Instant::now();
-        let mut child = client(&url)
-            .env("INPUT_TEST_FRAMEWORK", "testez")
-            .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
-            .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+        let mut child = suite(&url)
             .env("INPUT_OUTPUT_FORMAT", "github")
             .env("INPUT_LIVE_PROGRESS", live.to_string())
             .stdout(Stdio::piped())
@@ -333,18 +328,9 @@ fn slow_module_scenario(boot: &str, warm: Option<&str>, boot_seconds: f64) {
         goal + boot_seconds
     );
     for (name, stealing) in [("static deal", "false"), ("work stealing", "true")] {
-        let (mut server, url) = serve(boot, warm);
-        let upload = client(&url)
-            .env("INPUT_PLACE_FILE", &place)
-            .env("INPUT_SCRIPT", "return 1")
-            .output()
-            .unwrap();
-        assert!(upload.status.success(), "{upload:?}");
+        let (mut server, url) = serve_with_place(boot, warm, &place);
         let started = Instant::now();
-        let output = client(&url)
-            .env("INPUT_TEST_FRAMEWORK", "testez")
-            .env("INPUT_TEST_ROOTS", "ReplicatedStorage.Tests")
-            .env("INPUT_FRAMEWORK_PATH", "ReplicatedStorage.TestEZ")
+        let output = suite(&url)
             .env("INPUT_SHARDS", SHARDS.to_string())
             .env("INPUT_WORK_STEALING", stealing)
             .env("INPUT_OUTPUT_FORMAT", "json")

@@ -234,21 +234,6 @@ mod tests {
         }
     }
 
-    /// The most polls any 60 s window holds.
-    fn most_in_a_minute(polls: &[Instant]) -> usize {
-        let mut polls = polls.to_vec();
-        polls.sort();
-        (0..polls.len())
-            .map(|i| {
-                polls[i..]
-                    .iter()
-                    .take_while(|at| **at - polls[i] < Duration::from_secs(60))
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
-    }
-
     #[tokio::test(start_paused = true)]
     async fn the_last_of_eight_shards_is_noticed_within_the_one_task_cadence() {
         // Eight shards of one suite ending at different times, within 2.6 s of each other.
@@ -314,7 +299,7 @@ mod tests {
             }
         });
         futures_util::future::join_all(slots).await;
-        let most = most_in_a_minute(&polls.into_inner());
+        let most = crate::api::poll_budget::most_in_any_minute(&polls.into_inner());
         let budget = crate::api::poll_budget::POLLS_PER_MINUTE as usize;
         assert!(most <= budget, "{most} GETs in a minute");
         // It spends the budget it has: more than the steady pace alone would.

@@ -256,15 +256,4 @@ mod tests {
         );
         assert_eq!(limiter.acquire(Bucket::ListLogs).await, Duration::ZERO);
     }
-
-    #[test]
-    fn the_poll_floor_grows_with_the_tasks_polled() {
-        let limiter = Limiter::new();
-        assert!(limiter.poll_floor() < Duration::from_millis(500));
-        let _polled: Vec<_> = (0..10).map(|_| limiter.polls().polling()).collect();
-        assert_eq!(limiter.poll_floor().as_millis(), 3333);
-        // Ten tasks polled at the floor stay inside Roblox's 200 GET/min.
-        let per_minute = 10.0 * 60.0 / limiter.poll_floor().as_secs_f64();
-        assert!(per_minute <= 200.0, "{per_minute}");
-    }
 }

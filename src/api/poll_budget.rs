@@ -98,7 +98,7 @@ impl PollBudget {
     }
 
     /// Tasks being polled now (at least one, for the floor's arithmetic).
-    pub fn polled(&self) -> usize {
+    fn polled(&self) -> usize {
         self.state().polled.max(1)
     }
 
@@ -173,24 +173,25 @@ impl Drop for Polling<'_> {
     }
 }
 
+/// The most of `times` (polls, turns) that any rolling minute holds: what the budget bounds.
+#[cfg(test)]
+pub(crate) fn most_in_any_minute(times: &[Instant]) -> usize {
+    let mut times = times.to_vec();
+    times.sort();
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|at| **at - times[i] < Duration::from_secs(60))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The most turns any window of `span` holds, for turns taken at `times` (sorted).
-    fn most_in_any(span: Duration, times: &[Instant]) -> usize {
-        times
-            .iter()
-            .enumerate()
-            .map(|(i, start)| {
-                times[i..]
-                    .iter()
-                    .take_while(|at| **at - *start < span)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
-    }
 
     #[tokio::test(start_paused = true)]
     async fn before_any_task_ends_turns_come_at_the_pace() {
@@ -252,8 +253,7 @@ mod tests {
         for task in tasks {
             turns.extend(task.await.expect("task"));
         }
-        turns.sort();
-        let most = most_in_any(Duration::from_secs(60), &turns);
+        let most = most_in_any_minute(&turns);
         assert!(
             most <= POLLS_PER_MINUTE as usize,
             "{most} turns in a minute"
@@ -268,6 +268,12 @@ mod tests {
         assert_eq!(budget.floor().as_millis(), 333);
         let polled: Vec<_> = (0..10).map(|_| budget.polling()).collect();
         assert_eq!(budget.floor().as_millis(), 3333);
+        // Ten tasks read at the floor stay inside Roblox's limit.
+        let per_minute = 10.0 * 60.0 / budget.floor().as_secs_f64();
+        assert!(
+            per_minute <= crate::roblox::per_minute::GET_TASK as f64,
+            "{per_minute}"
+        );
         drop(polled);
         assert_eq!(budget.floor().as_millis(), 333);
     }
