@@ -14,8 +14,12 @@ WORKDIR /src
 # Set to "" to leave the embedded emulator (backend: local, serve) out of the image.
 ARG CARGO_FEATURES=emulator
 COPY Cargo.toml Cargo.lock ./
-# Build settings (Luau built without its internal assertions).
+# Build settings (Luau built without its internal assertions, jemalloc with one arena).
 COPY .cargo ./.cargo
+# jemalloc, the musl binary's allocator, is built for the build machine's page size and refuses
+# to start under a larger one: arm64 Linux kernels use 4, 16 or 64 KiB pages, so the arm64
+# binary is built for 64 KiB (2^16), which runs under all three.
+ARG TARGETARCH
 COPY src ./src
 COPY benches ./benches
 COPY tests ./tests
@@ -23,7 +27,8 @@ COPY tests ./tests
 # proc-macro builds on a musl host). The binary must run on its own before it is shipped:
 # --version, a whole run on the emulator when present, and a run that hits its deadline (a
 # Luau error raised through the VM's Rust callbacks must end as exit 3, not abort the process).
-RUN cargo build --release --locked --no-default-features --features "${CARGO_FEATURES}" \
+RUN if [ "${TARGETARCH}" = arm64 ]; then export JEMALLOC_SYS_WITH_LG_PAGE=16; fi \
+    && cargo build --release --locked --no-default-features --features "${CARGO_FEATURES}" \
     && cp target/release/luau-exec /luau-exec \
     && /luau-exec --version \
     && if [ -n "${CARGO_FEATURES}" ]; then \

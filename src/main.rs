@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// On musl (the static Linux binary), jemalloc instead of musl's malloc: Cargo.toml says why,
+/// `.cargo/config.toml` how it is set up.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = luau_exec::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
