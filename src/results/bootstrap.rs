@@ -7,7 +7,7 @@ pub const COMMON: &str = include_str!("bootstrap/common.luau");
 /// The per-test reports of live progress (`liveTestStarted`, `liveTestEnded`): they do nothing
 /// unless the runner defined `liveReport` in front of the script.
 pub const LIVE: &str = include_str!("bootstrap/live.luau");
-/// `runSuite` and `flattenTestEZ`.
+/// `runSuite` and `testEZFlattener`.
 pub const TESTEZ: &str = include_str!("bootstrap/testez.luau");
 /// `runSuite` and `flattenJest`.
 pub const JEST: &str = include_str!("bootstrap/jest.luau");
