@@ -312,3 +312,27 @@ async fn modules_left_unclaimed_when_claims_are_throttled_fail_the_step() {
         "{message}"
     );
 }
+
+/// A claim's plan is let go once the claim has run: 160 spec modules whose plans each hold an
+/// 8 MiB buffer (1.25 GiB in all, more than the two VMs' 512 MiB limits together) pass, where
+/// keeping every plan to the task's end ran one VM out of memory.
+#[tokio::test]
+async fn each_claims_plan_is_let_go_once_it_has_run() {
+    const MODULES: usize = 160;
+    let mut tests = folder("Tests");
+    for index in 0..MODULES {
+        tests.add_child(module(
+            &format!("m{index:03}.spec"),
+            "return function()\n\tlocal held = buffer.create(8 * 1024 * 1024)\n\tit(\"holds its share\", function()\n\t\texpect(buffer.len(held)).to.equal(8 * 1024 * 1024)\n\tend)\nend\n",
+        ));
+    }
+    let bytes = place(vec![from_folder("TestEZ", &testez_source()), tests]);
+    let (ran, result) = run_local(&bytes, &[("INPUT_SHARDS", "2")]).await;
+    ran.code(Outcome::Complete);
+    assert_eq!(
+        result["tests"]["counts"],
+        json!({ "total": MODULES, "passed": MODULES, "failed": 0, "skipped": 0 })
+    );
+    let (shares, _) = distribution(&ran.stdout);
+    assert_eq!(shares.values().sum::<usize>(), MODULES, "{shares:?}");
+}
