@@ -208,34 +208,41 @@ fn install_task(
     Ok((shared, scheduler))
 }
 
-/// The collector's goal (how far the heap grows past what the last cycle left before the next
-/// one starts, in percent) while the heap is small, and from [`LARGE_HEAP`] on.
-const GC_GOAL_SMALL: i32 = 130;
-const GC_GOAL_LARGE: i32 = 140;
-const LARGE_HEAP: usize = 64 * 1024 * 1024;
+/// The collector's goal (how far the heap may grow past what the last cycle left before the
+/// next one starts, in percent) by the heap's size: from each size on, its goal.
+///
+/// Each cycle marks what is live, so a run's marking costs about what it allocates divided by
+/// (goal - 100)%, and its peak is up to the goal times what is live. A suite's live heap is
+/// small (the bootstrap lets each claim's plan go once it has run), so a small heap takes
+/// Lune's goal and more, and the goal falls as the heap grows: a task that keeps hundreds of
+/// MiB live is collected before its garbage takes it past [`MEMORY_LIMIT`] (Luau does not
+/// collect before it reports a failed allocation), and even a live heap of 365 MiB has room
+/// for its 40%.
+const GC_GOALS: [(usize, i32); 3] = [(0, 300), (64 * 1024 * 1024, 200), (160 * 1024 * 1024, 140)];
+
+/// The goal [`GC_GOALS`] gives a heap of `used` bytes.
+fn gc_goal(used: usize) -> i32 {
+    GC_GOALS
+        .iter()
+        .rev()
+        .find(|(from, _)| used >= *from)
+        .map_or(GC_GOALS[0].1, |(_, goal)| *goal)
+}
 
 /// The VM's memory limit, its collector's pacing for suites, and the deadline's interrupt.
 fn limit_and_pace(lua: &Lua, deadline: Instant, timed_out: &Arc<AtomicBool>) -> mlua::Result<()> {
     lua.set_memory_limit(MEMORY_LIMIT)?;
-    // A suite keeps every test's plan live (TestEZ gives each node an environment of
-    // closures), and Luau's default pacing lets garbage double the heap before collecting.
-    // Most of what a suite allocates is garbage, so each cycle marks the live plan for every
-    // (goal - 100)% of it that is allocated: the marking costs about allocation / (goal - 100)
-    // whatever the heap's size, and the peak is the goal times the live heap. At 15% the
-    // marking cost a fifth of the run; at 30% a 25,000-test run peaks at 310 MiB, Lune (goal
-    // 200%) at 342-360 MiB. A heap past `LARGE_HEAP` is a large suite's, where Lune's peak
-    // leaves room: 40% there cut the CPU time by a tenth at 325 MiB, while a small suite (5,000
-    // tests, 80 MiB beside Lune's 81) keeps 30%.
-    lua.gc_set_mode(GcMode::Incremental(
-        GcIncParams::default()
-            .goal(GC_GOAL_SMALL)
-            .step_multiplier(1000),
-    ));
+    let pace = |goal: i32| {
+        // A cycle, once started, runs ten times as fast as the script allocates, so a garbage
+        // heap is not left to grow while the collector catches up.
+        GcMode::Incremental(GcIncParams::default().goal(goal).step_multiplier(1000))
+    };
+    let goal = std::cell::Cell::new(gc_goal(0));
+    lua.gc_set_mode(pace(goal.get()));
     let flag = timed_out.clone();
     // Luau calls this at every call and loop back-edge: the clock is read only every 256th
     // time (a few microseconds of script at most), which made it a fifth of a suite's run time.
     let calls = std::cell::Cell::new(0u32);
-    let large = std::cell::Cell::new(false);
     lua.set_interrupt(move |lua| {
         let count = calls.get().wrapping_add(1);
         calls.set(count);
@@ -246,11 +253,10 @@ fn limit_and_pace(lua: &Lua, deadline: Instant, timed_out: &Arc<AtomicBool>) -> 
             flag.store(true, Ordering::SeqCst);
             return Err(LuaError::runtime("the task exceeded its timeout"));
         }
-        if !large.get() && lua.used_memory() >= LARGE_HEAP {
-            large.set(true);
-            lua.gc_set_mode(GcMode::Incremental(
-                GcIncParams::default().goal(GC_GOAL_LARGE),
-            ));
+        let wanted = gc_goal(lua.used_memory());
+        if wanted != goal.get() {
+            goal.set(wanted);
+            lua.gc_set_mode(pace(wanted));
         }
         Ok(VmState::Continue)
     });
@@ -393,6 +399,29 @@ fn error_message(error: &LuaError) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The goal falls as the heap grows, never below a collection's worth of room, and a heap
+    /// up to 70% live is collected before its garbage takes it past the VM's limit.
+    #[test]
+    fn the_collectors_goal_falls_as_the_heap_grows_and_keeps_under_the_limit() {
+        let mib = 1024 * 1024;
+        assert!(
+            gc_goal(0) >= 200,
+            "a small heap is paced at least as Lune paces it"
+        );
+        let mut previous = i32::MAX;
+        for used in (0..=MEMORY_LIMIT).step_by(mib) {
+            let goal = gc_goal(used);
+            assert!(goal <= previous && goal > 100, "{goal}% at {used} bytes");
+            previous = goal;
+            if used <= MEMORY_LIMIT / 10 * 7 {
+                assert!(
+                    used / 100 * usize::try_from(goal).unwrap_or(0) <= MEMORY_LIMIT,
+                    "{used} bytes live at {goal}% would pass the limit"
+                );
+            }
+        }
+    }
 
     /// Runs a script with a deadline no test means to reach (tests run side by side on a
     /// loaded machine: 200,000 prints took over 5 s there).
