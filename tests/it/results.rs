@@ -372,7 +372,9 @@ local results = {{
         describe("later", {{ it("skipped one", "Skipped") }}),
     }}) }}) }},
 }}
-return envelope("testez", flattenTestEZ(results, "ReplicatedStorage.Packages"))
+local flattener = testEZFlattener("ReplicatedStorage.Packages")
+flattener.add(results)
+return envelope("testez", flattener.finish())
 "#,
         failure = lua_string(failure)
     );
@@ -397,6 +399,50 @@ return envelope("testez", flattenTestEZ(results, "ReplicatedStorage.Packages"))
     assert_eq!(
         tests[3]["location"],
         "ReplicatedStorage.Tests.broken.spec:2"
+    );
+}
+
+/// A work-stealing task flattens each claim's results as the claim ends: the list is the one
+/// the claims' trees merged would give, errors no test owns numbered across the claims, and an
+/// error a test of a later claim owns is not listed again.
+#[tokio::test]
+async fn claims_flattened_one_by_one_list_what_their_merged_tree_would() {
+    let recorded = r#"
+local function it(phrase, status, errors)
+    return { planNode = { phrase = phrase, type = "It" }, status = status, errors = errors or {}, children = {} }
+end
+local function describe(phrase, children)
+    return { planNode = { phrase = phrase, type = "Describe" }, status = "Success", errors = {}, children = children }
+end
+local first = {
+    errors = { "Error during planning: ReplicatedStorage.Tests.a.spec:1: broken", "shared failure" },
+    children = { describe("Tests", { describe("a", { it("passes", "Success") }) }) },
+}
+local second = {
+    errors = { "shared failure", "Error during planning: ReplicatedStorage.Tests.c.spec:1: broken" },
+    children = { describe("Tests", { describe("b", { it("fails", "Failure", { "shared failure" }) }) }) },
+}
+local flattener = testEZFlattener("ReplicatedStorage.Packages")
+flattener.add(first)
+flattener.add(second)
+return envelope("testez", flattener.finish())
+"#;
+    let envelope = first_result(&format!("{COMMON}\n{TESTEZ}\n{recorded}")).await;
+    let listed: Vec<(Value, Value)> = envelope["tests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{envelope}"))
+        .iter()
+        .map(|test| (test["path"].clone(), test["status"].clone()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (json!(["Tests", "a", "passes"]), json!("passed")),
+            (json!(["Tests", "b", "fails"]), json!("failed")),
+            (json!(["TestEZ", "error 1"]), json!("failed")),
+            (json!(["TestEZ", "error 4"]), json!("failed")),
+        ],
+        "{envelope}"
     );
 }
 
