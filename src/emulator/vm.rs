@@ -628,6 +628,20 @@ return {
         }
     }
 
+    /// A task that keeps 240 MiB live and then makes 720 MiB of garbage completes: past
+    /// 160 MiB the collector's goal falls, so the garbage is collected before it takes the
+    /// heap past the limit (at the small heap's 300% it would reach 720 MiB first).
+    #[test]
+    fn a_mostly_live_heap_is_collected_before_its_garbage_reaches_the_limit() {
+        let script = "local MiB = 1024 * 1024\n\
+            local kept = {}\n\
+            for i = 1, 30 do kept[i] = buffer.create(8 * MiB) end\n\
+            local made = 0\n\
+            for i = 1, 90 do made += buffer.len(buffer.create(8 * MiB)) end\n\
+            return #kept, made // MiB";
+        assert_eq!(results(script), vec![json!(30), json!(720)]);
+    }
+
     #[test]
     fn instances_count_against_the_tasks_memory() {
         // Each would hold 1.5 GiB outside the VM: names, clones, attributes, property values.
