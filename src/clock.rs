@@ -46,8 +46,9 @@ impl Timing {
 pub enum Cadence {
     /// Open Cloud's: within its GET budget (see the module header).
     OpenCloud,
-    /// The embedded emulator's, on this machine: no budget to keep, so no fixed delay; 2 ms
-    /// polls for the first 100 ms (most local tasks end there), 10 ms to a second, 50 ms after.
+    /// The embedded emulator's, on this machine: it says when a task's state changes
+    /// (`TaskSource::task_changes`), which is when a poll is due; the schedule only backs that
+    /// up, every 50 ms.
     Local,
 }
 
@@ -56,14 +57,13 @@ impl Cadence {
     pub fn interval(self, elapsed: Duration) -> Duration {
         match self {
             Self::OpenCloud => poll_interval(elapsed),
-            Self::Local => Duration::from_millis(match elapsed.as_millis() {
-                0..100 => 2,
-                100..1000 => 10,
-                _ => 50,
-            }),
+            Self::Local => LOCAL_POLL_INTERVAL,
         }
     }
 }
+
+/// The local backend's polls when no task changes state in between (see [`Cadence::Local`]).
+pub const LOCAL_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The interval before the next poll on Open Cloud, given how long the task has run.
 pub fn poll_interval(elapsed: Duration) -> Duration {
@@ -81,10 +81,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_local_cadence_has_no_fixed_delay() {
+    fn the_local_cadence_backs_up_the_emulators_changes() {
         assert_eq!(
             Cadence::Local.interval(Duration::ZERO),
-            Duration::from_millis(2)
+            Duration::from_millis(50)
         );
         assert_eq!(
             Cadence::Local.interval(Duration::from_secs(60)),

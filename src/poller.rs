@@ -33,6 +33,13 @@ pub trait TaskSource {
     fn poll_budget(&self) -> Option<&PollBudget> {
         None
     }
+
+    /// A count that changes whenever a task's state may have (the embedded emulator's): the
+    /// next poll is then due at once rather than at its time. Polls still keep their schedule,
+    /// so a change that is not counted is seen all the same, only later.
+    fn task_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// What the poller tells the presenter.
@@ -67,6 +74,7 @@ pub async fn wait_for_terminal<S: TaskSource>(
     let budget = source.poll_budget();
     // Counted as polled until this returns, however it returns.
     let _polling = budget.map(PollBudget::polling);
+    let mut changes = source.task_changes();
     let mut task = initial;
     let mut last_report = started;
     on_event(PollEvent::StateChanged {
@@ -84,7 +92,12 @@ pub async fn wait_for_terminal<S: TaskSource>(
                 last: Box::new(task),
             });
         }
-        tokio::time::sleep_until(next).await;
+        until_due_or_changed(next, &mut changes).await;
+        // Changes from here on are after this poll's answer may have been written: they wake
+        // the next wait.
+        if let Some(changes) = changes.as_mut() {
+            changes.mark_unchanged();
+        }
         let poll = async {
             if let Some(budget) = budget {
                 budget.turn().await;
@@ -121,6 +134,26 @@ pub async fn wait_for_terminal<S: TaskSource>(
         }
     }
     Ok(task)
+}
+
+/// Waits until `due`, or until `changes` moves on from what the last poll saw. A source whose
+/// count is gone (its emulator stopped) is polled on its schedule from then on.
+async fn until_due_or_changed(
+    due: Instant,
+    changes: &mut Option<tokio::sync::watch::Receiver<u64>>,
+) {
+    let Some(receiver) = changes.as_mut() else {
+        return tokio::time::sleep_until(due).await;
+    };
+    tokio::select! {
+        () = tokio::time::sleep_until(due) => {}
+        changed = receiver.changed() => {
+            if changed.is_err() {
+                *changes = None;
+                tokio::time::sleep_until(due).await;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -232,6 +265,95 @@ mod tests {
             });
             futures_util::future::join_all(waits).await
         }
+    }
+
+    /// A task of the embedded emulator: processing until `end`, then complete; `changes` is
+    /// the emulator's count of state changes, when it still has one.
+    struct Emulated {
+        end: Instant,
+        changes: Option<tokio::sync::watch::Receiver<u64>>,
+        polls: RefCell<Vec<Instant>>,
+    }
+
+    impl TaskSource for Emulated {
+        async fn get_task(&self, path: &str) -> Result<Task, ApiError> {
+            let now = Instant::now();
+            self.polls.borrow_mut().push(now);
+            let state = if now >= self.end {
+                TaskState::Complete
+            } else {
+                TaskState::Processing
+            };
+            Ok(Task {
+                path: path.to_owned(),
+                state,
+                ..Task::default()
+            })
+        }
+
+        fn task_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+            self.changes.clone()
+        }
+    }
+
+    /// Follows `source`'s task on the local cadence until it ends; how long after its end it
+    /// was noticed.
+    async fn follow_locally(source: &Emulated) -> Duration {
+        let started = Instant::now();
+        let task = Task {
+            path: "tasks/local".into(),
+            state: TaskState::Processing,
+            ..Task::default()
+        };
+        let timing = Timing {
+            cadence: crate::clock::Cadence::Local,
+            ..Timing::default()
+        };
+        let deadline = started + Duration::from_secs(60);
+        let mut quiet = |_| {};
+        let polled = wait_for_terminal(source, task, started, deadline, timing, &mut quiet);
+        assert!(polled.await.is_ok());
+        Instant::now() - source.end
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_the_emulator_says_has_ended_is_polled_at_once_not_on_the_schedule() {
+        let (changed, changes) = tokio::sync::watch::channel(0u64);
+        let end = Instant::now() + Duration::from_millis(1234);
+        let source = Emulated {
+            end,
+            changes: Some(changes),
+            polls: RefCell::new(Vec::new()),
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep_until(end).await;
+            changed.send_modify(|count| *count += 1);
+            // The emulator lives on after the task.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        let late = follow_locally(&source).await;
+        assert_eq!(late, Duration::ZERO, "noticed as it ended");
+        // Between start and end, only the schedule's backing polls.
+        let polls = source.polls.borrow().len();
+        let scheduled = (1234 / crate::clock::LOCAL_POLL_INTERVAL.as_millis()) as usize;
+        assert!(polls <= scheduled + 2, "{polls} polls");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_the_emulators_changes_the_local_schedule_still_notices_the_end() {
+        // The emulator's count is gone (its sender dropped): polls keep their schedule rather
+        // than spinning on a closed channel.
+        let (changed, changes) = tokio::sync::watch::channel(0u64);
+        drop(changed);
+        let source = Emulated {
+            end: Instant::now() + Duration::from_millis(1234),
+            changes: Some(changes),
+            polls: RefCell::new(Vec::new()),
+        };
+        let late = follow_locally(&source).await;
+        assert!(late <= crate::clock::LOCAL_POLL_INTERVAL, "{late:?}");
+        let polls = source.polls.borrow().len();
+        assert!((20..=30).contains(&polls), "{polls} polls in 1.3 s");
     }
 
     #[tokio::test(start_paused = true)]

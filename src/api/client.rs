@@ -62,6 +62,9 @@ pub struct OpenCloud {
     /// Roblox's per-key-owner rate limits, shared by every task of the step (Open Cloud only:
     /// the local emulator has none).
     limiter: Option<Arc<Limiter>>,
+    /// The in-process emulator's count of task state changes: polls wait on it, not on a
+    /// timer alone (`backend: local` only).
+    task_changes: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// How the body of a successful answer is read.
@@ -145,12 +148,20 @@ impl OpenCloud {
             policy: RetryPolicy::new(timing),
             resource_path,
             limiter: None,
+            task_changes: None,
         })
     }
 
     /// Counts every request against `limiter` (Roblox's per-key-owner rate limits).
     pub fn with_limiter(mut self, limiter: Arc<Limiter>) -> Self {
         self.limiter = Some(limiter);
+        self
+    }
+
+    /// Polls of this client's tasks wake when `changes` does (the embedded emulator's count of
+    /// task state changes), besides their schedule.
+    pub fn with_task_changes(mut self, changes: tokio::sync::watch::Receiver<u64>) -> Self {
+        self.task_changes = Some(changes);
         self
     }
 
@@ -414,6 +425,10 @@ impl TaskSource for OpenCloud {
 
     fn poll_budget(&self) -> Option<&super::PollBudget> {
         self.limiter().map(Limiter::polls)
+    }
+
+    fn task_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.task_changes.clone()
     }
 }
 

@@ -88,12 +88,13 @@ async fn start_local(config: &Plan, console: &mut dyn Sink) -> Result<OpenCloud,
     console.emit(Event::Note(
         "backend local: the embedded emulator runs the script with real Luau in the place's instance tree, without the Roblox engine",
     ));
-    client(
+    let api = client(
         &running.url,
         ApiKey::new(key),
         config.timing,
         Service::LocalEmulator,
-    )
+    )?;
+    Ok(api.with_task_changes(running.task_changes))
 }
 
 #[cfg(not(feature = "emulator"))]

@@ -288,12 +288,25 @@ struct Shared {
     /// Every universe's memory stores, shared with the tasks (apart from `state`, so a task's
     /// memory-store calls never wait on the HTTP handlers' lock).
     memory: memory_store::SharedStores,
+    /// Counts the changes of any task's state (a task started or ended).
+    task_changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Shared {
+    /// Tells whoever follows [`RunningEmulator::task_changes`] that a task's state changed.
+    fn task_changed(&self) {
+        self.task_changes
+            .send_modify(|count| *count = count.wrapping_add(1));
+    }
 }
 
 /// A running emulator; it stops when the process does.
 pub struct RunningEmulator {
     pub url: reqwest::Url,
     pub addr: SocketAddr,
+    /// Changes whenever a task's state does: an in-process client polls when it changes, not
+    /// on a timer (see `poller`), so it notices a task's end as it happens.
+    pub task_changes: tokio::sync::watch::Receiver<u64>,
 }
 
 /// Binds `listen`, starts the workers and serves in the background.
@@ -306,12 +319,14 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
     let workers = options.workers.max(1);
     let connection_timeout = options.connection_timeout;
     let memory = memory_store::SharedStores::new(options.limits.rate_limits);
+    let (task_changes, changes_seen) = tokio::sync::watch::channel(0);
     let shared = Arc::new(Shared {
         options,
         base_url,
         state: Mutex::new(State::default()),
         queue: Mutex::new(sender),
         memory,
+        task_changes,
     });
     let receiver = Arc::new(Mutex::new(receiver));
     for index in 0..workers {
@@ -325,7 +340,11 @@ pub async fn start(listen: &str, options: EmulatorOptions) -> std::io::Result<Ru
     }
     let app = server::router(shared);
     tokio::spawn(connection::serve(listener, app, connection_timeout));
-    Ok(RunningEmulator { url, addr })
+    Ok(RunningEmulator {
+        url,
+        addr,
+        task_changes: changes_seen,
+    })
 }
 
 impl State {

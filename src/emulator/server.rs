@@ -441,6 +441,10 @@ fn record_task(
 
 /// A worker: takes queued tasks one at a time until the emulator goes away.
 pub(super) fn work(shared: &Shared, queue: &Mutex<mpsc::Receiver<QueuedTask>>) {
+    // While the first place is still on its way: the reflection database, which decoding a
+    // place and every task need, is decoded once per process (a few milliseconds) and would
+    // otherwise be decoded then, with the run waiting on it.
+    super::dom::warm_up();
     loop {
         let next = queue
             .lock()
@@ -466,6 +470,7 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
             record.task.state = TaskState::Processing;
             record.task.update_time = Some(now());
         }
+        shared.task_changed();
     }
     let version = (
         request.context.universe,
@@ -494,8 +499,19 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
     }
 }
 
-/// A finished task's outcome, logs and binary output, as its GETs will answer them.
+/// A finished task's outcome, logs and binary output, as its GETs will answer them; then
+/// whoever waits on the emulator's task changes is woken.
 fn record_outcome(
+    shared: &Shared,
+    id: &str,
+    version: super::warm::Version,
+    execution: vm::Execution,
+) {
+    record_in_state(shared, id, version, execution);
+    shared.task_changed();
+}
+
+fn record_in_state(
     shared: &Shared,
     id: &str,
     version: super::warm::Version,

@@ -139,6 +139,15 @@ pub struct Dom {
     pub(crate) memory: memory::Memory,
 }
 
+/// Decodes what every place and task read from first use on (Roblox's reflection database,
+/// bundled or the user's own as `rbx_binary` reads it), so that no run waits on it. Idempotent
+/// and cheap once done.
+pub fn warm_up() {
+    let _ = rbx_reflection_database::get_bundled();
+    // rbx_binary reads the user's own database in place of the bundled one when there is one.
+    let _ = rbx_reflection_database::get();
+}
+
 impl Dom {
     /// A task's tree, holding at most `memory_cap` bytes together with the VM it is installed
     /// into.
