@@ -458,6 +458,42 @@ fn oldest_key<T>(map: &HashMap<String, T>, created: impl Fn(&T) -> Instant) -> O
 mod tests {
     use super::*;
 
+    /// The count a local run's poller waits on moves when a task ends, and by then the task's
+    /// answer is the terminal one: without it, every local run would wait on its schedule.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tasks_end_moves_the_count_of_task_changes_after_its_outcome_is_recorded() {
+        use crate::api::model::CreateTaskRequest;
+        use crate::api::{OpenCloud, Service, TaskApi};
+        use crate::poller::TaskSource;
+
+        let running = start("127.0.0.1:0", EmulatorOptions::default())
+            .await
+            .expect("the emulator starts");
+        let mut changes = running.task_changes.clone();
+        let api = OpenCloud::new(
+            &running.url,
+            crate::secret::ApiKey::new("k".into()),
+            crate::clock::Timing::default(),
+            Service::LocalEmulator,
+        )
+        .expect("a client");
+        let request = CreateTaskRequest {
+            script: "task.wait(0.2) return 1".into(),
+            ..CreateTaskRequest::default()
+        };
+        let task = api
+            .create_task(1, 1, None, &request, None)
+            .await
+            .expect("created");
+        changes.mark_unchanged();
+        tokio::time::timeout(Duration::from_secs(10), changes.changed())
+            .await
+            .expect("the count moved before the task's timeout")
+            .expect("the emulator is still running");
+        let ended = api.get_task(&task.path).await.expect("read");
+        assert_eq!(ended.state, crate::api::model::TaskState::Complete);
+    }
+
     #[test]
     fn the_log_window_drops_the_oldest() {
         let mut window = LogWindow::default();

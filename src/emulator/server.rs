@@ -511,6 +511,7 @@ fn record_outcome(
     shared.task_changed();
 }
 
+/// [`record_outcome`]'s part under the state's lock.
 fn record_in_state(
     shared: &Shared,
     id: &str,
