@@ -80,7 +80,7 @@ async fn run_job(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>) -> u8 {
             report
         }
     };
-    finish(&config, &mut console, &report, &redactor)
+    finish(&config, &mut console, report, &redactor)
 }
 
 /// Every refused input at once, one line each (and an annotation each on GitHub); exit 2.
@@ -103,8 +103,7 @@ fn refuse(errors: &config::ConfigErrors, github_actions: bool) -> u8 {
 
 /// The end of every run: coverage judged, the report files written (a failure is exit 11), the
 /// end shown on the console, then the GitHub step outputs and summary; the exit code.
-fn finish(config: &Plan, console: &mut Console, report: &StepReport, redactor: &Redactor) -> u8 {
-    let mut report = report.clone();
+fn finish(config: &Plan, console: &mut Console, mut report: StepReport, redactor: &Redactor) -> u8 {
     if let Some(spec) = &config.coverage {
         measure_coverage(config, spec, &mut report);
     }

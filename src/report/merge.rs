@@ -68,10 +68,11 @@ fn merged_tests(config: &Plan, tasks: &mut [TaskReport]) -> TestRun {
         totals: None,
     };
     let mut notes = Vec::new();
+    let mut unlisted = Counts::default();
     let stolen = StolenWork::of(config, tasks);
     // `tasks` are in the order of `config.units`, one for each.
     for (task, unit) in tasks.iter_mut().zip(config.units.iter()) {
-        match &task.tests {
+        match &mut task.tests {
             Some(tests) => {
                 if run.framework.is_empty() {
                     run.framework = tests.framework.clone();
@@ -80,9 +81,14 @@ fn merged_tests(config: &Plan, tasks: &mut [TaskReport]) -> TestRun {
                 if run.error.is_none() {
                     run.error = tests.error.clone();
                 }
-                run.tests.extend(tests.tests.iter().cloned());
+                unlisted = unlisted.plus(tests.unlisted());
+                // The tests move to the step (a suite's tests are the largest part of a
+                // report): the task keeps its counts, which is all that is read of it after.
+                tests.totals = Some(tests.counts());
+                run.tests.append(&mut tests.tests);
                 if let Some(note) = &tests.notes {
-                    notes.push(format!("{}: {note}", task.name()));
+                    let name = task.label.as_deref().unwrap_or_default();
+                    notes.push(format!("{name}: {note}"));
                 }
             }
             // With work stealing, a task that died when the others had reported every module
@@ -112,7 +118,9 @@ fn merged_tests(config: &Plan, tasks: &mut [TaskReport]) -> TestRun {
         stolen.account(tasks, &mut run, &mut notes);
     }
     run.notes = (!notes.is_empty()).then(|| notes.join("\n"));
-    run.totals = totals_with_unlisted(&run, tasks);
+    // The tests each task counted but did not list (its results were trimmed) count in the
+    // step's totals too.
+    run.totals = (unlisted.total > 0).then(|| run.listed().plus(unlisted));
     run
 }
 
@@ -201,16 +209,6 @@ fn never_green_with_a_gap(run: &TestRun, step: &mut StepReport) {
             }));
         }
     }
-}
-
-/// The tests each task counted but did not list (its results were trimmed) count in the
-/// step's totals too: `None` when every task listed all it ran.
-fn totals_with_unlisted(run: &TestRun, tasks: &[TaskReport]) -> Option<Counts> {
-    let unlisted = tasks
-        .iter()
-        .filter_map(|t| t.tests.as_ref())
-        .fold(Counts::default(), |sum, tests| sum.plus(tests.unlisted()));
-    (unlisted.total > 0).then(|| run.listed().plus(unlisted))
 }
 
 /// The step judges the whole suite once every task completed: no tests found, a pattern that
