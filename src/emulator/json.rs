@@ -5,6 +5,7 @@
 //! itself twice (`t.a = t t.b = t`) or a chain of tables shared by two keys each doubles the
 //! text with every level.
 
+use std::fmt::Write;
 use std::time::Instant;
 
 use mlua::{Table, Value};
@@ -154,7 +155,9 @@ impl JsonWriter {
         }
         match value {
             Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Integer(i) => out.push_str(&i.to_string()),
+            Value::Integer(i) => {
+                let _ = write!(out, "{i}");
+            }
             Value::Number(n) => write_number(out, *n),
             Value::String(s) => {
                 // Its text is at least as long as its bytes and two quotes: a string that
@@ -164,7 +167,12 @@ impl JsonWriter {
                     return Err(Failure::TooLarge);
                 }
                 // Escapes can still make it up to six times longer: stop at the limit.
-                if !write_string(out, &s.to_string_lossy(), out.len() + room) {
+                let cap = out.len() + room;
+                let written = match s.to_str() {
+                    Ok(text) => write_string(out, &text, cap),
+                    Err(_) => write_string(out, &s.to_string_lossy(), cap),
+                };
+                if !written {
                     return Err(Failure::TooLarge);
                 }
             }
@@ -190,7 +198,9 @@ impl JsonWriter {
         written
     }
 
-    /// Array-like tables (every key 1..#t) become arrays, others objects.
+    /// Array-like tables (every key 1..#t) become arrays, others objects. The pairs are read
+    /// once: a suite's envelope is thousands of small tables, and every read of a value from
+    /// the VM costs more than writing it.
     fn write_open_table(
         &mut self,
         out: &mut String,
@@ -198,31 +208,11 @@ impl JsonWriter {
         depth: usize,
     ) -> Result<(), Failure> {
         let length = table.raw_len();
-        // Every item takes at least two bytes (a digit and a comma): a table with more
-        // pairs than half the room left cannot fit, whatever it holds.
-        let most = self.room(out) / 2 + 1;
-        let mut pairs = 0;
-        self.each_pair(table, |_, _, _| {
-            pairs += 1;
-            if pairs > most {
-                return Err(Failure::TooLarge);
-            }
-            Ok(())
-        })?;
-        if pairs == 0 || pairs == length {
-            out.push('[');
-            for i in 1..=length {
-                if i > 1 {
-                    out.push(',');
-                }
-                let item = table.raw_get::<Value>(i).unwrap_or(Value::Nil);
-                self.write(out, &item, depth + 1)
-                    .map_err(|failure| failure.inside(Step::Index(i)))?;
-            }
-            out.push(']');
-            return self.check(out);
+        let pairs = self.pairs(out, table)?;
+        if pairs.is_empty() || pairs.len() == length {
+            return self.write_array(out, pairs, length, depth);
         }
-        let entries = self.object_entries(out, table)?;
+        let entries = self.object_entries(out, pairs)?;
         out.push('{');
         for (i, (key, value)) in entries.iter().enumerate() {
             if i > 0 {
@@ -239,25 +229,60 @@ impl JsonWriter {
         self.check(out)
     }
 
-    /// Calls `visit` on each pair of `table` (raw, without `__pairs`) until it fails or the
-    /// deadline passes.
-    fn each_pair(
+    /// The items 1..=`length` of a table whose `pairs` are as many as its length, in order; a
+    /// key that is not one of them (a table with holes) is left out, as reading the items by
+    /// index would.
+    fn write_array(
         &mut self,
-        table: &Table,
-        mut visit: impl FnMut(Value, Value, &mut Self) -> Result<(), Failure>,
+        out: &mut String,
+        pairs: Vec<(Value, Value)>,
+        length: usize,
+        depth: usize,
     ) -> Result<(), Failure> {
+        let mut items = vec![Value::Nil; length];
+        for (key, value) in pairs {
+            if let Some(slot) = array_index(&key, length).and_then(|i| items.get_mut(i)) {
+                *slot = value;
+            }
+        }
+        out.push('[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            self.write(out, item, depth + 1)
+                .map_err(|failure| failure.inside(Step::Index(i + 1)))?;
+        }
+        out.push(']');
+        self.check(out)
+    }
+
+    /// Every pair of `table` (raw, without `__pairs`). Every item takes at least two bytes (a
+    /// digit and a comma): a table with more pairs than half the room left cannot fit, whatever
+    /// it holds, and is refused before it is read whole.
+    fn pairs(&mut self, out: &str, table: &Table) -> Result<Vec<(Value, Value)>, Failure> {
+        let most = self.room(out) / 2 + 1;
+        let mut pairs = Vec::new();
         let mut stopped = None;
         // `for_each` stops at the first error; the failure itself is kept aside.
         let _ = table.for_each::<Value, Value>(|key, value| {
-            match self.tick().and_then(|()| visit(key, value, self)) {
-                Ok(()) => Ok(()),
+            let step = if pairs.len() >= most {
+                Err(Failure::TooLarge)
+            } else {
+                self.tick()
+            };
+            match step {
+                Ok(()) => {
+                    pairs.push((key, value));
+                    Ok(())
+                }
                 Err(failure) => {
                     stopped = Some(failure);
                     Err(mlua::Error::runtime("stopped"))
                 }
             }
         });
-        stopped.map_or(Ok(()), Err)
+        stopped.map_or(Ok(pairs), Err)
     }
 
     /// The pairs of an object, keys as JSON keys (number keys as strings), sorted so the text is
@@ -266,13 +291,13 @@ impl JsonWriter {
     fn object_entries(
         &mut self,
         out: &str,
-        table: &Table,
+        pairs: Vec<(Value, Value)>,
     ) -> Result<Vec<(String, Value)>, Failure> {
         let room = self.room(out);
         // Each entry takes its key, two quotes, a colon, a value and a comma.
         let mut needed = 0;
-        let mut entries = Vec::new();
-        self.each_pair(table, |key, value, _| {
+        let mut entries = Vec::with_capacity(pairs.len());
+        for (key, value) in pairs {
             let key = match key {
                 Value::String(s) => {
                     if s.as_bytes().len() + needed > room {
@@ -285,22 +310,32 @@ impl JsonWriter {
                     let mut text = String::new();
                     write_number(&mut text, n);
                     if text == "null" {
-                        return Ok(());
+                        continue;
                     }
                     text
                 }
-                _ => return Ok(()),
+                _ => continue,
             };
             needed += key.len() + 5;
             if needed > room + 1 {
                 return Err(Failure::TooLarge);
             }
             entries.push((key, value));
-            Ok(())
-        })?;
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(entries)
     }
+}
+
+/// The place (from 0) of `key` among the items 1..=`length` of an array.
+fn array_index(key: &Value, length: usize) -> Option<usize> {
+    let index = match *key {
+        Value::Integer(i) => usize::try_from(i).ok()?,
+        // Luau's numbers are doubles: mlua gives whole ones as integers, but not every one.
+        Value::Number(n) if n.fract() == 0.0 && n >= 1.0 && n <= length as f64 => n as usize,
+        _ => return None,
+    };
+    (1..=length).contains(&index).then(|| index - 1)
 }
 
 /// `.a.b[3]`: the keys from a return value down to a cycle.
@@ -339,23 +374,39 @@ fn write_number(out: &mut String, n: f64) {
 
 /// Writes `text` as a JSON string; false (and stops) once `out` passes `cap` bytes.
 pub(crate) fn write_string(out: &mut String, text: &str, cap: usize) -> bool {
-    use std::fmt::Write;
     out.push('"');
-    for c in text.chars() {
+    let mut rest = text;
+    // Runs that need no escape are copied whole (most text is such a run), once they are
+    // known to fit.
+    while !rest.is_empty() {
+        let plain = rest
+            .bytes()
+            .position(|b| b == b'"' || b == b'\\' || b < 0x20)
+            .unwrap_or(rest.len());
+        if plain > 0 {
+            if out.len() + plain > cap {
+                return false;
+            }
+            out.push_str(&rest[..plain]);
+            rest = &rest[plain..];
+            continue;
+        }
         if out.len() > cap {
             return false;
         }
+        let mut chars = rest.chars();
+        let Some(c) = chars.next() else { break };
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
+            c => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
-            c => out.push(c),
         }
+        rest = chars.as_str();
     }
     out.push('"');
     out.len() <= cap

@@ -395,6 +395,56 @@ struct WireEnvelope<'a> {
     omitted: Option<Value>,
 }
 
+/// A well-formed envelope, typed: it reads in one pass (see [`well_formed_envelope`]).
+#[derive(Deserialize)]
+struct TypedEnvelope {
+    kind: String,
+    #[serde(default)]
+    framework: Option<String>,
+    #[serde(default)]
+    notes: Option<String>,
+    tests: Vec<TypedTest>,
+    /// Only `null` or absent: a suite that could not run is read field by field.
+    #[serde(default, rename = "error")]
+    _no_error: Option<()>,
+    #[serde(default)]
+    totals: Option<Value>,
+    #[serde(default)]
+    omitted: Option<Value>,
+}
+
+/// A well-formed test, typed.
+#[derive(Deserialize)]
+struct TypedTest {
+    path: Vec<String>,
+    status: String,
+    #[serde(default)]
+    duration: Option<f64>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+}
+
+impl TypedTest {
+    /// The test, as [`parse_test`] reads it; `None` where that would refuse it.
+    fn into_case(self) -> Option<TestCase> {
+        if self.path.is_empty() {
+            return None;
+        }
+        let text = |text: Option<String>| text.filter(|text| !text.is_empty());
+        Some(TestCase {
+            path: self.path,
+            status: TestStatus::parse(&self.status)?,
+            duration: self.duration.filter(|d| d.is_finite() && *d >= 0.0),
+            message: text(self.message),
+            location: text(self.location),
+            file: None,
+            brief: None,
+        })
+    }
+}
+
 /// One test as it arrives; each field is checked by [`parse_test`].
 #[derive(Deserialize)]
 struct WireTest {
@@ -419,6 +469,42 @@ pub fn parse_envelope(first: &str, redactor: &Redactor) -> Result<Option<TestRun
     if !first.contains(ENVELOPE_FAMILY) {
         return Ok(None);
     }
+    match well_formed_envelope(first) {
+        Some(run) => Ok(Some(run)),
+        None => parse_field_by_field(first, redactor),
+    }
+}
+
+/// A well-formed envelope as it reads in one pass: `None` for anything else (another kind,
+/// a suite error, a value of an unexpected type anywhere), which [`parse_field_by_field`]
+/// reads again to say what it is. A suite's envelope holds thousands of tests, and a run
+/// waits on reading it.
+fn well_formed_envelope(first: &str) -> Option<TestRun> {
+    let envelope: TypedEnvelope = serde_json::from_str(first).ok()?;
+    if envelope.kind != ENVELOPE_KIND {
+        return None;
+    }
+    let tests = envelope
+        .tests
+        .into_iter()
+        .map(TypedTest::into_case)
+        .collect::<Option<Vec<_>>>()?;
+    let mut run = TestRun {
+        framework: envelope.framework.unwrap_or_else(|| "unknown".to_owned()),
+        tests,
+        notes: envelope.notes,
+        error: None,
+        totals: None,
+    };
+    run.totals = parse_totals(envelope.totals, envelope.omitted, run.listed()).ok()?;
+    Some(run)
+}
+
+/// The envelope, read field by field: every way it can be malformed has its own message.
+fn parse_field_by_field(
+    first: &str,
+    redactor: &Redactor,
+) -> Result<Option<TestRun>, EnvelopeError> {
     let Ok(envelope) = serde_json::from_str::<WireEnvelope<'_>>(first) else {
         return Ok(None);
     };
@@ -689,6 +775,40 @@ mod tests {
             Some("ReplicatedStorage.Tests.math.spec:7")
         );
         assert_eq!(run.tests[0].duration, Some(0.002));
+    }
+
+    #[test]
+    fn a_well_formed_envelope_reads_in_one_pass_as_field_by_field() {
+        let envelopes = [
+            r#"{"kind":"luau-exec/test-results@1","framework":"testez","notes":"n","tests":[
+                {"path":["Tests","math","adds"],"status":"passed","duration":0.002,"extra":[1]},
+                {"path":["Tests","fails"],"status":"failed","message":"boom\nline","location":"a.spec:7","duration":null},
+                {"path":["Tests","later"],"status":"skipped","message":"","duration":-1}],
+                "totals":{"passed":3,"failed":1,"skipped":1},"omitted":2,"error":null}"#,
+            r#"{"kind":"luau-exec/test-results@1","tests":[]}"#,
+            r#"{"tests":[{"status":"passed","path":["only"],"duration":3}],"kind":"luau-exec/test-results@1"}"#,
+        ];
+        for envelope in envelopes {
+            let fast = well_formed_envelope(envelope);
+            assert!(fast.is_some(), "{envelope}");
+            assert_eq!(
+                fast,
+                parse_field_by_field(envelope, &Redactor::default()).unwrap(),
+                "{envelope}"
+            );
+        }
+        // Anything else is read field by field, which says what it is.
+        for envelope in [
+            r#"{"kind":"luau-exec/test-results@2","tests":[]}"#,
+            r#"{"kind":"luau-exec/test-results@1","tests":[{"path":[],"status":"passed"}]}"#,
+            r#"{"kind":"luau-exec/test-results@1","tests":[{"path":["a"],"status":"done"}]}"#,
+            r#"{"kind":"luau-exec/test-results@1","tests":[{"path":["a",2],"status":"passed"}]}"#,
+            r#"{"kind":"luau-exec/test-results@1","tests":[],"error":{"code":"x","message":"y"}}"#,
+            r#"{"kind":"luau-exec/test-results@1","tests":[],"totals":{"passed":1}}"#,
+            r#"{"kind":"luau-exec/test-results@1","tests":{}}"#,
+        ] {
+            assert_eq!(well_formed_envelope(envelope), None, "{envelope}");
+        }
     }
 
     #[test]
