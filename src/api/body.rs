@@ -150,11 +150,9 @@ fn is_low(unit: u16) -> bool {
 /// escape that is a surrogate; `paired` says whether it forms a valid pair with its neighbour.
 fn for_each_surrogate(bytes: &[u8], mut visit: impl FnMut(usize, bool)) {
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            i += 1;
-            continue;
-        }
+    // Escapes are rare in a large body: skip to the next backslash at memchr's speed.
+    while let Some(next) = bytes.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
+        i += next;
         match escape_unit(bytes, i) {
             Some(unit) if is_high(unit) => {
                 if escape_unit(bytes, i + 6).is_some_and(is_low) {

@@ -19,7 +19,7 @@ use crate::report::{Problem, StepReport};
 use crate::secret::{ApiKey, Redactor};
 use crate::{batch, coverage, export, text};
 
-/// Runs the command line; returns the exit code.
+/// Runs the command line; returns the exit code. Once per process: the process exits next.
 pub async fn main_with(cli: Cli, env: &dyn Fn(&str) -> Option<String>) -> u8 {
     match cli.command {
         Some(Command::Serve {
@@ -110,7 +110,11 @@ fn finish(config: &Plan, console: &mut Console, mut report: StepReport, redactor
     let report = export::write_files(&export::file_exports(config), report, redactor);
     console.emit(Event::Finished(&report));
     export::append_github(&export::github_exports(config), &report, redactor);
-    report.outcome.exit_code()
+    let code = report.outcome.exit_code();
+    // The process exits with this code next: a suite's report (thousands of tests, each a few
+    // allocations) is left for the system to take back at once rather than freed one by one.
+    std::mem::forget(report);
+    code
 }
 
 /// Completes the step's coverage (modules no test loaded count as never run) and holds it to
