@@ -463,6 +463,37 @@ mod tests {
     }
 
     #[test]
+    fn tables_and_strings_are_written_as_roblox_writes_them() {
+        assert_eq!(
+            write(
+                r#"return {1, 2.5, "é \"q\" \\ \n\1 ok"}, {b = true, a = {}, [3] = "x"}, {}"#,
+                LIMIT,
+                later()
+            ),
+            Ok(vec![
+                r#"[1,2.5,"é \"q\" \\ \n\u0001 ok"]"#.to_owned(),
+                r#"{"3":"x","a":[],"b":true}"#.to_owned(),
+                "[]".to_owned(),
+            ])
+        );
+        // Fewer pairs than its length: an object.
+        assert_eq!(
+            write("local t = {1, nil, 3} t.x = 1 return t", LIMIT, later()),
+            Ok(vec![r#"{"1":1,"3":3,"x":1}"#.to_owned()])
+        );
+        // As many pairs as its length: an array, its hole `null`, and the key past its length
+        // left out (as reading the items 1..#t by index leaves it).
+        assert_eq!(
+            write(
+                "local t = table.create(4) t[1] = 1 t[3] = 3 t[4] = 4 t.x = 1 return t",
+                LIMIT,
+                later()
+            ),
+            Ok(vec!["[1,null,3,4]".to_owned()])
+        );
+    }
+
+    #[test]
     fn the_limit_stops_the_writer_before_the_text_is_built() {
         // 2^60 leaves, if it were written out: it stops at the limit.
         let shared = "local t = {} for i = 1, 60 do t = {a = t, b = t} end return t";
