@@ -186,7 +186,7 @@ impl<A: TaskApi> Job<'_, A> {
         let completed = task.state == TaskState::Complete;
         let output_uri = task.binary_output_uri.clone();
         let path = task.path.clone();
-        self.ended(task);
+        self.ended(task).await;
         self.read_logs(&path, deadline, interrupt).await?;
 
         if let (Some(path), true) = (&config.binary_output, completed) {
@@ -269,13 +269,13 @@ impl<A: TaskApi> Job<'_, A> {
     }
 
     /// The task's end: its outcome, then what its results say.
-    fn ended(&mut self, task: Task) {
+    async fn ended(&mut self, task: Task) {
         self.report.outcome = Outcome::of_task(&task);
         if matches!(task.state, TaskState::Other(_) | TaskState::Unspecified) {
             self.report.problem = Some(Problem::UnknownState(task.state.clone()));
         }
         self.report.task = Some(task);
-        self.read_test_results();
+        self.read_test_results().await;
     }
 
     /// Reads the task's logs (the API serves them only once the task has ended) within the
@@ -452,30 +452,27 @@ impl<A: TaskApi> Job<'_, A> {
     /// Reads the tests the task reported (its first return value, when that is the results
     /// envelope), maps failures to files, and locates the task's own error. A completed task
     /// with failing tests, no tests, or unreadable results is [`Outcome::TestsFailed`].
-    fn read_test_results(&mut self) {
+    async fn read_test_results(&mut self) {
         let (config, spec) = (self.config, self.task.spec);
-        let first = self.report.results().and_then(|results| results.first());
-        let first = first.map(|raw| raw.get());
-        let coverage = config
-            .coverage
-            .as_ref()
-            .map(|coverage| crate::coverage::of_results(first, coverage, spec.locator.sourcemap()));
-        let judge = Judge {
-            locator: &spec.locator,
-            suite: spec.suite.as_ref(),
+        let reader = ResultsReader {
+            locator: spec.locator.clone(),
+            suite: spec.suite.clone(),
+            coverage: config.coverage.clone(),
             github_actions: config.github_actions,
-            redactor: self.api.redactor(),
+            redactor: self.api.redactor().clone(),
         };
-        let reading = judge.read(self.report.error_message(), first);
-        self.report.coverage = coverage;
-        self.report.error_location = reading.error_location;
-        self.report.tests = reading.tests;
-        if let (Outcome::Complete, Some(problem)) = (self.report.outcome, reading.problem) {
-            self.report.outcome = Outcome::TestsFailed;
-            self.report.problem = Some(Problem::Tests(problem));
-        }
+        let report = std::mem::replace(
+            &mut self.report,
+            TaskReport::new(Outcome::Unavailable, self.api.service()),
+        );
+        // A suite's results are thousands of tests to parse, locate and scrub: read on a
+        // blocking thread, so the shards of a step that end together are read at once, each
+        // on a core, rather than one after the other on the thread that follows them.
+        self.report = match tokio::task::spawn_blocking(move || reader.read(report)).await {
+            Ok(report) => report,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        };
     }
-
     /// What an interruption at this point leaves behind.
     fn interruption(&self, signal: Signal) -> Problem {
         let at = match (self.phase, self.report.task_path()) {
@@ -732,6 +729,43 @@ async fn with_progress<T>(
                 )));
             }
         }
+    }
+}
+
+/// What a task's results are read with, owned, so that they can be read off the thread that
+/// follows the task.
+struct ResultsReader {
+    locator: crate::results::Locator,
+    suite: Option<crate::results::bootstrap::Suite>,
+    coverage: Option<crate::coverage::Spec>,
+    github_actions: bool,
+    redactor: crate::secret::Redactor,
+}
+
+impl ResultsReader {
+    /// The task's report with what its results say: its tests, its coverage, where its error
+    /// points, and the outcome they make.
+    fn read(self, mut report: TaskReport) -> TaskReport {
+        let first = report.results().and_then(|results| results.first());
+        let first = first.map(|raw| raw.get());
+        let coverage = self.coverage.as_ref().map(|coverage| {
+            crate::coverage::of_results(first, coverage, self.locator.sourcemap())
+        });
+        let judge = Judge {
+            locator: &self.locator,
+            suite: self.suite.as_ref(),
+            github_actions: self.github_actions,
+            redactor: &self.redactor,
+        };
+        let reading = judge.read(report.error_message(), first);
+        report.coverage = coverage;
+        report.error_location = reading.error_location;
+        report.tests = reading.tests;
+        if let (Outcome::Complete, Some(problem)) = (report.outcome, reading.problem) {
+            report.outcome = Outcome::TestsFailed;
+            report.problem = Some(Problem::Tests(problem));
+        }
+        report
     }
 }
 
