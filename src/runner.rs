@@ -748,9 +748,10 @@ impl ResultsReader {
     fn read(self, mut report: TaskReport) -> TaskReport {
         let first = report.results().and_then(|results| results.first());
         let first = first.map(|raw| raw.get());
-        let coverage = self.coverage.as_ref().map(|coverage| {
-            crate::coverage::of_results(first, coverage, self.locator.sourcemap())
-        });
+        let coverage = self
+            .coverage
+            .as_ref()
+            .map(|coverage| crate::coverage::of_results(first, coverage, self.locator.sourcemap()));
         let judge = Judge {
             locator: &self.locator,
             suite: self.suite.as_ref(),
@@ -758,6 +759,7 @@ impl ResultsReader {
             redactor: &self.redactor,
         };
         let reading = judge.read(report.error_message(), first);
+        report.work = first.and_then(crate::work_queue::WorkLog::from_envelope);
         report.coverage = coverage;
         report.error_location = reading.error_location;
         report.tests = reading.tests;
@@ -848,6 +850,26 @@ mod tests {
         assert!(report.logs_cut.is_none());
         assert_eq!(api.called("create"), 1);
         assert_eq!(api.called("logs"), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_suites_results_are_read_once_with_the_work_they_list() {
+        let envelope = r#"{"kind":"luau-exec/test-results@1","framework":"testez",
+            "tests":[{"path":["Tests","a"],"status":"passed"},{"path":["Tests","b"],"status":"failed"}],
+            "work":{"total":2,"ran":["Tests.a.spec"],"claims":1}}"#;
+        let results =
+            vec![serde_json::value::RawValue::from_string(envelope.to_owned()).expect("JSON")];
+        let done = Task {
+            output: Some(crate::api::model::TaskOutput { results }),
+            ..task(TaskState::Complete)
+        };
+        let api = FakeApi::answering(Ok(task(TaskState::Processing)), vec![done]);
+        let report = run_against(&api, &[]).await;
+        let counts = report.tests.as_ref().map(|run| run.counts());
+        assert_eq!(counts.map(|c| (c.passed, c.failed)), Some((1, 1)));
+        assert_eq!(report.outcome, Outcome::TestsFailed);
+        let work = report.work.expect("the work log, read with the results");
+        assert_eq!((work.total, work.ran), (2, vec!["Tests.a.spec".to_owned()]));
     }
 
     #[tokio::test(start_paused = true)]

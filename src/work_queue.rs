@@ -23,6 +23,8 @@
 //! listing and clean-up need); without them the step falls back to the static deal and says so
 //! once ([`check_scopes`]).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -137,10 +139,13 @@ impl WorkLog {
         serde_json::from_str(wire.work?.get()).ok()
     }
 
-    /// The work log of a task's report.
-    pub fn of(task: &TaskReport) -> Option<Self> {
+    /// The work log of a task's report: as read with its results, else read from them.
+    pub fn of(task: &TaskReport) -> Option<Cow<'_, Self>> {
+        if let Some(log) = &task.work {
+            return Some(Cow::Borrowed(log));
+        }
         let first = task.results()?.first()?;
-        Self::from_envelope(first.get())
+        Self::from_envelope(first.get()).map(Cow::Owned)
     }
 }
 
@@ -164,10 +169,10 @@ impl Ledger {
                 continue;
             };
             ledger.total = Some(ledger.total.unwrap_or(0).max(log.total));
-            for name in log.ran {
-                *ledger.ran.entry(name).or_default() += 1;
+            for name in &log.ran {
+                *ledger.ran.entry(name.clone()).or_default() += 1;
             }
-            if let Some(why) = log.stopped {
+            if let Some(why) = &log.stopped {
                 ledger.stopped.push(format!("{}: {why}", task.name()));
             }
         }

@@ -482,11 +482,11 @@ impl OpenCloud {
 
     /// Sends a request until it succeeds, is rejected, or the retry budget runs out. The free
     /// text of what comes back is scrubbed of the key here, before anyone sees it.
-    pub(super) async fn execute<T: Redact>(
+    pub(super) async fn execute<T: Redact + Send + 'static>(
         &self,
         call: Call<'_>,
         build: impl Fn() -> RequestBuilder,
-        parse: impl Fn(Body) -> Result<T, String>,
+        parse: impl Fn(Body) -> Result<T, String> + Copy + Send + 'static,
     ) -> Result<T, ApiError> {
         let mut streak = RetryState::new(self.policy);
         loop {
@@ -496,8 +496,7 @@ impl OpenCloud {
                     tracing::debug!(operation = %call.operation, ?waited, "held back by the rate limit");
                 }
             }
-            let (retry_after, reason, throttled) = match self.attempt(&call, build(), &parse).await
-            {
+            let (retry_after, reason, throttled) = match self.attempt(&call, build(), parse).await {
                 Ok(mut value) => {
                     value.redact_with(&self.redactor);
                     return Ok(value);
@@ -554,11 +553,11 @@ impl OpenCloud {
     }
 
     /// One request and the reading of its answer.
-    async fn attempt<T>(
+    async fn attempt<T: Send + 'static>(
         &self,
         call: &Call<'_>,
         request: RequestBuilder,
-        parse: &impl Fn(Body) -> Result<T, String>,
+        parse: impl Fn(Body) -> Result<T, String> + Send + 'static,
     ) -> Result<T, AttemptError> {
         let transport = |error: &reqwest::Error, connect: bool| {
             let reason = describe_transport(error);
@@ -607,7 +606,7 @@ impl OpenCloud {
             }
         };
         match body {
-            Ok(body) => parse(body).map_err(unreadable),
+            Ok(body) => parse_body(parse, body).await.map_err(unreadable),
             Err(BodyError::Write { path, source }) => {
                 Err(AttemptError::Fatal(ApiError::LocalWrite {
                     path,
@@ -671,6 +670,25 @@ impl OpenCloud {
                 }
             }
         }
+    }
+}
+
+/// Answers from this size on are parsed on a blocking thread: a suite's finished task is
+/// megabytes of results, and the shards of a step that end together are then read at once,
+/// each on a core, rather than one after the other on the thread that follows them.
+const PARSED_OFF_THREAD_FROM: usize = 256 * 1024;
+
+/// `parse(body)`, on a blocking thread when the body is large.
+async fn parse_body<T: Send + 'static>(
+    parse: impl Fn(Body) -> Result<T, String> + Send + 'static,
+    body: Body,
+) -> Result<T, String> {
+    if !matches!(&body, Body::Bytes(bytes) if bytes.len() >= PARSED_OFF_THREAD_FROM) {
+        return parse(body);
+    }
+    match tokio::task::spawn_blocking(move || parse(body)).await {
+        Ok(parsed) => parsed,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
     }
 }
 

@@ -81,6 +81,9 @@ pub struct TaskReport {
     /// report its tests is a failed test named after it. A script that crashed is a failed
     /// task, not a test.
     pub reported_as_test: bool,
+    /// What the task says it ran of a work-stealing step (its envelope's `work`), read with
+    /// its results; `None` when they carry none, or were not read that way.
+    pub work: Option<crate::work_queue::WorkLog>,
 }
 
 impl TaskReport {
@@ -103,6 +106,7 @@ impl TaskReport {
             error_location: None,
             service,
             reported_as_test: false,
+            work: None,
         }
     }
 
