@@ -468,10 +468,16 @@ impl<A: TaskApi> Job<'_, A> {
         // A suite's results are thousands of tests to parse, locate and scrub: read on a
         // blocking thread, so the shards of a step that end together are read at once, each
         // on a core, rather than one after the other on the thread that follows them.
-        self.report = match tokio::task::spawn_blocking(move || reader.read(report)).await {
-            Ok(report) => report,
-            Err(error) => std::panic::resume_unwind(error.into_panic()),
-        };
+        match tokio::task::spawn_blocking(move || reader.read(report)).await {
+            Ok(report) => self.report = report,
+            // Only a runtime that is shutting down cancels it, and the run ends with it: the
+            // report left in its place says the task's end is unknown, never green.
+            Err(error) => {
+                if let Ok(panic) = error.try_into_panic() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        }
     }
     /// What an interruption at this point leaves behind.
     fn interruption(&self, signal: Signal) -> Problem {

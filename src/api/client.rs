@@ -688,7 +688,11 @@ async fn parse_body<T: Send + 'static>(
     }
     match tokio::task::spawn_blocking(move || parse(body)).await {
         Ok(parsed) => parsed,
-        Err(error) => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only a runtime that is shutting down cancels it.
+            Err(cancelled) => Err(cancelled.to_string()),
+        },
     }
 }
 
