@@ -455,11 +455,13 @@ impl<A: TaskApi> Job<'_, A> {
     async fn read_test_results(&mut self) {
         let (config, spec) = (self.config, self.task.spec);
         let reader = ResultsReader {
-            locator: spec.locator.clone(),
-            suite: spec.suite.clone(),
+            judge: Judge {
+                locator: spec.locator.clone(),
+                suite: spec.suite.clone(),
+                github_actions: config.github_actions,
+                redactor: self.api.redactor().clone(),
+            },
             coverage: config.coverage.clone(),
-            github_actions: config.github_actions,
-            redactor: self.api.redactor().clone(),
         };
         let report = std::mem::replace(
             &mut self.report,
@@ -479,6 +481,7 @@ impl<A: TaskApi> Job<'_, A> {
             }
         }
     }
+
     /// What an interruption at this point leaves behind.
     fn interruption(&self, signal: Signal) -> Problem {
         let at = match (self.phase, self.report.task_path()) {
@@ -741,11 +744,8 @@ async fn with_progress<T>(
 /// What a task's results are read with, owned, so that they can be read off the thread that
 /// follows the task.
 struct ResultsReader {
-    locator: crate::results::Locator,
-    suite: Option<crate::results::bootstrap::Suite>,
+    judge: Judge,
     coverage: Option<crate::coverage::Spec>,
-    github_actions: bool,
-    redactor: crate::secret::Redactor,
 }
 
 impl ResultsReader {
@@ -754,18 +754,16 @@ impl ResultsReader {
     fn read(self, mut report: TaskReport) -> TaskReport {
         let first = report.results().and_then(|results| results.first());
         let first = first.map(|raw| raw.get());
-        let coverage = self
-            .coverage
-            .as_ref()
-            .map(|coverage| crate::coverage::of_results(first, coverage, self.locator.sourcemap()));
-        let judge = Judge {
-            locator: &self.locator,
-            suite: self.suite.as_ref(),
-            github_actions: self.github_actions,
-            redactor: &self.redactor,
-        };
+        let judge = &self.judge;
+        let coverage = self.coverage.as_ref().map(|coverage| {
+            crate::coverage::of_results(first, coverage, judge.locator.sourcemap())
+        });
         let reading = judge.read(report.error_message(), first);
-        report.work = first.and_then(crate::work_queue::WorkLog::from_envelope);
+        // Only a task of a work-stealing step says what it claimed and ran.
+        let stealing = judge.suite.as_ref().is_some_and(|s| s.work_queue.is_some());
+        report.work = first
+            .filter(|_| stealing)
+            .and_then(crate::work_queue::WorkLog::from_envelope);
         report.coverage = coverage;
         report.error_location = reading.error_location;
         report.tests = reading.tests;
@@ -831,7 +829,11 @@ mod tests {
     }
 
     async fn run_against(api: &FakeApi, extra: &[(&str, &str)]) -> TaskReport {
-        let config = config(extra);
+        run_config(api, &config(extra)).await
+    }
+
+    /// The first task of `config` against `api`.
+    async fn run_config(api: &FakeApi, config: &Plan) -> TaskReport {
         let task = TaskRun {
             spec: &config.units[0],
             place_id: config.place_id,
@@ -839,7 +841,7 @@ mod tests {
             optimistic: false,
             deadline: None,
         };
-        run_task(&config, task, api, &mut Quiet, &mut Interrupt::never()).await
+        run_task(config, task, api, &mut Quiet, &mut Interrupt::never()).await
     }
 
     #[tokio::test(start_paused = true)]
@@ -869,13 +871,28 @@ mod tests {
             output: Some(crate::api::model::TaskOutput { results }),
             ..task(TaskState::Complete)
         };
-        let api = FakeApi::answering(Ok(task(TaskState::Processing)), vec![done]);
-        let report = run_against(&api, &[]).await;
+        let config = crate::config::from_pairs(&[
+            ("INPUT_API-KEY", "k"),
+            ("INPUT_UNIVERSE-ID", "1"),
+            ("INPUT_PLACE-ID", "2"),
+            ("INPUT_TEST-FRAMEWORK", "testez"),
+            ("INPUT_TEST-ROOTS", "ReplicatedStorage.Tests"),
+            ("INPUT_SHARDS", "2"),
+        ]);
+        assert!(
+            crate::work_queue::map_of(&config).is_some(),
+            "a suite of two shards steals work"
+        );
+        let api = FakeApi::answering(Ok(task(TaskState::Processing)), vec![done.clone()]);
+        let report = run_config(&api, &config).await;
         let counts = report.tests.as_ref().map(|run| run.counts());
         assert_eq!(counts.map(|c| (c.passed, c.failed)), Some((1, 1)));
         assert_eq!(report.outcome, Outcome::TestsFailed);
         let work = report.work.expect("the work log, read with the results");
         assert_eq!((work.total, work.ran), (2, vec!["Tests.a.spec".to_owned()]));
+        // A script that is not a work-stealing shard says nothing of work, whatever it returns.
+        let api = FakeApi::answering(Ok(task(TaskState::Processing)), vec![done]);
+        assert_eq!(run_against(&api, &[]).await.work, None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -23,8 +23,6 @@
 //! listing and clean-up need); without them the step falls back to the static deal and says so
 //! once ([`check_scopes`]).
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -139,13 +137,9 @@ impl WorkLog {
         serde_json::from_str(wire.work?.get()).ok()
     }
 
-    /// The work log of a task's report: as read with its results, else read from them.
-    pub fn of(task: &TaskReport) -> Option<Cow<'_, Self>> {
-        if let Some(log) = &task.work {
-            return Some(Cow::Borrowed(log));
-        }
-        let first = task.results()?.first()?;
-        Self::from_envelope(first.get()).map(Cow::Owned)
+    /// The work log of a task's report, read with its results (`runner`).
+    pub fn of(task: &TaskReport) -> Option<&Self> {
+        task.work.as_ref()
     }
 }
 

@@ -452,6 +452,39 @@ mod tests {
         }));
     }
 
+    /// The step's list holds every shard's tests once; each shard still says what its own
+    /// tests say (its headline, and that its failure is its tests', not a crash).
+    #[test]
+    fn a_shards_tests_move_to_the_step_and_its_counts_stay_with_it() {
+        let config = suite_config("2");
+        let step = merged(
+            &config,
+            vec![
+                unit(
+                    "shard 1/2",
+                    Outcome::TestsFailed,
+                    Some(vec![
+                        TestCase::in_tests("a", TestStatus::Passed),
+                        TestCase::in_tests("b", TestStatus::Failed),
+                    ]),
+                ),
+                unit(
+                    "shard 2/2",
+                    Outcome::Complete,
+                    Some(vec![TestCase::in_tests("c", TestStatus::Passed)]),
+                ),
+            ],
+        );
+        let listed = step.tests.as_ref().map(|run| run.tests.len());
+        assert_eq!(listed, Some(3));
+        assert_eq!(
+            step.tasks[0].headline(),
+            "TESTS FAILED (1 passed, 1 failed, 0 skipped)",
+            "the shard keeps its own counts"
+        );
+        assert_eq!(step.failed_tasks().count(), 0, "the failure is the tests'");
+    }
+
     /// Shards whose results were trimmed: the step's totals are the sum of theirs, the list
     /// what they listed, and a shard that listed everything adds its list.
     #[test]
@@ -626,6 +659,7 @@ mod tests {
         let envelope = format!(
             r#"{{"kind":"luau-exec/test-results@1","framework":"testez","tests":[],"work":{work}}}"#
         );
+        report.work = crate::work_queue::WorkLog::from_envelope(&envelope);
         report.task = Some(Task {
             state: TaskState::Complete,
             output: serde_json::from_str(&format!(r#"{{"results":[{envelope}]}}"#)).ok(),

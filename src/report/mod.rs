@@ -82,7 +82,7 @@ pub struct TaskReport {
     /// task, not a test.
     pub reported_as_test: bool,
     /// What the task says it ran of a work-stealing step (its envelope's `work`), read with
-    /// its results; `None` when they carry none, or were not read that way.
+    /// its results; `None` when it says nothing (no results, or not a work-stealing step).
     pub work: Option<crate::work_queue::WorkLog>,
 }
 

@@ -47,12 +47,13 @@ impl fmt::Display for TestsProblem {
 }
 
 /// What the judge knows: the repository's files, the suite asked for, how inputs are named.
-pub struct Judge<'a> {
-    pub locator: &'a Locator,
-    pub suite: Option<&'a Suite>,
+/// Owned, so that a task's results can be read off the thread that follows the task.
+pub struct Judge {
+    pub locator: Locator,
+    pub suite: Option<Suite>,
     /// Inputs are named as an action's (`test-roots`) or as environment variables.
     pub github_actions: bool,
-    pub redactor: &'a Redactor,
+    pub redactor: Redactor,
 }
 
 /// What a task's results say.
@@ -66,19 +67,19 @@ pub struct Reading {
     pub error_location: Option<FileLine>,
 }
 
-impl Judge<'_> {
+impl Judge {
     /// Reads a finished task: its error message (if it failed) and its first return value (if
     /// it completed and returned one).
     pub fn read(&self, error_message: Option<&str>, first: Option<&str>) -> Reading {
         let error_location = error_message.and_then(|message| self.locator.find_in(message));
-        let (tests, problem) = match first.map(|raw| parse_envelope(raw, self.redactor)) {
+        let (tests, problem) = match first.map(|raw| parse_envelope(raw, &self.redactor)) {
             Some(Ok(Some(mut run))) => {
-                run.locate(self.locator);
-                run.redact_with(self.redactor);
+                run.locate(&self.locator);
+                run.redact_with(&self.redactor);
                 // One shard of a suite may hold no spec modules, or no test the pattern
                 // matches; the step judges the whole.
-                let sharded = self.suite.is_some_and(|s| s.shard.is_some());
-                let problem = run.problem(self.suite, !sharded, self.github_actions);
+                let sharded = self.suite.as_ref().is_some_and(|s| s.shard.is_some());
+                let problem = run.problem(self.suite.as_ref(), !sharded, self.github_actions);
                 (Some(run), problem)
             }
             Some(Err(error)) => (None, Some(TestsProblem::Malformed(error))),
@@ -97,12 +98,12 @@ impl Judge<'_> {
 mod tests {
     use super::*;
 
-    fn judge<'a>(locator: &'a Locator, redactor: &'a Redactor) -> Judge<'a> {
+    fn judge(locator: &Locator, redactor: &Redactor) -> Judge {
         Judge {
-            locator,
+            locator: locator.clone(),
             suite: None,
             github_actions: false,
-            redactor,
+            redactor: redactor.clone(),
         }
     }
 
