@@ -26,14 +26,20 @@ pub struct InstanceRef(pub Ref);
 
 /// Turns a Rust function's result into values a Luau wrapper can raise as Roblox does:
 /// `true, ...` on success, `false, message` on failure.
+///
+/// The values pass through `pass` on Luau's stack: packing them into a table and unpacking it
+/// made a table for every member a script read or called. Luau makes no tail calls, so the
+/// caller is three levels up from `pass` (`pass`, the wrapper, the caller).
 const RAISE: &str = r#"
 local rust = ...
-return function(...)
-	local results = table.pack(rust(...))
-	if results[1] then
-		return table.unpack(results, 2, results.n)
+local function pass(ok, ...)
+	if ok then
+		return ...
 	end
-	error(results[2], 2)
+	error((...), 3)
+end
+return function(...)
+	return pass(rust(...))
 end
 "#;
 
@@ -53,20 +59,34 @@ pub(crate) fn checked(
     lua: &Lua,
     rust: impl Fn(&Lua, MultiValue) -> mlua::Result<MultiValue> + 'static,
 ) -> mlua::Result<Function> {
-    lua.create_function(move |lua, args: MultiValue| {
-        let mut out = MultiValue::new();
-        match rust(lua, args) {
-            Ok(values) => {
-                out.push_back(Value::Boolean(true));
-                out.extend(values);
-            }
-            Err(error) => {
-                out.push_back(Value::Boolean(false));
-                out.push_back(Value::String(lua.create_string(message_of(&error))?));
-            }
+    lua.create_function(move |lua, args: MultiValue| match rust(lua, args) {
+        Ok(mut values) => {
+            values.push_front(Value::Boolean(true));
+            Ok(values)
         }
-        Ok(out)
+        Err(error) => {
+            let mut out = MultiValue::new();
+            out.push_back(Value::Boolean(false));
+            out.push_back(Value::String(lua.create_string(message_of(&error))?));
+            Ok(out)
+        }
     })
+}
+
+/// [`raising`] for a Rust function of two values that gives one (`__index`): its arguments and
+/// answer pass on Luau's stack, where [`raising`]'s are collected into lists first (instance
+/// members are read more than anything else a script does).
+pub(crate) fn raising_lookup(
+    lua: &Lua,
+    rust: impl Fn(&Lua, Value, Value) -> mlua::Result<Value> + 'static,
+) -> mlua::Result<Function> {
+    let inner = lua.create_function(move |lua, (this, key): (Value, Value)| {
+        Ok(match rust(lua, this, key) {
+            Ok(value) => (true, value),
+            Err(error) => (false, Value::String(lua.create_string(message_of(&error))?)),
+        })
+    })?;
+    lua.load(RAISE).set_name("=luau-exec").call(inner)
 }
 
 /// The text of an error, without mlua's decorations.
@@ -94,13 +114,11 @@ impl UserData for InstanceRef {
     fn add_fields<F: UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field(MetaMethod::Type, "Instance");
         fields.add_meta_field_with(MetaMethod::Index, |lua| {
-            raising(lua, |lua, args| {
-                let (this, key): (AnyUserData, Value) = FromLuaMulti::from_lua_multi(args, lua)?;
+            raising_lookup(lua, |lua, this, key| {
+                let this: AnyUserData = mlua::FromLua::from_lua(this, lua)?;
                 let r = this.borrow::<InstanceRef>()?.0;
                 match key {
-                    Value::String(key) => {
-                        index(lua, r, &key.to_str()?).map(|v| std::iter::once(v).collect())
-                    }
+                    Value::String(key) => index(lua, r, &key.to_str()?),
                     other => Err(LuaError::runtime(format!(
                         "{} is not a valid member of {}",
                         other.to_string().unwrap_or_default(),

@@ -128,10 +128,9 @@ impl Registrar<'_> {
         R: IntoLuaMulti,
         F: Fn(&Lua, &Dom, Ref, A) -> mlua::Result<R> + 'static,
     {
-        let function = raising(self.lua, move |lua, args| {
-            let mut args = args.into_iter();
+        let function = raising(self.lua, move |lua, mut args| {
             let dom = dom(lua)?;
-            let this = match args.next() {
+            let this = match args.pop_front() {
                 Some(Value::UserData(data)) => data.borrow::<InstanceRef>().ok().map(|i| i.0),
                 _ => None,
             };
@@ -142,7 +141,7 @@ impl Registrar<'_> {
                         "Expected ':' not '.' calling member function {name}"
                     ))
                 })?;
-            let args = A::from_lua_multi(args.collect(), lua)
+            let args = A::from_lua_multi(args, lua)
                 .map_err(|e| LuaError::runtime(format!("{name}: {}", message_of(&e))))?;
             f(lua, &dom, this, args)?.into_lua_multi(lua)
         })?;
