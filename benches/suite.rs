@@ -288,7 +288,9 @@ fn load_average() -> String {
 fn measure_place(label: &str, bytes: &[u8], expected: Counts, tools: &[Tool]) {
     let place = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("suite-{label}.rbxl"));
     std::fs::write(&place, bytes).expect("the place is written");
-    let rounds = if expected.total() > 10_000 { 3 } else { 5 };
+    // Five at every size: the 25,000-test place's runs on a shared machine spread by a fifth,
+    // and a median of three moved with one slow run.
+    let rounds = 5;
     let load_before = load_average();
     let mut measured: Vec<Measured> = tools
         .iter()
