@@ -136,11 +136,6 @@ impl WorkLog {
         let wire: WireFirst<'_> = serde_json::from_str(first).ok()?;
         serde_json::from_str(wire.work?.get()).ok()
     }
-
-    /// The work log of a task's report, read with its results (`runner`).
-    pub fn of(task: &TaskReport) -> Option<&Self> {
-        task.work.as_ref()
-    }
 }
 
 /// What the tasks of a work-stealing step reported together.
@@ -159,7 +154,7 @@ impl Ledger {
     pub fn of(tasks: &[TaskReport]) -> Self {
         let mut ledger = Self::default();
         for task in tasks {
-            let Some(log) = WorkLog::of(task) else {
+            let Some(log) = &task.work else {
                 continue;
             };
             ledger.total = Some(ledger.total.unwrap_or(0).max(log.total));
@@ -209,7 +204,7 @@ pub fn distribution(config: &Plan, tasks: &[TaskReport]) -> Option<String> {
     let mut slowest: Option<(Slowest, &str)> = None;
     let shares: Vec<String> = tasks
         .iter()
-        .map(|task| match WorkLog::of(task) {
+        .map(|task| match &task.work {
             Some(log) => {
                 if let Some(own) = log.slowest.clone()
                     && slowest

@@ -50,7 +50,29 @@ pub(crate) fn raising(
     rust: impl Fn(&Lua, MultiValue) -> mlua::Result<MultiValue> + 'static,
 ) -> mlua::Result<Function> {
     let inner = checked(lua, rust)?;
-    lua.load(RAISE).set_name("=luau-exec").call(inner)
+    raise_from(lua, inner)
+}
+
+/// Where each VM keeps [`RAISE`]'s chunk.
+const RAISE_CHUNK: &str = "luau-exec.raise";
+
+/// [`RAISE`]'s wrapper around `inner`. The chunk is compiled once per VM: every member of
+/// every class is wrapped while a task's VM is installed.
+fn raise_from(lua: &Lua, inner: Function) -> mlua::Result<Function> {
+    let chunk = match lua.named_registry_value::<Option<Function>>(RAISE_CHUNK)? {
+        Some(chunk) => chunk,
+        None => {
+            let chunk = lua.load(RAISE).set_name("=luau-exec").into_function()?;
+            lua.set_named_registry_value(RAISE_CHUNK, &chunk)?;
+            chunk
+        }
+    };
+    chunk.call(inner)
+}
+
+/// A failure as the wrapper is handed it: the error's message as a Lua string.
+fn failure_message(lua: &Lua, error: &LuaError) -> mlua::Result<Value> {
+    lua.create_string(message_of(error)).map(Value::String)
 }
 
 /// A Rust function that answers `true, ...` or `false, message` instead of raising, for Luau
@@ -67,7 +89,7 @@ pub(crate) fn checked(
         Err(error) => {
             let mut out = MultiValue::new();
             out.push_back(Value::Boolean(false));
-            out.push_back(Value::String(lua.create_string(message_of(&error))?));
+            out.push_back(failure_message(lua, &error)?);
             Ok(out)
         }
     })
@@ -83,10 +105,10 @@ pub(crate) fn raising_lookup(
     let inner = lua.create_function(move |lua, (this, key): (Value, Value)| {
         Ok(match rust(lua, this, key) {
             Ok(value) => (true, value),
-            Err(error) => (false, Value::String(lua.create_string(message_of(&error))?)),
+            Err(error) => (false, failure_message(lua, &error)?),
         })
     })?;
-    lua.load(RAISE).set_name("=luau-exec").call(inner)
+    raise_from(lua, inner)
 }
 
 /// The text of an error, without mlua's decorations.
@@ -1145,4 +1167,57 @@ pub(crate) fn compile_module(lua: &Lua, module: AnyUserData) -> mlua::Result<Fun
     })?;
     crate::emulator::coverage::track(lua, &dom, r, module, &function)?;
     Ok(function)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wrappers hand every answer back as the Rust function gave it (nils and their count
+    /// included), each wrapper its own function's, and raise a failure as a string at the
+    /// caller's line.
+    #[test]
+    fn wrapped_rust_answers_pass_whole_and_failures_are_raised_at_the_callers_line() {
+        let lua = Lua::new();
+        let answers = raising(&lua, |_, args| {
+            let mut values = MultiValue::new();
+            values.push_back(Value::Nil);
+            values.extend(args);
+            values.push_back(Value::Nil);
+            Ok(values)
+        })
+        .unwrap();
+        let refuses = raising(&lua, |_, _| Err(LuaError::runtime("no such thing"))).unwrap();
+        let looks_up = raising_lookup(&lua, |_, _, key| match key {
+            Value::String(key) if key == "known" => Ok(Value::Integer(7)),
+            _ => Err(LuaError::runtime("unknown key")),
+        })
+        .unwrap();
+        let globals = lua.globals();
+        globals.set("answers", answers).unwrap();
+        globals.set("refuses", refuses).unwrap();
+        globals.set("looksUp", looks_up).unwrap();
+        let (count, first, second, last, found): (i64, Value, i64, Value, i64) = lua
+            .load(
+                "local n = select('#', answers(5))\n\
+                 local a, b, c = answers(5)\n\
+                 return n, a, b, c, looksUp(nil, 'known')",
+            )
+            .set_name("=Caller")
+            .eval()
+            .unwrap();
+        assert_eq!(count, 3);
+        assert_eq!((first, second, last, found), (Value::Nil, 5, Value::Nil, 7));
+        let (refused, missing): (String, String) = lua
+            .load(
+                "local _, refused = pcall(function()\n\trefuses()\nend)\n\
+                 local _, missing = pcall(function()\n\n\tlooksUp(nil, 'other')\nend)\n\
+                 return refused, missing",
+            )
+            .set_name("=Caller")
+            .eval()
+            .unwrap();
+        assert_eq!(refused, "Caller:2: no such thing");
+        assert_eq!(missing, "Caller:6: unknown key");
+    }
 }
