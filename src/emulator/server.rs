@@ -5,7 +5,8 @@
 // size of `Response` does not matter at this rate.
 #![allow(clippy::result_large_err)]
 
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
@@ -445,20 +446,38 @@ pub(super) fn work(shared: &Shared, queue: &Mutex<mpsc::Receiver<QueuedTask>>) {
     // place and every task need, is decoded once per process (a few milliseconds) and would
     // otherwise be decoded then, with the run waiting on it.
     super::dom::warm_up();
+    let mut last_vm: Option<vm::FinishedVm> = None;
     loop {
-        let next = queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .recv();
-        let Ok(queued) = next else {
-            return;
+        let next = {
+            let queue = queue
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match last_vm {
+                Some(_) => queue.recv_timeout(IDLE_BEFORE_CLOSING),
+                None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            }
         };
-        run_task(shared, queued);
+        match next {
+            Ok(queued) => {
+                // One task's VM open at a time: the last one closes before the next starts.
+                drop(last_vm.take());
+                last_vm = run_task(shared, queued);
+            }
+            Err(RecvTimeoutError::Timeout) => last_vm = None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
     }
 }
 
-/// The life of a task: (QUEUED, when injected), PROCESSING, then what the VM says.
-fn run_task(shared: &Shared, queued: QueuedTask) {
+/// How long a worker leaves its last task's VM open with no task to run (see
+/// [`vm::FinishedVm`]): a one-shot run reads its last outcomes and ends well within it, without
+/// spending its cores on closing VMs the process is about to drop whole; an idle `serve` gives
+/// the memory back soon after.
+const IDLE_BEFORE_CLOSING: Duration = Duration::from_secs(2);
+
+/// The life of a task: (QUEUED, when injected), PROCESSING, then what the VM says. Returns the
+/// task's VM, still open, unless the emulator failed while running it.
+fn run_task(shared: &Shared, queued: QueuedTask) -> Option<vm::FinishedVm> {
     let QueuedTask {
         id,
         request,
@@ -478,13 +497,14 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
         request.context.version,
     );
     boot(shared, version);
-    // The outcome is recorded as soon as the script is done; the VM closes after it.
+    // The outcome is recorded as soon as the script is done, before the VM is closed.
     let recorded = std::cell::Cell::new(false);
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        vm::execute_then(&request, |execution| {
+        let ((), vm) = vm::execute_then(&request, |execution| {
             record_outcome(shared, &id, version, execution);
             recorded.set(true);
         });
+        vm
     }));
     // A bug in the emulator must end this task, not the worker (and every task after it).
     if ran.is_err() && !recorded.get() {
@@ -497,6 +517,7 @@ fn run_task(shared: &Shared, queued: QueuedTask) {
         };
         record_outcome(shared, &id, version, failed);
     }
+    ran.ok()
 }
 
 /// A finished task's outcome, logs and binary output, as its GETs will answer them; then
