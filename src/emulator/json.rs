@@ -160,17 +160,20 @@ impl JsonWriter {
             }
             Value::Number(n) => write_number(out, *n),
             Value::String(s) => {
+                // Borrowed from the VM once: each borrow is a trip through mlua, and a suite's
+                // envelope holds tens of thousands of strings.
+                let bytes = s.as_bytes();
                 // Its text is at least as long as its bytes and two quotes: a string that
                 // cannot fit is refused before it is copied.
                 let room = self.room(out);
-                if s.as_bytes().len() + 2 > room {
+                if bytes.len() + 2 > room {
                     return Err(Failure::TooLarge);
                 }
                 // Escapes can still make it up to six times longer: stop at the limit.
                 let cap = out.len() + room;
-                let written = match s.to_str() {
-                    Ok(text) => write_string(out, &text, cap),
-                    Err(_) => write_string(out, &s.to_string_lossy(), cap),
+                let written = match std::str::from_utf8(&bytes) {
+                    Ok(text) => write_string(out, text, cap),
+                    Err(_) => write_string(out, &String::from_utf8_lossy(&bytes), cap),
                 };
                 if !written {
                     return Err(Failure::TooLarge);
@@ -239,12 +242,23 @@ impl JsonWriter {
         length: usize,
         depth: usize,
     ) -> Result<(), Failure> {
-        let mut items = vec![Value::Nil; length];
-        for (key, value) in pairs {
-            if let Some(slot) = array_index(&key, length).and_then(|i| items.get_mut(i)) {
-                *slot = value;
+        // Luau hands a sequence's items over in order (its array part); only a table built out
+        // of order has them elsewhere.
+        let in_order = pairs
+            .iter()
+            .enumerate()
+            .all(|(i, (key, _))| array_index(key, length) == Some(i));
+        let items = if in_order {
+            pairs.into_iter().map(|(_, value)| value).collect()
+        } else {
+            let mut items = vec![Value::Nil; length];
+            for (key, value) in pairs {
+                if let Some(slot) = array_index(&key, length).and_then(|i| items.get_mut(i)) {
+                    *slot = value;
+                }
             }
-        }
+            items
+        };
         out.push('[');
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
@@ -300,10 +314,11 @@ impl JsonWriter {
         for (key, value) in pairs {
             let key = match key {
                 Value::String(s) => {
-                    if s.as_bytes().len() + needed > room {
+                    let bytes = s.as_bytes();
+                    if bytes.len() + needed > room {
                         return Err(Failure::TooLarge);
                     }
-                    s.to_string_lossy()
+                    String::from_utf8_lossy(&bytes).into_owned()
                 }
                 Value::Integer(i) => i.to_string(),
                 Value::Number(n) => {
@@ -482,7 +497,8 @@ mod tests {
             Ok(vec![r#"{"1":1,"3":3,"x":1}"#.to_owned()])
         );
         // As many pairs as its length: an array, its hole `null`, and the key past its length
-        // left out (as reading the items 1..#t by index leaves it).
+        // left out (as reading the items 1..#t by index leaves it). Its keys do not come in
+        // order, so its items are placed by index.
         assert_eq!(
             write(
                 "local t = table.create(4) t[1] = 1 t[3] = 3 t[4] = 4 t.x = 1 return t",
