@@ -446,22 +446,15 @@ pub(super) fn work(shared: &Shared, queue: &Mutex<mpsc::Receiver<QueuedTask>>) {
     // place and every task need, is decoded once per process (a few milliseconds) and would
     // otherwise be decoded then, with the run waiting on it.
     super::dom::warm_up();
-    let mut last_vm: Option<vm::FinishedVm> = None;
+    // The last task's VM, and when it is closed if no task comes first.
+    let mut last_vm: Option<(vm::FinishedVm, Instant)> = None;
     loop {
-        let next = {
-            let queue = queue
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            match last_vm {
-                Some(_) => queue.recv_timeout(IDLE_BEFORE_CLOSING),
-                None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            }
-        };
-        match next {
+        match next_queued(queue, last_vm.as_ref().map(|(_, close_at)| *close_at)) {
             Ok(queued) => {
                 // One task's VM open at a time: the last one closes before the next starts.
                 drop(last_vm.take());
-                last_vm = run_task(shared, queued);
+                last_vm =
+                    run_task(shared, queued).map(|vm| (vm, Instant::now() + IDLE_BEFORE_CLOSING));
             }
             Err(RecvTimeoutError::Timeout) => last_vm = None,
             Err(RecvTimeoutError::Disconnected) => return,
@@ -469,10 +462,27 @@ pub(super) fn work(shared: &Shared, queue: &Mutex<mpsc::Receiver<QueuedTask>>) {
     }
 }
 
+/// The next queued item, waiting at most until `close_at` when there is one. Workers take turns
+/// at the queue's lock, so a time rather than a wait: a worker that got the lock only after its
+/// VM's time has passed closes it at once.
+fn next_queued<T>(
+    queue: &Mutex<mpsc::Receiver<T>>,
+    close_at: Option<Instant>,
+) -> Result<T, RecvTimeoutError> {
+    let queue = queue
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match close_at {
+        Some(at) => queue.recv_timeout(at.saturating_duration_since(Instant::now())),
+        None => queue.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    }
+}
+
 /// How long a worker leaves its last task's VM open with no task to run (see
-/// [`vm::FinishedVm`]): a one-shot run reads its last outcomes and ends well within it, without
-/// spending its cores on closing VMs the process is about to drop whole; an idle `serve` gives
-/// the memory back soon after.
+/// [`vm::FinishedVm`]), from the task's end: a one-shot run reads its last outcomes and ends
+/// well within it, without spending its cores on closing VMs the process is about to drop
+/// whole; an idle `serve` gives the memory back soon after (a worker waiting for the queue's
+/// lock closes its VM once it has the lock).
 const IDLE_BEFORE_CLOSING: Duration = Duration::from_secs(2);
 
 /// The life of a task: (QUEUED, when injected), PROCESSING, then what the VM says. Returns the
@@ -945,4 +955,43 @@ async fn stats(AxumState(shared): SharedState, headers: HeaderMap) -> Response {
         return response;
     }
     axum::Json(lock(&shared).stats.clone()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker holding a finished VM stops waiting for a task at the VM's closing time, even
+    /// when it reaches the queue after that time; without one it waits for the next task.
+    #[test]
+    fn a_worker_with_a_finished_vm_waits_for_a_task_only_until_its_closing_time() {
+        let (sender, receiver) = mpsc::channel::<u32>();
+        let queue = Mutex::new(receiver);
+        let started = Instant::now();
+        let soon = started + Duration::from_millis(50);
+        assert_eq!(
+            next_queued(&queue, Some(soon)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let passed = Instant::now();
+        assert_eq!(
+            next_queued(&queue, Some(started)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        assert!(passed.elapsed() < Duration::from_secs(1));
+        sender.send(7).expect("the queue is open");
+        assert_eq!(next_queued(&queue, Some(started)), Ok(7));
+        let later = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            sender.send(8).expect("the queue is open");
+        });
+        assert_eq!(next_queued(&queue, None), Ok(8));
+        later.join().expect("the sender ends");
+        assert_eq!(
+            next_queued(&queue, None),
+            Err(RecvTimeoutError::Disconnected)
+        );
+    }
 }
