@@ -22,6 +22,7 @@ pub mod coverage;
 pub mod dom;
 mod json;
 pub mod memory_store;
+mod pacing;
 pub mod place_cache;
 mod server;
 pub mod vm;

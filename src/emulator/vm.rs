@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mlua::state::{GcIncParams, GcMode};
 use mlua::{Error as LuaError, Lua, MultiValue, Table, Value, VmState};
 
 use super::LogWindow;
 use super::dom::scheduler::{Scheduler, Stopped};
 use super::dom::{self, Dom};
 use super::json::{JsonError, JsonWriter};
+use super::pacing::Pacer;
 use super::place_cache::PlaceVersion;
 use crate::api::model::{MessageType, TaskErrorCode};
 use crate::roblox::{MAX_BINARY_OUTPUT_BYTES, MAX_OUTPUT_BYTES};
@@ -218,37 +218,12 @@ fn install_task(
     Ok((shared, scheduler))
 }
 
-/// The collector's goal (how far the heap may grow past what the last cycle left before the
-/// next one starts, in percent) by the heap's size: from each size on, its goal.
-///
-/// Each cycle marks what is live, so a run's marking costs about what it allocates divided by
-/// (goal - 100)%, and its peak is up to the goal times what is live. A suite's live heap is
-/// small (the bootstrap lets each claim's plan go once it has run), so a small heap takes
-/// Lune's goal and more, and the goal falls as the heap grows: a task that keeps hundreds of
-/// MiB live is collected before its garbage takes it past [`MEMORY_LIMIT`] (Luau does not
-/// collect before it reports a failed allocation), and even a live heap of 365 MiB has room
-/// for its 40%.
-const GC_GOALS: [(usize, i32); 3] = [(0, 300), (64 * 1024 * 1024, 200), (160 * 1024 * 1024, 140)];
-
-/// The goal [`GC_GOALS`] gives a heap of `used` bytes.
-fn gc_goal(used: usize) -> i32 {
-    GC_GOALS
-        .iter()
-        .rev()
-        .find(|(from, _)| used >= *from)
-        .map_or(GC_GOALS[0].1, |(_, goal)| *goal)
-}
-
-/// The VM's memory limit, its collector's pacing for suites, and the deadline's interrupt.
+/// The VM's memory limit, its collector's pacing (see [`Pacer`]), and the deadline's interrupt.
 fn limit_and_pace(lua: &Lua, deadline: Instant, timed_out: &Arc<AtomicBool>) -> mlua::Result<()> {
     lua.set_memory_limit(MEMORY_LIMIT)?;
-    let pace = |goal: i32| {
-        // A cycle, once started, runs ten times as fast as the script allocates, so a garbage
-        // heap is not left to grow while the collector catches up.
-        GcMode::Incremental(GcIncParams::default().goal(goal).step_multiplier(1000))
-    };
-    let goal = std::cell::Cell::new(gc_goal(0));
-    lua.gc_set_mode(pace(goal.get()));
+    let pacer = Rc::new(Pacer::start(lua));
+    // The instance tree reports what it holds to the same pacer (see `dom::memory`).
+    lua.set_app_data(pacer.clone());
     let flag = timed_out.clone();
     // Luau calls this at every call and loop back-edge: the clock is read only every 256th
     // time (a few microseconds of script at most), which made it a fifth of a suite's run time.
@@ -261,19 +236,7 @@ fn limit_and_pace(lua: &Lua, deadline: Instant, timed_out: &Arc<AtomicBool>) -> 
         if !count.is_multiple_of(16) {
             return Ok(VmState::Continue);
         }
-        let wanted = gc_goal(lua.used_memory());
-        if wanted != goal.get() {
-            let lower = wanted < goal.get();
-            goal.set(wanted);
-            lua.gc_set_mode(pace(wanted));
-            // Luau sets the next cycle's threshold from the goal when a cycle ends, so a cycle
-            // that ended under the higher goal may let the heap grow to that goal times a heap
-            // that has since grown (300% of 150 MiB passes the limit): a full collection now
-            // sets it from the lower goal. Only when the heap grows into a lower goal's range.
-            if lower {
-                lua.gc_collect()?;
-            }
-        }
+        pacer.pace(lua)?;
         if !count.is_multiple_of(256) {
             return Ok(VmState::Continue);
         }
@@ -422,29 +385,6 @@ fn error_message(error: &LuaError) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    /// The goal falls as the heap grows, never below a collection's worth of room, and a heap
-    /// up to 70% live is collected before its garbage takes it past the VM's limit.
-    #[test]
-    fn the_collectors_goal_falls_as_the_heap_grows_and_keeps_under_the_limit() {
-        let mib = 1024 * 1024;
-        assert!(
-            gc_goal(0) >= 200,
-            "a small heap is paced at least as Lune paces it"
-        );
-        let mut previous = i32::MAX;
-        for used in (0..=MEMORY_LIMIT).step_by(mib) {
-            let goal = gc_goal(used);
-            assert!(goal <= previous && goal > 100, "{goal}% at {used} bytes");
-            previous = goal;
-            if used <= MEMORY_LIMIT / 10 * 7 {
-                assert!(
-                    used / 100 * usize::try_from(goal).unwrap_or(0) <= MEMORY_LIMIT,
-                    "{used} bytes live at {goal}% would pass the limit"
-                );
-            }
-        }
-    }
 
     /// Runs a script with a deadline no test means to reach (tests run side by side on a
     /// loaded machine: 200,000 prints took over 5 s there).

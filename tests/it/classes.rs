@@ -499,6 +499,55 @@ return { log = log, fired = fired, renamed = renamed }
     assert_eq!(r["renamed"], 1);
 }
 
+/// Changes fire only what a script listens to, and everything it listens to: a parent's
+/// `ChildAdded`/`ChildRemoved` for children nobody asked a signal of (made, cloned, moved out of
+/// a clone, destroyed alone or with their parent), and an instance's own signals from the first
+/// change after they were asked for.
+#[tokio::test]
+async fn signals_reach_listeners_for_instances_nobody_asked_a_signal_of() {
+    let script = r#"
+local log = {}
+local parent = Instance.new("Folder")
+parent.Name = "parent"
+parent.ChildAdded:Connect(function(c) table.insert(log, "added " .. c.Name) end)
+parent.ChildRemoved:Connect(function(c) table.insert(log, "removed " .. c.Name) end)
+local template = Instance.new("Folder")
+template.Name = "template"
+Instance.new("Folder", template).Name = "inner"
+local copy = template:Clone()
+copy.Name = "copy"
+copy.Parent = parent
+copy.inner.Parent = parent
+local box = Instance.new("Folder", parent)
+box.Name = "box"
+box:Destroy()
+local value = Instance.new("StringValue")
+value.Value = "before"
+value:GetPropertyChangedSignal("Value"):Connect(function() table.insert(log, "value " .. value.Value) end)
+value.Value = "after"
+value.Destroying:Connect(function() table.insert(log, "destroying " .. value.Name) end)
+value:Destroy()
+parent:ClearAllChildren()
+return log
+"#;
+    let r = run(script, None).await;
+    assert_eq!(
+        r,
+        json!([
+            "added copy",
+            "added inner",
+            // Immediate: named after it was parented.
+            "added Folder",
+            "removed box",
+            "value after",
+            "destroying Value",
+            "removed copy",
+            "removed inner"
+        ]),
+        "{r}"
+    );
+}
+
 /// Properties Roblox derives from another (no place holds them) and remotes in a server with
 /// no players.
 #[tokio::test]

@@ -375,8 +375,11 @@ pub(crate) fn property_exists(dom: &Dom, r: Ref, key: &str) -> mlua::Result<bool
     })
 }
 
+/// The instance's signal `name`, made on first ask. Every signal a script can connect to is
+/// made here, which is what lets [`fire`] skip every instance not in `Dom::signalled`.
 pub(crate) fn signal(lua: &Lua, dom: &Dom, r: Ref, name: &str) -> mlua::Result<Value> {
     dom.watchers.borrow_mut().watch(r, name);
+    dom.signalled.borrow_mut().insert(r);
     let get = dom.hooks.borrow().get_signal.clone();
     match get {
         Some(get) => get.call((handle(lua, dom, r)?, name)),
@@ -384,7 +387,8 @@ pub(crate) fn signal(lua: &Lua, dom: &Dom, r: Ref, name: &str) -> mlua::Result<V
     }
 }
 
-/// Fires a signal of an instance if anyone asked for it.
+/// Fires a signal of an instance if anyone asked for it. Callers whose arguments cost
+/// something to build (a handle, a formatted name) check [`Dom::has_signals`] first.
 pub(crate) fn fire(
     lua: &Lua,
     dom: &Dom,
@@ -392,7 +396,9 @@ pub(crate) fn fire(
     name: &str,
     args: impl mlua::IntoLuaMulti,
 ) -> mlua::Result<()> {
-    // An instance no script has held cannot have a connected signal.
+    if !dom.has_signals(r) {
+        return Ok(());
+    }
     let Some(this) = dom.handles.borrow().get(&r).cloned() else {
         return Ok(());
     };
@@ -474,7 +480,7 @@ pub(crate) fn set(lua: &Lua, r: Ref, key: &str, value: Value) -> mlua::Result<()
 /// Fires what a property's change fires: the property's own signal, and `Changed` with the
 /// property's name (a value object's `Changed` only for `Value`, with the new value).
 pub(crate) fn changed(lua: &Lua, dom: &Dom, r: Ref, property: &str) -> mlua::Result<()> {
-    if !dom.handles.borrow().contains_key(&r) {
+    if !dom.has_signals(r) {
         return Ok(());
     }
     let class = dom.tree.borrow().get_by_ref(r).map(|i| i.class);
@@ -499,7 +505,6 @@ pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Res
         return Ok(());
     }
     check_reparent(dom, r, old, parent)?;
-    let this = handle(lua, dom, r)?;
     if old.is_some() {
         descendants_removing(lua, dom, r)?;
     }
@@ -509,32 +514,38 @@ pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Res
     if was_in_game != in_game {
         tag_signals::subtree_moved(lua, dom, r, in_game)?;
     }
-    if old.is_some() {
-        fire(lua, dom, old, "ChildRemoved", this.clone())?;
+    // The handles the signals pass: made only for a signal that is there to take them.
+    let this = || handle(lua, dom, r);
+    if old.is_some() && dom.has_signals(old) {
+        fire(lua, dom, old, "ChildRemoved", this()?)?;
     }
     if parent.is_some() {
-        fire(lua, dom, parent, "ChildAdded", this.clone())?;
+        if dom.has_signals(parent) {
+            fire(lua, dom, parent, "ChildAdded", this()?)?;
+        }
         descendants_added(lua, dom, r, parent)?;
     }
-    let new_parent = handle_or_nil(lua, dom, parent)?;
-    fire(
-        lua,
-        dom,
-        r,
-        "AncestryChanged",
-        (this.clone(), new_parent.clone()),
-    )?;
     // Every descendant's ancestry changed too; only those a script watches are told.
-    let watching: Vec<Ref> = dom.watchers.borrow().ancestry.iter().copied().collect();
-    for watcher in watching {
-        if watcher != r && ancestors_of(dom, watcher).contains(&r) {
-            fire(
-                lua,
-                dom,
-                watcher,
-                "AncestryChanged",
-                (this.clone(), new_parent.clone()),
-            )?;
+    let told: Vec<Ref> = std::iter::once(r)
+        .filter(|r| dom.has_signals(*r))
+        .chain(
+            dom.watchers
+                .borrow()
+                .ancestry
+                .iter()
+                .copied()
+                .filter(|watcher| *watcher != r),
+        )
+        .collect();
+    let mut ancestry = None;
+    for watcher in told {
+        if watcher == r || ancestors_of(dom, watcher).contains(&r) {
+            if ancestry.is_none() {
+                ancestry = Some((this()?, handle_or_nil(lua, dom, parent)?));
+            }
+            if let Some(args) = &ancestry {
+                fire(lua, dom, watcher, "AncestryChanged", args.clone())?;
+            }
         }
     }
     changed(lua, dom, r, "Parent")
@@ -583,9 +594,14 @@ fn descendants_added(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Result<
     let ancestors: Vec<Ref> = std::iter::once(parent)
         .chain(ancestors_of(dom, parent))
         .collect();
-    let this = handle(lua, dom, r)?;
-    for ancestor in &ancestors {
-        fire(lua, dom, *ancestor, "DescendantAdded", this.clone())?;
+    let mut this = None;
+    for ancestor in ancestors.iter().filter(|a| dom.has_signals(**a)) {
+        if this.is_none() {
+            this = Some(handle(lua, dom, r)?);
+        }
+        if let Some(this) = &this {
+            fire(lua, dom, *ancestor, "DescendantAdded", this.clone())?;
+        }
     }
     let watching: Vec<Ref> = {
         let watchers = dom.watchers.borrow();
@@ -1015,7 +1031,9 @@ pub(crate) fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
                     if in_game {
                         tag_signals::subtree_moved(lua, dom, r, false)?;
                     }
-                    fire(lua, dom, old, "ChildRemoved", handle(lua, dom, r)?)?;
+                    if dom.has_signals(old) {
+                        fire(lua, dom, old, "ChildRemoved", handle(lua, dom, r)?)?;
+                    }
                 }
                 dom.destroyed.borrow_mut().insert(r);
                 dom.watchers.borrow_mut().forget(r);
@@ -1028,6 +1046,9 @@ pub(crate) fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
 
 /// Disconnects every connection to the instance's signals (as `Destroy` does on Roblox).
 fn disconnect_all(dom: &Dom, r: Ref) -> mlua::Result<()> {
+    if !dom.has_signals(r) {
+        return Ok(());
+    }
     let Some(this) = dom.handles.borrow().get(&r).cloned() else {
         return Ok(());
     };

@@ -131,6 +131,11 @@ pub struct Dom {
     pub(crate) hooks: RefCell<Hooks>,
     /// Who listens to the tree's signals (see [`Watchers`]).
     pub(crate) watchers: RefCell<Watchers>,
+    /// Instances a script has asked for a signal of (see [`instance::signal`]): only these can
+    /// have a connection, so a change to any other instance fires nothing, and builds nothing
+    /// to fire with. Suites create, reparent and destroy thousands of instances no test listens
+    /// to; calling into the prelude to find that out was most of what each change cost.
+    pub(crate) signalled: RefCell<HashSet<Ref>>,
     /// Every class's members (set once the prelude has run).
     pub(crate) classes: std::cell::OnceCell<classes::ClassRegistry>,
     /// Where `TestService:Error` and errors of spawned threads go.
@@ -161,9 +166,15 @@ impl Dom {
             hooks: RefCell::new(Hooks::default()),
             classes: std::cell::OnceCell::new(),
             watchers: RefCell::new(Watchers::default()),
+            signalled: RefCell::new(HashSet::new()),
             log,
             memory: memory::Memory::new(memory_cap),
         }
+    }
+
+    /// Whether a script has asked for any signal of `r`: if not, none of them has a connection.
+    pub(crate) fn has_signals(&self, r: Ref) -> bool {
+        self.signalled.borrow().contains(&r)
     }
 
     /// The tag index, built from the tree's `Tags` properties on first use.
