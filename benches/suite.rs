@@ -9,7 +9,10 @@
 //!   (the figures earlier versions published);
 //! - `real`: spec modules shaped like users' (`support::real_shaped_suite`: a `describe` with a
 //!   `beforeEach`, tables and strings built through a shared helper, skipped and failing tests),
-//!   at 1,000 and 5,000 spec modules (5,000 and 25,000 tests). `SUITE_SIZES=200,1000` overrides.
+//!   at 1,000 and 5,000 spec modules (5,000 and 25,000 tests). `SUITE_SIZES=200,1000` overrides;
+//! - `instances-1000`: 1,000 spec modules whose tests build, rename, reparent, clone and destroy
+//!   small trees of instances (`support::instance_heavy_suite`), where the time goes to the
+//!   instance tree.
 //!
 //! luau-exec runs twice: as users run it, with `shards` unset (`default`: what the step chooses),
 //! and with `shards: auto` (one shard per core on the local backend).
@@ -428,4 +431,8 @@ fn main() {
         let place = support::place_with_testez(tests);
         measure_place(&format!("real-{specs}"), &place, counts, &tools);
     }
+    // Another shape of suite, where the time goes to the instance tree rather than to tables.
+    let (tests, counts) = support::instance_heavy_suite(1000);
+    let place = support::place_with_testez(tests);
+    measure_place("instances-1000", &place, counts, &tools);
 }

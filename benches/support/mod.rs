@@ -155,6 +155,94 @@ pub fn real_shaped_suite(specs: usize) -> (InstanceBuilder, Counts) {
     (tests, counts)
 }
 
+/// A suite of instance-heavy tests (what UI and component libraries' spec modules do): `specs`
+/// spec modules in folders of 100, each one `describe` whose five `it` blocks build a small
+/// tree of instances, rename and reparent them, look them up and tear them down. No spec
+/// listens to a signal, as Lune's instances have none. Every test passes.
+pub fn instance_heavy_suite(specs: usize) -> (InstanceBuilder, Counts) {
+    let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
+    let mut folder = InstanceBuilder::new("Folder").with_name("group0");
+    for spec in 0..specs {
+        if spec > 0 && spec % 100 == 0 {
+            tests.add_child(folder);
+            folder = InstanceBuilder::new("Folder").with_name(format!("group{}", spec / 100));
+        }
+        folder.add_child(module(
+            &format!("widget{spec}.spec"),
+            instance_spec_source(spec),
+        ));
+    }
+    tests.add_child(folder);
+    let counts = Counts {
+        passed: specs * 5,
+        failed: 0,
+        skipped: 0,
+    };
+    (tests, counts)
+}
+
+/// One instance-heavy spec module: five tests over a tree of eight children.
+fn instance_spec_source(spec: usize) -> String {
+    format!(
+        r#"local function build(name)
+	local root = Instance.new("Folder")
+	root.Name = name
+	for i = 1, 8 do
+		local child = Instance.new("StringValue")
+		child.Name = "item" .. i
+		child.Value = name .. ":" .. i
+		child.Parent = root
+	end
+	return root
+end
+
+return function()
+	describe("widget {spec}", function()
+		it("builds its children", function()
+			local root = build("widget{spec}")
+			expect(#root:GetChildren()).to.equal(8)
+			root:Destroy()
+		end)
+		it("finds a child by name", function()
+			local root = build("find{spec}")
+			expect(root:FindFirstChild("item5").Value).to.equal("find{spec}:5")
+			expect(root:FindFirstChild("missing")).never.to.be.ok()
+			root:Destroy()
+		end)
+		it("moves children between parents", function()
+			local from, to = build("from"), build("to")
+			for _, child in from:GetChildren() do
+				child.Parent = to
+			end
+			expect(#from:GetChildren()).to.equal(0)
+			expect(#to:GetChildren()).to.equal(16)
+			from:Destroy()
+			to:Destroy()
+		end)
+		it("renames what it holds", function()
+			local root = build("rename{spec}")
+			for i, child in root:GetChildren() do
+				child.Name = "renamed" .. i
+			end
+			expect(root:FindFirstChild("renamed3")).to.be.ok()
+			expect(root:FindFirstChild("item3")).never.to.be.ok()
+			root:Destroy()
+		end)
+		it("clones a subtree", function()
+			local root = build("clone{spec}")
+			local copy = root:Clone()
+			copy.Name = "copy"
+			expect(#copy:GetChildren()).to.equal(8)
+			expect(copy:FindFirstChild("item8").Value).to.equal("clone{spec}:8")
+			root:Destroy()
+			copy:Destroy()
+		end)
+	end)
+end
+"#
+    )
+}
+
 const HELPER: &str = r#"local helper = {}
 
 function helper.inventory(size)
