@@ -3,11 +3,10 @@
 //! mostly live is still collected before its garbage takes the task past [`MEMORY_LIMIT`](super::vm::MEMORY_LIMIT)
 //! (Luau does not collect before it reports a failed allocation).
 //!
-//! The task's memory is the VM's heap and what its instance tree holds (they share one cap,
-//! see `dom::memory`). The pacer is told of both: the VM's interrupt looks at the heap every
-//! few loop edges and calls, and the tree says what it holds whenever that changes by a lot:
-//! a script that hands the tree a long name makes that much garbage in the VM too, in a loop
-//! that may take very few edges.
+//! The goal follows the VM's heap, which the VM's interrupt looks at every few loop edges and
+//! calls. The instance tree (which shares the task's cap, see `dom::memory`) also has the heap
+//! looked at whenever what it holds changes by a lot: a script that hands the tree a long name
+//! has made that much garbage in the VM too, in a loop that may take very few edges.
 
 use std::cell::Cell;
 
@@ -42,7 +41,7 @@ const TREE_CHANGE_WORTH_PACING: usize = 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Pacer {
     goal: Cell<i32>,
-    tree_holds: Cell<usize>,
+    tree_held: Cell<usize>,
 }
 
 impl Pacer {
@@ -52,14 +51,13 @@ impl Pacer {
         lua.gc_set_mode(mode(goal));
         Self {
             goal: Cell::new(goal),
-            tree_holds: Cell::new(0),
+            tree_held: Cell::new(0),
         }
     }
 
-    /// Sets the goal the task's memory now calls for, if it is another one.
+    /// Sets the goal the heap now calls for, if it is another one.
     pub(crate) fn pace(&self, lua: &Lua) -> mlua::Result<()> {
-        let held = lua.used_memory().saturating_add(self.tree_holds.get());
-        let wanted = gc_goal(held);
+        let wanted = gc_goal(lua.used_memory());
         if wanted == self.goal.get() {
             return Ok(());
         }
@@ -78,7 +76,7 @@ impl Pacer {
 
     /// The instance tree now holds `bytes`: paces again when that moved by a lot.
     pub(crate) fn tree_holds(&self, lua: &Lua, bytes: usize) -> mlua::Result<()> {
-        let before = self.tree_holds.replace(bytes);
+        let before = self.tree_held.replace(bytes);
         if before.abs_diff(bytes) < TREE_CHANGE_WORTH_PACING {
             return Ok(());
         }
