@@ -525,30 +525,36 @@ pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Res
         }
         descendants_added(lua, dom, r, parent)?;
     }
-    // Every descendant's ancestry changed too; only those a script watches are told.
-    let told: Vec<Ref> = std::iter::once(r)
-        .filter(|r| dom.has_signals(*r))
-        .chain(
-            dom.watchers
-                .borrow()
-                .ancestry
-                .iter()
-                .copied()
-                .filter(|watcher| *watcher != r),
-        )
-        .collect();
     let mut ancestry = None;
-    for watcher in told {
-        if watcher == r || ancestors_of(dom, watcher).contains(&r) {
-            if ancestry.is_none() {
-                ancestry = Some((this()?, handle_or_nil(lua, dom, parent)?));
-            }
-            if let Some(args) = &ancestry {
-                fire(lua, dom, watcher, "AncestryChanged", args.clone())?;
-            }
+    if dom.has_signals(r) {
+        let args = ancestry_args(lua, dom, (r, parent), &mut ancestry)?;
+        fire(lua, dom, r, "AncestryChanged", args)?;
+    }
+    // Every descendant's ancestry changed too; only those a script watches are told.
+    let watching: Vec<Ref> = dom.watchers.borrow().ancestry.iter().copied().collect();
+    for watcher in watching {
+        if watcher != r && ancestors_of(dom, watcher).contains(&r) {
+            let args = ancestry_args(lua, dom, (r, parent), &mut ancestry)?;
+            fire(lua, dom, watcher, "AncestryChanged", args)?;
         }
     }
     changed(lua, dom, r, "Parent")
+}
+
+/// What `AncestryChanged` passes for `moved` now under `parent`: the instance and its new
+/// parent, made once, when the first signal takes them.
+fn ancestry_args(
+    lua: &Lua,
+    dom: &Dom,
+    (moved, parent): (Ref, Ref),
+    made: &mut Option<(AnyUserData, Value)>,
+) -> mlua::Result<(AnyUserData, Value)> {
+    if let Some(args) = made {
+        return Ok(args.clone());
+    }
+    let args = (handle(lua, dom, moved)?, handle_or_nil(lua, dom, parent)?);
+    *made = Some(args.clone());
+    Ok(args)
 }
 
 /// Refuses a locked `Parent` (the DataModel's, a service's, a destroyed instance's) and a
