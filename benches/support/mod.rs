@@ -135,24 +135,35 @@ pub fn real_shaped_suite(specs: usize) -> (InstanceBuilder, Counts) {
         failed: 0,
         skipped: 0,
     };
-    let mut folder = InstanceBuilder::new("Folder").with_name("group0");
-    for spec in 0..specs {
-        if spec > 0 && spec % 100 == 0 {
-            tests.add_child(folder);
-            folder = InstanceBuilder::new("Folder").with_name(format!("group{}", spec / 100));
-        }
+    let modules = (0..specs).map(|spec| {
         let skips = spec % 10 == 9;
         let fails = spec % 50 == 49;
-        folder.add_child(module(
-            &format!("feature{spec}.spec"),
-            spec_source(spec, skips, fails),
-        ));
         counts.passed += 5 - usize::from(skips) - usize::from(fails);
         counts.skipped += usize::from(skips);
         counts.failed += usize::from(fails);
+        module(
+            &format!("feature{spec}.spec"),
+            spec_source(spec, skips, fails),
+        )
+    });
+    add_in_groups_of_100(&mut tests, modules);
+    (tests, counts)
+}
+
+/// Adds `modules` to `tests` in folders of 100 (`group0`, `group1`, …), as suites split theirs.
+fn add_in_groups_of_100(
+    tests: &mut InstanceBuilder,
+    modules: impl Iterator<Item = InstanceBuilder>,
+) {
+    let mut folder = InstanceBuilder::new("Folder").with_name("group0");
+    for (index, module) in modules.enumerate() {
+        if index > 0 && index % 100 == 0 {
+            tests.add_child(folder);
+            folder = InstanceBuilder::new("Folder").with_name(format!("group{}", index / 100));
+        }
+        folder.add_child(module);
     }
     tests.add_child(folder);
-    (tests, counts)
 }
 
 /// A suite of instance-heavy tests (what UI and component libraries' spec modules do): `specs`
@@ -161,18 +172,10 @@ pub fn real_shaped_suite(specs: usize) -> (InstanceBuilder, Counts) {
 /// listens to a signal, as Lune's instances have none. Every test passes.
 pub fn instance_heavy_suite(specs: usize) -> (InstanceBuilder, Counts) {
     let mut tests = InstanceBuilder::new("Folder").with_name("Tests");
-    let mut folder = InstanceBuilder::new("Folder").with_name("group0");
-    for spec in 0..specs {
-        if spec > 0 && spec % 100 == 0 {
-            tests.add_child(folder);
-            folder = InstanceBuilder::new("Folder").with_name(format!("group{}", spec / 100));
-        }
-        folder.add_child(module(
-            &format!("widget{spec}.spec"),
-            instance_spec_source(spec),
-        ));
-    }
-    tests.add_child(folder);
+    add_in_groups_of_100(
+        &mut tests,
+        (0..specs).map(|spec| module(&format!("widget{spec}.spec"), instance_spec_source(spec))),
+    );
     let counts = Counts {
         passed: specs * 5,
         failed: 0,

@@ -514,7 +514,8 @@ pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Res
     if was_in_game != in_game {
         tag_signals::subtree_moved(lua, dom, r, in_game)?;
     }
-    // The handles the signals pass: made only for a signal that is there to take them.
+    // The handles the signals pass: made only for a signal that is there to take them (once
+    // made, a handle is a lookup).
     let this = || handle(lua, dom, r);
     if old.is_some() && dom.has_signals(old) {
         fire(lua, dom, old, "ChildRemoved", this()?)?;
@@ -525,36 +526,18 @@ pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Res
         }
         descendants_added(lua, dom, r, parent)?;
     }
-    let mut ancestry = None;
+    let ancestry = || Ok::<_, LuaError>((this()?, handle_or_nil(lua, dom, parent)?));
     if dom.has_signals(r) {
-        let args = ancestry_args(lua, dom, (r, parent), &mut ancestry)?;
-        fire(lua, dom, r, "AncestryChanged", args)?;
+        fire(lua, dom, r, "AncestryChanged", ancestry()?)?;
     }
     // Every descendant's ancestry changed too; only those a script watches are told.
     let watching: Vec<Ref> = dom.watchers.borrow().ancestry.iter().copied().collect();
     for watcher in watching {
         if watcher != r && ancestors_of(dom, watcher).contains(&r) {
-            let args = ancestry_args(lua, dom, (r, parent), &mut ancestry)?;
-            fire(lua, dom, watcher, "AncestryChanged", args)?;
+            fire(lua, dom, watcher, "AncestryChanged", ancestry()?)?;
         }
     }
     changed(lua, dom, r, "Parent")
-}
-
-/// What `AncestryChanged` passes for `moved` now under `parent`: the instance and its new
-/// parent, made once, when the first signal takes them.
-fn ancestry_args(
-    lua: &Lua,
-    dom: &Dom,
-    (moved, parent): (Ref, Ref),
-    made: &mut Option<(AnyUserData, Value)>,
-) -> mlua::Result<(AnyUserData, Value)> {
-    if let Some(args) = made {
-        return Ok(args.clone());
-    }
-    let args = (handle(lua, dom, moved)?, handle_or_nil(lua, dom, parent)?);
-    *made = Some(args.clone());
-    Ok(args)
 }
 
 /// Refuses a locked `Parent` (the DataModel's, a service's, a destroyed instance's) and a
@@ -600,14 +583,9 @@ fn descendants_added(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Result<
     let ancestors: Vec<Ref> = std::iter::once(parent)
         .chain(ancestors_of(dom, parent))
         .collect();
-    let mut this = None;
+    // Asked as each is reached: a handler may connect a signal of an ancestor further up.
     for ancestor in ancestors.iter().filter(|a| dom.has_signals(**a)) {
-        if this.is_none() {
-            this = Some(handle(lua, dom, r)?);
-        }
-        if let Some(this) = &this {
-            fire(lua, dom, *ancestor, "DescendantAdded", this.clone())?;
-        }
+        fire(lua, dom, *ancestor, "DescendantAdded", handle(lua, dom, r)?)?;
     }
     let watching: Vec<Ref> = {
         let watchers = dom.watchers.borrow();

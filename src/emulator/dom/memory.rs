@@ -10,13 +10,12 @@
 //! copies a pointer) and only come from the place file, which is bounded.
 
 use std::cell::Cell;
-use std::rc::Rc;
 
 use mlua::{Error as LuaError, Lua};
 use rbx_dom_weak::types::{Content, Ref, Variant};
 use rbx_dom_weak::{Instance, WeakDom};
 
-use crate::emulator::pacing::Pacer;
+use crate::emulator::pacing;
 
 /// An instance's record in the tree, its handle and its map entries, roughly.
 pub(crate) const INSTANCE_OVERHEAD: usize = 256;
@@ -74,14 +73,10 @@ impl Memory {
     }
 
     fn set(&self, lua: &Lua, held: usize) -> mlua::Result<()> {
-        self.held.set(held);
+        let before = self.held.replace(held);
         // The cap is never zero (zero would mean "no limit" to the VM).
         lua.set_memory_limit(self.cap.saturating_sub(held).max(1))?;
-        let pacer = lua.app_data_ref::<Rc<Pacer>>().map(|pacer| pacer.clone());
-        match pacer {
-            Some(pacer) => pacer.tree_holds(lua, held),
-            None => Ok(()),
-        }
+        pacing::tree_changed(lua, before, held)
     }
 }
 
