@@ -612,11 +612,11 @@ return {
             "local p = Instance.new('Folder') p.Name = string.rep('x', 64 * 1024 * 1024)
              local t = {} for i = 1, 24 do t[i] = p:Clone() end return #t",
             "local s = string.rep('x', 64 * 1024 * 1024)
-             for i = 1, 24 do Instance.new('Folder').Name = s .. i end return 1",
+             local t = {} for i = 1, 24 do t[i] = Instance.new('Folder') t[i].Name = s .. i end return 1",
             "local p = Instance.new('Folder') local s = string.rep('x', 64 * 1024 * 1024)
              for i = 1, 24 do p:SetAttribute('a' .. i, s) end return 1",
             "local s = string.rep('x', 64 * 1024 * 1024)
-             for i = 1, 24 do Instance.new('StringValue').Value = s .. i end return 1",
+             local t = {} for i = 1, 24 do t[i] = Instance.new('StringValue') t[i].Value = s .. i end return 1",
         ] {
             let run = execute(&ExecutionRequest {
                 script: script.into(),
@@ -645,6 +645,27 @@ return {
             run.outcome,
             VmOutcome::Complete {
                 results: vec!["2000".into()],
+                binary_output: None
+            }
+        );
+        // Instances no script reaches any more give their memory back, as on Roblox: dropped,
+        // destroyed or cloned, 4.5 GiB of them fit in the task's 512 MiB.
+        let run = execute(&ExecutionRequest {
+            script: "local s = string.rep('x', 64 * 1024 * 1024)
+                 for i = 1, 24 do Instance.new('Folder').Name = s .. i end
+                 for i = 1, 24 do Instance.new('StringValue').Value = s .. i end
+                 for i = 1, 24 do local f = Instance.new('Folder') f.Name = s .. i f:Destroy() end
+                 local p = Instance.new('Folder') p.Name = s
+                 for i = 1, 24 do p:Clone() end
+                 return 1"
+                .into(),
+            timeout: Duration::from_secs(120),
+            ..ExecutionRequest::default()
+        });
+        assert_eq!(
+            run.outcome,
+            VmOutcome::Complete {
+                results: vec!["1".into()],
                 binary_output: None
             }
         );

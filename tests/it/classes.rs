@@ -32,7 +32,7 @@ pub fn place_with_signal_behavior(behavior: u32) -> Vec<u8> {
 }
 
 /// Runs `script` on the local backend (in `place`, else the empty place); its first result.
-async fn run(script: &str, place: Option<Vec<u8>>) -> Value {
+pub async fn run(script: &str, place: Option<Vec<u8>>) -> Value {
     let file = place.map(|bytes| crate::support::temp_file("game.rbxl", &bytes));
     let mut run = Run::bare();
     run.env("INPUT_BACKEND", "local")

@@ -17,6 +17,8 @@ mod github;
 mod hostile;
 mod inputs;
 #[cfg(feature = "emulator")]
+mod lifetimes;
+#[cfg(feature = "emulator")]
 mod live;
 mod open_cloud;
 mod packaging;

@@ -180,13 +180,27 @@ pub(crate) fn dom(lua: &Lua) -> mlua::Result<Rc<Dom>> {
         .ok_or_else(|| LuaError::runtime("the local emulator has no instance tree"))
 }
 
-/// The one handle of an instance.
+/// The one handle of an instance (see `lifetime.rs`).
 pub(crate) fn handle(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<AnyUserData> {
-    if let Some(existing) = dom.handles.borrow().get(&r) {
-        return Ok(existing.clone());
-    }
-    let made = lua.create_userdata(InstanceRef(r))?;
-    dom.handles.borrow_mut().insert(r, made.clone());
+    dom.lifetimes.handle(lua, r)
+}
+
+/// A new instance, parent nil, counted against the task's memory (after freeing what scripts
+/// have let go of, when that is due).
+pub(crate) fn create_detached(
+    lua: &Lua,
+    dom: &Dom,
+    class: &str,
+    name: String,
+) -> mlua::Result<Ref> {
+    let bytes = INSTANCE_OVERHEAD + name.len();
+    super::lifetime::sweep_if_due(lua, dom, bytes)?;
+    dom.memory.take(lua, bytes)?;
+    let made = dom
+        .tree
+        .borrow_mut()
+        .insert(Ref::none(), InstanceBuilder::new(class).with_name(name));
+    dom.lifetimes.detached(made);
     Ok(made)
 }
 
@@ -382,7 +396,7 @@ pub(crate) fn signal(lua: &Lua, dom: &Dom, r: Ref, name: &str) -> mlua::Result<V
     dom.signalled.borrow_mut().insert(r);
     let get = dom.hooks.borrow().get_signal.clone();
     match get {
-        Some(get) => get.call((handle(lua, dom, r)?, name)),
+        Some(get) => get.call((dom.lifetimes.pin(lua, r)?, name)),
         None => Ok(Value::Nil),
     }
 }
@@ -399,11 +413,13 @@ pub(crate) fn fire(
     if !dom.has_signals(r) {
         return Ok(());
     }
-    let Some(this) = dom.handles.borrow().get(&r).cloned() else {
+    // No live handle: the prelude's signals of the instance went with its last one.
+    let Some(this) = dom.lifetimes.live_handle(r)? else {
         return Ok(());
     };
     let fire = dom.hooks.borrow().fire_signal.clone();
     if let Some(fire) = fire {
+        let _firing = dom.lifetimes.firing();
         let mut all = MultiValue::new();
         all.push_back(Value::UserData(this));
         all.push_back(Value::String(lua.create_string(name)?));
@@ -510,6 +526,11 @@ pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Res
     }
     let was_in_game = tag_signals::in_game(dom, r);
     dom.tree.borrow_mut().transfer_within(r, parent);
+    if parent.is_none() {
+        dom.lifetimes.detached(r);
+    } else if old.is_none() {
+        dom.lifetimes.attached(r);
+    }
     let in_game = tag_signals::in_game(dom, r);
     if was_in_game != in_game {
         tag_signals::subtree_moved(lua, dom, r, in_game)?;
@@ -718,6 +739,11 @@ pub(crate) fn replace_property(
         .and_then(|i| property(i, key))
         .map_or(0, property_bytes);
     dom.memory.resize(lua, old, property_bytes(&value))?;
+    if let Variant::Ref(target) = &value
+        && target.is_some()
+    {
+        dom.lifetimes.referenced(*target);
+    }
     if let Some(instance) = dom.tree.borrow_mut().get_by_ref_mut(r) {
         instance.properties.insert(key.into(), value);
     }
@@ -1012,6 +1038,7 @@ pub(crate) fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
                     descendants_removing(lua, dom, r)?;
                     let in_game = tag_signals::in_game(dom, r);
                     dom.tree.borrow_mut().transfer_within(r, Ref::none());
+                    dom.lifetimes.detached(r);
                     if in_game {
                         tag_signals::subtree_moved(lua, dom, r, false)?;
                     }
@@ -1022,6 +1049,7 @@ pub(crate) fn destroy(lua: &Lua, dom: &Dom, r: Ref) -> mlua::Result<()> {
                 dom.destroyed.borrow_mut().insert(r);
                 dom.watchers.borrow_mut().forget(r);
                 disconnect_all(dom, r)?;
+                dom.lifetimes.unpin(r);
             }
         }
     }
@@ -1033,10 +1061,11 @@ fn disconnect_all(dom: &Dom, r: Ref) -> mlua::Result<()> {
     if !dom.has_signals(r) {
         return Ok(());
     }
-    let Some(this) = dom.handles.borrow().get(&r).cloned() else {
+    let Some(this) = dom.lifetimes.live_handle(r)? else {
         return Ok(());
     };
     let disconnect = dom.hooks.borrow().disconnect_signals.clone();
+    let _firing = dom.lifetimes.firing();
     match disconnect {
         Some(disconnect) => disconnect.call(this),
         None => Ok(()),
@@ -1079,11 +1108,7 @@ pub(crate) fn instance_library(lua: &Lua) -> mlua::Result<Table> {
                 )));
             }
             let name = default_name(&dom, &class);
-            dom.memory.take(lua, INSTANCE_OVERHEAD + name.len())?;
-            let made = dom.tree.borrow_mut().insert(
-                Ref::none(),
-                InstanceBuilder::new(class.as_str()).with_name(name),
-            );
+            let made = create_detached(lua, &dom, &class, name)?;
             if let Some(parent) = parent {
                 set_parent(lua, &dom, made, this(&parent, "Instance.new")?)?;
             }

@@ -15,6 +15,7 @@ use mlua::{Error as LuaError, Lua};
 use rbx_dom_weak::types::{Content, Ref, Variant};
 use rbx_dom_weak::{Instance, WeakDom};
 
+use super::lifetime;
 use crate::emulator::pacing;
 
 /// An instance's record in the tree, its handle and its map entries, roughly.
@@ -39,23 +40,38 @@ impl Memory {
         }
     }
 
+    /// Bytes the instance tree holds.
+    pub(crate) fn held(&self) -> usize {
+        self.held.get()
+    }
+
+    /// Whether `bytes` more for the tree fit beside what the VM holds now.
+    pub(crate) fn fits(&self, lua: &Lua, bytes: usize) -> bool {
+        lua.used_memory()
+            .saturating_add(self.held.get())
+            .saturating_add(bytes)
+            <= self.cap
+    }
+
     /// Takes `bytes` more for the tree, or fails as the VM does when it is out of memory. The
     /// VM's limit shrinks by as much.
     pub(crate) fn take(&self, lua: &Lua, bytes: usize) -> mlua::Result<()> {
-        let held = self.held.get().saturating_add(bytes);
-        let fits = |lua: &Lua| lua.used_memory().saturating_add(held) <= self.cap;
         // Garbage the VM has not collected yet is not a reason to fail.
-        if !fits(lua) {
+        if !self.fits(lua, bytes) {
             lua.gc_collect()?;
         }
-        if !fits(lua) {
+        // Nor are instances no script can reach any more.
+        if !self.fits(lua, bytes) {
+            lifetime::free_unreachable(lua)?;
+        }
+        if !self.fits(lua, bytes) {
             return Err(LuaError::runtime(format!(
                 "not enough memory: the local emulator gives a task {} MiB, and its instances already hold {} MiB of it",
                 self.cap / (1024 * 1024),
                 self.held.get() / (1024 * 1024)
             )));
         }
-        self.set(lua, held)
+        self.set(lua, self.held.get().saturating_add(bytes))
     }
 
     /// Gives `bytes` of the tree's back to the VM.

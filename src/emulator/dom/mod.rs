@@ -11,6 +11,7 @@
 mod classes;
 mod datatypes;
 mod instance;
+mod lifetime;
 mod memory;
 mod place;
 pub mod scheduler;
@@ -18,7 +19,7 @@ pub(crate) mod services;
 mod tags;
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use mlua::{AnyUserData, Function, Lua, Table, Value};
@@ -121,8 +122,8 @@ pub type LogSink = Box<dyn Fn(crate::api::model::MessageType, &str)>;
 /// One task's instance tree and what the Lua side needs to reach it.
 pub struct Dom {
     pub(crate) tree: RefCell<WeakDom>,
-    /// Handles already made: one userdata per instance, so `==` and table keys work.
-    pub(crate) handles: RefCell<HashMap<Ref, AnyUserData>>,
+    /// Instances' handles, and which instances out of the game can be freed.
+    pub(crate) lifetimes: lifetime::Lifetimes,
     /// Destroyed instances: their `Parent` is locked at nil.
     pub(crate) destroyed: RefCell<HashSet<Ref>>,
     /// Which instances hold which tag; built when a script first uses a tag.
@@ -159,7 +160,7 @@ impl Dom {
     pub fn new(tree: WeakDom, log: LogSink, memory_cap: usize) -> Self {
         Self {
             tree: RefCell::new(tree),
-            handles: RefCell::new(HashMap::new()),
+            lifetimes: lifetime::Lifetimes::default(),
             destroyed: RefCell::new(HashSet::new()),
             tags: RefCell::new(None),
             db: rbx_reflection_database::get_bundled(),

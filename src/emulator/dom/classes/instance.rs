@@ -13,6 +13,7 @@ use crate::emulator::dom::instance::{
     destroy, fire, found_or_nil, handle, list, name_of, property, property_exists, remove_tag,
     replace_property, set_parent, signal, tags, value_type,
 };
+use crate::emulator::dom::lifetime::sweep_if_due;
 use crate::emulator::dom::memory::subtree_bytes;
 
 /// `WaitForChild`: at once when the child is there; else it polls on the scheduler, warns as
@@ -272,8 +273,10 @@ fn lifetime(r: &mut Registrar) -> mlua::Result<()> {
             return Ok(Value::Nil);
         }
         let bytes = subtree_bytes(&dom.tree.borrow(), this);
+        sweep_if_due(lua, dom, bytes)?;
         dom.memory.take(lua, bytes)?;
         let copy = dom.tree.borrow_mut().clone_within(this);
+        dom.lifetimes.detached(copy);
         let left_out: Vec<Ref> = descendants_of(dom, copy)
             .into_iter()
             .filter(|d| !archivable(dom, *d))
@@ -288,6 +291,7 @@ fn lifetime(r: &mut Registrar) -> mlua::Result<()> {
         if let Some(index) = dom.tags.borrow_mut().as_mut() {
             index.add_subtree(&dom.tree.borrow(), copy);
         }
+        dom.lifetimes.referenced_from(&dom.tree.borrow(), copy);
         handle(lua, dom, copy).map(Value::UserData)
     })?;
     r.method("Instance", "Destroy", |lua, dom, this, ()| {

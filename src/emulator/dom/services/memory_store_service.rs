@@ -12,13 +12,10 @@
 use std::time::{Duration, SystemTime};
 
 use mlua::{AnyUserData, Lua, MultiValue, Table, Value};
-use rbx_dom_weak::InstanceBuilder;
-use rbx_dom_weak::types::Ref;
 
 use super::LuauHalf;
 use crate::emulator::dom::classes::{Member, Registrar};
 use crate::emulator::dom::instance;
-use crate::emulator::dom::memory::INSTANCE_OVERHEAD;
 use crate::emulator::memory_store::{
     self, MAX_ENGINE_READ, MAX_RANGE_COUNT, Position, QueueRead, Range, Saved, SortKey, Stores,
     Write,
@@ -147,12 +144,7 @@ fn primitives(lua: &Lua) -> mlua::Result<Table> {
 /// A `MemoryStoreSortedMap` or `MemoryStoreQueue` instance named `name`, parent nil.
 fn new_structure(lua: &Lua, (class, name): (String, String)) -> mlua::Result<AnyUserData> {
     let dom = instance::dom(lua)?;
-    dom.memory
-        .take(lua, INSTANCE_OVERHEAD + class.len() + name.len())?;
-    let made = dom
-        .tree
-        .borrow_mut()
-        .insert(Ref::none(), InstanceBuilder::new(class).with_name(name));
+    let made = instance::create_detached(lua, &dom, &class, name)?;
     instance::handle(lua, &dom, made)
 }
 

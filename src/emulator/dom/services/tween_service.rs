@@ -4,13 +4,10 @@
 //! scheduler (nothing is rendered, so nothing in between).
 
 use mlua::{AnyUserData, Function, Lua, Table, Value};
-use rbx_dom_weak::InstanceBuilder;
-use rbx_dom_weak::types::Ref;
 
 use super::LuauHalf;
 use crate::emulator::dom::classes::Registrar;
 use crate::emulator::dom::instance;
-use crate::emulator::dom::memory::INSTANCE_OVERHEAD;
 
 static HALF: LuauHalf = LuauHalf {
     registry_key: "luau-exec.service.TweenService",
@@ -48,11 +45,7 @@ fn primitives(lua: &Lua) -> mlua::Result<Table> {
         "newTween",
         lua.create_function(|lua, ()| {
             let dom = instance::dom(lua)?;
-            dom.memory.take(lua, INSTANCE_OVERHEAD + "Tween".len())?;
-            let made = dom.tree.borrow_mut().insert(
-                Ref::none(),
-                InstanceBuilder::new("Tween").with_name("Tween"),
-            );
+            let made = instance::create_detached(lua, &dom, "Tween", "Tween".into())?;
             instance::handle(lua, &dom, made)
         })?,
     )?;
