@@ -26,15 +26,14 @@
 //! may hold instances of its own that have no handle (`Destroy`'s walk of a subtree).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
 
 use mlua::{AnyUserData, Lua, Table};
 use rbx_dom_weak::WeakDom;
 use rbx_dom_weak::types::{Ref, Variant};
 
-use super::Dom;
 use super::instance::InstanceRef;
 use super::memory::subtree_bytes;
+use super::{Dom, RefMap, RefSet};
 
 /// The least growth of the tree, in bytes it holds, between two sweeps.
 const LEAST_SWEEP_GAP: usize = 1024 * 1024;
@@ -52,17 +51,17 @@ enum Slot {
 /// Every handle of a task's instances, and what is out of the game.
 #[derive(Default)]
 pub(crate) struct Lifetimes {
-    slots: RefCell<HashMap<Ref, Slot>>,
+    slots: RefCell<RefMap<Slot>>,
     /// Released handles by key, in a table whose values are weak (made at the first sweep).
     released: RefCell<Option<Table>>,
     last_key: Cell<i64>,
     /// The roots of subtrees out of the game: every instance whose parent is nil but the
     /// DataModel.
-    detached: RefCell<HashSet<Ref>>,
+    detached: RefCell<RefSet>,
     /// The instances some reference property points at; none until the first sweep scans the
     /// tree, then kept up as properties are set and subtrees cloned. Never shrinks: a value
     /// that changes is not worth a scan of every other holder.
-    referenced: RefCell<Option<HashSet<Ref>>>,
+    referenced: RefCell<Option<RefSet>>,
     /// What the tree holds when the next sweep is due (0 before the first check).
     next_sweep: Cell<usize>,
     /// Signals being fired under a Rust operation.
@@ -206,7 +205,7 @@ impl Lifetimes {
 }
 
 /// Adds the instances `root`'s subtree points at from reference properties.
-fn add_references(tree: &WeakDom, root: Ref, referenced: &mut HashSet<Ref>) {
+fn add_references(tree: &WeakDom, root: Ref, referenced: &mut RefSet) {
     let mut stack = vec![root];
     while let Some(next) = stack.pop() {
         let Some(instance) = tree.get_by_ref(next) else {
@@ -266,7 +265,7 @@ pub(crate) fn sweep(lua: &Lua, dom: &Dom) -> mlua::Result<()> {
     let lives = &dom.lifetimes;
     if lives.referenced.borrow().is_none() {
         let tree = dom.tree.borrow();
-        let mut referenced = HashSet::new();
+        let mut referenced = RefSet::default();
         add_references(&tree, tree.root_ref(), &mut referenced);
         // Subtrees out of the game are not under the root.
         for root in lives.detached.borrow().iter() {

@@ -32,6 +32,10 @@ pub use place::{
     MAX_INFLATED_BYTES, MAX_INSTANCES, MAX_PROPERTY_VALUES, MAX_XML_DEPTH, PlaceError, load_place,
 };
 
+/// Maps and sets keyed by instance, hashed as rbx_dom_weak hashes its own tree (see Cargo.toml).
+pub(crate) type RefMap<V> = ahash::AHashMap<Ref, V>;
+pub(crate) type RefSet = ahash::AHashSet<Ref>;
+
 /// The Luau half: datatypes, `typeof`, `task`, signals, `require`.
 const PRELUDE: &str = include_str!("prelude.luau");
 
@@ -79,11 +83,11 @@ pub(crate) struct Hooks {
 #[derive(Default)]
 pub(crate) struct Watchers {
     /// `AncestryChanged`: fired on every descendant of a moved instance on Roblox.
-    pub ancestry: HashSet<Ref>,
+    pub ancestry: RefSet,
     /// `DescendantAdded`: fired for every descendant of an added instance.
-    pub descendant_added: HashSet<Ref>,
+    pub descendant_added: RefSet,
     /// `DescendantRemoving`: fired for a removed instance and every one of its descendants.
-    pub descendant_removing: HashSet<Ref>,
+    pub descendant_removing: RefSet,
     /// Tags with a `CollectionService:GetInstanceAddedSignal`/`RemovedSignal` asked for.
     pub tags: HashSet<String>,
     /// The `LogService` whose `MessageOut` a script asked for: prints are fired to it.
@@ -125,7 +129,7 @@ pub struct Dom {
     /// Instances' handles, and which instances out of the game can be freed.
     pub(crate) lifetimes: lifetime::Lifetimes,
     /// Destroyed instances: their `Parent` is locked at nil.
-    pub(crate) destroyed: RefCell<HashSet<Ref>>,
+    pub(crate) destroyed: RefCell<RefSet>,
     /// Which instances hold which tag; built when a script first uses a tag.
     pub(crate) tags: RefCell<Option<tags::TagIndex>>,
     pub(crate) db: &'static ReflectionDatabase<'static>,
@@ -136,7 +140,7 @@ pub struct Dom {
     /// have a connection, so a change to any other instance fires nothing, and builds nothing
     /// to fire with. Suites create, reparent and destroy thousands of instances no test listens
     /// to; calling into the prelude to find that out was most of what each change cost.
-    pub(crate) signalled: RefCell<HashSet<Ref>>,
+    pub(crate) signalled: RefCell<RefSet>,
     /// Every class's members (set once the prelude has run).
     pub(crate) classes: std::cell::OnceCell<classes::ClassRegistry>,
     /// Where `TestService:Error` and errors of spawned threads go.
@@ -161,13 +165,13 @@ impl Dom {
         Self {
             tree: RefCell::new(tree),
             lifetimes: lifetime::Lifetimes::default(),
-            destroyed: RefCell::new(HashSet::new()),
+            destroyed: RefCell::default(),
             tags: RefCell::new(None),
             db: rbx_reflection_database::get_bundled(),
             hooks: RefCell::new(Hooks::default()),
             classes: std::cell::OnceCell::new(),
             watchers: RefCell::new(Watchers::default()),
-            signalled: RefCell::new(HashSet::new()),
+            signalled: RefCell::default(),
             log,
             memory: memory::Memory::new(memory_cap),
         }

@@ -9,12 +9,14 @@ use std::collections::HashMap;
 use rbx_dom_weak::WeakDom;
 use rbx_dom_weak::types::{Ref, Variant};
 
+use super::RefMap;
+
 #[derive(Default)]
 pub(crate) struct TagIndex {
     /// For each tag, the instances holding it, with the order they got it in (`GetTagged`
     /// answers in that order: the tree's order for a place's own tags, then the order of
     /// `AddTag`).
-    tagged: HashMap<String, HashMap<Ref, u64>>,
+    tagged: HashMap<String, RefMap<u64>>,
     order: u64,
 }
 
