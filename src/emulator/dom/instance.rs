@@ -1072,28 +1072,9 @@ fn disconnect_all(dom: &Dom, r: Ref) -> mlua::Result<()> {
     }
 }
 
-/// The name a new instance of `class` gets: the one its class registers ("Value" for the value
-/// objects), else its default `Name` in the reflection database, else the class's name.
-fn default_name(dom: &Dom, class: &str) -> String {
-    if let Some(name) = dom
-        .classes
-        .get()
-        .and_then(|c| c.default_name(dom.db, class))
-    {
-        return name.to_owned();
-    }
-    let default = dom
-        .db
-        .classes
-        .get(class)
-        .and_then(|c| dom.db.find_default_property(c, "Name"));
-    match default {
-        Some(Variant::String(name)) => name.clone(),
-        _ => class.to_owned(),
-    }
-}
-
-/// `Instance.new(className, parent?)`.
+/// `Instance.new(className, parent?)`. The new instance's name is the one its class registers
+/// ("Value" for the value objects), else its default `Name` in the reflection database, else
+/// the class's name.
 pub(crate) fn instance_library(lua: &Lua) -> mlua::Result<Table> {
     let library = lua.create_table()?;
     library.set(
@@ -1107,7 +1088,12 @@ pub(crate) fn instance_library(lua: &Lua) -> mlua::Result<Table> {
                     "Unable to create an Instance of type \"{class}\""
                 )));
             }
-            let name = default_name(&dom, &class);
+            let name = dom
+                .classes
+                .get()
+                .and_then(|c| c.new_instance_name(dom.db, &class))
+                .unwrap_or(class.as_str())
+                .to_owned();
             let made = create_detached(lua, &dom, &class, name)?;
             if let Some(parent) = parent {
                 set_parent(lua, &dom, made, this(&parent, "Instance.new")?)?;

@@ -8,7 +8,8 @@
 //! One file per class or family of classes, each with a `register` function; adding a class is
 //! a new file and a line in [`registry`]. Lookups are hash lookups: the members a class has
 //! (its own and inherited) are gathered into one map the first time an instance of that class
-//! is indexed.
+//! is indexed, and the name `Instance.new` gives a class is resolved once per class. The maps
+//! hash with ahash: every member access of every script goes through one of them.
 
 mod bindable;
 pub(crate) mod collection_service;
@@ -21,12 +22,13 @@ mod test_service;
 mod value_base;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
+
+use ahash::AHashMap as HashMap;
 
 use mlua::{Error as LuaError, FromLuaMulti, Function, IntoLuaMulti, Lua, Table, Value};
 use rbx_dom_weak::Ustr;
-use rbx_dom_weak::types::Ref;
+use rbx_dom_weak::types::{Ref, Variant};
 use rbx_reflection::ReflectionDatabase;
 
 use super::Dom;
@@ -58,6 +60,8 @@ pub(crate) struct ClassRegistry {
     declared: HashMap<&'static str, Members>,
     gathered: RefCell<HashMap<Ustr, Rc<Members>>>,
     default_names: HashMap<&'static str, &'static str>,
+    /// [`ClassRegistry::new_instance_name`]'s answers, by class name.
+    new_instance_names: RefCell<HashMap<Box<str>, &'static str>>,
 }
 
 impl ClassRegistry {
@@ -83,15 +87,32 @@ impl ClassRegistry {
         members
     }
 
-    /// The name `Instance.new(class)` gives, when the class (or a superclass) registers one.
-    pub(crate) fn default_name(
+    /// The name `Instance.new(class)` gives: one a class (or a superclass) registers, else
+    /// the reflection database's default `Name`, else the class's own name. `None` for a class
+    /// the database does not know. Resolved once per class: it walks the superclass chain.
+    pub(crate) fn new_instance_name(
         &self,
-        db: &ReflectionDatabase,
+        db: &'static ReflectionDatabase<'static>,
         class: &str,
     ) -> Option<&'static str> {
+        if let Some(found) = self.new_instance_names.borrow().get(class) {
+            return Some(found);
+        }
         let descriptor = db.classes.get(class)?;
-        db.superclasses_iter(descriptor)
-            .find_map(|c| self.default_names.get(c.name).copied())
+        let registered = db
+            .superclasses_iter(descriptor)
+            .find_map(|c| self.default_names.get(c.name).copied());
+        let name: &'static str = match registered {
+            Some(name) => name,
+            None => match db.find_default_property(descriptor, "Name") {
+                Some(Variant::String(name)) => name.as_str(),
+                _ => descriptor.name,
+            },
+        };
+        self.new_instance_names
+            .borrow_mut()
+            .insert(class.into(), name);
+        Some(name)
     }
 
     /// The member `key` of an instance of `class`.
@@ -249,6 +270,7 @@ pub(crate) fn registry(lua: &Lua, env: &Table) -> mlua::Result<ClassRegistry> {
         declared: r.declared,
         gathered: RefCell::new(HashMap::new()),
         default_names: r.default_names,
+        new_instance_names: RefCell::new(HashMap::new()),
     })
 }
 
