@@ -632,42 +632,41 @@ return {
             }
         }
         // What the tree gives back (a shorter name) the VM can use again, and ordinary use fits.
-        let run = execute(&ExecutionRequest {
-            script: "local p = Instance.new('Folder')
-                 for i = 1, 12 do p.Name = string.rep('x', 64 * 1024 * 1024) .. i p.Name = '' end
-                 for i = 1, 2000 do Instance.new('Folder').Parent = p end
-                 return #p:GetChildren()"
-                .into(),
-            timeout: Duration::from_secs(120),
-            ..ExecutionRequest::default()
-        });
-        assert_eq!(
-            run.outcome,
-            VmOutcome::Complete {
-                results: vec!["2000".into()],
-                binary_output: None
-            }
+        completes_with(
+            "local p = Instance.new('Folder')
+             for i = 1, 12 do p.Name = string.rep('x', 64 * 1024 * 1024) .. i p.Name = '' end
+             for i = 1, 2000 do Instance.new('Folder').Parent = p end
+             return #p:GetChildren()",
+            "2000",
         );
         // Instances no script reaches any more give their memory back, as on Roblox: dropped,
         // destroyed or cloned, 4.5 GiB of them fit in the task's 512 MiB.
+        completes_with(
+            "local s = string.rep('x', 64 * 1024 * 1024)
+             for i = 1, 24 do Instance.new('Folder').Name = s .. i end
+             for i = 1, 24 do Instance.new('StringValue').Value = s .. i end
+             for i = 1, 24 do local f = Instance.new('Folder') f.Name = s .. i f:Destroy() end
+             local p = Instance.new('Folder') p.Name = s
+             for i = 1, 24 do p:Clone() end
+             return 1",
+            "1",
+        );
+    }
+
+    /// Runs `script` (two minutes at most) and checks that it completed returning `result`.
+    fn completes_with(script: &str, result: &str) {
         let run = execute(&ExecutionRequest {
-            script: "local s = string.rep('x', 64 * 1024 * 1024)
-                 for i = 1, 24 do Instance.new('Folder').Name = s .. i end
-                 for i = 1, 24 do Instance.new('StringValue').Value = s .. i end
-                 for i = 1, 24 do local f = Instance.new('Folder') f.Name = s .. i f:Destroy() end
-                 local p = Instance.new('Folder') p.Name = s
-                 for i = 1, 24 do p:Clone() end
-                 return 1"
-                .into(),
+            script: script.into(),
             timeout: Duration::from_secs(120),
             ..ExecutionRequest::default()
         });
         assert_eq!(
             run.outcome,
             VmOutcome::Complete {
-                results: vec!["1".into()],
+                results: vec![result.into()],
                 binary_output: None
-            }
+            },
+            "{script}"
         );
     }
 
