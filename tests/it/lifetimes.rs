@@ -84,3 +84,50 @@ return {
         "{r}"
     );
 }
+
+/// A subtree whose handles a sweep released while it was out of the game, then put in the
+/// game and let go, is whole: a table weakly keyed by one of its instances keeps the entry (the
+/// game keeps it alive, as on Roblox), and a BindableFunction keeps its `OnInvoke`, in the game
+/// or reached only through its child.
+#[tokio::test]
+async fn instances_brought_into_the_game_after_a_sweep_keep_what_is_keyed_by_them() {
+    let script = r#"
+local big = string.rep("x", 64 * 1024)
+local function churn()
+	for i = 1, 4000 do
+		Instance.new("Folder").Name = big
+		local destroyed = Instance.new("Folder")
+		destroyed.Name = big
+		destroyed:Destroy()
+	end
+end
+local weak = setmetatable({}, { __mode = "k" })
+local entered = Instance.new("Folder")
+entered.Name = "entered"
+local inside = Instance.new("Folder", entered)
+weak[inside] = "kept"
+local inGame = Instance.new("BindableFunction")
+inGame.Name = "inGame"
+inGame.OnInvoke = function() return "in game" end
+local outside = Instance.new("BindableFunction")
+outside.OnInvoke = function() return "outside" end
+local child = Instance.new("Folder", outside)
+churn()
+entered.Parent = workspace
+inGame.Parent = workspace
+entered, inside, inGame, outside = nil, nil, nil, nil
+churn()
+churn()
+local answers = {}
+task.spawn(function() answers[1] = workspace.inGame:Invoke() end)
+task.spawn(function() answers[2] = child.Parent:Invoke() end)
+task.wait()
+return {
+	weak[workspace.entered:FindFirstChild("Folder")] or "lost",
+	answers[1] or "no callback",
+	answers[2] or "no callback",
+}
+"#;
+    let r = run(script, None).await;
+    assert_eq!(r, json!(["kept", "in game", "outside"]), "{r}");
+}

@@ -532,6 +532,9 @@ pub(crate) fn set_parent(lua: &Lua, dom: &Dom, r: Ref, parent: Ref) -> mlua::Res
         dom.lifetimes.attached(r);
     }
     let in_game = tag_signals::in_game(dom, r);
+    if dom.lifetimes.released_any() && dom.in_game(parent) && !dom.in_game(old) {
+        dom.lifetimes.entered_game(&dom.tree.borrow(), r)?;
+    }
     if was_in_game != in_game {
         tag_signals::subtree_moved(lua, dom, r, in_game)?;
     }

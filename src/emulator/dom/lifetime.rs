@@ -6,12 +6,13 @@
 //! out of the game is freed once nothing can reach it:
 //!
 //! - **Handles.** Each instance has at most one handle (userdata) at a time, so `==` and table
-//!   keys work. A handle is held strongly while its instance may be in use; a sweep *releases*
-//!   the handles of subtrees out of the game into a Luau table whose values are weak, so the
-//!   collector takes each one that no script holds. A released handle that a script still
-//!   holds is taken back from that table when Rust needs it again, so identity never splits.
-//!   (As on Roblox, a table weakly keyed by an instance may lose the entry once no script holds
-//!   the instance's handle.)
+//!   keys work. A handle is held strongly while its instance may be in use, and always while
+//!   it is in the game; a sweep *releases* the handles of subtrees out of the game into a Luau
+//!   table whose values are weak, so the collector takes each one that no script holds. A
+//!   released handle that a script still holds is taken back from that table when Rust needs
+//!   it again or its subtree comes back into the game, so identity never splits. (A table
+//!   weakly keyed by an instance out of the game may lose the entry once no script holds the
+//!   instance's handle, even if the instance is still reached through another instance.)
 //! - **Pinned handles.** An instance a script asked for a signal of keeps its handle until it is
 //!   destroyed: the prelude keys its signals weakly by the handle, and a connection must outlive
 //!   the script's hold on the instance, as on Roblox.
@@ -135,6 +136,21 @@ impl Lifetimes {
     /// `r`, whose parent was nil, has a parent again.
     pub(crate) fn attached(&self, r: Ref) {
         self.detached.borrow_mut().remove(&r);
+    }
+
+    /// Whether a sweep has released handles yet (before, nothing needs taking back).
+    pub(crate) fn released_any(&self) -> bool {
+        self.released.borrow().is_some()
+    }
+
+    /// `root`'s subtree came into the game: the game keeps its instances alive, so each handle
+    /// a sweep released while the subtree was out is held again (else Luau state keyed weakly
+    /// by a handle, a script's or the emulator's, could go with it while the instance lives).
+    pub(crate) fn entered_game(&self, tree: &WeakDom, root: Ref) -> mlua::Result<()> {
+        for member in subtree(tree, root) {
+            self.live_handle(member)?;
+        }
+        Ok(())
     }
 
     /// A reference property now points at `target`.

@@ -230,6 +230,20 @@ impl Dom {
         self.tree.borrow().root_ref()
     }
 
+    /// Whether `r` is in the game: the DataModel or under it (not nil, not out of the game).
+    pub(crate) fn in_game(&self, r: Ref) -> bool {
+        let tree = self.tree.borrow();
+        let root = tree.root_ref();
+        let mut next = r;
+        while let Some(instance) = tree.get_by_ref(next) {
+            if next == root {
+                return true;
+            }
+            next = instance.parent();
+        }
+        false
+    }
+
     /// Whether `class` is `ancestor` or inherits from it.
     pub(crate) fn is_a(&self, class: &str, ancestor: &str) -> bool {
         if class == ancestor {

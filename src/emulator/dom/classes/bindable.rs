@@ -13,7 +13,9 @@ use crate::emulator::dom::instance::fire;
 /// callback, and the callback may yield.
 const BINDABLE_FUNCTION: &str = r#"
 local env = ...
-local callbacks = setmetatable({}, { __mode = "k" })
+-- Keyed strongly: a BindableFunction given a callback keeps its handle, and so is never freed
+-- out of the game (the callback lives in the handle's entry here, not in the instance).
+local callbacks = {}
 local function invoke(self, ...)
 	if env.typeof(self) ~= "Instance" or not self:IsA("BindableFunction") then
 		error("Expected ':' not '.' calling member function Invoke", 2)

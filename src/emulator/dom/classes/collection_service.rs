@@ -11,8 +11,8 @@ use rbx_dom_weak::types::Ref;
 use super::Registrar;
 use crate::emulator::dom::Dom;
 use crate::emulator::dom::instance::{
-    add_tag, ancestors_of, children_of, class_of, descendants_of, fire, handle, list, remove_tag,
-    signal, tagged, tags, this,
+    add_tag, children_of, class_of, descendants_of, fire, handle, list, remove_tag, signal, tagged,
+    tags, this,
 };
 
 pub(super) fn register(r: &mut Registrar) -> mlua::Result<()> {
@@ -68,11 +68,7 @@ fn signal_name(tag: &str, added: bool) -> String {
 /// Whether `r` is in the game (under the DataModel), as CollectionService counts instances;
 /// false when no script asked about any tag (there is nobody to tell, and no walk to pay).
 pub(crate) fn in_game(dom: &Dom, r: Ref) -> bool {
-    if dom.watchers.borrow().tags.is_empty() {
-        return false;
-    }
-    let root = dom.data_model();
-    r == root || ancestors_of(dom, r).contains(&root)
+    !dom.watchers.borrow().tags.is_empty() && dom.in_game(r)
 }
 
 /// Tells the tag's signals that `r` got (or lost) `tag`, when it is in the game.
