@@ -194,8 +194,7 @@ pub(crate) fn create_detached(
     name: String,
 ) -> mlua::Result<Ref> {
     let bytes = INSTANCE_OVERHEAD + name.len();
-    super::lifetime::sweep_if_due(lua, dom, bytes)?;
-    dom.memory.take(lua, bytes)?;
+    super::lifetime::make_room(lua, dom, bytes)?;
     let made = dom
         .tree
         .borrow_mut()

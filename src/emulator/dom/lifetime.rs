@@ -238,9 +238,15 @@ fn add_references(tree: &WeakDom, root: Ref, referenced: &mut RefSet) {
     }
 }
 
-/// Sweeps when the tree, given `bytes` more, has grown enough since the last sweep. Called
-/// before an instance is made.
-pub(crate) fn sweep_if_due(lua: &Lua, dom: &Dom, bytes: usize) -> mlua::Result<()> {
+/// Takes `bytes` of the task's memory for instances about to be made (a new one, a clone),
+/// sweeping first when one is due.
+pub(crate) fn make_room(lua: &Lua, dom: &Dom, bytes: usize) -> mlua::Result<()> {
+    sweep_if_due(lua, dom, bytes)?;
+    dom.memory.take(lua, bytes)
+}
+
+/// Sweeps when the tree, given `bytes` more, has grown enough since the last sweep.
+fn sweep_if_due(lua: &Lua, dom: &Dom, bytes: usize) -> mlua::Result<()> {
     let lives = &dom.lifetimes;
     if lives.firing.get() > 0 {
         return Ok(());

@@ -46,7 +46,7 @@ impl Memory {
     }
 
     /// Whether `bytes` more for the tree fit beside what the VM holds now.
-    pub(crate) fn fits(&self, lua: &Lua, bytes: usize) -> bool {
+    fn fits(&self, lua: &Lua, bytes: usize) -> bool {
         lua.used_memory()
             .saturating_add(self.held.get())
             .saturating_add(bytes)

@@ -13,7 +13,7 @@ use crate::emulator::dom::instance::{
     destroy, fire, found_or_nil, handle, list, name_of, property, property_exists, remove_tag,
     replace_property, set_parent, signal, tags, value_type,
 };
-use crate::emulator::dom::lifetime::sweep_if_due;
+use crate::emulator::dom::lifetime::make_room;
 use crate::emulator::dom::memory::subtree_bytes;
 
 /// `WaitForChild`: at once when the child is there; else it polls on the scheduler, warns as
@@ -273,8 +273,7 @@ fn lifetime(r: &mut Registrar) -> mlua::Result<()> {
             return Ok(Value::Nil);
         }
         let bytes = subtree_bytes(&dom.tree.borrow(), this);
-        sweep_if_due(lua, dom, bytes)?;
-        dom.memory.take(lua, bytes)?;
+        make_room(lua, dom, bytes)?;
         let copy = dom.tree.borrow_mut().clone_within(this);
         dom.lifetimes.detached(copy);
         let left_out: Vec<Ref> = descendants_of(dom, copy)
